@@ -1,0 +1,261 @@
+//! Dataset contracts: the typed schema every dataset is validated against.
+//!
+//! A contract names a dataset's columns with their types, nullability,
+//! whether they are categorical (stored dictionary-encoded, so pandas reads
+//! them as `category`) and simple value constraints. The host keeps the
+//! contracts of the standard datasets in `config/contracts/`; a plugin that
+//! produces a dataset of its own declares its contract in its manifest.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+/// The reserved column a source may add to say which input file a row came
+/// from; the host uses it in quarantine reports and never stores it.
+pub const SOURCE_FILE_COLUMN: &str = "_source_file";
+/// The reserved column a source may add with the row's 1-based line number
+/// in its input file; used in quarantine reports, never stored.
+pub const SOURCE_ROW_COLUMN: &str = "_source_row";
+
+/// A dataset contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    /// Dataset name, snake_case (`census_counts`).
+    pub name: String,
+    /// Schema version; bumped on any change that would break a reader.
+    pub version: u32,
+    /// What one row means.
+    #[serde(default)]
+    pub description: String,
+    /// True when rows describe individual people (special-category data).
+    #[serde(default)]
+    pub personal: bool,
+    /// The columns, in output order.
+    pub columns: Vec<Column>,
+}
+
+/// One column of a contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    /// Column name, snake_case.
+    pub name: String,
+    /// Logical type.
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    /// Whether nulls are allowed (default false).
+    #[serde(default)]
+    pub nullable: bool,
+    /// Store dictionary-encoded (only for `utf8`).
+    #[serde(default)]
+    pub categorical: bool,
+    /// What the column means.
+    #[serde(default)]
+    pub description: String,
+    /// Unit of measurement, if any (`persons`, `GBP per hour`, `percent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Smallest allowed value (numeric columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Largest allowed value (numeric columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// The allowed values (utf8 columns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+}
+
+/// The logical types a contract column can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// UTF-8 text.
+    Utf8,
+    /// Signed 16-bit integer.
+    Int16,
+    /// Signed 32-bit integer.
+    Int32,
+    /// Signed 64-bit integer.
+    Int64,
+    /// Unsigned 8-bit integer.
+    UInt8,
+    /// 64-bit float.
+    Float64,
+    /// True or false.
+    Boolean,
+    /// A calendar date (days since the epoch).
+    Date,
+}
+
+impl ColumnType {
+    /// The Arrow type a column of this type is stored as.
+    pub fn arrow_type(self, categorical: bool) -> DataType {
+        match self {
+            ColumnType::Utf8 if categorical => {
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+            }
+            ColumnType::Utf8 => DataType::Utf8,
+            ColumnType::Int16 => DataType::Int16,
+            ColumnType::Int32 => DataType::Int32,
+            ColumnType::Int64 => DataType::Int64,
+            ColumnType::UInt8 => DataType::UInt8,
+            ColumnType::Float64 => DataType::Float64,
+            ColumnType::Boolean => DataType::Boolean,
+            ColumnType::Date => DataType::Date32,
+        }
+    }
+
+    /// Whether the type is numeric (so `min` and `max` apply).
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            ColumnType::Int16
+                | ColumnType::Int32
+                | ColumnType::Int64
+                | ColumnType::UInt8
+                | ColumnType::Float64
+        )
+    }
+}
+
+/// A contract that does not make sense on its own terms.
+#[derive(Debug, thiserror::Error)]
+#[error("contract `{contract}`: {message}")]
+pub struct ContractError {
+    /// The contract's name.
+    pub contract: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl Contract {
+    /// The Arrow schema of the stored dataset.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.ty.arrow_type(c.categorical), c.nullable))
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Looks a column up by name.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// Checks naming rules and internal consistency.
+    pub fn check(&self) -> Result<(), ContractError> {
+        let err = |message: String| ContractError {
+            contract: self.name.clone(),
+            message,
+        };
+        if !is_snake_case(&self.name) {
+            return Err(err(format!(
+                "dataset name `{}` must be snake_case (lowercase letters, digits and _)",
+                self.name
+            )));
+        }
+        if self.columns.is_empty() {
+            return Err(err("has no columns".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.columns {
+            if !is_snake_case(&c.name) {
+                return Err(err(format!("column `{}` must be snake_case", c.name)));
+            }
+            if !seen.insert(&c.name) {
+                return Err(err(format!("column `{}` is declared twice", c.name)));
+            }
+            if c.categorical && c.ty != ColumnType::Utf8 {
+                return Err(err(format!(
+                    "column `{}`: only utf8 columns can be categorical",
+                    c.name
+                )));
+            }
+            if (c.min.is_some() || c.max.is_some()) && !c.ty.is_numeric() {
+                return Err(err(format!(
+                    "column `{}`: min/max apply only to numeric columns",
+                    c.name
+                )));
+            }
+            if c.allowed.is_some() && c.ty != ColumnType::Utf8 {
+                return Err(err(format!(
+                    "column `{}`: allowed values apply only to utf8 columns",
+                    c.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True for names like `census_counts` or `ts021`.
+pub fn is_snake_case(s: &str) -> bool {
+    !s.is_empty()
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// True for names like `ons-census` or `pay-gap`.
+pub fn is_kebab_case(s: &str) -> bool {
+    !s.is_empty()
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && !s.ends_with('-')
+        && !s.contains("--")
+        && s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract(json: &str) -> Contract {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn categorical_text_becomes_a_dictionary() {
+        let c = contract(
+            r#"{"name":"x","version":1,"columns":[
+                {"name":"area_code","type":"utf8","categorical":true},
+                {"name":"count","type":"int64","min":0}]}"#,
+        );
+        c.check().unwrap();
+        let s = c.arrow_schema();
+        assert!(matches!(s.field(0).data_type(), DataType::Dictionary(_, _)));
+        assert_eq!(s.field(1).data_type(), &DataType::Int64);
+        assert!(!s.field(1).is_nullable());
+    }
+
+    #[test]
+    fn bad_contracts_are_refused_with_the_reason() {
+        let c = contract(
+            r#"{"name":"x","version":1,"columns":[{"name":"n","type":"int64","categorical":true}]}"#,
+        );
+        assert!(c.check().unwrap_err().to_string().contains("only utf8"));
+        let c = contract(r#"{"name":"Bad-Name","version":1,"columns":[{"name":"n","type":"int64"}]}"#);
+        assert!(c.check().unwrap_err().to_string().contains("snake_case"));
+        let e = serde_json::from_str::<Contract>(
+            r#"{"name":"x","version":1,"columns":[{"name":"n","type":"int64","colour":1}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("colour"));
+    }
+
+    #[test]
+    fn naming_rules() {
+        assert!(is_kebab_case("ons-census"));
+        assert!(!is_kebab_case("ons_census"));
+        assert!(!is_kebab_case("ons--census"));
+        assert!(is_snake_case("census_counts"));
+        assert!(!is_snake_case("census-counts"));
+    }
+}
