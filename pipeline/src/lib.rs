@@ -1,1 +1,15 @@
+//! The `eqpipe` host: configuration, plugin loading, the fetch layer,
+//! contract validation, the Parquet store and the run orchestration.
+//!
+//! The binary (`src/main.rs`) is a thin command line over this library.
+//! See `ARCHITECTURE.md` at the top of the repository for the data flow.
 
+pub mod config;
+pub mod contracts;
+pub mod demo;
+pub mod fetch;
+pub mod host;
+pub mod registry;
+pub mod runner;
+pub mod serve;
+pub mod store;

@@ -1,1 +1,344 @@
-fn main(){}
+//! `eqpipe`: the command line of equality-pipeline.
+//!
+//! Exit codes: 0 success; 1 failure (one-line cause on stderr); 2 usage
+//! error; 3 partial run (some steps failed, the others' outputs are in
+//! place); 130 cancelled.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use eqpipe::config::{Config, options_json};
+use eqpipe::registry;
+use eqpipe::runner::{self, Outcome, RunManifest, RunOptions, StepStatus};
+use eqpipe_plugin_sdk::PluginKind;
+
+#[derive(Parser)]
+#[command(name = "eqpipe", version, about = "Equality reporting pipeline: Census, workforce and service data to Parquet indicators")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// More detail in the logs (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline a config describes.
+    Run {
+        /// The config file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Output folder (overrides `output_dir` in the config).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a config and its plugins without running anything.
+    Validate {
+        /// The config file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Plugin commands.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Run the built-in demo: a fictional city's data, generated and served
+    /// locally, through the real pipeline. No network, no config.
+    Demo {
+        /// Output folder.
+        #[arg(short, long, default_value = "eqpipe-demo")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// List the built-in plugins and those a config loads.
+    List {
+        /// Also list the plugins this config names.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logging(cli: &Cli, progress: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if cli.quiet || (progress && cli.verbose == 0) {
+        "warn"
+    } else {
+        match cli.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Human => builder.with_target(false).compact().init(),
+    }
+}
+
+/// Sets `cancel` on Ctrl-C or SIGTERM; a second signal exits at once.
+fn install_signal_handlers(cancel: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async move {
+            #[cfg(unix)]
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            loop {
+                #[cfg(unix)]
+                let got = async {
+                    match term.as_mut() {
+                        Some(t) => {
+                            tokio::select! {
+                                _ = tokio::signal::ctrl_c() => {},
+                                _ = t.recv() => {},
+                            }
+                        }
+                        None => {
+                            let _ = tokio::signal::ctrl_c().await;
+                        }
+                    }
+                };
+                #[cfg(not(unix))]
+                let got = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                got.await;
+                if cancel.swap(true, Ordering::SeqCst) {
+                    eprintln!("eqpipe: stopping now");
+                    std::process::exit(130);
+                }
+                eprintln!("eqpipe: stopping after the current step (signal again to stop at once); outputs stay as they were");
+            }
+        });
+    });
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let progress = std::io::stderr().is_terminal() && matches!(cli.log_format, LogFormat::Human);
+    let runs_pipeline = matches!(cli.command, Command::Run { .. } | Command::Demo { .. });
+    init_logging(&cli, progress && runs_pipeline);
+    match dispatch(cli, progress) {
+        Ok(code) => code,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("eqpipe: error: {}", chain.join(": "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run { config, out } => {
+            let cfg = Config::load(&config)?;
+            let out = out
+                .or_else(|| cfg.output_dir.as_ref().map(|d| cfg.resolve(d)))
+                .context("no output folder: set `output_dir` in the config or pass --out")?;
+            let manifest = run_with(&cfg, &out, progress)?;
+            Ok(report(&manifest, &out))
+        }
+        Command::Validate { config } => validate(&config),
+        Command::Plugins {
+            command: PluginsCommand::List { config },
+        } => list_plugins(config.as_deref()),
+        Command::Demo { out } => demo(&out, progress),
+    }
+}
+
+fn run_with(cfg: &Config, out: &Path, progress: bool) -> Result<RunManifest> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    install_signal_handlers(cancel.clone());
+    let opts = RunOptions {
+        output_dir: out.to_path_buf(),
+        cancel,
+        progress,
+    };
+    Ok(runner::run(cfg, &opts)?)
+}
+
+fn report(m: &RunManifest, out: &Path) -> ExitCode {
+    println!("run {} {:?} in {:.1}s", m.run_id, m.outcome, m.duration_ms as f64 / 1000.0);
+    for s in m.sources.iter().chain(&m.indicators) {
+        let rows: u64 = s.datasets.values().map(|d| d.stats.rows).sum();
+        let q: u64 = s.datasets.values().map(|d| d.stats.quarantined).sum();
+        match s.status {
+            StepStatus::Succeeded => println!(
+                "  ok       {:<24} {rows:>10} rows{}",
+                s.name,
+                if q > 0 { format!(", {q} quarantined ({})", s.quarantine_file.as_deref().unwrap_or("")) } else { String::new() }
+            ),
+            other => println!(
+                "  {:<8} {:<24} {}",
+                format!("{other:?}").to_lowercase(),
+                s.name,
+                s.error.as_deref().unwrap_or("")
+            ),
+        }
+    }
+    println!("  manifest {}", out.join("runs").join(format!("{}.json", m.run_id)).display());
+    match m.outcome {
+        Outcome::Success => ExitCode::SUCCESS,
+        Outcome::Partial => {
+            eprintln!("eqpipe: partial run: {}", m.first_error().unwrap_or_default());
+            ExitCode::from(3)
+        }
+        Outcome::Failed => {
+            eprintln!("eqpipe: run failed: {}", m.first_error().unwrap_or_default());
+            ExitCode::from(1)
+        }
+        Outcome::Cancelled => {
+            eprintln!("eqpipe: run cancelled; outputs of unfinished steps are as they were");
+            ExitCode::from(130)
+        }
+    }
+}
+
+fn validate(path: &Path) -> Result<ExitCode> {
+    let cfg = Config::load(path)?;
+    let mut problems = Vec::new();
+    let mut produced = std::collections::HashSet::new();
+    for s in &cfg.sources {
+        let r = cfg.source_plugin(s);
+        match registry::resolve(&r, PluginKind::Source) {
+            Ok(p) => {
+                if let Err(e) = registry::check_options(&p, &options_json(&s.options)) {
+                    problems.push(format!("source `{}`: {e}", s.name));
+                }
+                produced.extend(p.manifest.produces.iter().map(|d| d.name.clone()));
+                println!("source    {:<20} {} {} ({})", s.name, p.manifest.name, p.manifest.version, p.origin);
+            }
+            Err(e) => problems.push(format!("source `{}`: {e}", s.name)),
+        }
+        if s.isolation == eqpipe::config::Isolation::Process {
+            problems.push(format!(
+                "source `{}`: isolation = \"process\" is not available in this eqpipe version",
+                s.name
+            ));
+        }
+    }
+    for (i, ind) in cfg.indicators.iter().enumerate() {
+        let r = cfg.indicator_plugin(ind);
+        let label = ind.name.clone().unwrap_or_else(|| format!("indicators[{i}]"));
+        match registry::resolve(&r, PluginKind::Indicator) {
+            Ok(p) => {
+                if let Err(e) = registry::check_options(&p, &options_json(&ind.options)) {
+                    problems.push(format!("indicator `{label}`: {e}"));
+                }
+                for d in &p.manifest.consumes {
+                    if !produced.contains(d) {
+                        println!("note: indicator `{label}` reads `{d}`, which no source in this config produces; earlier outputs will be used if present");
+                    }
+                }
+                println!("indicator {:<20} {} {} ({})", label, p.manifest.name, p.manifest.version, p.origin);
+            }
+            Err(e) => problems.push(format!("indicator `{label}`: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        println!("{}: ok ({} sources, {} indicators)", path.display(), cfg.sources.len(), cfg.indicators.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for p in &problems {
+            eprintln!("eqpipe: {p}");
+        }
+        bail!("{}: {} problem(s)", path.display(), problems.len())
+    }
+}
+
+fn list_plugins(config: Option<&Path>) -> Result<ExitCode> {
+    println!("{:<22} {:<9} {:<9} {:<5} {:<22} datasets", "name", "version", "kind", "abi", "origin");
+    let show = |p: &registry::Plugin| {
+        let produces: Vec<&str> = p.manifest.produces.iter().map(|d| d.name.as_str()).collect();
+        let datasets = if p.manifest.consumes.is_empty() {
+            format!("-> {}", produces.join(", "))
+        } else {
+            format!("{} -> {}", p.manifest.consumes.join(", "), produces.join(", "))
+        };
+        println!(
+            "{:<22} {:<9} {:<9} {:<5} {:<22} {datasets}",
+            p.manifest.name,
+            p.manifest.version,
+            p.manifest.kind.to_string(),
+            format!("{}.{}", p.abi_version.0, p.abi_version.1),
+            p.origin.to_string()
+        );
+    };
+    for b in registry::builtins() {
+        show(&registry::builtin(b.name)?);
+    }
+    if let Some(path) = config {
+        let cfg = Config::load(path)?;
+        let refs = cfg
+            .sources
+            .iter()
+            .map(|s| cfg.source_plugin(s))
+            .chain(cfg.indicators.iter().map(|i| cfg.indicator_plugin(i)));
+        let mut failed = false;
+        for r in refs {
+            if let eqpipe::config::PluginRef::Library(path) = &r {
+                match registry::load_library(path) {
+                    Ok(p) => show(&p),
+                    Err(e) => {
+                        failed = true;
+                        eprintln!("eqpipe: {e}");
+                    }
+                }
+            }
+        }
+        if failed {
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(out: &Path, progress: bool) -> Result<ExitCode> {
+    let t = std::time::Instant::now();
+    let input_dir = out.join("demo-input");
+    let inputs = eqpipe::demo::generate(&input_dir)
+        .with_context(|| format!("cannot write the demo's inputs under {}", input_dir.display()))?;
+    let server = eqpipe::serve::StaticServer::start(&inputs.public_dir).context("cannot start the demo's local HTTP server")?;
+    tracing::info!(url = %server.base_url(), "serving the generated public files");
+    println!(
+        "demo: generated a fictional city ({} wards, {} Census tables, IMD file, {} workforce snapshots) in {:.1}s; serving it on {}",
+        inputs.wards.len(),
+        inputs.tables.len(),
+        inputs.workforce_files.len(),
+        t.elapsed().as_secs_f64(),
+        server.base_url()
+    );
+    let cfg = eqpipe::demo::config(&server.base_url(), &inputs.tables, &input_dir);
+    let manifest = run_with(&cfg, out, progress)?;
+    let code = report(&manifest, out);
+    println!(
+        "\nOpen the outputs:\n  python -c \"import pandas as pd; print(pd.read_parquet('{0}/indicators/community_profile').head())\"\n  duckdb -c \"SELECT * FROM read_parquet('{0}/datasets/census_counts/**/*.parquet', hive_partitioning=1) LIMIT 5\"",
+        out.display()
+    );
+    Ok(code)
+}

@@ -1,0 +1,361 @@
+//! The pipeline configuration (TOML).
+//!
+//! Unknown keys and wrong types are errors that name the key, the file and
+//! the line. Relative paths are resolved against the config file's folder.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where a plugin runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// In the host process (the default; built-ins always can).
+    #[default]
+    InProcess,
+    /// In a child process (partner plugins; see the plugin guide).
+    Process,
+}
+
+/// Settings of the host's fetch layer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Whole-request timeout, seconds.
+    pub timeout_secs: u64,
+    /// Connection timeout, seconds.
+    pub connect_timeout_secs: u64,
+    /// Retries after the first attempt on 429, 5xx and connection errors.
+    pub retries: u32,
+    /// First backoff delay, milliseconds (doubles each retry, with jitter).
+    pub backoff_base_ms: u64,
+    /// Longest backoff delay, milliseconds.
+    pub backoff_max_ms: u64,
+    /// Longest `Retry-After` honoured, seconds.
+    pub retry_after_max_secs: u64,
+    /// Minimum gap between two requests to the same host, milliseconds.
+    pub min_interval_ms: u64,
+    /// Largest body accepted, bytes.
+    pub max_bytes: u64,
+    /// Cache folder (default `<output_dir>/.cache/http`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            timeout_secs: 300,
+            connect_timeout_secs: 15,
+            retries: 4,
+            backoff_base_ms: 500,
+            backoff_max_ms: 30_000,
+            retry_after_max_secs: 120,
+            min_interval_ms: 100,
+            max_bytes: 8 << 30,
+            cache_dir: None,
+        }
+    }
+}
+
+/// One `[[sources]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Unique name: used in logs, manifests, quarantine files and folders.
+    pub name: String,
+    /// A built-in plugin's name.
+    pub plugin: Option<String>,
+    /// Or a plugin library's path.
+    pub library: Option<PathBuf>,
+    /// Where it runs.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// Handed to the plugin, checked against its config schema.
+    #[serde(default)]
+    pub options: toml::Table,
+    /// Fail the source (keeping the last good output) when more than this
+    /// percentage of its rows is quarantined.
+    pub max_rejected_pct: Option<f64>,
+}
+
+/// One `[[indicators]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorConfig {
+    /// Output folder name under `indicators/`; defaults to the plugin's
+    /// output dataset name.
+    pub name: Option<String>,
+    /// A built-in plugin's name.
+    pub plugin: Option<String>,
+    /// Or a plugin library's path.
+    pub library: Option<PathBuf>,
+    /// Where it runs.
+    #[serde(default)]
+    pub isolation: Isolation,
+    /// Handed to the plugin, checked against its config schema.
+    #[serde(default)]
+    pub options: toml::Table,
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Output root; `--out` overrides.
+    pub output_dir: Option<PathBuf>,
+    /// Extra folder of dataset contracts (`*.toml`), added to the built-in ones.
+    pub contracts_dir: Option<PathBuf>,
+    /// Sources run at most this many at a time (default: the number of cores).
+    pub max_parallel: Option<usize>,
+    /// Fetch layer settings.
+    #[serde(default)]
+    pub fetch: FetchConfig,
+    /// The sources.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// The indicators, run after the sources in this order.
+    #[serde(default)]
+    pub indicators: Vec<IndicatorConfig>,
+    /// Folder of the config file (relative paths resolve against it).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+    /// The file it was read from, if any.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+/// A config that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type (the message names the
+    /// line and the key).
+    #[error("config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// toml's message, with line, column and key.
+        message: String,
+    },
+    /// Parsed, but does not make sense.
+    #[error("config {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What to fix.
+        message: String,
+    },
+}
+
+/// What a plugin reference in the config points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginRef {
+    /// A built-in plugin by name.
+    Builtin(String),
+    /// A library path (resolved).
+    Library(PathBuf),
+}
+
+impl std::fmt::Display for PluginRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginRef::Builtin(n) => write!(f, "{n}"),
+            PluginRef::Library(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let mut config = Config::parse(&text, &path.display().to_string(), &base)?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.base_dir = base_dir.to_path_buf();
+        config.check(origin)?;
+        Ok(config)
+    }
+
+    fn check(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: origin.to_string(),
+            message,
+        };
+        let mut names = HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let at = format!("sources[{i}] (`{}`)", s.name);
+            if !eqpipe_plugin_sdk::contract::is_snake_case(&s.name)
+                && !eqpipe_plugin_sdk::contract::is_kebab_case(&s.name)
+            {
+                return Err(invalid(format!(
+                    "{at}: name must be lowercase letters, digits, - or _ (it names folders)"
+                )));
+            }
+            if !names.insert(s.name.clone()) {
+                return Err(invalid(format!(
+                    "{at}: the name `{}` is used twice; source names must be unique",
+                    s.name
+                )));
+            }
+            plugin_ref(&s.plugin, &s.library, &self.base_dir).map_err(|m| invalid(format!("{at}: {m}")))?;
+            if let Some(p) = s.max_rejected_pct {
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(invalid(format!("{at}: max_rejected_pct must be between 0 and 100")));
+                }
+            }
+        }
+        let mut outs = HashSet::new();
+        for (i, ind) in self.indicators.iter().enumerate() {
+            let at = format!("indicators[{i}]");
+            plugin_ref(&ind.plugin, &ind.library, &self.base_dir).map_err(|m| invalid(format!("{at}: {m}")))?;
+            if let Some(n) = &ind.name {
+                if !eqpipe_plugin_sdk::contract::is_snake_case(n) {
+                    return Err(invalid(format!(
+                        "{at}: name `{n}` must be snake_case (it is the output folder)"
+                    )));
+                }
+                if !outs.insert(n.clone()) {
+                    return Err(invalid(format!("{at}: the name `{n}` is used twice")));
+                }
+            }
+        }
+        if self.max_parallel == Some(0) {
+            return Err(invalid("max_parallel must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The plugin a source uses.
+    pub fn source_plugin(&self, s: &SourceConfig) -> PluginRef {
+        plugin_ref(&s.plugin, &s.library, &self.base_dir).expect("checked at load")
+    }
+
+    /// The plugin an indicator uses.
+    pub fn indicator_plugin(&self, i: &IndicatorConfig) -> PluginRef {
+        plugin_ref(&i.plugin, &i.library, &self.base_dir).expect("checked at load")
+    }
+
+    /// Resolves a path from the config against its folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+fn plugin_ref(plugin: &Option<String>, library: &Option<PathBuf>, base: &Path) -> Result<PluginRef, String> {
+    match (plugin, library) {
+        (Some(p), None) => Ok(PluginRef::Builtin(p.clone())),
+        (None, Some(l)) => Ok(PluginRef::Library(if l.is_absolute() {
+            l.clone()
+        } else {
+            base.join(l)
+        })),
+        (Some(_), Some(_)) => Err("set either `plugin` (a built-in) or `library` (a path), not both".into()),
+        (None, None) => Err("missing `plugin` (a built-in name) or `library` (a plugin library path)".into()),
+    }
+}
+
+/// Converts a TOML table into the JSON object handed to a plugin.
+pub fn options_json(table: &toml::Table) -> serde_json::Value {
+    serde_json::to_value(table).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "test.toml", Path::new("/etc/eqpipe"))
+    }
+
+    #[test]
+    fn the_documented_shape_parses() {
+        let c = parse(
+            r#"
+output_dir = "out"
+[[sources]]
+name = "census"
+plugin = "ons-census"
+isolation = "in-process"
+[sources.options]
+base_url = "http://127.0.0.1:8080/"
+tables = ["TS021", "TS038"]
+geography = "ltla"
+[[indicators]]
+name = "profile"
+plugin = "community-profile"
+[indicators.options]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.source_plugin(&c.sources[0]), PluginRef::Builtin("ons-census".into()));
+        let opts = options_json(&c.sources[0].options);
+        assert_eq!(opts["tables"][1], "TS038");
+        assert_eq!(c.indicators[0].name.as_deref(), Some("profile"));
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_key_and_the_line() {
+        let e = parse("output_dir = \"out\"\n[[sources]]\nname = \"a\"\nplugin = \"x\"\nplugn = \"y\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("plugn"), "{e}");
+        assert!(e.contains("line 5"), "{e}");
+        assert!(e.contains("test.toml"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_and_the_line() {
+        let e = parse("max_parallel = \"two\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("max_parallel"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_names_and_missing_plugins_are_refused() {
+        let e = parse("[[sources]]\nname = \"a\"\nplugin = \"x\"\n[[sources]]\nname = \"a\"\nplugin = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("used twice"), "{e}");
+        let e = parse("[[sources]]\nname = \"a\"\n").unwrap_err().to_string();
+        assert!(e.contains("missing `plugin`"), "{e}");
+    }
+
+    #[test]
+    fn library_paths_resolve_against_the_config_folder() {
+        let c = parse("[[sources]]\nname = \"a\"\nlibrary = \"plugins/libx.so\"\n").unwrap();
+        assert_eq!(
+            c.source_plugin(&c.sources[0]),
+            PluginRef::Library(PathBuf::from("/etc/eqpipe/plugins/libx.so"))
+        );
+    }
+}

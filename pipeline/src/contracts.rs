@@ -1,0 +1,514 @@
+//! The dataset contracts the host knows, and batch validation against them.
+//!
+//! Validation turns whatever a plugin emits into the contract's exact Arrow
+//! schema: text is parsed into the declared type, categoricals are
+//! dictionary-encoded, unknown columns are dropped. A row that breaks the
+//! contract (missing value, unreadable value, out of range, not an allowed
+//! value) is split off with its reason for the quarantine file. A batch whose
+//! schema is wrong as a whole (a required column missing, an incompatible
+//! type) is an error for the whole emit.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
+use arrow_cast::cast::{CastOptions, can_cast_types, cast_with_options};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use arrow_schema::{DataType, SchemaRef};
+use eqpipe_plugin_sdk::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
+use eqpipe_plugin_sdk::{ColumnType, Contract};
+
+/// Contracts shipped with eqpipe (`config/contracts/`), compiled in.
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "census_counts.toml",
+        include_str!("../../config/contracts/census_counts.toml"),
+    ),
+    (
+        "community_profile.toml",
+        include_str!("../../config/contracts/community_profile.toml"),
+    ),
+];
+
+/// A contract problem found while loading.
+#[derive(Debug, thiserror::Error)]
+#[error("contract {file}: {message}")]
+pub struct ContractLoadError {
+    /// The file.
+    pub file: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// All contracts by dataset name.
+#[derive(Debug, Clone, Default)]
+pub struct Contracts {
+    by_name: BTreeMap<String, Arc<Contract>>,
+}
+
+impl Contracts {
+    /// The built-in contracts.
+    pub fn builtin() -> Self {
+        let mut c = Contracts::default();
+        for (file, text) in BUILTIN {
+            c.add_toml(file, text).expect("built-in contracts are valid");
+        }
+        c
+    }
+
+    /// The built-ins plus every `*.toml` in `dir` (which may override them).
+    pub fn with_dir(dir: &Path) -> Result<Self, ContractLoadError> {
+        let mut c = Self::builtin();
+        let entries = std::fs::read_dir(dir).map_err(|e| ContractLoadError {
+            file: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|e| ContractLoadError {
+                file: f.display().to_string(),
+                message: e.to_string(),
+            })?;
+            c.add_toml(&f.display().to_string(), &text)?;
+        }
+        Ok(c)
+    }
+
+    fn add_toml(&mut self, file: &str, text: &str) -> Result<(), ContractLoadError> {
+        let contract: Contract = toml::from_str(text).map_err(|e| ContractLoadError {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        contract.check().map_err(|e| ContractLoadError {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        self.by_name.insert(contract.name.clone(), Arc::new(contract));
+        Ok(())
+    }
+
+    /// A contract by dataset name.
+    pub fn get(&self, name: &str) -> Option<Arc<Contract>> {
+        self.by_name.get(name).cloned()
+    }
+
+    /// Adds a contract a plugin declared, unless the host already has one
+    /// for that dataset (the host's wins).
+    pub fn add_declared(&mut self, c: &Contract) {
+        self.by_name
+            .entry(c.name.clone())
+            .or_insert_with(|| Arc::new(c.clone()));
+    }
+
+    /// All contracts.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Contract>> {
+        self.by_name.values()
+    }
+}
+
+/// The schema of an emitted stream cannot be made to fit the contract.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("dataset `{dataset}` (contract v{version}): {message}")]
+pub struct SchemaMismatch {
+    /// The dataset.
+    pub dataset: String,
+    /// Contract version.
+    pub version: u32,
+    /// What does not fit, and what the contract wants.
+    pub message: String,
+}
+
+/// One rejected row.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// Index of the row in the emitted batch.
+    pub index: usize,
+    /// The first column at fault.
+    pub column: String,
+    /// Every reason (never the value itself, so reasons are safe to log).
+    pub reason: String,
+}
+
+/// A validated batch: the rows that passed, conformed to the contract, and
+/// the rejected rows with their reasons.
+pub struct Validated {
+    /// Passed rows, exactly the contract's schema.
+    pub batch: RecordBatch,
+    /// Rejections, in row order.
+    pub rejections: Vec<Rejection>,
+}
+
+/// Validates batches of one dataset.
+pub struct Validator {
+    contract: Arc<Contract>,
+    schema: SchemaRef,
+    allowed: Vec<Option<HashSet<String>>>,
+}
+
+/// Whether a column of type `from` may be converted to the contract type.
+/// Text may be parsed into anything (failures are per-row); typed values
+/// only widen.
+fn convertible(from: &DataType, to: ColumnType) -> bool {
+    use DataType as D;
+    let textual = matches!(from, D::Utf8 | D::LargeUtf8 | D::Utf8View)
+        || matches!(from, D::Dictionary(_, v) if matches!(**v, D::Utf8 | D::LargeUtf8));
+    if textual || matches!(from, D::Null) {
+        return true;
+    }
+    let to_type = to.arrow_type(false);
+    if from == &to_type {
+        return true;
+    }
+    match to {
+        ColumnType::Utf8 => false,
+        ColumnType::Boolean => false,
+        ColumnType::Date => matches!(from, D::Date32 | D::Date64 | D::Timestamp(_, _)),
+        ColumnType::Float64 => from.is_numeric(),
+        ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 | ColumnType::UInt8 => {
+            from.is_integer() && can_cast_types(from, &to_type)
+        }
+    }
+}
+
+fn type_name(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Utf8 => "text",
+        ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 | ColumnType::UInt8 => "an integer",
+        ColumnType::Float64 => "a number",
+        ColumnType::Boolean => "true/false",
+        ColumnType::Date => "a date (YYYY-MM-DD)",
+    }
+}
+
+impl Validator {
+    /// A validator for one contract.
+    pub fn new(contract: Arc<Contract>) -> Self {
+        let schema = contract.arrow_schema();
+        let allowed = contract
+            .columns
+            .iter()
+            .map(|c| c.allowed.as_ref().map(|a| a.iter().cloned().collect()))
+            .collect();
+        Validator {
+            contract,
+            schema,
+            allowed,
+        }
+    }
+
+    /// The stored schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The contract.
+    pub fn contract(&self) -> &Arc<Contract> {
+        &self.contract
+    }
+
+    fn mismatch(&self, message: String) -> SchemaMismatch {
+        SchemaMismatch {
+            dataset: self.contract.name.clone(),
+            version: self.contract.version,
+            message,
+        }
+    }
+
+    /// Checks a stream's schema as a whole, before any row is read.
+    pub fn check_schema(&self, schema: &arrow_schema::Schema) -> Result<Vec<String>, SchemaMismatch> {
+        for c in &self.contract.columns {
+            match schema.field_with_name(&c.name) {
+                Err(_) if !c.nullable => {
+                    return Err(self.mismatch(format!(
+                        "required column `{}` is missing (the stream has: {})",
+                        c.name,
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                Err(_) => {}
+                Ok(f) => {
+                    if !convertible(f.data_type(), c.ty) {
+                        return Err(self.mismatch(format!(
+                            "column `{}` is {} but the contract wants {} ({:?})",
+                            c.name,
+                            f.data_type(),
+                            type_name(c.ty),
+                            c.ty
+                        )));
+                    }
+                }
+            }
+        }
+        let known: HashSet<&str> = self.contract.columns.iter().map(|c| c.name.as_str()).collect();
+        Ok(schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| !known.contains(n.as_str()) && n != SOURCE_FILE_COLUMN && n != SOURCE_ROW_COLUMN)
+            .collect())
+    }
+
+    /// Validates and conforms one batch.
+    pub fn validate(&self, batch: &RecordBatch) -> Result<Validated, SchemaMismatch> {
+        let n = batch.num_rows();
+        // Per row: (first column at fault, reasons).
+        let mut faults: Vec<Option<(String, Vec<String>)>> = vec![None; n];
+        fn note(faults: &mut [Option<(String, Vec<String>)>], row: usize, column: &str, reason: String) {
+            let f = faults[row].get_or_insert_with(|| (column.to_string(), Vec::new()));
+            f.1.push(format!("{column}: {reason}"));
+        }
+        let opts = CastOptions {
+            safe: true,
+            format_options: FormatOptions::default(),
+        };
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.contract.columns.len());
+        for (ci, c) in self.contract.columns.iter().enumerate() {
+            let mut conversion_failed = vec![false; 0];
+            let plain = c.ty.arrow_type(false);
+            let converted: ArrayRef = match batch.column_by_name(&c.name) {
+                None if c.nullable => new_null_array(&plain, n),
+                None => {
+                    return Err(self.mismatch(format!("required column `{}` is missing", c.name)));
+                }
+                Some(src) if src.data_type() == &c.ty.arrow_type(c.categorical)
+                    && c.categorical
+                    && self.allowed[ci].is_none() =>
+                {
+                    // Already dictionary-encoded text: nothing to convert.
+                    if !c.nullable && src.null_count() > 0 {
+                        for i in 0..n {
+                            if src.is_null(i) {
+                                note(&mut faults, i, &c.name, "missing value".into());
+                            }
+                        }
+                    }
+                    columns.push(src.clone());
+                    continue;
+                }
+                Some(src) => {
+                    if !convertible(src.data_type(), c.ty) {
+                        return Err(self.mismatch(format!(
+                            "column `{}` is {} but the contract wants {}",
+                            c.name,
+                            src.data_type(),
+                            type_name(c.ty)
+                        )));
+                    }
+                    let out = if src.data_type() == &plain {
+                        src.clone()
+                    } else {
+                        cast_with_options(src, &plain, &opts).map_err(|e| {
+                            self.mismatch(format!("column `{}` cannot be converted: {e}", c.name))
+                        })?
+                    };
+                    // Values present in the input but lost in conversion.
+                    if out.null_count() > src.null_count() {
+                        conversion_failed = vec![false; n];
+                        for i in 0..n {
+                            if out.is_null(i) && src.is_valid(i) {
+                                conversion_failed[i] = true;
+                                note(&mut faults, i, &c.name, format!("not {}", type_name(c.ty)));
+                            }
+                        }
+                    }
+                    out
+                }
+            };
+            if !c.nullable && converted.null_count() > 0 {
+                for i in 0..n {
+                    if converted.is_null(i) && !conversion_failed.get(i).copied().unwrap_or(false) {
+                        note(&mut faults, i, &c.name, "missing value".into());
+                    }
+                }
+            }
+            if c.min.is_some() || c.max.is_some() {
+                let as_f64 = cast_with_options(&converted, &DataType::Float64, &opts)
+                    .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
+                let vals = as_f64.as_primitive::<arrow_array::types::Float64Type>();
+                for i in 0..n {
+                    if vals.is_valid(i) {
+                        let v = vals.value(i);
+                        if let Some(min) = c.min
+                            && v < min
+                        {
+                            note(&mut faults, i, &c.name, format!("below the minimum {min}"));
+                        }
+                        if let Some(max) = c.max
+                            && v > max
+                        {
+                            note(&mut faults, i, &c.name, format!("above the maximum {max}"));
+                        }
+                    }
+                }
+            }
+            if let Some(allowed) = &self.allowed[ci] {
+                let s = converted.as_string::<i32>();
+                for i in 0..n {
+                    if s.is_valid(i) && !allowed.contains(s.value(i)) {
+                        note(&mut faults, i, &c.name, "not one of the allowed values".into());
+                    }
+                }
+            }
+            let stored = c.ty.arrow_type(c.categorical);
+            let final_col = if stored != plain {
+                cast_with_options(&converted, &stored, &opts)
+                    .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?
+            } else {
+                converted
+            };
+            columns.push(final_col);
+        }
+        let conformed = RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| self.mismatch(format!("cannot assemble the batch: {e}")))?;
+        let rejections: Vec<Rejection> = faults
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, f)| {
+                f.map(|(column, reasons)| Rejection {
+                    index,
+                    column,
+                    reason: reasons.join("; "),
+                })
+            })
+            .collect();
+        let batch = if rejections.is_empty() {
+            conformed
+        } else {
+            let keep: BooleanArray = {
+                let mut k = vec![true; n];
+                for r in &rejections {
+                    k[r.index] = false;
+                }
+                BooleanArray::from(k)
+            };
+            arrow_select::filter::filter_record_batch(&conformed, &keep)
+                .map_err(|e| self.mismatch(format!("cannot filter rejected rows: {e}")))?
+        };
+        Ok(Validated { batch, rejections })
+    }
+}
+
+/// Renders row `i` of every column of `batch` as text, for quarantine files.
+pub fn row_as_text(batch: &RecordBatch, i: usize) -> Vec<String> {
+    let opts = FormatOptions::default().with_null("");
+    batch
+        .columns()
+        .iter()
+        .map(|col| {
+            ArrayFormatter::try_new(col.as_ref(), &opts)
+                .map(|f| f.value(i).to_string())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray, UInt64Array};
+    use arrow_schema::{Field, Schema};
+
+    fn contract() -> Arc<Contract> {
+        Arc::new(
+            toml::from_str(
+                r#"
+name = "t"
+version = 2
+[[columns]]
+name = "code"
+type = "utf8"
+categorical = true
+allowed = ["a", "b"]
+[[columns]]
+name = "n"
+type = "int64"
+min = 0
+[[columns]]
+name = "note"
+type = "utf8"
+nullable = true
+"#,
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn text_is_parsed_and_bad_rows_are_split_off_with_reasons() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("code", DataType::Utf8, true),
+            Field::new("n", DataType::Utf8, true),
+            Field::new("extra", DataType::Utf8, true),
+            Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false),
+        ]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![Some("a"), Some("c"), Some("b"), None, Some("a")])),
+                Arc::new(StringArray::from(vec![Some("1"), Some("2"), Some("x"), Some("4"), Some("-5")])),
+                Arc::new(StringArray::from(vec!["p"; 5])),
+                Arc::new(UInt64Array::from(vec![2, 3, 4, 5, 6])),
+            ],
+        )
+        .unwrap();
+        let v = Validator::new(contract());
+        assert_eq!(v.check_schema(&schema).unwrap(), vec!["extra".to_string()]);
+        let out = v.validate(&b).unwrap();
+        assert_eq!(out.batch.num_rows(), 1);
+        assert_eq!(out.batch.schema(), *v.schema());
+        let reasons: Vec<(usize, &str, &str)> = out
+            .rejections
+            .iter()
+            .map(|r| (r.index, r.column.as_str(), r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (1, "code", "code: not one of the allowed values"),
+                (2, "n", "n: not an integer"),
+                (3, "code", "code: missing value"),
+                (4, "n", "n: below the minimum 0"),
+            ]
+        );
+        assert!(matches!(out.batch.column(0).data_type(), DataType::Dictionary(_, _)));
+    }
+
+    #[test]
+    fn a_missing_required_column_or_an_incompatible_type_fails_the_whole_stream() {
+        let v = Validator::new(contract());
+        let s = Schema::new(vec![Field::new("code", DataType::Utf8, true)]);
+        let e = v.check_schema(&s).unwrap_err().to_string();
+        assert!(e.contains("required column `n` is missing") && e.contains("v2"), "{e}");
+        let s = Schema::new(vec![
+            Field::new("code", DataType::Int64, true),
+            Field::new("n", DataType::Int64, true),
+        ]);
+        let e = v.check_schema(&s).unwrap_err().to_string();
+        assert!(e.contains("column `code` is Int64"), "{e}");
+        let b = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)])),
+            vec![Arc::new(Int64Array::from(vec![1]))],
+        )
+        .unwrap();
+        assert!(v.validate(&b).is_err());
+    }
+
+    #[test]
+    fn builtin_contracts_load() {
+        let c = Contracts::builtin();
+        let cc = c.get("census_counts").unwrap();
+        assert_eq!(cc.arrow_schema().fields().len(), 11);
+        assert!(c.get("community_profile").is_some());
+    }
+}

@@ -1,0 +1,432 @@
+//! The host side of the plugin ABI: the services vtable handed to plugins,
+//! and the sink that validates and stores what they emit.
+//!
+//! Every callback catches panics (nothing unwinds into plugin code) and
+//! reports errors as (code, message) with messages this side allocated and
+//! frees through `OwnedStr::release`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
+use arrow_array::{Array, RecordBatch, RecordBatchReader, UInt64Array};
+use arrow_array::cast::AsArray;
+use arrow_schema::SchemaRef;
+use eqpipe_plugin_abi as abi;
+use eqpipe_plugin_sdk::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
+use eqpipe_plugin_sdk::{FetchRequest, FetchResponse};
+
+use crate::contracts::{Validator, row_as_text};
+use crate::fetch::Fetcher;
+use crate::registry::Plugin;
+use crate::store::{FinishedFile, PendingFile, QuarantineWriter, StoreError};
+
+/// Where one emitted dataset goes.
+pub struct Target {
+    /// Validates against the dataset's contract.
+    pub validator: Validator,
+    /// The committed file location.
+    pub final_path: PathBuf,
+}
+
+/// Counts for one dataset of one step.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct DatasetStats {
+    /// Rows the plugin emitted.
+    pub rows_in: u64,
+    /// Rows stored.
+    pub rows: u64,
+    /// Rows quarantined.
+    pub quarantined: u64,
+    /// Columns the plugin sent that the contract does not have (dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_columns: Vec<String>,
+}
+
+/// Validates, quarantines and writes what one step emits.
+pub struct Sink {
+    run_id: String,
+    targets: HashMap<String, Target>,
+    writers: HashMap<String, PendingFile>,
+    stats: BTreeMap<String, DatasetStats>,
+    quarantine: QuarantineWriter,
+}
+
+impl Sink {
+    /// A sink for the given datasets; rejected rows go to `quarantine_path`.
+    pub fn new(run_id: &str, targets: HashMap<String, Target>, quarantine_path: PathBuf) -> Self {
+        Sink {
+            run_id: run_id.to_string(),
+            targets,
+            writers: HashMap::new(),
+            stats: BTreeMap::new(),
+            quarantine: QuarantineWriter::new(
+                quarantine_path,
+                vec!["dataset".into(), "record".into()],
+            ),
+        }
+    }
+
+    /// Reads a whole emitted stream into the store.
+    pub fn emit(&mut self, dataset: &str, mut reader: impl RecordBatchReader) -> Result<(), (i32, String)> {
+        let Some(target) = self.targets.get(dataset) else {
+            let mut known: Vec<_> = self.targets.keys().cloned().collect();
+            known.sort();
+            return Err((
+                abi::STATUS_UNSUPPORTED,
+                format!(
+                    "the plugin emitted dataset `{dataset}`, which its manifest does not declare (declared: {})",
+                    known.join(", ")
+                ),
+            ));
+        };
+        let dropped = target
+            .validator
+            .check_schema(&reader.schema())
+            .map_err(|e| (abi::STATUS_DATA, e.to_string()))?;
+        let stats = self.stats.entry(dataset.to_string()).or_default();
+        for d in dropped {
+            if !stats.dropped_columns.contains(&d) {
+                tracing::warn!(dataset, column = %d, "column not in the contract; dropped");
+                stats.dropped_columns.push(d);
+            }
+        }
+        if !self.writers.contains_key(dataset) {
+            let w = PendingFile::create(target.final_path.clone(), &self.run_id, target.validator.schema().clone())
+                .map_err(store_err)?;
+            self.writers.insert(dataset.to_string(), w);
+        }
+        let writer = self.writers.get_mut(dataset).expect("just inserted");
+        for batch in reader.by_ref() {
+            let batch = batch.map_err(|e| (abi::STATUS_DATA, format!("reading the emitted stream of `{dataset}`: {e}")))?;
+            let first_row = stats.rows_in;
+            stats.rows_in += batch.num_rows() as u64;
+            let validated = target
+                .validator
+                .validate(&batch)
+                .map_err(|e| (abi::STATUS_DATA, e.to_string()))?;
+            if !validated.rejections.is_empty() {
+                write_rejections(&mut self.quarantine, dataset, &batch, &validated.rejections, first_row)
+                    .map_err(store_err)?;
+                stats.quarantined += validated.rejections.len() as u64;
+            }
+            if validated.batch.num_rows() > 0 {
+                writer.write(&validated.batch).map_err(store_err)?;
+                stats.rows += validated.batch.num_rows() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &BTreeMap<String, DatasetStats> {
+        &self.stats
+    }
+
+    /// The quarantine file, if any row was rejected.
+    pub fn quarantine_path(&self) -> Option<PathBuf> {
+        self.quarantine.path().map(|p| p.to_path_buf())
+    }
+
+    /// Closes every file (declared datasets never emitted get an empty
+    /// file, so the stored data is this run's answer) under temporary
+    /// names; the caller commits them if the step succeeded.
+    pub fn finish(
+        mut self,
+        metadata: &[(String, String)],
+    ) -> Result<(Vec<(String, FinishedFile)>, BTreeMap<String, DatasetStats>), StoreError> {
+        self.quarantine.flush()?;
+        let mut out = Vec::new();
+        let mut names: Vec<String> = self.targets.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let target = &self.targets[&name];
+            let w = match self.writers.remove(&name) {
+                Some(w) => w,
+                None => PendingFile::create(target.final_path.clone(), &self.run_id, target.validator.schema().clone())?,
+            };
+            self.stats.entry(name.clone()).or_default();
+            let mut md = metadata.to_vec();
+            let c = target.validator.contract();
+            md.push(("eqpipe.dataset".into(), c.name.clone()));
+            md.push(("eqpipe.contract_version".into(), c.version.to_string()));
+            out.push((name, w.finish(&md)?));
+        }
+        Ok((out, self.stats))
+    }
+}
+
+fn store_err(e: StoreError) -> (i32, String) {
+    (abi::STATUS_IO, e.to_string())
+}
+
+fn write_rejections(
+    q: &mut QuarantineWriter,
+    dataset: &str,
+    batch: &RecordBatch,
+    rejections: &[crate::contracts::Rejection],
+    first_row: u64,
+) -> Result<(), StoreError> {
+    let files = batch.column_by_name(SOURCE_FILE_COLUMN).and_then(|c| {
+        arrow_cast::cast::cast(c, &arrow_schema::DataType::Utf8).ok()
+    });
+    let rows = batch.column_by_name(SOURCE_ROW_COLUMN).and_then(|c| {
+        arrow_cast::cast::cast(c, &arrow_schema::DataType::UInt64).ok()
+    });
+    let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+    for r in rejections {
+        let file = files
+            .as_ref()
+            .map(|f| f.as_string::<i32>())
+            .filter(|f| f.is_valid(r.index))
+            .map(|f| f.value(r.index).to_string())
+            .unwrap_or_else(|| "(emitted stream)".to_string());
+        let row = rows
+            .as_ref()
+            .map(|a| a.as_any().downcast_ref::<UInt64Array>().expect("cast to u64"))
+            .filter(|a| a.is_valid(r.index))
+            .map(|a| a.value(r.index).to_string())
+            .unwrap_or_else(|| format!("emitted row {}", first_row + r.index as u64 + 1));
+        let values = row_as_text(batch, r.index);
+        let record: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .zip(values)
+            .filter(|(n, _)| n.as_str() != SOURCE_FILE_COLUMN && n.as_str() != SOURCE_ROW_COLUMN)
+            .map(|(n, v)| (n.clone(), serde_json::Value::String(v)))
+            .collect();
+        let record = serde_json::Value::Object(record).to_string();
+        q.write(&file, &row, &r.column, &r.reason, &[dataset.to_string(), record])?;
+    }
+    Ok(())
+}
+
+/// A URL fetched during a step, for the manifest and provenance.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FetchRecord {
+    /// The URL, secrets redacted.
+    pub url: String,
+    /// Served from the cache without a download.
+    pub from_cache: bool,
+    /// Bytes in the body.
+    pub bytes: u64,
+    /// When the body was downloaded.
+    pub fetched_at: Option<String>,
+}
+
+/// Everything one plugin invocation may reach through the vtable.
+pub struct StepContext {
+    /// The step's name (source name or indicator output name).
+    pub step: String,
+    /// The plugin.
+    pub plugin: Plugin,
+    /// The fetch service.
+    pub fetcher: Arc<Fetcher>,
+    /// Set when the run should stop.
+    pub cancel: Arc<AtomicBool>,
+    /// Where emitted rows go.
+    pub sink: Mutex<Sink>,
+    /// Readable inputs: dataset -> (schema, files).
+    pub inputs: HashMap<String, (SchemaRef, Vec<PathBuf>)>,
+    /// URLs fetched.
+    pub fetches: Mutex<Vec<FetchRecord>>,
+    /// A progress bar, when stderr is a terminal.
+    pub progress: Option<indicatif::ProgressBar>,
+}
+
+impl StepContext {
+    /// The vtable for this context. `self` must outlive every call made
+    /// through it.
+    pub fn host_api(&self) -> abi::HostApi {
+        abi::HostApi {
+            abi_major: abi::ABI_MAJOR,
+            abi_minor: abi::ABI_MINOR,
+            struct_size: std::mem::size_of::<abi::HostApi>(),
+            ctx: self as *const StepContext as *mut c_void,
+            log: host_log,
+            progress: host_progress,
+            is_cancelled: host_is_cancelled,
+            fetch: host_fetch,
+            emit: host_emit,
+            open_input: host_open_input,
+        }
+    }
+
+    fn fetch(&self, request_json: &str) -> Result<FetchResponse, (i32, String)> {
+        let req: FetchRequest = serde_json::from_str(request_json)
+            .map_err(|e| (abi::STATUS_INVALID_CONFIG, format!("unreadable fetch request: {e}")))?;
+        let resp = self.fetcher.fetch_blocking(&req, &self.cancel).map_err(|e| {
+            let code = match e {
+                crate::fetch::FetchError::Cancelled => abi::STATUS_CANCELLED,
+                crate::fetch::FetchError::File { .. } => abi::STATUS_IO,
+                _ => abi::STATUS_FETCH,
+            };
+            (code, e.to_string())
+        })?;
+        self.fetches.lock().expect("not poisoned").push(FetchRecord {
+            url: resp.url.clone(),
+            from_cache: resp.from_cache,
+            bytes: resp.bytes,
+            fetched_at: resp.fetched_at.clone(),
+        });
+        Ok(resp)
+    }
+}
+
+/// Runs a callback body, turning panics and errors into ABI statuses.
+fn guarded(out_error: *mut abi::PluginError, f: impl FnOnce() -> Result<(), (i32, String)>) -> i32 {
+    let result = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err((abi::STATUS_INTERNAL, format!("host error: {msg}")))
+    });
+    match result {
+        Ok(()) => abi::STATUS_OK,
+        Err((code, message)) => {
+            if !out_error.is_null() {
+                // SAFETY: the plugin passes a valid out-parameter.
+                unsafe {
+                    out_error.write(abi::PluginError {
+                        code,
+                        message: abi::OwnedStr::from_string(message),
+                    })
+                };
+            }
+            code
+        }
+    }
+}
+
+/// # Safety
+/// `ctx` is the `StepContext` the vtable was built from.
+unsafe fn step<'a>(ctx: *mut c_void) -> &'a StepContext {
+    // SAFETY: by the function's contract.
+    unsafe { &*(ctx as *const StepContext) }
+}
+
+unsafe extern "C" fn host_log(ctx: *mut c_void, level: u32, message: abi::StrRef) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // The step's span (entered by the runner) carries step and plugin,
+        // so `ctx` is not needed here.
+        let _ = ctx;
+        // SAFETY: message borrowed for the call.
+        let msg = unsafe { message.as_str() }.unwrap_or("(message was not UTF-8)");
+        match level {
+            abi::LOG_ERROR => tracing::error!(target: "plugin", "{msg}"),
+            abi::LOG_WARN => tracing::warn!(target: "plugin", "{msg}"),
+            abi::LOG_INFO => tracing::info!(target: "plugin", "{msg}"),
+            abi::LOG_DEBUG => tracing::debug!(target: "plugin", "{msg}"),
+            _ => tracing::trace!(target: "plugin", "{msg}"),
+        }
+    }));
+}
+
+unsafe extern "C" fn host_progress(ctx: *mut c_void, done: u64, total: u64, message: abi::StrRef) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as for host_log.
+        let s = unsafe { step(ctx) };
+        let msg = unsafe { message.as_str() }.unwrap_or("");
+        if let Some(pb) = &s.progress {
+            if total > 0 {
+                pb.set_length(total);
+            }
+            pb.set_position(done);
+            pb.set_message(msg.to_string());
+        } else {
+            tracing::debug!(step = %s.step, done, total, "{msg}");
+        }
+    }));
+}
+
+unsafe extern "C" fn host_is_cancelled(ctx: *mut c_void) -> bool {
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as for host_log.
+        unsafe { step(ctx) }.cancel.load(Ordering::Relaxed)
+    }))
+    .unwrap_or(true)
+}
+
+unsafe extern "C" fn host_fetch(
+    ctx: *mut c_void,
+    request_json: abi::StrRef,
+    out_response_json: *mut abi::OwnedStr,
+    out_error: *mut abi::PluginError,
+) -> i32 {
+    guarded(out_error, || {
+        // SAFETY: as for host_log.
+        let s = unsafe { step(ctx) };
+        let req = unsafe { request_json.as_str() }
+            .map_err(|_| (abi::STATUS_INVALID_CONFIG, "fetch request is not UTF-8".to_string()))?;
+        let resp = s.fetch(req)?;
+        let json = serde_json::to_string(&resp).expect("serialisable");
+        if out_response_json.is_null() {
+            return Err((abi::STATUS_INTERNAL, "no place for the fetch answer".into()));
+        }
+        // SAFETY: valid out-parameter by the ABI's rules.
+        unsafe { out_response_json.write(abi::OwnedStr::from_string(json)) };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn host_emit(
+    ctx: *mut c_void,
+    dataset: abi::StrRef,
+    stream: *mut abi::ArrowArrayStream,
+    out_error: *mut abi::PluginError,
+) -> i32 {
+    guarded(out_error, || {
+        // SAFETY: as for host_log.
+        let s = unsafe { step(ctx) };
+        let name = unsafe { dataset.as_str() }
+            .map_err(|_| (abi::STATUS_DATA, "dataset name is not UTF-8".to_string()))?
+            .to_string();
+        if stream.is_null() {
+            return Err((abi::STATUS_DATA, "emit called without a stream".into()));
+        }
+        // SAFETY: the ABI says the host takes ownership of the stream;
+        // from_raw moves it out and leaves the plugin's struct released.
+        let reader = unsafe { RecordBatchStreamReader::from_raw(stream.cast()) }
+            .map_err(|e| (abi::STATUS_DATA, format!("unreadable stream for `{name}`: {e}")))?;
+        let mut sink = s.sink.lock().map_err(|_| (abi::STATUS_INTERNAL, "sink poisoned".to_string()))?;
+        if let Some(pb) = &s.progress {
+            pb.set_message(format!("storing {name}"));
+        }
+        sink.emit(&name, reader)
+    })
+}
+
+unsafe extern "C" fn host_open_input(
+    ctx: *mut c_void,
+    dataset: abi::StrRef,
+    out_stream: *mut abi::ArrowArrayStream,
+    out_error: *mut abi::PluginError,
+) -> i32 {
+    guarded(out_error, || {
+        // SAFETY: as for host_log.
+        let s = unsafe { step(ctx) };
+        let name = unsafe { dataset.as_str() }
+            .map_err(|_| (abi::STATUS_DATA, "dataset name is not UTF-8".to_string()))?;
+        let Some((schema, files)) = s.inputs.get(name) else {
+            return Err((
+                abi::STATUS_UNSUPPORTED,
+                format!(
+                    "dataset `{name}` is not an input of this step (declare it in the manifest's `consumes`)"
+                ),
+            ));
+        };
+        if out_stream.is_null() {
+            return Err((abi::STATUS_INTERNAL, "no place for the stream".into()));
+        }
+        let reader = crate::store::MultiFileReader::new(schema.clone(), files.clone());
+        let ffi = FFI_ArrowArrayStream::new(Box::new(reader));
+        // SAFETY: the plugin owns the out struct; identical layout.
+        unsafe { out_stream.cast::<FFI_ArrowArrayStream>().write(ffi) };
+        Ok(())
+    })
+}

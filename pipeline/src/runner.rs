@@ -1,0 +1,687 @@
+//! One pipeline run: sources in parallel, then indicators, then the run
+//! manifest, written last.
+//!
+//! A failing step never stops independent steps: a source that fails (bad
+//! library, wrong ABI, panic, bad schema, too many rejected rows) keeps its
+//! last good output and the run ends `partial`; an indicator whose inputs
+//! have no data is skipped with the reason.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use eqpipe_plugin_abi as abi;
+use eqpipe_plugin_sdk::PluginKind;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Isolation, options_json};
+use crate::contracts::{Contracts, Validator};
+use crate::fetch::Fetcher;
+use crate::host::{DatasetStats, FetchRecord, Sink, StepContext, Target};
+use crate::registry::{self, Plugin};
+use crate::store::{self, PART_FILE};
+
+/// The pipeline's version, recorded in manifests and provenance.
+pub const PIPELINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How a run is carried out.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The output root.
+    pub output_dir: PathBuf,
+    /// Set to stop the run (Ctrl-C, SIGTERM).
+    pub cancel: Arc<AtomicBool>,
+    /// Show progress bars (stderr is a terminal).
+    pub progress: bool,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    /// Ran and its outputs were committed.
+    Succeeded,
+    /// Failed; its last good outputs are untouched.
+    Failed,
+    /// Not run (for example, no input data).
+    Skipped,
+    /// Stopped by cancellation; outputs untouched.
+    Cancelled,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every step succeeded.
+    Success,
+    /// Some steps failed or were skipped.
+    Partial,
+    /// Nothing succeeded.
+    Failed,
+    /// Stopped before the end.
+    Cancelled,
+}
+
+/// What one dataset of a step holds after the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetReport {
+    /// Counts.
+    #[serde(flatten)]
+    pub stats: DatasetStats,
+    /// The committed file, relative to the output root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// The record of one step in the run manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Source name or indicator output name.
+    pub name: String,
+    /// The plugin as named in the config.
+    pub plugin: String,
+    /// The plugin's own version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_version: Option<String>,
+    /// The plugin ABI it was built for (`1.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_abi: Option<String>,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Why it failed or was skipped (one line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Per dataset produced.
+    #[serde(default)]
+    pub datasets: BTreeMap<String, DatasetReport>,
+    /// Rejected rows, relative to the output root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_file: Option<String>,
+    /// URLs fetched (secrets redacted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetches: Vec<FetchRecord>,
+    /// Input datasets read (indicators).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+}
+
+/// The run manifest, `runs/<run_id>.json`, written last.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunManifest {
+    /// Unique run id (UTC time plus a random suffix).
+    pub run_id: String,
+    /// eqpipe's version.
+    pub pipeline_version: String,
+    /// The host's plugin ABI.
+    pub abi_version: String,
+    /// The config file, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
+    /// Start time (RFC 3339).
+    pub started_at: String,
+    /// End time (RFC 3339).
+    pub finished_at: String,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Sources.
+    pub sources: Vec<StepReport>,
+    /// Indicators.
+    pub indicators: Vec<StepReport>,
+}
+
+impl RunManifest {
+    /// Total rows quarantined in the run.
+    pub fn quarantined(&self) -> u64 {
+        self.sources
+            .iter()
+            .chain(&self.indicators)
+            .flat_map(|s| s.datasets.values())
+            .map(|d| d.stats.quarantined)
+            .sum()
+    }
+
+    /// The first failure, as one line.
+    pub fn first_error(&self) -> Option<String> {
+        self.sources
+            .iter()
+            .chain(&self.indicators)
+            .find(|s| s.status != StepStatus::Succeeded)
+            .map(|s| format!("{}: {}", s.name, s.error.clone().unwrap_or_else(|| format!("{:?}", s.status))))
+    }
+}
+
+/// A run that could not start at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Output folder, runtime or contracts.
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn new_run_id() -> String {
+    format!(
+        "{}-{:04x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
+        fastrand::u16(..)
+    )
+}
+
+fn rel(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+struct Shared<'a> {
+    run_id: String,
+    root: PathBuf,
+    contracts: Contracts,
+    fetcher: Arc<Fetcher>,
+    opts: &'a RunOptions,
+    bars: Option<indicatif::MultiProgress>,
+}
+
+impl Shared<'_> {
+    fn bar(&self, name: &str) -> Option<indicatif::ProgressBar> {
+        let mp = self.bars.as_ref()?;
+        let pb = mp.add(indicatif::ProgressBar::new_spinner());
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {msg} [{elapsed}]")
+                .expect("valid template"),
+        );
+        pb.set_prefix(name.to_string());
+        pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(pb)
+    }
+
+    fn provenance(&self, step: &str, plugin: &Plugin, fetches: &[FetchRecord]) -> Vec<(String, String)> {
+        let m = &plugin.manifest;
+        let mut md = vec![
+            ("eqpipe.run_id".to_string(), self.run_id.clone()),
+            ("eqpipe.pipeline_version".into(), PIPELINE_VERSION.into()),
+            ("eqpipe.step".into(), step.to_string()),
+            ("eqpipe.plugin".into(), m.name.clone()),
+            ("eqpipe.plugin_version".into(), m.version.clone()),
+            ("eqpipe.plugin_abi".into(), format!("{}.{}", plugin.abi_version.0, plugin.abi_version.1)),
+            ("eqpipe.created_at".into(), chrono::Utc::now().to_rfc3339()),
+        ];
+        if let Some(l) = &m.licence {
+            md.push(("eqpipe.licence".into(), l.clone()));
+        }
+        if !fetches.is_empty() {
+            let urls: Vec<&str> = fetches.iter().map(|f| f.url.as_str()).collect();
+            md.push(("eqpipe.source_urls".into(), serde_json::to_string(&urls).expect("json")));
+            if let Some(t) = fetches.iter().filter_map(|f| f.fetched_at.clone()).max() {
+                md.push(("eqpipe.fetched_at".into(), t));
+            }
+        }
+        md
+    }
+}
+
+/// Why a step did not succeed.
+struct StepFailure {
+    status: StepStatus,
+    message: String,
+}
+
+impl StepFailure {
+    fn failed(message: impl Into<String>) -> Self {
+        StepFailure {
+            status: StepStatus::Failed,
+            message: message.into(),
+        }
+    }
+}
+
+/// Calls create, run and destroy on one plugin instance.
+fn invoke(ctx: &StepContext, options: &str) -> Result<(), StepFailure> {
+    let desc = ctx.plugin.descriptor;
+    let api = ctx.host_api();
+    let (create, run, destroy) = (
+        desc.create.expect("checked at load"),
+        desc.run.expect("checked at load"),
+        desc.destroy.expect("checked at load"),
+    );
+    let read_err = |code: i32, err: &mut abi::PluginError| {
+        // SAFETY: the plugin filled `err` (or left it empty).
+        let mut msg = unsafe { err.message.take() };
+        if msg.is_empty() {
+            msg = abi::status_name(code).to_string();
+        }
+        let status = if code == abi::STATUS_CANCELLED {
+            StepStatus::Cancelled
+        } else {
+            StepStatus::Failed
+        };
+        StepFailure {
+            status,
+            message: format!("{} ({})", msg, abi::status_name(code)),
+        }
+    };
+    let mut instance = std::ptr::null_mut();
+    let mut err = abi::PluginError::none();
+    // SAFETY: ABI call with valid arguments; `ctx` outlives it.
+    let code = unsafe { create(abi::StrRef::new(options), &api, &mut instance, &mut err) };
+    if code != abi::STATUS_OK {
+        return Err(read_err(code, &mut err));
+    }
+    let mut err = abi::PluginError::none();
+    // SAFETY: as above; `instance` came from create.
+    let code = unsafe { run(instance, &api, &mut err) };
+    // SAFETY: destroy exactly once.
+    unsafe { destroy(instance) };
+    if code != abi::STATUS_OK {
+        return Err(read_err(code, &mut err));
+    }
+    if ctx.cancel.load(Ordering::Relaxed) {
+        return Err(StepFailure {
+            status: StepStatus::Cancelled,
+            message: "cancelled".into(),
+        });
+    }
+    Ok(())
+}
+
+fn empty_report(name: &str, plugin: String) -> StepReport {
+    StepReport {
+        name: name.to_string(),
+        plugin,
+        plugin_version: None,
+        plugin_abi: None,
+        status: StepStatus::Failed,
+        error: None,
+        duration_ms: 0,
+        datasets: BTreeMap::new(),
+        quarantine_file: None,
+        fetches: Vec::new(),
+        inputs: Vec::new(),
+    }
+}
+
+fn source_path(root: &Path, dataset: &str, source: &str) -> PathBuf {
+    root.join("datasets").join(dataset).join(format!("source={source}")).join(PART_FILE)
+}
+
+/// Runs one step end to end: plugin, sink, commit. Fills `report`.
+#[allow(clippy::too_many_arguments)]
+fn run_step(
+    shared: &Shared<'_>,
+    report: &mut StepReport,
+    plugin: Plugin,
+    options: &serde_json::Value,
+    targets: HashMap<String, Target>,
+    inputs: HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>,
+    max_rejected_pct: Option<f64>,
+) -> Result<(), StepFailure> {
+    let name = report.name.clone();
+    let quarantine = shared
+        .root
+        .join("quarantine")
+        .join(&shared.run_id)
+        .join(format!("{name}.csv"));
+    let ctx = StepContext {
+        step: name.clone(),
+        plugin: plugin.clone(),
+        fetcher: shared.fetcher.clone(),
+        cancel: shared.opts.cancel.clone(),
+        sink: Mutex::new(Sink::new(&shared.run_id, targets, quarantine)),
+        inputs,
+        fetches: Mutex::new(Vec::new()),
+        progress: shared.bar(&name),
+    };
+    let span = tracing::info_span!("step", step = %name, plugin = %plugin.manifest.name);
+    let _guard = span.enter();
+    tracing::info!("started");
+    let result = invoke(&ctx, &options.to_string());
+    if let Some(pb) = &ctx.progress {
+        pb.finish_and_clear();
+    }
+    let fetches = ctx.fetches.into_inner().expect("not poisoned");
+    report.fetches = fetches.clone();
+    let sink = ctx.sink.into_inner().expect("not poisoned");
+    report.quarantine_file = sink.quarantine_path().map(|p| rel(&shared.root, &p));
+    for (d, stats) in sink.stats() {
+        report.datasets.insert(d.clone(), DatasetReport { stats: stats.clone(), file: None });
+    }
+    result?;
+    let (files, stats) = sink
+        .finish(&shared.provenance(&name, &plugin, &fetches))
+        .map_err(|e| StepFailure::failed(e.to_string()))?;
+    let rows_in: u64 = stats.values().map(|s| s.rows_in).sum();
+    let rejected: u64 = stats.values().map(|s| s.quarantined).sum();
+    if let Some(limit) = max_rejected_pct
+        && rows_in > 0
+    {
+        let pct = rejected as f64 * 100.0 / rows_in as f64;
+        if pct > limit {
+            for (d, s) in &stats {
+                report.datasets.insert(d.clone(), DatasetReport { stats: s.clone(), file: None });
+            }
+            return Err(StepFailure::failed(format!(
+                "rejected {rejected} of {rows_in} rows ({pct:.1}%), above the limit of {limit}% set by max_rejected_pct; the last good output is kept, see {}",
+                report.quarantine_file.clone().unwrap_or_default()
+            )));
+        }
+    }
+    for (d, f) in files {
+        let path = f.commit().map_err(|e| StepFailure::failed(e.to_string()))?;
+        report.datasets.insert(
+            d.clone(),
+            DatasetReport {
+                stats: stats.get(&d).cloned().unwrap_or_default(),
+                file: Some(rel(&shared.root, &path)),
+            },
+        );
+    }
+    if rejected > 0 {
+        tracing::warn!(rejected, file = report.quarantine_file.as_deref().unwrap_or(""), "rows quarantined");
+    }
+    tracing::info!(rows = stats.values().map(|s| s.rows).sum::<u64>(), "succeeded");
+    Ok(())
+}
+
+fn finish_report(report: &mut StepReport, started: Instant, result: Result<(), StepFailure>) {
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(()) => report.status = StepStatus::Succeeded,
+        Err(f) => {
+            report.status = f.status;
+            tracing::error!(step = %report.name, "{}", f.message);
+            report.error = Some(f.message);
+        }
+    }
+}
+
+/// Resolves a plugin for a step and checks isolation and options.
+fn prepare(
+    r: &crate::config::PluginRef,
+    kind: PluginKind,
+    isolation: Isolation,
+    options: &serde_json::Value,
+    report: &mut StepReport,
+) -> Result<Plugin, StepFailure> {
+    if isolation == Isolation::Process {
+        return Err(StepFailure::failed(
+            "isolation = \"process\" is not available in this eqpipe version; use \"in-process\"",
+        ));
+    }
+    let plugin = registry::resolve(r, kind).map_err(|e| StepFailure::failed(e.to_string()))?;
+    report.plugin_version = Some(plugin.manifest.version.clone());
+    report.plugin_abi = Some(format!("{}.{}", plugin.abi_version.0, plugin.abi_version.1));
+    registry::check_options(&plugin, options).map_err(StepFailure::failed)?;
+    Ok(plugin)
+}
+
+/// Runs the pipeline described by `config`.
+pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> {
+    let started_at = chrono::Utc::now();
+    let t0 = Instant::now();
+    let root = opts.output_dir.clone();
+    std::fs::create_dir_all(&root)
+        .map_err(|e| RunError::Setup(format!("cannot create output folder {}: {e}", root.display())))?;
+    let stale = store::remove_stale_temporaries(&root);
+    if stale > 0 {
+        tracing::info!(stale, "removed temporary files an interrupted run left behind");
+    }
+    let mut contracts = match &config.contracts_dir {
+        Some(d) => Contracts::with_dir(&config.resolve(d)).map_err(|e| RunError::Setup(e.to_string()))?,
+        None => Contracts::builtin(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("eqpipe-io")
+        .build()
+        .map_err(|e| RunError::Setup(format!("cannot start the i/o runtime: {e}")))?;
+    let cache_dir = config
+        .fetch
+        .cache_dir
+        .as_ref()
+        .map(|d| config.resolve(d))
+        .unwrap_or_else(|| root.join(".cache").join("http"));
+    let fetcher = Arc::new(
+        Fetcher::new(config.fetch.clone(), cache_dir, config.base_dir.clone(), runtime.handle().clone())
+            .map_err(|e| RunError::Setup(e.to_string()))?,
+    );
+    let run_id = new_run_id();
+    let span = tracing::info_span!("run", run_id = %run_id);
+    let _guard = span.enter();
+    tracing::info!(output = %root.display(), sources = config.sources.len(), indicators = config.indicators.len(), "run started");
+
+    // Resolve every source plugin first, so contracts declared by plugins
+    // are known and indicators know which sources feed which dataset.
+    let mut prepared: Vec<(StepReport, Result<(Plugin, serde_json::Value), StepFailure>)> = Vec::new();
+    for s in &config.sources {
+        let r = config.source_plugin(s);
+        let mut report = empty_report(&s.name, r.to_string());
+        let options = options_json(&s.options);
+        let p = prepare(&r, PluginKind::Source, s.isolation, &options, &mut report).map(|p| (p, options));
+        if let Ok((p, _)) = &p {
+            for d in &p.manifest.produces {
+                if let Some(c) = &d.contract {
+                    contracts.add_declared(c);
+                }
+            }
+        }
+        prepared.push((report, p));
+    }
+    let mut producers: HashMap<String, Vec<String>> = HashMap::new();
+    for (report, p) in &prepared {
+        if let Ok((p, _)) = p {
+            for d in &p.manifest.produces {
+                producers.entry(d.name.clone()).or_default().push(report.name.clone());
+            }
+        }
+    }
+
+    let bars = if opts.progress {
+        Some(indicatif::MultiProgress::new())
+    } else {
+        None
+    };
+    let shared = Shared {
+        run_id: run_id.clone(),
+        root: root.clone(),
+        contracts,
+        fetcher,
+        opts,
+        bars,
+    };
+
+    // Sources, in parallel.
+    let parallel = config
+        .max_parallel
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .max(1);
+    let max_rejected: Vec<Option<f64>> = config.sources.iter().map(|s| s.max_rejected_pct).collect();
+    let queue: Mutex<VecDeque<(usize, StepReport, Result<(Plugin, serde_json::Value), StepFailure>)>> =
+        Mutex::new(prepared.into_iter().enumerate().map(|(i, (r, p))| (i, r, p)).collect());
+    let done: Mutex<Vec<(usize, StepReport)>> = Mutex::new(Vec::new());
+    let (queue_ref, done_ref, shared_ref, max_rejected) = (&queue, &done, &shared, &max_rejected);
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(config.sources.len().max(1)) {
+            let span = span.clone();
+            scope.spawn(move || {
+                let _guard = span.enter();
+                loop {
+                    let Some((i, mut report, prepared)) = queue_ref.lock().expect("queue").pop_front() else {
+                        break;
+                    };
+                    let t = Instant::now();
+                    let result = if opts.cancel.load(Ordering::Relaxed) {
+                        Err(StepFailure {
+                            status: StepStatus::Cancelled,
+                            message: "cancelled before it started".into(),
+                        })
+                    } else {
+                        prepared.and_then(|(plugin, options)| {
+                            let targets = source_targets(shared_ref, &report.name, &plugin)?;
+                            run_step(shared_ref, &mut report, plugin, &options, targets, HashMap::new(), max_rejected[i])
+                        })
+                    };
+                    finish_report(&mut report, t, result);
+                    done_ref.lock().expect("done").push((i, report));
+                }
+            });
+        }
+    });
+    let mut sources = done.into_inner().expect("done");
+    sources.sort_by_key(|(i, _)| *i);
+    let sources: Vec<StepReport> = sources.into_iter().map(|(_, r)| r).collect();
+
+    // Indicators, in config order.
+    let mut indicators = Vec::new();
+    for ind in &config.indicators {
+        let t = Instant::now();
+        let r = config.indicator_plugin(ind);
+        let options = options_json(&ind.options);
+        let mut report = empty_report(ind.name.as_deref().unwrap_or(""), r.to_string());
+        let result = prepare(&r, PluginKind::Indicator, ind.isolation, &options, &mut report).and_then(|plugin| {
+            let out = &plugin.manifest.produces[0];
+            let name = ind.name.clone().unwrap_or_else(|| out.name.clone());
+            report.name = name.clone();
+            if opts.cancel.load(Ordering::Relaxed) {
+                return Err(StepFailure {
+                    status: StepStatus::Cancelled,
+                    message: "cancelled before it started".into(),
+                });
+            }
+            let contract = out
+                .contract
+                .clone()
+                .map(Arc::new)
+                .or_else(|| shared.contracts.get(&out.name))
+                .ok_or_else(|| StepFailure::failed(no_contract(&out.name)))?;
+            let mut targets = HashMap::new();
+            targets.insert(
+                out.name.clone(),
+                Target {
+                    validator: Validator::new(contract),
+                    final_path: root.join("indicators").join(&name).join(PART_FILE),
+                },
+            );
+            let inputs = indicator_inputs(&shared, &plugin, &producers, &sources, &mut report)?;
+            run_step(&shared, &mut report, plugin, &options, targets, inputs, None)
+        });
+        if report.name.is_empty() {
+            report.name = r.to_string();
+        }
+        finish_report(&mut report, t, result);
+        indicators.push(report);
+    }
+
+    let all: Vec<&StepReport> = sources.iter().chain(&indicators).collect();
+    let ok = all.iter().filter(|s| s.status == StepStatus::Succeeded).count();
+    let outcome = if opts.cancel.load(Ordering::Relaxed) || all.iter().any(|s| s.status == StepStatus::Cancelled) {
+        Outcome::Cancelled
+    } else if ok == all.len() {
+        Outcome::Success
+    } else if ok == 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Partial
+    };
+    let manifest = RunManifest {
+        run_id: run_id.clone(),
+        pipeline_version: PIPELINE_VERSION.into(),
+        abi_version: format!("{}.{}", abi::ABI_MAJOR, abi::ABI_MINOR),
+        config: config.path.as_ref().map(|p| p.display().to_string()),
+        started_at: started_at.to_rfc3339(),
+        finished_at: chrono::Utc::now().to_rfc3339(),
+        duration_ms: t0.elapsed().as_millis() as u64,
+        outcome,
+        sources,
+        indicators,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).expect("serialisable");
+    store::write_atomic(&root.join("runs").join(format!("{run_id}.json")), &json)
+        .map_err(|e| RunError::Setup(format!("cannot write the run manifest: {e}")))?;
+    drop(_guard);
+    runtime.shutdown_background();
+    Ok(manifest)
+}
+
+fn no_contract(dataset: &str) -> String {
+    format!(
+        "no contract for dataset `{dataset}`: add config/contracts/{dataset}.toml (and set contracts_dir) or declare it in the plugin's manifest"
+    )
+}
+
+fn source_targets(shared: &Shared<'_>, step: &str, plugin: &Plugin) -> Result<HashMap<String, Target>, StepFailure> {
+    let mut targets = HashMap::new();
+    for d in &plugin.manifest.produces {
+        let contract = shared
+            .contracts
+            .get(&d.name)
+            .ok_or_else(|| StepFailure::failed(no_contract(&d.name)))?;
+        targets.insert(
+            d.name.clone(),
+            Target {
+                validator: Validator::new(contract),
+                final_path: source_path(&shared.root, &d.name, step),
+            },
+        );
+    }
+    Ok(targets)
+}
+
+/// Finds the committed files of each input dataset: those of the configured
+/// sources that produce it (this run's, or their last good output), or, if
+/// no configured source produces it, whatever is stored.
+fn indicator_inputs(
+    shared: &Shared<'_>,
+    plugin: &Plugin,
+    producers: &HashMap<String, Vec<String>>,
+    sources: &[StepReport],
+    report: &mut StepReport,
+) -> Result<HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>, StepFailure> {
+    let mut inputs = HashMap::new();
+    for d in &plugin.manifest.consumes {
+        let contract = shared
+            .contracts
+            .get(d)
+            .ok_or_else(|| StepFailure::failed(no_contract(d)))?;
+        let mut files = Vec::new();
+        match producers.get(d) {
+            Some(names) => {
+                for n in names {
+                    let p = source_path(&shared.root, d, n);
+                    if p.exists() {
+                        let failed = sources.iter().any(|s| &s.name == n && s.status != StepStatus::Succeeded);
+                        if failed {
+                            tracing::warn!(dataset = %d, source = %n, "source failed in this run; using its last good output");
+                        }
+                        files.push(p);
+                    }
+                }
+            }
+            None => {
+                let dir = shared.root.join("datasets").join(d);
+                if let Ok(entries) = std::fs::read_dir(&dir) {
+                    let mut parts: Vec<PathBuf> = entries
+                        .flatten()
+                        .map(|e| e.path().join(PART_FILE))
+                        .filter(|p| p.exists())
+                        .collect();
+                    parts.sort();
+                    files.extend(parts);
+                }
+            }
+        }
+        if files.is_empty() {
+            return Err(StepFailure {
+                status: StepStatus::Skipped,
+                message: format!("input dataset `{d}` has no data (its sources failed or are not configured, and no earlier output exists)"),
+            });
+        }
+        report.inputs.extend(files.iter().map(|f| rel(&shared.root, f)));
+        inputs.insert(d.clone(), (contract.arrow_schema(), files));
+    }
+    Ok(inputs)
+}

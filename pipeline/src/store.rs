@@ -1,0 +1,431 @@
+//! The Parquet store: atomic writes, provenance metadata, quarantine files,
+//! and reading datasets back for indicators.
+//!
+//! Layout under the output root:
+//!
+//! ```text
+//! datasets/<dataset>/source=<source>/part-0.parquet
+//! indicators/<indicator>/part-0.parquet
+//! quarantine/<run_id>/<step>.csv
+//! runs/<run_id>.json
+//! ```
+//!
+//! Every file is written under a dot-prefixed temporary name in its final
+//! folder (readers such as pyarrow skip dot files) and renamed into place
+//! only when the step that wrote it succeeded, so a reader never sees a
+//! half-written file and a failed step leaves the last good file untouched.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use arrow_array::{RecordBatch, RecordBatchReader};
+use arrow_schema::{ArrowError, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+/// Rows per Parquet row group: large enough for good compression and fast
+/// scans, small enough to keep the writer's memory bounded.
+pub const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// The file name of a dataset partition or indicator output.
+pub const PART_FILE: &str = "part-0.parquet";
+
+/// A store error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// File system.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Parquet encoding or decoding.
+    #[error("{path}: {message}")]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writer properties used for every file: zstd set explicitly (the crate's
+/// default is uncompressed), dictionary encoding, page statistics.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("eqpipe {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A Parquet file being written under a temporary name.
+pub struct PendingFile {
+    final_path: PathBuf,
+    tmp_path: PathBuf,
+    writer: Option<ArrowWriter<File>>,
+    rows: u64,
+}
+
+impl PendingFile {
+    /// Starts `final_path` (its folder is created).
+    pub fn create(final_path: PathBuf, run_id: &str, schema: SchemaRef) -> Result<Self, StoreError> {
+        let dir = final_path.parent().expect("a file has a folder").to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let name = final_path.file_name().expect("a file name").to_string_lossy();
+        let tmp_path = dir.join(format!(".{name}.{run_id}.tmp"));
+        let file = File::create(&tmp_path).map_err(io(&tmp_path))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|e| {
+            StoreError::Parquet {
+                path: tmp_path.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        Ok(PendingFile {
+            final_path,
+            tmp_path,
+            writer: Some(writer),
+            rows: 0,
+        })
+    }
+
+    /// Appends a batch (already conformed to the schema).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .as_mut()
+            .expect("not finished")
+            .write(batch)
+            .map_err(|e| StoreError::Parquet {
+                path: self.tmp_path.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Where the file will be once committed.
+    pub fn final_path(&self) -> &Path {
+        &self.final_path
+    }
+
+    /// Adds provenance key-value metadata and closes the file (still under
+    /// its temporary name). Returns a handle to commit or discard.
+    pub fn finish(mut self, metadata: &[(String, String)]) -> Result<FinishedFile, StoreError> {
+        let mut writer = self.writer.take().expect("finish once");
+        for (k, v) in metadata {
+            writer.append_key_value_metadata(KeyValue::new(k.clone(), v.clone()));
+        }
+        let file = writer.into_inner().map_err(|e| StoreError::Parquet {
+            path: self.tmp_path.clone(),
+            message: e.to_string(),
+        })?;
+        file.sync_all().map_err(io(&self.tmp_path))?;
+        Ok(FinishedFile {
+            final_path: self.final_path.clone(),
+            tmp_path: std::mem::take(&mut self.tmp_path),
+            rows: self.rows,
+        })
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        // Abandoned before finish: remove the partial file.
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+/// A complete file under its temporary name, waiting for its step's outcome.
+#[derive(Debug)]
+pub struct FinishedFile {
+    final_path: PathBuf,
+    tmp_path: PathBuf,
+    rows: u64,
+}
+
+impl FinishedFile {
+    /// Rows in the file.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The committed location.
+    pub fn final_path(&self) -> &Path {
+        &self.final_path
+    }
+
+    /// Renames the file into place (atomic on one file system).
+    pub fn commit(mut self) -> Result<PathBuf, StoreError> {
+        std::fs::rename(&self.tmp_path, &self.final_path).map_err(io(&self.final_path))?;
+        if let Some(dir) = self.final_path.parent()
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        self.tmp_path = PathBuf::new();
+        Ok(self.final_path.clone())
+    }
+}
+
+impl Drop for FinishedFile {
+    fn drop(&mut self) {
+        // Not committed: the step failed; the last good file stays.
+        if !self.tmp_path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp_path);
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary name, fsync, rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().expect("a file has a folder");
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().expect("a file name").to_string_lossy(),
+        std::process::id()
+    ));
+    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(bytes).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    Ok(())
+}
+
+/// Removes temporary files a killed run left behind under `root`.
+pub fn remove_stale_temporaries(root: &Path) -> usize {
+    fn walk(dir: &Path, n: &mut usize) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().to_string();
+            if p.is_dir() {
+                if name != ".cache" {
+                    walk(&p, n);
+                }
+            } else if name.starts_with('.') && name.ends_with(".tmp") && std::fs::remove_file(&p).is_ok() {
+                *n += 1;
+            }
+        }
+    }
+    let mut n = 0;
+    for sub in ["datasets", "indicators", "runs", "reports"] {
+        walk(&root.join(sub), &mut n);
+    }
+    n
+}
+
+/// Streams the rows of several Parquet files, one after another.
+pub struct MultiFileReader {
+    schema: SchemaRef,
+    files: std::vec::IntoIter<PathBuf>,
+    current: Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>,
+}
+
+impl MultiFileReader {
+    /// Opens the files lazily; every file must have `schema`.
+    pub fn new(schema: SchemaRef, files: Vec<PathBuf>) -> Self {
+        MultiFileReader {
+            schema,
+            files: files.into_iter(),
+            current: None,
+        }
+    }
+}
+
+impl Iterator for MultiFileReader {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = &mut self.current {
+                match r.next() {
+                    Some(Ok(b)) => {
+                        if b.schema().fields() != self.schema.fields() {
+                            return Some(Err(ArrowError::SchemaError(
+                                "a stored file does not match the dataset contract; rerun its source".into(),
+                            )));
+                        }
+                        // Drop file-level metadata so every batch has the same schema.
+                        return Some(b.with_schema(self.schema.clone()));
+                    }
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => self.current = None,
+                }
+            }
+            let path = self.files.next()?;
+            let opened = File::open(&path)
+                .map_err(|e| ArrowError::IoError(format!("{}: {e}", path.display()), e))
+                .and_then(|f| {
+                    ParquetRecordBatchReaderBuilder::try_new(f)
+                        .and_then(|b| b.with_batch_size(64 * 1024).build())
+                        .map_err(|e| ArrowError::ExternalError(format!("{}: {e}", path.display()).into()))
+                });
+            match opened {
+                Ok(r) => self.current = Some(r),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl RecordBatchReader for MultiFileReader {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// Appends rejected rows to a quarantine CSV: `file,row,column,reason`, then
+/// every column of the row as text, so nothing is lost.
+pub struct QuarantineWriter {
+    path: PathBuf,
+    writer: Option<csv::Writer<File>>,
+    header: Vec<String>,
+    rows: u64,
+}
+
+impl QuarantineWriter {
+    /// A writer for `path`, created on the first rejected row.
+    pub fn new(path: PathBuf, columns: Vec<String>) -> Self {
+        QuarantineWriter {
+            path,
+            writer: None,
+            header: columns,
+            rows: 0,
+        }
+    }
+
+    /// Appends one rejected row.
+    pub fn write(&mut self, file: &str, row: &str, column: &str, reason: &str, values: &[String]) -> Result<(), StoreError> {
+        if self.writer.is_none() {
+            let dir = self.path.parent().expect("a folder");
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            let mut w = csv::Writer::from_path(&self.path).map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                source: e.into(),
+            })?;
+            let mut header = vec!["file".to_string(), "row".into(), "column".into(), "reason".into()];
+            header.extend(self.header.iter().cloned());
+            w.write_record(&header).map_err(|e| StoreError::Io {
+                path: self.path.clone(),
+                source: e.into(),
+            })?;
+            self.writer = Some(w);
+        }
+        let w = self.writer.as_mut().expect("opened");
+        let mut rec = vec![file.to_string(), row.to_string(), column.to_string(), reason.to_string()];
+        rec.extend(values.iter().cloned());
+        w.write_record(&rec).map_err(|e| StoreError::Io {
+            path: self.path.clone(),
+            source: e.into(),
+        })?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Rows written.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The file, if any row was written.
+    pub fn path(&self) -> Option<&Path> {
+        self.writer.as_ref().map(|_| self.path.as_path())
+    }
+
+    /// Flushes to disk.
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        if let Some(w) = &mut self.writer {
+            w.flush().map_err(io(&self.path))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch(n: i64) -> RecordBatch {
+        let s = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        RecordBatch::try_new(s, vec![Arc::new(Int64Array::from_iter_values(0..n))]).unwrap()
+    }
+
+    #[test]
+    fn files_appear_only_on_commit_and_carry_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("d/part-0.parquet");
+        let b = batch(10);
+        let mut p = PendingFile::create(target.clone(), "r1", b.schema()).unwrap();
+        p.write(&b).unwrap();
+        let f = p.finish(&[("eqpipe.run_id".into(), "r1".into())]).unwrap();
+        assert!(!target.exists(), "not visible before commit");
+        f.commit().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&target).unwrap()).unwrap();
+        let kv = reader.metadata().file_metadata().key_value_metadata().unwrap();
+        assert!(kv.iter().any(|k| k.key == "eqpipe.run_id" && k.value.as_deref() == Some("r1")));
+        let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 10);
+    }
+
+    #[test]
+    fn an_uncommitted_file_leaves_the_last_good_one_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("part-0.parquet");
+        let b = batch(3);
+        let mut p = PendingFile::create(target.clone(), "r1", b.schema()).unwrap();
+        p.write(&b).unwrap();
+        p.finish(&[]).unwrap().commit().unwrap();
+        let before = std::fs::read(&target).unwrap();
+        // A second run writes, then fails before commit.
+        let mut p = PendingFile::create(target.clone(), "r2", b.schema()).unwrap();
+        p.write(&batch(7)).unwrap();
+        drop(p.finish(&[]).unwrap());
+        assert_eq!(std::fs::read(&target).unwrap(), before);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temporary file removed");
+    }
+
+    #[test]
+    fn multi_file_reader_chains_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for (i, n) in [4, 6].iter().enumerate() {
+            let t = dir.path().join(format!("p{i}/part-0.parquet"));
+            let b = batch(*n);
+            let mut p = PendingFile::create(t.clone(), "r", b.schema()).unwrap();
+            p.write(&b).unwrap();
+            p.finish(&[]).unwrap().commit().unwrap();
+            files.push(t);
+        }
+        let r = MultiFileReader::new(batch(0).schema(), files);
+        let rows: usize = r.map(|b| b.unwrap().num_rows()).sum();
+        assert_eq!(rows, 10);
+    }
+}

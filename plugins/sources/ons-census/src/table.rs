@@ -1,0 +1,263 @@
+//! Reading a Nomis Census 2021 bulk CSV (wide) into long rows.
+//!
+//! The header is `date,geography,geography code,<Topic>: <label>…`, where
+//! the labels may end in `; measures: Value`. The first value column is the
+//! table's total. The category hierarchy is found generically:
+//!
+//! 1. by label path: `White: Irish` is a child of `White` when a column
+//!    `White` exists;
+//! 2. by sums, for tables that do not spell the hierarchy in their labels
+//!    (TS007 lists `Aged 4 years and under` then `Aged under 1 year` …
+//!    `Aged 4 years`): a run of two or more consecutive siblings that sums
+//!    exactly to the sibling just before it, in every sampled row, becomes
+//!    that sibling's children.
+
+/// Household tables (their unit is households, not persons).
+const HOUSEHOLD_TABLES: &[&str] = &[
+    "TS003", "TS011", "TS017", "TS023", "TS025", "TS026", "TS040", "TS041", "TS044", "TS045", "TS046",
+    "TS050", "TS051", "TS052", "TS053", "TS054", "TS072", "TS074", "TS075",
+];
+
+/// The unit counted by a table.
+pub fn unit_of(table_code: &str) -> &'static str {
+    if HOUSEHOLD_TABLES.contains(&table_code) {
+        "households"
+    } else {
+        "persons"
+    }
+}
+
+/// One value column of the wide file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Category {
+    /// Label without the topic prefix and measure suffix.
+    pub label: String,
+    /// 0 for the total, 1 broad, 2 detailed, …
+    pub level: u8,
+    /// Index (among value columns) of the parent; None for the total.
+    pub parent: Option<usize>,
+}
+
+/// The parsed header of a table file.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// Topic (`Ethnic group`).
+    pub topic: String,
+    /// Value columns in file order; index 0 is the total.
+    pub categories: Vec<Category>,
+}
+
+/// Strips `; measures: …` from a column label.
+fn strip_measure(s: &str) -> &str {
+    match s.find("; measures:") {
+        Some(i) => &s[..i],
+        None => s,
+    }
+}
+
+/// Parses the header row. Errors say what is wrong; the caller adds the file.
+pub fn parse_header(cols: &[String]) -> Result<Header, String> {
+    let expected = ["date", "geography", "geography code"];
+    if cols.len() < 4 {
+        return Err(format!(
+            "expected columns `date, geography, geography code` and at least one count column, found {} column(s)",
+            cols.len()
+        ));
+    }
+    for (i, e) in expected.iter().enumerate() {
+        if !cols[i].trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(e) {
+            return Err(format!("column {} is `{}`, expected `{e}`", i + 1, cols[i]));
+        }
+    }
+    let mut topic: Option<String> = None;
+    let mut labels = Vec::new();
+    for c in &cols[3..] {
+        let c = strip_measure(c.trim());
+        let (t, label) = match c.split_once(": ") {
+            Some((t, l)) => (t.to_string(), l.to_string()),
+            None => return Err(format!("column `{c}` is not of the form `<Topic>: <category>`")),
+        };
+        match &topic {
+            None => topic = Some(t),
+            Some(existing) if *existing != t => {
+                return Err(format!("column `{c}` has topic `{t}`, but earlier columns have `{existing}`"));
+            }
+            _ => {}
+        }
+        labels.push(label);
+    }
+    let total = &labels[0];
+    if labels.len() > 1 && !(total.starts_with("Total") || total.starts_with("All ")) {
+        return Err(format!(
+            "the first count column `{total}` is not a total (expected `Total…` or `All …`): the total column is missing"
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for l in &labels {
+        if !seen.insert(l) {
+            return Err(format!("category `{l}` appears twice in the header"));
+        }
+    }
+    let mut categories: Vec<Category> = Vec::with_capacity(labels.len());
+    categories.push(Category {
+        label: total.clone(),
+        level: 0,
+        parent: None,
+    });
+    for l in &labels[1..] {
+        // The longest proper prefix (by `: ` segments) that is a column.
+        let segs: Vec<&str> = l.split(": ").collect();
+        let mut parent = 0usize;
+        for k in (1..segs.len()).rev() {
+            let prefix = segs[..k].join(": ");
+            if let Some(pi) = categories.iter().position(|c| c.label == prefix) {
+                parent = pi;
+                break;
+            }
+        }
+        let level = categories[parent].level + 1;
+        categories.push(Category {
+            label: l.clone(),
+            level,
+            parent: Some(parent),
+        });
+    }
+    Ok(Header {
+        topic: topic.unwrap_or_default(),
+        categories,
+    })
+}
+
+/// Refines the hierarchy by sums over sampled rows (each row: one count per
+/// value column). Applied repeatedly, so nested runs are found too.
+pub fn detect_by_sums(header: &mut Header, sample: &[Vec<i64>]) {
+    if sample.is_empty() {
+        return;
+    }
+    let n = header.categories.len();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        let mut p = 1;
+        while p < n {
+            let parent_of_p = header.categories[p].parent;
+            // Following siblings of p (same parent), consecutive in the file.
+            let mut end = p + 1;
+            let mut found = None;
+            while end < n && header.categories[end].parent == parent_of_p {
+                let k = end;
+                let ok = sample.iter().all(|row| {
+                    let s: i64 = row[p + 1..=k].iter().sum();
+                    s == row[p]
+                });
+                let nonzero = sample.iter().any(|row| row[p] > 0);
+                if ok && nonzero && k >= p + 2 {
+                    found = Some(k);
+                    break;
+                }
+                // Stop early once every row has overshot.
+                if sample.iter().all(|row| row[p + 1..=k].iter().sum::<i64>() > row[p]) {
+                    break;
+                }
+                end += 1;
+            }
+            if let Some(k) = found {
+                let lvl = header.categories[p].level + 1;
+                for c in &mut header.categories[p + 1..=k] {
+                    c.parent = Some(p);
+                    c.level = lvl;
+                }
+                changed = true;
+                p = k + 1;
+            } else {
+                p += 1;
+            }
+        }
+    }
+}
+
+/// Checks additivity in one row: children sum to their parent. Returns the
+/// first broken (parent label, expected, actual).
+pub fn check_row(header: &Header, row: &[i64]) -> Option<(String, i64, i64)> {
+    let n = header.categories.len();
+    let mut sums = vec![0i64; n];
+    let mut has_children = vec![false; n];
+    for (i, c) in header.categories.iter().enumerate() {
+        if let Some(p) = c.parent {
+            sums[p] += row[i];
+            has_children[p] = true;
+        }
+    }
+    (0..n)
+        .find(|&i| has_children[i] && sums[i] != row[i])
+        .map(|i| (header.categories[i].label.clone(), row[i], sums[i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn label_paths_give_broad_and_detailed_levels() {
+        let h = parse_header(&cols(&[
+            "date",
+            "geography",
+            "geography code",
+            "Ethnic group: Total: All usual residents",
+            "Ethnic group: White",
+            "Ethnic group: White: Irish",
+            "Ethnic group: White: Other White",
+            "Ethnic group: Other ethnic group",
+            "Ethnic group: Other ethnic group: Arab",
+        ]))
+        .unwrap();
+        assert_eq!(h.topic, "Ethnic group");
+        let lv: Vec<(u8, Option<usize>)> = h.categories.iter().map(|c| (c.level, c.parent)).collect();
+        assert_eq!(lv, vec![(0, None), (1, Some(0)), (2, Some(1)), (2, Some(1)), (1, Some(0)), (2, Some(4))]);
+        assert_eq!(h.categories[2].label, "White: Irish");
+    }
+
+    #[test]
+    fn sums_reveal_a_hierarchy_the_labels_do_not_spell() {
+        let mut h = parse_header(&cols(&[
+            "date",
+            "geography",
+            "geography code",
+            "Age: Total; measures: Value",
+            "Age: Aged 1 year and under; measures: Value",
+            "Age: Aged under 1 year; measures: Value",
+            "Age: Aged 1 year; measures: Value",
+            "Age: Aged 2 years and over; measures: Value",
+            "Age: Aged 2 years; measures: Value",
+            "Age: Aged 3 years and over; measures: Value",
+        ]))
+        .unwrap();
+        assert!(h.categories.iter().skip(1).all(|c| c.level == 1));
+        let sample = vec![vec![100, 30, 10, 20, 70, 40, 30], vec![50, 5, 2, 3, 45, 44, 1]];
+        detect_by_sums(&mut h, &sample);
+        let lv: Vec<u8> = h.categories.iter().map(|c| c.level).collect();
+        assert_eq!(lv, vec![0, 1, 2, 2, 1, 2, 2]);
+        assert_eq!(h.categories[5].parent, Some(4));
+        for row in &sample {
+            assert_eq!(check_row(&h, row), None);
+        }
+        assert_eq!(
+            check_row(&h, &[100, 30, 10, 21, 70, 40, 30]),
+            Some(("Aged 1 year and under".into(), 30, 31))
+        );
+    }
+
+    #[test]
+    fn broken_headers_are_explained() {
+        let e = parse_header(&cols(&["date", "geography", "code", "X: Total"])).unwrap_err();
+        assert!(e.contains("geography code"), "{e}");
+        let e = parse_header(&cols(&["date", "geography", "geography code", "Sex: Female", "Sex: Male"])).unwrap_err();
+        assert!(e.contains("total column is missing"), "{e}");
+        let e = parse_header(&cols(&["date", "geography", "geography code"])).unwrap_err();
+        assert!(e.contains("at least one count column"), "{e}");
+    }
+}
