@@ -1,0 +1,267 @@
+//! End-to-end: the real `eqpipe` binary, real configs, a local HTTP server.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, UInt8Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use common::*;
+
+fn dict_text(col: &dyn Array, i: usize) -> String {
+    let d = col.as_any_dictionary();
+    let k = d.normalized_keys()[i];
+    d.values().as_string::<i32>().value(k).to_string()
+}
+
+fn is_dict(t: &DataType) -> bool {
+    matches!(t, DataType::Dictionary(k, v) if **k == DataType::Int32 && **v == DataType::Utf8)
+}
+
+#[test]
+fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = run(&["demo", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // census_counts: the contract's types, provenance, and rows.
+    let (schema, rows, kv, batches) = read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
+    assert!(rows > 2000, "rows: {rows}");
+    for c in ["area_code", "area_name", "geography_level", "table_code", "topic", "category_label", "parent_label", "unit"] {
+        assert!(is_dict(schema.field_with_name(c).unwrap().data_type()), "{c} is dictionary-encoded");
+    }
+    assert_eq!(schema.field_with_name("count").unwrap().data_type(), &DataType::Int64);
+    assert_eq!(schema.field_with_name("census_year").unwrap().data_type(), &DataType::Int16);
+    assert_eq!(schema.field_with_name("category_level").unwrap().data_type(), &DataType::UInt8);
+    assert!(schema.field_with_name("_source_row").is_err(), "reserved columns are not stored");
+    assert_eq!(kv["eqpipe.plugin"], "ons-census");
+    assert_eq!(kv["eqpipe.dataset"], "census_counts");
+    assert!(kv["eqpipe.licence"].contains("Open Government Licence"));
+    assert!(kv["eqpipe.source_urls"].contains("census2021-ts021.zip"));
+    assert!(kv.contains_key("eqpipe.run_id") && kv.contains_key("eqpipe.fetched_at"));
+
+    // Within every area and table, categories add up to their parent.
+    let mut by_key: HashMap<(String, String), HashMap<String, (i64, Option<String>)>> = HashMap::new();
+    for b in &batches {
+        let col = |n: &str| b.column_by_name(n).unwrap().clone();
+        let (code, table, label, parent, count) = (col("area_code"), col("table_code"), col("category_label"), col("parent_label"), col("count"));
+        let count = count.as_primitive::<Int64Type>();
+        for i in 0..b.num_rows() {
+            let p = if parent.is_null(i) { None } else { Some(dict_text(&parent, i)) };
+            by_key
+                .entry((dict_text(&code, i), dict_text(&table, i)))
+                .or_default()
+                .insert(dict_text(&label, i), (count.value(i), p));
+        }
+    }
+    assert_eq!(by_key.len(), 28 * 8, "28 areas x 8 tables");
+    for ((area, table), cats) in &by_key {
+        let mut sums: HashMap<&str, i64> = HashMap::new();
+        for (n, p) in cats.values() {
+            if let Some(p) = p {
+                *sums.entry(p.as_str()).or_default() += n;
+            }
+        }
+        for (parent, sum) in sums {
+            assert_eq!(cats[parent].0, sum, "{area} {table}: children of `{parent}`");
+        }
+    }
+
+    // The indicator: percent = count / own table total, and the difference.
+    let (schema, rows, kv, batches) = read_parquet(&out.join("indicators/community_profile/part-0.parquet"));
+    assert!(rows > 1000);
+    assert_eq!(kv["eqpipe.plugin"], "community-profile");
+    assert_eq!(schema.field_with_name("percent").unwrap().data_type(), &DataType::Float64);
+    let mut checked = 0;
+    for b in &batches {
+        checked += check_profile_rows(b, &by_key);
+    }
+    assert_eq!(checked, rows);
+
+    // The manifest, written last, names every file of the run.
+    let m = last_manifest(&out);
+    assert_eq!(m["outcome"], "success");
+    assert_eq!(m["sources"][0]["datasets"]["census_counts"]["quarantined"], 0);
+    assert_eq!(m["indicators"][0]["name"], "community_profile");
+    for f in [&m["sources"][0]["datasets"]["census_counts"]["file"], &m["indicators"][0]["datasets"]["community_profile"]["file"]] {
+        assert!(out.join(f.as_str().unwrap()).exists());
+    }
+    // No temporary files are left behind.
+    assert!(files_under(&out).iter().all(|f| !f.to_string_lossy().ends_with(".tmp")));
+}
+
+/// Checks each profile row against census_counts; returns rows checked.
+fn check_profile_rows(b: &RecordBatch, counts: &HashMap<(String, String), HashMap<String, (i64, Option<String>)>>) -> usize {
+    let col = |n: &str| b.column_by_name(n).unwrap().clone();
+    let (area, table, label) = (col("area_code"), col("table_code"), col("category_label"));
+    let (count, total, pct) = (col("count"), col("total"), col("percent"));
+    let (cmp, cmp_pct, diff) = (col("comparator_code"), col("comparator_percent"), col("difference_pp"));
+    let level = col("category_level");
+    let level = level.as_primitive::<UInt8Type>();
+    let pct = pct.as_primitive::<arrow_array::types::Float64Type>();
+    let cmp_pct = cmp_pct.as_primitive::<arrow_array::types::Float64Type>();
+    let diff = diff.as_primitive::<arrow_array::types::Float64Type>();
+    for i in 0..b.num_rows() {
+        let key = (dict_text(&area, i), dict_text(&table, i));
+        let cats = &counts[&key];
+        let l = dict_text(&label, i);
+        let own_total = cats.values().find(|(_, p)| p.is_none()).unwrap().0;
+        assert!(level.value(i) >= 1);
+        assert_eq!(count.as_primitive::<Int64Type>().value(i), cats[&l].0);
+        assert_eq!(total.as_primitive::<Int64Type>().value(i), own_total);
+        let expect = cats[&l].0 as f64 * 100.0 / own_total as f64;
+        assert!((pct.value(i) - expect).abs() < 1e-9, "{key:?} {l}");
+        if !cmp.is_null(i) {
+            let ckey = (dict_text(&cmp, i), key.1.clone());
+            let ccats = &counts[&ckey];
+            let ctotal = ccats.values().find(|(_, p)| p.is_none()).unwrap().0;
+            let cexpect = ccats[&l].0 as f64 * 100.0 / ctotal as f64;
+            assert!((cmp_pct.value(i) - cexpect).abs() < 1e-9);
+            assert!((diff.value(i) - (expect - cexpect)).abs() < 1e-9);
+        }
+    }
+    b.num_rows()
+}
+
+fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
+    let p = dir.join("pipeline.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn eqpipe_run_against_a_local_server_then_reuses_unchanged_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
+    let server = eqpipe::serve::StaticServer::start(&inputs.public_dir).unwrap();
+    let out = dir.path().join("out");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            r#"
+output_dir = "out"
+[fetch]
+min_interval_ms = 0
+[[sources]]
+name = "census"
+plugin = "ons-census"
+[sources.options]
+base_url = "{}"
+tables = ["TS021", "ts038"]
+geography = ["ltla", "ward"]
+[[indicators]]
+plugin = "community-profile"
+[indicators.options]
+comparators = ["E08999001"]
+"#,
+            server.base_url()
+        ),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, rows, _, _) = read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
+    // (24 wards + 1 city) x (25 TS021 columns + 7 TS038 columns)
+    assert_eq!(rows, 25 * (25 + 7));
+    // The indicator's folder defaults to its output dataset's name.
+    assert!(out.join("indicators/community_profile/part-0.parquet").exists());
+    let downloads = server.downloads.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(downloads, 2);
+
+    // Second run: the server says 304 for both; nothing is downloaded again.
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(server.downloads.load(std::sync::atomic::Ordering::SeqCst), downloads);
+    let m = last_manifest(&out);
+    let fetches = m["sources"][0]["fetches"].as_array().unwrap();
+    assert_eq!(fetches.len(), 2);
+    assert!(fetches.iter().all(|f| f["from_cache"] == true), "{fetches:?}");
+    let (_, rows2, _, _) = read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
+    assert_eq!(rows2, rows);
+}
+
+#[test]
+fn a_failed_source_leaves_the_last_good_output_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
+    let out = dir.path().join("out");
+    let good = write_config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"wd\"\n",
+            inputs.public_dir.display()
+        ),
+    );
+    let o = run(&["run", "--config", good.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let file = out.join("datasets/census_counts/source=census/part-0.parquet");
+    let before = std::fs::read(&file).unwrap();
+
+    // Now the table's zip lacks the requested level: the source fails.
+    let bad = write_config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"oa\"\n",
+            inputs.public_dir.display()
+        ),
+    );
+    let o = run(&["run", "--config", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("census2021-ts008-oa.csv"), "names the missing member: {err}");
+    assert_eq!(std::fs::read(&file).unwrap(), before, "last good output untouched");
+    let m = last_manifest(&out);
+    assert_eq!(m["outcome"], "failed");
+    assert_eq!(m["sources"][0]["status"], "failed");
+}
+
+#[test]
+fn config_errors_name_the_key_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\nisolaton = \"process\"\n");
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("isolaton") && err.contains("line 5") && err.contains("pipeline.toml"), "{err}");
+
+    // Options are checked against the plugin's schema by `validate`.
+    let cfg = write_config(
+        dir.path(),
+        "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\ntables = \"TS021\"\ncolour = 1\n",
+    );
+    let o = run(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("options.tables") && err.contains("colour"), "{err}");
+
+    let cfg = write_config(dir.path(), "[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\ntables = [\"TS021\"]\n[[indicators]]\nplugin = \"community-profile\"\n");
+    let o = run(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn plugins_list_shows_the_builtins_with_their_datasets() {
+    let o = run(&["plugins", "list"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("ons-census") && s.contains("-> census_counts"), "{s}");
+    assert!(s.contains("community-profile") && s.contains("census_counts -> community_profile"), "{s}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = run(&["--log-format", "json", "demo", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v.get("level").is_some());
+    }
+}

@@ -148,6 +148,9 @@ pub struct Validated {
 pub struct Validator {
     contract: Arc<Contract>,
     schema: SchemaRef,
+    /// The same columns, all nullable: rejected rows may hold nulls until
+    /// they are filtered out.
+    loose: SchemaRef,
     allowed: Vec<Option<HashSet<String>>>,
 }
 
@@ -195,9 +198,17 @@ impl Validator {
             .iter()
             .map(|c| c.allowed.as_ref().map(|a| a.iter().cloned().collect()))
             .collect();
+        let loose = Arc::new(arrow_schema::Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
         Validator {
             contract,
             schema,
+            loose,
             allowed,
         }
     }
@@ -369,7 +380,7 @@ impl Validator {
             };
             columns.push(final_col);
         }
-        let conformed = RecordBatch::try_new(self.schema.clone(), columns)
+        let conformed = RecordBatch::try_new(self.loose.clone(), columns)
             .map_err(|e| self.mismatch(format!("cannot assemble the batch: {e}")))?;
         let rejections: Vec<Rejection> = faults
             .into_iter()
@@ -382,7 +393,7 @@ impl Validator {
                 })
             })
             .collect();
-        let batch = if rejections.is_empty() {
+        let kept = if rejections.is_empty() {
             conformed
         } else {
             let keep: BooleanArray = {
@@ -395,6 +406,8 @@ impl Validator {
             arrow_select::filter::filter_record_batch(&conformed, &keep)
                 .map_err(|e| self.mismatch(format!("cannot filter rejected rows: {e}")))?
         };
+        let batch = RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())
+            .map_err(|e| self.mismatch(format!("cannot assemble the batch: {e}")))?;
         Ok(Validated { batch, rejections })
     }
 }

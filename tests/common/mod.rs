@@ -1,0 +1,161 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The `eqpipe` binary cargo built for these tests.
+pub fn eqpipe() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_eqpipe"));
+    c.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    c
+}
+
+/// Runs eqpipe with args, returning the output.
+pub fn run(args: &[&str]) -> Output {
+    eqpipe().args(args).output().expect("eqpipe runs")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Builds a workspace crate as a dynamic library (in a target folder of its
+/// own, so it never waits on the lock of the `cargo test` that runs us) and
+/// returns the library's path. Built once per test binary.
+pub fn cdylib(package: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = map.lock().unwrap();
+    if let Some(p) = map.get(package) {
+        return p.clone();
+    }
+    let root = workspace_root();
+    let target = root.join("target").join("plugin-tests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--quiet", "-p", package, "--message-format=json"])
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("cargo runs");
+    assert!(out.status.success(), "building {package} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "cdylib")))
+        .flat_map(|v| v["filenames"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f.as_str().map(PathBuf::from))
+        .find(|f| f.extension().is_some_and(|e| e == "so" || e == "dylib" || e == "dll"))
+        .unwrap_or_else(|| panic!("no dynamic library in cargo's output for {package}"));
+    map.insert(package.to_string(), path.clone());
+    path
+}
+
+/// A scripted HTTP server on 127.0.0.1 for tests: the handler sees the path
+/// with query and the request headers, and returns (status, headers, body).
+pub struct TestServer {
+    server: Arc<tiny_http::Server>,
+    pub base: String,
+    pub hits: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub type Handler = dyn Fn(&str, &HashMap<String, String>) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync;
+
+impl TestServer {
+    pub fn start(handler: Box<Handler>) -> TestServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let addr = server.server_addr().to_ip().unwrap();
+        let hits = Arc::new(AtomicU64::new(0));
+        let (s, h) = (server.clone(), hits.clone());
+        let thread = std::thread::spawn(move || {
+            for mut req in s.incoming_requests() {
+                h.fetch_add(1, Ordering::SeqCst);
+                let headers: HashMap<String, String> = req
+                    .headers()
+                    .iter()
+                    .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+                    .collect();
+                let mut sink = Vec::new();
+                let _ = std::io::Read::read_to_end(req.as_reader(), &mut sink);
+                let (status, hdrs, body) = handler(req.url(), &headers);
+                let mut resp = tiny_http::Response::from_data(body).with_status_code(status);
+                for (k, v) in hdrs {
+                    resp.add_header(tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap());
+                }
+                let _ = req.respond(resp);
+            }
+        });
+        TestServer { server, base: format!("http://{addr}/"), hits, thread: Some(thread) }
+    }
+
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads a Parquet file: (schema, total rows, key-value metadata).
+pub fn read_parquet(path: &Path) -> (arrow_schema::SchemaRef, usize, HashMap<String, String>, Vec<arrow_array::RecordBatch>) {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let kv: HashMap<String, String> = b
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|v| v.iter().map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect())
+        .unwrap_or_default();
+    let schema = b.schema().clone();
+    let batches: Vec<_> = b.build().unwrap().map(|r| r.unwrap()).collect();
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    (schema, rows, kv, batches)
+}
+
+/// The newest run manifest under `out`.
+pub fn last_manifest(out: &Path) -> serde_json::Value {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    runs.sort();
+    let p = runs.last().expect("a run manifest");
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() { stack.push(p) } else { out.push(p) }
+        }
+    }
+    out.sort();
+    out
+}
