@@ -11,6 +11,9 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use common::*;
 
+/// (area, table) -> category label -> (count, parent label).
+type Counts = HashMap<(String, String), HashMap<String, (i64, Option<String>)>>;
+
 fn dict_text(col: &dyn Array, i: usize) -> String {
     let d = col.as_any_dictionary();
     let k = d.normalized_keys()[i];
@@ -29,15 +32,43 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
     assert!(o.status.success(), "{}", text(&o));
 
     // census_counts: the contract's types, provenance, and rows.
-    let (schema, rows, kv, batches) = read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
+    let (schema, rows, kv, batches) =
+        read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
     assert!(rows > 2000, "rows: {rows}");
-    for c in ["area_code", "area_name", "geography_level", "table_code", "topic", "category_label", "parent_label", "unit"] {
-        assert!(is_dict(schema.field_with_name(c).unwrap().data_type()), "{c} is dictionary-encoded");
+    for c in [
+        "area_code",
+        "area_name",
+        "geography_level",
+        "table_code",
+        "topic",
+        "category_label",
+        "parent_label",
+        "unit",
+    ] {
+        assert!(
+            is_dict(schema.field_with_name(c).unwrap().data_type()),
+            "{c} is dictionary-encoded"
+        );
     }
-    assert_eq!(schema.field_with_name("count").unwrap().data_type(), &DataType::Int64);
-    assert_eq!(schema.field_with_name("census_year").unwrap().data_type(), &DataType::Int16);
-    assert_eq!(schema.field_with_name("category_level").unwrap().data_type(), &DataType::UInt8);
-    assert!(schema.field_with_name("_source_row").is_err(), "reserved columns are not stored");
+    assert_eq!(
+        schema.field_with_name("count").unwrap().data_type(),
+        &DataType::Int64
+    );
+    assert_eq!(
+        schema.field_with_name("census_year").unwrap().data_type(),
+        &DataType::Int16
+    );
+    assert_eq!(
+        schema
+            .field_with_name("category_level")
+            .unwrap()
+            .data_type(),
+        &DataType::UInt8
+    );
+    assert!(
+        schema.field_with_name("_source_row").is_err(),
+        "reserved columns are not stored"
+    );
     assert_eq!(kv["eqpipe.plugin"], "ons-census");
     assert_eq!(kv["eqpipe.dataset"], "census_counts");
     assert!(kv["eqpipe.licence"].contains("Open Government Licence"));
@@ -45,13 +76,23 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
     assert!(kv.contains_key("eqpipe.run_id") && kv.contains_key("eqpipe.fetched_at"));
 
     // Within every area and table, categories add up to their parent.
-    let mut by_key: HashMap<(String, String), HashMap<String, (i64, Option<String>)>> = HashMap::new();
+    let mut by_key: Counts = HashMap::new();
     for b in &batches {
         let col = |n: &str| b.column_by_name(n).unwrap().clone();
-        let (code, table, label, parent, count) = (col("area_code"), col("table_code"), col("category_label"), col("parent_label"), col("count"));
+        let (code, table, label, parent, count) = (
+            col("area_code"),
+            col("table_code"),
+            col("category_label"),
+            col("parent_label"),
+            col("count"),
+        );
         let count = count.as_primitive::<Int64Type>();
         for i in 0..b.num_rows() {
-            let p = if parent.is_null(i) { None } else { Some(dict_text(&parent, i)) };
+            let p = if parent.is_null(i) {
+                None
+            } else {
+                Some(dict_text(&parent, i))
+            };
             by_key
                 .entry((dict_text(&code, i), dict_text(&table, i)))
                 .or_default()
@@ -67,15 +108,22 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
             }
         }
         for (parent, sum) in sums {
-            assert_eq!(cats[parent].0, sum, "{area} {table}: children of `{parent}`");
+            assert_eq!(
+                cats[parent].0, sum,
+                "{area} {table}: children of `{parent}`"
+            );
         }
     }
 
     // The indicator: percent = count / own table total, and the difference.
-    let (schema, rows, kv, batches) = read_parquet(&out.join("indicators/community_profile/part-0.parquet"));
+    let (schema, rows, kv, batches) =
+        read_parquet(&out.join("indicators/community_profile/part-0.parquet"));
     assert!(rows > 1000);
     assert_eq!(kv["eqpipe.plugin"], "community-profile");
-    assert_eq!(schema.field_with_name("percent").unwrap().data_type(), &DataType::Float64);
+    assert_eq!(
+        schema.field_with_name("percent").unwrap().data_type(),
+        &DataType::Float64
+    );
     let mut checked = 0;
     for b in &batches {
         checked += check_profile_rows(b, &by_key);
@@ -85,21 +133,35 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
     // The manifest, written last, names every file of the run.
     let m = last_manifest(&out);
     assert_eq!(m["outcome"], "success");
-    assert_eq!(m["sources"][0]["datasets"]["census_counts"]["quarantined"], 0);
+    assert_eq!(
+        m["sources"][0]["datasets"]["census_counts"]["quarantined"],
+        0
+    );
     assert_eq!(m["indicators"][0]["name"], "community_profile");
-    for f in [&m["sources"][0]["datasets"]["census_counts"]["file"], &m["indicators"][0]["datasets"]["community_profile"]["file"]] {
+    for f in [
+        &m["sources"][0]["datasets"]["census_counts"]["file"],
+        &m["indicators"][0]["datasets"]["community_profile"]["file"],
+    ] {
         assert!(out.join(f.as_str().unwrap()).exists());
     }
     // No temporary files are left behind.
-    assert!(files_under(&out).iter().all(|f| !f.to_string_lossy().ends_with(".tmp")));
+    assert!(
+        files_under(&out)
+            .iter()
+            .all(|f| !f.to_string_lossy().ends_with(".tmp"))
+    );
 }
 
 /// Checks each profile row against census_counts; returns rows checked.
-fn check_profile_rows(b: &RecordBatch, counts: &HashMap<(String, String), HashMap<String, (i64, Option<String>)>>) -> usize {
+fn check_profile_rows(b: &RecordBatch, counts: &Counts) -> usize {
     let col = |n: &str| b.column_by_name(n).unwrap().clone();
     let (area, table, label) = (col("area_code"), col("table_code"), col("category_label"));
     let (count, total, pct) = (col("count"), col("total"), col("percent"));
-    let (cmp, cmp_pct, diff) = (col("comparator_code"), col("comparator_percent"), col("difference_pp"));
+    let (cmp, cmp_pct, diff) = (
+        col("comparator_code"),
+        col("comparator_percent"),
+        col("difference_pp"),
+    );
     let level = col("category_level");
     let level = level.as_primitive::<UInt8Type>();
     let pct = pct.as_primitive::<arrow_array::types::Float64Type>();
@@ -163,23 +225,34 @@ comparators = ["E08999001"]
     );
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
-    let (_, rows, _, _) = read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
+    let (_, rows, _, _) =
+        read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
     // (24 wards + 1 city) x (25 TS021 columns + 7 TS038 columns)
     assert_eq!(rows, 25 * (25 + 7));
     // The indicator's folder defaults to its output dataset's name.
-    assert!(out.join("indicators/community_profile/part-0.parquet").exists());
+    assert!(
+        out.join("indicators/community_profile/part-0.parquet")
+            .exists()
+    );
     let downloads = server.downloads.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(downloads, 2);
 
     // Second run: the server says 304 for both; nothing is downloaded again.
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(server.downloads.load(std::sync::atomic::Ordering::SeqCst), downloads);
+    assert_eq!(
+        server.downloads.load(std::sync::atomic::Ordering::SeqCst),
+        downloads
+    );
     let m = last_manifest(&out);
     let fetches = m["sources"][0]["fetches"].as_array().unwrap();
     assert_eq!(fetches.len(), 2);
-    assert!(fetches.iter().all(|f| f["from_cache"] == true), "{fetches:?}");
-    let (_, rows2, _, _) = read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
+    assert!(
+        fetches.iter().all(|f| f["from_cache"] == true),
+        "{fetches:?}"
+    );
+    let (_, rows2, _, _) =
+        read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
     assert_eq!(rows2, rows);
 }
 
@@ -211,8 +284,15 @@ fn a_failed_source_leaves_the_last_good_output_untouched() {
     let o = run(&["run", "--config", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("census2021-ts008-oa.csv"), "names the missing member: {err}");
-    assert_eq!(std::fs::read(&file).unwrap(), before, "last good output untouched");
+    assert!(
+        err.contains("census2021-ts008-oa.csv"),
+        "names the missing member: {err}"
+    );
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "last good output untouched"
+    );
     let m = last_manifest(&out);
     assert_eq!(m["outcome"], "failed");
     assert_eq!(m["sources"][0]["status"], "failed");
@@ -221,11 +301,17 @@ fn a_failed_source_leaves_the_last_good_output_untouched() {
 #[test]
 fn config_errors_name_the_key_and_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\nisolaton = \"process\"\n");
+    let cfg = write_config(
+        dir.path(),
+        "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\nisolaton = \"process\"\n",
+    );
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("isolaton") && err.contains("line 5") && err.contains("pipeline.toml"), "{err}");
+    assert!(
+        err.contains("isolaton") && err.contains("line 5") && err.contains("pipeline.toml"),
+        "{err}"
+    );
 
     // Options are checked against the plugin's schema by `validate`.
     let cfg = write_config(
@@ -235,9 +321,15 @@ fn config_errors_name_the_key_and_the_line() {
     let o = run(&["validate", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("options.tables") && err.contains("colour"), "{err}");
+    assert!(
+        err.contains("options.tables") && err.contains("colour"),
+        "{err}"
+    );
 
-    let cfg = write_config(dir.path(), "[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\ntables = [\"TS021\"]\n[[indicators]]\nplugin = \"community-profile\"\n");
+    let cfg = write_config(
+        dir.path(),
+        "[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\ntables = [\"TS021\"]\n[[indicators]]\nplugin = \"community-profile\"\n",
+    );
     let o = run(&["validate", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
 }
@@ -247,21 +339,34 @@ fn plugins_list_shows_the_builtins_with_their_datasets() {
     let o = run(&["plugins", "list"]);
     assert!(o.status.success(), "{}", text(&o));
     let s = String::from_utf8_lossy(&o.stdout);
-    assert!(s.contains("ons-census") && s.contains("-> census_counts"), "{s}");
-    assert!(s.contains("community-profile") && s.contains("census_counts -> community_profile"), "{s}");
+    assert!(
+        s.contains("ons-census") && s.contains("-> census_counts"),
+        "{s}"
+    );
+    assert!(
+        s.contains("community-profile") && s.contains("census_counts -> community_profile"),
+        "{s}"
+    );
 }
 
 #[test]
 fn json_logs_are_one_object_per_line() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let o = run(&["--log-format", "json", "demo", "--out", out.to_str().unwrap()]);
+    let o = run(&[
+        "--log-format",
+        "json",
+        "demo",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(!lines.is_empty());
     for l in lines {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
         assert!(v.get("level").is_some());
     }
 }

@@ -23,11 +23,19 @@ fn config_with(dir: &Path, public: &Path, extra: &str) -> std::path::PathBuf {
 fn census_ok(out: &Path, m: &serde_json::Value) {
     assert_eq!(m["sources"][0]["name"], "census");
     assert_eq!(m["sources"][0]["status"], "succeeded", "{m:#}");
-    assert!(out.join("datasets/census_counts/source=census/part-0.parquet").exists());
+    assert!(
+        out.join("datasets/census_counts/source=census/part-0.parquet")
+            .exists()
+    );
 }
 
 fn source<'a>(m: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    m["sources"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()
+    m["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()
 }
 
 #[test]
@@ -43,9 +51,18 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
         if headers.get("x-api-key").map(String::as_str) != Some("s3cret-key-value") {
             return (401, vec![], b"no key".to_vec());
         }
-        let page: usize = url.split("page=").nth(1).and_then(|s| s.split('&').next()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let page: usize = url
+            .split("page=")
+            .nth(1)
+            .and_then(|s| s.split('&').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         match pages.get(page.wrapping_sub(1)) {
-            Some(body) => (200, vec![("Content-Type".into(), "text/csv".into())], body.as_bytes().to_vec()),
+            Some(body) => (
+                200,
+                vec![("Content-Type".into(), "text/csv".into())],
+                body.as_bytes().to_vec(),
+            ),
             None => (200, vec![], pages[2].as_bytes().to_vec()),
         }
     }));
@@ -60,7 +77,11 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
             server.base
         ),
     );
-    let o = eqpipe().args(["run", "--config", cfg.to_str().unwrap()]).env("TEST_REFERRALS_KEY", "s3cret-key-value").output().unwrap();
+    let o = eqpipe()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("TEST_REFERRALS_KEY", "s3cret-key-value")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let out = dir.path().join("out");
     let m = last_manifest(&out);
@@ -76,25 +97,45 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
     // Stored with the contract's types: text parsed to dates and integers.
     let (schema, rows, kv, _) = read_parquet(&out.join(d["file"].as_str().unwrap()));
     assert_eq!(rows, 3);
-    assert_eq!(schema.field_with_name("month").unwrap().data_type(), &arrow_schema::DataType::Date32);
-    assert_eq!(schema.field_with_name("referrals").unwrap().data_type(), &arrow_schema::DataType::Int64);
+    assert_eq!(
+        schema.field_with_name("month").unwrap().data_type(),
+        &arrow_schema::DataType::Date32
+    );
+    assert_eq!(
+        schema.field_with_name("referrals").unwrap().data_type(),
+        &arrow_schema::DataType::Int64
+    );
     assert!(kv["eqpipe.plugin_abi"] == "1.0" && kv["eqpipe.plugin"] == "example-referrals");
 
     // Quarantine: page URL, line, column and reason for each rejected row.
     let q = std::fs::read_to_string(out.join(r["quarantine_file"].as_str().unwrap())).unwrap();
     let mut lines = q.lines();
-    assert_eq!(lines.next().unwrap(), "file,row,column,reason,dataset,record");
+    assert_eq!(
+        lines.next().unwrap(),
+        "file,row,column,reason,dataset,record"
+    );
     let rest: Vec<&str> = lines.collect();
     assert_eq!(rest.len(), 2, "{q}");
-    assert!(rest[0].contains("page=2") && rest[0].contains(",3,age_band,age_band: not one of the allowed values"), "{q}");
-    assert!(rest[1].contains(",4,referrals,referrals: not an integer") && rest[1].contains("lots"), "{q}");
+    assert!(
+        rest[0].contains("page=2")
+            && rest[0].contains(",3,age_band,age_band: not one of the allowed values"),
+        "{q}"
+    );
+    assert!(
+        rest[1].contains(",4,referrals,referrals: not an integer") && rest[1].contains("lots"),
+        "{q}"
+    );
 
     // The secret never reaches outputs or logs.
     let logs = text(&o);
     assert!(!logs.contains("s3cret-key-value"));
     for f in files_under(&out) {
         let bytes = std::fs::read(&f).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains("s3cret-key-value"), "secret found in {}", f.display());
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("s3cret-key-value"),
+            "secret found in {}",
+            f.display()
+        );
     }
 }
 
@@ -103,7 +144,14 @@ fn a_library_built_for_another_abi_is_refused_and_the_rest_of_the_run_completes(
     let lib = cdylib("eqpipe-fixture-wrong-abi");
     let dir = tempfile::tempdir().unwrap();
     let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
-    let cfg = config_with(dir.path(), &inputs.public_dir, &format!("[[sources]]\nname = \"future\"\nlibrary = \"{}\"\n", lib.display()));
+    let cfg = config_with(
+        dir.path(),
+        &inputs.public_dir,
+        &format!(
+            "[[sources]]\nname = \"future\"\nlibrary = \"{}\"\n",
+            lib.display()
+        ),
+    );
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3), "partial run: {}", text(&o));
     let out = dir.path().join("out");
@@ -111,7 +159,10 @@ fn a_library_built_for_another_abi_is_refused_and_the_rest_of_the_run_completes(
     census_ok(&out, &m);
     let e = source(&m, "future")["error"].as_str().unwrap().to_string();
     assert!(e.contains(lib.to_str().unwrap()), "names the file: {e}");
-    assert!(e.contains("ABI 99.0") && e.contains("ABI 1.0"), "names both versions: {e}");
+    assert!(
+        e.contains("ABI 99.0") && e.contains("ABI 1.0"),
+        "names both versions: {e}"
+    );
     assert!(e.contains("rebuild"), "says what to do: {e}");
     assert_eq!(m["outcome"], "partial");
 }
@@ -133,10 +184,16 @@ fn a_plugin_that_panics_fails_alone_with_the_panic_message() {
     let m = last_manifest(&out);
     census_ok(&out, &m);
     let e = source(&m, "panicky")["error"].as_str().unwrap();
-    assert!(e.contains("plugin panicked: fixture panic: index out of range"), "{e}");
+    assert!(
+        e.contains("plugin panicked: fixture panic: index out of range"),
+        "{e}"
+    );
     assert_eq!(source(&m, "fine")["status"], "succeeded");
     assert_eq!(source(&m, "fine")["datasets"]["fixture_rows"]["rows"], 3);
-    assert!(!out.join("datasets/fixture_rows/source=panicky/part-0.parquet").exists());
+    assert!(
+        !out.join("datasets/fixture_rows/source=panicky/part-0.parquet")
+            .exists()
+    );
 }
 
 #[test]
@@ -157,19 +214,40 @@ fn a_wrong_schema_fails_the_source_with_what_the_contract_wants() {
     let m = last_manifest(&out);
     census_ok(&out, &m);
     let e = source(&m, "wrong")["error"].as_str().unwrap();
-    assert!(e.contains("fixture_rows") && e.contains("required column `id` is missing"), "{e}");
+    assert!(
+        e.contains("fixture_rows") && e.contains("required column `id` is missing"),
+        "{e}"
+    );
     let e = source(&m, "erring")["error"].as_str().unwrap();
-    assert!(e.contains("upstream file is truncated") && e.contains("bad data"), "{e}");
+    assert!(
+        e.contains("upstream file is truncated") && e.contains("bad data"),
+        "{e}"
+    );
     // 4 of 5 rows rejected, over the 10% limit: failed, nothing published,
     // but the rejected rows are kept with file, row, column and reason.
     let r = source(&m, "rows");
     assert_eq!(r["status"], "failed");
-    assert!(r["error"].as_str().unwrap().contains("rejected 4 of 5 rows (80.0%)"), "{r}");
-    assert!(!out.join("datasets/fixture_rows/source=rows/part-0.parquet").exists());
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("rejected 4 of 5 rows (80.0%)"),
+        "{r}"
+    );
+    assert!(
+        !out.join("datasets/fixture_rows/source=rows/part-0.parquet")
+            .exists()
+    );
     let q = std::fs::read_to_string(out.join(r["quarantine_file"].as_str().unwrap())).unwrap();
-    assert!(q.contains("input.csv,3,label,label: not one of the allowed values"), "{q}");
+    assert!(
+        q.contains("input.csv,3,label,label: not one of the allowed values"),
+        "{q}"
+    );
     assert!(q.contains("input.csv,4,id,id: missing value"), "{q}");
-    assert!(q.contains("input.csv,5,value,value: below the minimum 0"), "{q}");
+    assert!(
+        q.contains("input.csv,5,value,value: below the minimum 0"),
+        "{q}"
+    );
     assert!(q.contains("input.csv,6,value,value: not a number"), "{q}");
 }
 
@@ -179,7 +257,14 @@ fn a_shared_library_that_is_not_a_plugin_is_refused_by_name() {
     let not_a_plugin = dir.path().join("libnot_a_plugin.so");
     std::fs::write(&not_a_plugin, b"\x7fELF but not really").unwrap();
     let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
-    let cfg = config_with(dir.path(), &inputs.public_dir, &format!("[[sources]]\nname = \"odd\"\nlibrary = \"{}\"\n", not_a_plugin.display()));
+    let cfg = config_with(
+        dir.path(),
+        &inputs.public_dir,
+        &format!(
+            "[[sources]]\nname = \"odd\"\nlibrary = \"{}\"\n",
+            not_a_plugin.display()
+        ),
+    );
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let m = last_manifest(&dir.path().join("out"));
@@ -188,7 +273,14 @@ fn a_shared_library_that_is_not_a_plugin_is_refused_by_name() {
 
     // `plugins list --config` shows the loadable ones and refuses the rest.
     let lib = cdylib("eqpipe-example-partner");
-    let cfg = config_with(dir.path(), &inputs.public_dir, &format!("[[sources]]\nname = \"referrals\"\nlibrary = \"{}\"\n[sources.options]\nbase_url = \"http://127.0.0.1:9/\"\n", lib.display()));
+    let cfg = config_with(
+        dir.path(),
+        &inputs.public_dir,
+        &format!(
+            "[[sources]]\nname = \"referrals\"\nlibrary = \"{}\"\n[sources.options]\nbase_url = \"http://127.0.0.1:9/\"\n",
+            lib.display()
+        ),
+    );
     let o = run(&["plugins", "list", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("example-referrals"));

@@ -183,7 +183,13 @@ impl Config {
         })?;
         let base = path
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."))
             .to_path_buf();
         let mut config = Config::parse(&text, &path.display().to_string(), &base)?;
@@ -223,17 +229,21 @@ impl Config {
                     s.name
                 )));
             }
-            plugin_ref(&s.plugin, &s.library, &self.base_dir).map_err(|m| invalid(format!("{at}: {m}")))?;
-            if let Some(p) = s.max_rejected_pct {
-                if !(0.0..=100.0).contains(&p) {
-                    return Err(invalid(format!("{at}: max_rejected_pct must be between 0 and 100")));
-                }
+            plugin_ref(&s.plugin, &s.library, &self.base_dir)
+                .map_err(|m| invalid(format!("{at}: {m}")))?;
+            if let Some(p) = s.max_rejected_pct
+                && !(0.0..=100.0).contains(&p)
+            {
+                return Err(invalid(format!(
+                    "{at}: max_rejected_pct must be between 0 and 100"
+                )));
             }
         }
         let mut outs = HashSet::new();
         for (i, ind) in self.indicators.iter().enumerate() {
             let at = format!("indicators[{i}]");
-            plugin_ref(&ind.plugin, &ind.library, &self.base_dir).map_err(|m| invalid(format!("{at}: {m}")))?;
+            plugin_ref(&ind.plugin, &ind.library, &self.base_dir)
+                .map_err(|m| invalid(format!("{at}: {m}")))?;
             if let Some(n) = &ind.name {
                 if !eqpipe_plugin_sdk::contract::is_snake_case(n) {
                     return Err(invalid(format!(
@@ -271,7 +281,11 @@ impl Config {
     }
 }
 
-fn plugin_ref(plugin: &Option<String>, library: &Option<PathBuf>, base: &Path) -> Result<PluginRef, String> {
+fn plugin_ref(
+    plugin: &Option<String>,
+    library: &Option<PathBuf>,
+    base: &Path,
+) -> Result<PluginRef, String> {
     match (plugin, library) {
         (Some(p), None) => Ok(PluginRef::Builtin(p.clone())),
         (None, Some(l)) => Ok(PluginRef::Library(if l.is_absolute() {
@@ -279,8 +293,12 @@ fn plugin_ref(plugin: &Option<String>, library: &Option<PathBuf>, base: &Path) -
         } else {
             base.join(l)
         })),
-        (Some(_), Some(_)) => Err("set either `plugin` (a built-in) or `library` (a path), not both".into()),
-        (None, None) => Err("missing `plugin` (a built-in name) or `library` (a plugin library path)".into()),
+        (Some(_), Some(_)) => {
+            Err("set either `plugin` (a built-in) or `library` (a path), not both".into())
+        }
+        (None, None) => {
+            Err("missing `plugin` (a built-in name) or `library` (a plugin library path)".into())
+        }
     }
 }
 
@@ -318,7 +336,10 @@ plugin = "community-profile"
         )
         .unwrap();
         assert_eq!(c.sources.len(), 1);
-        assert_eq!(c.source_plugin(&c.sources[0]), PluginRef::Builtin("ons-census".into()));
+        assert_eq!(
+            c.source_plugin(&c.sources[0]),
+            PluginRef::Builtin("ons-census".into())
+        );
         let opts = options_json(&c.sources[0].options);
         assert_eq!(opts["tables"][1], "TS038");
         assert_eq!(c.indicators[0].name.as_deref(), Some("profile"));
@@ -326,9 +347,11 @@ plugin = "community-profile"
 
     #[test]
     fn an_unknown_key_names_the_key_and_the_line() {
-        let e = parse("output_dir = \"out\"\n[[sources]]\nname = \"a\"\nplugin = \"x\"\nplugn = \"y\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            "output_dir = \"out\"\n[[sources]]\nname = \"a\"\nplugin = \"x\"\nplugn = \"y\"\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("plugn"), "{e}");
         assert!(e.contains("line 5"), "{e}");
         assert!(e.contains("test.toml"), "{e}");
@@ -346,7 +369,9 @@ plugin = "community-profile"
             .unwrap_err()
             .to_string();
         assert!(e.contains("used twice"), "{e}");
-        let e = parse("[[sources]]\nname = \"a\"\n").unwrap_err().to_string();
+        let e = parse("[[sources]]\nname = \"a\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing `plugin`"), "{e}");
     }
 

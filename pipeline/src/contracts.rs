@@ -53,7 +53,8 @@ impl Contracts {
     pub fn builtin() -> Self {
         let mut c = Contracts::default();
         for (file, text) in BUILTIN {
-            c.add_toml(file, text).expect("built-in contracts are valid");
+            c.add_toml(file, text)
+                .expect("built-in contracts are valid");
         }
         c
     }
@@ -89,7 +90,8 @@ impl Contracts {
             file: file.to_string(),
             message: e.to_string(),
         })?;
-        self.by_name.insert(contract.name.clone(), Arc::new(contract));
+        self.by_name
+            .insert(contract.name.clone(), Arc::new(contract));
         Ok(())
     }
 
@@ -182,7 +184,9 @@ fn convertible(from: &DataType, to: ColumnType) -> bool {
 fn type_name(t: ColumnType) -> &'static str {
     match t {
         ColumnType::Utf8 => "text",
-        ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 | ColumnType::UInt8 => "an integer",
+        ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 | ColumnType::UInt8 => {
+            "an integer"
+        }
         ColumnType::Float64 => "a number",
         ColumnType::Boolean => "true/false",
         ColumnType::Date => "a date (YYYY-MM-DD)",
@@ -232,7 +236,10 @@ impl Validator {
     }
 
     /// Checks a stream's schema as a whole, before any row is read.
-    pub fn check_schema(&self, schema: &arrow_schema::Schema) -> Result<Vec<String>, SchemaMismatch> {
+    pub fn check_schema(
+        &self,
+        schema: &arrow_schema::Schema,
+    ) -> Result<Vec<String>, SchemaMismatch> {
         for c in &self.contract.columns {
             match schema.field_with_name(&c.name) {
                 Err(_) if !c.nullable => {
@@ -261,12 +268,19 @@ impl Validator {
                 }
             }
         }
-        let known: HashSet<&str> = self.contract.columns.iter().map(|c| c.name.as_str()).collect();
+        let known: HashSet<&str> = self
+            .contract
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         Ok(schema
             .fields()
             .iter()
             .map(|f| f.name().clone())
-            .filter(|n| !known.contains(n.as_str()) && n != SOURCE_FILE_COLUMN && n != SOURCE_ROW_COLUMN)
+            .filter(|n| {
+                !known.contains(n.as_str()) && n != SOURCE_FILE_COLUMN && n != SOURCE_ROW_COLUMN
+            })
             .collect())
     }
 
@@ -275,7 +289,12 @@ impl Validator {
         let n = batch.num_rows();
         // Per row: (first column at fault, reasons).
         let mut faults: Vec<Option<(String, Vec<String>)>> = vec![None; n];
-        fn note(faults: &mut [Option<(String, Vec<String>)>], row: usize, column: &str, reason: String) {
+        fn note(
+            faults: &mut [Option<(String, Vec<String>)>],
+            row: usize,
+            column: &str,
+            reason: String,
+        ) {
             let f = faults[row].get_or_insert_with(|| (column.to_string(), Vec::new()));
             f.1.push(format!("{column}: {reason}"));
         }
@@ -292,9 +311,10 @@ impl Validator {
                 None => {
                     return Err(self.mismatch(format!("required column `{}` is missing", c.name)));
                 }
-                Some(src) if src.data_type() == &c.ty.arrow_type(c.categorical)
-                    && c.categorical
-                    && self.allowed[ci].is_none() =>
+                Some(src)
+                    if src.data_type() == &c.ty.arrow_type(c.categorical)
+                        && c.categorical
+                        && self.allowed[ci].is_none() =>
                 {
                     // Already dictionary-encoded text: nothing to convert.
                     if !c.nullable && src.null_count() > 0 {
@@ -325,12 +345,10 @@ impl Validator {
                     };
                     // Values present in the input but lost in conversion.
                     if out.null_count() > src.null_count() {
-                        conversion_failed = vec![false; n];
-                        for i in 0..n {
-                            if out.is_null(i) && src.is_valid(i) {
-                                conversion_failed[i] = true;
-                                note(&mut faults, i, &c.name, format!("not {}", type_name(c.ty)));
-                            }
+                        conversion_failed =
+                            (0..n).map(|i| out.is_null(i) && src.is_valid(i)).collect();
+                        for (i, _) in conversion_failed.iter().enumerate().filter(|(_, f)| **f) {
+                            note(&mut faults, i, &c.name, format!("not {}", type_name(c.ty)));
                         }
                     }
                     out
@@ -367,7 +385,12 @@ impl Validator {
                 let s = converted.as_string::<i32>();
                 for i in 0..n {
                     if s.is_valid(i) && !allowed.contains(s.value(i)) {
-                        note(&mut faults, i, &c.name, "not one of the allowed values".into());
+                        note(
+                            &mut faults,
+                            i,
+                            &c.name,
+                            "not one of the allowed values".into(),
+                        );
                     }
                 }
             }
@@ -468,8 +491,20 @@ nullable = true
         let b = RecordBatch::try_new(
             schema.clone(),
             vec![
-                Arc::new(StringArray::from(vec![Some("a"), Some("c"), Some("b"), None, Some("a")])),
-                Arc::new(StringArray::from(vec![Some("1"), Some("2"), Some("x"), Some("4"), Some("-5")])),
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    Some("c"),
+                    Some("b"),
+                    None,
+                    Some("a"),
+                ])),
+                Arc::new(StringArray::from(vec![
+                    Some("1"),
+                    Some("2"),
+                    Some("x"),
+                    Some("4"),
+                    Some("-5"),
+                ])),
                 Arc::new(StringArray::from(vec!["p"; 5])),
                 Arc::new(UInt64Array::from(vec![2, 3, 4, 5, 6])),
             ],
@@ -494,7 +529,10 @@ nullable = true
                 (4, "n", "n: below the minimum 0"),
             ]
         );
-        assert!(matches!(out.batch.column(0).data_type(), DataType::Dictionary(_, _)));
+        assert!(matches!(
+            out.batch.column(0).data_type(),
+            DataType::Dictionary(_, _)
+        ));
     }
 
     #[test]
@@ -502,7 +540,10 @@ nullable = true
         let v = Validator::new(contract());
         let s = Schema::new(vec![Field::new("code", DataType::Utf8, true)]);
         let e = v.check_schema(&s).unwrap_err().to_string();
-        assert!(e.contains("required column `n` is missing") && e.contains("v2"), "{e}");
+        assert!(
+            e.contains("required column `n` is missing") && e.contains("v2"),
+            "{e}"
+        );
         let s = Schema::new(vec![
             Field::new("code", DataType::Int64, true),
             Field::new("n", DataType::Int64, true),

@@ -122,22 +122,74 @@ const TABLES: &[TableSpec] = &[
         base_share: 1.0,
         categories: &[
             ("Asian, Asian British or Asian Welsh", 0.0, None),
-            ("Asian, Asian British or Asian Welsh: Bangladeshi", 1.08, Diverse),
-            ("Asian, Asian British or Asian Welsh: Chinese", 0.75, Diverse),
+            (
+                "Asian, Asian British or Asian Welsh: Bangladeshi",
+                1.08,
+                Diverse,
+            ),
+            (
+                "Asian, Asian British or Asian Welsh: Chinese",
+                0.75,
+                Diverse,
+            ),
             ("Asian, Asian British or Asian Welsh: Indian", 3.13, Diverse),
-            ("Asian, Asian British or Asian Welsh: Pakistani", 2.66, Diverse),
-            ("Asian, Asian British or Asian Welsh: Other Asian", 1.63, Diverse),
-            ("Black, Black British, Black Welsh, Caribbean or African", 0.0, None),
-            ("Black, Black British, Black Welsh, Caribbean or African: African", 2.5, Diverse),
-            ("Black, Black British, Black Welsh, Caribbean or African: Caribbean", 1.05, Diverse),
-            ("Black, Black British, Black Welsh, Caribbean or African: Other Black", 0.5, Diverse),
+            (
+                "Asian, Asian British or Asian Welsh: Pakistani",
+                2.66,
+                Diverse,
+            ),
+            (
+                "Asian, Asian British or Asian Welsh: Other Asian",
+                1.63,
+                Diverse,
+            ),
+            (
+                "Black, Black British, Black Welsh, Caribbean or African",
+                0.0,
+                None,
+            ),
+            (
+                "Black, Black British, Black Welsh, Caribbean or African: African",
+                2.5,
+                Diverse,
+            ),
+            (
+                "Black, Black British, Black Welsh, Caribbean or African: Caribbean",
+                1.05,
+                Diverse,
+            ),
+            (
+                "Black, Black British, Black Welsh, Caribbean or African: Other Black",
+                0.5,
+                Diverse,
+            ),
             ("Mixed or Multiple ethnic groups", 0.0, None),
-            ("Mixed or Multiple ethnic groups: White and Asian", 0.82, Diverse),
-            ("Mixed or Multiple ethnic groups: White and Black African", 0.42, Diverse),
-            ("Mixed or Multiple ethnic groups: White and Black Caribbean", 0.86, Diverse),
-            ("Mixed or Multiple ethnic groups: Other Mixed or Multiple ethnic groups", 0.78, Diverse),
+            (
+                "Mixed or Multiple ethnic groups: White and Asian",
+                0.82,
+                Diverse,
+            ),
+            (
+                "Mixed or Multiple ethnic groups: White and Black African",
+                0.42,
+                Diverse,
+            ),
+            (
+                "Mixed or Multiple ethnic groups: White and Black Caribbean",
+                0.86,
+                Diverse,
+            ),
+            (
+                "Mixed or Multiple ethnic groups: Other Mixed or Multiple ethnic groups",
+                0.78,
+                Diverse,
+            ),
             ("White", 0.0, None),
-            ("White: English, Welsh, Scottish, Northern Irish or British", 74.42, None),
+            (
+                "White: English, Welsh, Scottish, Northern Irish or British",
+                74.42,
+                None,
+            ),
             ("White: Irish", 0.85, None),
             ("White: Gypsy or Irish Traveller", 0.11, Deprived),
             ("White: Roma", 0.17, Deprived),
@@ -154,12 +206,36 @@ const TABLES: &[TableSpec] = &[
         measures_suffix: false,
         base_share: 0.965,
         categories: &[
-            ("Main language is English (English or Welsh in Wales)", 91.1, None),
-            ("Main language is not English (English or Welsh in Wales)", 0.0, None),
-            ("Main language is not English (English or Welsh in Wales): Can speak English very well", 3.91, Diverse),
-            ("Main language is not English (English or Welsh in Wales): Can speak English well", 3.19, Diverse),
-            ("Main language is not English (English or Welsh in Wales): Cannot speak English well", 1.52, Diverse),
-            ("Main language is not English (English or Welsh in Wales): Cannot speak English", 0.28, Diverse),
+            (
+                "Main language is English (English or Welsh in Wales)",
+                91.1,
+                None,
+            ),
+            (
+                "Main language is not English (English or Welsh in Wales)",
+                0.0,
+                None,
+            ),
+            (
+                "Main language is not English (English or Welsh in Wales): Can speak English very well",
+                3.91,
+                Diverse,
+            ),
+            (
+                "Main language is not English (English or Welsh in Wales): Can speak English well",
+                3.19,
+                Diverse,
+            ),
+            (
+                "Main language is not English (English or Welsh in Wales): Cannot speak English well",
+                1.52,
+                Diverse,
+            ),
+            (
+                "Main language is not English (English or Welsh in Wales): Cannot speak English",
+                0.28,
+                Diverse,
+            ),
         ],
     },
     TableSpec {
@@ -188,15 +264,27 @@ const TABLES: &[TableSpec] = &[
         base_share: 1.0,
         categories: &[
             ("Disabled under the Equality Act", 0.0, None),
-            ("Disabled under the Equality Act: Day-to-day activities limited a lot", 7.48, Deprived),
-            ("Disabled under the Equality Act: Day-to-day activities limited a little", 10.04, Deprived),
+            (
+                "Disabled under the Equality Act: Day-to-day activities limited a lot",
+                7.48,
+                Deprived,
+            ),
+            (
+                "Disabled under the Equality Act: Day-to-day activities limited a little",
+                10.04,
+                Deprived,
+            ),
             ("Not disabled under the Equality Act", 0.0, None),
             (
                 "Not disabled under the Equality Act: Has long term physical or mental health condition but day-to-day activities are not limited",
                 6.82,
                 None,
             ),
-            ("Not disabled under the Equality Act: No long term physical or mental health conditions", 75.66, None),
+            (
+                "Not disabled under the Equality Act: No long term physical or mental health conditions",
+                75.66,
+                None,
+            ),
         ],
     },
     TableSpec {
@@ -220,8 +308,16 @@ const TABLES: &[TableSpec] = &[
         measures_suffix: false,
         base_share: 0.81,
         categories: &[
-            ("Gender identity the same as sex registered at birth", 93.46, None),
-            ("Gender identity different from sex registered at birth but no specific identity given", 0.24, Young),
+            (
+                "Gender identity the same as sex registered at birth",
+                93.46,
+                None,
+            ),
+            (
+                "Gender identity different from sex registered at birth but no specific identity given",
+                0.24,
+                Young,
+            ),
             ("Trans woman", 0.1, Young),
             ("Trans man", 0.1, Young),
             ("All other gender identities", 0.1, Young),
@@ -231,9 +327,30 @@ const TABLES: &[TableSpec] = &[
 ];
 
 const WARD_NAMES: &[&str] = &[
-    "Ashworth", "Bramley Park", "Canal Side", "Dunmore", "Eastgate", "Fenwick", "Greystone", "Harbour",
-    "Ironbridge", "Jubilee", "Kingsmead", "Larkhill", "Millbrook", "Northfields", "Oakwood", "Priory",
-    "Queensway", "Riverside", "St Anne's", "Thornley", "University", "Victoria Park", "Westcliffe", "Yarrow",
+    "Ashworth",
+    "Bramley Park",
+    "Canal Side",
+    "Dunmore",
+    "Eastgate",
+    "Fenwick",
+    "Greystone",
+    "Harbour",
+    "Ironbridge",
+    "Jubilee",
+    "Kingsmead",
+    "Larkhill",
+    "Millbrook",
+    "Northfields",
+    "Oakwood",
+    "Priory",
+    "Queensway",
+    "Riverside",
+    "St Anne's",
+    "Thornley",
+    "University",
+    "Victoria Park",
+    "Westcliffe",
+    "Yarrow",
 ];
 
 /// A ward's character, which shapes its shares.
@@ -263,7 +380,11 @@ fn apportion(total: i64, weights: &[f64]) -> Vec<i64> {
     let mut out: Vec<i64> = exact.iter().map(|x| x.floor() as i64).collect();
     let mut left = total - out.iter().sum::<i64>();
     let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
     for &i in order.iter().cycle() {
         if left <= 0 {
             break;
@@ -279,11 +400,13 @@ fn apportion(total: i64, weights: &[f64]) -> Vec<i64> {
 fn table_counts(t: &TableSpec, a: &Area, rng: &mut Rng) -> Vec<i64> {
     let base = (a.population * t.base_share).round() as i64;
     let is_parent = |label: &str| {
-        t.categories
-            .iter()
-            .any(|(l, _, _)| l.len() > label.len() && l.starts_with(label) && l[label.len()..].starts_with(": "))
+        t.categories.iter().any(|(l, _, _)| {
+            l.len() > label.len() && l.starts_with(label) && l[label.len()..].starts_with(": ")
+        })
     };
-    let leaves: Vec<usize> = (0..t.categories.len()).filter(|&i| !is_parent(t.categories[i].0)).collect();
+    let leaves: Vec<usize> = (0..t.categories.len())
+        .filter(|&i| !is_parent(t.categories[i].0))
+        .collect();
     let weights: Vec<f64> = leaves
         .iter()
         .map(|&i| {
@@ -297,8 +420,7 @@ fn table_counts(t: &TableSpec, a: &Area, rng: &mut Rng) -> Vec<i64> {
         counts[i] = leaf_counts[k];
     }
     let leaf_only = counts.clone();
-    for i in 0..t.categories.len() {
-        let label = t.categories[i].0;
+    for (i, (label, _, _)) in t.categories.iter().enumerate() {
         if is_parent(label) {
             counts[i] = t
                 .categories
@@ -315,8 +437,16 @@ fn table_counts(t: &TableSpec, a: &Area, rng: &mut Rng) -> Vec<i64> {
 }
 
 fn header_line(t: &TableSpec) -> String {
-    let suffix = if t.measures_suffix { "; measures: Value" } else { "" };
-    let mut cols = vec!["\"date\"".to_string(), "\"geography\"".into(), "\"geography code\"".into()];
+    let suffix = if t.measures_suffix {
+        "; measures: Value"
+    } else {
+        ""
+    };
+    let mut cols = vec![
+        "\"date\"".to_string(),
+        "\"geography\"".into(),
+        "\"geography code\"".into(),
+    ];
     cols.push(format!("\"{}: {}{suffix}\"", t.topic, t.total));
     for (label, _, _) in t.categories {
         cols.push(format!("\"{}: {label}{suffix}\"", t.topic));
@@ -378,9 +508,30 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     let mut rng = Rng(0x00E9_A11E_2021);
     let wards = wards(&mut rng);
     let national = [
-        Area { code: "K04000001".into(), name: "England and Wales".into(), population: 59_597_542.0, diverse: 1.0, deprived: 1.0, young: 1.0 },
-        Area { code: "E92000001".into(), name: "England".into(), population: 56_490_048.0, diverse: 1.04, deprived: 1.0, young: 1.0 },
-        Area { code: "W92000004".into(), name: "Wales".into(), population: 3_107_494.0, diverse: 0.35, deprived: 1.1, young: 0.95 },
+        Area {
+            code: "K04000001".into(),
+            name: "England and Wales".into(),
+            population: 59_597_542.0,
+            diverse: 1.0,
+            deprived: 1.0,
+            young: 1.0,
+        },
+        Area {
+            code: "E92000001".into(),
+            name: "England".into(),
+            population: 56_490_048.0,
+            diverse: 1.04,
+            deprived: 1.0,
+            young: 1.0,
+        },
+        Area {
+            code: "W92000004".into(),
+            name: "Wales".into(),
+            population: 3_107_494.0,
+            diverse: 0.35,
+            deprived: 1.1,
+            young: 0.95,
+        },
     ];
     let mut tables = Vec::new();
     for t in TABLES {
@@ -400,9 +551,15 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
         let zip_path = public.join(format!("census2021-{lower}.zip"));
         let file = std::fs::File::create(&zip_path)?;
         let mut zip = zip::ZipWriter::new(file);
-        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-        for (level, lines) in [("ctry", ctry.as_slice()), ("ltla", &ltla[..]), ("wd", wd.as_slice())] {
-            zip.start_file(format!("census2021-{lower}-{level}.csv"), opts).map_err(std::io::Error::other)?;
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        for (level, lines) in [
+            ("ctry", ctry.as_slice()),
+            ("ltla", &ltla[..]),
+            ("wd", wd.as_slice()),
+        ] {
+            zip.start_file(format!("census2021-{lower}-{level}.csv"), opts)
+                .map_err(std::io::Error::other)?;
             zip.write_all((lines.join("\n") + "\n").as_bytes())?;
         }
         zip.finish().map_err(std::io::Error::other)?;
@@ -451,8 +608,10 @@ fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<()> {
             n += 1;
             // More deprived wards sit lower in the national ranking.
             let centre = (1.9 - ward.deprived).clamp(0.05, 1.0);
-            let rank = ((centre + rng.range(-0.12, 0.12)).clamp(0.0001, 0.9999) * LSOAS).round() as u32;
-            let score = (75.0 * (1.0 - rank as f64 / LSOAS).powf(2.2) + rng.range(0.5, 3.0)).min(95.0);
+            let rank =
+                ((centre + rng.range(-0.12, 0.12)).clamp(0.0001, 0.9999) * LSOAS).round() as u32;
+            let score =
+                (75.0 * (1.0 - rank as f64 / LSOAS).powf(2.2) + rng.range(0.5, 3.0)).min(95.0);
             let income = score / 250.0 + rng.range(0.0, 0.02);
             let emp = score / 320.0 + rng.range(0.0, 0.02);
             let pop = rng.range(1300.0, 2100.0).round() as u32;
@@ -463,7 +622,11 @@ fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<()> {
             let emp_rank = (rank as f64 * rng.range(0.9, 1.1)).clamp(1.0, LSOAS) as u32;
             w.write_record([
                 format!("E01999{n:03}"),
-                format!("{CITY_NAME} {:03}{}", n.div_ceil(4), (b'A' + (k % 4) as u8) as char),
+                format!(
+                    "{CITY_NAME} {:03}{}",
+                    n.div_ceil(4),
+                    (b'A' + (k % 4) as u8) as char
+                ),
                 CITY_CODE.to_string(),
                 CITY_NAME.to_string(),
                 format!("{score:.3}"),
@@ -491,18 +654,39 @@ fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<()> {
 /// snapshot (31 March), with starters and leavers between them.
 fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
-    let grades = ["G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9", "G10", "SM1", "SM2"];
-    let units = ["Adult Social Care", "Children's Services", "Neighbourhoods", "Growth and Development", "Corporate Core", "Public Health"];
+    let grades = [
+        "G1", "G2", "G3", "G4", "G5", "G6", "G7", "G8", "G9", "G10", "SM1", "SM2",
+    ];
+    let units = [
+        "Adult Social Care",
+        "Children's Services",
+        "Neighbourhoods",
+        "Growth and Development",
+        "Corporate Core",
+        "Public Health",
+    ];
     let ethnic = [
-        ("White: English, Welsh, Scottish, Northern Irish or British", 62.0),
+        (
+            "White: English, Welsh, Scottish, Northern Irish or British",
+            62.0,
+        ),
         ("White: Irish", 2.0),
         ("White: Other White", 4.0),
         ("Asian, Asian British or Asian Welsh: Pakistani", 7.0),
         ("Asian, Asian British or Asian Welsh: Indian", 3.0),
         ("Asian, Asian British or Asian Welsh: Bangladeshi", 2.0),
-        ("Black, Black British, Black Welsh, Caribbean or African: African", 4.0),
-        ("Black, Black British, Black Welsh, Caribbean or African: Caribbean", 3.0),
-        ("Mixed or Multiple ethnic groups: White and Black Caribbean", 2.0),
+        (
+            "Black, Black British, Black Welsh, Caribbean or African: African",
+            4.0,
+        ),
+        (
+            "Black, Black British, Black Welsh, Caribbean or African: Caribbean",
+            3.0,
+        ),
+        (
+            "Mixed or Multiple ethnic groups: White and Black Caribbean",
+            2.0,
+        ),
         ("Other ethnic group: Arab", 1.0),
         ("Prefer not to say", 4.0),
         ("", 6.0),
@@ -535,17 +719,38 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
     let mut hire = |rng: &mut Rng, year: i32| -> Person {
         next_id += 1;
         let grade = ((rng.f64().powf(1.6)) * grades.len() as f64) as usize;
-        let sex = if rng.f64() < 0.6 - grade as f64 * 0.02 { "F" } else { "M" };
+        let sex = if rng.f64() < 0.6 - grade as f64 * 0.02 {
+            "F"
+        } else {
+            "M"
+        };
         Person {
             id: next_id,
             unit: (rng.f64() * units.len() as f64) as usize,
             grade: grade.min(grades.len() - 1),
             sex,
             ethnic: pick(rng, &ethnic),
-            disability: pick(rng, &[("No", 80.0), ("Yes", 9.0), ("Prefer not to say", 4.0), ("", 7.0)]),
+            disability: pick(
+                rng,
+                &[
+                    ("No", 80.0),
+                    ("Yes", 9.0),
+                    ("Prefer not to say", 4.0),
+                    ("", 7.0),
+                ],
+            ),
             birth_year: 1960 + (rng.f64() * 45.0) as i32,
-            hours: if rng.f64() < 0.75 { 37.0 } else { (rng.range(15.0, 30.0) * 2.0).round() / 2.0 },
-            start: format!("{}-{:02}-{:02}", year, 1 + (rng.f64() * 12.0) as u32, 1 + (rng.f64() * 28.0) as u32),
+            hours: if rng.f64() < 0.75 {
+                37.0
+            } else {
+                (rng.range(15.0, 30.0) * 2.0).round() / 2.0
+            },
+            start: format!(
+                "{}-{:02}-{:02}",
+                year,
+                1 + (rng.f64() * 12.0) as u32,
+                1 + (rng.f64() * 28.0) as u32
+            ),
             left: Option::None,
         }
     };
@@ -559,7 +764,11 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
         if year > 2023 {
             for p in people.iter_mut().filter(|p| p.left.is_none()) {
                 if rng.f64() < 0.09 {
-                    p.left = Some(format!("{}-{:02}-15", year - 1, 4 + (rng.f64() * 8.0) as u32));
+                    p.left = Some(format!(
+                        "{}-{:02}-15",
+                        year - 1,
+                        4 + (rng.f64() * 8.0) as u32
+                    ));
                 }
             }
             for _ in 0..230 {
@@ -569,8 +778,19 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
         let path = dir.join(format!("workforce-{snapshot}.csv"));
         let mut w = csv::Writer::from_path(&path)?;
         w.write_record([
-            "employee_id", "snapshot_date", "org_unit", "grade", "sex", "ethnic_group", "disability", "age",
-            "contract_hours", "hourly_pay", "bonus_pay", "start_date", "leaver_date",
+            "employee_id",
+            "snapshot_date",
+            "org_unit",
+            "grade",
+            "sex",
+            "ethnic_group",
+            "disability",
+            "age",
+            "contract_hours",
+            "hourly_pay",
+            "bonus_pay",
+            "start_date",
+            "leaver_date",
         ])?;
         for p in &people {
             let started = p.start.as_str() <= snapshot.as_str();
@@ -580,7 +800,11 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
             }
             let base = 11.44 + p.grade as f64 * 2.35 + (year - 2023) as f64 * 0.6;
             let pay = base * if p.sex == "M" { 1.03 } else { 1.0 } * rng.range(0.97, 1.05);
-            let bonus = if p.grade >= 9 && rng.f64() < 0.4 { format!("{:.2}", rng.range(300.0, 2500.0)) } else { "0".into() };
+            let bonus = if p.grade >= 9 && rng.f64() < 0.4 {
+                format!("{:.2}", rng.range(300.0, 2500.0))
+            } else {
+                "0".into()
+            };
             w.write_record([
                 format!("NB{:06}", p.id),
                 snapshot.clone(),
@@ -609,20 +833,36 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
     source_options.insert("base_url".into(), toml::Value::String(base_url.to_string()));
     source_options.insert(
         "tables".into(),
-        toml::Value::Array(tables.iter().map(|t| toml::Value::String(t.clone())).collect()),
+        toml::Value::Array(
+            tables
+                .iter()
+                .map(|t| toml::Value::String(t.clone()))
+                .collect(),
+        ),
     );
     source_options.insert(
         "geography".into(),
-        toml::Value::Array(["ctry", "ltla", "wd"].iter().map(|s| toml::Value::String(s.to_string())).collect()),
+        toml::Value::Array(
+            ["ctry", "ltla", "wd"]
+                .iter()
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
     );
     let mut profile_options = toml::Table::new();
     profile_options.insert(
         "comparators".into(),
-        toml::Value::Array(vec![toml::Value::String(CITY_CODE.into()), toml::Value::String(EW_CODE.into())]),
+        toml::Value::Array(vec![
+            toml::Value::String(CITY_CODE.into()),
+            toml::Value::String(EW_CODE.into()),
+        ]),
     );
     profile_options.insert(
         "levels".into(),
-        toml::Value::Array(vec![toml::Value::String("wd".into()), toml::Value::String("ltla".into())]),
+        toml::Value::Array(vec![
+            toml::Value::String("wd".into()),
+            toml::Value::String("ltla".into()),
+        ]),
     );
     Config {
         output_dir: Option::None,
@@ -669,7 +909,11 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         generate(a.path()).unwrap();
         generate(b.path()).unwrap();
-        for f in ["public/census2021-ts021.zip", "public/imd2019-lsoa-scores-ranks-deciles.csv", "workforce/workforce-2025-03-31.csv"] {
+        for f in [
+            "public/census2021-ts021.zip",
+            "public/imd2019-lsoa-scores-ranks-deciles.csv",
+            "workforce/workforce-2025-03-31.csv",
+        ] {
             assert_eq!(
                 std::fs::read(a.path().join(f)).unwrap(),
                 std::fs::read(b.path().join(f)).unwrap(),
@@ -684,7 +928,11 @@ mod tests {
                 .categories
                 .iter()
                 .zip(&c[1..])
-                .filter(|((l, _, _), _)| !t.categories.iter().any(|(m, _, _)| m.starts_with(&format!("{l}: "))))
+                .filter(|((l, _, _), _)| {
+                    !t.categories
+                        .iter()
+                        .any(|(m, _, _)| m.starts_with(&format!("{l}: ")))
+                })
                 .map(|(_, n)| *n)
                 .sum();
             assert_eq!(leaves, c[0], "{}: leaves sum to the total", t.code);

@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 use eqpipe_plugin_sdk::{FetchRequest, FetchResponse};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, RETRY_AFTER};
+use reqwest::header::{
+    CONTENT_TYPE, ETAG, HeaderMap, HeaderName, HeaderValue, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    LAST_MODIFIED, RETRY_AFTER,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -67,7 +70,9 @@ pub enum FetchError {
         message: String,
     },
     /// The body is larger than allowed.
-    #[error("{url}: body of {size} bytes exceeds the limit of {limit} bytes (raise fetch.max_bytes)")]
+    #[error(
+        "{url}: body of {size} bytes exceeds the limit of {limit} bytes (raise fetch.max_bytes)"
+    )]
     TooLarge {
         /// The URL, redacted.
         url: String,
@@ -128,7 +133,11 @@ impl Fetcher {
     ) -> Result<Self, FetchError> {
         install_crypto_provider();
         let client = reqwest::Client::builder()
-            .user_agent(concat!("eqpipe/", env!("CARGO_PKG_VERSION"), " (equality-pipeline)"))
+            .user_agent(concat!(
+                "eqpipe/",
+                env!("CARGO_PKG_VERSION"),
+                " (equality-pipeline)"
+            ))
             .connect_timeout(Duration::from_secs(config.connect_timeout_secs))
             .timeout(Duration::from_secs(config.timeout_secs))
             .build()
@@ -144,12 +153,20 @@ impl Fetcher {
     }
 
     /// Fetches from a plugin thread (blocks on the host's runtime).
-    pub fn fetch_blocking(&self, req: &FetchRequest, cancel: &AtomicBool) -> Result<FetchResponse, FetchError> {
+    pub fn fetch_blocking(
+        &self,
+        req: &FetchRequest,
+        cancel: &AtomicBool,
+    ) -> Result<FetchResponse, FetchError> {
         self.runtime.block_on(self.fetch(req, cancel))
     }
 
     /// Fetches a request.
-    pub async fn fetch(&self, req: &FetchRequest, cancel: &AtomicBool) -> Result<FetchResponse, FetchError> {
+    pub async fn fetch(
+        &self,
+        req: &FetchRequest,
+        cancel: &AtomicBool,
+    ) -> Result<FetchResponse, FetchError> {
         let url = req.url.trim();
         if url.is_empty() {
             return Err(FetchError::BadRequest("empty URL".into()));
@@ -166,7 +183,11 @@ impl Fetcher {
             )));
         }
         let p = Path::new(url);
-        let p = if p.is_absolute() { p.to_path_buf() } else { self.base_dir.join(p) };
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        };
         self.local(&p)
     }
 
@@ -181,7 +202,10 @@ impl Fetcher {
                 message: "not a file".into(),
             });
         }
-        let modified = meta.modified().ok().map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
+        let modified = meta
+            .modified()
+            .ok()
+            .map(|t| chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339());
         Ok(FetchResponse {
             path: path.display().to_string(),
             url: format!("file://{}", path.display()),
@@ -198,7 +222,8 @@ impl Fetcher {
 
     /// Builds the real URL (with secrets) and the display URL (redacted).
     fn urls(&self, req: &FetchRequest) -> Result<(url::Url, String, Vec<String>), FetchError> {
-        let mut real = url::Url::parse(&req.url).map_err(|e| FetchError::BadRequest(format!("invalid URL `{}`: {e}", req.url)))?;
+        let mut real = url::Url::parse(&req.url)
+            .map_err(|e| FetchError::BadRequest(format!("invalid URL `{}`: {e}", req.url)))?;
         let mut shown = real.clone();
         let mut secrets = Vec::new();
         for (param, var) in &req.secret_query {
@@ -210,18 +235,26 @@ impl Fetcher {
         Ok((real, shown.to_string(), secrets))
     }
 
-    fn headers(&self, req: &FetchRequest, secrets: &mut Vec<String>) -> Result<HeaderMap, FetchError> {
+    fn headers(
+        &self,
+        req: &FetchRequest,
+        secrets: &mut Vec<String>,
+    ) -> Result<HeaderMap, FetchError> {
         let mut h = HeaderMap::new();
         for (k, v) in &req.headers {
-            let name = HeaderName::try_from(k.as_str()).map_err(|_| FetchError::BadRequest(format!("invalid header name `{k}`")))?;
-            let value = HeaderValue::try_from(v.as_str()).map_err(|_| FetchError::BadRequest(format!("invalid value for header `{k}`")))?;
+            let name = HeaderName::try_from(k.as_str())
+                .map_err(|_| FetchError::BadRequest(format!("invalid header name `{k}`")))?;
+            let value = HeaderValue::try_from(v.as_str())
+                .map_err(|_| FetchError::BadRequest(format!("invalid value for header `{k}`")))?;
             h.insert(name, value);
         }
         for (k, var) in &req.secret_headers {
             let value = std::env::var(var).map_err(|_| FetchError::MissingSecret(var.clone()))?;
-            let name = HeaderName::try_from(k.as_str()).map_err(|_| FetchError::BadRequest(format!("invalid header name `{k}`")))?;
-            let mut hv = HeaderValue::try_from(value.as_str())
-                .map_err(|_| FetchError::BadRequest(format!("the secret in `{var}` is not a valid header value")))?;
+            let name = HeaderName::try_from(k.as_str())
+                .map_err(|_| FetchError::BadRequest(format!("invalid header name `{k}`")))?;
+            let mut hv = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                FetchError::BadRequest(format!("the secret in `{var}` is not a valid header value"))
+            })?;
             hv.set_sensitive(true);
             h.insert(name, hv);
             secrets.push(value);
@@ -267,7 +300,11 @@ impl Fetcher {
         Duration::from_millis(exp / 2 + fastrand::u64(0..=exp / 2))
     }
 
-    async fn http(&self, req: &FetchRequest, cancel: &AtomicBool) -> Result<FetchResponse, FetchError> {
+    async fn http(
+        &self,
+        req: &FetchRequest,
+        cancel: &AtomicBool,
+    ) -> Result<FetchResponse, FetchError> {
         let (real, shown, mut secrets) = self.urls(req)?;
         let headers = self.headers(req, &mut secrets)?;
         let redact = |s: String| -> String {
@@ -280,14 +317,19 @@ impl Fetcher {
             out
         };
         let host = real.host_str().unwrap_or_default().to_string();
-        let limit = req.max_bytes.unwrap_or(self.config.max_bytes).min(self.config.max_bytes);
+        let limit = req
+            .max_bytes
+            .unwrap_or(self.config.max_bytes)
+            .min(self.config.max_bytes);
         let (body_path, meta_path) = self.cache_paths(&shown);
         std::fs::create_dir_all(&self.cache_dir).map_err(|e| FetchError::Cache {
             path: self.cache_dir.display().to_string(),
             message: e.to_string(),
         })?;
         let cached: Option<CacheMeta> = if body_path.exists() {
-            std::fs::read(&meta_path).ok().and_then(|b| serde_json::from_slice(&b).ok())
+            std::fs::read(&meta_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
         } else {
             None
         };
@@ -368,14 +410,26 @@ impl Fetcher {
             if let Some(len) = resp.content_length()
                 && len > limit
             {
-                return Err(FetchError::TooLarge { url: shown, size: len, limit });
+                return Err(FetchError::TooLarge {
+                    url: shown,
+                    size: len,
+                    limit,
+                });
             }
-            let header = |n| resp.headers().get(n).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
+            let header = |n| {
+                resp.headers()
+                    .get(n)
+                    .and_then(|v: &HeaderValue| v.to_str().ok())
+                    .map(str::to_string)
+            };
             let etag = header(ETAG);
             let last_modified = header(LAST_MODIFIED);
             let content_type = header(CONTENT_TYPE);
             let expected = resp.content_length();
-            match self.download(resp, &body_path, limit, expected, cancel).await {
+            match self
+                .download(resp, &body_path, limit, expected, cancel)
+                .await
+            {
                 Ok(bytes) => {
                     let meta = CacheMeta {
                         url: shown.clone(),
@@ -386,9 +440,11 @@ impl Fetcher {
                         fetched_at: chrono::Utc::now().to_rfc3339(),
                     };
                     let json = serde_json::to_vec_pretty(&meta).expect("serialisable");
-                    crate::store::write_atomic(&meta_path, &json).map_err(|e| FetchError::Cache {
-                        path: meta_path.display().to_string(),
-                        message: e.to_string(),
+                    crate::store::write_atomic(&meta_path, &json).map_err(|e| {
+                        FetchError::Cache {
+                            path: meta_path.display().to_string(),
+                            message: e.to_string(),
+                        }
                     })?;
                     tracing::info!(url = %shown, bytes, "downloaded");
                     return Ok(FetchResponse {
@@ -405,7 +461,11 @@ impl Fetcher {
                     });
                 }
                 Err(DownloadError::Fatal(FetchError::TooLarge { size, limit, .. })) => {
-                    return Err(FetchError::TooLarge { url: shown, size, limit });
+                    return Err(FetchError::TooLarge {
+                        url: shown,
+                        size,
+                        limit,
+                    });
                 }
                 Err(DownloadError::Fatal(e)) => return Err(e),
                 Err(DownloadError::Retryable(msg)) => {
@@ -456,7 +516,8 @@ impl Fetcher {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(DownloadError::Fatal(FetchError::Cancelled));
                 }
-                let chunk = chunk.map_err(|e| DownloadError::Retryable(e.without_url().to_string()))?;
+                let chunk =
+                    chunk.map_err(|e| DownloadError::Retryable(e.without_url().to_string()))?;
                 n += chunk.len() as u64;
                 if n > limit {
                     return Err(DownloadError::Fatal(FetchError::TooLarge {
@@ -480,7 +541,9 @@ impl Fetcher {
         .await;
         match result {
             Ok(n) => {
-                tokio::fs::rename(&part, body_path).await.map_err(cache_err)?;
+                tokio::fs::rename(&part, body_path)
+                    .await
+                    .map_err(cache_err)?;
                 Ok(n)
             }
             Err(e) => {
@@ -503,7 +566,10 @@ fn retry_after(h: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// Shared handle type.
@@ -519,14 +585,23 @@ mod tests {
         h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
         let future = std::time::SystemTime::now() + Duration::from_secs(30);
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&httpdate::fmt_http_date(future)).unwrap());
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(&httpdate::fmt_http_date(future)).unwrap(),
+        );
         let d = retry_after(&h).unwrap();
-        assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(28), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
+            "{d:?}"
+        );
     }
 
     #[test]
     fn backoff_grows_and_stays_capped() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let cfg = FetchConfig {
             backoff_base_ms: 100,
             backoff_max_ms: 1000,
@@ -538,6 +613,9 @@ mod tests {
             let exp = (100u64 << attempt).min(1000);
             assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d}");
         }
-        assert_eq!(f.backoff(0, Some(Duration::from_secs(9999))), Duration::from_secs(120));
+        assert_eq!(
+            f.backoff(0, Some(Duration::from_secs(9999))),
+            Duration::from_secs(120)
+        );
     }
 }

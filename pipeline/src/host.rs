@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use arrow_array::cast::AsArray;
 use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::{Array, RecordBatch, RecordBatchReader, UInt64Array};
-use arrow_array::cast::AsArray;
 use arrow_schema::SchemaRef;
 use eqpipe_plugin_abi as abi;
 use eqpipe_plugin_sdk::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
@@ -47,6 +47,9 @@ pub struct DatasetStats {
     pub dropped_columns: Vec<String>,
 }
 
+/// What [`Sink::finish`] returns: the closed files by dataset, and the counts.
+pub type Finished = (Vec<(String, FinishedFile)>, BTreeMap<String, DatasetStats>);
+
 /// Validates, quarantines and writes what one step emits.
 pub struct Sink {
     run_id: String,
@@ -72,7 +75,11 @@ impl Sink {
     }
 
     /// Reads a whole emitted stream into the store.
-    pub fn emit(&mut self, dataset: &str, mut reader: impl RecordBatchReader) -> Result<(), (i32, String)> {
+    pub fn emit(
+        &mut self,
+        dataset: &str,
+        mut reader: impl RecordBatchReader,
+    ) -> Result<(), (i32, String)> {
         let Some(target) = self.targets.get(dataset) else {
             let mut known: Vec<_> = self.targets.keys().cloned().collect();
             known.sort();
@@ -96,13 +103,22 @@ impl Sink {
             }
         }
         if !self.writers.contains_key(dataset) {
-            let w = PendingFile::create(target.final_path.clone(), &self.run_id, target.validator.schema().clone())
-                .map_err(store_err)?;
+            let w = PendingFile::create(
+                target.final_path.clone(),
+                &self.run_id,
+                target.validator.schema().clone(),
+            )
+            .map_err(store_err)?;
             self.writers.insert(dataset.to_string(), w);
         }
         let writer = self.writers.get_mut(dataset).expect("just inserted");
         for batch in reader.by_ref() {
-            let batch = batch.map_err(|e| (abi::STATUS_DATA, format!("reading the emitted stream of `{dataset}`: {e}")))?;
+            let batch = batch.map_err(|e| {
+                (
+                    abi::STATUS_DATA,
+                    format!("reading the emitted stream of `{dataset}`: {e}"),
+                )
+            })?;
             let first_row = stats.rows_in;
             stats.rows_in += batch.num_rows() as u64;
             let validated = target
@@ -110,8 +126,14 @@ impl Sink {
                 .validate(&batch)
                 .map_err(|e| (abi::STATUS_DATA, e.to_string()))?;
             if !validated.rejections.is_empty() {
-                write_rejections(&mut self.quarantine, dataset, &batch, &validated.rejections, first_row)
-                    .map_err(store_err)?;
+                write_rejections(
+                    &mut self.quarantine,
+                    dataset,
+                    &batch,
+                    &validated.rejections,
+                    first_row,
+                )
+                .map_err(store_err)?;
                 stats.quarantined += validated.rejections.len() as u64;
             }
             if validated.batch.num_rows() > 0 {
@@ -135,10 +157,7 @@ impl Sink {
     /// Closes every file (declared datasets never emitted get an empty
     /// file, so the stored data is this run's answer) under temporary
     /// names; the caller commits them if the step succeeded.
-    pub fn finish(
-        mut self,
-        metadata: &[(String, String)],
-    ) -> Result<(Vec<(String, FinishedFile)>, BTreeMap<String, DatasetStats>), StoreError> {
+    pub fn finish(mut self, metadata: &[(String, String)]) -> Result<Finished, StoreError> {
         self.quarantine.flush()?;
         let mut out = Vec::new();
         let mut names: Vec<String> = self.targets.keys().cloned().collect();
@@ -147,7 +166,11 @@ impl Sink {
             let target = &self.targets[&name];
             let w = match self.writers.remove(&name) {
                 Some(w) => w,
-                None => PendingFile::create(target.final_path.clone(), &self.run_id, target.validator.schema().clone())?,
+                None => PendingFile::create(
+                    target.final_path.clone(),
+                    &self.run_id,
+                    target.validator.schema().clone(),
+                )?,
             };
             self.stats.entry(name.clone()).or_default();
             let mut md = metadata.to_vec();
@@ -171,13 +194,18 @@ fn write_rejections(
     rejections: &[crate::contracts::Rejection],
     first_row: u64,
 ) -> Result<(), StoreError> {
-    let files = batch.column_by_name(SOURCE_FILE_COLUMN).and_then(|c| {
-        arrow_cast::cast::cast(c, &arrow_schema::DataType::Utf8).ok()
-    });
-    let rows = batch.column_by_name(SOURCE_ROW_COLUMN).and_then(|c| {
-        arrow_cast::cast::cast(c, &arrow_schema::DataType::UInt64).ok()
-    });
-    let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let files = batch
+        .column_by_name(SOURCE_FILE_COLUMN)
+        .and_then(|c| arrow_cast::cast::cast(c, &arrow_schema::DataType::Utf8).ok());
+    let rows = batch
+        .column_by_name(SOURCE_ROW_COLUMN)
+        .and_then(|c| arrow_cast::cast::cast(c, &arrow_schema::DataType::UInt64).ok());
+    let names: Vec<String> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     for r in rejections {
         let file = files
             .as_ref()
@@ -187,7 +215,11 @@ fn write_rejections(
             .unwrap_or_else(|| "(emitted stream)".to_string());
         let row = rows
             .as_ref()
-            .map(|a| a.as_any().downcast_ref::<UInt64Array>().expect("cast to u64"))
+            .map(|a| {
+                a.as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .expect("cast to u64")
+            })
             .filter(|a| a.is_valid(r.index))
             .map(|a| a.value(r.index).to_string())
             .unwrap_or_else(|| format!("emitted row {}", first_row + r.index as u64 + 1));
@@ -199,7 +231,13 @@ fn write_rejections(
             .map(|(n, v)| (n.clone(), serde_json::Value::String(v)))
             .collect();
         let record = serde_json::Value::Object(record).to_string();
-        q.write(&file, &row, &r.column, &r.reason, &[dataset.to_string(), record])?;
+        q.write(
+            &file,
+            &row,
+            &r.column,
+            &r.reason,
+            &[dataset.to_string(), record],
+        )?;
     }
     Ok(())
 }
@@ -256,22 +294,32 @@ impl StepContext {
     }
 
     fn fetch(&self, request_json: &str) -> Result<FetchResponse, (i32, String)> {
-        let req: FetchRequest = serde_json::from_str(request_json)
-            .map_err(|e| (abi::STATUS_INVALID_CONFIG, format!("unreadable fetch request: {e}")))?;
-        let resp = self.fetcher.fetch_blocking(&req, &self.cancel).map_err(|e| {
-            let code = match e {
-                crate::fetch::FetchError::Cancelled => abi::STATUS_CANCELLED,
-                crate::fetch::FetchError::File { .. } => abi::STATUS_IO,
-                _ => abi::STATUS_FETCH,
-            };
-            (code, e.to_string())
+        let req: FetchRequest = serde_json::from_str(request_json).map_err(|e| {
+            (
+                abi::STATUS_INVALID_CONFIG,
+                format!("unreadable fetch request: {e}"),
+            )
         })?;
-        self.fetches.lock().expect("not poisoned").push(FetchRecord {
-            url: resp.url.clone(),
-            from_cache: resp.from_cache,
-            bytes: resp.bytes,
-            fetched_at: resp.fetched_at.clone(),
-        });
+        let resp = self
+            .fetcher
+            .fetch_blocking(&req, &self.cancel)
+            .map_err(|e| {
+                let code = match e {
+                    crate::fetch::FetchError::Cancelled => abi::STATUS_CANCELLED,
+                    crate::fetch::FetchError::File { .. } => abi::STATUS_IO,
+                    _ => abi::STATUS_FETCH,
+                };
+                (code, e.to_string())
+            })?;
+        self.fetches
+            .lock()
+            .expect("not poisoned")
+            .push(FetchRecord {
+                url: resp.url.clone(),
+                from_cache: resp.from_cache,
+                bytes: resp.bytes,
+                fetched_at: resp.fetched_at.clone(),
+            });
         Ok(resp)
     }
 }
@@ -361,8 +409,12 @@ unsafe extern "C" fn host_fetch(
     guarded(out_error, || {
         // SAFETY: as for host_log.
         let s = unsafe { step(ctx) };
-        let req = unsafe { request_json.as_str() }
-            .map_err(|_| (abi::STATUS_INVALID_CONFIG, "fetch request is not UTF-8".to_string()))?;
+        let req = unsafe { request_json.as_str() }.map_err(|_| {
+            (
+                abi::STATUS_INVALID_CONFIG,
+                "fetch request is not UTF-8".to_string(),
+            )
+        })?;
         let resp = s.fetch(req)?;
         let json = serde_json::to_string(&resp).expect("serialisable");
         if out_response_json.is_null() {
@@ -391,9 +443,16 @@ unsafe extern "C" fn host_emit(
         }
         // SAFETY: the ABI says the host takes ownership of the stream;
         // from_raw moves it out and leaves the plugin's struct released.
-        let reader = unsafe { RecordBatchStreamReader::from_raw(stream.cast()) }
-            .map_err(|e| (abi::STATUS_DATA, format!("unreadable stream for `{name}`: {e}")))?;
-        let mut sink = s.sink.lock().map_err(|_| (abi::STATUS_INTERNAL, "sink poisoned".to_string()))?;
+        let reader = unsafe { RecordBatchStreamReader::from_raw(stream.cast()) }.map_err(|e| {
+            (
+                abi::STATUS_DATA,
+                format!("unreadable stream for `{name}`: {e}"),
+            )
+        })?;
+        let mut sink = s
+            .sink
+            .lock()
+            .map_err(|_| (abi::STATUS_INTERNAL, "sink poisoned".to_string()))?;
         if let Some(pb) = &s.progress {
             pb.set_message(format!("storing {name}"));
         }

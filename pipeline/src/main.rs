@@ -18,7 +18,11 @@ use eqpipe::runner::{self, Outcome, RunManifest, RunOptions, StepStatus};
 use eqpipe_plugin_sdk::PluginKind;
 
 #[derive(Parser)]
-#[command(name = "eqpipe", version, about = "Equality reporting pipeline: Census, workforce and service data to Parquet indicators")]
+#[command(
+    name = "eqpipe",
+    version,
+    about = "Equality reporting pipeline: Census, workforce and service data to Parquet indicators"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
@@ -92,9 +96,15 @@ fn init_logging(cli: &Cli, progress: bool) {
         }
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match cli.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
         LogFormat::Human => builder.with_target(false).compact().init(),
     }
 }
@@ -102,7 +112,10 @@ fn init_logging(cli: &Cli, progress: bool) {
 /// Sets `cancel` on Ctrl-C or SIGTERM; a second signal exits at once.
 fn install_signal_handlers(cancel: Arc<AtomicBool>) {
     std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
             return;
         };
         rt.block_on(async move {
@@ -183,7 +196,12 @@ fn run_with(cfg: &Config, out: &Path, progress: bool) -> Result<RunManifest> {
 }
 
 fn report(m: &RunManifest, out: &Path) -> ExitCode {
-    println!("run {} {:?} in {:.1}s", m.run_id, m.outcome, m.duration_ms as f64 / 1000.0);
+    println!(
+        "run {} {:?} in {:.1}s",
+        m.run_id,
+        m.outcome,
+        m.duration_ms as f64 / 1000.0
+    );
     for s in m.sources.iter().chain(&m.indicators) {
         let rows: u64 = s.datasets.values().map(|d| d.stats.rows).sum();
         let q: u64 = s.datasets.values().map(|d| d.stats.quarantined).sum();
@@ -191,7 +209,14 @@ fn report(m: &RunManifest, out: &Path) -> ExitCode {
             StepStatus::Succeeded => println!(
                 "  ok       {:<24} {rows:>10} rows{}",
                 s.name,
-                if q > 0 { format!(", {q} quarantined ({})", s.quarantine_file.as_deref().unwrap_or("")) } else { String::new() }
+                if q > 0 {
+                    format!(
+                        ", {q} quarantined ({})",
+                        s.quarantine_file.as_deref().unwrap_or("")
+                    )
+                } else {
+                    String::new()
+                }
             ),
             other => println!(
                 "  {:<8} {:<24} {}",
@@ -201,15 +226,26 @@ fn report(m: &RunManifest, out: &Path) -> ExitCode {
             ),
         }
     }
-    println!("  manifest {}", out.join("runs").join(format!("{}.json", m.run_id)).display());
+    println!(
+        "  manifest {}",
+        out.join("runs")
+            .join(format!("{}.json", m.run_id))
+            .display()
+    );
     match m.outcome {
         Outcome::Success => ExitCode::SUCCESS,
         Outcome::Partial => {
-            eprintln!("eqpipe: partial run: {}", m.first_error().unwrap_or_default());
+            eprintln!(
+                "eqpipe: partial run: {}",
+                m.first_error().unwrap_or_default()
+            );
             ExitCode::from(3)
         }
         Outcome::Failed => {
-            eprintln!("eqpipe: run failed: {}", m.first_error().unwrap_or_default());
+            eprintln!(
+                "eqpipe: run failed: {}",
+                m.first_error().unwrap_or_default()
+            );
             ExitCode::from(1)
         }
         Outcome::Cancelled => {
@@ -231,7 +267,10 @@ fn validate(path: &Path) -> Result<ExitCode> {
                     problems.push(format!("source `{}`: {e}", s.name));
                 }
                 produced.extend(p.manifest.produces.iter().map(|d| d.name.clone()));
-                println!("source    {:<20} {} {} ({})", s.name, p.manifest.name, p.manifest.version, p.origin);
+                println!(
+                    "source    {:<20} {} {} ({})",
+                    s.name, p.manifest.name, p.manifest.version, p.origin
+                );
             }
             Err(e) => problems.push(format!("source `{}`: {e}", s.name)),
         }
@@ -244,7 +283,10 @@ fn validate(path: &Path) -> Result<ExitCode> {
     }
     for (i, ind) in cfg.indicators.iter().enumerate() {
         let r = cfg.indicator_plugin(ind);
-        let label = ind.name.clone().unwrap_or_else(|| format!("indicators[{i}]"));
+        let label = ind
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("indicators[{i}]"));
         match registry::resolve(&r, PluginKind::Indicator) {
             Ok(p) => {
                 if let Err(e) = registry::check_options(&p, &options_json(&ind.options)) {
@@ -252,16 +294,26 @@ fn validate(path: &Path) -> Result<ExitCode> {
                 }
                 for d in &p.manifest.consumes {
                     if !produced.contains(d) {
-                        println!("note: indicator `{label}` reads `{d}`, which no source in this config produces; earlier outputs will be used if present");
+                        println!(
+                            "note: indicator `{label}` reads `{d}`, which no source in this config produces; earlier outputs will be used if present"
+                        );
                     }
                 }
-                println!("indicator {:<20} {} {} ({})", label, p.manifest.name, p.manifest.version, p.origin);
+                println!(
+                    "indicator {:<20} {} {} ({})",
+                    label, p.manifest.name, p.manifest.version, p.origin
+                );
             }
             Err(e) => problems.push(format!("indicator `{label}`: {e}")),
         }
     }
     if problems.is_empty() {
-        println!("{}: ok ({} sources, {} indicators)", path.display(), cfg.sources.len(), cfg.indicators.len());
+        println!(
+            "{}: ok ({} sources, {} indicators)",
+            path.display(),
+            cfg.sources.len(),
+            cfg.indicators.len()
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         for p in &problems {
@@ -272,13 +324,25 @@ fn validate(path: &Path) -> Result<ExitCode> {
 }
 
 fn list_plugins(config: Option<&Path>) -> Result<ExitCode> {
-    println!("{:<22} {:<9} {:<9} {:<5} {:<22} datasets", "name", "version", "kind", "abi", "origin");
+    println!(
+        "{:<22} {:<9} {:<9} {:<5} {:<22} datasets",
+        "name", "version", "kind", "abi", "origin"
+    );
     let show = |p: &registry::Plugin| {
-        let produces: Vec<&str> = p.manifest.produces.iter().map(|d| d.name.as_str()).collect();
+        let produces: Vec<&str> = p
+            .manifest
+            .produces
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
         let datasets = if p.manifest.consumes.is_empty() {
             format!("-> {}", produces.join(", "))
         } else {
-            format!("{} -> {}", p.manifest.consumes.join(", "), produces.join(", "))
+            format!(
+                "{} -> {}",
+                p.manifest.consumes.join(", "),
+                produces.join(", ")
+            )
         };
         println!(
             "{:<22} {:<9} {:<9} {:<5} {:<22} {datasets}",
@@ -321,9 +385,14 @@ fn list_plugins(config: Option<&Path>) -> Result<ExitCode> {
 fn demo(out: &Path, progress: bool) -> Result<ExitCode> {
     let t = std::time::Instant::now();
     let input_dir = out.join("demo-input");
-    let inputs = eqpipe::demo::generate(&input_dir)
-        .with_context(|| format!("cannot write the demo's inputs under {}", input_dir.display()))?;
-    let server = eqpipe::serve::StaticServer::start(&inputs.public_dir).context("cannot start the demo's local HTTP server")?;
+    let inputs = eqpipe::demo::generate(&input_dir).with_context(|| {
+        format!(
+            "cannot write the demo's inputs under {}",
+            input_dir.display()
+        )
+    })?;
+    let server = eqpipe::serve::StaticServer::start(&inputs.public_dir)
+        .context("cannot start the demo's local HTTP server")?;
     tracing::info!(url = %server.base_url(), "serving the generated public files");
     println!(
         "demo: generated a fictional city ({} wards, {} Census tables, IMD file, {} workforce snapshots) in {:.1}s; serving it on {}",

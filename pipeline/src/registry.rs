@@ -18,6 +18,7 @@ pub struct Builtin {
 }
 
 /// The plugins compiled into this binary (selected by cargo features).
+#[allow(clippy::vec_init_then_push)]
 pub fn builtins() -> Vec<Builtin> {
     #[allow(unused_mut)]
     let mut v: Vec<Builtin> = Vec::new();
@@ -80,7 +81,9 @@ impl std::fmt::Debug for Plugin {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// No built-in of that name.
-    #[error("no built-in plugin named `{name}` (built-ins: {known}); for a partner plugin set `library = \"path/to/lib\"`")]
+    #[error(
+        "no built-in plugin named `{name}` (built-ins: {known}); for a partner plugin set `library = \"path/to/lib\"`"
+    )]
     UnknownBuiltin {
         /// The requested name.
         name: String,
@@ -96,13 +99,17 @@ pub enum LoadError {
         message: String,
     },
     /// The library has no entry symbol: not an eqpipe plugin.
-    #[error("{path} is not an eqpipe plugin: it does not export `eqpipe_plugin_entry` (build the crate with the SDK's `export_plugin!` and its `dynamic` feature, as a cdylib)")]
+    #[error(
+        "{path} is not an eqpipe plugin: it does not export `eqpipe_plugin_entry` (build the crate with the SDK's `export_plugin!` and its `dynamic` feature, as a cdylib)"
+    )]
     NoEntry {
         /// The file.
         path: PathBuf,
     },
     /// The ABI major differs.
-    #[error("{origin}: plugin built for plugin ABI {plugin_major}.{plugin_minor}, but this eqpipe speaks ABI {host_major}.{host_minor}; rebuild the plugin against eqpipe-plugin-abi {host_major}.x (or use an eqpipe that speaks ABI {plugin_major})")]
+    #[error(
+        "{origin}: plugin built for plugin ABI {plugin_major}.{plugin_minor}, but this eqpipe speaks ABI {host_major}.{host_minor}; rebuild the plugin against eqpipe-plugin-abi {host_major}.x (or use an eqpipe that speaks ABI {plugin_major})"
+    )]
     AbiMismatch {
         /// The file or `built-in`.
         origin: String,
@@ -165,7 +172,8 @@ unsafe fn from_descriptor(
     // Only the first three fields are read before the version is checked:
     // they never move between ABI versions.
     // SAFETY: non-null; the caller guarantees validity.
-    let (major, minor, size) = unsafe { ((*desc).abi_major, (*desc).abi_minor, (*desc).struct_size) };
+    let (major, minor, size) =
+        unsafe { ((*desc).abi_major, (*desc).abi_minor, (*desc).struct_size) };
     if major != abi::ABI_MAJOR {
         return Err(LoadError::AbiMismatch {
             origin: o,
@@ -188,8 +196,11 @@ unsafe fn from_descriptor(
     }
     // SAFETY: the manifest is static data in the library.
     let text = unsafe { desc.manifest.as_str() }.map_err(|_| malformed("manifest is not UTF-8"))?;
-    let manifest: Manifest =
-        serde_json::from_str(text).map_err(|e| malformed(&format!("manifest is not valid JSON of the expected shape: {e}")))?;
+    let manifest: Manifest = serde_json::from_str(text).map_err(|e| {
+        malformed(&format!(
+            "manifest is not valid JSON of the expected shape: {e}"
+        ))
+    })?;
     manifest.check().map_err(|m| malformed(&m))?;
     if jsonschema::validator_for(&manifest.config_schema).is_err() {
         return Err(malformed("config_schema is not a valid JSON Schema"));
@@ -235,7 +246,11 @@ pub fn load_library(path: &Path) -> Result<Plugin, LoadError> {
     // SAFETY: the symbol's type is fixed by the ABI.
     let entry: abi::EntryFn = match unsafe { lib.get::<abi::EntryFn>(abi::ENTRY_SYMBOL) } {
         Ok(sym) => *sym,
-        Err(_) => return Err(LoadError::NoEntry { path: path.to_path_buf() }),
+        Err(_) => {
+            return Err(LoadError::NoEntry {
+                path: path.to_path_buf(),
+            });
+        }
     };
     // SAFETY: calling the entry symbol is the ABI; it returns a static.
     let desc = unsafe { entry() };
@@ -263,8 +278,12 @@ pub fn resolve(r: &PluginRef, wanted: PluginKind) -> Result<Plugin, LoadError> {
 /// Checks plugin options against the manifest's config schema; the error
 /// lists each problem with its JSON path.
 pub fn check_options(p: &Plugin, options: &serde_json::Value) -> Result<(), String> {
-    let validator = jsonschema::validator_for(&p.manifest.config_schema)
-        .map_err(|e| format!("plugin `{}` has an invalid config schema: {e}", p.manifest.name))?;
+    let validator = jsonschema::validator_for(&p.manifest.config_schema).map_err(|e| {
+        format!(
+            "plugin `{}` has an invalid config schema: {e}",
+            p.manifest.name
+        )
+    })?;
     let problems: Vec<String> = validator
         .iter_errors(options)
         .map(|e| {
@@ -302,7 +321,10 @@ mod tests {
     #[test]
     fn an_unknown_builtin_lists_the_known_ones() {
         let e = builtin("no-such-plugin").unwrap_err().to_string();
-        assert!(e.contains("no-such-plugin") && e.contains("library ="), "{e}");
+        assert!(
+            e.contains("no-such-plugin") && e.contains("library ="),
+            "{e}"
+        );
     }
 
     #[test]
@@ -330,7 +352,9 @@ mod tests {
         std::fs::write(&f, b"this is text").unwrap();
         let e = load_library(&f).unwrap_err().to_string();
         assert!(e.contains("not-a-lib.so"), "{e}");
-        let e = load_library(&dir.join("missing.so")).unwrap_err().to_string();
+        let e = load_library(&dir.join("missing.so"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no such file"), "{e}");
     }
 }

@@ -153,7 +153,13 @@ impl RunManifest {
             .iter()
             .chain(&self.indicators)
             .find(|s| s.status != StepStatus::Succeeded)
-            .map(|s| format!("{}: {}", s.name, s.error.clone().unwrap_or_else(|| format!("{:?}", s.status))))
+            .map(|s| {
+                format!(
+                    "{}: {}",
+                    s.name,
+                    s.error.clone().unwrap_or_else(|| format!("{:?}", s.status))
+                )
+            })
     }
 }
 
@@ -199,7 +205,12 @@ impl Shared<'_> {
         Some(pb)
     }
 
-    fn provenance(&self, step: &str, plugin: &Plugin, fetches: &[FetchRecord]) -> Vec<(String, String)> {
+    fn provenance(
+        &self,
+        step: &str,
+        plugin: &Plugin,
+        fetches: &[FetchRecord],
+    ) -> Vec<(String, String)> {
         let m = &plugin.manifest;
         let mut md = vec![
             ("eqpipe.run_id".to_string(), self.run_id.clone()),
@@ -207,7 +218,10 @@ impl Shared<'_> {
             ("eqpipe.step".into(), step.to_string()),
             ("eqpipe.plugin".into(), m.name.clone()),
             ("eqpipe.plugin_version".into(), m.version.clone()),
-            ("eqpipe.plugin_abi".into(), format!("{}.{}", plugin.abi_version.0, plugin.abi_version.1)),
+            (
+                "eqpipe.plugin_abi".into(),
+                format!("{}.{}", plugin.abi_version.0, plugin.abi_version.1),
+            ),
             ("eqpipe.created_at".into(), chrono::Utc::now().to_rfc3339()),
         ];
         if let Some(l) = &m.licence {
@@ -215,7 +229,10 @@ impl Shared<'_> {
         }
         if !fetches.is_empty() {
             let urls: Vec<&str> = fetches.iter().map(|f| f.url.as_str()).collect();
-            md.push(("eqpipe.source_urls".into(), serde_json::to_string(&urls).expect("json")));
+            md.push((
+                "eqpipe.source_urls".into(),
+                serde_json::to_string(&urls).expect("json"),
+            ));
             if let Some(t) = fetches.iter().filter_map(|f| f.fetched_at.clone()).max() {
                 md.push(("eqpipe.fetched_at".into(), t));
             }
@@ -223,6 +240,9 @@ impl Shared<'_> {
         md
     }
 }
+
+/// A resolved plugin with its options, or why it could not be prepared.
+type Prepared = Result<(Plugin, serde_json::Value), StepFailure>;
 
 /// Why a step did not succeed.
 struct StepFailure {
@@ -305,7 +325,10 @@ fn empty_report(name: &str, plugin: String) -> StepReport {
 }
 
 fn source_path(root: &Path, dataset: &str, source: &str) -> PathBuf {
-    root.join("datasets").join(dataset).join(format!("source={source}")).join(PART_FILE)
+    root.join("datasets")
+        .join(dataset)
+        .join(format!("source={source}"))
+        .join(PART_FILE)
 }
 
 /// Runs one step end to end: plugin, sink, commit. Fills `report`.
@@ -347,7 +370,13 @@ fn run_step(
     let sink = ctx.sink.into_inner().expect("not poisoned");
     report.quarantine_file = sink.quarantine_path().map(|p| rel(&shared.root, &p));
     for (d, stats) in sink.stats() {
-        report.datasets.insert(d.clone(), DatasetReport { stats: stats.clone(), file: None });
+        report.datasets.insert(
+            d.clone(),
+            DatasetReport {
+                stats: stats.clone(),
+                file: None,
+            },
+        );
     }
     result?;
     let (files, stats) = sink
@@ -361,7 +390,13 @@ fn run_step(
         let pct = rejected as f64 * 100.0 / rows_in as f64;
         if pct > limit {
             for (d, s) in &stats {
-                report.datasets.insert(d.clone(), DatasetReport { stats: s.clone(), file: None });
+                report.datasets.insert(
+                    d.clone(),
+                    DatasetReport {
+                        stats: s.clone(),
+                        file: None,
+                    },
+                );
             }
             return Err(StepFailure::failed(format!(
                 "rejected {rejected} of {rows_in} rows ({pct:.1}%), above the limit of {limit}% set by max_rejected_pct; the last good output is kept, see {}",
@@ -380,9 +415,16 @@ fn run_step(
         );
     }
     if rejected > 0 {
-        tracing::warn!(rejected, file = report.quarantine_file.as_deref().unwrap_or(""), "rows quarantined");
+        tracing::warn!(
+            rejected,
+            file = report.quarantine_file.as_deref().unwrap_or(""),
+            "rows quarantined"
+        );
     }
-    tracing::info!(rows = stats.values().map(|s| s.rows).sum::<u64>(), "succeeded");
+    tracing::info!(
+        rows = stats.values().map(|s| s.rows).sum::<u64>(),
+        "succeeded"
+    );
     Ok(())
 }
 
@@ -423,14 +465,23 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     let started_at = chrono::Utc::now();
     let t0 = Instant::now();
     let root = opts.output_dir.clone();
-    std::fs::create_dir_all(&root)
-        .map_err(|e| RunError::Setup(format!("cannot create output folder {}: {e}", root.display())))?;
+    std::fs::create_dir_all(&root).map_err(|e| {
+        RunError::Setup(format!(
+            "cannot create output folder {}: {e}",
+            root.display()
+        ))
+    })?;
     let stale = store::remove_stale_temporaries(&root);
     if stale > 0 {
-        tracing::info!(stale, "removed temporary files an interrupted run left behind");
+        tracing::info!(
+            stale,
+            "removed temporary files an interrupted run left behind"
+        );
     }
     let mut contracts = match &config.contracts_dir {
-        Some(d) => Contracts::with_dir(&config.resolve(d)).map_err(|e| RunError::Setup(e.to_string()))?,
+        Some(d) => {
+            Contracts::with_dir(&config.resolve(d)).map_err(|e| RunError::Setup(e.to_string()))?
+        }
         None => Contracts::builtin(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -446,8 +497,13 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         .map(|d| config.resolve(d))
         .unwrap_or_else(|| root.join(".cache").join("http"));
     let fetcher = Arc::new(
-        Fetcher::new(config.fetch.clone(), cache_dir, config.base_dir.clone(), runtime.handle().clone())
-            .map_err(|e| RunError::Setup(e.to_string()))?,
+        Fetcher::new(
+            config.fetch.clone(),
+            cache_dir,
+            config.base_dir.clone(),
+            runtime.handle().clone(),
+        )
+        .map_err(|e| RunError::Setup(e.to_string()))?,
     );
     let run_id = new_run_id();
     let span = tracing::info_span!("run", run_id = %run_id);
@@ -456,12 +512,13 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
 
     // Resolve every source plugin first, so contracts declared by plugins
     // are known and indicators know which sources feed which dataset.
-    let mut prepared: Vec<(StepReport, Result<(Plugin, serde_json::Value), StepFailure>)> = Vec::new();
+    let mut prepared: Vec<(StepReport, Prepared)> = Vec::new();
     for s in &config.sources {
         let r = config.source_plugin(s);
         let mut report = empty_report(&s.name, r.to_string());
         let options = options_json(&s.options);
-        let p = prepare(&r, PluginKind::Source, s.isolation, &options, &mut report).map(|p| (p, options));
+        let p = prepare(&r, PluginKind::Source, s.isolation, &options, &mut report)
+            .map(|p| (p, options));
         if let Ok((p, _)) = &p {
             for d in &p.manifest.produces {
                 if let Some(c) = &d.contract {
@@ -475,7 +532,10 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     for (report, p) in &prepared {
         if let Ok((p, _)) = p {
             for d in &p.manifest.produces {
-                producers.entry(d.name.clone()).or_default().push(report.name.clone());
+                producers
+                    .entry(d.name.clone())
+                    .or_default()
+                    .push(report.name.clone());
             }
         }
     }
@@ -497,11 +557,21 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     // Sources, in parallel.
     let parallel = config
         .max_parallel
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
         .max(1);
-    let max_rejected: Vec<Option<f64>> = config.sources.iter().map(|s| s.max_rejected_pct).collect();
-    let queue: Mutex<VecDeque<(usize, StepReport, Result<(Plugin, serde_json::Value), StepFailure>)>> =
-        Mutex::new(prepared.into_iter().enumerate().map(|(i, (r, p))| (i, r, p)).collect());
+    let max_rejected: Vec<Option<f64>> =
+        config.sources.iter().map(|s| s.max_rejected_pct).collect();
+    let queue: Mutex<VecDeque<(usize, StepReport, Prepared)>> = Mutex::new(
+        prepared
+            .into_iter()
+            .enumerate()
+            .map(|(i, (r, p))| (i, r, p))
+            .collect(),
+    );
     let done: Mutex<Vec<(usize, StepReport)>> = Mutex::new(Vec::new());
     let (queue_ref, done_ref, shared_ref, max_rejected) = (&queue, &done, &shared, &max_rejected);
     std::thread::scope(|scope| {
@@ -510,7 +580,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
             scope.spawn(move || {
                 let _guard = span.enter();
                 loop {
-                    let Some((i, mut report, prepared)) = queue_ref.lock().expect("queue").pop_front() else {
+                    let Some((i, mut report, prepared)) =
+                        queue_ref.lock().expect("queue").pop_front()
+                    else {
                         break;
                     };
                     let t = Instant::now();
@@ -522,7 +594,15 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                     } else {
                         prepared.and_then(|(plugin, options)| {
                             let targets = source_targets(shared_ref, &report.name, &plugin)?;
-                            run_step(shared_ref, &mut report, plugin, &options, targets, HashMap::new(), max_rejected[i])
+                            run_step(
+                                shared_ref,
+                                &mut report,
+                                plugin,
+                                &options,
+                                targets,
+                                HashMap::new(),
+                                max_rejected[i],
+                            )
                         })
                     };
                     finish_report(&mut report, t, result);
@@ -542,7 +622,14 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         let r = config.indicator_plugin(ind);
         let options = options_json(&ind.options);
         let mut report = empty_report(ind.name.as_deref().unwrap_or(""), r.to_string());
-        let result = prepare(&r, PluginKind::Indicator, ind.isolation, &options, &mut report).and_then(|plugin| {
+        let result = prepare(
+            &r,
+            PluginKind::Indicator,
+            ind.isolation,
+            &options,
+            &mut report,
+        )
+        .and_then(|plugin| {
             let out = &plugin.manifest.produces[0];
             let name = ind.name.clone().unwrap_or_else(|| out.name.clone());
             report.name = name.clone();
@@ -567,7 +654,15 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                 },
             );
             let inputs = indicator_inputs(&shared, &plugin, &producers, &sources, &mut report)?;
-            run_step(&shared, &mut report, plugin, &options, targets, inputs, None)
+            run_step(
+                &shared,
+                &mut report,
+                plugin,
+                &options,
+                targets,
+                inputs,
+                None,
+            )
         });
         if report.name.is_empty() {
             report.name = r.to_string();
@@ -577,8 +672,13 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     }
 
     let all: Vec<&StepReport> = sources.iter().chain(&indicators).collect();
-    let ok = all.iter().filter(|s| s.status == StepStatus::Succeeded).count();
-    let outcome = if opts.cancel.load(Ordering::Relaxed) || all.iter().any(|s| s.status == StepStatus::Cancelled) {
+    let ok = all
+        .iter()
+        .filter(|s| s.status == StepStatus::Succeeded)
+        .count();
+    let outcome = if opts.cancel.load(Ordering::Relaxed)
+        || all.iter().any(|s| s.status == StepStatus::Cancelled)
+    {
         Outcome::Cancelled
     } else if ok == all.len() {
         Outcome::Success
@@ -613,7 +713,11 @@ fn no_contract(dataset: &str) -> String {
     )
 }
 
-fn source_targets(shared: &Shared<'_>, step: &str, plugin: &Plugin) -> Result<HashMap<String, Target>, StepFailure> {
+fn source_targets(
+    shared: &Shared<'_>,
+    step: &str,
+    plugin: &Plugin,
+) -> Result<HashMap<String, Target>, StepFailure> {
     let mut targets = HashMap::new();
     for d in &plugin.manifest.produces {
         let contract = shared
@@ -653,7 +757,9 @@ fn indicator_inputs(
                 for n in names {
                     let p = source_path(&shared.root, d, n);
                     if p.exists() {
-                        let failed = sources.iter().any(|s| &s.name == n && s.status != StepStatus::Succeeded);
+                        let failed = sources
+                            .iter()
+                            .any(|s| &s.name == n && s.status != StepStatus::Succeeded);
                         if failed {
                             tracing::warn!(dataset = %d, source = %n, "source failed in this run; using its last good output");
                         }
@@ -677,10 +783,14 @@ fn indicator_inputs(
         if files.is_empty() {
             return Err(StepFailure {
                 status: StepStatus::Skipped,
-                message: format!("input dataset `{d}` has no data (its sources failed or are not configured, and no earlier output exists)"),
+                message: format!(
+                    "input dataset `{d}` has no data (its sources failed or are not configured, and no earlier output exists)"
+                ),
             });
         }
-        report.inputs.extend(files.iter().map(|f| rel(&shared.root, f)));
+        report
+            .inputs
+            .extend(files.iter().map(|f| rel(&shared.root, f)));
         inputs.insert(d.clone(), (contract.arrow_schema(), files));
     }
     Ok(inputs)

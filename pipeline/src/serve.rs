@@ -35,7 +35,12 @@ impl StaticServer {
         let server = Arc::new(server);
         let requests = Arc::new(AtomicU64::new(0));
         let downloads = Arc::new(AtomicU64::new(0));
-        let (s, root, rq, dl) = (server.clone(), root.to_path_buf(), requests.clone(), downloads.clone());
+        let (s, root, rq, dl) = (
+            server.clone(),
+            root.to_path_buf(),
+            requests.clone(),
+            downloads.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("eqpipe-static-server".into())
             .spawn(move || {
@@ -76,7 +81,13 @@ fn header(name: &str, value: &str) -> tiny_http::Header {
 
 /// Answers one request; true when a body was sent.
 fn answer(root: &Path, req: tiny_http::Request) -> bool {
-    let url_path = req.url().split('?').next().unwrap_or("").trim_start_matches('/').to_string();
+    let url_path = req
+        .url()
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .to_string();
     let path: PathBuf = root.join(&url_path);
     let safe = !url_path.split('/').any(|c| c == ".." || c.is_empty()) && path.is_file();
     if req.method() != &tiny_http::Method::Get || !safe {

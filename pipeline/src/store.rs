@@ -66,7 +66,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 /// default is uncompressed), dictionary encoding, page statistics.
 pub fn writer_properties() -> WriterProperties {
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -84,18 +86,29 @@ pub struct PendingFile {
 
 impl PendingFile {
     /// Starts `final_path` (its folder is created).
-    pub fn create(final_path: PathBuf, run_id: &str, schema: SchemaRef) -> Result<Self, StoreError> {
-        let dir = final_path.parent().expect("a file has a folder").to_path_buf();
+    pub fn create(
+        final_path: PathBuf,
+        run_id: &str,
+        schema: SchemaRef,
+    ) -> Result<Self, StoreError> {
+        let dir = final_path
+            .parent()
+            .expect("a file has a folder")
+            .to_path_buf();
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let name = final_path.file_name().expect("a file name").to_string_lossy();
+        let name = final_path
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy();
         let tmp_path = dir.join(format!(".{name}.{run_id}.tmp"));
         let file = File::create(&tmp_path).map_err(io(&tmp_path))?;
-        let writer = ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|e| {
-            StoreError::Parquet {
-                path: tmp_path.clone(),
-                message: e.to_string(),
-            }
-        })?;
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|e| {
+                StoreError::Parquet {
+                    path: tmp_path.clone(),
+                    message: e.to_string(),
+                }
+            })?;
         Ok(PendingFile {
             final_path,
             tmp_path,
@@ -226,7 +239,10 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
                 if name != ".cache" {
                     walk(&p, n);
                 }
-            } else if name.starts_with('.') && name.ends_with(".tmp") && std::fs::remove_file(&p).is_ok() {
+            } else if name.starts_with('.')
+                && name.ends_with(".tmp")
+                && std::fs::remove_file(&p).is_ok()
+            {
                 *n += 1;
             }
         }
@@ -282,7 +298,9 @@ impl Iterator for MultiFileReader {
                 .and_then(|f| {
                     ParquetRecordBatchReaderBuilder::try_new(f)
                         .and_then(|b| b.with_batch_size(64 * 1024).build())
-                        .map_err(|e| ArrowError::ExternalError(format!("{}: {e}", path.display()).into()))
+                        .map_err(|e| {
+                            ArrowError::ExternalError(format!("{}: {e}", path.display()).into())
+                        })
                 });
             match opened {
                 Ok(r) => self.current = Some(r),
@@ -319,7 +337,14 @@ impl QuarantineWriter {
     }
 
     /// Appends one rejected row.
-    pub fn write(&mut self, file: &str, row: &str, column: &str, reason: &str, values: &[String]) -> Result<(), StoreError> {
+    pub fn write(
+        &mut self,
+        file: &str,
+        row: &str,
+        column: &str,
+        reason: &str,
+        values: &[String],
+    ) -> Result<(), StoreError> {
         if self.writer.is_none() {
             let dir = self.path.parent().expect("a folder");
             std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -327,7 +352,12 @@ impl QuarantineWriter {
                 path: self.path.clone(),
                 source: e.into(),
             })?;
-            let mut header = vec!["file".to_string(), "row".into(), "column".into(), "reason".into()];
+            let mut header = vec![
+                "file".to_string(),
+                "row".into(),
+                "column".into(),
+                "reason".into(),
+            ];
             header.extend(self.header.iter().cloned());
             w.write_record(&header).map_err(|e| StoreError::Io {
                 path: self.path.clone(),
@@ -336,7 +366,12 @@ impl QuarantineWriter {
             self.writer = Some(w);
         }
         let w = self.writer.as_mut().expect("opened");
-        let mut rec = vec![file.to_string(), row.to_string(), column.to_string(), reason.to_string()];
+        let mut rec = vec![
+            file.to_string(),
+            row.to_string(),
+            column.to_string(),
+            reason.to_string(),
+        ];
         rec.extend(values.iter().cloned());
         w.write_record(&rec).map_err(|e| StoreError::Io {
             path: self.path.clone(),
@@ -387,9 +422,17 @@ mod tests {
         let f = p.finish(&[("eqpipe.run_id".into(), "r1".into())]).unwrap();
         assert!(!target.exists(), "not visible before commit");
         f.commit().unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&target).unwrap()).unwrap();
-        let kv = reader.metadata().file_metadata().key_value_metadata().unwrap();
-        assert!(kv.iter().any(|k| k.key == "eqpipe.run_id" && k.value.as_deref() == Some("r1")));
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(File::open(&target).unwrap()).unwrap();
+        let kv = reader
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .unwrap();
+        assert!(
+            kv.iter()
+                .any(|k| k.key == "eqpipe.run_id" && k.value.as_deref() == Some("r1"))
+        );
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 10);
     }

@@ -29,7 +29,10 @@ pub fn text(o: &Output) -> String {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Builds a workspace crate as a dynamic library (in a target folder of its
@@ -51,15 +54,27 @@ pub fn cdylib(package: &str) -> PathBuf {
         .env("CARGO_TARGET_DIR", &target)
         .output()
         .expect("cargo runs");
-    assert!(out.status.success(), "building {package} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "building {package} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let path = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|x| x == "cdylib")))
+        .filter(|v| {
+            v["reason"] == "compiler-artifact"
+                && v["target"]["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|x| x == "cdylib"))
+        })
         .flat_map(|v| v["filenames"].as_array().cloned().unwrap_or_default())
         .filter_map(|f| f.as_str().map(PathBuf::from))
-        .find(|f| f.extension().is_some_and(|e| e == "so" || e == "dylib" || e == "dll"))
+        .find(|f| {
+            f.extension()
+                .is_some_and(|e| e == "so" || e == "dylib" || e == "dll")
+        })
         .unwrap_or_else(|| panic!("no dynamic library in cargo's output for {package}"));
     map.insert(package.to_string(), path.clone());
     path
@@ -74,7 +89,8 @@ pub struct TestServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-pub type Handler = dyn Fn(&str, &HashMap<String, String>) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync;
+pub type Handler =
+    dyn Fn(&str, &HashMap<String, String>) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync;
 
 impl TestServer {
     pub fn start(handler: Box<Handler>) -> TestServer {
@@ -88,19 +104,31 @@ impl TestServer {
                 let headers: HashMap<String, String> = req
                     .headers()
                     .iter()
-                    .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+                    .map(|h| {
+                        (
+                            h.field.as_str().as_str().to_ascii_lowercase(),
+                            h.value.as_str().to_string(),
+                        )
+                    })
                     .collect();
                 let mut sink = Vec::new();
                 let _ = std::io::Read::read_to_end(req.as_reader(), &mut sink);
                 let (status, hdrs, body) = handler(req.url(), &headers);
                 let mut resp = tiny_http::Response::from_data(body).with_status_code(status);
                 for (k, v) in hdrs {
-                    resp.add_header(tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap());
+                    resp.add_header(
+                        tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap(),
+                    );
                 }
                 let _ = req.respond(resp);
             }
         });
-        TestServer { server, base: format!("http://{addr}/"), hits, thread: Some(thread) }
+        TestServer {
+            server,
+            base: format!("http://{addr}/"),
+            hits,
+            thread: Some(thread),
+        }
     }
 
     pub fn hits(&self) -> u64 {
@@ -118,14 +146,25 @@ impl Drop for TestServer {
 }
 
 /// Reads a Parquet file: (schema, total rows, key-value metadata).
-pub fn read_parquet(path: &Path) -> (arrow_schema::SchemaRef, usize, HashMap<String, String>, Vec<arrow_array::RecordBatch>) {
+pub fn read_parquet(
+    path: &Path,
+) -> (
+    arrow_schema::SchemaRef,
+    usize,
+    HashMap<String, String>,
+    Vec<arrow_array::RecordBatch>,
+) {
     let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
     let kv: HashMap<String, String> = b
         .metadata()
         .file_metadata()
         .key_value_metadata()
-        .map(|v| v.iter().map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect())
+        .map(|v| {
+            v.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
         .unwrap_or_default();
     let schema = b.schema().clone();
     let batches: Vec<_> = b.build().unwrap().map(|r| r.unwrap()).collect();
@@ -153,7 +192,11 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
-            if p.is_dir() { stack.push(p) } else { out.push(p) }
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p)
+            }
         }
     }
     out.sort();

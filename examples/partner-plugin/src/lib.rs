@@ -57,7 +57,14 @@ pub struct Referrals {
     options: Options,
 }
 
-const COLUMNS: [&str; 6] = ["month", "service", "ward_code", "age_band", "ethnic_group", "referrals"];
+const COLUMNS: [&str; 6] = [
+    "month",
+    "service",
+    "ward_code",
+    "age_band",
+    "ethnic_group",
+    "referrals",
+];
 
 /// The dataset this plugin brings, declared with its contract.
 pub fn contract() -> Contract {
@@ -91,7 +98,9 @@ impl SourcePlugin for Referrals {
 
     fn new(options: Options, _ctx: &Context) -> Result<Self, PluginError> {
         if !options.base_url.starts_with("http://") && !options.base_url.starts_with("https://") {
-            return Err(PluginError::config("base_url must be an http:// or https:// URL"));
+            return Err(PluginError::config(
+                "base_url must be an http:// or https:// URL",
+            ));
         }
         Ok(Referrals { options })
     }
@@ -100,8 +109,15 @@ impl SourcePlugin for Referrals {
         let mut total = 0u64;
         for page in 1..=self.options.max_pages {
             ctx.check_cancelled()?;
-            let sep = if self.options.base_url.contains('?') { '&' } else { '?' };
-            let url = format!("{}{sep}page={page}&per_page={}", self.options.base_url, self.options.page_size);
+            let sep = if self.options.base_url.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
+            let url = format!(
+                "{}{sep}page={page}&per_page={}",
+                self.options.base_url, self.options.page_size
+            );
             let mut req = FetchRequest::get(&url);
             if let Some(var) = &self.options.api_key_env {
                 req = req.secret_header("X-Api-Key", var);
@@ -140,7 +156,10 @@ fn parse_page(path: &str, url: &str) -> Result<RecordBatch, PluginError> {
         .iter()
         .map(|c| {
             header.iter().position(|h| h == c).ok_or_else(|| {
-                PluginError::data(format!("{url}: column `{c}` is missing (found: {})", header.join(", ")))
+                PluginError::data(format!(
+                    "{url}: column `{c}` is missing (found: {})",
+                    header.join(", ")
+                ))
             })
         })
         .collect::<Result<_, _>>()?;
@@ -149,15 +168,25 @@ fn parse_page(path: &str, url: &str) -> Result<RecordBatch, PluginError> {
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| PluginError::data(format!("{url}, row {}: {e}", i + 2)))?;
         for (c, &j) in idx.iter().enumerate() {
-            cols[c].push(rec.get(j).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()));
+            cols[c].push(
+                rec.get(j)
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty()),
+            );
         }
         lines.push(i as u64 + 2);
     }
     let n = lines.len();
-    let mut fields: Vec<Field> = COLUMNS.iter().map(|c| Field::new(*c, DataType::Utf8, true)).collect();
+    let mut fields: Vec<Field> = COLUMNS
+        .iter()
+        .map(|c| Field::new(*c, DataType::Utf8, true))
+        .collect();
     fields.push(Field::new(SOURCE_FILE_COLUMN, DataType::Utf8, false));
     fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
-    let mut arrays: Vec<ArrayRef> = cols.into_iter().map(|c| Arc::new(StringArray::from(c)) as ArrayRef).collect();
+    let mut arrays: Vec<ArrayRef> = cols
+        .into_iter()
+        .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+        .collect();
     arrays.push(Arc::new(StringArray::from(vec![url.to_string(); n])));
     arrays.push(Arc::new(UInt64Array::from(lines)));
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
@@ -187,7 +216,9 @@ mod tests {
         assert_eq!(b.num_columns(), 8);
         let e = {
             std::fs::write(&f, "month,service\n").unwrap();
-            parse_page(f.to_str().unwrap(), "http://x/p1").unwrap_err().to_string()
+            parse_page(f.to_str().unwrap(), "http://x/p1")
+                .unwrap_err()
+                .to_string()
         };
         assert!(e.contains("column `ward_code` is missing"), "{e}");
     }

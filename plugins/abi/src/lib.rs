@@ -328,8 +328,11 @@ pub type CreateFn = unsafe extern "C" fn(
 /// Runs a plugin instance once: a source fetches and emits its datasets; an
 /// indicator opens its inputs and emits its output. Called on a thread the
 /// host owns; may block.
-pub type RunFn =
-    unsafe extern "C" fn(instance: *mut c_void, host: *const HostApi, out_error: *mut PluginError) -> i32;
+pub type RunFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    host: *const HostApi,
+    out_error: *mut PluginError,
+) -> i32;
 
 /// Destroys an instance created by `create`. Called exactly once.
 pub type DestroyFn = unsafe extern "C" fn(instance: *mut c_void);
@@ -371,7 +374,8 @@ pub type LogFn = unsafe extern "C" fn(ctx: *mut c_void, level: u32, message: Str
 
 /// Reports progress: `done` of `total` units (`total` 0 when unknown) with a
 /// short message.
-pub type ProgressFn = unsafe extern "C" fn(ctx: *mut c_void, done: u64, total: u64, message: StrRef);
+pub type ProgressFn =
+    unsafe extern "C" fn(ctx: *mut c_void, done: u64, total: u64, message: StrRef);
 
 /// Returns true once the host wants the run to stop. A plugin checks it
 /// between units of work and returns [`STATUS_CANCELLED`].
@@ -474,8 +478,14 @@ mod tests {
         assert_eq!(align_of::<ArrowSchema>(), align_of::<FFI_ArrowSchema>());
         assert_eq!(size_of::<ArrowArray>(), size_of::<FFI_ArrowArray>());
         assert_eq!(align_of::<ArrowArray>(), align_of::<FFI_ArrowArray>());
-        assert_eq!(size_of::<ArrowArrayStream>(), size_of::<FFI_ArrowArrayStream>());
-        assert_eq!(align_of::<ArrowArrayStream>(), align_of::<FFI_ArrowArrayStream>());
+        assert_eq!(
+            size_of::<ArrowArrayStream>(),
+            size_of::<FFI_ArrowArrayStream>()
+        );
+        assert_eq!(
+            align_of::<ArrowArrayStream>(),
+            align_of::<FFI_ArrowArrayStream>()
+        );
         // The specification's field order, checked by offset (pointer-sized
         // fields on every supported platform).
         let p = size_of::<usize>();
@@ -488,15 +498,17 @@ mod tests {
 
     #[test]
     fn a_stream_produced_by_arrow_rs_is_readable_through_the_declared_struct() {
-        use arrow_array::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
+        use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
         use arrow_array::{Int64Array, RecordBatch, RecordBatchIterator};
         use arrow_schema::{DataType, Field, Schema};
         use std::sync::Arc;
 
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
-        let batch =
-            RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(vec![1, 2, 3]))])
-                .unwrap();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3]))],
+        )
+        .unwrap();
         let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
         let mut theirs = FFI_ArrowArrayStream::new(Box::new(reader));
         // Move it through our declaration and back, as the boundary does.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use arrow_array::ffi_stream::{RecordBatchStreamReader, FFI_ArrowArrayStream};
+use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::{RecordBatch, RecordBatchIterator, RecordBatchReader};
 use arrow_schema::SchemaRef;
 use eqpipe_plugin_abi as abi;
@@ -193,8 +193,9 @@ impl<'a> Context<'a> {
         if status != abi::STATUS_OK {
             return Err(PluginError::from_abi(status, &mut err));
         }
-        serde_json::from_str(&body)
-            .map_err(|e| PluginError::internal(format!("host sent an unreadable fetch answer: {e}")))
+        serde_json::from_str(&body).map_err(|e| {
+            PluginError::internal(format!("host sent an unreadable fetch answer: {e}"))
+        })
     }
 
     /// Shorthand for `fetch(&FetchRequest::get(url))`.
@@ -248,7 +249,9 @@ impl<'a> Context<'a> {
             return Err(PluginError::from_abi(status, &mut err));
         }
         RecordBatchStreamReader::try_new(stream).map_err(|e| {
-            PluginError::internal(format!("host sent an unreadable stream for `{dataset}`: {e}"))
+            PluginError::internal(format!(
+                "host sent an unreadable stream for `{dataset}`: {e}"
+            ))
         })
     }
 

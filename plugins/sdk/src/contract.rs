@@ -197,8 +197,7 @@ impl Contract {
 pub fn is_snake_case(s: &str) -> bool {
     !s.is_empty()
         && s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
@@ -208,8 +207,7 @@ pub fn is_kebab_case(s: &str) -> bool {
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && !s.ends_with('-')
         && !s.contains("--")
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
@@ -241,7 +239,8 @@ mod tests {
             r#"{"name":"x","version":1,"columns":[{"name":"n","type":"int64","categorical":true}]}"#,
         );
         assert!(c.check().unwrap_err().to_string().contains("only utf8"));
-        let c = contract(r#"{"name":"Bad-Name","version":1,"columns":[{"name":"n","type":"int64"}]}"#);
+        let c =
+            contract(r#"{"name":"Bad-Name","version":1,"columns":[{"name":"n","type":"int64"}]}"#);
         assert!(c.check().unwrap_err().to_string().contains("snake_case"));
         let e = serde_json::from_str::<Contract>(
             r#"{"name":"x","version":1,"columns":[{"name":"n","type":"int64","colour":1}]}"#,

@@ -43,8 +43,8 @@
 //! error carrying the panic message.
 #![deny(missing_docs)]
 
-pub mod contract;
 mod context;
+pub mod contract;
 mod error;
 mod manifest;
 
@@ -173,7 +173,10 @@ pub mod __private {
     }
 
     /// Runs `f`, turning an error or a panic into an ABI status.
-    pub fn guard(out_error: *mut abi::PluginError, f: impl FnOnce() -> Result<(), PluginError>) -> i32 {
+    pub fn guard(
+        out_error: *mut abi::PluginError,
+        f: impl FnOnce() -> Result<(), PluginError>,
+    ) -> i32 {
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(Ok(())) => abi::STATUS_OK,
             Ok(Err(e)) => e.write_to(out_error),
@@ -183,7 +186,8 @@ pub mod __private {
                     .map(|s| s.to_string())
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic with no message".to_string());
-                PluginError::new(ErrorKind::Panic, format!("plugin panicked: {what}")).write_to(out_error)
+                PluginError::new(ErrorKind::Panic, format!("plugin panicked: {what}"))
+                    .write_to(out_error)
             }
         }
     }
@@ -353,7 +357,8 @@ mod tests {
             }
             ctx.info("counting");
             let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
-            let col: ArrayRef = Arc::new(arrow_array::Int64Array::from_iter_values(0..self.opts.rows));
+            let col: ArrayRef =
+                Arc::new(arrow_array::Int64Array::from_iter_values(0..self.opts.rows));
             let batch = RecordBatch::try_new(schema.clone(), vec![col])?;
             ctx.emit_batches("numbers", schema, vec![batch])
         }
@@ -370,7 +375,10 @@ mod tests {
 
     unsafe extern "C" fn log(ctx: *mut std::ffi::c_void, _l: u32, m: abi::StrRef) {
         let h = unsafe { &*(ctx as *const TestHost) };
-        h.logs.lock().unwrap().push(unsafe { m.as_str() }.unwrap().to_string());
+        h.logs
+            .lock()
+            .unwrap()
+            .push(unsafe { m.as_str() }.unwrap().to_string());
     }
     unsafe extern "C" fn progress(_: *mut std::ffi::c_void, _: u64, _: u64, _: abi::StrRef) {}
     unsafe extern "C" fn cancelled(_: *mut std::ffi::c_void) -> bool {
@@ -398,7 +406,8 @@ mod tests {
     ) -> i32 {
         let h = unsafe { &*(ctx as *const TestHost) };
         let reader =
-            unsafe { arrow_array::ffi_stream::RecordBatchStreamReader::from_raw(s.cast()) }.unwrap();
+            unsafe { arrow_array::ffi_stream::RecordBatchStreamReader::from_raw(s.cast()) }
+                .unwrap();
         *h.rows.lock().unwrap() += reader.map(|b| b.unwrap().num_rows()).sum::<usize>();
         abi::STATUS_OK
     }

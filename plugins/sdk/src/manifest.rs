@@ -154,7 +154,8 @@ impl Manifest {
                         self.name, c.name, d.name
                     ));
                 }
-                c.check().map_err(|e| format!("plugin `{}`: {e}", self.name))?;
+                c.check()
+                    .map_err(|e| format!("plugin `{}`: {e}", self.name))?;
             }
         }
         if self.kind == PluginKind::Indicator && self.produces.len() != 1 {

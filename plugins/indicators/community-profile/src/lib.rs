@@ -102,7 +102,9 @@ impl IndicatorPlugin for CommunityProfile {
                 let code = text(&code, i)?.unwrap_or_default();
                 let table = text(&table, i)?.unwrap_or_default();
                 let area_name = text(&name, i)?.unwrap_or_default();
-                names.entry(code.clone()).or_insert_with(|| area_name.clone());
+                names
+                    .entry(code.clone())
+                    .or_insert_with(|| area_name.clone());
                 if clevel.value(i) == 0 {
                     totals.insert((code, table), count.value(i));
                     continue;
@@ -134,25 +136,50 @@ impl IndicatorPlugin for CommunityProfile {
                 .map(|t| cell.count as f64 * 100.0 / *t as f64);
             pct.insert((area.clone(), table.clone(), label.clone()), p);
         }
-        let comparators: Vec<&String> = self.options.comparators.iter().filter(|c| names.contains_key(*c)).collect();
+        let comparators: Vec<&String> = self
+            .options
+            .comparators
+            .iter()
+            .filter(|c| names.contains_key(*c))
+            .collect();
 
         let mut out = Columns::default();
         for ((area, table, label), cell) in &cells {
             if !self.options.levels.is_empty() && !self.options.levels.contains(&cell.level) {
                 continue;
             }
-            let total = totals.get(&(area.clone(), table.clone())).copied().unwrap_or(0);
+            let total = totals
+                .get(&(area.clone(), table.clone()))
+                .copied()
+                .unwrap_or(0);
             let p = pct[&(area.clone(), table.clone(), label.clone())];
             let others: Vec<&&String> = comparators.iter().filter(|c| **c != area).collect();
             if others.is_empty() {
                 out.push(area, cell, table, label, total, p, None, None, None);
             }
             for c in others {
-                let cp = pct.get(&((*c).clone(), table.clone(), label.clone())).copied().flatten();
-                out.push(area, cell, table, label, total, p, Some(c.as_str()), names.get(*c).map(String::as_str), cp);
+                let cp = pct
+                    .get(&((*c).clone(), table.clone(), label.clone()))
+                    .copied()
+                    .flatten();
+                out.push(
+                    area,
+                    cell,
+                    table,
+                    label,
+                    total,
+                    p,
+                    Some(c.as_str()),
+                    names.get(*c).map(String::as_str),
+                    cp,
+                );
             }
         }
-        ctx.info(&format!("{} profile rows for {} areas", out.area_code.len(), names.len()));
+        ctx.info(&format!(
+            "{} profile rows for {} areas",
+            out.area_code.len(),
+            names.len()
+        ));
         let batch = out.finish()?;
         ctx.emit_batches("community_profile", batch.schema(), vec![batch])
     }
@@ -201,7 +228,8 @@ impl Columns {
         self.total.push(total);
         self.percent.push(percent);
         self.comparator_code.push(comparator.map(str::to_string));
-        self.comparator_name.push(comparator_name.map(str::to_string));
+        self.comparator_name
+            .push(comparator_name.map(str::to_string));
         self.comparator_percent.push(comparator_percent);
         self.difference.push(match (percent, comparator_percent) {
             (Some(a), Some(b)) => Some(a - b),

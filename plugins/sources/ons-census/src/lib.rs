@@ -18,7 +18,9 @@ use std::io::Read;
 use std::sync::Arc;
 
 use eqpipe_plugin_sdk::arrow_array::types::Int32Type;
-use eqpipe_plugin_sdk::arrow_array::{DictionaryArray, Int16Array, Int32Array, Int64Array, StringArray, UInt8Array, UInt64Array};
+use eqpipe_plugin_sdk::arrow_array::{
+    DictionaryArray, Int16Array, Int32Array, Int64Array, StringArray, UInt8Array, UInt64Array,
+};
 use eqpipe_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
@@ -138,29 +140,46 @@ impl SourcePlugin for OnsCensus {
             .map(|t| normalise_table(t))
             .collect::<Result<Vec<_>, _>>()?;
         if tables.is_empty() {
-            return Err(PluginError::config("`tables` is empty: name at least one table, e.g. [\"TS021\"]"));
+            return Err(PluginError::config(
+                "`tables` is empty: name at least one table, e.g. [\"TS021\"]",
+            ));
         }
         let levels = match &options.geography {
             Levels::One(l) => vec![normalise_level(l)?],
-            Levels::Many(v) => v.iter().map(|l| normalise_level(l)).collect::<Result<Vec<_>, _>>()?,
+            Levels::Many(v) => v
+                .iter()
+                .map(|l| normalise_level(l))
+                .collect::<Result<Vec<_>, _>>()?,
         };
         if levels.is_empty() {
             return Err(PluginError::config("`geography` is empty"));
         }
         let direct = options.base_url.ends_with(".csv") || options.base_url.ends_with(".zip");
-        if direct && options.base_url.ends_with(".csv") && (tables.len() != 1 || levels.len() != 1) {
+        if direct && options.base_url.ends_with(".csv") && (tables.len() != 1 || levels.len() != 1)
+        {
             return Err(PluginError::config(
                 "a direct .csv base_url holds one table at one level: name exactly one table and one geography",
             ));
         }
         if direct && options.base_url.ends_with(".zip") && tables.len() != 1 {
-            return Err(PluginError::config("a direct .zip base_url holds one table: name exactly one table"));
+            return Err(PluginError::config(
+                "a direct .zip base_url holds one table: name exactly one table",
+            ));
         }
-        Ok(OnsCensus { options, tables, levels })
+        Ok(OnsCensus {
+            options,
+            tables,
+            levels,
+        })
     }
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
-        let areas: HashSet<String> = self.options.areas.iter().map(|a| a.trim().to_string()).collect();
+        let areas: HashSet<String> = self
+            .options
+            .areas
+            .iter()
+            .map(|a| a.trim().to_string())
+            .collect();
         for table in &self.tables {
             let base = self.options.base_url.trim();
             if base.ends_with(".csv") {
@@ -168,22 +187,37 @@ impl SourcePlugin for OnsCensus {
                 let got = ctx.fetch_url(base)?;
                 let file = std::fs::File::open(&got.path)?;
                 let name = base.rsplit('/').next().unwrap_or(base).to_string();
-                convert(ctx, file, &name, table, &self.levels[0], &areas, self.options.on_inconsistent_sums)?;
+                convert(
+                    ctx,
+                    file,
+                    &name,
+                    table,
+                    &self.levels[0],
+                    &areas,
+                    self.options.on_inconsistent_sums,
+                )?;
                 continue;
             }
             let url = if base.ends_with(".zip") {
                 base.to_string()
             } else {
-                format!("{}/census2021-{}.zip", base.trim_end_matches('/'), table.to_ascii_lowercase())
+                format!(
+                    "{}/census2021-{}.zip",
+                    base.trim_end_matches('/'),
+                    table.to_ascii_lowercase()
+                )
             };
             ctx.check_cancelled()?;
             let got = ctx.fetch_url(&url)?;
             if got.not_modified {
-                ctx.info(&format!("{url}: not modified since the last run (no download)"));
+                ctx.info(&format!(
+                    "{url}: not modified since the last run (no download)"
+                ));
             }
             let file = std::fs::File::open(&got.path)?;
-            let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
-                .map_err(|e| PluginError::data(format!("{url}: not a readable zip archive: {e}")))?;
+            let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
+                PluginError::data(format!("{url}: not a readable zip archive: {e}"))
+            })?;
             for level in &self.levels {
                 ctx.check_cancelled()?;
                 let lower = table.to_ascii_lowercase();
@@ -191,9 +225,16 @@ impl SourcePlugin for OnsCensus {
                 if level == "wd" {
                     candidates.push(format!("census2021-{lower}-ward.csv"));
                 }
-                let member = candidates.iter().find(|c| zip.index_for_name(c).is_some()).cloned();
+                let member = candidates
+                    .iter()
+                    .find(|c| zip.index_for_name(c).is_some())
+                    .cloned();
                 let Some(member) = member else {
-                    let names: Vec<String> = zip.file_names().take(12).filter_map(|n| n.ok().map(|n| n.to_string())).collect();
+                    let names: Vec<String> = zip
+                        .file_names()
+                        .take(12)
+                        .filter_map(|n| n.ok().map(|n| n.to_string()))
+                        .collect();
                     return Err(PluginError::data(format!(
                         "{url}: the zip has no member {} (it has: {})",
                         candidates.join(" or "),
@@ -203,7 +244,15 @@ impl SourcePlugin for OnsCensus {
                 let reader = zip
                     .by_name(&member)
                     .map_err(|e| PluginError::data(format!("{url}: cannot read {member}: {e}")))?;
-                convert(ctx, reader, &member, table, level, &areas, self.options.on_inconsistent_sums)?;
+                convert(
+                    ctx,
+                    reader,
+                    &member,
+                    table,
+                    level,
+                    &areas,
+                    self.options.on_inconsistent_sums,
+                )?;
             }
         }
         Ok(())
@@ -228,8 +277,15 @@ impl<'h> ChunkBuilder<'h> {
         ChunkBuilder {
             header,
             file,
-            constants: [one(level), one(table), one(&header.topic), one(unit_of(table))],
-            labels: Arc::new(StringArray::from_iter_values(header.categories.iter().map(|c| c.label.as_str()))),
+            constants: [
+                one(level),
+                one(table),
+                one(&header.topic),
+                one(unit_of(table)),
+            ],
+            labels: Arc::new(StringArray::from_iter_values(
+                header.categories.iter().map(|c| c.label.as_str()),
+            )),
             codes: Vec::new(),
             names: Vec::new(),
             lines: Vec::new(),
@@ -253,16 +309,31 @@ impl<'h> ChunkBuilder<'h> {
         let nareas = self.codes.len();
         let rows = ncat * nareas;
         let dict = |keys: Int32Array, values: Arc<StringArray>| -> Result<ArrayRef, PluginError> {
-            Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values)?))
+            Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+                keys, values,
+            )?))
         };
         let zeros = || Int32Array::from(vec![0; rows]);
-        let area_keys = Int32Array::from_iter_values((0..nareas as i32).flat_map(|a| std::iter::repeat_n(a, ncat)));
+        let area_keys = Int32Array::from_iter_values(
+            (0..nareas as i32).flat_map(|a| std::iter::repeat_n(a, ncat)),
+        );
         let cat_keys = Int32Array::from_iter_values((0..nareas).flat_map(|_| 0..ncat as i32));
         let parent_keys: Int32Array = (0..nareas)
-            .flat_map(|_| self.header.categories.iter().map(|c| c.parent.map(|p| p as i32)))
+            .flat_map(|_| {
+                self.header
+                    .categories
+                    .iter()
+                    .map(|c| c.parent.map(|p| p as i32))
+            })
             .collect();
-        let levels = UInt8Array::from_iter_values((0..nareas).flat_map(|_| self.header.categories.iter().map(|c| c.level)));
-        let lines = UInt64Array::from_iter_values(self.lines.iter().flat_map(|l| std::iter::repeat_n(*l, ncat)));
+        let levels = UInt8Array::from_iter_values(
+            (0..nareas).flat_map(|_| self.header.categories.iter().map(|c| c.level)),
+        );
+        let lines = UInt64Array::from_iter_values(
+            self.lines
+                .iter()
+                .flat_map(|l| std::iter::repeat_n(*l, ncat)),
+        );
         let codes = Arc::new(StringArray::from(std::mem::take(&mut self.codes)));
         let names = Arc::new(StringArray::from(std::mem::take(&mut self.names)));
         let [level, table, topic, unit] = self.constants.clone();
@@ -278,7 +349,10 @@ impl<'h> ChunkBuilder<'h> {
             dict(parent_keys, self.labels.clone())?,
             dict(zeros(), unit)?,
             Arc::new(Int64Array::from(std::mem::take(&mut self.counts))),
-            dict(zeros(), Arc::new(StringArray::from(vec![self.file.to_string()])))?,
+            dict(
+                zeros(),
+                Arc::new(StringArray::from(vec![self.file.to_string()])),
+            )?,
             Arc::new(lines),
         ];
         self.lines.clear();
@@ -303,6 +377,14 @@ fn output_schema() -> SchemaRef {
         Field::new(SOURCE_FILE_COLUMN, dict(), false),
         Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false),
     ]))
+}
+
+/// One data row of the wide file.
+struct AreaRow {
+    line: u64,
+    code: String,
+    name: String,
+    counts: Vec<i64>,
 }
 
 /// Streams one wide CSV into `census_counts` batches.
@@ -333,10 +415,12 @@ fn convert(
     let nval = width - 3;
 
     // Read a sample to find the hierarchy by sums, then stream the rest.
-    let mut pending: Vec<(u64, String, String, Vec<i64>)> = Vec::new();
+    let mut pending: Vec<AreaRow> = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut line: u64 = 1;
-    let mut read_row = |rdr: &mut csv::Reader<_>, record: &mut csv::StringRecord| -> Result<Option<(u64, String, String, Vec<i64>)>, PluginError> {
+    let mut read_row = |rdr: &mut csv::Reader<_>,
+                        record: &mut csv::StringRecord|
+     -> Result<Option<AreaRow>, PluginError> {
         let more = rdr
             .read_record(record)
             .map_err(|e| PluginError::data(format!("{file}, row {}: {e}", line + 1)))?;
@@ -367,7 +451,12 @@ fn convert(
             })?;
             counts.push(n);
         }
-        Ok(Some((line, code, record[1].trim().to_string(), counts)))
+        Ok(Some(AreaRow {
+            line,
+            code,
+            name: record[1].trim().to_string(),
+            counts,
+        }))
     };
     while pending.len() < SAMPLE_ROWS {
         match read_row(&mut rdr, &mut record)? {
@@ -376,19 +465,29 @@ fn convert(
         }
     }
     if pending.is_empty() {
-        return Err(PluginError::data(format!("{file}: the file has a header but no areas")));
+        return Err(PluginError::data(format!(
+            "{file}: the file has a header but no areas"
+        )));
     }
-    let sample: Vec<Vec<i64>> = pending.iter().map(|r| r.3.clone()).collect();
+    let sample: Vec<Vec<i64>> = pending.iter().map(|r| r.counts.clone()).collect();
     detect_by_sums(&mut header, &sample);
     let depth = header.categories.iter().map(|c| c.level).max().unwrap_or(0);
-    ctx.debug(&format!("{file}: {} categories, {depth} level(s) below the total", header.categories.len()));
+    ctx.debug(&format!(
+        "{file}: {} categories, {depth} level(s) below the total",
+        header.categories.len()
+    ));
 
     let mut chunk = ChunkBuilder::new(&header, file, level, table);
     let mut mismatches: u64 = 0;
     let mut first_mismatch: Option<String> = None;
     let mut areas_out: u64 = 0;
-    let mut handle = |row: (u64, String, String, Vec<i64>), chunk: &mut ChunkBuilder| -> Result<(), PluginError> {
-        let (l, code, name, counts) = row;
+    let mut handle = |row: AreaRow, chunk: &mut ChunkBuilder| -> Result<(), PluginError> {
+        let AreaRow {
+            line: l,
+            code,
+            name,
+            counts,
+        } = row;
         if !areas.is_empty() && !areas.contains(&code) {
             return Ok(());
         }
@@ -430,7 +529,10 @@ fn convert(
             OnMismatch::Fail => return Err(PluginError::data(msg)),
         }
     }
-    ctx.debug(&format!("{table} {level}: {areas_out} areas, {} categories", header.categories.len()));
+    ctx.debug(&format!(
+        "{table} {level}: {areas_out} areas, {} categories",
+        header.categories.len()
+    ));
     Ok(())
 }
 

@@ -14,8 +14,8 @@
 
 /// Household tables (their unit is households, not persons).
 const HOUSEHOLD_TABLES: &[&str] = &[
-    "TS003", "TS011", "TS017", "TS023", "TS025", "TS026", "TS040", "TS041", "TS044", "TS045", "TS046",
-    "TS050", "TS051", "TS052", "TS053", "TS054", "TS072", "TS074", "TS075",
+    "TS003", "TS011", "TS017", "TS023", "TS025", "TS026", "TS040", "TS041", "TS044", "TS045",
+    "TS046", "TS050", "TS051", "TS052", "TS053", "TS054", "TS072", "TS074", "TS075",
 ];
 
 /// The unit counted by a table.
@@ -65,7 +65,11 @@ pub fn parse_header(cols: &[String]) -> Result<Header, String> {
         ));
     }
     for (i, e) in expected.iter().enumerate() {
-        if !cols[i].trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(e) {
+        if !cols[i]
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .eq_ignore_ascii_case(e)
+        {
             return Err(format!("column {} is `{}`, expected `{e}`", i + 1, cols[i]));
         }
     }
@@ -75,12 +79,18 @@ pub fn parse_header(cols: &[String]) -> Result<Header, String> {
         let c = strip_measure(c.trim());
         let (t, label) = match c.split_once(": ") {
             Some((t, l)) => (t.to_string(), l.to_string()),
-            None => return Err(format!("column `{c}` is not of the form `<Topic>: <category>`")),
+            None => {
+                return Err(format!(
+                    "column `{c}` is not of the form `<Topic>: <category>`"
+                ));
+            }
         };
         match &topic {
             None => topic = Some(t),
             Some(existing) if *existing != t => {
-                return Err(format!("column `{c}` has topic `{t}`, but earlier columns have `{existing}`"));
+                return Err(format!(
+                    "column `{c}` has topic `{t}`, but earlier columns have `{existing}`"
+                ));
             }
             _ => {}
         }
@@ -156,7 +166,10 @@ pub fn detect_by_sums(header: &mut Header, sample: &[Vec<i64>]) {
                     break;
                 }
                 // Stop early once every row has overshot.
-                if sample.iter().all(|row| row[p + 1..=k].iter().sum::<i64>() > row[p]) {
+                if sample
+                    .iter()
+                    .all(|row| row[p + 1..=k].iter().sum::<i64>() > row[p])
+                {
                     break;
                 }
                 end += 1;
@@ -216,8 +229,19 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(h.topic, "Ethnic group");
-        let lv: Vec<(u8, Option<usize>)> = h.categories.iter().map(|c| (c.level, c.parent)).collect();
-        assert_eq!(lv, vec![(0, None), (1, Some(0)), (2, Some(1)), (2, Some(1)), (1, Some(0)), (2, Some(4))]);
+        let lv: Vec<(u8, Option<usize>)> =
+            h.categories.iter().map(|c| (c.level, c.parent)).collect();
+        assert_eq!(
+            lv,
+            vec![
+                (0, None),
+                (1, Some(0)),
+                (2, Some(1)),
+                (2, Some(1)),
+                (1, Some(0)),
+                (2, Some(4))
+            ]
+        );
         assert_eq!(h.categories[2].label, "White: Irish");
     }
 
@@ -237,7 +261,10 @@ mod tests {
         ]))
         .unwrap();
         assert!(h.categories.iter().skip(1).all(|c| c.level == 1));
-        let sample = vec![vec![100, 30, 10, 20, 70, 40, 30], vec![50, 5, 2, 3, 45, 44, 1]];
+        let sample = vec![
+            vec![100, 30, 10, 20, 70, 40, 30],
+            vec![50, 5, 2, 3, 45, 44, 1],
+        ];
         detect_by_sums(&mut h, &sample);
         let lv: Vec<u8> = h.categories.iter().map(|c| c.level).collect();
         assert_eq!(lv, vec![0, 1, 2, 2, 1, 2, 2]);
@@ -255,7 +282,14 @@ mod tests {
     fn broken_headers_are_explained() {
         let e = parse_header(&cols(&["date", "geography", "code", "X: Total"])).unwrap_err();
         assert!(e.contains("geography code"), "{e}");
-        let e = parse_header(&cols(&["date", "geography", "geography code", "Sex: Female", "Sex: Male"])).unwrap_err();
+        let e = parse_header(&cols(&[
+            "date",
+            "geography",
+            "geography code",
+            "Sex: Female",
+            "Sex: Male",
+        ]))
+        .unwrap_err();
         assert!(e.contains("total column is missing"), "{e}");
         let e = parse_header(&cols(&["date", "geography", "geography code"])).unwrap_err();
         assert!(e.contains("at least one count column"), "{e}");

@@ -1,0 +1,89 @@
+"""Analysts' readers open eqpipe's Parquet outputs with the right types.
+
+Run after `eqpipe demo --out <dir>`; the folder comes from EQPIPE_DEMO_OUT.
+"""
+import json
+import os
+import pathlib
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+OUT = pathlib.Path(os.environ.get("EQPIPE_DEMO_OUT", "eqpipe-demo"))
+CENSUS = OUT / "datasets" / "census_counts"
+PROFILE = OUT / "indicators" / "community_profile"
+
+
+def manifest():
+    runs = sorted((OUT / "runs").glob("*.json"))
+    assert runs, "no run manifest: run `eqpipe demo` first"
+    return json.loads(runs[-1].read_text())
+
+
+def test_pyarrow_reads_the_contract_types():
+    t = pq.read_table(CENSUS / "source=census" / "part-0.parquet")
+    assert t.schema.field("count").type == pa.int64()
+    assert t.schema.field("census_year").type == pa.int16()
+    assert t.schema.field("category_level").type == pa.uint8()
+    for c in ["area_code", "table_code", "category_label", "parent_label"]:
+        assert pa.types.is_dictionary(t.schema.field(c).type), c
+    md = pq.read_metadata(CENSUS / "source=census" / "part-0.parquet").metadata
+    assert md[b"eqpipe.plugin"] == b"ons-census"
+    assert b"Open Government Licence" in md[b"eqpipe.licence"]
+    m = manifest()
+    assert t.num_rows == m["sources"][0]["datasets"]["census_counts"]["rows"]
+
+
+def test_pyarrow_dataset_reads_hive_partitions():
+    d = ds.dataset(CENSUS, format="parquet", partitioning="hive")
+    t = d.to_table()
+    assert "source" in t.column_names
+    assert set(t.column("source").to_pylist()) == {"census"}
+
+
+def test_pandas_sees_categories_and_integers():
+    df = pd.read_parquet(PROFILE)
+    assert str(df["area_code"].dtype) == "category"
+    assert str(df["count"].dtype) == "int64"
+    assert str(df["percent"].dtype) == "float64"
+    ward = df[(df.geography_level == "wd") & (df.comparator_code == "K04000001")]
+    assert len(ward) > 0
+    # percent is count / total x 100, and the difference is against the comparator.
+    assert ((ward["count"] * 100 / ward["total"] - ward["percent"]).abs() < 1e-9).all()
+    assert ((ward["percent"] - ward["comparator_percent"] - ward["difference_pp"]).abs() < 1e-9).all()
+
+
+def test_polars_scans_with_hive_partitioning():
+    lf = pl.scan_parquet(str(CENSUS / "**" / "*.parquet"), hive_partitioning=True)
+    df = lf.collect()
+    assert df.schema["count"] == pl.Int64
+    assert df.schema["area_code"] in (pl.Categorical, pl.Enum) or isinstance(df.schema["area_code"], (pl.Categorical, pl.Enum))
+    assert df.height == manifest()["sources"][0]["datasets"]["census_counts"]["rows"]
+
+
+def test_duckdb_reads_types_and_sums_hold():
+    con = duckdb.connect()
+    rel = con.sql(f"SELECT * FROM read_parquet('{CENSUS}/**/*.parquet', hive_partitioning=1)")
+    types = dict(zip(rel.columns, [str(t) for t in rel.types]))
+    assert types["count"] == "BIGINT"
+    assert types["census_year"] == "SMALLINT"
+    assert types["category_level"] == "UTINYINT"
+    assert types["source"] == "VARCHAR"
+    # Broad groups add up to the total in every area and table.
+    bad = con.execute(
+        f"""
+        WITH c AS (SELECT * FROM read_parquet('{CENSUS}/**/*.parquet'))
+        SELECT t.area_code, t.table_code, t.count, SUM(b.count) AS s
+        FROM c t JOIN c b ON b.area_code = t.area_code AND b.table_code = t.table_code
+        WHERE t.category_level = 0 AND b.category_level = 1
+        GROUP BY ALL HAVING SUM(b.count) <> t.count
+        """
+    ).fetchall()
+    assert bad == []
+    n = con.execute(f"SELECT count(*) FROM read_parquet('{PROFILE}/*.parquet')").fetchall()[0][0]
+    assert n == manifest()["indicators"][0]["datasets"]["community_profile"]["rows"]
