@@ -130,6 +130,37 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
     }
     assert_eq!(checked, rows);
 
+    // Deprivation: one row per LSOA and domain, typed, deciles 1-10.
+    let (schema, rows, kv, batches) =
+        read_parquet(&out.join("datasets/deprivation/source=imd/part-0.parquet"));
+    assert_eq!(
+        schema.field_with_name("rank").unwrap().data_type(),
+        &DataType::Int32
+    );
+    assert_eq!(
+        schema.field_with_name("decile").unwrap().data_type(),
+        &DataType::UInt8
+    );
+    assert_eq!(
+        schema.field_with_name("score").unwrap().data_type(),
+        &DataType::Float64
+    );
+    assert_eq!(kv["eqpipe.plugin"], "deprivation");
+    let domains: std::collections::BTreeSet<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let d = b.column_by_name("domain").unwrap().clone();
+            (0..b.num_rows()).map(move |i| dict_text(&d, i))
+        })
+        .collect();
+    assert_eq!(domains.len(), 3, "{domains:?}");
+    assert!(domains.contains("Index of Multiple Deprivation (IMD)"));
+    assert_eq!(rows % 3, 0);
+    let (_, lookup_rows, _, _) =
+        read_parquet(&out.join("datasets/geography_lookup/source=lookups/part-0.parquet"));
+    // LSOA -> ward and LSOA -> LA per LSOA, plus ward -> LA per ward.
+    assert_eq!(lookup_rows, 2 * (rows / 3) + 24);
+
     // The manifest, written last, names every file of the run.
     let m = last_manifest(&out);
     assert_eq!(m["outcome"], "success");
@@ -369,4 +400,301 @@ fn json_logs_are_one_object_per_line() {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
         assert!(v.get("level").is_some());
     }
+}
+
+fn shared_data() -> std::path::PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    assert!(
+        p.exists(),
+        "{} is missing: the shared data folder must sit beside the repository",
+        p.display()
+    );
+    p
+}
+
+/// The real Nomis TS007 files (single year of age, the hardest hierarchy:
+/// nothing in the labels says that `Aged under 1 year` sits under `Aged 4
+/// years and under`) at every level we have: totals match the file's own
+/// total column, and every category adds up to its parent.
+#[test]
+fn real_ts007_files_at_every_level_keep_their_totals_and_hierarchy() {
+    let data = shared_data().join("census2021");
+    for level in ["ctry", "rgn", "utla", "ltla"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = data.join(format!("census2021-ts007-{level}.csv"));
+        let cfg = write_config(
+            dir.path(),
+            &format!(
+                "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS007\"]\ngeography = \"{level}\"\non_inconsistent_sums = \"fail\"\n",
+                file.display()
+            ),
+        );
+        let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+        assert!(o.status.success(), "{level}: {}", text(&o));
+
+        // The file's own total column, by area.
+        let mut r = csv::Reader::from_path(&file).unwrap();
+        let totals: HashMap<String, i64> = r
+            .records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                (rec[2].to_string(), rec[3].parse().unwrap())
+            })
+            .collect();
+        let (_, rows, _, batches) = read_parquet(
+            &dir.path()
+                .join("out/datasets/census_counts/source=census/part-0.parquet"),
+        );
+        assert_eq!(
+            rows,
+            totals.len() * 113,
+            "{level}: one row per area and category"
+        );
+        let mut seen = 0;
+        let mut levels = std::collections::BTreeMap::new();
+        for b in &batches {
+            let code = b.column_by_name("area_code").unwrap();
+            let lvl = b
+                .column_by_name("category_level")
+                .unwrap()
+                .as_primitive::<UInt8Type>()
+                .clone();
+            let count = b
+                .column_by_name("count")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            let label = b.column_by_name("category_label").unwrap();
+            for i in 0..b.num_rows() {
+                *levels.entry(lvl.value(i)).or_insert(0usize) += 1;
+                if lvl.value(i) == 0 {
+                    assert_eq!(totals[&dict_text(code, i)], count.value(i));
+                    assert_eq!(dict_text(label, i), "Total");
+                    seen += 1;
+                }
+            }
+        }
+        assert_eq!(seen, totals.len());
+        // 1 total, 11 bands (4 and under … 85 and over), 101 single years
+        // (under 1 … 99, and 100 and over, which sits under 85 and over).
+        let per_area: Vec<usize> = levels.values().map(|n| n / totals.len()).collect();
+        assert_eq!(per_area, vec![1, 11, 101], "{level}: {levels:?}");
+        if level == "ltla" {
+            assert_eq!(totals["E08000003"], 551_943, "Manchester, as published");
+        }
+    }
+}
+
+/// The real ONS lookups (with their byte-order marks): every LSOA 2021 gets
+/// its local authority, every LSOA 2011 its best-fit successors, and the
+/// change indicators come along.
+#[test]
+fn real_ons_lookups_become_child_parent_pairs() {
+    let lookups = shared_data().join("lookups");
+    let lsoa = lookups.join("lsoa11-to-lsoa21-to-lad22-best-fit.csv");
+    let msoa = lookups.join("msoa11-to-msoa21-to-lad22.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"lookups\"\nplugin = \"geography\"\nmax_rejected_pct = 0.0\n[sources.options]\nlookups = [\"{}\", \"{}\"]\n",
+            lsoa.display(),
+            msoa.display()
+        ),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Independent count from the files themselves.
+    let distinct = |path: &Path, cols: &[&str]| -> usize {
+        let mut r = csv::Reader::from_path(path).unwrap();
+        let h: Vec<String> = r
+            .headers()
+            .unwrap()
+            .iter()
+            .map(|s| s.trim_start_matches('\u{feff}').to_string())
+            .collect();
+        let idx: Vec<usize> = cols
+            .iter()
+            .map(|c| h.iter().position(|x| x == c).unwrap())
+            .collect();
+        r.records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                idx.iter().map(|&i| rec[i].to_string()).collect::<Vec<_>>()
+            })
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    let (_, rows, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/datasets/geography_lookup/source=lookups/part-0.parquet"),
+    );
+    let mut counts: HashMap<(String, i16, String, i16, String, String), usize> = HashMap::new();
+    let mut with_change = 0;
+    for b in &batches {
+        let c = |n: &str| b.column_by_name(n).unwrap().clone();
+        let (cl, cv, pl, pv, rel, file, chg) = (
+            c("child_level"),
+            c("child_vintage"),
+            c("parent_level"),
+            c("parent_vintage"),
+            c("relation"),
+            c("lookup_file"),
+            c("change_indicator"),
+        );
+        let cv = cv.as_primitive::<arrow_array::types::Int16Type>();
+        let pv = pv.as_primitive::<arrow_array::types::Int16Type>();
+        for i in 0..b.num_rows() {
+            let key = (
+                dict_text(&cl, i),
+                cv.value(i),
+                dict_text(&pl, i),
+                pv.value(i),
+                dict_text(&rel, i),
+                dict_text(&file, i),
+            );
+            *counts.entry(key).or_default() += 1;
+            if !chg.is_null(i) {
+                with_change += 1;
+            }
+        }
+    }
+    let get = |cl: &str, cv: i16, pl: &str, pv: i16, rel: &str, f: &str| {
+        counts[&(cl.into(), cv, pl.into(), pv, rel.into(), f.into())]
+    };
+    let lf = "lsoa11-to-lsoa21-to-lad22-best-fit.csv";
+    let mf = "msoa11-to-msoa21-to-lad22.csv";
+    assert_eq!(
+        get("lsoa", 2021, "ltla", 2022, "within", lf),
+        distinct(&lsoa, &["LSOA21CD"])
+    );
+    assert_eq!(
+        get("lsoa", 2011, "ltla", 2022, "within", lf),
+        distinct(&lsoa, &["LSOA11CD", "LAD22CD"])
+    );
+    assert_eq!(
+        get("lsoa", 2011, "lsoa", 2021, "best_fit", lf),
+        distinct(&lsoa, &["LSOA11CD", "LSOA21CD"])
+    );
+    assert_eq!(
+        get("msoa", 2011, "msoa", 2021, "best_fit", mf),
+        distinct(&msoa, &["MSOA11CD", "MSOA21CD"])
+    );
+    assert_eq!(
+        with_change,
+        get("msoa", 2011, "msoa", 2021, "best_fit", mf),
+        "CHGIND kept on best-fit rows"
+    );
+    assert_eq!(rows, counts.values().sum::<usize>());
+    // Every local authority of England and Wales (331 in 2022) appears.
+    let las: std::collections::HashSet<String> = batches
+        .iter()
+        .flat_map(|b| {
+            let (p, l) = (
+                b.column_by_name("parent_code").unwrap().clone(),
+                b.column_by_name("parent_level").unwrap().clone(),
+            );
+            (0..b.num_rows())
+                .filter(move |&i| dict_text(&l, i) == "ltla")
+                .map(move |i| dict_text(&p, i))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(las.len(), 331);
+}
+
+/// Census areas filtered by parent through a real lookup: only Manchester's
+/// row is kept from the national local-authority file.
+#[test]
+fn census_areas_can_be_chosen_by_parent_through_a_lookup() {
+    let data = shared_data();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS007\"]\ngeography = \"ltla\"\nparent_areas = [\"E08000003\"]\nlookup = \"{}\"\n",
+            data.join("census2021/census2021-ts007-ltla.csv").display(),
+            data.join("lookups/lsoa11-to-lsoa21-to-lad22-best-fit.csv")
+                .display()
+        ),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, rows, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/datasets/census_counts/source=census/part-0.parquet"),
+    );
+    assert_eq!(rows, 113);
+    assert_eq!(
+        dict_text(batches[0].column_by_name("area_name").unwrap(), 0),
+        "Manchester"
+    );
+
+    let cfg = write_config(
+        dir.path(),
+        "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\ntables = [\"TS007\"]\nparent_areas = [\"E08000003\"]\n",
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("`parent_areas` needs `lookup`"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Broken Census files fail their source with an error naming the file
+/// (and the row and column where there is one); nothing is stored.
+#[test]
+fn broken_census_files_are_reported_by_file_row_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "\"date\",\"geography\",\"geography code\",\"Sex: All persons; measures: Value\",\"Sex: Female; measures: Value\",\"Sex: Male; measures: Value\"\n";
+    let cases = [
+        ("duplicate.csv", format!("{header}\"2021\",\"A\",\"E08000001\",10,6,4\n\"2021\",\"A\",\"E08000001\",10,6,4\n"), "row 3: area E08000001 appears twice (first at row 2)"),
+        ("not-a-number.csv", format!("{header}\"2021\",\"A\",\"E08000001\",10,six,4\n"), "row 2, column `Sex: Female; measures: Value`: `six` is not a whole number"),
+        (
+            "no-total.csv",
+            "\"date\",\"geography\",\"geography code\",\"Sex: Female\",\"Sex: Male\"\n\"2021\",\"A\",\"E08000001\",6,4\n".to_string(),
+            "the total column is missing",
+        ),
+        ("ragged.csv", format!("{header}\"2021\",\"A\",\"E08000001\",10,6\n"), "row 2: 5 fields, but the header has 6"),
+        ("sums.csv", format!("{header}\"2021\",\"A\",\"E08000001\",11,6,4\n"), "categories under `All persons` sum to 10, not 11"),
+    ];
+    for (name, body, expected) in cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, body).unwrap();
+        let cfg = write_config(
+            dir.path(),
+            &format!(
+                "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"ltla\"\non_inconsistent_sums = \"fail\"\n",
+                file.display()
+            ),
+        );
+        let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(name) && err.contains(expected),
+            "{name}: expected `{expected}` in: {err}"
+        );
+        assert!(
+            !dir.path()
+                .join("out/datasets/census_counts/source=census/part-0.parquet")
+                .exists(),
+            "{name}"
+        );
+    }
+    // An unknown geography level is a configuration error.
+    let cfg = write_config(
+        dir.path(),
+        "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\ntables = [\"TS008\"]\ngeography = \"parish\"\n",
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unknown geography level `parish`"),
+        "{}",
+        text(&o)
+    );
 }

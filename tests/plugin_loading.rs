@@ -285,3 +285,33 @@ fn a_shared_library_that_is_not_a_plugin_is_refused_by_name() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("example-referrals"));
 }
+
+#[test]
+fn a_builtin_plugin_built_as_a_cdylib_loads_and_runs_like_the_linked_one() {
+    let lib = builtin_as_cdylib("eqpipe-ons-census");
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
+    let extra = format!(
+        "[[sources]]\nname = \"census_dynamic\"\nlibrary = \"{}\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"wd\"\n",
+        lib.display(),
+        inputs.public_dir.display()
+    );
+    let cfg = config_with(dir.path(), &inputs.public_dir, &extra);
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    census_ok(&out, &m);
+    let linked = read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
+    let dynamic =
+        read_parquet(&out.join("datasets/census_counts/source=census_dynamic/part-0.parquet"));
+    assert_eq!(
+        linked.0.fields(),
+        dynamic.0.fields(),
+        "same columns and types"
+    );
+    let columns = |b: &Vec<arrow_array::RecordBatch>| {
+        b.iter().map(|b| b.columns().to_vec()).collect::<Vec<_>>()
+    };
+    assert_eq!(columns(&linked.3), columns(&dynamic.3), "same rows");
+}

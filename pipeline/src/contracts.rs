@@ -30,6 +30,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "community_profile.toml",
         include_str!("../../config/contracts/community_profile.toml"),
     ),
+    (
+        "geography_lookup.toml",
+        include_str!("../../config/contracts/geography_lookup.toml"),
+    ),
+    (
+        "deprivation.toml",
+        include_str!("../../config/contracts/deprivation.toml"),
+    ),
 ];
 
 /// A contract problem found while loading.

@@ -9,6 +9,8 @@
 //!   wards add up to the city, categories add up to their totals;
 //! * `public/imd2019-lsoa-scores-ranks-deciles.csv`: an IoD2019-style LSOA
 //!   file (scores, ranks, deciles, population denominators);
+//! * `public/lsoa11-to-wd22-to-lad22-lookup.csv`: an ONS-style lookup of
+//!   the city's LSOAs to wards and the local authority;
 //! * `workforce/workforce-YYYY-MM-DD.csv`: a council workforce extract, three
 //!   yearly snapshots (identifiers are fictional).
 //!
@@ -25,6 +27,10 @@ use crate::config::{Config, FetchConfig, IndicatorConfig, Isolation, SourceConfi
 pub const CITY_CODE: &str = "E08999001";
 /// Its name.
 pub const CITY_NAME: &str = "Northbridge";
+/// The IoD2019-style file the demo serves.
+pub const IMD_FILE: &str = "imd2019-lsoa-scores-ranks-deciles.csv";
+/// The ONS-style LSOA → ward → local authority lookup the demo serves.
+pub const LOOKUP_FILE: &str = "lsoa11-to-wd22-to-lad22-lookup.csv";
 /// England and Wales, the national comparator.
 pub const EW_CODE: &str = "K04000001";
 
@@ -578,7 +584,11 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
 /// An IoD2019-style "scores, ranks, deciles and population denominators"
 /// file for the city's LSOAs (ranks placed within England's 32,844).
 fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_path(dir.join("imd2019-lsoa-scores-ranks-deciles.csv"))?;
+    let mut w = csv::Writer::from_path(dir.join(IMD_FILE))?;
+    let mut lookup = csv::Writer::from_path(dir.join(LOOKUP_FILE))?;
+    lookup.write_record([
+        "LSOA11CD", "LSOA11NM", "WD22CD", "WD22NM", "LAD22CD", "LAD22NM",
+    ])?;
     w.write_record([
         "LSOA code (2011)",
         "LSOA name (2011)",
@@ -620,13 +630,23 @@ fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<()> {
             let working = pop - kids - older;
             let income_rank = (rank as f64 * rng.range(0.9, 1.1)).clamp(1.0, LSOAS) as u32;
             let emp_rank = (rank as f64 * rng.range(0.9, 1.1)).clamp(1.0, LSOAS) as u32;
+            let lsoa_code = format!("E01999{n:03}");
+            let lsoa_name = format!(
+                "{CITY_NAME} {:03}{}",
+                n.div_ceil(4),
+                (b'A' + (k % 4) as u8) as char
+            );
+            lookup.write_record([
+                lsoa_code.as_str(),
+                lsoa_name.as_str(),
+                ward.code.as_str(),
+                ward.name.as_str(),
+                CITY_CODE,
+                CITY_NAME,
+            ])?;
             w.write_record([
-                format!("E01999{n:03}"),
-                format!(
-                    "{CITY_NAME} {:03}{}",
-                    n.div_ceil(4),
-                    (b'A' + (k % 4) as u8) as char
-                ),
+                lsoa_code,
+                lsoa_name,
                 CITY_CODE.to_string(),
                 CITY_NAME.to_string(),
                 format!("{score:.3}"),
@@ -647,6 +667,7 @@ fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<()> {
         }
     }
     w.flush()?;
+    lookup.flush()?;
     Ok(())
 }
 
@@ -827,6 +848,13 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+fn table(entries: &[(&str, toml::Value)]) -> toml::Table {
+    entries
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
 /// The pipeline configuration the demo runs, against the local server.
 pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
     let mut source_options = toml::Table::new();
@@ -872,14 +900,37 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
             min_interval_ms: 0,
             ..FetchConfig::default()
         },
-        sources: vec![SourceConfig {
-            name: "census".into(),
-            plugin: Some("ons-census".into()),
-            library: Option::None,
-            isolation: Isolation::InProcess,
-            options: source_options,
-            max_rejected_pct: Some(0.0),
-        }],
+        sources: vec![
+            SourceConfig {
+                name: "census".into(),
+                plugin: Some("ons-census".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: source_options,
+                max_rejected_pct: Some(0.0),
+            },
+            SourceConfig {
+                name: "imd".into(),
+                plugin: Some("deprivation".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: table(&[("url", toml::Value::String(format!("{base_url}{IMD_FILE}")))]),
+                max_rejected_pct: Some(0.0),
+            },
+            SourceConfig {
+                name: "lookups".into(),
+                plugin: Some("geography".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: table(&[(
+                    "lookups",
+                    toml::Value::Array(vec![toml::Value::String(format!(
+                        "{base_url}{LOOKUP_FILE}"
+                    ))]),
+                )]),
+                max_rejected_pct: Some(0.0),
+            },
+        ],
         indicators: vec![IndicatorConfig {
             name: Some("community_profile".into()),
             plugin: Some("community-profile".into()),

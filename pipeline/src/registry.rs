@@ -27,6 +27,16 @@ pub fn builtins() -> Vec<Builtin> {
         name: "ons-census",
         descriptor: eqpipe_ons_census::descriptor,
     });
+    #[cfg(feature = "builtin-geography")]
+    v.push(Builtin {
+        name: "geography",
+        descriptor: eqpipe_geography::descriptor,
+    });
+    #[cfg(feature = "builtin-deprivation")]
+    v.push(Builtin {
+        name: "deprivation",
+        descriptor: eqpipe_deprivation::descriptor,
+    });
     #[cfg(feature = "builtin-community-profile")]
     v.push(Builtin {
         name: "community-profile",

@@ -39,6 +39,30 @@ fn workspace_root() -> PathBuf {
 /// own, so it never waits on the lock of the `cargo test` that runs us) and
 /// returns the library's path. Built once per test binary.
 pub fn cdylib(package: &str) -> PathBuf {
+    build_library(package, &["build", "--quiet", "-p", package])
+}
+
+/// Builds a built-in plugin crate (an rlib in the eqpipe binary) as a
+/// dynamic library the way its docs say: `cargo rustc --features dynamic
+/// --crate-type cdylib`.
+pub fn builtin_as_cdylib(package: &str) -> PathBuf {
+    build_library(
+        package,
+        &[
+            "rustc",
+            "--quiet",
+            "-p",
+            package,
+            "--lib",
+            "--features",
+            "dynamic",
+            "--crate-type",
+            "cdylib",
+        ],
+    )
+}
+
+fn build_library(package: &str, args: &[&str]) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let map = BUILT.get_or_init(|| Mutex::new(HashMap::new()));
     let mut map = map.lock().unwrap();
@@ -50,7 +74,8 @@ pub fn cdylib(package: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--quiet", "-p", package, "--message-format=json"])
+        .args(args)
+        .arg("--message-format=json")
         .env("CARGO_TARGET_DIR", &target)
         .output()
         .expect("cargo runs");
@@ -65,9 +90,7 @@ pub fn cdylib(package: &str) -> PathBuf {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| {
             v["reason"] == "compiler-artifact"
-                && v["target"]["kind"]
-                    .as_array()
-                    .is_some_and(|k| k.iter().any(|x| x == "cdylib"))
+                && v["target"]["name"].as_str() == Some(&package.replace('-', "_"))
         })
         .flat_map(|v| v["filenames"].as_array().cloned().unwrap_or_default())
         .filter_map(|f| f.as_str().map(PathBuf::from))

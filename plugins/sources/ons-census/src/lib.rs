@@ -83,6 +83,14 @@ pub struct Options {
     /// Keep only these area codes (empty: all areas).
     #[serde(default)]
     pub areas: Vec<String>,
+    /// Keep only areas inside these (e.g. all wards of `E08000003`), using
+    /// `lookup`.
+    #[serde(default)]
+    pub parent_areas: Vec<String>,
+    /// An ONS Open Geography lookup CSV (URL or path) relating the areas to
+    /// their parents (columns such as `WD22CD`, `LAD22CD`).
+    #[serde(default)]
+    pub lookup: Option<String>,
     /// Categories that do not sum to their parent: `warn` or `fail`.
     #[serde(default)]
     pub on_inconsistent_sums: OnMismatch,
@@ -166,6 +174,11 @@ impl SourcePlugin for OnsCensus {
                 "a direct .zip base_url holds one table: name exactly one table",
             ));
         }
+        if !options.parent_areas.is_empty() && options.lookup.is_none() {
+            return Err(PluginError::config(
+                "`parent_areas` needs `lookup`: an ONS lookup CSV relating the areas to their parents",
+            ));
+        }
         Ok(OnsCensus {
             options,
             tables,
@@ -174,12 +187,24 @@ impl SourcePlugin for OnsCensus {
     }
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
-        let areas: HashSet<String> = self
+        let mut areas: HashSet<String> = self
             .options
             .areas
             .iter()
             .map(|a| a.trim().to_string())
             .collect();
+        if let Some(lookup) = &self.options.lookup
+            && !self.options.parent_areas.is_empty()
+        {
+            let got = ctx.fetch_url(lookup)?;
+            let inside = areas_within(&got.path, lookup, &self.options.parent_areas)?;
+            ctx.info(&format!(
+                "{} areas within {} (from the lookup)",
+                inside.len(),
+                self.options.parent_areas.join(", ")
+            ));
+            areas.extend(inside);
+        }
         for table in &self.tables {
             let base = self.options.base_url.trim();
             if base.ends_with(".csv") {
@@ -377,6 +402,63 @@ fn output_schema() -> SchemaRef {
         Field::new(SOURCE_FILE_COLUMN, dict(), false),
         Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false),
     ]))
+}
+
+/// Every area code that shares a lookup row with one of `parents`: the
+/// parents themselves and everything the lookup places inside them.
+pub fn areas_within(
+    path: &str,
+    name: &str,
+    parents: &[String],
+) -> Result<HashSet<String>, PluginError> {
+    let mut rdr =
+        csv::Reader::from_path(path).map_err(|e| PluginError::io(format!("{name}: {e}")))?;
+    let header = rdr
+        .headers()
+        .map_err(|e| PluginError::data(format!("{name}: cannot read the header: {e}")))?
+        .clone();
+    let code_cols: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| {
+            h.trim()
+                .trim_start_matches('\u{feff}')
+                .to_ascii_uppercase()
+                .ends_with("CD")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if code_cols.is_empty() {
+        return Err(PluginError::data(format!(
+            "{name}: not an ONS lookup (no code columns such as LAD22CD)"
+        )));
+    }
+    let parents: HashSet<&str> = parents.iter().map(|p| p.trim()).collect();
+    let mut found = HashSet::new();
+    let mut matched = HashSet::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| PluginError::data(format!("{name}, row {}: {e}", i + 2)))?;
+        let codes: Vec<&str> = code_cols
+            .iter()
+            .filter_map(|&c| rec.get(c))
+            .map(str::trim)
+            .collect();
+        if let Some(p) = codes.iter().find(|c| parents.contains(**c)) {
+            matched.insert(p.to_string());
+            found.extend(
+                codes
+                    .iter()
+                    .filter(|c| !c.is_empty())
+                    .map(|c| c.to_string()),
+            );
+        }
+    }
+    if let Some(missing) = parents.iter().find(|p| !matched.contains(**p)) {
+        return Err(PluginError::config(format!(
+            "parent area {missing} is not in the lookup {name}"
+        )));
+    }
+    Ok(found)
 }
 
 /// One data row of the wide file.

@@ -114,13 +114,15 @@ pub fn parse_header(cols: &[String]) -> Result<Header, String> {
         level: 0,
         parent: None,
     });
-    for l in &labels[1..] {
-        // The longest proper prefix (by `: ` segments) that is a column.
-        let segs: Vec<&str> = l.split(": ").collect();
+    // Paths: `White: Irish` and `Resident:Male` both nest under their
+    // first part when a column of that name exists.
+    let path = |l: &str| -> Vec<String> { l.split(':').map(|p| p.trim().to_string()).collect() };
+    let paths: Vec<Vec<String>> = labels.iter().map(|l| path(l)).collect();
+    for (i, l) in labels.iter().enumerate().skip(1) {
+        let segs = &paths[i];
         let mut parent = 0usize;
         for k in (1..segs.len()).rev() {
-            let prefix = segs[..k].join(": ");
-            if let Some(pi) = categories.iter().position(|c| c.label == prefix) {
+            if let Some(pi) = (1..i).find(|&j| paths[j] == segs[..k]) {
                 parent = pi;
                 break;
             }
@@ -139,11 +141,150 @@ pub fn parse_header(cols: &[String]) -> Result<Header, String> {
 }
 
 /// Refines the hierarchy by sums over sampled rows (each row: one count per
-/// value column). Applied repeatedly, so nested runs are found too.
+/// value column): first runs of consecutive siblings that add up to the
+/// sibling before them (applied repeatedly, so nested runs are found too),
+/// then, when the broad categories still add up to more than the total,
+/// sets of siblings anywhere in the table that add up to another sibling
+/// (TS027 lists `Irish only identity` before its parent `Non-UK identity
+/// only`).
 pub fn detect_by_sums(header: &mut Header, sample: &[Vec<i64>]) {
     if sample.is_empty() {
         return;
     }
+    detect_runs(header, sample);
+    repair_by_subsets(header, sample);
+}
+
+/// Recomputes every level from the parents (parents may follow children).
+fn relevel(header: &mut Header) {
+    fn level(cats: &[Category], i: usize, depth: usize) -> u8 {
+        match cats[i].parent {
+            None => 0,
+            Some(_) if depth > cats.len() => 0,
+            Some(p) => level(cats, p, depth + 1) + 1,
+        }
+    }
+    let levels: Vec<u8> = (0..header.categories.len())
+        .map(|i| level(&header.categories, i, 0))
+        .collect();
+    for (c, l) in header.categories.iter_mut().zip(levels) {
+        c.level = l;
+    }
+}
+
+/// Largest table the subset search is tried on (2^n subsets at worst).
+const SUBSET_LIMIT: usize = 28;
+
+fn repair_by_subsets(header: &mut Header, sample: &[Vec<i64>]) {
+    for _ in 0..16 {
+        let top: Vec<usize> = (1..header.categories.len())
+            .filter(|&i| header.categories[i].parent == Some(0))
+            .collect();
+        let excess: Vec<i64> = sample
+            .iter()
+            .map(|r| top.iter().map(|&i| r[i]).sum::<i64>() - r[0])
+            .collect();
+        if excess.iter().all(|&e| e == 0)
+            || excess.iter().any(|&e| e < 0)
+            || top.len() > SUBSET_LIMIT
+        {
+            return;
+        }
+        let mut by_value = top.clone();
+        by_value.sort_by_key(|&i| std::cmp::Reverse(sample[0][i]));
+        let mut changed = false;
+        for &p in &by_value {
+            let others: Vec<usize> = top
+                .iter()
+                .copied()
+                .filter(|&j| j != p && sample.iter().all(|r| r[j] <= r[p]))
+                .collect();
+            if let Some(set) = find_subset(&others, p, sample) {
+                for j in set {
+                    header.categories[j].parent = Some(p);
+                }
+                relevel(header);
+                changed = true;
+                break;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// A subset of `pool` whose values add up to `target`'s in every row.
+fn find_subset(pool: &[usize], target: usize, sample: &[Vec<i64>]) -> Option<Vec<usize>> {
+    let goal = sample[0][target];
+    if goal <= 0 {
+        return None;
+    }
+    let mut items: Vec<usize> = pool.iter().copied().filter(|&j| sample[0][j] > 0).collect();
+    items.sort_by_key(|&j| std::cmp::Reverse(sample[0][j]));
+    let mut suffix = vec![0i64; items.len() + 1];
+    for k in (0..items.len()).rev() {
+        suffix[k] = suffix[k + 1] + sample[0][items[k]];
+    }
+    let mut chosen = Vec::new();
+    let mut budget = 1_000_000u32;
+    #[allow(clippy::too_many_arguments)]
+    fn dfs(
+        items: &[usize],
+        suffix: &[i64],
+        k: usize,
+        left: i64,
+        chosen: &mut Vec<usize>,
+        sample: &[Vec<i64>],
+        target: usize,
+        budget: &mut u32,
+    ) -> bool {
+        if left == 0 {
+            return !chosen.is_empty()
+                && sample
+                    .iter()
+                    .all(|r| chosen.iter().map(|&j| r[j]).sum::<i64>() == r[target]);
+        }
+        if k == items.len() || suffix[k] < left || *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        let v = sample[0][items[k]];
+        if v <= left {
+            chosen.push(items[k]);
+            if dfs(
+                items,
+                suffix,
+                k + 1,
+                left - v,
+                chosen,
+                sample,
+                target,
+                budget,
+            ) {
+                return true;
+            }
+            chosen.pop();
+        }
+        dfs(items, suffix, k + 1, left, chosen, sample, target, budget)
+    }
+    if dfs(
+        &items,
+        &suffix,
+        0,
+        goal,
+        &mut chosen,
+        sample,
+        target,
+        &mut budget,
+    ) {
+        Some(chosen)
+    } else {
+        None
+    }
+}
+
+fn detect_runs(header: &mut Header, sample: &[Vec<i64>]) {
     let n = header.categories.len();
     let mut changed = true;
     while changed {
@@ -161,7 +302,7 @@ pub fn detect_by_sums(header: &mut Header, sample: &[Vec<i64>]) {
                     s == row[p]
                 });
                 let nonzero = sample.iter().any(|row| row[p] > 0);
-                if ok && nonzero && k >= p + 2 {
+                if ok && nonzero && k > p {
                     found = Some(k);
                     break;
                 }

@@ -1,0 +1,365 @@
+//! `deprivation`: the English Indices of Deprivation, from the published
+//! "scores, ranks, deciles and population denominators" CSV (IoD2019 on
+//! 2011 LSOAs, IoD2025 on 2021 LSOAs), into the long `deprivation` dataset:
+//! one row per LSOA and domain.
+//!
+//! Columns are recognised by their published wording, not by position:
+//! `<Domain> Score…`, `<Domain> Rank (where 1 is most deprived)`, `<Domain>
+//! Decile (where 1 is most deprived 10% of LSOAs)`, `LSOA code (2011)`,
+//! `Local Authority District code (2019)`, `Total population: mid 2015
+//! (excluding prisoners)`. The LSOA boundary year comes from the LSOA code
+//! column's label and the edition from the option or from that year.
+//!
+//! Decile 1 is the most deprived 10% of LSOAs in England. Source: Ministry of
+//! Housing, Communities and Local Government, English Indices of Deprivation,
+//! Open Government Licence v3.0.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use eqpipe_plugin_sdk::arrow_array::{Int16Array, StringArray, UInt64Array};
+use eqpipe_plugin_sdk::prelude::*;
+use serde::Deserialize;
+
+/// Options of `[sources.options]`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// The published CSV (URL or path).
+    pub url: String,
+    /// 2019 or 2025; guessed from the LSOA boundary year when left out.
+    #[serde(default)]
+    pub edition: Option<i16>,
+    /// Keep only LSOAs of these local authority codes (empty: all).
+    #[serde(default)]
+    pub local_authorities: Vec<String>,
+}
+
+/// The plugin.
+pub struct Deprivation {
+    options: Options,
+}
+
+/// Score, rank and decile columns of one domain.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DomainColumns {
+    /// Score column.
+    pub score: Option<usize>,
+    /// Rank column.
+    pub rank: Option<usize>,
+    /// Decile column.
+    pub decile: Option<usize>,
+}
+
+/// What the header says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// LSOA code column.
+    pub lsoa_code: usize,
+    /// LSOA name column.
+    pub lsoa_name: Option<usize>,
+    /// LSOA boundary year from its label.
+    pub lsoa_vintage: i16,
+    /// Local authority code column.
+    pub lad_code: Option<usize>,
+    /// Local authority name column.
+    pub lad_name: Option<usize>,
+    /// Total population denominator column.
+    pub population: Option<usize>,
+    /// Domains in file order.
+    pub domains: Vec<(String, DomainColumns)>,
+}
+
+fn year_in(label: &str) -> Option<i16> {
+    let open = label.rfind('(')?;
+    let inner = label[open + 1..].trim_end_matches(')');
+    inner.trim().parse().ok()
+}
+
+/// Reads the header of a published file.
+pub fn parse_header(header: &[String]) -> Result<Layout, String> {
+    let clean: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let find = |prefix: &str| {
+        clean
+            .iter()
+            .position(|h| h.to_ascii_lowercase().starts_with(prefix))
+    };
+    let lsoa_code = find("lsoa code").ok_or_else(|| {
+        format!(
+            "no `LSOA code (2011)` or `LSOA code (2021)` column (found: {})",
+            clean.join(", ")
+        )
+    })?;
+    let lsoa_vintage = year_in(&clean[lsoa_code]).ok_or_else(|| {
+        format!(
+            "cannot tell the LSOA boundary year from `{}`",
+            clean[lsoa_code]
+        )
+    })?;
+    let mut domains: Vec<(String, DomainColumns)> = Vec::new();
+    for (i, h) in clean.iter().enumerate() {
+        for (word, slot) in [(" Score", 0), (" Rank", 1), (" Decile", 2)] {
+            let Some(at) = h.find(word) else { continue };
+            let rest = &h[at + word.len()..];
+            if !(rest.is_empty() || rest.starts_with(" (")) {
+                continue;
+            }
+            let name = h[..at].trim().to_string();
+            let entry = match domains.iter().position(|(n, _)| *n == name) {
+                Some(p) => &mut domains[p].1,
+                None => {
+                    domains.push((name, DomainColumns::default()));
+                    &mut domains.last_mut().expect("just pushed").1
+                }
+            };
+            let target = match slot {
+                0 => &mut entry.score,
+                1 => &mut entry.rank,
+                _ => &mut entry.decile,
+            };
+            if target.is_some() {
+                return Err(format!("two columns give the same measure: `{h}`"));
+            }
+            *target = Some(i);
+            break;
+        }
+    }
+    if domains.is_empty() {
+        return Err(
+            "no `… Score`, `… Rank` or `… Decile` columns: not an Indices of Deprivation file"
+                .into(),
+        );
+    }
+    Ok(Layout {
+        lsoa_code,
+        lsoa_name: find("lsoa name"),
+        lsoa_vintage,
+        lad_code: find("local authority district code"),
+        lad_name: find("local authority district name"),
+        population: find("total population"),
+        domains,
+    })
+}
+
+impl SourcePlugin for Deprivation {
+    type Options = Options;
+
+    fn manifest() -> Manifest {
+        Manifest::source("deprivation", env!("CARGO_PKG_VERSION"))
+            .description("English Indices of Deprivation (IoD2019, IoD2025) by LSOA and domain")
+            .licence("Open Government Licence v3.0; Source: Ministry of Housing, Communities and Local Government, English Indices of Deprivation")
+            .produces("deprivation")
+    }
+
+    fn new(options: Options, _ctx: &Context) -> Result<Self, PluginError> {
+        if let Some(e) = options.edition
+            && !(2004..=2099).contains(&e)
+        {
+            return Err(PluginError::config(format!(
+                "edition {e} is not an Indices of Deprivation year"
+            )));
+        }
+        Ok(Deprivation { options })
+    }
+
+    fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
+        let got = ctx.fetch_url(&self.options.url)?;
+        let file = self
+            .options
+            .url
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.options.url)
+            .to_string();
+        let mut rdr = csv::ReaderBuilder::new()
+            .from_path(&got.path)
+            .map_err(|e| PluginError::io(format!("{file}: {e}")))?;
+        let header: Vec<String> = rdr
+            .headers()
+            .map_err(|e| PluginError::data(format!("{file}: cannot read the header: {e}")))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let layout =
+            parse_header(&header).map_err(|e| PluginError::data(format!("{file}: {e}")))?;
+        let edition = self
+            .options
+            .edition
+            .unwrap_or(if layout.lsoa_vintage >= 2021 {
+                2025
+            } else {
+                2019
+            });
+        let keep: HashSet<&str> = self
+            .options
+            .local_authorities
+            .iter()
+            .map(String::as_str)
+            .collect();
+        if !keep.is_empty() && layout.lad_code.is_none() {
+            return Err(PluginError::config(format!(
+                "{file} has no local authority column, so `local_authorities` cannot be applied"
+            )));
+        }
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut cols: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
+        let mut lines = Vec::new();
+        let mut lsoas = 0u64;
+        for (i, rec) in rdr.records().enumerate() {
+            let line = i as u64 + 2;
+            let rec = rec.map_err(|e| PluginError::data(format!("{file}, row {line}: {e}")))?;
+            let get = |c: Option<usize>| {
+                c.and_then(|c| rec.get(c))
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
+            };
+            let Some(code) = get(Some(layout.lsoa_code)) else {
+                return Err(PluginError::data(format!(
+                    "{file}, row {line}: the LSOA code is empty"
+                )));
+            };
+            if !keep.is_empty() && !get(layout.lad_code).is_some_and(|l| keep.contains(l.as_str()))
+            {
+                continue;
+            }
+            if !seen.insert(code.clone()) {
+                return Err(PluginError::data(format!(
+                    "{file}, row {line}: LSOA {code} appears twice"
+                )));
+            }
+            lsoas += 1;
+            for (domain, dc) in &layout.domains {
+                for (k, v) in [
+                    ("lsoa_code", Some(code.clone())),
+                    ("lsoa_name", get(layout.lsoa_name)),
+                    ("lad_code", get(layout.lad_code)),
+                    ("lad_name", get(layout.lad_name)),
+                    ("domain", Some(domain.clone())),
+                    ("score", get(dc.score)),
+                    ("rank", get(dc.rank)),
+                    ("decile", get(dc.decile)),
+                    ("population", get(layout.population)),
+                ] {
+                    cols.entry(k).or_default().push(v);
+                }
+                lines.push(line);
+            }
+            if lines.len() >= 64 * 1024 {
+                ctx.check_cancelled()?;
+                emit(
+                    ctx,
+                    &mut cols,
+                    &mut lines,
+                    &file,
+                    layout.lsoa_vintage,
+                    edition,
+                )?;
+            }
+        }
+        if !lines.is_empty() {
+            emit(
+                ctx,
+                &mut cols,
+                &mut lines,
+                &file,
+                layout.lsoa_vintage,
+                edition,
+            )?;
+        }
+        ctx.info(&format!(
+            "{file}: {lsoas} LSOAs, {} domains, IoD{edition}",
+            layout.domains.len()
+        ));
+        Ok(())
+    }
+}
+
+/// Emits the collected rows. Numbers go as text: the host parses them
+/// against the contract and quarantines what does not read.
+fn emit(
+    ctx: &Context,
+    cols: &mut BTreeMap<&str, Vec<Option<String>>>,
+    lines: &mut Vec<u64>,
+    file: &str,
+    vintage: i16,
+    edition: i16,
+) -> Result<(), PluginError> {
+    let n = lines.len();
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (k, v) in std::mem::take(cols) {
+        fields.push(Field::new(k, DataType::Utf8, true));
+        arrays.push(Arc::new(StringArray::from(v)));
+    }
+    fields.push(Field::new("lsoa_vintage", DataType::Int16, false));
+    arrays.push(Arc::new(Int16Array::from(vec![vintage; n])));
+    fields.push(Field::new("edition", DataType::Int16, false));
+    arrays.push(Arc::new(Int16Array::from(vec![edition; n])));
+    fields.push(Field::new(SOURCE_FILE_COLUMN, DataType::Utf8, false));
+    arrays.push(Arc::new(StringArray::from(vec![file.to_string(); n])));
+    fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
+    arrays.push(Arc::new(UInt64Array::from(std::mem::take(lines))));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+    ctx.emit_batches("deprivation", batch.schema(), vec![batch])
+}
+
+eqpipe_plugin_sdk::export_plugin!(source: Deprivation);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_published_iod2019_header_is_understood() {
+        let l = parse_header(&h(&[
+            "LSOA code (2011)",
+            "LSOA name (2011)",
+            "Local Authority District code (2019)",
+            "Local Authority District name (2019)",
+            "Index of Multiple Deprivation (IMD) Score",
+            "Index of Multiple Deprivation (IMD) Rank (where 1 is most deprived)",
+            "Index of Multiple Deprivation (IMD) Decile (where 1 is most deprived 10% of LSOAs)",
+            "Income Score (rate)",
+            "Income Rank (where 1 is most deprived)",
+            "Income Decile (where 1 is most deprived 10% of LSOAs)",
+            "Children and Young People Sub-domain Score",
+            "Total population: mid 2015 (excluding prisoners)",
+        ]))
+        .unwrap();
+        assert_eq!(l.lsoa_vintage, 2011);
+        assert_eq!(l.population, Some(11));
+        let names: Vec<&str> = l.domains.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "Index of Multiple Deprivation (IMD)",
+                "Income",
+                "Children and Young People Sub-domain"
+            ]
+        );
+        assert_eq!(
+            l.domains[1].1,
+            DomainColumns {
+                score: Some(7),
+                rank: Some(8),
+                decile: Some(9)
+            }
+        );
+    }
+
+    #[test]
+    fn files_that_are_not_iod_files_are_explained() {
+        let e = parse_header(&h(&["area", "value"])).unwrap_err();
+        assert!(e.contains("LSOA code"), "{e}");
+        let e = parse_header(&h(&["LSOA code (2021)", "value"])).unwrap_err();
+        assert!(e.contains("not an Indices of Deprivation file"), "{e}");
+    }
+}
