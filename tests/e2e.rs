@@ -698,3 +698,56 @@ fn broken_census_files_are_reported_by_file_row_and_column() {
         text(&o)
     );
 }
+
+/// Rates tables (age-standardised proportions, density) go to
+/// `census_rates` as floats; cross-tabulated tables are refused by name.
+#[test]
+fn rates_tables_become_census_rates_and_cross_tabs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let asp = dir.path().join("census2021-ts038asp-ltla.csv");
+    std::fs::write(
+        &asp,
+        "\"date\",\"geography\",\"geography code\",\"Disability: Disabled under the Equality Act: Day-to-day activities limited a lot\",\"Disability: Disabled under the Equality Act: Day-to-day activities limited a little\",\"Disability: Not disabled under the Equality Act\"\n\
+         \"2021\",\"Manchester\",\"E08000003\",8.1,10.2,81.7\n\"2021\",\"Salford\",\"E08000006\",8.9,10.5,80.6\n",
+    )
+    .unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\nmax_rejected_pct = 0\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS038ASP\"]\ngeography = \"ltla\"\n",
+            asp.display()
+        ),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out/datasets");
+    let (schema, rows, _, batches) = read_parquet(&out.join("census_rates/source=census/part-0.parquet"));
+    assert_eq!(rows, 6);
+    assert_eq!(schema.field_with_name("value").unwrap().data_type(), &DataType::Float64);
+    let v = batches[0].column_by_name("value").unwrap().as_primitive::<arrow_array::types::Float64Type>().clone();
+    assert_eq!(v.value(0), 8.1);
+    assert_eq!(dict_text(batches[0].column_by_name("measure").unwrap(), 0), "age-standardised percent");
+    assert_eq!(
+        dict_text(batches[0].column_by_name("category_label").unwrap(), 2),
+        "Not disabled under the Equality Act"
+    );
+    let (_, counts, _, _) = read_parquet(&out.join("census_counts/source=census/part-0.parquet"));
+    assert_eq!(counts, 0, "no counts from a rates table");
+
+    let cross = dir.path().join("census2021-ts009-ltla.csv");
+    std::fs::write(
+        &cross,
+        "\"date\",\"geography\",\"geography code\",\"Sex: All persons; Age: Total; measures: Value\",\"Sex: All persons; Age: Aged 4 years and under; measures: Value\"\n\"2021\",\"A\",\"E08000003\",10,10\n",
+    )
+    .unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS009\"]\ngeography = \"ltla\"\n",
+            cross.display()
+        ),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cross-tabulated tables"), "{}", text(&o));
+}

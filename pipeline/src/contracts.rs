@@ -31,6 +31,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/contracts/community_profile.toml"),
     ),
     (
+        "census_rates.toml",
+        include_str!("../../config/contracts/census_rates.toml"),
+    ),
+    (
         "geography_lookup.toml",
         include_str!("../../config/contracts/geography_lookup.toml"),
     ),

@@ -139,6 +139,7 @@ impl SourcePlugin for OnsCensus {
             .description("Census 2021 topic summary tables (Nomis bulk files) as long-form counts")
             .licence("Open Government Licence v3.0; Source: Office for National Statistics (Census 2021)")
             .produces("census_counts")
+            .produces("census_rates")
     }
 
     fn new(options: Options, _ctx: &Context) -> Result<Self, PluginError> {
@@ -492,6 +493,17 @@ fn convert(
         return Err(PluginError::data(format!("{file}: the file is empty")));
     }
     let cols: Vec<String> = record.iter().map(str::to_string).collect();
+    // Tables of rates (density, age-standardised proportions) go to
+    // `census_rates`: told by their code or by decimals in the first row.
+    let mut first = csv::StringRecord::new();
+    let has_first = rdr
+        .read_record(&mut first)
+        .map_err(|e| PluginError::data(format!("{file}, row 2: {e}")))?;
+    let decimals = has_first && first.iter().skip(3).any(|v| v.contains('.'));
+    if table.ends_with("ASP") || decimals {
+        return convert_rates(ctx, rdr, first, &cols, file, table, level, areas);
+    }
+    let mut buffered = has_first.then_some(first);
     let mut header = parse_header(&cols).map_err(|e| PluginError::data(format!("{file}: {e}")))?;
     let width = cols.len();
     let nval = width - 3;
@@ -503,9 +515,15 @@ fn convert(
     let mut read_row = |rdr: &mut csv::Reader<_>,
                         record: &mut csv::StringRecord|
      -> Result<Option<AreaRow>, PluginError> {
-        let more = rdr
-            .read_record(record)
-            .map_err(|e| PluginError::data(format!("{file}, row {}: {e}", line + 1)))?;
+        let more = match buffered.take() {
+            Some(b) => {
+                *record = b;
+                true
+            }
+            None => rdr
+                .read_record(record)
+                .map_err(|e| PluginError::data(format!("{file}, row {}: {e}", line + 1)))?,
+        };
         if !more {
             return Ok(None);
         }
@@ -615,6 +633,130 @@ fn convert(
         "{table} {level}: {areas_out} areas, {} categories",
         header.categories.len()
     ));
+    Ok(())
+}
+
+/// Streams a table of rates into `census_rates`: one row per area and
+/// category, values as published.
+#[allow(clippy::too_many_arguments)]
+fn convert_rates<R: Read>(
+    ctx: &Context,
+    mut rdr: csv::Reader<R>,
+    first: csv::StringRecord,
+    cols: &[String],
+    file: &str,
+    table: &str,
+    level: &str,
+    areas: &HashSet<String>,
+) -> Result<(), PluginError> {
+    if cols.len() < 4 {
+        return Err(PluginError::data(format!("{file}: no value columns")));
+    }
+    let mut topic = String::new();
+    let mut labels = Vec::new();
+    for c in &cols[3..] {
+        let c = c.split("; measures:").next().unwrap_or(c).trim();
+        let (t, l) = c.split_once(": ").ok_or_else(|| {
+            PluginError::data(format!(
+                "{file}: column `{c}` is not of the form `<Topic>: <category>`"
+            ))
+        })?;
+        topic = t.to_string();
+        labels.push(l.to_string());
+    }
+    let measure = if table.ends_with("ASP") {
+        "age-standardised percent"
+    } else {
+        "value as published"
+    };
+    let mut out: Vec<Vec<String>> = vec![Vec::new(); 7];
+    let mut values: Vec<String> = Vec::new();
+    let mut lines: Vec<u64> = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut record = first;
+    let mut line = 2u64;
+    let flush = |out: &mut Vec<Vec<String>>,
+                 values: &mut Vec<String>,
+                 lines: &mut Vec<u64>|
+     -> Result<(), PluginError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let names = [
+            "area_code",
+            "area_name",
+            "geography_level",
+            "table_code",
+            "topic",
+            "category_label",
+            "measure",
+        ];
+        let mut fields: Vec<Field> = names
+            .iter()
+            .map(|n| Field::new(*n, DataType::Utf8, false))
+            .collect();
+        let mut arrays: Vec<ArrayRef> = out
+            .iter_mut()
+            .map(|v| Arc::new(StringArray::from(std::mem::take(v))) as ArrayRef)
+            .collect();
+        let n = lines.len();
+        fields.push(Field::new("census_year", DataType::Int16, false));
+        arrays.push(Arc::new(Int16Array::from(vec![2021i16; n])));
+        fields.push(Field::new("value", DataType::Utf8, false));
+        arrays.push(Arc::new(StringArray::from(std::mem::take(values))));
+        fields.push(Field::new(SOURCE_FILE_COLUMN, DataType::Utf8, false));
+        arrays.push(Arc::new(StringArray::from(vec![file.to_string(); n])));
+        fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
+        arrays.push(Arc::new(UInt64Array::from(std::mem::take(lines))));
+        let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+        ctx.emit_batches("census_rates", b.schema(), vec![b])
+    };
+    let mut more = !record.is_empty();
+    while more {
+        if record.len() != cols.len() {
+            return Err(PluginError::data(format!(
+                "{file}, row {line}: {} fields, but the header has {}",
+                record.len(),
+                cols.len()
+            )));
+        }
+        let code = record[2].trim().to_string();
+        if let Some(prev) = seen.insert(code.clone(), line) {
+            return Err(PluginError::data(format!(
+                "{file}, row {line}: area {code} appears twice (first at row {prev})"
+            )));
+        }
+        if areas.is_empty() || areas.contains(&code) {
+            for (i, label) in labels.iter().enumerate() {
+                let row = [
+                    &code,
+                    record[1].trim(),
+                    level,
+                    table,
+                    &topic,
+                    label,
+                    measure,
+                ];
+                for (col, v) in out.iter_mut().zip(row) {
+                    col.push(v.to_string());
+                }
+                // The host parses the value against the contract (float,
+                // not negative) and quarantines what does not read.
+                values.push(record[3 + i].trim().replace(',', ""));
+                lines.push(line);
+            }
+        }
+        if lines.len() >= 64 * 1024 {
+            ctx.check_cancelled()?;
+            flush(&mut out, &mut values, &mut lines)?;
+        }
+        line += 1;
+        more = rdr
+            .read_record(&mut record)
+            .map_err(|e| PluginError::data(format!("{file}, row {line}: {e}")))?;
+    }
+    flush(&mut out, &mut values, &mut lines)?;
+    ctx.debug(&format!("{table} {level}: {} areas of rates", seen.len()));
     Ok(())
 }
 

@@ -96,6 +96,14 @@ pub fn parse_header(cols: &[String]) -> Result<Header, String> {
         }
         labels.push(label);
     }
+    if let Some(l) = labels.iter().find(|l| {
+        l.split_once("; ")
+            .is_some_and(|(_, rest)| rest.contains(": "))
+    }) {
+        return Err(format!(
+            "`{l}` crosses two variables; cross-tabulated tables (such as TS009, sex by age) are not supported yet: choose a single-variable table"
+        ));
+    }
     let total = &labels[0];
     if labels.len() > 1 && !(total.starts_with("Total") || total.starts_with("All ")) {
         return Err(format!(
