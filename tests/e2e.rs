@@ -721,12 +721,23 @@ fn rates_tables_become_census_rates_and_cross_tabs_are_refused() {
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let out = dir.path().join("out/datasets");
-    let (schema, rows, _, batches) = read_parquet(&out.join("census_rates/source=census/part-0.parquet"));
+    let (schema, rows, _, batches) =
+        read_parquet(&out.join("census_rates/source=census/part-0.parquet"));
     assert_eq!(rows, 6);
-    assert_eq!(schema.field_with_name("value").unwrap().data_type(), &DataType::Float64);
-    let v = batches[0].column_by_name("value").unwrap().as_primitive::<arrow_array::types::Float64Type>().clone();
+    assert_eq!(
+        schema.field_with_name("value").unwrap().data_type(),
+        &DataType::Float64
+    );
+    let v = batches[0]
+        .column_by_name("value")
+        .unwrap()
+        .as_primitive::<arrow_array::types::Float64Type>()
+        .clone();
     assert_eq!(v.value(0), 8.1);
-    assert_eq!(dict_text(batches[0].column_by_name("measure").unwrap(), 0), "age-standardised percent");
+    assert_eq!(
+        dict_text(batches[0].column_by_name("measure").unwrap(), 0),
+        "age-standardised percent"
+    );
     assert_eq!(
         dict_text(batches[0].column_by_name("category_label").unwrap(), 2),
         "Not disabled under the Equality Act"
@@ -749,5 +760,161 @@ fn rates_tables_become_census_rates_and_cross_tabs_are_refused() {
     );
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("cross-tabulated tables"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cross-tabulated tables"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// The Nomis API source against a local server answering in the API's CSV
+/// layout (Annual Population Survey employment rates by ethnicity and
+/// disability for one local authority; the values are illustrative): pages
+/// with `recordoffset` until `RECORD_COUNT`, sends the key from the
+/// environment and never shows it.
+#[test]
+fn nomis_api_pages_through_an_aps_query_with_a_secret_key() {
+    const HEADER: &str = "\"DATE\",\"DATE_NAME\",\"DATE_CODE\",\"DATE_TYPE\",\"DATE_TYPECODE\",\"DATE_SORTORDER\",\"GEOGRAPHY\",\"GEOGRAPHY_NAME\",\"GEOGRAPHY_CODE\",\"GEOGRAPHY_TYPE\",\"GEOGRAPHY_TYPECODE\",\"GEOGRAPHY_SORTORDER\",\"VARIABLE\",\"VARIABLE_NAME\",\"VARIABLE_CODE\",\"VARIABLE_TYPE\",\"VARIABLE_TYPECODE\",\"VARIABLE_SORTORDER\",\"MEASURES\",\"MEASURES_NAME\",\"OBS_VALUE\",\"OBS_STATUS\",\"OBS_STATUS_NAME\",\"OBS_CONF\",\"OBS_CONF_NAME\",\"URN\",\"RECORD_OFFSET\",\"RECORD_COUNT\"\n";
+    fn row(
+        i: u32,
+        var: &str,
+        measure: &str,
+        value: &str,
+        status: &str,
+        status_name: &str,
+    ) -> String {
+        format!(
+            "\"2024-12\",\"Jan 2024-Dec 2024\",\"2024-12\",\"date\",0,0,1946157081,\"Manchester\",\"E08000003\",\"local authorities: district / unitary (as of April 2023)\",434,{i},{i},\"{var}\",{i},\"variable\",0,{i},20599,\"{measure}\",{value},\"{status}\",\"{status_name}\",\"F\",\"Free (free for publication)\",\"Nm-17d5d1946157081\",{i},5\n"
+        )
+    }
+    let page1 = format!(
+        "{HEADER}{}{}{}",
+        row(
+            0,
+            "% who are aged 16-64 who are employed",
+            "Variable",
+            "70.1",
+            "A",
+            "Normal Value"
+        ),
+        row(
+            1,
+            "Employment rate - aged 16-64 - ethnic minority",
+            "Variable",
+            "58.3",
+            "A",
+            "Normal Value"
+        ),
+        row(
+            2,
+            "Employment rate - aged 16-64 - white",
+            "Variable",
+            "74.9",
+            "A",
+            "Normal Value"
+        ),
+    );
+    let page2 = format!(
+        "{HEADER}{}{}",
+        row(
+            3,
+            "% of EA core or work-limiting disabled who are employed",
+            "Variable",
+            "52.6",
+            "A",
+            "Normal Value"
+        ),
+        row(
+            4,
+            "Employment rate - aged 16-64 - mixed ethnic group",
+            "Variable",
+            "",
+            "!",
+            "Estimate and confidence interval not available since the group sample size is zero or disclosive (0-2)"
+        ),
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let server = TestServer::start(Box::new(move |url, _| {
+        s.lock().unwrap().push(url.to_string());
+        if !url.starts_with("/api/v01/dataset/NM_17_5.data.csv?") {
+            return (404, vec![], vec![]);
+        }
+        let body = if url.contains("recordoffset=0") {
+            page1.clone()
+        } else if url.contains("recordoffset=3") {
+            page2.clone()
+        } else {
+            HEADER.to_string()
+        };
+        (
+            200,
+            vec![("Content-Type".into(), "text/csv".into())],
+            body.into_bytes(),
+        )
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"aps\"\nplugin = \"nomis-api\"\n[sources.options]\nbase_url = \"{}api/v01\"\ndataset = \"NM_17_5\"\npage_size = 3\napi_key_env = \"EQPIPE_TEST_NOMIS_KEY\"\n[sources.options.params]\ngeography = \"1946157081\"\ndate = \"latest\"\nmeasures = \"20599\"\n",
+            server.base
+        ),
+    );
+    let o = eqpipe()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env("EQPIPE_TEST_NOMIS_KEY", "0xNOMISSECRET")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let urls = seen.lock().unwrap().clone();
+    assert_eq!(urls.len(), 2, "two pages: {urls:?}");
+    assert!(
+        urls.iter()
+            .all(|u| u.contains("uid=0xNOMISSECRET") && u.contains("recordlimit=3"))
+    );
+    let out = dir.path().join("out");
+    let (schema, rows, kv, batches) =
+        read_parquet(&out.join("datasets/nomis_observations/source=aps/part-0.parquet"));
+    assert_eq!(rows, 5);
+    assert_eq!(
+        schema.field_with_name("obs_value").unwrap().data_type(),
+        &DataType::Float64
+    );
+    let v = batches[0]
+        .column_by_name("obs_value")
+        .unwrap()
+        .as_primitive::<arrow_array::types::Float64Type>()
+        .clone();
+    assert_eq!(v.value(1), 58.3);
+    let last = batches.last().unwrap();
+    let lv = last.column_by_name("obs_value").unwrap();
+    assert!(
+        lv.is_null(lv.len() - 1),
+        "withheld value stays null, with its status"
+    );
+    assert_eq!(
+        dict_text(
+            last.column_by_name("obs_status").unwrap(),
+            last.num_rows() - 1
+        ),
+        "!"
+    );
+    assert_eq!(
+        dict_text(batches[0].column_by_name("dimensions").unwrap(), 1),
+        "VARIABLE=Employment rate - aged 16-64 - ethnic minority"
+    );
+    assert!(
+        kv["eqpipe.source_urls"].contains("uid=REDACTED"),
+        "{}",
+        kv["eqpipe.source_urls"]
+    );
+    for f in files_under(&out) {
+        assert!(
+            !String::from_utf8_lossy(&std::fs::read(&f).unwrap()).contains("0xNOMISSECRET"),
+            "{}",
+            f.display()
+        );
+    }
+    assert!(!text(&o).contains("0xNOMISSECRET"));
 }

@@ -35,6 +35,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/contracts/census_rates.toml"),
     ),
     (
+        "nomis_observations.toml",
+        include_str!("../../config/contracts/nomis_observations.toml"),
+    ),
+    (
         "geography_lookup.toml",
         include_str!("../../config/contracts/geography_lookup.toml"),
     ),

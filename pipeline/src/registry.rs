@@ -37,6 +37,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "deprivation",
         descriptor: eqpipe_deprivation::descriptor,
     });
+    #[cfg(feature = "builtin-nomis-api")]
+    v.push(Builtin {
+        name: "nomis-api",
+        descriptor: eqpipe_nomis_api::descriptor,
+    });
     #[cfg(feature = "builtin-community-profile")]
     v.push(Builtin {
         name: "community-profile",
