@@ -918,3 +918,115 @@ fn nomis_api_pages_through_an_aps_query_with_a_secret_key() {
     }
     assert!(!text(&o).contains("0xNOMISSECRET"));
 }
+
+/// The ONS API source against a local server answering in the
+/// `census-observations` JSON layout (ethnic group by age for two wards;
+/// values illustrative): pages with limit/offset, one row per area and cell,
+/// and a per-area total that is the sum of the cells.
+#[test]
+fn ons_api_custom_dataset_becomes_census_counts() {
+    fn ob(ward: (&str, &str), eth: &str, age: &str, n: i64) -> serde_json::Value {
+        serde_json::json!({
+            "dimensions": [
+                {"dimension": "Wards", "dimension_id": "wd", "option": ward.1, "option_id": ward.0},
+                {"dimension": "Ethnic group (6 categories)", "dimension_id": "ethnic_group_tb_6a", "option": eth, "option_id": "1"},
+                {"dimension": "Age (3 categories)", "dimension_id": "resident_age_3a", "option": age, "option_id": "2"}
+            ],
+            "observation": n
+        })
+    }
+    let a = ("E05011356", "Ancoats & Beswick");
+    let b = ("E05011357", "Ardwick");
+    let all = vec![
+        ob(
+            a,
+            "Asian, Asian British or Asian Welsh",
+            "Aged 15 years and under",
+            310,
+        ),
+        ob(
+            a,
+            "Asian, Asian British or Asian Welsh",
+            "Aged 16 to 64 years",
+            2210,
+        ),
+        ob(a, "White", "Aged 15 years and under", 1020),
+        ob(
+            b,
+            "Asian, Asian British or Asian Welsh",
+            "Aged 15 years and under",
+            850,
+        ),
+        ob(b, "White", "Aged 16 to 64 years", 7000),
+    ];
+    let server = TestServer::start(Box::new(move |url, _| {
+        if !url.starts_with("/v1/population-types/UR/census-observations?area-type=wd,E05011356,E05011357&dimensions=ethnic_group_tb_6a,resident_age_3a") {
+            return (404, vec![], b"{}".to_vec());
+        }
+        let offset: usize = url
+            .split("offset=")
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let page: Vec<_> = all.iter().skip(offset).take(2).cloned().collect();
+        let body =
+            serde_json::json!({"observations": page, "total_observations": all.len(), "links": {}});
+        (
+            200,
+            vec![("Content-Type".into(), "application/json".into())],
+            body.to_string().into_bytes(),
+        )
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"custom\"\nplugin = \"ons-api\"\nmax_rejected_pct = 0\n[sources.options]\nbase_url = \"{}v1\"\narea_type = \"wd\"\nareas = [\"E05011356\", \"E05011357\"]\ndimensions = [\"ethnic_group_tb_6a\", \"resident_age_3a\"]\npage_size = 2\n",
+            server.base
+        ),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(server.hits(), 3, "three pages of two");
+    let (_, rows, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/datasets/census_counts/source=custom/part-0.parquet"),
+    );
+    assert_eq!(rows, 5 + 2, "cells plus one total per ward");
+    let mut got = Vec::new();
+    for b in &batches {
+        let c = |n: &str| b.column_by_name(n).unwrap().clone();
+        let (code, label, level, count, table, topic) = (
+            c("area_code"),
+            c("category_label"),
+            c("category_level"),
+            c("count"),
+            c("table_code"),
+            c("topic"),
+        );
+        for i in 0..b.num_rows() {
+            got.push((
+                dict_text(&code, i),
+                dict_text(&label, i),
+                level.as_primitive::<UInt8Type>().value(i),
+                count.as_primitive::<Int64Type>().value(i),
+            ));
+            assert_eq!(
+                dict_text(&table, i),
+                "UR/ethnic_group_tb_6a,resident_age_3a"
+            );
+            assert_eq!(
+                dict_text(&topic, i),
+                "Ethnic group (6 categories) by Age (3 categories)"
+            );
+        }
+    }
+    assert!(got.contains(&("E05011356".into(), "Total".into(), 0, 3540)));
+    assert!(got.contains(&("E05011357".into(), "Total".into(), 0, 7850)));
+    assert!(got.contains(&(
+        "E05011356".into(),
+        "Asian, Asian British or Asian Welsh; Aged 16 to 64 years".into(),
+        1,
+        2210
+    )));
+}

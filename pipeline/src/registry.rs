@@ -42,6 +42,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "nomis-api",
         descriptor: eqpipe_nomis_api::descriptor,
     });
+    #[cfg(feature = "builtin-ons-api")]
+    v.push(Builtin {
+        name: "ons-api",
+        descriptor: eqpipe_ons_api::descriptor,
+    });
     #[cfg(feature = "builtin-community-profile")]
     v.push(Builtin {
         name: "community-profile",
