@@ -937,7 +937,7 @@ fn ons_api_custom_dataset_becomes_census_counts() {
     }
     let a = ("E05011356", "Ancoats & Beswick");
     let b = ("E05011357", "Ardwick");
-    let all = vec![
+    let all = [
         ob(
             a,
             "Asian, Asian British or Asian Welsh",
