@@ -700,9 +700,9 @@ fn broken_census_files_are_reported_by_file_row_and_column() {
 }
 
 /// Rates tables (age-standardised proportions, density) go to
-/// `census_rates` as floats; cross-tabulated tables are refused by name.
+/// `census_rates` as floats; cross-tabulated tables become one tree.
 #[test]
-fn rates_tables_become_census_rates_and_cross_tabs_are_refused() {
+fn rates_tables_become_census_rates_and_cross_tabs_one_tree() {
     let dir = tempfile::tempdir().unwrap();
     let asp = dir.path().join("census2021-ts038asp-ltla.csv");
     std::fs::write(
@@ -745,23 +745,66 @@ fn rates_tables_become_census_rates_and_cross_tabs_are_refused() {
     let (_, counts, _, _) = read_parquet(&out.join("census_counts/source=census/part-0.parquet"));
     assert_eq!(counts, 0, "no counts from a rates table");
 
+    // A cross-tabulation (sex by age): one tree, grand total -> sexes ->
+    // ages; the All persons cells, the sum of the others, are not repeated.
+    let h = ["All persons", "Female", "Male"]
+        .iter()
+        .flat_map(|g| {
+            ["Total", "Aged 15 years and under", "Aged 16 years and over"]
+                .map(move |a| format!("\"Sex: {g}; Age: {a}; measures: Value\""))
+        })
+        .collect::<Vec<_>>()
+        .join(",");
     let cross = dir.path().join("census2021-ts009-ltla.csv");
-    std::fs::write(
-        &cross,
-        "\"date\",\"geography\",\"geography code\",\"Sex: All persons; Age: Total; measures: Value\",\"Sex: All persons; Age: Aged 4 years and under; measures: Value\"\n\"2021\",\"A\",\"E08000003\",10,10\n",
-    )
-    .unwrap();
+    let write_cross = |rows: &str| {
+        std::fs::write(
+            &cross,
+            format!("\"date\",\"geography\",\"geography code\",{h}\n{rows}"),
+        )
+        .unwrap();
+    };
+    write_cross(
+        "\"2021\",\"A\",\"E08000003\",10,4,6,6,3,3,4,1,3\n\"2021\",\"B\",\"E08000006\",20,5,15,11,2,9,9,3,6\n",
+    );
     let cfg = write_config(
         dir.path(),
         &format!(
-            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS009\"]\ngeography = \"ltla\"\n",
+            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS009\"]\ngeography = \"ltla\"\non_inconsistent_sums = \"fail\"\n",
             cross.display()
         ),
     );
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, rows, _, batches) =
+        read_parquet(&out.join("census_counts/source=census/part-0.parquet"));
+    assert_eq!(rows, 2 * 7);
+    let b = &batches[0];
+    let levels: Vec<u8> = b
+        .column_by_name("category_level")
+        .unwrap()
+        .as_primitive::<UInt8Type>()
+        .values()[..7]
+        .to_vec();
+    assert_eq!(levels, vec![0, 1, 2, 2, 1, 2, 2]);
+    assert_eq!(
+        dict_text(b.column_by_name("topic").unwrap(), 0),
+        "Sex by Age"
+    );
+    assert_eq!(
+        dict_text(b.column_by_name("category_label").unwrap(), 5),
+        "Male; Age: Aged 15 years and under"
+    );
+    assert_eq!(
+        dict_text(b.column_by_name("parent_label").unwrap(), 5),
+        "Male; Age: Total"
+    );
+
+    // All persons must be the sum of the groups, or the file is refused.
+    write_cross("\"2021\",\"A\",\"E08000003\",10,4,6,6,3,3,4,2,2\n");
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("cross-tabulated tables"),
+        String::from_utf8_lossy(&o.stderr).contains("but its groups add up to 5"),
         "{}",
         text(&o)
     );

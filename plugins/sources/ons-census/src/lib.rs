@@ -24,7 +24,9 @@ use eqpipe_plugin_sdk::arrow_array::{
 use eqpipe_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
-use table::{Header, check_row, detect_by_sums, parse_header, unit_of};
+use table::{
+    Header, build_crosstab, check_row, detect_by_sums, is_crosstab, parse_header, unit_of,
+};
 
 /// Nomis's Census 2021 bulk download folder.
 pub const DEFAULT_BASE_URL: &str = "https://www.nomisweb.co.uk/output/census/2021/";
@@ -504,7 +506,13 @@ fn convert(
         return convert_rates(ctx, rdr, first, &cols, file, table, level, areas);
     }
     let mut buffered = has_first.then_some(first);
-    let mut header = parse_header(&cols).map_err(|e| PluginError::data(format!("{file}: {e}")))?;
+    // A single-variable header is checked before any row is read; a
+    // cross-tabulation needs the sample to check its groups.
+    let single = if is_crosstab(&cols) {
+        None
+    } else {
+        Some(parse_header(&cols).map_err(|e| PluginError::data(format!("{file}: {e}")))?)
+    };
     let width = cols.len();
     let nval = width - 3;
 
@@ -570,7 +578,24 @@ fn convert(
         )));
     }
     let sample: Vec<Vec<i64>> = pending.iter().map(|r| r.counts.clone()).collect();
-    detect_by_sums(&mut header, &sample);
+    let (header, keep) = match single {
+        Some(mut h) => {
+            detect_by_sums(&mut h, &sample);
+            (h, None)
+        }
+        None => {
+            let (h, keep) = build_crosstab(&cols, &sample)
+                .map_err(|e| PluginError::data(format!("{file}: {e}")))?;
+            (h, Some(keep))
+        }
+    };
+    // Cross-tabulations keep only the columns of their tree.
+    let select = |counts: Vec<i64>| -> Vec<i64> {
+        match &keep {
+            Some(k) => k.iter().map(|&i| counts[i]).collect(),
+            None => counts,
+        }
+    };
     let depth = header.categories.iter().map(|c| c.level).max().unwrap_or(0);
     ctx.debug(&format!(
         "{file}: {} categories, {depth} level(s) below the total",
@@ -588,6 +613,7 @@ fn convert(
             name,
             counts,
         } = row;
+        let counts = select(counts);
         if !areas.is_empty() && !areas.contains(&code) {
             return Ok(());
         }

@@ -56,7 +56,9 @@ fn strip_measure(s: &str) -> &str {
 }
 
 /// Parses the header row. Errors say what is wrong; the caller adds the file.
-pub fn parse_header(cols: &[String]) -> Result<Header, String> {
+/// Checks the three leading columns and splits every value column into
+/// (topic, label without topic and measure suffix).
+pub fn split_columns(cols: &[String]) -> Result<(String, Vec<String>), String> {
     let expected = ["date", "geography", "geography code"];
     if cols.len() < 4 {
         return Err(format!(
@@ -96,12 +98,29 @@ pub fn parse_header(cols: &[String]) -> Result<Header, String> {
         }
         labels.push(label);
     }
+    Ok((topic.unwrap_or_default(), labels))
+}
+
+/// True when the value columns cross two variables
+/// (`Sex: Female; Age: Aged 4 years and under`).
+pub fn is_crosstab(cols: &[String]) -> bool {
+    cols.iter().skip(3).any(|c| {
+        strip_measure(c.trim())
+            .split_once(": ")
+            .and_then(|(_, l)| l.split_once("; "))
+            .is_some_and(|(_, rest)| rest.contains(": "))
+    })
+}
+
+/// Parses the header row. Errors say what is wrong; the caller adds the file.
+pub fn parse_header(cols: &[String]) -> Result<Header, String> {
+    let (topic, labels) = split_columns(cols)?;
     if let Some(l) = labels.iter().find(|l| {
         l.split_once("; ")
             .is_some_and(|(_, rest)| rest.contains(": "))
     }) {
         return Err(format!(
-            "`{l}` crosses two variables; cross-tabulated tables (such as TS009, sex by age) are not supported yet: choose a single-variable table"
+            "`{l}` crosses two variables: read the header with `build_crosstab`"
         ));
     }
     let total = &labels[0];
@@ -142,10 +161,7 @@ pub fn parse_header(cols: &[String]) -> Result<Header, String> {
             parent: Some(parent),
         });
     }
-    Ok(Header {
-        topic: topic.unwrap_or_default(),
-        categories,
-    })
+    Ok(Header { topic, categories })
 }
 
 /// Refines the hierarchy by sums over sampled rows (each row: one count per
@@ -353,6 +369,107 @@ pub fn check_row(header: &Header, row: &[i64]) -> Option<(String, i64, i64)> {
     (0..n)
         .find(|&i| has_children[i] && sums[i] != row[i])
         .map(|i| (header.categories[i].label.clone(), row[i], sums[i]))
+}
+
+/// A two-variable table (TS009 sex by age) as one tree: the grand total,
+/// then each group of the first variable (Female, Male) with the second
+/// variable's hierarchy inside it. The first group (All persons) is the sum
+/// of the others; that is checked on the sample and its cells, which add
+/// nothing, are left out. Returns the header of the kept columns and their
+/// indexes among the value columns.
+pub fn build_crosstab(
+    cols: &[String],
+    sample: &[Vec<i64>],
+) -> Result<(Header, Vec<usize>), String> {
+    let (topic1, labels) = split_columns(cols)?;
+    let mut groups: Vec<(String, Vec<(usize, String)>)> = Vec::new();
+    let mut topic2 = String::new();
+    for (i, l) in labels.iter().enumerate() {
+        let (g, rest) = l.split_once("; ").ok_or_else(|| {
+            format!("column `{l}` does not cross the two variables like the others")
+        })?;
+        let (t2, c2) = rest
+            .split_once(": ")
+            .ok_or_else(|| format!("column `{l}` does not name its second variable"))?;
+        if topic2.is_empty() {
+            topic2 = t2.to_string();
+        } else if topic2 != t2 {
+            return Err(format!(
+                "column `{l}` crosses `{t2}`, earlier columns `{topic2}`"
+            ));
+        }
+        match groups.iter_mut().find(|(name, _)| name == g) {
+            Some((_, v)) => v.push((i, c2.to_string())),
+            None => groups.push((g.to_string(), vec![(i, c2.to_string())])),
+        }
+    }
+    if groups.len() < 2 {
+        return Err("a cross-tabulation needs at least two groups".into());
+    }
+    let inner_labels: Vec<&String> = groups[0].1.iter().map(|(_, c)| c).collect();
+    for (g, v) in &groups[1..] {
+        if v.iter().map(|(_, c)| c).collect::<Vec<_>>() != inner_labels {
+            return Err(format!(
+                "group `{g}` does not have the same `{topic2}` categories as `{}`",
+                groups[0].0
+            ));
+        }
+    }
+    let mut syn = vec![
+        "date".to_string(),
+        "geography".into(),
+        "geography code".into(),
+    ];
+    syn.extend(inner_labels.iter().map(|c| format!("{topic2}: {c}")));
+    let mut inner = parse_header(&syn)?;
+    let group_rows: Vec<Vec<i64>> = sample
+        .iter()
+        .flat_map(|row| {
+            groups[1..]
+                .iter()
+                .map(move |(_, v)| v.iter().map(|(i, _)| row[*i]).collect::<Vec<i64>>())
+        })
+        .collect();
+    detect_by_sums(&mut inner, &group_rows);
+    for row in sample {
+        for (j, (i0, c)) in groups[0].1.iter().enumerate() {
+            let sum: i64 = groups[1..].iter().map(|(_, v)| row[v[j].0]).sum();
+            if row[*i0] != sum {
+                return Err(format!(
+                    "`{}; {topic2}: {c}` is {}, but its groups add up to {sum}: not a cross-tabulation this reader understands",
+                    groups[0].0, row[*i0]
+                ));
+            }
+        }
+    }
+    let mut categories = vec![Category {
+        label: labels[groups[0].1[0].0].clone(),
+        level: 0,
+        parent: None,
+    }];
+    let mut keep = vec![groups[0].1[0].0];
+    for (_, v) in &groups[1..] {
+        let base = categories.len();
+        for (j, (i, _)) in v.iter().enumerate() {
+            let (parent, level) = match inner.categories[j].parent {
+                None => (0, 1),
+                Some(p) => (base + p, inner.categories[j].level + 1),
+            };
+            categories.push(Category {
+                label: labels[*i].clone(),
+                level,
+                parent: Some(parent),
+            });
+            keep.push(*i);
+        }
+    }
+    Ok((
+        Header {
+            topic: format!("{topic1} by {topic2}"),
+            categories,
+        },
+        keep,
+    ))
 }
 
 #[cfg(test)]
