@@ -19,9 +19,6 @@
 //! api_key_env = "REFERRALS_API_KEY"
 //! ```
 
-use std::sync::Arc;
-
-use eqpipe_plugin_sdk::arrow_array::{StringArray, UInt64Array};
 use eqpipe_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
@@ -163,33 +160,16 @@ fn parse_page(path: &str, url: &str) -> Result<RecordBatch, PluginError> {
             })
         })
         .collect::<Result<_, _>>()?;
-    let mut cols: Vec<Vec<Option<String>>> = vec![Vec::new(); COLUMNS.len()];
-    let mut lines = Vec::new();
+    let mut rows = TextRows::new(&COLUMNS);
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| PluginError::data(format!("{url}, row {}: {e}", i + 2)))?;
-        for (c, &j) in idx.iter().enumerate() {
-            cols[c].push(
-                rec.get(j)
-                    .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty()),
-            );
-        }
-        lines.push(i as u64 + 2);
+        rows.push(
+            idx.iter().map(|&j| rec.get(j).unwrap_or("")),
+            url,
+            i as u64 + 2,
+        );
     }
-    let n = lines.len();
-    let mut fields: Vec<Field> = COLUMNS
-        .iter()
-        .map(|c| Field::new(*c, DataType::Utf8, true))
-        .collect();
-    fields.push(Field::new(SOURCE_FILE_COLUMN, DataType::Utf8, false));
-    fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
-    let mut arrays: Vec<ArrayRef> = cols
-        .into_iter()
-        .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
-        .collect();
-    arrays.push(Arc::new(StringArray::from(vec![url.to_string(); n])));
-    arrays.push(Arc::new(UInt64Array::from(lines)));
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+    Ok(rows.take_batch()?)
 }
 
 eqpipe_plugin_sdk::export_plugin!(source: Referrals);

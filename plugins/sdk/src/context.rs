@@ -235,6 +235,15 @@ impl<'a> Context<'a> {
         self.emit(dataset, Box::new(reader))
     }
 
+    /// Emits the rows held by `rows` (if any) and empties it.
+    pub fn emit_rows(&self, dataset: &str, rows: &mut crate::TextRows) -> Result<(), PluginError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = rows.take_batch()?;
+        self.emit_batches(dataset, batch.schema(), vec![batch])
+    }
+
     /// Opens an input dataset declared in the manifest's `consumes` and
     /// streams all its rows.
     pub fn open_input(&self, dataset: &str) -> Result<RecordBatchStreamReader, PluginError> {

@@ -47,6 +47,7 @@ mod context;
 pub mod contract;
 mod error;
 mod manifest;
+mod rows;
 
 pub use arrow_array;
 pub use arrow_schema;
@@ -55,6 +56,7 @@ pub use contract::{Column, ColumnType, Contract};
 pub use eqpipe_plugin_abi as abi;
 pub use error::{ErrorKind, PluginError};
 pub use manifest::{DatasetRef, Manifest, PluginKind};
+pub use rows::TextRows;
 pub use schemars;
 pub use serde_json;
 
@@ -63,7 +65,7 @@ pub mod prelude {
     pub use crate::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
     pub use crate::{
         Column, ColumnType, Context, Contract, FetchRequest, FetchResponse, IndicatorPlugin,
-        Manifest, PluginError, SourcePlugin,
+        Manifest, PluginError, SourcePlugin, TextRows,
     };
     pub use arrow_array::{ArrayRef, RecordBatch, RecordBatchReader};
     pub use arrow_schema::{DataType, Field, Schema, SchemaRef};

@@ -14,10 +14,8 @@
 //! Housing, Communities and Local Government, English Indices of Deprivation,
 //! Open Government Licence v3.0.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
+use std::collections::HashSet;
 
-use eqpipe_plugin_sdk::arrow_array::{Int16Array, StringArray, UInt64Array};
 use eqpipe_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
@@ -205,106 +203,71 @@ impl SourcePlugin for Deprivation {
             )));
         }
         let mut seen: HashSet<String> = HashSet::new();
-        let mut cols: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
-        let mut lines = Vec::new();
+        let mut rows = TextRows::new(&[
+            "lsoa_code",
+            "lsoa_name",
+            "lad_code",
+            "lad_name",
+            "domain",
+            "score",
+            "rank",
+            "decile",
+            "population",
+            "lsoa_vintage",
+            "edition",
+        ]);
+        let (vintage, edition_text) = (layout.lsoa_vintage.to_string(), edition.to_string());
         let mut lsoas = 0u64;
         for (i, rec) in rdr.records().enumerate() {
             let line = i as u64 + 2;
             let rec = rec.map_err(|e| PluginError::data(format!("{file}, row {line}: {e}")))?;
-            let get = |c: Option<usize>| {
-                c.and_then(|c| rec.get(c))
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-                    .map(str::to_string)
-            };
-            let Some(code) = get(Some(layout.lsoa_code)) else {
+            let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("");
+            let code = get(Some(layout.lsoa_code)).trim();
+            if code.is_empty() {
                 return Err(PluginError::data(format!(
                     "{file}, row {line}: the LSOA code is empty"
                 )));
-            };
-            if !keep.is_empty() && !get(layout.lad_code).is_some_and(|l| keep.contains(l.as_str()))
-            {
+            }
+            if !keep.is_empty() && !keep.contains(get(layout.lad_code).trim()) {
                 continue;
             }
-            if !seen.insert(code.clone()) {
+            if !seen.insert(code.to_string()) {
                 return Err(PluginError::data(format!(
                     "{file}, row {line}: LSOA {code} appears twice"
                 )));
             }
             lsoas += 1;
             for (domain, dc) in &layout.domains {
-                for (k, v) in [
-                    ("lsoa_code", Some(code.clone())),
-                    ("lsoa_name", get(layout.lsoa_name)),
-                    ("lad_code", get(layout.lad_code)),
-                    ("lad_name", get(layout.lad_name)),
-                    ("domain", Some(domain.clone())),
-                    ("score", get(dc.score)),
-                    ("rank", get(dc.rank)),
-                    ("decile", get(dc.decile)),
-                    ("population", get(layout.population)),
-                ] {
-                    cols.entry(k).or_default().push(v);
-                }
-                lines.push(line);
-            }
-            if lines.len() >= 64 * 1024 {
-                ctx.check_cancelled()?;
-                emit(
-                    ctx,
-                    &mut cols,
-                    &mut lines,
+                rows.push(
+                    [
+                        code,
+                        get(layout.lsoa_name),
+                        get(layout.lad_code),
+                        get(layout.lad_name),
+                        domain,
+                        get(dc.score),
+                        get(dc.rank),
+                        get(dc.decile),
+                        get(layout.population),
+                        &vintage,
+                        &edition_text,
+                    ],
                     &file,
-                    layout.lsoa_vintage,
-                    edition,
-                )?;
+                    line,
+                );
+            }
+            if rows.len() >= 64 * 1024 {
+                ctx.check_cancelled()?;
+                ctx.emit_rows("deprivation", &mut rows)?;
             }
         }
-        if !lines.is_empty() {
-            emit(
-                ctx,
-                &mut cols,
-                &mut lines,
-                &file,
-                layout.lsoa_vintage,
-                edition,
-            )?;
-        }
+        ctx.emit_rows("deprivation", &mut rows)?;
         ctx.info(&format!(
             "{file}: {lsoas} LSOAs, {} domains, IoD{edition}",
             layout.domains.len()
         ));
         Ok(())
     }
-}
-
-/// Emits the collected rows. Numbers go as text: the host parses them
-/// against the contract and quarantines what does not read.
-fn emit(
-    ctx: &Context,
-    cols: &mut BTreeMap<&str, Vec<Option<String>>>,
-    lines: &mut Vec<u64>,
-    file: &str,
-    vintage: i16,
-    edition: i16,
-) -> Result<(), PluginError> {
-    let n = lines.len();
-    let mut fields = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (k, v) in std::mem::take(cols) {
-        fields.push(Field::new(k, DataType::Utf8, true));
-        arrays.push(Arc::new(StringArray::from(v)));
-    }
-    fields.push(Field::new("lsoa_vintage", DataType::Int16, false));
-    arrays.push(Arc::new(Int16Array::from(vec![vintage; n])));
-    fields.push(Field::new("edition", DataType::Int16, false));
-    arrays.push(Arc::new(Int16Array::from(vec![edition; n])));
-    fields.push(Field::new(SOURCE_FILE_COLUMN, DataType::Utf8, false));
-    arrays.push(Arc::new(StringArray::from(vec![file.to_string(); n])));
-    fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
-    arrays.push(Arc::new(UInt64Array::from(std::mem::take(lines))));
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
-    ctx.emit_batches("deprivation", batch.schema(), vec![batch])
 }
 
 eqpipe_plugin_sdk::export_plugin!(source: Deprivation);

@@ -19,9 +19,7 @@
 //! Source: Nomis (Office for National Statistics), Open Government Licence.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use eqpipe_plugin_sdk::arrow_array::{StringArray, UInt64Array};
 use eqpipe_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
@@ -252,64 +250,65 @@ fn read_page(
         return Ok((0, None));
     }
     let layout = parse_header(&header).map_err(|e| PluginError::data(format!("{url}: {e}")))?;
-    let mut cols: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
-    let mut lines = Vec::new();
+    let mut rows = TextRows::new(&[
+        "dataset_id",
+        "date_name",
+        "date_code",
+        "geography_code",
+        "geography_name",
+        "dimensions",
+        "measure",
+        "obs_value",
+        "obs_status",
+        "obs_status_name",
+    ]);
     let mut record_count = None;
     for (i, rec) in rdr.records().enumerate() {
         let line = i as u64 + 2;
         let rec = rec.map_err(|e| PluginError::data(format!("{url}, row {line}: {e}")))?;
-        let get = |c: Option<&usize>| {
-            c.and_then(|&c| rec.get(c))
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
+        let get = |name: &str| {
+            layout
+                .fixed
+                .get(name)
+                .and_then(|&c| rec.get(c))
+                .unwrap_or("")
+                .trim()
         };
         if record_count.is_none() {
-            record_count = get(layout.record_count.as_ref()).and_then(|v| v.parse::<u64>().ok());
+            record_count = layout
+                .record_count
+                .and_then(|c| rec.get(c))
+                .and_then(|v| v.trim().parse::<u64>().ok());
         }
         let dims: Vec<String> = layout
             .dimensions
             .iter()
             .map(|(name, c)| format!("{name}={}", rec.get(*c).unwrap_or("").trim()))
             .collect();
-        let f = &layout.fixed;
-        for (k, v) in [
-            ("dataset_id", Some(dataset.to_string())),
-            (
-                "date_name",
-                get(f.get("DATE_NAME")).or_else(|| get(f.get("DATE_CODE"))),
-            ),
-            ("date_code", get(f.get("DATE_CODE"))),
-            ("geography_code", get(f.get("GEOGRAPHY_CODE"))),
-            ("geography_name", get(f.get("GEOGRAPHY_NAME"))),
-            ("dimensions", Some(dims.join("; "))),
-            ("measure", get(f.get("MEASURES_NAME"))),
-            ("obs_value", get(f.get("OBS_VALUE"))),
-            ("obs_status", get(f.get("OBS_STATUS"))),
-            ("obs_status_name", get(f.get("OBS_STATUS_NAME"))),
-        ] {
-            cols.entry(k).or_default().push(v);
-        }
-        lines.push(line);
+        let date_name = if get("DATE_NAME").is_empty() {
+            get("DATE_CODE")
+        } else {
+            get("DATE_NAME")
+        };
+        rows.push(
+            [
+                dataset,
+                date_name,
+                get("DATE_CODE"),
+                get("GEOGRAPHY_CODE"),
+                get("GEOGRAPHY_NAME"),
+                &dims.join("; "),
+                get("MEASURES_NAME"),
+                get("OBS_VALUE"),
+                get("OBS_STATUS"),
+                get("OBS_STATUS_NAME"),
+            ],
+            url,
+            line,
+        );
     }
-    let n = lines.len() as u64;
-    if n > 0 {
-        let mut fields = Vec::new();
-        let mut arrays: Vec<ArrayRef> = Vec::new();
-        for (k, v) in cols {
-            fields.push(Field::new(k, DataType::Utf8, true));
-            arrays.push(Arc::new(StringArray::from(v)));
-        }
-        fields.push(Field::new(SOURCE_FILE_COLUMN, DataType::Utf8, false));
-        arrays.push(Arc::new(StringArray::from(vec![
-            url.to_string();
-            lines.len()
-        ])));
-        fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
-        arrays.push(Arc::new(UInt64Array::from(lines)));
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
-        ctx.emit_batches("nomis_observations", batch.schema(), vec![batch])?;
-    }
+    let n = rows.len() as u64;
+    ctx.emit_rows("nomis_observations", &mut rows)?;
     Ok((n, record_count))
 }
 

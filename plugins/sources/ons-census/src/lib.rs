@@ -695,48 +695,20 @@ fn convert_rates<R: Read>(
     } else {
         "value as published"
     };
-    let mut out: Vec<Vec<String>> = vec![Vec::new(); 7];
-    let mut values: Vec<String> = Vec::new();
-    let mut lines: Vec<u64> = Vec::new();
+    let mut rows = TextRows::new(&[
+        "area_code",
+        "area_name",
+        "geography_level",
+        "table_code",
+        "topic",
+        "category_label",
+        "measure",
+        "census_year",
+        "value",
+    ]);
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut record = first;
     let mut line = 2u64;
-    let flush = |out: &mut Vec<Vec<String>>,
-                 values: &mut Vec<String>,
-                 lines: &mut Vec<u64>|
-     -> Result<(), PluginError> {
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let names = [
-            "area_code",
-            "area_name",
-            "geography_level",
-            "table_code",
-            "topic",
-            "category_label",
-            "measure",
-        ];
-        let mut fields: Vec<Field> = names
-            .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, false))
-            .collect();
-        let mut arrays: Vec<ArrayRef> = out
-            .iter_mut()
-            .map(|v| Arc::new(StringArray::from(std::mem::take(v))) as ArrayRef)
-            .collect();
-        let n = lines.len();
-        fields.push(Field::new("census_year", DataType::Int16, false));
-        arrays.push(Arc::new(Int16Array::from(vec![2021i16; n])));
-        fields.push(Field::new("value", DataType::Utf8, false));
-        arrays.push(Arc::new(StringArray::from(std::mem::take(values))));
-        fields.push(Field::new(SOURCE_FILE_COLUMN, DataType::Utf8, false));
-        arrays.push(Arc::new(StringArray::from(vec![file.to_string(); n])));
-        fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
-        arrays.push(Arc::new(UInt64Array::from(std::mem::take(lines))));
-        let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
-        ctx.emit_batches("census_rates", b.schema(), vec![b])
-    };
     let mut more = !record.is_empty();
     while more {
         if record.len() != cols.len() {
@@ -754,34 +726,28 @@ fn convert_rates<R: Read>(
         }
         if areas.is_empty() || areas.contains(&code) {
             for (i, label) in labels.iter().enumerate() {
-                let row = [
-                    &code,
-                    record[1].trim(),
-                    level,
-                    table,
-                    &topic,
-                    label,
-                    measure,
-                ];
-                for (col, v) in out.iter_mut().zip(row) {
-                    col.push(v.to_string());
-                }
-                // The host parses the value against the contract (float,
+                // The host parses the value against the contract (a float,
                 // not negative) and quarantines what does not read.
-                values.push(record[3 + i].trim().replace(',', ""));
-                lines.push(line);
+                let value = record[3 + i].replace(',', "");
+                rows.push(
+                    [
+                        &code, &record[1], level, table, &topic, label, measure, "2021", &value,
+                    ],
+                    file,
+                    line,
+                );
             }
         }
-        if lines.len() >= 64 * 1024 {
+        if rows.len() >= 64 * 1024 {
             ctx.check_cancelled()?;
-            flush(&mut out, &mut values, &mut lines)?;
+            ctx.emit_rows("census_rates", &mut rows)?;
         }
         line += 1;
         more = rdr
             .read_record(&mut record)
             .map_err(|e| PluginError::data(format!("{file}, row {line}: {e}")))?;
     }
-    flush(&mut out, &mut values, &mut lines)?;
+    ctx.emit_rows("census_rates", &mut rows)?;
     ctx.debug(&format!("{table} {level}: {} areas of rates", seen.len()));
     Ok(())
 }

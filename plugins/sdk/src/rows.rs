@@ -1,0 +1,94 @@
+//! [`TextRows`]: the simplest way for a source to emit what it read.
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow_schema::{ArrowError, DataType, Field, Schema};
+
+use crate::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
+
+/// Rows of text values with the file and line each came from.
+///
+/// A source that reads text (CSV, JSON) can emit the values as they are:
+/// the host parses each column into the contract's type, and a value that
+/// does not read goes to quarantine with this file and line. Empty values
+/// become nulls.
+///
+/// ```
+/// use eqpipe_plugin_sdk::TextRows;
+/// let mut rows = TextRows::new(&["ward_code", "referrals"]);
+/// rows.push(["E05011356", "12"], "page-1.csv", 2);
+/// rows.push(["E05011357", ""], "page-1.csv", 3);
+/// let batch = rows.take_batch().unwrap();
+/// assert_eq!(batch.num_rows(), 2);
+/// assert_eq!(batch.num_columns(), 4); // plus _source_file and _source_row
+/// assert!(rows.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct TextRows {
+    names: Vec<String>,
+    columns: Vec<Vec<Option<String>>>,
+    files: Vec<String>,
+    lines: Vec<u64>,
+}
+
+impl TextRows {
+    /// Rows with these column names (the contract's names).
+    pub fn new(names: &[&str]) -> Self {
+        TextRows {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            columns: vec![Vec::new(); names.len()],
+            files: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// Adds a row: one value per column, in order (missing trailing values
+    /// are nulls; extra values are ignored). Values are trimmed.
+    pub fn push<I, S>(&mut self, values: I, file: &str, line: u64)
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut it = values.into_iter();
+        for col in &mut self.columns {
+            let v = it
+                .next()
+                .map(|v| v.as_ref().trim().to_string())
+                .filter(|v| !v.is_empty());
+            col.push(v);
+        }
+        self.files.push(file.to_string());
+        self.lines.push(line);
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True when no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The rows as a batch of text columns plus `_source_file` and
+    /// `_source_row`; the builder is left empty for the next batch.
+    pub fn take_batch(&mut self) -> Result<RecordBatch, ArrowError> {
+        let mut fields: Vec<Field> = self
+            .names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect();
+        let mut arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| Arc::new(StringArray::from(std::mem::take(c))) as ArrayRef)
+            .collect();
+        fields.push(Field::new(SOURCE_FILE_COLUMN, DataType::Utf8, false));
+        arrays.push(Arc::new(StringArray::from(std::mem::take(&mut self.files))));
+        fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
+        arrays.push(Arc::new(UInt64Array::from(std::mem::take(&mut self.lines))));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+    }
+}
