@@ -20,6 +20,36 @@ fn config_with(dir: &Path, public: &Path, extra: &str) -> std::path::PathBuf {
     p
 }
 
+/// A run of the demo census source beside other sources.
+struct Beside {
+    dir: tempfile::TempDir,
+    public: std::path::PathBuf,
+}
+
+impl Beside {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+            .unwrap()
+            .public_dir;
+        Beside { dir, public }
+    }
+
+    fn out(&self) -> std::path::PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// Runs with `extra` source entries; checks the census source still
+    /// succeeded; returns the process output and the run manifest.
+    fn run(&self, extra: &str) -> (std::process::Output, serde_json::Value) {
+        let cfg = config_with(self.dir.path(), &self.public, extra);
+        let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+        let m = last_manifest(&self.out());
+        census_ok(&self.out(), &m);
+        (o, m)
+    }
+}
+
 fn census_ok(out: &Path, m: &serde_json::Value) {
     assert_eq!(m["sources"][0]["name"], "census");
     assert_eq!(m["sources"][0]["status"], "succeeded", "{m:#}");
@@ -142,21 +172,12 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
 #[test]
 fn a_library_built_for_another_abi_is_refused_and_the_rest_of_the_run_completes() {
     let lib = cdylib("eqpipe-fixture-wrong-abi");
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
-    let cfg = config_with(
-        dir.path(),
-        &inputs.public_dir,
-        &format!(
-            "[[sources]]\nname = \"future\"\nlibrary = \"{}\"\n",
-            lib.display()
-        ),
-    );
-    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    let b = Beside::new();
+    let (o, m) = b.run(&format!(
+        "[[sources]]\nname = \"future\"\nlibrary = \"{}\"\n",
+        lib.display()
+    ));
     assert_eq!(o.status.code(), Some(3), "partial run: {}", text(&o));
-    let out = dir.path().join("out");
-    let m = last_manifest(&out);
-    census_ok(&out, &m);
     let e = source(&m, "future")["error"].as_str().unwrap().to_string();
     assert!(e.contains(lib.to_str().unwrap()), "names the file: {e}");
     assert!(
@@ -170,19 +191,14 @@ fn a_library_built_for_another_abi_is_refused_and_the_rest_of_the_run_completes(
 #[test]
 fn a_plugin_that_panics_fails_alone_with_the_panic_message() {
     let lib = cdylib("eqpipe-fixture-misbehaving");
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
-    let extra = format!(
+    let b = Beside::new();
+    let (o, m) = b.run(&format!(
         "[[sources]]\nname = \"panicky\"\nlibrary = \"{0}\"\n[sources.options]\nmode = \"panic\"\n\
          [[sources]]\nname = \"fine\"\nlibrary = \"{0}\"\n[sources.options]\nmode = \"ok\"\n",
         lib.display()
-    );
-    let cfg = config_with(dir.path(), &inputs.public_dir, &extra);
-    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    ));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let out = dir.path().join("out");
-    let m = last_manifest(&out);
-    census_ok(&out, &m);
+    let out = b.out();
     let e = source(&m, "panicky")["error"].as_str().unwrap();
     assert!(
         e.contains("plugin panicked: fixture panic: index out of range"),
@@ -199,20 +215,15 @@ fn a_plugin_that_panics_fails_alone_with_the_panic_message() {
 #[test]
 fn a_wrong_schema_fails_the_source_with_what_the_contract_wants() {
     let lib = cdylib("eqpipe-fixture-misbehaving");
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
-    let extra = format!(
+    let b = Beside::new();
+    let (o, m) = b.run(&format!(
         "[[sources]]\nname = \"wrong\"\nlibrary = \"{0}\"\n[sources.options]\nmode = \"bad-schema\"\n\
          [[sources]]\nname = \"erring\"\nlibrary = \"{0}\"\n[sources.options]\nmode = \"error\"\n\
          [[sources]]\nname = \"rows\"\nlibrary = \"{0}\"\nmax_rejected_pct = 10\n[sources.options]\nmode = \"bad-rows\"\n",
         lib.display()
-    );
-    let cfg = config_with(dir.path(), &inputs.public_dir, &extra);
-    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    ));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let out = dir.path().join("out");
-    let m = last_manifest(&out);
-    census_ok(&out, &m);
+    let out = b.out();
     let e = source(&m, "wrong")["error"].as_str().unwrap();
     assert!(
         e.contains("fixture_rows") && e.contains("required column `id` is missing"),
@@ -253,29 +264,22 @@ fn a_wrong_schema_fails_the_source_with_what_the_contract_wants() {
 
 #[test]
 fn a_shared_library_that_is_not_a_plugin_is_refused_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let not_a_plugin = dir.path().join("libnot_a_plugin.so");
+    let b = Beside::new();
+    let not_a_plugin = b.dir.path().join("libnot_a_plugin.so");
     std::fs::write(&not_a_plugin, b"\x7fELF but not really").unwrap();
-    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
-    let cfg = config_with(
-        dir.path(),
-        &inputs.public_dir,
-        &format!(
-            "[[sources]]\nname = \"odd\"\nlibrary = \"{}\"\n",
-            not_a_plugin.display()
-        ),
-    );
-    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    let (o, m) = b.run(&format!(
+        "[[sources]]\nname = \"odd\"\nlibrary = \"{}\"\n",
+        not_a_plugin.display()
+    ));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    let m = last_manifest(&dir.path().join("out"));
     let e = source(&m, "odd")["error"].as_str().unwrap();
     assert!(e.contains("libnot_a_plugin.so"), "{e}");
 
     // `plugins list --config` shows the loadable ones and refuses the rest.
     let lib = cdylib("eqpipe-example-partner");
     let cfg = config_with(
-        dir.path(),
-        &inputs.public_dir,
+        b.dir.path(),
+        &b.public,
         &format!(
             "[[sources]]\nname = \"referrals\"\nlibrary = \"{}\"\n[sources.options]\nbase_url = \"http://127.0.0.1:9/\"\n",
             lib.display()
@@ -289,19 +293,14 @@ fn a_shared_library_that_is_not_a_plugin_is_refused_by_name() {
 #[test]
 fn a_builtin_plugin_built_as_a_cdylib_loads_and_runs_like_the_linked_one() {
     let lib = builtin_as_cdylib("eqpipe-ons-census");
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
-    let extra = format!(
+    let b = Beside::new();
+    let (o, _) = b.run(&format!(
         "[[sources]]\nname = \"census_dynamic\"\nlibrary = \"{}\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"wd\"\n",
         lib.display(),
-        inputs.public_dir.display()
-    );
-    let cfg = config_with(dir.path(), &inputs.public_dir, &extra);
-    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+        b.public.display()
+    ));
     assert!(o.status.success(), "{}", text(&o));
-    let out = dir.path().join("out");
-    let m = last_manifest(&out);
-    census_ok(&out, &m);
+    let out = b.out();
     let linked = read_parquet(&out.join("datasets/census_counts/source=census/part-0.parquet"));
     let dynamic =
         read_parquet(&out.join("datasets/census_counts/source=census_dynamic/part-0.parquet"));

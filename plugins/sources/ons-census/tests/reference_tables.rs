@@ -52,6 +52,21 @@ fn tier_depth(m: &HashMap<String, String>) -> u8 {
     0
 }
 
+/// The published header of a table and its England and Wales row.
+fn published(cs: &[&HashMap<String, String>]) -> (Vec<String>, Vec<i64>) {
+    let mut header = vec![
+        "date".to_string(),
+        "geography".into(),
+        "geography code".into(),
+    ];
+    header.extend(
+        cs.iter()
+            .map(|c| format!("{}: {}", c["Cell_Label_ONS_Prefix"], c["Cell_Label_ONS"])),
+    );
+    let row = cs.iter().map(|c| c["EW_Count"].parse().unwrap()).collect();
+    (header, row)
+}
+
 #[test]
 fn every_count_table_gets_the_hierarchy_ons_publishes() {
     let cells = read("ts-cell-metadata.csv");
@@ -78,16 +93,7 @@ fn every_count_table_gets_the_hierarchy_ons_publishes() {
         // Cross-tabulations of two variables (TS009 sex by age, TS076):
         // one tree, grand total -> groups -> the second variable's hierarchy.
         if cs[0]["Variables"] != "1" {
-            let mut header = vec![
-                "date".to_string(),
-                "geography".into(),
-                "geography code".into(),
-            ];
-            header.extend(
-                cs.iter()
-                    .map(|c| format!("{}: {}", c["Cell_Label_ONS_Prefix"], c["Cell_Label_ONS"])),
-            );
-            let row: Vec<i64> = cs.iter().map(|c| c["EW_Count"].parse().unwrap()).collect();
+            let (header, row) = published(cs);
             match build_crosstab(&header, std::slice::from_ref(&row)) {
                 Ok((h, keep)) => {
                     let kept: Vec<i64> = keep.iter().map(|&i| row[i]).collect();
@@ -109,16 +115,7 @@ fn every_count_table_gets_the_hierarchy_ons_publishes() {
             }
             continue;
         }
-        let mut header = vec![
-            "date".to_string(),
-            "geography".into(),
-            "geography code".into(),
-        ];
-        header.extend(
-            cs.iter()
-                .map(|c| format!("{}: {}", c["Cell_Label_ONS_Prefix"], c["Cell_Label_ONS"])),
-        );
-        let row: Vec<i64> = cs.iter().map(|c| c["EW_Count"].parse().unwrap()).collect();
+        let (header, row) = published(cs);
         let mut h = match parse_header(&header) {
             Ok(h) => h,
             Err(e) => {
