@@ -419,14 +419,16 @@ fn shared_data() -> std::path::PathBuf {
 #[test]
 fn real_ts007_files_at_every_level_keep_their_totals_and_hierarchy() {
     let data = shared_data().join("census2021");
+    // Served over HTTP by a local server, as the real files would be.
+    let server = eqpipe::serve::StaticServer::start(&data).unwrap();
     for level in ["ctry", "rgn", "utla", "ltla"] {
         let dir = tempfile::tempdir().unwrap();
         let file = data.join(format!("census2021-ts007-{level}.csv"));
         let cfg = write_config(
             dir.path(),
             &format!(
-                "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS007\"]\ngeography = \"{level}\"\non_inconsistent_sums = \"fail\"\n",
-                file.display()
+                "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}census2021-ts007-{level}.csv\"\ntables = [\"TS007\"]\ngeography = \"{level}\"\non_inconsistent_sums = \"fail\"\n",
+                server.base_url()
             ),
         );
         let o = run(&["run", "--config", cfg.to_str().unwrap()]);
@@ -493,13 +495,13 @@ fn real_ons_lookups_become_child_parent_pairs() {
     let lookups = shared_data().join("lookups");
     let lsoa = lookups.join("lsoa11-to-lsoa21-to-lad22-best-fit.csv");
     let msoa = lookups.join("msoa11-to-msoa21-to-lad22.csv");
+    let server = eqpipe::serve::StaticServer::start(&lookups).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
         dir.path(),
         &format!(
-            "output_dir = \"out\"\n[[sources]]\nname = \"lookups\"\nplugin = \"geography\"\nmax_rejected_pct = 0.0\n[sources.options]\nlookups = [\"{}\", \"{}\"]\n",
-            lsoa.display(),
-            msoa.display()
+            "output_dir = \"out\"\n[[sources]]\nname = \"lookups\"\nplugin = \"geography\"\nmax_rejected_pct = 0.0\n[sources.options]\nlookups = [\"{0}lsoa11-to-lsoa21-to-lad22-best-fit.csv\", \"{0}msoa11-to-msoa21-to-lad22.csv\"]\n",
+            server.base_url()
         ),
     );
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
