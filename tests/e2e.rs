@@ -161,6 +161,19 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
     // LSOA -> ward and LSOA -> LA per LSOA, plus ward -> LA per ward.
     assert_eq!(lookup_rows, 2 * (rows / 3) + 24);
 
+    // The workforce extract: personal, so only under restricted/, and no
+    // raw identifier (the demo's are NB1xxxxx) anywhere under the output.
+    let (_, staff, _, _) =
+        read_parquet(&out.join("restricted/datasets/workforce/source=workforce/part-0.parquet"));
+    assert!(staff > 6000, "three yearly snapshots: {staff}");
+    for f in files_under(&out) {
+        assert!(
+            !String::from_utf8_lossy(&std::fs::read(&f).unwrap()).contains("NB1000"),
+            "{}",
+            f.display()
+        );
+    }
+
     // The manifest, written last, names every file of the run.
     let m = last_manifest(&out);
     assert_eq!(m["outcome"], "success");

@@ -17,7 +17,7 @@ use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
 use arrow_cast::cast::{CastOptions, can_cast_types, cast_with_options};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, SchemaRef};
-use eqpipe_plugin_sdk::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
+use eqpipe_plugin_sdk::contract::{REJECT_COLUMN, is_reserved};
 use eqpipe_plugin_sdk::{ColumnType, Contract};
 
 /// Contracts shipped with eqpipe (`config/contracts/`), compiled in.
@@ -37,6 +37,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "nomis_observations.toml",
         include_str!("../../config/contracts/nomis_observations.toml"),
+    ),
+    (
+        "workforce.toml",
+        include_str!("../../config/contracts/workforce.toml"),
     ),
     (
         "geography_lookup.toml",
@@ -170,6 +174,9 @@ pub struct Validator {
     /// they are filtered out.
     loose: SchemaRef,
     allowed: Vec<Option<HashSet<String>>>,
+    /// Indexes of the `unique` columns, and the keys seen so far.
+    unique: Vec<usize>,
+    seen: HashSet<Vec<String>>,
 }
 
 /// Whether a column of type `from` may be converted to the contract type.
@@ -225,11 +232,18 @@ impl Validator {
                 .map(|f| f.as_ref().clone().with_nullable(true))
                 .collect::<Vec<_>>(),
         ));
+        let unique = contract
+            .unique
+            .iter()
+            .filter_map(|u| contract.columns.iter().position(|c| &c.name == u))
+            .collect();
         Validator {
             contract,
             schema,
             loose,
             allowed,
+            unique,
+            seen: HashSet::new(),
         }
     }
 
@@ -294,14 +308,12 @@ impl Validator {
             .fields()
             .iter()
             .map(|f| f.name().clone())
-            .filter(|n| {
-                !known.contains(n.as_str()) && n != SOURCE_FILE_COLUMN && n != SOURCE_ROW_COLUMN
-            })
+            .filter(|n| !known.contains(n.as_str()) && !is_reserved(n))
             .collect())
     }
 
     /// Validates and conforms one batch.
-    pub fn validate(&self, batch: &RecordBatch) -> Result<Validated, SchemaMismatch> {
+    pub fn validate(&mut self, batch: &RecordBatch) -> Result<Validated, SchemaMismatch> {
         let n = batch.num_rows();
         // Per row: (first column at fault, reasons).
         let mut faults: Vec<Option<(String, Vec<String>)>> = vec![None; n];
@@ -419,6 +431,43 @@ impl Validator {
             };
             columns.push(final_col);
         }
+        // Rows the source rejected itself.
+        if let Some(r) = batch.column_by_name(REJECT_COLUMN) {
+            let reasons = arrow_cast::cast::cast(r, &DataType::Utf8)
+                .map_err(|e| self.mismatch(format!("column `{REJECT_COLUMN}`: {e}")))?;
+            let reasons = reasons.as_string::<i32>();
+            for i in 0..n {
+                if reasons.is_valid(i) {
+                    note(&mut faults, i, "row", reasons.value(i).to_string());
+                }
+            }
+        }
+        // Duplicates of an earlier row (only rows that passed everything
+        // else claim their key).
+        if !self.unique.is_empty() {
+            let opts = FormatOptions::default().with_null("");
+            let fmts: Vec<ArrayFormatter> = self
+                .unique
+                .iter()
+                .map(|&ci| ArrayFormatter::try_new(columns[ci].as_ref(), &opts))
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.mismatch(format!("unique key: {e}")))?;
+            let what = self.contract.unique.join(", ");
+            for i in 0..n {
+                if faults[i].is_some() {
+                    continue;
+                }
+                let key: Vec<String> = fmts.iter().map(|f| f.value(i).to_string()).collect();
+                if !self.seen.insert(key) {
+                    note(
+                        &mut faults,
+                        i,
+                        &self.contract.unique[0],
+                        format!("duplicate of an earlier row with the same {what}"),
+                    );
+                }
+            }
+        }
         let conformed = RecordBatch::try_new(self.loose.clone(), columns)
             .map_err(|e| self.mismatch(format!("cannot assemble the batch: {e}")))?;
         let rejections: Vec<Rejection> = faults
@@ -470,6 +519,7 @@ mod tests {
     use super::*;
     use arrow_array::{Int64Array, StringArray, UInt64Array};
     use arrow_schema::{Field, Schema};
+    use eqpipe_plugin_sdk::contract::SOURCE_ROW_COLUMN;
 
     fn contract() -> Arc<Contract> {
         Arc::new(
@@ -526,7 +576,7 @@ nullable = true
             ],
         )
         .unwrap();
-        let v = Validator::new(contract());
+        let mut v = Validator::new(contract());
         assert_eq!(v.check_schema(&schema).unwrap(), vec!["extra".to_string()]);
         let out = v.validate(&b).unwrap();
         assert_eq!(out.batch.num_rows(), 1);
@@ -553,7 +603,7 @@ nullable = true
 
     #[test]
     fn a_missing_required_column_or_an_incompatible_type_fails_the_whole_stream() {
-        let v = Validator::new(contract());
+        let mut v = Validator::new(contract());
         let s = Schema::new(vec![Field::new("code", DataType::Utf8, true)]);
         let e = v.check_schema(&s).unwrap_err().to_string();
         assert!(

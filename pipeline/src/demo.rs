@@ -3,7 +3,7 @@
 //! HTTP server so the real fetch path runs, and put through the real
 //! pipeline. No network, no config.
 //!
-//! Generated inputs (under `<out>/demo-input/`):
+//! Generated inputs (in `<out>-input/`, beside the outputs):
 //! * `public/census2021-tsNNN.zip`: Nomis Census 2021 bulk layout, members
 //!   `census2021-tsNNN-{ctry,ltla,wd}.csv` with the published column labels;
 //!   wards add up to the city, categories add up to their totals;
@@ -27,6 +27,21 @@ use crate::config::{Config, FetchConfig, IndicatorConfig, Isolation, SourceConfi
 pub const CITY_CODE: &str = "E08999001";
 /// Its name.
 pub const CITY_NAME: &str = "Northbridge";
+/// The environment variable the demo's workforce source reads its
+/// pseudonymisation key from.
+pub const KEY_ENV: &str = "EQPIPE_DEMO_PSEUDONYMISATION_KEY";
+/// The key the demo uses when that variable is not set. Only for the
+/// fictional demo data: a real deployment sets its own secret.
+pub const DEMO_KEY: &str = "demo-only-key-not-a-secret-0001";
+
+/// Where the demo writes its inputs for outputs in `out`: beside it.
+pub fn input_dir(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "eqpipe-demo".into());
+    out.with_file_name(format!("{name}-input"))
+}
 /// The IoD2019-style file the demo serves.
 pub const IMD_FILE: &str = "imd2019-lsoa-scores-ranks-deciles.csv";
 /// The ONS-style LSOA → ward → local authority lookup the demo serves.
@@ -916,6 +931,30 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                 isolation: Isolation::InProcess,
                 options: table(&[("url", toml::Value::String(format!("{base_url}{IMD_FILE}")))]),
                 max_rejected_pct: Some(0.0),
+            },
+            SourceConfig {
+                name: "workforce".into(),
+                plugin: Some("workforce".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: table(&[
+                    (
+                        "path",
+                        toml::Value::String("workforce/workforce-*.csv".into()),
+                    ),
+                    (
+                        "pseudonymisation_key_env",
+                        toml::Value::String(KEY_ENV.into()),
+                    ),
+                    (
+                        "senior",
+                        toml::Value::Array(vec![
+                            toml::Value::String("SM1".into()),
+                            toml::Value::String("SM2".into()),
+                        ]),
+                    ),
+                ]),
+                max_rejected_pct: Some(1.0),
             },
             SourceConfig {
                 name: "lookups".into(),

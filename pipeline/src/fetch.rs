@@ -196,6 +196,21 @@ impl Fetcher {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        if meta.is_dir() {
+            // A folder: plugins list it themselves (globs over snapshots).
+            return Ok(FetchResponse {
+                path: path.display().to_string(),
+                url: format!("file://{}", path.display()),
+                status: 200,
+                from_cache: false,
+                not_modified: false,
+                bytes: 0,
+                etag: None,
+                last_modified: None,
+                content_type: Some("inode/directory".into()),
+                fetched_at: None,
+            });
+        }
         if !meta.is_file() {
             return Err(FetchError::File {
                 path: path.display().to_string(),

@@ -17,7 +17,7 @@ use arrow_array::ffi_stream::{FFI_ArrowArrayStream, RecordBatchStreamReader};
 use arrow_array::{Array, RecordBatch, RecordBatchReader, UInt64Array};
 use arrow_schema::SchemaRef;
 use eqpipe_plugin_abi as abi;
-use eqpipe_plugin_sdk::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
+use eqpipe_plugin_sdk::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN, is_reserved};
 use eqpipe_plugin_sdk::{FetchRequest, FetchResponse};
 
 use crate::contracts::{Validator, row_as_text};
@@ -80,7 +80,7 @@ impl Sink {
         dataset: &str,
         mut reader: impl RecordBatchReader,
     ) -> Result<(), (i32, String)> {
-        let Some(target) = self.targets.get(dataset) else {
+        let Some(target) = self.targets.get_mut(dataset) else {
             let mut known: Vec<_> = self.targets.keys().cloned().collect();
             known.sort();
             return Err((
@@ -227,7 +227,7 @@ fn write_rejections(
         let record: serde_json::Map<String, serde_json::Value> = names
             .iter()
             .zip(values)
-            .filter(|(n, _)| n.as_str() != SOURCE_FILE_COLUMN && n.as_str() != SOURCE_ROW_COLUMN)
+            .filter(|(n, _)| !is_reserved(n))
             .map(|(n, v)| (n.clone(), serde_json::Value::String(v)))
             .collect();
         let record = serde_json::Value::Object(record).to_string();

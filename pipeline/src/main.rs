@@ -384,7 +384,13 @@ fn list_plugins(config: Option<&Path>) -> Result<ExitCode> {
 
 fn demo(out: &Path, progress: bool) -> Result<ExitCode> {
     let t = std::time::Instant::now();
-    let input_dir = out.join("demo-input");
+    // The inputs sit beside the outputs, not in them: the workforce extract
+    // holds (fictional) raw identifiers, which never belong under an output.
+    let input_dir = eqpipe::demo::input_dir(out);
+    if std::env::var_os(eqpipe::demo::KEY_ENV).is_none() {
+        // SAFETY: set before any other thread of this process starts.
+        unsafe { std::env::set_var(eqpipe::demo::KEY_ENV, eqpipe::demo::DEMO_KEY) };
+    }
     let inputs = eqpipe::demo::generate(&input_dir).with_context(|| {
         format!(
             "cannot write the demo's inputs under {}",

@@ -47,6 +47,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "ons-api",
         descriptor: eqpipe_ons_api::descriptor,
     });
+    #[cfg(feature = "builtin-workforce")]
+    v.push(Builtin {
+        name: "workforce",
+        descriptor: eqpipe_workforce::descriptor,
+    });
     #[cfg(feature = "builtin-community-profile")]
     v.push(Builtin {
         name: "community-profile",
@@ -366,8 +371,8 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_a_library_is_refused() {
-        let dir = std::env::temp_dir().join(format!("eqpipe-reg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let f = dir.join("not-a-lib.so");
         std::fs::write(&f, b"this is text").unwrap();
         let e = load_library(&f).unwrap_err().to_string();

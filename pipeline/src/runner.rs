@@ -324,8 +324,16 @@ fn empty_report(name: &str, plugin: String) -> StepReport {
     }
 }
 
-fn source_path(root: &Path, dataset: &str, source: &str) -> PathBuf {
-    root.join("datasets")
+/// Where a source's partition of a dataset lives: personal datasets under
+/// the restricted root.
+fn source_path(root: &Path, contract: &eqpipe_plugin_sdk::Contract, source: &str) -> PathBuf {
+    let dataset = contract.name.as_str();
+    let base = if contract.personal {
+        root.join(store::RESTRICTED_DIR)
+    } else {
+        root.to_path_buf()
+    };
+    base.join("datasets")
         .join(dataset)
         .join(format!("source={source}"))
         .join(PART_FILE)
@@ -343,8 +351,14 @@ fn run_step(
     max_rejected_pct: Option<f64>,
 ) -> Result<(), StepFailure> {
     let name = report.name.clone();
-    let quarantine = shared
-        .root
+    // Rejected rows of personal datasets are personal too.
+    let personal = targets.values().any(|t| t.validator.contract().personal);
+    let quarantine_root = if personal {
+        shared.root.join(store::RESTRICTED_DIR)
+    } else {
+        shared.root.clone()
+    };
+    let quarantine = quarantine_root
         .join("quarantine")
         .join(&shared.run_id)
         .join(format!("{name}.csv"));
@@ -727,8 +741,8 @@ fn source_targets(
         targets.insert(
             d.name.clone(),
             Target {
+                final_path: source_path(&shared.root, &contract, step),
                 validator: Validator::new(contract),
-                final_path: source_path(&shared.root, &d.name, step),
             },
         );
     }
@@ -755,7 +769,7 @@ fn indicator_inputs(
         match producers.get(d) {
             Some(names) => {
                 for n in names {
-                    let p = source_path(&shared.root, d, n);
+                    let p = source_path(&shared.root, &contract, n);
                     if p.exists() {
                         let failed = sources
                             .iter()
@@ -768,7 +782,11 @@ fn indicator_inputs(
                 }
             }
             None => {
-                let dir = shared.root.join("datasets").join(d);
+                let dir = source_path(&shared.root, &contract, "x")
+                    .parent()
+                    .and_then(Path::parent)
+                    .expect("a dataset folder")
+                    .to_path_buf();
                 if let Ok(entries) = std::fs::read_dir(&dir) {
                     let mut parts: Vec<PathBuf> = entries
                         .flatten()

@@ -34,6 +34,45 @@ pub const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// The file name of a dataset partition or indicator output.
 pub const PART_FILE: &str = "part-0.parquet";
 
+/// The folder, under the output root, for personal (special-category) data:
+/// folders 0700, files 0600. Nothing under it is published.
+pub const RESTRICTED_DIR: &str = "restricted";
+
+/// True for paths under the restricted root.
+pub fn is_restricted(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == RESTRICTED_DIR)
+}
+
+/// Creates `dir` and its parents; under the restricted root, every folder
+/// from `restricted` down is made owner-only (0700).
+pub fn create_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    #[cfg(unix)]
+    if is_restricted(dir) {
+        use std::os::unix::fs::PermissionsExt;
+        let mut p = dir.to_path_buf();
+        loop {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).map_err(io(&p))?;
+            if p.file_name().is_some_and(|n| n == RESTRICTED_DIR) || !p.pop() {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates a file; under the restricted root it is owner-only (0600).
+pub fn create_file(path: &Path) -> Result<File, StoreError> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if is_restricted(path) {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    o.open(path).map_err(io(path))
+}
+
 /// A store error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -95,13 +134,13 @@ impl PendingFile {
             .parent()
             .expect("a file has a folder")
             .to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        create_dir(&dir)?;
         let name = final_path
             .file_name()
             .expect("a file name")
             .to_string_lossy();
         let tmp_path = dir.join(format!(".{name}.{run_id}.tmp"));
-        let file = File::create(&tmp_path).map_err(io(&tmp_path))?;
+        let file = create_file(&tmp_path)?;
         let writer =
             ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|e| {
                 StoreError::Parquet {
@@ -248,7 +287,7 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
         }
     }
     let mut n = 0;
-    for sub in ["datasets", "indicators", "runs", "reports"] {
+    for sub in ["datasets", "indicators", "runs", "reports", RESTRICTED_DIR] {
         walk(&root.join(sub), &mut n);
     }
     n
@@ -346,12 +385,8 @@ impl QuarantineWriter {
         values: &[String],
     ) -> Result<(), StoreError> {
         if self.writer.is_none() {
-            let dir = self.path.parent().expect("a folder");
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-            let mut w = csv::Writer::from_path(&self.path).map_err(|e| StoreError::Io {
-                path: self.path.clone(),
-                source: e.into(),
-            })?;
+            create_dir(self.path.parent().expect("a folder"))?;
+            let mut w = csv::Writer::from_writer(create_file(&self.path)?);
             let mut header = vec![
                 "file".to_string(),
                 "row".into(),

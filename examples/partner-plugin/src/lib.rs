@@ -201,5 +201,6 @@ mod tests {
                 .to_string()
         };
         assert!(e.contains("column `ward_code` is missing"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -17,6 +17,15 @@ pub const SOURCE_FILE_COLUMN: &str = "_source_file";
 /// The reserved column a source may add with the row's 1-based line number
 /// in its input file; used in quarantine reports, never stored.
 pub const SOURCE_ROW_COLUMN: &str = "_source_row";
+/// The reserved column a source may add to reject a row itself (a ragged
+/// line, a code outside a mapping): a non-null value is the reason, and the
+/// host sends the row to quarantine with it. Never stored.
+pub const REJECT_COLUMN: &str = "_reject_reason";
+
+/// True for the reserved columns the host reads and never stores.
+pub fn is_reserved(column: &str) -> bool {
+    column == SOURCE_FILE_COLUMN || column == SOURCE_ROW_COLUMN || column == REJECT_COLUMN
+}
 
 /// A dataset contract.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,9 +38,15 @@ pub struct Contract {
     /// What one row means.
     #[serde(default)]
     pub description: String,
-    /// True when rows describe individual people (special-category data).
+    /// True when rows describe individual people (special-category data):
+    /// the host stores them, and their quarantine files, under the
+    /// restricted output root, readable by the owner only.
     #[serde(default)]
     pub personal: bool,
+    /// Columns whose values together identify a row; a later row with the
+    /// same values is quarantined as a duplicate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unique: Vec<String>,
     /// The columns, in output order.
     pub columns: Vec<Column>,
 }
@@ -161,6 +176,13 @@ impl Contract {
         }
         if self.columns.is_empty() {
             return Err(err("has no columns".into()));
+        }
+        for u in &self.unique {
+            if self.column(u).is_none() {
+                return Err(err(format!(
+                    "unique column `{u}` is not a column of the contract"
+                )));
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for c in &self.columns {

@@ -62,7 +62,7 @@ pub use serde_json;
 
 /// The usual imports for a plugin author.
 pub mod prelude {
-    pub use crate::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
+    pub use crate::contract::{REJECT_COLUMN, SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
     pub use crate::{
         Column, ColumnType, Context, Contract, FetchRequest, FetchResponse, IndicatorPlugin,
         Manifest, PluginError, SourcePlugin, TextRows,

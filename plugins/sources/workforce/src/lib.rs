@@ -1,0 +1,575 @@
+//! `workforce`: HR extracts (CSV or XLSX) from any HR system, through a
+//! column mapping, into the personal `workforce` dataset: one row per
+//! employee and snapshot, harmonised to the Census 2021 classifications.
+//!
+//! Privacy by construction:
+//! * the employee identifier is replaced, as it is read, by an HMAC-SHA256
+//!   keyed hash (key from the environment variable the config names; the
+//!   run fails without it), so the raw identifier never crosses into the
+//!   host: not into Parquet, logs, errors or quarantine files;
+//! * only the canonical columns are read: names, free text and dates of
+//!   birth are never emitted (a date of birth, if mapped, only yields the age
+//!   at the snapshot);
+//! * the dataset's contract is personal, so the host stores it under the
+//!   restricted root (0700/0600).
+//!
+//! Bad rows (ragged lines, grades outside the map) are rejected by the
+//! plugin with a reason; bad dates, negative pay and duplicate employees in a
+//! snapshot are rejected by the host against the contract. All go to the
+//! restricted quarantine file with file, row, column and reason.
+
+pub mod classify;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use eqpipe_plugin_sdk::prelude::*;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use classify::Classifier;
+
+/// The canonical columns an extract is mapped onto.
+pub const CANONICAL: &[&str] = &[
+    "employee_id",
+    "snapshot_date",
+    "org_unit",
+    "grade",
+    "sex",
+    "ethnic_group",
+    "disability",
+    "age",
+    "date_of_birth",
+    "contract_hours",
+    "hourly_pay",
+    "bonus_pay",
+    "start_date",
+    "leaver_date",
+    "religion",
+    "sexual_orientation",
+    "gender_identity",
+    "full_pay_relevant",
+];
+
+/// Spreadsheet or text.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Comma-separated text.
+    Csv,
+    /// Excel workbook.
+    Xlsx,
+}
+
+/// What to do with answers no classification knows.
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnmapped {
+    /// Store them as `unmapped` and report them with counts.
+    #[default]
+    Warn,
+    /// Fail the source, reporting them with counts.
+    Fail,
+}
+
+/// Options of `[sources.options]`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// The extract: a path, a glob on the file name (`hr/workforce-*.csv`,
+    /// one file per snapshot), or a URL.
+    pub path: String,
+    /// `csv` or `xlsx`; guessed from the extension.
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Worksheet (XLSX; default the first).
+    #[serde(default)]
+    pub sheet: Option<String>,
+    /// Canonical column -> the file's column, for every name that differs
+    /// (`employee_id = "Person Number"`).
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// Environment variable holding the pseudonymisation key.
+    pub pseudonymisation_key_env: String,
+    /// Snapshot date for files that have no snapshot column (YYYY-MM-DD).
+    #[serde(default)]
+    pub snapshot_date: Option<String>,
+    /// Grade -> grade band. Without it the band is the grade; with it, a
+    /// grade outside the map is rejected.
+    #[serde(default)]
+    pub grade_bands: BTreeMap<String, String>,
+    /// Grades (or grade bands) counted as senior.
+    #[serde(default)]
+    pub senior: Vec<String>,
+    /// Answers no classification knows: `warn` or `fail`.
+    #[serde(default)]
+    pub on_unmapped: OnUnmapped,
+    /// Folder of extra classification files (`ethnic_group.toml`, …) adding
+    /// a council's own answers.
+    #[serde(default)]
+    pub classifications_dir: Option<String>,
+}
+
+/// The plugin.
+pub struct Workforce {
+    options: Options,
+    key: Vec<u8>,
+    classifier: Classifier,
+}
+
+/// The dataset's columns, in the order emitted.
+const OUT: &[&str] = &[
+    "employee_key",
+    "snapshot_date",
+    "org_unit",
+    "grade",
+    "grade_band",
+    "senior",
+    "sex",
+    "ethnic_group",
+    "ethnic_group_broad",
+    "disability",
+    "religion",
+    "sexual_orientation",
+    "gender_identity",
+    "age",
+    "age_band",
+    "contract_hours",
+    "hourly_pay",
+    "bonus_pay",
+    "full_pay_relevant",
+    "start_date",
+    "leaver_date",
+    REJECT_COLUMN,
+];
+
+impl SourcePlugin for Workforce {
+    type Options = Options;
+
+    fn manifest() -> Manifest {
+        Manifest::source("workforce", env!("CARGO_PKG_VERSION"))
+            .description("HR extracts (CSV, XLSX) mapped, harmonised and pseudonymised into per-employee snapshots")
+            .licence("Personal data of the partner; restricted, never published")
+            .produces("workforce")
+    }
+
+    fn new(options: Options, _ctx: &Context) -> Result<Self, PluginError> {
+        for k in options.columns.keys() {
+            if !CANONICAL.contains(&k.as_str()) {
+                return Err(PluginError::config(format!(
+                    "columns: `{k}` is not a canonical column (known: {})",
+                    CANONICAL.join(", ")
+                )));
+            }
+        }
+        let var = &options.pseudonymisation_key_env;
+        let key = std::env::var(var).unwrap_or_default();
+        if key.trim().len() < 16 {
+            return Err(PluginError::config(format!(
+                "the pseudonymisation key is missing or too short: set the environment variable `{var}` to a secret of at least 16 characters (never reuse it across partners unless linking is intended)"
+            )));
+        }
+        let mut extra = Vec::new();
+        if let Some(dir) = &options.classifications_dir {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| PluginError::config(format!("classifications_dir {dir}: {e}")))?;
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "toml") {
+                    let text = std::fs::read_to_string(&p)?;
+                    extra.push((p.display().to_string(), text));
+                }
+            }
+        }
+        let classifier = Classifier::load(&extra).map_err(PluginError::config)?;
+        Ok(Workforce {
+            options,
+            key: key.trim().as_bytes().to_vec(),
+            classifier,
+        })
+    }
+
+    fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
+        let files = self.inputs(ctx)?;
+        if files.is_empty() {
+            return Err(PluginError::data(format!(
+                "no file matches `{}`",
+                self.options.path
+            )));
+        }
+        for (path, name) in files {
+            ctx.check_cancelled()?;
+            let format = match self.options.format {
+                Some(f) => f,
+                None if name.to_ascii_lowercase().ends_with(".xlsx") => Format::Xlsx,
+                None => Format::Csv,
+            };
+            let table = match format {
+                Format::Csv => read_csv(&path, &name)?,
+                Format::Xlsx => read_xlsx(&path, &name, self.options.sheet.as_deref())?,
+            };
+            let rows = self.convert(ctx, table, &name)?;
+            ctx.info(&format!("{name}: {rows} employee rows"));
+        }
+        if !self.classifier.unmapped.is_empty() {
+            let report: Vec<String> = self
+                .classifier
+                .unmapped
+                .iter()
+                .map(|(field, answers)| {
+                    let list: Vec<String> = answers
+                        .iter()
+                        .map(|(a, n)| format!("`{a}` ({n})"))
+                        .collect();
+                    format!("{field}: {}", list.join(", "))
+                })
+                .collect();
+            let msg = format!(
+                "answers no classification knows (add them to a file in classifications_dir): {}",
+                report.join("; ")
+            );
+            match self.options.on_unmapped {
+                OnUnmapped::Warn => ctx.warn(&msg),
+                OnUnmapped::Fail => return Err(PluginError::data(msg)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A read table: header and rows of text, with 1-based line numbers.
+struct Table {
+    header: Vec<String>,
+    rows: Vec<(u64, Vec<String>)>,
+}
+
+fn read_csv(path: &Path, name: &str) -> Result<Table, PluginError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| PluginError::io(format!("{name}: {e}")))?;
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| PluginError::data(format!("{name}: cannot read the header: {e}")))?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+        .collect();
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| PluginError::data(format!("{name}, row {}: {e}", i + 2)))?;
+        rows.push((i as u64 + 2, rec.iter().map(str::to_string).collect()));
+    }
+    Ok(Table { header, rows })
+}
+
+/// Excel's serial day number to YYYY-MM-DD (serial 1 is 1900-01-01, with
+/// Excel's phantom 29 February 1900).
+fn excel_date(serial: f64) -> String {
+    let days = serial.floor() as i64 - 25_569; // days since 1970-01-01
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn read_xlsx(path: &Path, name: &str, sheet: Option<&str>) -> Result<Table, PluginError> {
+    use calamine::{Data, Reader, open_workbook_auto};
+    let mut wb = open_workbook_auto(path)
+        .map_err(|e| PluginError::data(format!("{name}: not a readable workbook: {e}")))?;
+    let sheet_name = match sheet {
+        Some(s) => s.to_string(),
+        None => wb
+            .sheet_names()
+            .first()
+            .cloned()
+            .ok_or_else(|| PluginError::data(format!("{name}: the workbook has no sheets")))?,
+    };
+    let range = wb
+        .worksheet_range(&sheet_name)
+        .map_err(|e| PluginError::data(format!("{name}: no sheet `{sheet_name}`: {e}")))?;
+    let text = |d: &Data| -> String {
+        match d {
+            Data::Empty => String::new(),
+            Data::String(s) => s.clone(),
+            Data::Int(i) => i.to_string(),
+            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+            Data::Float(f) => f.to_string(),
+            Data::Bool(b) => b.to_string(),
+            Data::DateTime(dt) => excel_date(dt.as_f64()),
+            Data::DateTimeIso(s) | Data::DurationIso(s) => s.chars().take(10).collect(),
+            Data::Error(e) => format!("#ERROR {e:?}"),
+        }
+    };
+    let mut rows_iter = range.rows();
+    let header: Vec<String> = rows_iter
+        .next()
+        .map(|r| r.iter().map(|d| text(d).trim().to_string()).collect())
+        .ok_or_else(|| PluginError::data(format!("{name}: sheet `{sheet_name}` is empty")))?;
+    let rows = rows_iter
+        .enumerate()
+        .map(|(i, r)| (i as u64 + 2, r.iter().map(text).collect()))
+        .collect();
+    Ok(Table { header, rows })
+}
+
+/// `31/03/2025`, `31-03-2025`, `2025/03/31` and `2025-03-31` as
+/// `2025-03-31`; anything else is left for the host to reject.
+pub fn iso_date(s: &str) -> String {
+    let s = s.trim();
+    let first = s.split([' ', 'T']).next().unwrap_or(s);
+    let parts: Vec<&str> = first.split(['/', '-', '.']).collect();
+    if parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    {
+        if parts[0].len() == 4 {
+            return format!("{}-{:0>2}-{:0>2}", parts[0], parts[1], parts[2]);
+        }
+        if parts[2].len() == 4 {
+            return format!("{}-{:0>2}-{:0>2}", parts[2], parts[1], parts[0]);
+        }
+    }
+    s.to_string()
+}
+
+fn age_band(age: Option<i64>) -> &'static str {
+    match age {
+        None => "not_stated",
+        Some(a) if a < 16 => "under 16",
+        Some(a) if a <= 24 => "16-24",
+        Some(a) if a <= 34 => "25-34",
+        Some(a) if a <= 49 => "35-49",
+        Some(a) if a <= 64 => "50-64",
+        Some(_) => "65+",
+    }
+}
+
+/// Whole years from `birth` to `at` (both YYYY-MM-DD).
+fn years_between(birth: &str, at: &str) -> Option<i64> {
+    let p = |s: &str| -> Option<(i64, i64, i64)> {
+        let v: Vec<i64> = s
+            .split('-')
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        (v.len() == 3).then(|| (v[0], v[1], v[2]))
+    };
+    let (by, bm, bd) = p(birth)?;
+    let (ay, am, ad) = p(at)?;
+    Some(ay - by - i64::from((am, ad) < (bm, bd)))
+}
+
+fn yes_no(s: &str) -> &'static str {
+    match classify::normalise(s).as_str() {
+        "y" | "yes" | "true" | "1" => "true",
+        "n" | "no" | "false" | "0" => "false",
+        _ => "",
+    }
+}
+
+impl Workforce {
+    fn inputs(&self, ctx: &Context) -> Result<Vec<(PathBuf, String)>, PluginError> {
+        let p = self.options.path.trim();
+        let file_name = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+        if p.contains("://") || !p.contains('*') {
+            let got = ctx.fetch_url(p)?;
+            return Ok(vec![(PathBuf::from(got.path), file_name(p))]);
+        }
+        // A glob on the file name, in a folder the host resolves (relative
+        // to the config).
+        let (dir, pattern) = p.rsplit_once('/').unwrap_or((".", p));
+        let (prefix, suffix) = pattern.split_once('*').unwrap_or((pattern, ""));
+        let base = PathBuf::from(ctx.fetch_url(dir)?.path);
+        let mut names: Vec<String> = std::fs::read_dir(&base)
+            .map_err(|e| PluginError::io(format!("{dir}: {e}")))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| {
+                n.starts_with(prefix)
+                    && n.ends_with(suffix)
+                    && n.len() >= prefix.len() + suffix.len()
+            })
+            .collect();
+        names.sort();
+        let mut out = Vec::new();
+        for n in names {
+            let got = ctx.fetch_url(&format!("{dir}/{n}"))?;
+            out.push((PathBuf::from(got.path), n));
+        }
+        Ok(out)
+    }
+
+    fn pseudonymise(&self, id: &str) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
+            .expect("HMAC takes any key length");
+        mac.update(id.trim().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn convert(&mut self, ctx: &Context, table: Table, name: &str) -> Result<u64, PluginError> {
+        // Canonical column -> index in the file.
+        let mut idx: HashMap<&str, usize> = HashMap::new();
+        let lower: Vec<String> = table
+            .header
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        for c in CANONICAL {
+            let wanted = self
+                .options
+                .columns
+                .get(*c)
+                .map(|s| s.to_ascii_lowercase())
+                .unwrap_or_else(|| c.to_string());
+            if let Some(i) = lower.iter().position(|h| *h == wanted) {
+                idx.insert(c, i);
+            } else if self.options.columns.contains_key(*c) {
+                return Err(PluginError::data(format!(
+                    "{name}: column `{}` (mapped to {c}) is not in the file (found: {})",
+                    self.options.columns[*c],
+                    table.header.join(", ")
+                )));
+            }
+        }
+        for required in ["employee_id", "grade"] {
+            if !idx.contains_key(required) {
+                return Err(PluginError::data(format!(
+                    "{name}: no `{required}` column; map it with columns.{required} = \"<the file's column>\" (found: {})",
+                    table.header.join(", ")
+                )));
+            }
+        }
+        if !idx.contains_key("snapshot_date") && self.options.snapshot_date.is_none() {
+            return Err(PluginError::data(format!(
+                "{name}: no snapshot_date column; map one or set the snapshot_date option"
+            )));
+        }
+        let width = table.header.len();
+        let mut rows = TextRows::new(OUT);
+        let mut n = 0u64;
+        for (line, rec) in table.rows {
+            if rec.iter().all(|v| v.trim().is_empty()) {
+                continue;
+            }
+            let get = |c: &str| {
+                idx.get(c)
+                    .and_then(|&i| rec.get(i))
+                    .map(|s| s.trim())
+                    .unwrap_or("")
+            };
+            let id = get("employee_id");
+            let key = if id.is_empty() {
+                String::new()
+            } else {
+                self.pseudonymise(id)
+            };
+            let mut reject: Vec<String> = Vec::new();
+            if rec.len() != width {
+                reject.push(format!("{} fields, but the header has {width}", rec.len()));
+            }
+            if id.is_empty() {
+                reject.push("employee_id is empty".into());
+            }
+            let snapshot = match get("snapshot_date") {
+                "" => self.options.snapshot_date.clone().unwrap_or_default(),
+                s => iso_date(s),
+            };
+            let grade = get("grade");
+            let band = if self.options.grade_bands.is_empty() {
+                grade.to_string()
+            } else {
+                match self.options.grade_bands.get(grade) {
+                    Some(b) => b.clone(),
+                    None => {
+                        reject.push(format!("grade `{grade}` is not in grade_bands"));
+                        grade.to_string()
+                    }
+                }
+            };
+            let senior = self.options.senior.iter().any(|s| s == grade || *s == band);
+            let age = match get("age") {
+                "" => years_between(&iso_date(get("date_of_birth")), &snapshot),
+                a => a.parse::<f64>().ok().map(|f| f.floor() as i64),
+            };
+            let eth = self.classifier.map("ethnic_group", get("ethnic_group"));
+            let mut field = |c: &str| self.classifier.map(c, get(c)).value;
+            let (sex, disability, religion, orientation, gender) = (
+                field("sex"),
+                field("disability"),
+                field("religion"),
+                field("sexual_orientation"),
+                field("gender_identity"),
+            );
+            let age_text = age.map(|a| a.to_string()).unwrap_or_default();
+            let reject_text = reject.join("; ");
+            rows.push(
+                [
+                    key.as_str(),
+                    &snapshot,
+                    get("org_unit"),
+                    grade,
+                    &band,
+                    if senior { "true" } else { "false" },
+                    &sex,
+                    &eth.value,
+                    eth.broad.as_deref().unwrap_or(""),
+                    &disability,
+                    &religion,
+                    &orientation,
+                    &gender,
+                    &age_text,
+                    age_band(age),
+                    get("contract_hours"),
+                    &get("hourly_pay").replace([',', '£'], ""),
+                    &get("bonus_pay").replace([',', '£'], ""),
+                    yes_no(get("full_pay_relevant")),
+                    &iso_date(get("start_date")),
+                    &iso_date(get("leaver_date")),
+                    &reject_text,
+                ],
+                name,
+                line,
+            );
+            n += 1;
+            if rows.len() >= 64 * 1024 {
+                ctx.check_cancelled()?;
+                ctx.emit_rows("workforce", &mut rows)?;
+            }
+        }
+        ctx.emit_rows("workforce", &mut rows)?;
+        Ok(n)
+    }
+}
+
+eqpipe_plugin_sdk::export_plugin!(source: Workforce);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_common_hr_formats_become_iso() {
+        assert_eq!(iso_date("31/03/2025"), "2025-03-31");
+        assert_eq!(iso_date("1/4/2024"), "2024-04-01");
+        assert_eq!(iso_date("2025-03-31T00:00:00"), "2025-03-31");
+        assert_eq!(iso_date("March 2025"), "March 2025");
+        assert_eq!(excel_date(45747.0), "2025-03-31");
+    }
+
+    #[test]
+    fn ages_and_bands() {
+        assert_eq!(years_between("1990-04-01", "2025-03-31"), Some(34));
+        assert_eq!(years_between("1990-03-31", "2025-03-31"), Some(35));
+        assert_eq!(age_band(Some(24)), "16-24");
+        assert_eq!(age_band(Some(65)), "65+");
+        assert_eq!(age_band(None), "not_stated");
+    }
+}

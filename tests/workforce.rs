@@ -1,0 +1,368 @@
+//! The workforce source end to end: non-canonical CSV and XLSX layouts, messy
+//! answers onto Census 2021 classifications, bad rows to the restricted
+//! quarantine, a rejection threshold, and no raw identifier anywhere under
+//! the output folder or in the logs.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use common::*;
+
+const KEY_ENV: &str = "EQPIPE_TEST_WORKFORCE_KEY";
+const KEY: &str = "a-test-key-of-enough-length";
+
+/// An iTrent-style export: other column names, UK dates, 2011 labels.
+const ITRENT: &str = "Person Number,Census Date,Directorate,Pay Grade,Gender,Ethnic Origin,Disabled,Age at Census,Hours,Hourly Rate,Bonus,Start Date,End Date,Home Address\n\
+EMP-000101,31/03/2025,Housing,G4,Female,Black or Black British: Caribbean,No,41,37,18.20,0,01/05/2015,,1 High St\n\
+EMP-000102,31/03/2025,Housing,G9,male,  asian/asian british - INDIAN ,Yes,52,37,31.75,500,12/09/2001,,2 High St\n\
+EMP-000103,31/03/2025,Finance,G2,F,Prefer not to say,,29,18.5,12.10,0,03/02/2022,,3 High St\n\
+EMP-000104,31/03/2025,Finance,G6,M,White: English/Welsh/Scottish/Northern Irish/British,N,61,37,22.00,0,15/06/1999,,4 High St\n";
+
+fn config(dir: &Path, body: &str) -> std::path::PathBuf {
+    let p = dir.join("pipeline.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn mapping() -> &'static str {
+    "[sources.options.columns]\nemployee_id = \"Person Number\"\nsnapshot_date = \"Census Date\"\norg_unit = \"Directorate\"\ngrade = \"Pay Grade\"\nsex = \"Gender\"\nethnic_group = \"Ethnic Origin\"\ndisability = \"Disabled\"\nage = \"Age at Census\"\ncontract_hours = \"Hours\"\nhourly_pay = \"Hourly Rate\"\nbonus_pay = \"Bonus\"\nstart_date = \"Start Date\"\nleaver_date = \"End Date\"\n"
+}
+
+fn run_with_key(cfg: &Path) -> std::process::Output {
+    eqpipe()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env(KEY_ENV, KEY)
+        .output()
+        .unwrap()
+}
+
+fn text_col(b: &arrow_array::RecordBatch, name: &str) -> Vec<String> {
+    let c = b.column_by_name(name).unwrap();
+    let d = c.as_any_dictionary();
+    let keys = d.normalized_keys();
+    (0..b.num_rows())
+        .map(|i| d.values().as_string::<i32>().value(keys[i]).to_string())
+        .collect()
+}
+
+/// Everything under `dir`, and the process output, free of raw identifiers.
+fn assert_no_raw_ids(dir: &Path, o: &std::process::Output) {
+    let logs = text(o);
+    for id in [
+        "EMP-000101",
+        "EMP-000102",
+        "EMP-000103",
+        "EMP-000104",
+        "EMP-000105",
+        "High St",
+    ] {
+        assert!(!logs.contains(id), "`{id}` in the logs");
+        for f in files_under(dir) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(id),
+                "`{id}` in {}",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_non_canonical_csv_is_mapped_harmonised_and_pseudonymised() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("itrent.csv"), ITRENT).unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\nsenior = [\"G9\"]\n{}",
+            input.path().join("itrent.csv").display(),
+            mapping()
+        ),
+    );
+    let o = run_with_key(&cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let file = out.join("restricted/datasets/workforce/source=hr/part-0.parquet");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(out.join("restricted"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+    }
+    assert!(
+        !out.join("datasets/workforce").exists(),
+        "personal data only under restricted/"
+    );
+    let (schema, rows, _, batches) = read_parquet(&file);
+    assert_eq!(rows, 4);
+    assert!(
+        schema.field_with_name("home_address").is_err()
+            && schema.field_with_name("employee_id").is_err()
+    );
+    let b = &batches[0];
+    assert_eq!(
+        text_col(b, "ethnic_group"),
+        vec![
+            "Black, Black British, Black Welsh, Caribbean or African: Caribbean",
+            "Asian, Asian British or Asian Welsh: Indian",
+            "prefer_not_to_say",
+            "White: English, Welsh, Scottish, Northern Irish or British",
+        ]
+    );
+    assert_eq!(text_col(b, "sex"), vec!["F", "M", "F", "M"]);
+    assert_eq!(
+        text_col(b, "disability"),
+        vec!["not_disabled", "disabled", "not_stated", "not_disabled"]
+    );
+    let senior = b.column_by_name("senior").unwrap().as_boolean().clone();
+    assert_eq!(
+        (0..4).map(|i| senior.value(i)).collect::<Vec<_>>(),
+        vec![false, true, false, false]
+    );
+    let dates = b
+        .column_by_name("snapshot_date")
+        .unwrap()
+        .as_primitive::<arrow_array::types::Date32Type>()
+        .clone();
+    assert_eq!(dates.value(0), 20178, "2025-03-31 as days since 1970");
+    // The key is HMAC-SHA256(key, id), stable across runs with the same key.
+    let keys: Vec<String> = (0..4)
+        .map(|i| {
+            b.column_by_name("employee_key")
+                .unwrap()
+                .as_string::<i32>()
+                .value(i)
+                .to_string()
+        })
+        .collect();
+    assert!(
+        keys.iter()
+            .all(|k| k.len() == 64 && k.chars().all(|c| c.is_ascii_hexdigit()))
+    );
+    assert_no_raw_ids(&out, &o);
+}
+
+/// A minimal XLSX (inline strings), as HR systems export.
+fn write_xlsx(path: &Path, rows: &[Vec<&str>]) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut z = zip::ZipWriter::new(f);
+    let o = zip::write::SimpleFileOptions::default();
+    let mut put = |name: &str, body: &str| {
+        z.start_file(name, o).unwrap();
+        z.write_all(body.as_bytes()).unwrap();
+    };
+    put(
+        "[Content_Types].xml",
+        r#"<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#,
+    );
+    put(
+        "_rels/.rels",
+        r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#,
+    );
+    put(
+        "xl/workbook.xml",
+        r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Staff" sheetId="1" r:id="rId1"/></sheets></workbook>"#,
+    );
+    put(
+        "xl/_rels/workbook.xml.rels",
+        r#"<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#,
+    );
+    let mut sheet = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>"#,
+    );
+    for (r, row) in rows.iter().enumerate() {
+        sheet.push_str(&format!("<row r=\"{}\">", r + 1));
+        for (c, v) in row.iter().enumerate() {
+            let cell = format!("{}{}", (b'A' + c as u8) as char, r + 1);
+            if !v.is_empty() && v.parse::<f64>().is_ok() {
+                sheet.push_str(&format!("<c r=\"{cell}\"><v>{v}</v></c>"));
+            } else {
+                sheet.push_str(&format!(
+                    "<c r=\"{cell}\" t=\"inlineStr\"><is><t>{v}</t></is></c>"
+                ));
+            }
+        }
+        sheet.push_str("</row>");
+    }
+    sheet.push_str("</sheetData></worksheet>");
+    put("xl/worksheets/sheet1.xml", &sheet);
+    z.finish().unwrap();
+}
+
+#[test]
+fn an_xlsx_extract_with_bad_rows_quarantines_them_and_a_threshold_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tempfile::tempdir().unwrap();
+    let header = vec![
+        "Person Number",
+        "Census Date",
+        "Directorate",
+        "Pay Grade",
+        "Gender",
+        "Ethnic Origin",
+        "Disabled",
+        "Age at Census",
+        "Hours",
+        "Hourly Rate",
+        "Bonus",
+        "Start Date",
+        "End Date",
+    ];
+    let good = |id: &'static str| {
+        vec![
+            id,
+            "2025-03-31",
+            "Housing",
+            "G4",
+            "Female",
+            "Irish",
+            "No",
+            "40",
+            "37",
+            "18.2",
+            "0",
+            "2015-05-01",
+            "",
+        ]
+    };
+    let mut rows = vec![header.clone(), good("EMP-000101"), good("EMP-000102")];
+    rows.push(vec![
+        "EMP-000103",
+        "2025-02-30",
+        "Housing",
+        "G4",
+        "F",
+        "Indian",
+        "No",
+        "30",
+        "37",
+        "18.2",
+        "0",
+        "2015-05-01",
+        "",
+    ]); // bad date
+    rows.push(vec![
+        "EMP-000104",
+        "2025-03-31",
+        "Housing",
+        "G4",
+        "F",
+        "Indian",
+        "No",
+        "30",
+        "37",
+        "-3",
+        "0",
+        "2015-05-01",
+        "",
+    ]); // negative pay
+    rows.push(vec![
+        "EMP-000105",
+        "2025-03-31",
+        "Housing",
+        "X99",
+        "F",
+        "Indian",
+        "No",
+        "30",
+        "37",
+        "18",
+        "0",
+        "2015-05-01",
+        "",
+    ]); // grade outside the map
+    rows.push(good("EMP-000101")); // duplicate employee in the snapshot
+    let xlsx = input.path().join("staff.xlsx");
+    write_xlsx(&xlsx, &rows);
+    let body = |pct: &str| {
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\nmax_rejected_pct = {pct}\n[sources.options]\npath = \"{}\"\nsheet = \"Staff\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n[sources.options.grade_bands]\nG4 = \"Grades 4-6\"\n{}",
+            xlsx.display(),
+            mapping()
+        )
+    };
+    // Generous threshold: the good rows are stored, the bad ones quarantined.
+    let cfg = config(dir.path(), &body("90"));
+    let o = run_with_key(&cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    let d = &m["sources"][0]["datasets"]["workforce"];
+    assert_eq!(
+        (
+            d["rows_in"].as_u64(),
+            d["rows"].as_u64(),
+            d["quarantined"].as_u64()
+        ),
+        (Some(6), Some(2), Some(4)),
+        "{m:#}"
+    );
+    let q = m["sources"][0]["quarantine_file"].as_str().unwrap();
+    assert!(q.starts_with("restricted/quarantine/"), "{q}");
+    let qtext = std::fs::read_to_string(out.join(q)).unwrap();
+    assert!(
+        qtext.contains("staff.xlsx,4,snapshot_date,snapshot_date: not a date (YYYY-MM-DD)"),
+        "{qtext}"
+    );
+    assert!(
+        qtext.contains("staff.xlsx,5,hourly_pay,hourly_pay: below the minimum 0"),
+        "{qtext}"
+    );
+    assert!(
+        qtext.contains("staff.xlsx,6,row,row: grade `X99` is not in grade_bands"),
+        "{qtext}"
+    );
+    assert!(qtext.contains("staff.xlsx,7,employee_key,\"employee_key: duplicate of an earlier row with the same employee_key, snapshot_date\""), "{qtext}");
+    let file = out.join("restricted/datasets/workforce/source=hr/part-0.parquet");
+    let before = std::fs::read(&file).unwrap();
+    assert_no_raw_ids(&out, &o);
+
+    // Strict threshold: the run fails and the last good output stays.
+    let cfg = config(dir.path(), &body("1"));
+    let o = run_with_key(&cfg);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("rejected 4 of 6 rows"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[test]
+fn the_run_fails_without_the_pseudonymisation_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tempfile::tempdir().unwrap();
+    std::fs::write(input.path().join("itrent.csv"), ITRENT).unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"EQPIPE_TEST_KEY_NOT_SET\"\n{}",
+            input.path().join("itrent.csv").display(),
+            mapping()
+        ),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("EQPIPE_TEST_KEY_NOT_SET"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("out/restricted/datasets").exists());
+}
