@@ -366,3 +366,68 @@ fn the_run_fails_without_the_pseudonymisation_key() {
     );
     assert!(!dir.path().join("out/restricted/datasets").exists());
 }
+
+/// Published counts in the open diversity-data format (a real header and
+/// figures as Kelda Group published them in 2020): each non-blank cell
+/// becomes a row, categories land on Census 2021 labels, a blank division is
+/// the whole organisation and a blank cell is left out, not zero.
+#[test]
+fn published_diversity_counts_become_workforce_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kelda-group.csv");
+    std::fs::write(
+        &file,
+        "published,organisation,organisation_division,employees,age_15-24,age_25-34,age_35-44,age_45-54,age_55-64,age_65-69,age_70+,gender_female,gender_male,gender_total,ethnicity_asian,ethnicity_white,ethnicity_prefernottosay,disability_yes,disability_undisclosed\n\
+         2020-03-31,Kelda Group plc,Loop,651,65,198,169,134,81,4,0,450,201,651,164,402,85,19,632\n\
+         2020-03-31,Kelda Group plc,,4386,342,1246,1070,1030,658,40,,1386,3000,4386,364,3070,952,39,4347\n",
+    )
+    .unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"anchors\"\nplugin = \"workforce-aggregate\"\nmax_rejected_pct = 0\n[sources.options]\nfiles = [\"{}\"]\n",
+            file.display()
+        ),
+    );
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, rows, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/datasets/workforce_counts/source=anchors/part-0.parquet"),
+    );
+    assert_eq!(
+        rows,
+        15 + 14,
+        "every cell but the blank age_70+ of the whole organisation"
+    );
+    let b = &batches[0];
+    let labels = text_col(b, "category_label");
+    let cats = text_col(b, "category");
+    let counts = b
+        .column_by_name("count")
+        .unwrap()
+        .as_primitive::<arrow_array::types::Int64Type>()
+        .clone();
+    let find = |cat: &str, nth: usize| {
+        cats.iter()
+            .enumerate()
+            .filter(|(_, c)| *c == cat)
+            .nth(nth)
+            .map(|(i, _)| i)
+            .unwrap()
+    };
+    assert_eq!(
+        labels[find("asian", 0)],
+        "Asian, Asian British or Asian Welsh"
+    );
+    assert_eq!(counts.value(find("asian", 0)), 164);
+    assert_eq!(labels[find("prefernottosay", 0)], "prefer_not_to_say");
+    assert_eq!(labels[find("undisclosed", 0)], "not_stated");
+    assert_eq!(labels[find("female", 1)], "F");
+    assert_eq!(counts.value(find("female", 1)), 1386);
+    let division = b.column_by_name("division").unwrap();
+    assert!(
+        !division.is_null(0) && division.is_null(rows - 1),
+        "blank division = whole organisation"
+    );
+}

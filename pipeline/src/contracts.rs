@@ -39,6 +39,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/contracts/nomis_observations.toml"),
     ),
     (
+        "workforce_counts.toml",
+        include_str!("../../config/contracts/workforce_counts.toml"),
+    ),
+    (
         "workforce.toml",
         include_str!("../../config/contracts/workforce.toml"),
     ),

@@ -52,6 +52,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "workforce",
         descriptor: eqpipe_workforce::descriptor,
     });
+    #[cfg(feature = "builtin-workforce-aggregate")]
+    v.push(Builtin {
+        name: "workforce-aggregate",
+        descriptor: eqpipe_workforce_aggregate::descriptor,
+    });
     #[cfg(feature = "builtin-community-profile")]
     v.push(Builtin {
         name: "community-profile",
