@@ -431,3 +431,56 @@ fn published_diversity_counts_become_workforce_counts() {
         "blank division = whole organisation"
     );
 }
+
+/// An applicant-tracking export: stages in the system's own words, messy
+/// answers, an unknown stage rejected, identifiers pseudonymised.
+#[test]
+fn recruitment_exports_become_pseudonymised_applications() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tempfile::tempdir().unwrap();
+    let csv = "Candidate Ref,Job Ref,Grade,Applied On,Outcome,Sex,Ethnicity,Disabled,Age\n\
+               EMP-000101,V-17,G5,03/02/2025,Interviewed,F,Pakistani,No,27\n\
+               EMP-000102,V-17,G5,04/02/2025,Offer accepted,M,White British,No,45\n\
+               EMP-000103,V-17,G5,05/02/2025,Rejected at sift,F,Prefer not to say,Yes,33\n\
+               EMP-000104,V-17,G5,05/02/2025,Lost in the post,M,Irish,No,51\n";
+    std::fs::write(input.path().join("ats.csv"), csv).unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"ats\"\nplugin = \"recruitment\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n[sources.options.columns]\napplicant_id = \"Candidate Ref\"\nvacancy = \"Job Ref\"\ngrade = \"Grade\"\napplication_date = \"Applied On\"\nstage = \"Outcome\"\nsex = \"Sex\"\nethnic_group = \"Ethnicity\"\ndisability = \"Disabled\"\nage = \"Age\"\n",
+            input.path().join("ats.csv").display()
+        ),
+    );
+    let o = run_with_key(&cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    let d = &m["sources"][0]["datasets"]["recruitment"];
+    assert_eq!(
+        (d["rows"].as_u64(), d["quarantined"].as_u64()),
+        (Some(3), Some(1)),
+        "{m:#}"
+    );
+    let (_, _, _, batches) =
+        read_parquet(&out.join("restricted/datasets/recruitment/source=ats/part-0.parquet"));
+    let b = &batches[0];
+    assert_eq!(
+        text_col(b, "stage"),
+        vec!["shortlisted", "appointed", "applied"]
+    );
+    assert_eq!(
+        text_col(b, "ethnic_group"),
+        vec![
+            "Asian, Asian British or Asian Welsh: Pakistani",
+            "White: English, Welsh, Scottish, Northern Irish or British",
+            "prefer_not_to_say"
+        ]
+    );
+    let q = std::fs::read_to_string(out.join(m["sources"][0]["quarantine_file"].as_str().unwrap()))
+        .unwrap();
+    assert!(
+        q.contains("ats.csv,5,row,row: stage is not a known stage"),
+        "{q}"
+    );
+    assert_no_raw_ids(&out, &o);
+}

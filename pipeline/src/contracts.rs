@@ -43,6 +43,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/contracts/workforce_counts.toml"),
     ),
     (
+        "recruitment.toml",
+        include_str!("../../config/contracts/recruitment.toml"),
+    ),
+    (
         "workforce.toml",
         include_str!("../../config/contracts/workforce.toml"),
     ),

@@ -57,6 +57,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "workforce-aggregate",
         descriptor: eqpipe_workforce_aggregate::descriptor,
     });
+    #[cfg(feature = "builtin-recruitment")]
+    v.push(Builtin {
+        name: "recruitment",
+        descriptor: eqpipe_recruitment::descriptor,
+    });
     #[cfg(feature = "builtin-community-profile")]
     v.push(Builtin {
         name: "community-profile",

@@ -163,29 +163,11 @@ impl SourcePlugin for Workforce {
                 )));
             }
         }
-        let var = &options.pseudonymisation_key_env;
-        let key = std::env::var(var).unwrap_or_default();
-        if key.trim().len() < 16 {
-            return Err(PluginError::config(format!(
-                "the pseudonymisation key is missing or too short: set the environment variable `{var}` to a secret of at least 16 characters (never reuse it across partners unless linking is intended)"
-            )));
-        }
-        let mut extra = Vec::new();
-        if let Some(dir) = &options.classifications_dir {
-            let entries = std::fs::read_dir(dir)
-                .map_err(|e| PluginError::config(format!("classifications_dir {dir}: {e}")))?;
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "toml") {
-                    let text = std::fs::read_to_string(&p)?;
-                    extra.push((p.display().to_string(), text));
-                }
-            }
-        }
-        let classifier = Classifier::load(&extra).map_err(PluginError::config)?;
+        let key = key_from_env(&options.pseudonymisation_key_env)?;
+        let classifier = load_classifier(options.classifications_dir.as_deref())?;
         Ok(Workforce {
             options,
-            key: key.trim().as_bytes().to_vec(),
+            key,
             classifier,
         })
     }
@@ -200,51 +182,30 @@ impl SourcePlugin for Workforce {
         }
         for (path, name) in files {
             ctx.check_cancelled()?;
-            let format = match self.options.format {
-                Some(f) => f,
-                None if name.to_ascii_lowercase().ends_with(".xlsx") => Format::Xlsx,
-                None => Format::Csv,
-            };
-            let table = match format {
-                Format::Csv => read_csv(&path, &name)?,
-                Format::Xlsx => read_xlsx(&path, &name, self.options.sheet.as_deref())?,
-            };
+            let table = read_table(
+                &path,
+                &name,
+                self.options.format,
+                self.options.sheet.as_deref(),
+            )?;
             let rows = self.convert(ctx, table, &name)?;
             ctx.info(&format!("{name}: {rows} employee rows"));
         }
-        if !self.classifier.unmapped.is_empty() {
-            let report: Vec<String> = self
-                .classifier
-                .unmapped
-                .iter()
-                .map(|(field, answers)| {
-                    let list: Vec<String> = answers
-                        .iter()
-                        .map(|(a, n)| format!("`{a}` ({n})"))
-                        .collect();
-                    format!("{field}: {}", list.join(", "))
-                })
-                .collect();
-            let msg = format!(
-                "answers no classification knows (add them to a file in classifications_dir): {}",
-                report.join("; ")
-            );
-            match self.options.on_unmapped {
-                OnUnmapped::Warn => ctx.warn(&msg),
-                OnUnmapped::Fail => return Err(PluginError::data(msg)),
-            }
-        }
+        report_unmapped(ctx, &self.classifier, self.options.on_unmapped)?;
         Ok(())
     }
 }
 
 /// A read table: header and rows of text, with 1-based line numbers.
-struct Table {
-    header: Vec<String>,
-    rows: Vec<(u64, Vec<String>)>,
+pub struct Table {
+    /// Column names as in the file.
+    pub header: Vec<String>,
+    /// (line, values).
+    pub rows: Vec<(u64, Vec<String>)>,
 }
 
-fn read_csv(path: &Path, name: &str) -> Result<Table, PluginError> {
+/// Reads a CSV extract (ragged lines kept, to be rejected by the caller).
+pub fn read_csv(path: &Path, name: &str) -> Result<Table, PluginError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
@@ -280,7 +241,8 @@ fn excel_date(serial: f64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-fn read_xlsx(path: &Path, name: &str, sheet: Option<&str>) -> Result<Table, PluginError> {
+/// Reads a worksheet (the first, or `sheet`) of an XLSX extract.
+pub fn read_xlsx(path: &Path, name: &str, sheet: Option<&str>) -> Result<Table, PluginError> {
     use calamine::{Data, Reader, open_workbook_auto};
     let mut wb = open_workbook_auto(path)
         .map_err(|e| PluginError::data(format!("{name}: not a readable workbook: {e}")))?;
@@ -320,6 +282,91 @@ fn read_xlsx(path: &Path, name: &str, sheet: Option<&str>) -> Result<Table, Plug
     Ok(Table { header, rows })
 }
 
+/// HMAC-SHA256 of a person identifier with the partner's key, as hex.
+pub fn pseudonymise(key: &[u8], id: &str) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(id.trim().as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Reads the pseudonymisation key from the named environment variable; a
+/// missing or short key is a configuration error.
+pub fn key_from_env(var: &str) -> Result<Vec<u8>, PluginError> {
+    let key = std::env::var(var).unwrap_or_default();
+    if key.trim().len() < 16 {
+        return Err(PluginError::config(format!(
+            "the pseudonymisation key is missing or too short: set the environment variable `{var}` to a secret of at least 16 characters (never reuse it across partners unless linking is intended)"
+        )));
+    }
+    Ok(key.trim().as_bytes().to_vec())
+}
+
+/// Loads the built-in classifications plus the `*.toml` files in `dir`.
+pub fn load_classifier(dir: Option<&str>) -> Result<Classifier, PluginError> {
+    let mut extra = Vec::new();
+    if let Some(dir) = dir {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| PluginError::config(format!("classifications_dir {dir}: {e}")))?;
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let text = std::fs::read_to_string(&p)?;
+                extra.push((p.display().to_string(), text));
+            }
+        }
+    }
+    Classifier::load(&extra).map_err(PluginError::config)
+}
+
+/// Reports answers no classification knew; fails when asked to.
+pub fn report_unmapped(
+    ctx: &Context,
+    classifier: &Classifier,
+    on: OnUnmapped,
+) -> Result<(), PluginError> {
+    if classifier.unmapped.is_empty() {
+        return Ok(());
+    }
+    let report: Vec<String> = classifier
+        .unmapped
+        .iter()
+        .map(|(field, answers)| {
+            let list: Vec<String> = answers
+                .iter()
+                .map(|(a, n)| format!("`{a}` ({n})"))
+                .collect();
+            format!("{field}: {}", list.join(", "))
+        })
+        .collect();
+    let msg = format!(
+        "answers no classification knows (add them to a file in classifications_dir): {}",
+        report.join("; ")
+    );
+    match on {
+        OnUnmapped::Warn => {
+            ctx.warn(&msg);
+            Ok(())
+        }
+        OnUnmapped::Fail => Err(PluginError::data(msg)),
+    }
+}
+
+/// Reads an extract in its format (guessed from the name when not given).
+pub fn read_table(
+    path: &Path,
+    name: &str,
+    format: Option<Format>,
+    sheet: Option<&str>,
+) -> Result<Table, PluginError> {
+    match format {
+        Some(Format::Xlsx) => read_xlsx(path, name, sheet),
+        Some(Format::Csv) => read_csv(path, name),
+        None if name.to_ascii_lowercase().ends_with(".xlsx") => read_xlsx(path, name, sheet),
+        None => read_csv(path, name),
+    }
+}
+
 /// `31/03/2025`, `31-03-2025`, `2025/03/31` and `2025-03-31` as
 /// `2025-03-31`; anything else is left for the host to reject.
 pub fn iso_date(s: &str) -> String {
@@ -341,7 +388,8 @@ pub fn iso_date(s: &str) -> String {
     s.to_string()
 }
 
-fn age_band(age: Option<i64>) -> &'static str {
+/// The standard workforce age band.
+pub fn age_band(age: Option<i64>) -> &'static str {
     match age {
         None => "not_stated",
         Some(a) if a < 16 => "under 16",
@@ -377,7 +425,15 @@ fn yes_no(s: &str) -> &'static str {
 
 impl Workforce {
     fn inputs(&self, ctx: &Context) -> Result<Vec<(PathBuf, String)>, PluginError> {
-        let p = self.options.path.trim();
+        resolve_inputs(ctx, &self.options.path)
+    }
+}
+
+/// The files a `path` option names: one file or URL, or a glob on the file
+/// name in a folder the host resolves (relative to the config).
+pub fn resolve_inputs(ctx: &Context, path: &str) -> Result<Vec<(PathBuf, String)>, PluginError> {
+    {
+        let p = path.trim();
         let file_name = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
         if p.contains("://") || !p.contains('*') {
             let got = ctx.fetch_url(p)?;
@@ -406,12 +462,11 @@ impl Workforce {
         }
         Ok(out)
     }
+}
 
+impl Workforce {
     fn pseudonymise(&self, id: &str) -> String {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
-            .expect("HMAC takes any key length");
-        mac.update(id.trim().as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        pseudonymise(&self.key, id)
     }
 
     fn convert(&mut self, ctx: &Context, table: Table, name: &str) -> Result<u64, PluginError> {
