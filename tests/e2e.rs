@@ -174,6 +174,47 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
         );
     }
 
+    // The catalogue describes every column of every output, with rows.
+    let cat: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("catalog.json")).unwrap()).unwrap();
+    let entries = cat["entries"].as_array().unwrap();
+    let names: Vec<&str> = entries
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "census_counts",
+        "deprivation",
+        "geography_lookup",
+        "workforce",
+        "community_profile",
+    ] {
+        assert!(names.contains(&n), "{n} in {names:?}");
+    }
+    for e in entries {
+        // The demo has no rates tables: census_rates is there, empty.
+        assert!(
+            e["rows"].as_u64().unwrap() > 0 || e["name"] == "census_rates",
+            "{e}"
+        );
+        assert!(!e["licences"].as_array().unwrap().is_empty(), "{e}");
+        for c in e["columns"].as_array().unwrap() {
+            assert!(
+                !c["description"].as_str().unwrap().is_empty(),
+                "{} {c}",
+                e["name"]
+            );
+        }
+    }
+    let w = entries.iter().find(|e| e["name"] == "workforce").unwrap();
+    assert_eq!(w["restricted"], true);
+    assert_eq!(w["rows"].as_u64().unwrap() as usize, staff);
+    let md = std::fs::read_to_string(out.join("catalog.md")).unwrap();
+    assert!(
+        md.contains("## census_counts") && md.contains("| `count` | int64 |"),
+        "{md}"
+    );
+
     // The manifest, written last, names every file of the run.
     let m = last_manifest(&out);
     assert_eq!(m["outcome"], "success");

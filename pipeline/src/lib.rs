@@ -4,6 +4,7 @@
 //! The binary (`src/main.rs`) is a thin command line over this library.
 //! See `ARCHITECTURE.md` at the top of the repository for the data flow.
 
+pub mod catalog;
 pub mod config;
 pub mod contracts;
 pub mod demo;

@@ -210,6 +210,7 @@ impl Shared<'_> {
         step: &str,
         plugin: &Plugin,
         fetches: &[FetchRecord],
+        input_files: &[PathBuf],
     ) -> Vec<(String, String)> {
         let m = &plugin.manifest;
         let mut md = vec![
@@ -224,8 +225,25 @@ impl Shared<'_> {
             ),
             ("eqpipe.created_at".into(), chrono::Utc::now().to_rfc3339()),
         ];
-        if let Some(l) = &m.licence {
-            md.push(("eqpipe.licence".into(), l.clone()));
+        // An indicator inherits the licences of the data it was made from.
+        let mut licences: Vec<String> = m.licence.iter().cloned().collect();
+        for f in input_files {
+            if let Some(l) =
+                crate::catalog::file_metadata(f).and_then(|kv| kv.get("eqpipe.licence").cloned())
+                && !licences.contains(&l)
+            {
+                licences.push(l);
+            }
+        }
+        if !licences.is_empty() {
+            md.push(("eqpipe.licence".into(), licences.join(" | ")));
+        }
+        if !input_files.is_empty() {
+            let rels: Vec<String> = input_files.iter().map(|f| rel(&self.root, f)).collect();
+            md.push((
+                "eqpipe.inputs".into(),
+                serde_json::to_string(&rels).expect("json"),
+            ));
         }
         if !fetches.is_empty() {
             let urls: Vec<&str> = fetches.iter().map(|f| f.url.as_str()).collect();
@@ -362,6 +380,10 @@ fn run_step(
         .join("quarantine")
         .join(&shared.run_id)
         .join(format!("{name}.csv"));
+    let input_files: Vec<PathBuf> = inputs
+        .values()
+        .flat_map(|(_, f)| f.iter().cloned())
+        .collect();
     let ctx = StepContext {
         step: name.clone(),
         plugin: plugin.clone(),
@@ -394,7 +416,7 @@ fn run_step(
     }
     result?;
     let (files, stats) = sink
-        .finish(&shared.provenance(&name, &plugin, &fetches))
+        .finish(&shared.provenance(&name, &plugin, &fetches, &input_files))
         .map_err(|e| StepFailure::failed(e.to_string()))?;
     let rows_in: u64 = stats.values().map(|s| s.rows_in).sum();
     let rejected: u64 = stats.values().map(|s| s.quarantined).sum();
@@ -713,6 +735,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         sources,
         indicators,
     };
+    if let Err(e) = crate::catalog::write(&root, &shared.contracts, &run_id) {
+        tracing::error!("cannot write the data catalogue: {e}");
+    }
     let json = serde_json::to_vec_pretty(&manifest).expect("serialisable");
     store::write_atomic(&root.join("runs").join(format!("{run_id}.json")), &json)
         .map_err(|e| RunError::Setup(format!("cannot write the run manifest: {e}")))?;

@@ -1,0 +1,304 @@
+//! The data catalogue written with every run: `catalog.json` for programs
+//! and `catalog.md` for people. Each dataset and indicator in the output
+//! folder with its columns (type, meaning, unit, allowed values), where it
+//! lives, how many rows it holds, which plugin made it from which source,
+//! under which licence, and when.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use eqpipe_plugin_sdk::{ColumnType, Contract};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use serde::Serialize;
+
+use crate::contracts::Contracts;
+use crate::store::{self, PART_FILE, RESTRICTED_DIR};
+
+/// One column as the catalogue describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogColumn {
+    /// Name.
+    pub name: String,
+    /// Logical type (`utf8`, `int64`, `date`, …).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Stored dictionary-encoded (pandas `category`).
+    pub categorical: bool,
+    /// Nulls allowed.
+    pub nullable: bool,
+    /// Meaning.
+    pub description: String,
+    /// Unit, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The allowed values, if the contract fixes them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<Vec<String>>,
+}
+
+/// One dataset or indicator output.
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogEntry {
+    /// Dataset or indicator name.
+    pub name: String,
+    /// `dataset` or `indicator`.
+    pub kind: String,
+    /// Folder, relative to the output root.
+    pub path: String,
+    /// Personal data under the restricted root (never published).
+    pub restricted: bool,
+    /// What one row means.
+    pub description: String,
+    /// Contract (schema) version.
+    pub schema_version: u32,
+    /// Rows across all files.
+    pub rows: u64,
+    /// Files, relative to the output root.
+    pub files: Vec<String>,
+    /// Plugins that wrote it (`name version`).
+    pub produced_by: Vec<String>,
+    /// Licences of the data.
+    pub licences: Vec<String>,
+    /// Newest file's creation time.
+    pub last_updated: Option<String>,
+    /// Columns.
+    pub columns: Vec<CatalogColumn>,
+}
+
+/// The whole catalogue.
+#[derive(Debug, Clone, Serialize)]
+pub struct Catalog {
+    /// eqpipe's version.
+    pub pipeline_version: String,
+    /// The run that wrote it.
+    pub run_id: String,
+    /// Entries, datasets first, by name.
+    pub entries: Vec<CatalogEntry>,
+}
+
+fn type_name(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Utf8 => "utf8",
+        ColumnType::Int16 => "int16",
+        ColumnType::Int32 => "int32",
+        ColumnType::Int64 => "int64",
+        ColumnType::UInt8 => "uint8",
+        ColumnType::Float64 => "float64",
+        ColumnType::Boolean => "boolean",
+        ColumnType::Date => "date",
+    }
+}
+
+fn columns(c: &Contract) -> Vec<CatalogColumn> {
+    c.columns
+        .iter()
+        .map(|col| CatalogColumn {
+            name: col.name.clone(),
+            ty: type_name(col.ty).into(),
+            categorical: col.categorical,
+            nullable: col.nullable,
+            description: col.description.clone(),
+            unit: col.unit.clone(),
+            allowed: col.allowed.clone(),
+        })
+        .collect()
+}
+
+/// The key-value metadata (provenance) of a Parquet file.
+pub fn file_metadata(path: &Path) -> Option<BTreeMap<String, String>> {
+    file_facts(path).map(|(_, kv)| kv)
+}
+
+/// Rows and provenance of one Parquet file.
+fn file_facts(path: &Path) -> Option<(u64, BTreeMap<String, String>)> {
+    let reader = SerializedFileReader::new(File::open(path).ok()?).ok()?;
+    let md = reader.metadata().file_metadata();
+    let kv = md
+        .key_value_metadata()
+        .map(|v| {
+            v.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((md.num_rows() as u64, kv))
+}
+
+fn folders(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+fn entry(
+    root: &Path,
+    name: &str,
+    kind: &str,
+    dir: &Path,
+    files: Vec<PathBuf>,
+    contract: &Contract,
+) -> CatalogEntry {
+    let mut rows = 0;
+    let mut produced_by = Vec::new();
+    let mut licences = Vec::new();
+    let mut last_updated: Option<String> = None;
+    for f in &files {
+        if let Some((n, kv)) = file_facts(f) {
+            rows += n;
+            if let (Some(p), Some(v)) = (kv.get("eqpipe.plugin"), kv.get("eqpipe.plugin_version")) {
+                let s = format!("{p} {v}");
+                if !produced_by.contains(&s) {
+                    produced_by.push(s);
+                }
+            }
+            if let Some(l) = kv.get("eqpipe.licence")
+                && !licences.contains(l)
+            {
+                licences.push(l.clone());
+            }
+            if let Some(t) = kv.get("eqpipe.created_at")
+                && last_updated.as_ref().is_none_or(|l| t > l)
+            {
+                last_updated = Some(t.clone());
+            }
+        }
+    }
+    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
+    CatalogEntry {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        path: rel(dir),
+        restricted: store::is_restricted(dir),
+        description: contract.description.clone(),
+        schema_version: contract.version,
+        rows,
+        files: files.iter().map(|f| rel(f)).collect(),
+        produced_by,
+        licences,
+        last_updated,
+        columns: columns(contract),
+    }
+}
+
+/// Describes everything committed under `root`.
+pub fn build(root: &Path, contracts: &Contracts, run_id: &str) -> Catalog {
+    let mut entries = Vec::new();
+    for base in [root.to_path_buf(), root.join(RESTRICTED_DIR)] {
+        for dir in folders(&base.join("datasets")) {
+            let name = dir
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let Some(contract) = contracts.get(&name) else {
+                continue;
+            };
+            let files: Vec<PathBuf> = folders(&dir)
+                .into_iter()
+                .map(|p| p.join(PART_FILE))
+                .filter(|p| p.exists())
+                .collect();
+            if !files.is_empty() {
+                entries.push(entry(root, &name, "dataset", &dir, files, &contract));
+            }
+        }
+    }
+    for dir in folders(&root.join("indicators")) {
+        let file = dir.join(PART_FILE);
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        // The folder is the indicator's config name; its contract is the
+        // dataset recorded in the file.
+        let dataset = file_facts(&file).and_then(|(_, kv)| kv.get("eqpipe.dataset").cloned());
+        if let Some(contract) = dataset.and_then(|d| contracts.get(&d)) {
+            entries.push(entry(root, &name, "indicator", &dir, vec![file], &contract));
+        }
+    }
+    Catalog {
+        pipeline_version: env!("CARGO_PKG_VERSION").into(),
+        run_id: run_id.to_string(),
+        entries,
+    }
+}
+
+/// The readable version.
+pub fn markdown(c: &Catalog) -> String {
+    let mut s = String::from("# Data catalogue\n\n");
+    s.push_str(&format!(
+        "Written by eqpipe {} with run `{}`. Open any folder below with pandas, polars, DuckDB or R arrow; categorical columns are dictionary-encoded.\n\n",
+        c.pipeline_version, c.run_id
+    ));
+    s.push_str("| name | kind | rows | path | updated |\n|---|---|---:|---|---|\n");
+    for e in &c.entries {
+        s.push_str(&format!(
+            "| [{}](#{}) | {}{} | {} | `{}` | {} |\n",
+            e.name,
+            e.name,
+            e.kind,
+            if e.restricted { " (restricted)" } else { "" },
+            e.rows,
+            e.path,
+            e.last_updated.as_deref().unwrap_or("")
+        ));
+    }
+    for e in &c.entries {
+        s.push_str(&format!("\n## {}\n\n{}\n\n", e.name, e.description));
+        if e.restricted {
+            s.push_str("**Restricted**: personal data, readable only by the pipeline's owner; never publish it.\n\n");
+        }
+        s.push_str(&format!(
+            "- Schema version {}; {} rows in {} file(s) under `{}`\n- Made by: {}\n- Licence: {}\n\n",
+            e.schema_version,
+            e.rows,
+            e.files.len(),
+            e.path,
+            if e.produced_by.is_empty() { "-".into() } else { e.produced_by.join(", ") },
+            if e.licences.is_empty() { "-".into() } else { e.licences.join("; ") }
+        ));
+        s.push_str("| column | type | meaning | unit |\n|---|---|---|---|\n");
+        for col in &e.columns {
+            let mut ty = col.ty.clone();
+            if col.categorical {
+                ty.push_str(", categorical");
+            }
+            if col.nullable {
+                ty.push_str(", nullable");
+            }
+            let mut meaning = col.description.replace('|', "\\|");
+            if let Some(a) = &col.allowed {
+                meaning.push_str(&format!(" (one of: {})", a.join(", ")));
+            }
+            s.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                col.name,
+                ty,
+                meaning,
+                col.unit.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    s
+}
+
+/// Writes `catalog.json` and `catalog.md` under `root`, atomically.
+pub fn write(
+    root: &Path,
+    contracts: &Contracts,
+    run_id: &str,
+) -> Result<Catalog, store::StoreError> {
+    let c = build(root, contracts, run_id);
+    let json = serde_json::to_vec_pretty(&c).expect("serialisable");
+    store::write_atomic(&root.join("catalog.json"), &json)?;
+    store::write_atomic(&root.join("catalog.md"), markdown(&c).as_bytes())?;
+    Ok(c)
+}
