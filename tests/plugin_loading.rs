@@ -314,3 +314,115 @@ fn a_builtin_plugin_built_as_a_cdylib_loads_and_runs_like_the_linked_one() {
     };
     assert_eq!(columns(&linked.3), columns(&dynamic.3), "same rows");
 }
+
+/// A partner's first afternoon: `plugins new`, build, `plugins check` all
+/// pass untouched; the kit fails broken libraries with the reason.
+#[test]
+fn plugins_new_builds_and_passes_the_conformance_kit() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&[
+        "plugins",
+        "new",
+        "my-referrals",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let krate = dir.path().join("my-referrals");
+    assert!(krate.join("Cargo.toml").exists() && krate.join("src/lib.rs").exists());
+    let lib = build_external(&krate, "my_referrals");
+    let o = run(&["plugins", "check", lib.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", text(&o));
+    for check in [
+        "entry symbol",
+        "ABI version",
+        "manifest",
+        "dataset contracts",
+        "errors come back as errors",
+        "run and validate",
+        "honours cancellation",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("PASS") && l.contains(check)),
+            "{check}: {out}"
+        );
+    }
+    assert!(
+        out.contains("my_referrals_rows: 3 rows stored, 0 quarantined"),
+        "{out}"
+    );
+
+    // An indicator template is generated too (checked up to its run).
+    let o = run(&[
+        "plugins",
+        "new",
+        "my-summary",
+        "--kind",
+        "indicator",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Names must be kebab-case.
+    let o = run(&[
+        "plugins",
+        "new",
+        "My_Plugin",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+
+    // Broken libraries fail the kit, with the reason.
+    let o = run(&[
+        "plugins",
+        "check",
+        cdylib("eqpipe-fixture-wrong-abi").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("FAIL ABI version"),
+        "{}",
+        text(&o)
+    );
+    let misbehaving = cdylib("eqpipe-fixture-misbehaving");
+    let cfg = dir.path().join("check.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[sources]]\nname = \"p\"\nlibrary = \"{}\"\n[sources.options]\nmode = \"panic\"\n",
+            misbehaving.display()
+        ),
+    )
+    .unwrap();
+    let o = run(&[
+        "plugins",
+        "check",
+        misbehaving.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("FAIL run and validate") && l.contains("plugin panicked")),
+        "{out}"
+    );
+    std::fs::write(&cfg, format!("[[sources]]\nname = \"p\"\nlibrary = \"{}\"\n[sources.options]\nmode = \"wait-for-cancel\"\n", misbehaving.display())).unwrap();
+    let o = run(&[
+        "plugins",
+        "check",
+        misbehaving.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("PASS honours cancellation") && l.contains("stopped after")),
+        "{out}"
+    );
+}

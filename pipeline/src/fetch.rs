@@ -522,7 +522,12 @@ impl Fetcher {
                 message: e.to_string(),
             })
         };
-        let part = body_path.with_extension(format!("part{}", std::process::id()));
+        // Unique per download: two steps may fetch the same URL at once.
+        let part = body_path.with_extension(format!(
+            "part{}-{:08x}",
+            std::process::id(),
+            fastrand::u32(..)
+        ));
         let mut file = tokio::fs::File::create(&part).await.map_err(cache_err)?;
         let mut stream = resp.bytes_stream();
         let mut n: u64 = 0;

@@ -5,6 +5,7 @@
 //! See `ARCHITECTURE.md` at the top of the repository for the data flow.
 
 pub mod catalog;
+pub mod check;
 pub mod config;
 pub mod contracts;
 pub mod demo;
@@ -14,3 +15,4 @@ pub mod registry;
 pub mod runner;
 pub mod serve;
 pub mod store;
+pub mod template;

@@ -82,6 +82,36 @@ enum PluginsCommand {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Conformance kit: load a plugin library and check it (entry symbol,
+    /// ABI, manifest, schema, contracts, errors, a real run validated
+    /// against its contracts, cancellation). Exits non-zero on any failure.
+    Check {
+        /// The plugin library (.so, .dylib, .dll).
+        library: PathBuf,
+        /// A config whose entry for this library gives the options.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Write a ready-to-build plugin crate.
+    New {
+        /// Plugin name, kebab-case.
+        name: String,
+        /// Source or indicator.
+        #[arg(long, value_enum, default_value_t = NewKind::Source)]
+        kind: NewKind,
+        /// Where to create the crate folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path to the plugin SDK crate (default: beside this eqpipe, else crates.io).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NewKind {
+    Source,
+    Indicator,
 }
 
 fn init_logging(cli: &Cli, progress: bool) {
@@ -155,7 +185,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let progress = std::io::stderr().is_terminal() && matches!(cli.log_format, LogFormat::Human);
     let runs_pipeline = matches!(cli.command, Command::Run { .. } | Command::Demo { .. });
-    init_logging(&cli, progress && runs_pipeline);
+    // The conformance kit prints its own report; its runs log only problems.
+    let quiet = progress && runs_pipeline || matches!(cli.command, Command::Plugins { .. });
+    init_logging(&cli, quiet);
     match dispatch(cli, progress) {
         Ok(code) => code,
         Err(e) => {
@@ -180,6 +212,34 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
         Command::Plugins {
             command: PluginsCommand::List { config },
         } => list_plugins(config.as_deref()),
+        Command::Plugins {
+            command: PluginsCommand::Check { library, config },
+        } => check_plugin(&library, config.as_deref()),
+        Command::Plugins {
+            command:
+                PluginsCommand::New {
+                    name,
+                    kind,
+                    dir,
+                    sdk,
+                },
+        } => {
+            let kind = match kind {
+                NewKind::Source => PluginKind::Source,
+                NewKind::Indicator => PluginKind::Indicator,
+            };
+            let sdk = sdk.or_else(eqpipe::template::default_sdk);
+            let root = eqpipe::template::generate(&name, kind, &dir, sdk.as_deref())
+                .map_err(anyhow::Error::msg)?;
+            println!(
+                "created {}
+  cd {} && cargo build --release && eqpipe plugins check target/release/lib{}.so",
+                root.display(),
+                root.display(),
+                name.replace('-', "_")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { out } => demo(&out, progress),
     }
 }
@@ -380,6 +440,59 @@ fn list_plugins(config: Option<&Path>) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn check_plugin(library: &Path, config: Option<&Path>) -> Result<ExitCode> {
+    let mut options = serde_json::json!({});
+    let mut base = std::env::current_dir()?;
+    if let Some(path) = config {
+        let cfg = Config::load(path)?;
+        base = cfg.base_dir.clone();
+        let wanted = library
+            .canonicalize()
+            .unwrap_or_else(|_| library.to_path_buf());
+        let same = |r: &eqpipe::config::PluginRef| match r {
+            eqpipe::config::PluginRef::Library(p) => {
+                p.canonicalize().unwrap_or_else(|_| p.clone()) == wanted
+            }
+            _ => false,
+        };
+        if let Some(s) = cfg.sources.iter().find(|s| same(&cfg.source_plugin(s))) {
+            options = options_json(&s.options);
+        } else if let Some(i) = cfg
+            .indicators
+            .iter()
+            .find(|i| same(&cfg.indicator_plugin(i)))
+        {
+            options = options_json(&i.options);
+        } else {
+            bail!(
+                "{} names no source or indicator with library {}",
+                path.display(),
+                library.display()
+            );
+        }
+    }
+    let lines = eqpipe::check::check(library, options, &base);
+    let mut failed = 0;
+    for l in &lines {
+        let tag = match l.ok {
+            Some(true) => "PASS",
+            Some(false) => {
+                failed += 1;
+                "FAIL"
+            }
+            None => "SKIP",
+        };
+        println!("{tag} {:<28} {}", l.name, l.detail);
+    }
+    let passed = lines.iter().filter(|l| l.ok == Some(true)).count();
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn demo(out: &Path, progress: bool) -> Result<ExitCode> {

@@ -496,6 +496,37 @@ fn prepare(
     Ok(plugin)
 }
 
+/// A step context that serves no data, for probing a plugin's entry points
+/// (the conformance kit). Keep the returned runtime alive while using it.
+pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::runtime::Runtime) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    let fetcher = Fetcher::new(
+        crate::config::FetchConfig::default(),
+        scratch.join("cache"),
+        scratch.to_path_buf(),
+        rt.handle().clone(),
+    )
+    .expect("a fetcher");
+    let ctx = StepContext {
+        step: "probe".into(),
+        plugin,
+        fetcher: Arc::new(fetcher),
+        cancel: Arc::new(AtomicBool::new(false)),
+        sink: Mutex::new(Sink::new(
+            "probe",
+            HashMap::new(),
+            scratch.join("probe.csv"),
+        )),
+        inputs: HashMap::new(),
+        fetches: Mutex::new(Vec::new()),
+        progress: None,
+    };
+    (ctx, rt)
+}
+
 /// Runs the pipeline described by `config`.
 pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> {
     let started_at = chrono::Utc::now();

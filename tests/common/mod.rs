@@ -103,6 +103,28 @@ fn build_library(package: &str, args: &[&str]) -> PathBuf {
     path
 }
 
+/// Builds a crate outside the workspace (a generated plugin) in the shared
+/// test target folder and returns its dynamic library.
+pub fn build_external(krate: &Path, lib_name: &str) -> PathBuf {
+    let target = workspace_root().join("target").join("plugin-tests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(krate)
+        .args(["build", "--quiet"])
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "building {} failed:\n{}",
+        krate.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lib = target.join("debug").join(format!("lib{lib_name}.so"));
+    assert!(lib.exists(), "{} was not built", lib.display());
+    lib
+}
+
 /// A scripted HTTP server on 127.0.0.1 for tests: the handler sees the path
 /// with query and the request headers, and returns (status, headers, body).
 pub struct TestServer {

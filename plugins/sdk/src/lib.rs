@@ -56,7 +56,7 @@ pub use contract::{Column, ColumnType, Contract};
 pub use eqpipe_plugin_abi as abi;
 pub use error::{ErrorKind, PluginError};
 pub use manifest::{DatasetRef, Manifest, PluginKind};
-pub use rows::TextRows;
+pub use rows::{TextRows, text_values};
 pub use schemars;
 pub use serde_json;
 

@@ -92,3 +92,38 @@ impl TextRows {
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
     }
 }
+
+/// The values of a text column, plain or dictionary-encoded (as the host
+/// hands categorical columns to indicators); nulls become empty strings.
+pub fn text_values(col: &dyn arrow_array::Array) -> Result<Vec<String>, crate::PluginError> {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    let n = col.len();
+    if let Some(d) = col.as_any_dictionary_opt() {
+        let values = d.values().as_string_opt::<i32>().ok_or_else(|| {
+            crate::PluginError::data("a dictionary column whose values are not text")
+        })?;
+        let keys = d.normalized_keys();
+        return Ok((0..n)
+            .map(|i| {
+                if col.is_null(i) {
+                    String::new()
+                } else {
+                    values.value(keys[i]).to_string()
+                }
+            })
+            .collect());
+    }
+    let s = col.as_string_opt::<i32>().ok_or_else(|| {
+        crate::PluginError::data(format!("a column of type {} is not text", col.data_type()))
+    })?;
+    Ok((0..n)
+        .map(|i| {
+            if s.is_null(i) {
+                String::new()
+            } else {
+                s.value(i).to_string()
+            }
+        })
+        .collect())
+}
