@@ -198,6 +198,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         contracts_dir: None,
         max_parallel: Some(1),
         fetch: FetchConfig::default(),
+        disclosure: Default::default(),
         sources: vec![SourceConfig {
             name: "checked".into(),
             plugin: None,

@@ -112,6 +112,10 @@ pub struct Config {
     /// Fetch layer settings.
     #[serde(default)]
     pub fetch: FetchConfig,
+    /// Disclosure control of published indicators (`threshold`, default 10;
+    /// `suppress_zero`, default false).
+    #[serde(default)]
+    pub disclosure: crate::disclosure::Policy,
     /// The sources.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
@@ -254,6 +258,12 @@ impl Config {
                     return Err(invalid(format!("{at}: the name `{n}` is used twice")));
                 }
             }
+        }
+        if !(self.disclosure.threshold.is_finite() && self.disclosure.threshold >= 1.0) {
+            return Err(invalid(format!(
+                "disclosure.threshold must be at least 1 (it is {}); counts below it are suppressed before publication",
+                self.disclosure.threshold
+            )));
         }
         if self.max_parallel == Some(0) {
             return Err(invalid("max_parallel must be at least 1".into()));

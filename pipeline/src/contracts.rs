@@ -58,6 +58,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "deprivation.toml",
         include_str!("../../config/contracts/deprivation.toml"),
     ),
+    (
+        "pay_gap.toml",
+        include_str!("../../config/contracts/pay_gap.toml"),
+    ),
 ];
 
 /// A contract problem found while loading.

@@ -911,6 +911,7 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         output_dir: Option::None,
         contracts_dir: Option::None,
         max_parallel: Option::None,
+        disclosure: Default::default(),
         fetch: FetchConfig {
             min_interval_ms: 0,
             ..FetchConfig::default()

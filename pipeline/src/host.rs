@@ -21,6 +21,7 @@ use eqpipe_plugin_sdk::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN, is_rese
 use eqpipe_plugin_sdk::{FetchRequest, FetchResponse};
 
 use crate::contracts::{Validator, row_as_text};
+use crate::disclosure::{self, Policy};
 use crate::fetch::Fetcher;
 use crate::registry::Plugin;
 use crate::store::{FinishedFile, PendingFile, QuarantineWriter, StoreError};
@@ -31,6 +32,10 @@ pub struct Target {
     pub validator: Validator,
     /// The committed file location.
     pub final_path: PathBuf,
+    /// Disclosure control before publication: the policy, and where the
+    /// unsuppressed rows are kept (under the restricted root). Set for
+    /// datasets whose contract has a `disclosure` section.
+    pub disclosure: Option<(Policy, PathBuf)>,
 }
 
 /// Counts for one dataset of one step.
@@ -45,16 +50,42 @@ pub struct DatasetStats {
     /// Columns the plugin sent that the contract does not have (dropped).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped_columns: Vec<String>,
+    /// Rows suppressed before publication for their own small counts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub suppressed: u64,
+    /// Rows suppressed so that suppressed ones cannot be recovered.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub secondary_suppressed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Which copy of a dataset a closed file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyKind {
+    /// The stored (or published) dataset.
+    Main,
+    /// The unsuppressed rows of a disclosure-controlled dataset, kept
+    /// under the restricted root.
+    Unsuppressed,
 }
 
 /// What [`Sink::finish`] returns: the closed files by dataset, and the counts.
-pub type Finished = (Vec<(String, FinishedFile)>, BTreeMap<String, DatasetStats>);
+pub type Finished = (
+    Vec<(String, CopyKind, FinishedFile)>,
+    BTreeMap<String, DatasetStats>,
+);
 
 /// Validates, quarantines and writes what one step emits.
 pub struct Sink {
     run_id: String,
     targets: HashMap<String, Target>,
     writers: HashMap<String, PendingFile>,
+    /// Validated batches of disclosure-controlled datasets, protected as a
+    /// whole at the end (secondary suppression needs every row).
+    held: HashMap<String, Vec<RecordBatch>>,
     stats: BTreeMap<String, DatasetStats>,
     quarantine: QuarantineWriter,
 }
@@ -66,6 +97,7 @@ impl Sink {
             run_id: run_id.to_string(),
             targets,
             writers: HashMap::new(),
+            held: HashMap::new(),
             stats: BTreeMap::new(),
             quarantine: QuarantineWriter::new(
                 quarantine_path,
@@ -102,7 +134,7 @@ impl Sink {
                 stats.dropped_columns.push(d);
             }
         }
-        if !self.writers.contains_key(dataset) {
+        if target.disclosure.is_none() && !self.writers.contains_key(dataset) {
             let w = PendingFile::create(
                 target.final_path.clone(),
                 &self.run_id,
@@ -111,7 +143,6 @@ impl Sink {
             .map_err(store_err)?;
             self.writers.insert(dataset.to_string(), w);
         }
-        let writer = self.writers.get_mut(dataset).expect("just inserted");
         for batch in reader.by_ref() {
             let batch = batch.map_err(|e| {
                 (
@@ -137,8 +168,15 @@ impl Sink {
                 stats.quarantined += validated.rejections.len() as u64;
             }
             if validated.batch.num_rows() > 0 {
-                writer.write(&validated.batch).map_err(store_err)?;
                 stats.rows += validated.batch.num_rows() as u64;
+                match self.writers.get_mut(dataset) {
+                    Some(writer) => writer.write(&validated.batch).map_err(store_err)?,
+                    None => self
+                        .held
+                        .entry(dataset.to_string())
+                        .or_default()
+                        .push(validated.batch),
+                }
             }
         }
         Ok(())
@@ -164,20 +202,45 @@ impl Sink {
         names.sort();
         for name in names {
             let target = &self.targets[&name];
-            let w = match self.writers.remove(&name) {
-                Some(w) => w,
-                None => PendingFile::create(
-                    target.final_path.clone(),
-                    &self.run_id,
-                    target.validator.schema().clone(),
-                )?,
-            };
-            self.stats.entry(name.clone()).or_default();
-            let mut md = metadata.to_vec();
             let c = target.validator.contract();
+            let schema = target.validator.schema().clone();
+            let mut md = metadata.to_vec();
             md.push(("eqpipe.dataset".into(), c.name.clone()));
             md.push(("eqpipe.contract_version".into(), c.version.to_string()));
-            out.push((name, w.finish(&md)?));
+            let stats = self.stats.entry(name.clone()).or_default();
+            if let Some((policy, restricted)) = &target.disclosure {
+                let batches = self.held.remove(&name).unwrap_or_default();
+                let all = arrow_select::concat::concat_batches(&schema, &batches)
+                    .map_err(StoreError::Arrow)?;
+                let mut raw =
+                    PendingFile::create(restricted.clone(), &self.run_id, schema.clone())?;
+                raw.write(&all)?;
+                out.push((name.clone(), CopyKind::Unsuppressed, raw.finish(&md)?));
+                let protected = disclosure::protect(&all, c, policy).map_err(StoreError::Arrow)?;
+                stats.suppressed = protected.primary;
+                stats.secondary_suppressed = protected.secondary;
+                md.push((
+                    "eqpipe.disclosure".into(),
+                    serde_json::json!({
+                        "threshold": policy.threshold,
+                        "suppress_zero": policy.suppress_zero,
+                        "suppressed_rows": protected.primary,
+                        "secondary_suppressed_rows": protected.secondary,
+                    })
+                    .to_string(),
+                ));
+                let mut w = PendingFile::create(target.final_path.clone(), &self.run_id, schema)?;
+                if let Some(b) = protected.batch {
+                    w.write(&b)?;
+                }
+                out.push((name, CopyKind::Main, w.finish(&md)?));
+                continue;
+            }
+            let w = match self.writers.remove(&name) {
+                Some(w) => w,
+                None => PendingFile::create(target.final_path.clone(), &self.run_id, schema)?,
+            };
+            out.push((name, CopyKind::Main, w.finish(&md)?));
         }
         Ok((out, self.stats))
     }

@@ -9,6 +9,7 @@ pub mod check;
 pub mod config;
 pub mod contracts;
 pub mod demo;
+pub mod disclosure;
 pub mod fetch;
 pub mod host;
 pub mod registry;

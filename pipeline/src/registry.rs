@@ -67,6 +67,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "community-profile",
         descriptor: eqpipe_community_profile::descriptor,
     });
+    #[cfg(feature = "builtin-pay-gap")]
+    v.push(Builtin {
+        name: "pay-gap",
+        descriptor: eqpipe_pay_gap::descriptor,
+    });
     v
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, Isolation, options_json};
 use crate::contracts::{Contracts, Validator};
 use crate::fetch::Fetcher;
-use crate::host::{DatasetStats, FetchRecord, Sink, StepContext, Target};
+use crate::host::{CopyKind, DatasetStats, FetchRecord, Sink, StepContext, Target};
 use crate::registry::{self, Plugin};
 use crate::store::{self, PART_FILE};
 
@@ -66,7 +66,7 @@ pub enum Outcome {
 }
 
 /// What one dataset of a step holds after the run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DatasetReport {
     /// Counts.
     #[serde(flatten)]
@@ -74,6 +74,10 @@ pub struct DatasetReport {
     /// The committed file, relative to the output root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// For disclosure-controlled datasets, the unsuppressed rows under the
+    /// restricted root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsuppressed_file: Option<String>,
 }
 
 /// The record of one step in the run manifest.
@@ -410,7 +414,7 @@ fn run_step(
             d.clone(),
             DatasetReport {
                 stats: stats.clone(),
-                file: None,
+                ..Default::default()
             },
         );
     }
@@ -430,7 +434,7 @@ fn run_step(
                     d.clone(),
                     DatasetReport {
                         stats: s.clone(),
-                        file: None,
+                        ..Default::default()
                     },
                 );
             }
@@ -440,15 +444,17 @@ fn run_step(
             )));
         }
     }
-    for (d, f) in files {
+    // The unsuppressed copy first: a published file never exists without it.
+    let mut files = files;
+    files.sort_by_key(|(_, copy, _)| *copy != CopyKind::Unsuppressed);
+    for (d, copy, f) in files {
         let path = f.commit().map_err(|e| StepFailure::failed(e.to_string()))?;
-        report.datasets.insert(
-            d.clone(),
-            DatasetReport {
-                stats: stats.get(&d).cloned().unwrap_or_default(),
-                file: Some(rel(&shared.root, &path)),
-            },
-        );
+        let entry = report.datasets.entry(d.clone()).or_default();
+        entry.stats = stats.get(&d).cloned().unwrap_or_default();
+        match copy {
+            CopyKind::Main => entry.file = Some(rel(&shared.root, &path)),
+            CopyKind::Unsuppressed => entry.unsuppressed_file = Some(rel(&shared.root, &path)),
+        }
     }
     if rejected > 0 {
         tracing::warn!(
@@ -712,10 +718,20 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                 .map(Arc::new)
                 .or_else(|| shared.contracts.get(&out.name))
                 .ok_or_else(|| StepFailure::failed(no_contract(&out.name)))?;
+            check_publishable(&shared, &plugin, &contract)?;
             let mut targets = HashMap::new();
             targets.insert(
                 out.name.clone(),
                 Target {
+                    disclosure: contract.disclosure.as_ref().map(|_| {
+                        (
+                            config.disclosure,
+                            root.join(store::RESTRICTED_DIR)
+                                .join("indicators")
+                                .join(&name)
+                                .join(PART_FILE),
+                        )
+                    }),
                     validator: Validator::new(contract),
                     final_path: root.join("indicators").join(&name).join(PART_FILE),
                 },
@@ -777,6 +793,36 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     Ok(manifest)
 }
 
+/// Invariant: published indicators carry no personal data. An indicator
+/// may not publish a personal dataset, and one that reads a personal dataset
+/// must publish through a contract with a `disclosure` section.
+fn check_publishable(
+    shared: &Shared<'_>,
+    plugin: &Plugin,
+    output: &eqpipe_plugin_sdk::Contract,
+) -> Result<(), StepFailure> {
+    if output.personal {
+        return Err(StepFailure::failed(format!(
+            "indicator output `{}` is marked personal; indicators publish aggregates only",
+            output.name
+        )));
+    }
+    let personal_input = plugin
+        .manifest
+        .consumes
+        .iter()
+        .find(|d| shared.contracts.get(d).is_some_and(|c| c.personal));
+    if let Some(input) = personal_input
+        && output.disclosure.is_none()
+    {
+        return Err(StepFailure::failed(format!(
+            "`{}` reads personal dataset `{input}` but its output contract `{}` has no [disclosure] section; add one so small counts are suppressed before publication",
+            plugin.manifest.name, output.name
+        )));
+    }
+    Ok(())
+}
+
 fn no_contract(dataset: &str) -> String {
     format!(
         "no contract for dataset `{dataset}`: add config/contracts/{dataset}.toml (and set contracts_dir) or declare it in the plugin's manifest"
@@ -797,6 +843,7 @@ fn source_targets(
         targets.insert(
             d.name.clone(),
             Target {
+                disclosure: None,
                 final_path: source_path(&shared.root, &contract, step),
                 validator: Validator::new(contract),
             },

@@ -92,6 +92,9 @@ pub enum StoreError {
         /// Why.
         message: String,
     },
+    /// Disclosure control could not be applied.
+    #[error("disclosure control: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {

@@ -49,6 +49,41 @@ pub struct Contract {
     pub unique: Vec<String>,
     /// The columns, in output order.
     pub columns: Vec<Column>,
+    /// Statistical disclosure control the host applies before the dataset
+    /// is published (see [`Disclosure`]); `None` for data that needs none
+    /// (Census counts, which ONS has already protected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure: Option<Disclosure>,
+}
+
+/// Name of the boolean column that says which rows the host suppressed.
+pub const SUPPRESSED_COLUMN: &str = "suppressed";
+
+/// How the host protects a dataset of counts about people before it is
+/// published: small counts and what is built on them are withheld, then
+/// further cells so that no withheld cell can be recovered by subtraction.
+///
+/// The host keeps the unsuppressed, unrounded rows under the restricted
+/// root (owner-only) and publishes the protected copy. A contract with a
+/// `disclosure` section must have a boolean `suppressed` column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disclosure {
+    /// Numeric columns holding counts of people. A row is suppressed when
+    /// any of them is below the threshold; the first is the row's own cell
+    /// count, used to choose cells for secondary suppression and always
+    /// withheld from a suppressed row (the others only when small).
+    pub counts: Vec<String>,
+    /// Columns computed from the counts (percentages, ratios, gaps),
+    /// withheld from every suppressed row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<String>,
+    /// Secondary suppression: each entry is a set of columns; the rows that
+    /// agree on them form one table whose cells add up to a published
+    /// total. Where such a table has exactly one suppressed cell, the next
+    /// smallest is suppressed too, repeated over all sets until stable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Vec<String>>,
 }
 
 /// One column of a contract.
@@ -81,6 +116,11 @@ pub struct Column {
     /// The allowed values (utf8 columns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<Vec<String>>,
+    /// Decimal places kept in the published copy (`float64` columns of a
+    /// dataset with a `disclosure` section); the restricted copy keeps the
+    /// raw value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decimals: Option<u32>,
 }
 
 /// The logical types a contract column can have.
@@ -209,6 +249,52 @@ impl Contract {
                     "column `{}`: allowed values apply only to utf8 columns",
                     c.name
                 )));
+            }
+        }
+        if let Some(d) = &self.disclosure {
+            self.check_disclosure(d).map_err(err)?;
+        }
+        for c in &self.columns {
+            if c.decimals.is_some() && c.ty != ColumnType::Float64 {
+                return Err(err(format!(
+                    "column `{}`: decimals apply only to float64 columns",
+                    c.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_disclosure(&self, d: &Disclosure) -> Result<(), String> {
+        match self.column(SUPPRESSED_COLUMN) {
+            Some(c) if c.ty == ColumnType::Boolean => {}
+            _ => {
+                return Err(format!(
+                    "a contract with a disclosure section needs a boolean `{SUPPRESSED_COLUMN}` column"
+                ));
+            }
+        }
+        if d.counts.is_empty() {
+            return Err("disclosure.counts names no column".into());
+        }
+        for name in d.counts.iter().chain(&d.derived) {
+            let c = self.column(name).ok_or_else(|| {
+                format!("disclosure column `{name}` is not a column of the contract")
+            })?;
+            if !c.ty.is_numeric() {
+                return Err(format!("disclosure column `{name}` must be numeric"));
+            }
+            if !c.nullable {
+                return Err(format!(
+                    "disclosure column `{name}` must be nullable: suppressed values are published as null"
+                ));
+            }
+        }
+        for name in d.groups.iter().flatten() {
+            if self.column(name).is_none() {
+                return Err(format!(
+                    "disclosure group column `{name}` is not a column of the contract"
+                ));
             }
         }
         Ok(())

@@ -52,11 +52,11 @@ mod rows;
 pub use arrow_array;
 pub use arrow_schema;
 pub use context::{Context, FetchRequest, FetchResponse, Level};
-pub use contract::{Column, ColumnType, Contract};
+pub use contract::{Column, ColumnType, Contract, Disclosure};
 pub use eqpipe_plugin_abi as abi;
 pub use error::{ErrorKind, PluginError};
 pub use manifest::{DatasetRef, Manifest, PluginKind};
-pub use rows::{TextRows, text_values};
+pub use rows::{TextRows, bool_values, column, date_values, f64_values, text_values};
 pub use schemars;
 pub use serde_json;
 

@@ -127,3 +127,65 @@ pub fn text_values(col: &dyn arrow_array::Array) -> Result<Vec<String>, crate::P
         })
         .collect())
 }
+
+/// A column of an input batch by name, or an error naming the dataset.
+pub fn column<'a>(
+    batch: &'a arrow_array::RecordBatch,
+    dataset: &str,
+    name: &str,
+) -> Result<&'a arrow_array::ArrayRef, crate::PluginError> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| crate::PluginError::data(format!("{dataset} has no column `{name}`")))
+}
+
+/// The values of a numeric column (any integer or float type) as `f64`.
+pub fn f64_values(col: &dyn arrow_array::Array) -> Result<Vec<Option<f64>>, crate::PluginError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    use arrow_schema::DataType as T;
+    fn collect<P: ArrowPrimitiveType>(
+        a: &arrow_array::PrimitiveArray<P>,
+        f: impl Fn(P::Native) -> f64,
+    ) -> Vec<Option<f64>> {
+        a.iter().map(|v| v.map(&f)).collect()
+    }
+    Ok(match col.data_type() {
+        T::Float64 => collect(col.as_primitive::<Float64Type>(), |v| v),
+        T::Float32 => collect(col.as_primitive::<Float32Type>(), f64::from),
+        T::Int64 => collect(col.as_primitive::<Int64Type>(), |v| v as f64),
+        T::Int32 => collect(col.as_primitive::<Int32Type>(), f64::from),
+        T::Int16 => collect(col.as_primitive::<Int16Type>(), f64::from),
+        T::UInt8 => collect(col.as_primitive::<UInt8Type>(), f64::from),
+        other => {
+            return Err(crate::PluginError::data(format!(
+                "a column of type {other} is not numeric"
+            )));
+        }
+    })
+}
+
+/// The values of a boolean column.
+pub fn bool_values(col: &dyn arrow_array::Array) -> Result<Vec<Option<bool>>, crate::PluginError> {
+    use arrow_array::cast::AsArray;
+    let b = col.as_boolean_opt().ok_or_else(|| {
+        crate::PluginError::data(format!(
+            "a column of type {} is not boolean",
+            col.data_type()
+        ))
+    })?;
+    Ok(b.iter().collect())
+}
+
+/// The values of a date column as days since 1970-01-01.
+pub fn date_values(col: &dyn arrow_array::Array) -> Result<Vec<Option<i32>>, crate::PluginError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Date32Type;
+    let d = col.as_primitive_opt::<Date32Type>().ok_or_else(|| {
+        crate::PluginError::data(format!(
+            "a column of type {} is not a date",
+            col.data_type()
+        ))
+    })?;
+    Ok(d.iter().collect())
+}

@@ -1,0 +1,370 @@
+//! Statistical disclosure control, applied by the host to every dataset
+//! whose contract has a `disclosure` section before it is published.
+//!
+//! 1. Primary suppression: a row is suppressed when any of its count
+//!    columns is below the threshold (zero counts only with
+//!    `suppress_zero`), or when the plugin already marked it.
+//! 2. Secondary suppression: for each group set of the contract, the rows
+//!    that agree on those columns form one table whose cells add up to a
+//!    published total. A table with exactly one suppressed cell would let a
+//!    reader recover it by subtraction, so the unsuppressed cell with the
+//!    smallest count (a non-zero one first) is suppressed too. This repeats
+//!    over all group sets until nothing changes, which covers tables cut two
+//!    ways (grade by ethnic group, say).
+//! 3. Withholding: in a suppressed row the cell count, every count below the
+//!    threshold and every derived column become null and `suppressed` is
+//!    true; other float columns are rounded to their contract's `decimals`.
+//!
+//! The method follows the usual practice for tabular outputs (the ONS
+//! "Statistical disclosure control" policy for tables: threshold, then
+//! secondary suppression so totals cannot be differenced). It does not
+//! attempt optimal (least information lost) cell choice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use arrow_schema::{ArrowError, DataType};
+use eqpipe_plugin_sdk::contract::SUPPRESSED_COLUMN;
+use eqpipe_plugin_sdk::{Contract, Disclosure};
+
+/// The threshold and its options (`[disclosure]` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Counts below this are suppressed (default 10).
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// Also suppress zero counts (default false: a zero is shown).
+    #[serde(default)]
+    pub suppress_zero: bool,
+}
+
+fn default_threshold() -> f64 {
+    10.0
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            threshold: default_threshold(),
+            suppress_zero: false,
+        }
+    }
+}
+
+/// What [`protect`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Protected {
+    /// The rows to publish.
+    pub batch: Option<RecordBatch>,
+    /// Rows suppressed for their own small counts (or by the plugin).
+    pub primary: u64,
+    /// Rows suppressed so that others cannot be recovered.
+    pub secondary: u64,
+}
+
+fn as_f64(batch: &RecordBatch, name: &str) -> Result<Float64Array, ArrowError> {
+    let col = batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column `{name}`")))?;
+    let cast = arrow_cast::cast(col, &DataType::Float64)?;
+    Ok(cast.as_primitive::<Float64Type>().clone())
+}
+
+/// Which rows must be suppressed, and which of them only secondarily.
+pub fn suppression(
+    batch: &RecordBatch,
+    rules: &Disclosure,
+    policy: &Policy,
+) -> Result<(Vec<bool>, Vec<bool>), ArrowError> {
+    let n = batch.num_rows();
+    let counts: Vec<Float64Array> = rules
+        .counts
+        .iter()
+        .map(|c| as_f64(batch, c))
+        .collect::<Result<_, _>>()?;
+    let small = |v: f64| v < policy.threshold && (v > 0.0 || policy.suppress_zero);
+    let marked = batch
+        .column_by_name(SUPPRESSED_COLUMN)
+        .map(|c| c.as_boolean().clone());
+    let mut suppressed: Vec<bool> = (0..n)
+        .map(|i| {
+            marked.as_ref().is_some_and(|m| m.is_valid(i) && m.value(i))
+                || counts.iter().any(|c| c.is_valid(i) && small(c.value(i)))
+        })
+        .collect();
+    let mut secondary = vec![false; n];
+    let cell = &counts[0];
+    let options = FormatOptions::default();
+    let mut tables: Vec<Vec<Vec<usize>>> = Vec::new();
+    for set in &rules.groups {
+        let formatters = set
+            .iter()
+            .map(|c| {
+                let col = batch
+                    .column_by_name(c)
+                    .ok_or_else(|| ArrowError::SchemaError(format!("no column `{c}`")))?;
+                ArrayFormatter::try_new(col.as_ref(), &options)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+        for i in 0..n {
+            let key: Vec<String> = formatters.iter().map(|f| f.value(i).to_string()).collect();
+            by_key.entry(key.join("\u{1f}")).or_default().push(i);
+        }
+        let mut v: Vec<Vec<usize>> = by_key.into_values().filter(|r| r.len() > 1).collect();
+        v.sort();
+        tables.push(v);
+    }
+    loop {
+        let mut changed = false;
+        for table in tables.iter().flatten() {
+            if table.iter().filter(|&&i| suppressed[i]).count() != 1 {
+                continue;
+            }
+            // The next smallest cell, non-zero first; ties by row order.
+            let pick = table
+                .iter()
+                .copied()
+                .filter(|&i| !suppressed[i] && cell.is_valid(i))
+                .min_by(|&a, &b| {
+                    let (x, y) = (cell.value(a), cell.value(b));
+                    (x == 0.0)
+                        .cmp(&(y == 0.0))
+                        .then(x.total_cmp(&y))
+                        .then(a.cmp(&b))
+                });
+            if let Some(i) = pick {
+                suppressed[i] = true;
+                secondary[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    Ok((suppressed, secondary))
+}
+
+/// Applies the contract's disclosure rules and rounding to a whole dataset.
+pub fn protect(
+    batch: &RecordBatch,
+    contract: &Contract,
+    policy: &Policy,
+) -> Result<Protected, ArrowError> {
+    let Some(rules) = &contract.disclosure else {
+        return Ok(Protected {
+            batch: Some(batch.clone()),
+            ..Default::default()
+        });
+    };
+    let (suppressed, secondary) = suppression(batch, rules, policy)?;
+    let small = |v: f64| v < policy.threshold && (v > 0.0 || policy.suppress_zero);
+    let schema = batch.schema();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, col) in schema.fields().iter().zip(batch.columns()) {
+        let name = field.name().as_str();
+        let out: ArrayRef = if name == SUPPRESSED_COLUMN {
+            Arc::new(BooleanArray::from(suppressed.clone()))
+        } else if let Some(pos) = rules.counts.iter().position(|c| c == name) {
+            let v = as_f64(batch, name)?;
+            let withheld: BooleanArray = (0..batch.num_rows())
+                .map(|i| Some(suppressed[i] && (pos == 0 || (v.is_valid(i) && small(v.value(i))))))
+                .collect();
+            arrow_select::nullif::nullif(col, &withheld)?
+        } else if rules.derived.iter().any(|c| c == name) {
+            let withheld: BooleanArray = suppressed.iter().map(|s| Some(*s)).collect();
+            round(
+                &arrow_select::nullif::nullif(col, &withheld)?,
+                contract,
+                name,
+            )
+        } else {
+            round(col, contract, name)
+        };
+        columns.push(out);
+    }
+    Ok(Protected {
+        batch: Some(RecordBatch::try_new(schema, columns)?),
+        primary: suppressed
+            .iter()
+            .zip(&secondary)
+            .filter(|(s, x)| **s && !**x)
+            .count() as u64,
+        secondary: secondary.iter().filter(|s| **s).count() as u64,
+    })
+}
+
+fn round(col: &ArrayRef, contract: &Contract, name: &str) -> ArrayRef {
+    let decimals = contract.column(name).and_then(|c| c.decimals);
+    match (decimals, col.data_type()) {
+        (Some(d), DataType::Float64) => {
+            let f = 10f64.powi(d as i32);
+            let v = col.as_primitive::<Float64Type>();
+            Arc::new(v.unary::<_, Float64Type>(|x| (x * f).round() / f))
+        }
+        _ => col.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{Int64Array, StringArray};
+    use arrow_schema::{Field, Schema};
+
+    fn contract(groups: &str) -> Contract {
+        serde_json::from_str(&format!(
+            r#"{{"name": "t", "version": 1, "columns": [
+                {{"name": "grade", "type": "utf8"}},
+                {{"name": "group", "type": "utf8"}},
+                {{"name": "count", "type": "int64", "nullable": true}},
+                {{"name": "total", "type": "int64", "nullable": true}},
+                {{"name": "percent", "type": "float64", "nullable": true, "decimals": 1}},
+                {{"name": "suppressed", "type": "boolean"}}
+            ],
+            "disclosure": {{"counts": ["count", "total"], "derived": ["percent"], "groups": {groups}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn table(rows: &[(&str, &str, i64, i64)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("grade", DataType::Utf8, false),
+            Field::new("group", DataType::Utf8, false),
+            Field::new("count", DataType::Int64, true),
+            Field::new("total", DataType::Int64, true),
+            Field::new("percent", DataType::Float64, true),
+            Field::new("suppressed", DataType::Boolean, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3))),
+                Arc::new(Float64Array::from_iter_values(
+                    rows.iter().map(|r| r.2 as f64 * 100.0 / r.3 as f64),
+                )),
+                Arc::new(BooleanArray::from(vec![false; rows.len()])),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn suppressed(p: &Protected) -> Vec<bool> {
+        let b = p.batch.as_ref().unwrap();
+        b.column_by_name("suppressed")
+            .unwrap()
+            .as_boolean()
+            .iter()
+            .map(|v| v.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_lone_small_cell_takes_the_next_smallest_with_it() {
+        let c = contract(r#"[["grade"]]"#);
+        let b = table(&[
+            ("A", "White", 120, 160),
+            ("A", "Asian", 25, 160),
+            ("A", "Black", 4, 160),
+            ("A", "Mixed", 11, 160),
+        ]);
+        let p = protect(&b, &c, &Policy::default()).unwrap();
+        assert_eq!(suppressed(&p), [false, false, true, true]);
+        assert_eq!((p.primary, p.secondary), (1, 1));
+        let out = p.batch.unwrap();
+        let count = out
+            .column_by_name("count")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>();
+        assert_eq!(
+            count.iter().collect::<Vec<_>>(),
+            [Some(120), Some(25), None, None]
+        );
+        // The total is not small, so it stays published.
+        assert_eq!(out.column_by_name("total").unwrap().null_count(), 0);
+        let pct = out
+            .column_by_name("percent")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        assert_eq!(
+            pct.iter().collect::<Vec<_>>(),
+            [Some(75.0), Some(15.6), None, None]
+        );
+        // 160 - 120 - 25 = 15 = Black + Mixed: neither can be recovered.
+    }
+
+    #[test]
+    fn two_small_cells_need_no_secondary_and_zero_is_shown() {
+        let c = contract(r#"[["grade"]]"#);
+        let b = table(&[
+            ("A", "White", 100, 112),
+            ("A", "Asian", 7, 112),
+            ("A", "Black", 5, 112),
+            ("A", "Other", 0, 112),
+        ]);
+        let p = protect(&b, &c, &Policy::default()).unwrap();
+        assert_eq!(suppressed(&p), [false, true, true, false]);
+        assert_eq!(p.secondary, 0);
+        let strict = Policy {
+            suppress_zero: true,
+            ..Policy::default()
+        };
+        let p = protect(&b, &c, &strict).unwrap();
+        assert_eq!(suppressed(&p), [false, true, true, true]);
+    }
+
+    #[test]
+    fn secondary_suppression_runs_both_ways_until_stable() {
+        // Grade x group, with totals published both by grade and by group.
+        let c = contract(r#"[["grade"], ["group"]]"#);
+        let b = table(&[
+            ("A", "White", 50, 80),
+            ("A", "Asian", 3, 80),
+            ("A", "Black", 27, 80),
+            ("B", "White", 40, 95),
+            ("B", "Asian", 30, 95),
+            ("B", "Black", 25, 95),
+        ]);
+        let p = protect(&b, &c, &Policy::default()).unwrap();
+        let s = suppressed(&p);
+        // A/Asian (3) primary; grade A needs a second: A/Black (27).
+        // Column Asian then has one: B/Asian; column Black: B/Black;
+        // grade B then has two. Every row and column has 0 or >= 2.
+        assert_eq!(s, [false, true, true, false, true, true]);
+        assert_eq!((p.primary, p.secondary), (1, 3));
+    }
+
+    #[test]
+    fn a_small_total_suppresses_its_whole_table() {
+        let c = contract(r#"[["grade"]]"#);
+        let b = table(&[
+            ("S", "White", 6, 8),
+            ("S", "Asian", 2, 8),
+            ("T", "White", 30, 30),
+        ]);
+        let p = protect(&b, &c, &Policy::default()).unwrap();
+        assert_eq!(suppressed(&p), [true, true, false]);
+        let out = p.batch.unwrap();
+        assert_eq!(out.column_by_name("total").unwrap().null_count(), 2);
+    }
+
+    #[test]
+    fn without_rules_nothing_changes() {
+        let mut c = contract("[]");
+        c.disclosure = None;
+        let b = table(&[("A", "x", 1, 2)]);
+        assert_eq!(
+            protect(&b, &c, &Policy::default()).unwrap().batch.unwrap(),
+            b
+        );
+    }
+}

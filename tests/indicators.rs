@@ -1,0 +1,414 @@
+//! Indicators end to end through the real binary: a generated HR extract
+//! goes through the `workforce` source into `pay-gap` and
+//! `workforce-representation`; the figures are checked against an
+//! independent calculation in this file, and the published copies against
+//! the host's disclosure control (small groups withheld, secondary
+//! suppression, one decimal place, raw rows only under restricted/).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
+use arrow_array::{Array, RecordBatch};
+use common::*;
+
+const KEY_ENV: &str = "EQPIPE_TEST_INDICATOR_KEY";
+const WHITE_BRITISH: &str = "White: English, Welsh, Scottish, Northern Irish or British";
+
+/// One generated employee.
+#[derive(Clone)]
+struct Emp {
+    id: String,
+    sex: &'static str,
+    ethnic: &'static str,
+    disabled: &'static str,
+    grade: &'static str,
+    hourly: f64,
+    bonus: f64,
+    full_pay: bool,
+    left_before: bool,
+}
+
+/// A deterministic workforce of `n` with a pay gap built in: women and
+/// ethnic minority staff are more often in lower grades. Four Mixed
+/// staff make a group below the threshold. No two hourly rates are equal.
+fn workforce(n: usize) -> Vec<Emp> {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % 10_000
+    };
+    (0..n)
+        .map(|i| {
+            let sex = if next() < 5600 { "F" } else { "M" };
+            let ethnic = match (i, next()) {
+                (i, _) if i % 97 == 5 && i < 400 => "Mixed: White and Asian",
+                (_, r) if r < 7000 => WHITE_BRITISH,
+                (_, r) if r < 8200 => "Asian/Asian British: Pakistani",
+                (_, r) if r < 9000 => "Black/African/Caribbean/Black British: African",
+                (_, r) if r < 9300 => "Prefer not to say",
+                _ => "White: Irish",
+            };
+            let disabled = match next() {
+                r if r < 1100 => "Yes",
+                r if r < 1500 => "",
+                _ => "No",
+            };
+            let lower = (sex == "F") as u64 * 1500 + (ethnic != WHITE_BRITISH) as u64 * 1000;
+            let grade = match next().saturating_sub(lower) {
+                r if r < 3500 => "G3",
+                r if r < 7000 => "G6",
+                r if r < 9300 => "G9",
+                _ => "SMT",
+            };
+            let base = match grade {
+                "G3" => 12.0,
+                "G6" => 17.0,
+                "G9" => 25.0,
+                _ => 41.0,
+            };
+            let hourly = base + next() as f64 / 2000.0 + i as f64 * 1e-6;
+            let bonus = if grade == "SMT" || next() < 800 {
+                200.0 + (next() % 900) as f64
+            } else {
+                0.0
+            };
+            Emp {
+                id: format!("P{:06}", 100_000 + i),
+                sex,
+                ethnic,
+                disabled,
+                grade,
+                hourly,
+                bonus,
+                full_pay: next() >= 400,
+                left_before: next() < 150,
+            }
+        })
+        .collect()
+}
+
+fn csv(staff: &[Emp]) -> String {
+    let mut s = String::from(
+        "employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date,full_pay_relevant\n",
+    );
+    for e in staff {
+        writeln!(
+            s,
+            "{},2025-03-31,Services,{},{},\"{}\",{},40,37,{:.6},{},2015-04-01,{},{}",
+            e.id,
+            e.grade,
+            e.sex,
+            e.ethnic,
+            e.disabled,
+            e.hourly,
+            e.bonus,
+            if e.left_before { "2025-01-31" } else { "" },
+            if e.full_pay { "Y" } else { "N" }
+        )
+        .unwrap();
+    }
+    s
+}
+
+fn setup(staff: &[Emp], indicators: &str) -> (tempfile::TempDir, PathBuf, std::process::Output) {
+    setup_in(tempfile::tempdir().unwrap(), "", staff, indicators)
+}
+
+fn setup_in(
+    dir: tempfile::TempDir,
+    head: &str,
+    staff: &[Emp],
+    indicators: &str,
+) -> (tempfile::TempDir, PathBuf, std::process::Output) {
+    let hr = dir.path().join("hr.csv");
+    std::fs::write(&hr, csv(staff)).unwrap();
+    let cfg = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{head}output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\nsenior = [\"SMT\"]\n{indicators}",
+            hr.display()
+        ),
+    )
+    .unwrap();
+    let o = eqpipe()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env(KEY_ENV, "an-indicator-test-key")
+        .output()
+        .unwrap();
+    let out = dir.path().join("out");
+    (dir, out, o)
+}
+
+fn strings(b: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let c = b.column_by_name(name).unwrap();
+    let d = c.as_any_dictionary();
+    let keys = d.normalized_keys();
+    (0..b.num_rows())
+        .map(|i| (!c.is_null(i)).then(|| d.values().as_string::<i32>().value(keys[i]).to_string()))
+        .collect()
+}
+
+fn floats(b: &RecordBatch, name: &str) -> Vec<Option<f64>> {
+    b.column_by_name(name)
+        .unwrap()
+        .as_primitive::<Float64Type>()
+        .iter()
+        .collect()
+}
+
+/// (dimension, measure, group) -> (value, numerator, denominator, suppressed).
+type Table = BTreeMap<(String, String, String), (Option<f64>, Option<f64>, Option<f64>, bool)>;
+
+fn table(path: &Path) -> Table {
+    let (_, _, _, batches) = read_parquet(path);
+    let mut t = Table::new();
+    for b in &batches {
+        let (dim, measure, group) = (
+            strings(b, "dimension"),
+            strings(b, "measure"),
+            strings(b, "group"),
+        );
+        let (v, num, den) = (
+            floats(b, "value"),
+            floats(b, "numerator_n"),
+            floats(b, "denominator_n"),
+        );
+        let sup = b.column_by_name("suppressed").unwrap().as_boolean().clone();
+        for i in 0..b.num_rows() {
+            t.insert(
+                (
+                    dim[i].clone().unwrap(),
+                    measure[i].clone().unwrap(),
+                    group[i].clone().unwrap(),
+                ),
+                (v[i], num[i], den[i], sup.value(i)),
+            );
+        }
+    }
+    t
+}
+
+fn key(d: &str, m: &str, g: &str) -> (String, String, String) {
+    (d.into(), m.into(), g.into())
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+#[test]
+fn pay_gaps_match_an_independent_calculation_and_are_published_protected() {
+    let staff = workforce(700);
+    let (_dir, out, o) = setup(
+        &staff,
+        "[[indicators]]\nplugin = \"pay-gap\"\n[indicators.options]\nsnapshot_date = \"2025-03-31\"\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        last_manifest(&out)["sources"][0]["datasets"]["workforce"]["quarantined"],
+        0
+    );
+
+    // Independent calculation, straight from the generated records.
+    let relevant: Vec<&Emp> = staff.iter().filter(|e| !e.left_before).collect();
+    let hourly = |sex: &str| -> Vec<f64> {
+        relevant
+            .iter()
+            .filter(|e| e.sex == sex && e.full_pay)
+            .map(|e| (e.hourly * 1e6).round() / 1e6)
+            .collect()
+    };
+    let bonus = |sex: &str| -> Vec<f64> {
+        relevant
+            .iter()
+            .filter(|e| e.sex == sex && e.bonus > 0.0)
+            .map(|e| e.bonus)
+            .collect()
+    };
+    let (m, f) = (hourly("M"), hourly("F"));
+    let mean_gap = (mean(&m) - mean(&f)) / mean(&m) * 100.0;
+    let median_gap = (median(&m) - median(&f)) / median(&m) * 100.0;
+    let (bm, bf) = (bonus("M"), bonus("F"));
+    let mean_bonus_gap = (mean(&bm) - mean(&bf)) / mean(&bm) * 100.0;
+    let women = relevant.iter().filter(|e| e.sex == "F").count() as f64;
+    let pct_women_bonus = bf.len() as f64 / women * 100.0;
+    // Quartiles: no ties, so plain positions; 4 bands, extras to the lower bands.
+    let mut ranked: Vec<(f64, &str)> = relevant
+        .iter()
+        .filter(|e| e.full_pay)
+        .map(|e| (e.hourly, e.sex))
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = ranked.len();
+    let sizes: Vec<usize> = (0..4).map(|b| n / 4 + usize::from(b < n % 4)).collect();
+    let upper = &ranked[n - sizes[3]..];
+    let upper_women = upper.iter().filter(|p| p.1 == "F").count() as f64 / sizes[3] as f64 * 100.0;
+
+    let raw = table(&out.join("restricted/indicators/pay_gap/part-0.parquet"));
+    let close = |k: (String, String, String), want: f64| {
+        let got = raw[&k].0.unwrap_or_else(|| panic!("{k:?} has no value"));
+        assert!((got - want).abs() < 1e-6, "{k:?}: {got} != {want}");
+    };
+    assert!(mean_gap > 5.0, "the generated data has a gap ({mean_gap})");
+    close(key("sex", "mean_hourly_gap_pct", "F"), mean_gap);
+    close(key("sex", "median_hourly_gap_pct", "F"), median_gap);
+    close(key("sex", "mean_bonus_gap_pct", "F"), mean_bonus_gap);
+    close(key("sex", "pct_receiving_bonus", "F"), pct_women_bonus);
+    close(key("sex", "upper_quartile_pct", "F"), upper_women);
+    let wb_hourly: Vec<f64> = relevant
+        .iter()
+        .filter(|e| e.ethnic == WHITE_BRITISH && e.full_pay)
+        .map(|e| (e.hourly * 1e6).round() / 1e6)
+        .collect();
+    let minority_hourly: Vec<f64> = relevant
+        .iter()
+        .filter(|e| e.ethnic != WHITE_BRITISH && e.ethnic != "Prefer not to say" && e.full_pay)
+        .map(|e| (e.hourly * 1e6).round() / 1e6)
+        .collect();
+    close(
+        key("ethnicity", "mean_hourly_gap_pct", "All ethnic minorities"),
+        (mean(&wb_hourly) - mean(&minority_hourly)) / mean(&wb_hourly) * 100.0,
+    );
+    let undisclosed = relevant
+        .iter()
+        .filter(|e| e.ethnic == "Prefer not to say")
+        .count() as f64;
+    close(
+        key("ethnicity", "not_disclosed_pct", "not_disclosed"),
+        undisclosed / relevant.len() as f64 * 100.0,
+    );
+    let disabled: Vec<f64> = relevant
+        .iter()
+        .filter(|e| e.disabled == "Yes" && e.full_pay)
+        .map(|e| (e.hourly * 1e6).round() / 1e6)
+        .collect();
+    let not_disabled: Vec<f64> = relevant
+        .iter()
+        .filter(|e| e.disabled == "No" && e.full_pay)
+        .map(|e| (e.hourly * 1e6).round() / 1e6)
+        .collect();
+    close(
+        key("disability", "median_hourly_gap_pct", "disabled"),
+        (median(&not_disabled) - median(&disabled)) / median(&not_disabled) * 100.0,
+    );
+
+    // The published copy: rounded, and the small Mixed group withheld.
+    let published = table(&out.join("indicators/pay_gap/part-0.parquet"));
+    assert_eq!(published.len(), raw.len());
+    for (k, (v, num, _, sup)) in &published {
+        let (rv, rnum, _, _) = raw[k];
+        if *sup {
+            assert_eq!(*v, None, "{k:?} suppressed but published");
+            continue;
+        }
+        if let (Some(v), Some(rv)) = (v, rv) {
+            assert_eq!(*v, (rv * 10.0).round() / 10.0, "{k:?} rounded to 1 dp");
+        }
+        assert!(
+            num.unwrap() >= 10.0 || num.unwrap() == 0.0,
+            "{k:?}: {num:?} published"
+        );
+        assert_eq!(*num, rnum);
+    }
+    let mixed = key(
+        "ethnicity",
+        "mean_hourly_gap_pct",
+        "Mixed or Multiple ethnic groups",
+    );
+    assert!(raw[&mixed].1.unwrap() < 10.0 && raw[&mixed].1.unwrap() > 0.0);
+    assert!(published[&mixed].3 && published[&mixed].0.is_none() && published[&mixed].1.is_none());
+    // Secondary suppression: no (dimension, measure) table of several
+    // groups has exactly one suppressed group.
+    let mut per_table: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    for ((d, m, _), (_, _, _, sup)) in &published {
+        let e = per_table.entry((d.clone(), m.clone())).or_default();
+        e.0 += 1;
+        e.1 += usize::from(*sup);
+    }
+    assert!(
+        per_table.values().all(|&(rows, sup)| rows == 1 || sup != 1),
+        "{per_table:?}"
+    );
+    assert!(per_table[&("ethnicity".into(), "mean_hourly_gap_pct".into())].1 >= 2);
+
+    let manifest = last_manifest(&out);
+    let ind = &manifest["indicators"][0];
+    assert_eq!(ind["status"], "succeeded", "{ind}");
+    assert!(ind["datasets"]["pay_gap"]["suppressed"].as_u64().unwrap() >= 1);
+    assert!(
+        ind["datasets"]["pay_gap"]["secondary_suppressed"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        ind["datasets"]["pay_gap"]["unsuppressed_file"],
+        "restricted/indicators/pay_gap/part-0.parquet"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join("restricted/indicators/pay_gap/part-0.parquet"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // No identifier of a person anywhere in the published outputs or logs.
+    let logs = text(&o);
+    for e in staff.iter().take(50) {
+        assert!(!logs.contains(&e.id));
+        for f in files_under(&out.join("indicators")) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(!String::from_utf8_lossy(&bytes).contains(&e.id));
+        }
+    }
+}
+
+#[test]
+fn an_indicator_reading_personal_data_must_publish_through_disclosure_control() {
+    // A contract for community_profile-shaped output without a disclosure
+    // section cannot be used by an indicator that reads workforce: the
+    // host refuses before the plugin runs. Here: pay-gap with an override
+    // contract that drops the [disclosure] section.
+    let staff = workforce(40);
+    let dir = tempfile::tempdir().unwrap();
+    let contracts = dir.path().join("contracts");
+    std::fs::create_dir_all(&contracts).unwrap();
+    let original = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/contracts/pay_gap.toml"),
+    )
+    .unwrap();
+    let start = original.find("[disclosure]").unwrap();
+    let end = original.find("[[columns]]").unwrap();
+    let unprotected =
+        format!("{}{}", &original[..start], &original[end..]).replace("decimals = 1\n", "");
+    std::fs::write(contracts.join("pay_gap.toml"), unprotected).unwrap();
+    let head = format!("contracts_dir = \"{}\"\n", contracts.display());
+    let (_d, out, o) = setup_in(dir, &head, &staff, "[[indicators]]\nplugin = \"pay-gap\"\n");
+    assert_eq!(o.status.code(), Some(3), "partial: {}", text(&o));
+    let logs = text(&o);
+    assert!(logs.contains("has no [disclosure] section"), "{logs}");
+    let m = last_manifest(&out);
+    assert_eq!(m["indicators"][0]["status"], "failed");
+    assert!(!out.join("indicators/pay_gap").exists());
+}
