@@ -99,7 +99,7 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
                 .insert(dict_text(&label, i), (count.value(i), p));
         }
     }
-    assert_eq!(by_key.len(), 28 * 8, "28 areas x 8 tables");
+    assert_eq!(by_key.len(), 28 * 9, "28 areas x 9 tables");
     for ((area, table), cats) in &by_key {
         let mut sums: HashMap<&str, i64> = HashMap::new();
         for (n, p) in cats.values() {
@@ -188,6 +188,8 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
         "geography_lookup",
         "workforce",
         "community_profile",
+        "workforce_representation",
+        "pay_gap",
     ] {
         assert!(names.contains(&n), "{n} in {names:?}");
     }
@@ -228,6 +230,45 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
         &m["indicators"][0]["datasets"]["community_profile"]["file"],
     ] {
         assert!(out.join(f.as_str().unwrap()).exists());
+    }
+    // Workforce indicators are published protected: no count from 1 to 9
+    // is visible, and their unsuppressed rows are under restricted/ only.
+    for (name, count) in [
+        ("workforce_representation", "count"),
+        ("pay_gap", "numerator_n"),
+    ] {
+        let (_, rows, kv, batches) =
+            read_parquet(&out.join(format!("indicators/{name}/part-0.parquet")));
+        assert!(rows > 100, "{name}: {rows}");
+        assert!(
+            kv["eqpipe.disclosure"].contains("\"threshold\":10"),
+            "{name}"
+        );
+        let mut suppressed = 0;
+        for b in &batches {
+            let n = arrow_cast::cast(b.column_by_name(count).unwrap(), &DataType::Float64).unwrap();
+            let n = n.as_primitive::<arrow_array::types::Float64Type>();
+            let s = b.column_by_name("suppressed").unwrap().as_boolean();
+            for i in 0..b.num_rows() {
+                if s.value(i) {
+                    suppressed += 1;
+                    assert!(n.is_null(i), "{name}: a suppressed count is visible");
+                } else {
+                    let v = n.value(i);
+                    assert!(v == 0.0 || v >= 10.0, "{name}: count {v} published");
+                }
+            }
+        }
+        assert!(suppressed > 0, "{name}: the demo has small groups");
+        let ind = m["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap();
+        assert_eq!(ind["status"], "succeeded");
+        let raw = ind["datasets"][name]["unsuppressed_file"].as_str().unwrap();
+        assert!(raw.starts_with("restricted/indicators/"), "{raw}");
     }
     // No temporary files are left behind.
     assert!(

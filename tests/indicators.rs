@@ -31,6 +31,7 @@ struct Emp {
     bonus: f64,
     full_pay: bool,
     left_before: bool,
+    age: u32,
 }
 
 /// A deterministic workforce of `n` with a pay gap built in: women and
@@ -89,6 +90,7 @@ fn workforce(n: usize) -> Vec<Emp> {
                 bonus,
                 full_pay: next() >= 400,
                 left_before: next() < 150,
+                age: 17 + (next() % 50) as u32,
             }
         })
         .collect()
@@ -101,12 +103,13 @@ fn csv(staff: &[Emp]) -> String {
     for e in staff {
         writeln!(
             s,
-            "{},2025-03-31,Services,{},{},\"{}\",{},40,37,{:.6},{},2015-04-01,{},{}",
+            "{},2025-03-31,Services,{},{},\"{}\",{},{},37,{:.6},{},2015-04-01,{},{}",
             e.id,
             e.grade,
             e.sex,
             e.ethnic,
             e.disabled,
+            e.age,
             e.hourly,
             e.bonus,
             if e.left_before { "2025-01-31" } else { "" },
@@ -327,7 +330,7 @@ fn pay_gaps_match_an_independent_calculation_and_are_published_protected() {
             num.unwrap() >= 10.0 || num.unwrap() == 0.0,
             "{k:?}: {num:?} published"
         );
-        assert_eq!(*num, rnum);
+        assert_eq!(num.unwrap(), (rnum.unwrap() * 10.0).round() / 10.0);
     }
     let mixed = key(
         "ethnicity",
@@ -411,4 +414,193 @@ fn an_indicator_reading_personal_data_must_publish_through_disclosure_control() 
     let m = last_manifest(&out);
     assert_eq!(m["indicators"][0]["status"], "failed");
     assert!(!out.join("indicators/pay_gap").exists());
+}
+
+fn shared_ts007() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/census2021/census2021-ts007-ltla.csv");
+    assert!(
+        p.exists(),
+        "{} is missing: the shared data folder must sit beside the repository",
+        p.display()
+    );
+    p
+}
+
+/// Manchester's real age structure (TS007, single years) as the comparator:
+/// the age bands are checked against sums taken straight from the published
+/// file; sex against a small TS008-layout file.
+#[test]
+fn representation_against_real_census_ages_by_grade_and_senior() {
+    let staff = workforce(900);
+    let dir = tempfile::tempdir().unwrap();
+    let ts008 = dir.path().join("census2021-ts008-ltla.csv");
+    // Made-up sex split for the test (the shared data has TS007 only).
+    std::fs::write(
+        &ts008,
+        "\"date\",\"geography\",\"geography code\",\"Sex: All persons; measures: Value\",\"Sex: Female; measures: Value\",\"Sex: Male; measures: Value\"\n\"2021\",\"Manchester\",\"E08000003\",551943,278300,273643\n",
+    )
+    .unwrap();
+    let census = |name: &str, url: &Path, table: &str| {
+        format!(
+            "[[sources]]\nname = \"{name}\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"{table}\"]\ngeography = \"ltla\"\nareas = [\"E08000003\"]\n",
+            url.display()
+        )
+    };
+    let indicators = format!(
+        "{}{}[[indicators]]\nplugin = \"workforce-representation\"\n[indicators.options]\ncharacteristics = [\"sex\", \"age_band\", \"ethnic_group_broad\"]\n[[indicators.options.comparators]]\narea = \"E08000003\"\n",
+        census("ages", &shared_ts007(), "TS007"),
+        census("sex", &ts008, "TS008"),
+    );
+    let (_d, out, o) = setup_in(dir, "", &staff, &indicators);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("no usable Census table for ethnic_group_broad"),
+        "{}",
+        text(&o)
+    );
+
+    // Independent: the published file's Manchester row, single years 16-100+.
+    let mut r = csv::Reader::from_path(shared_ts007()).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    let row = r
+        .records()
+        .map(|x| x.unwrap())
+        .find(|x| &x[2] == "E08000003")
+        .unwrap();
+    let mut by_band: BTreeMap<&str, f64> = BTreeMap::new();
+    for (h, v) in header.iter().zip(row.iter()).skip(3) {
+        let label = h
+            .trim_start_matches("Age: ")
+            .trim_end_matches("; measures: Value");
+        let year = match label {
+            "Aged under 1 year" => 0,
+            "Aged 1 year" => 1,
+            "Aged 100 years and over" => 100,
+            l if l.ends_with(" years") && !l.contains(" to ") && !l.contains(" and ") => l
+                .trim_start_matches("Aged ")
+                .trim_end_matches(" years")
+                .parse()
+                .unwrap(),
+            _ => continue,
+        };
+        let band = match year {
+            0..=15 => continue,
+            16..=24 => "16-24",
+            25..=34 => "25-34",
+            35..=49 => "35-49",
+            50..=64 => "50-64",
+            _ => "65+",
+        };
+        *by_band.entry(band).or_default() += v.parse::<f64>().unwrap();
+    }
+    let adults: f64 = by_band.values().sum();
+
+    let (_, _, _, batches) =
+        read_parquet(&out.join("indicators/workforce_representation/part-0.parquet"));
+    let (_, _, _, raw) =
+        read_parquet(&out.join("restricted/indicators/workforce_representation/part-0.parquet"));
+    let relevant: Vec<&Emp> = staff.iter().filter(|e| !e.left_before).collect();
+    let mut checked = 0;
+    for b in &raw {
+        let ch = strings(b, "characteristic");
+        let scope = strings(b, "scope");
+        let cat = strings(b, "category");
+        let share = floats(b, "share_pct");
+        let cmp = floats(b, "comparator_pct");
+        let ratio = floats(b, "representation_ratio");
+        for i in 0..b.num_rows() {
+            if scope[i].as_deref() != Some("organisation") {
+                continue;
+            }
+            let c = cat[i].as_deref().unwrap();
+            let (want_share, want_cmp) = match (ch[i].as_deref().unwrap(), c) {
+                ("sex", "F") => (
+                    relevant.iter().filter(|e| e.sex == "F").count() as f64 / relevant.len() as f64
+                        * 100.0,
+                    Some(278300.0 / 551943.0 * 100.0),
+                ),
+                ("age_band", band) if band != "not_disclosed" => {
+                    let (lo, hi) = match band {
+                        "16-24" => (16, 24),
+                        "25-34" => (25, 34),
+                        "35-49" => (35, 49),
+                        "50-64" => (50, 64),
+                        _ => (65, 200),
+                    };
+                    let n = relevant
+                        .iter()
+                        .filter(|e| e.age >= lo && e.age <= hi)
+                        .count() as f64;
+                    (
+                        n / relevant.len() as f64 * 100.0,
+                        Some(by_band[band] / adults * 100.0),
+                    )
+                }
+                _ => continue,
+            };
+            assert!((share[i].unwrap() - want_share).abs() < 1e-9, "{c}");
+            let got = cmp[i].unwrap();
+            assert!(
+                (got - want_cmp.unwrap()).abs() < 1e-9,
+                "{c}: {got} vs {want_cmp:?}"
+            );
+            assert!((ratio[i].unwrap() - want_share / got).abs() < 1e-9);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6, "F and five age bands");
+
+    // Published: no table of several cells with exactly one suppressed, in
+    // either direction (categories of one scope; grade bands of one category).
+    let mut rows_tables: BTreeMap<(String, String, String), (usize, usize)> = BTreeMap::new();
+    let mut grade_tables: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
+    let mut any = 0;
+    for b in &batches {
+        let ch = strings(b, "characteristic");
+        let scope = strings(b, "scope");
+        let sv = strings(b, "scope_value");
+        let cat = strings(b, "category");
+        let count = b
+            .column_by_name("count")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .clone();
+        let sup = b.column_by_name("suppressed").unwrap().as_boolean().clone();
+        for i in 0..b.num_rows() {
+            let s = usize::from(sup.value(i));
+            any += s;
+            if sup.value(i) {
+                assert!(count.is_null(i));
+            } else {
+                assert!(count.value(i) == 0 || count.value(i) >= 10);
+            }
+            let e = rows_tables
+                .entry((
+                    ch[i].clone().unwrap(),
+                    scope[i].clone().unwrap(),
+                    sv[i].clone().unwrap(),
+                ))
+                .or_default();
+            e.0 += 1;
+            e.1 += s;
+            if scope[i].as_deref() == Some("grade_band") {
+                let e = grade_tables
+                    .entry((ch[i].clone().unwrap(), cat[i].clone().unwrap()))
+                    .or_default();
+                e.0 += 1;
+                e.1 += s;
+            }
+        }
+    }
+    assert!(any > 0, "the senior grade and small bands have small cells");
+    for (k, (n, s)) in &rows_tables {
+        assert!(*n == 1 || *s != 1, "{k:?}: {s} of {n} suppressed");
+    }
+    for (k, (n, s)) in &grade_tables {
+        assert!(
+            *n == 1 || *s != 1,
+            "grade bands of {k:?}: {s} of {n} suppressed"
+        );
+    }
 }

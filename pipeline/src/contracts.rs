@@ -62,6 +62,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "pay_gap.toml",
         include_str!("../../config/contracts/pay_gap.toml"),
     ),
+    (
+        "workforce_representation.toml",
+        include_str!("../../config/contracts/workforce_representation.toml"),
+    ),
 ];
 
 /// A contract problem found while loading.

@@ -494,6 +494,123 @@ fn sum_rows(rows: &[Vec<i64>]) -> Vec<i64> {
     out
 }
 
+/// Writes `census2021-<code>.zip` with its ctry, ltla (the city: the sum
+/// of its wards) and wd members.
+fn write_table_zip(
+    public: &Path,
+    code: &str,
+    header: &str,
+    wards: &[Area],
+    ward_rows: &[Vec<i64>],
+    national: &[Area],
+    national_rows: &[Vec<i64>],
+) -> std::io::Result<()> {
+    let lower = code.to_ascii_lowercase();
+    let city = sum_rows(ward_rows);
+    let mut wd = vec![header.to_string()];
+    for (w, r) in wards.iter().zip(ward_rows) {
+        wd.push(data_line(&w.code, &w.name, r));
+    }
+    let ltla = [header.to_string(), data_line(CITY_CODE, CITY_NAME, &city)];
+    let mut ctry = vec![header.to_string()];
+    for (a, r) in national.iter().zip(national_rows) {
+        ctry.push(data_line(&a.code, &a.name, r));
+    }
+    let zip_path = public.join(format!("census2021-{lower}.zip"));
+    let file = std::fs::File::create(&zip_path)?;
+    let mut zip = zip::ZipWriter::new(file);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (level, lines) in [
+        ("ctry", ctry.as_slice()),
+        ("ltla", &ltla[..]),
+        ("wd", wd.as_slice()),
+    ] {
+        zip.start_file(format!("census2021-{lower}-{level}.csv"), opts)
+            .map_err(std::io::Error::other)?;
+        zip.write_all((lines.join("\n") + "\n").as_bytes())?;
+    }
+    zip.finish().map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// TS007's published bands (first year, last year, England and Wales
+/// percent); single years sit beneath each, and "Aged 100 years and over"
+/// beneath "Aged 85 years and over" after 99.
+const TS007_BANDS: [(u32, u32, f64, Drift); 11] = [
+    (0, 4, 5.4, Young),
+    (5, 9, 5.9, Young),
+    (10, 15, 7.2, Young),
+    (16, 19, 4.6, Young),
+    (20, 24, 6.0, Young),
+    (25, 34, 13.5, Young),
+    (35, 49, 19.3, None),
+    (50, 64, 19.5, Old),
+    (65, 74, 9.9, Old),
+    (75, 84, 6.2, Old),
+    (85, 100, 2.4, Old),
+];
+
+fn ts007_band_label(lo: u32, hi: u32) -> String {
+    match (lo, hi) {
+        (0, h) => format!("Aged {h} years and under"),
+        (l, 100) => format!("Aged {l} years and over"),
+        (l, h) => format!("Aged {l} to {h} years"),
+    }
+}
+
+fn ts007_year_label(y: u32) -> String {
+    match y {
+        0 => "Aged under 1 year".into(),
+        1 => "Aged 1 year".into(),
+        100 => "Aged 100 years and over".into(),
+        y => format!("Aged {y} years"),
+    }
+}
+
+fn ts007_header() -> String {
+    let mut cols = vec![
+        "\"date\"".to_string(),
+        "\"geography\"".into(),
+        "\"geography code\"".into(),
+        "\"Age: Total; measures: Value\"".into(),
+    ];
+    for (lo, hi, _, _) in TS007_BANDS {
+        cols.push(format!(
+            "\"Age: {}; measures: Value\"",
+            ts007_band_label(lo, hi)
+        ));
+        for y in lo..=hi {
+            cols.push(format!("\"Age: {}; measures: Value\"", ts007_year_label(y)));
+        }
+    }
+    cols.join(",")
+}
+
+/// One area's TS007 row: total, then each band followed by its years.
+fn ts007_counts(a: &Area, rng: &mut Rng) -> Vec<i64> {
+    let mut weights = Vec::new();
+    for (lo, hi, pct, drift) in TS007_BANDS {
+        // 100+ is a sliver of 85+.
+        let years = (hi - lo + 1) as f64;
+        for y in lo..=hi {
+            let w = if y == 100 { 0.02 } else { 1.0 };
+            weights.push(pct / years * w * factor(drift, a) * rng.range(0.9, 1.1));
+        }
+    }
+    let total = a.population.round() as i64;
+    let years = apportion(total, &weights);
+    let mut out = vec![total];
+    let mut k = 0;
+    for (lo, hi, _, _) in TS007_BANDS {
+        let n = (hi - lo + 1) as usize;
+        out.push(years[k..k + n].iter().sum());
+        out.extend_from_slice(&years[k..k + n]);
+        k += n;
+    }
+    out
+}
+
 /// What the generator wrote.
 #[derive(Debug, Clone)]
 pub struct DemoInputs {
@@ -556,36 +673,38 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     ];
     let mut tables = Vec::new();
     for t in TABLES {
-        let lower = t.code.to_ascii_lowercase();
         let header = header_line(t);
         let ward_rows: Vec<Vec<i64>> = wards.iter().map(|w| table_counts(t, w, &mut rng)).collect();
-        let city = sum_rows(&ward_rows);
-        let mut wd = vec![header.clone()];
-        for (w, r) in wards.iter().zip(&ward_rows) {
-            wd.push(data_line(&w.code, &w.name, r));
-        }
-        let ltla = [header.clone(), data_line(CITY_CODE, CITY_NAME, &city)];
-        let mut ctry = vec![header.clone()];
-        for a in &national {
-            ctry.push(data_line(&a.code, &a.name, &table_counts(t, a, &mut rng)));
-        }
-        let zip_path = public.join(format!("census2021-{lower}.zip"));
-        let file = std::fs::File::create(&zip_path)?;
-        let mut zip = zip::ZipWriter::new(file);
-        let opts = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        for (level, lines) in [
-            ("ctry", ctry.as_slice()),
-            ("ltla", &ltla[..]),
-            ("wd", wd.as_slice()),
-        ] {
-            zip.start_file(format!("census2021-{lower}-{level}.csv"), opts)
-                .map_err(std::io::Error::other)?;
-            zip.write_all((lines.join("\n") + "\n").as_bytes())?;
-        }
-        zip.finish().map_err(std::io::Error::other)?;
+        let national_rows: Vec<Vec<i64>> = national
+            .iter()
+            .map(|a| table_counts(t, a, &mut rng))
+            .collect();
+        write_table_zip(
+            &public,
+            t.code,
+            &header,
+            &wards,
+            &ward_rows,
+            &national,
+            &national_rows,
+        )?;
         tables.push(t.code.to_string());
     }
+    // TS007, single year of age, in its published layout: bands with the
+    // single years beneath them and nothing in the labels to say so.
+    let header = ts007_header();
+    let ward_rows: Vec<Vec<i64>> = wards.iter().map(|w| ts007_counts(w, &mut rng)).collect();
+    let national_rows: Vec<Vec<i64>> = national.iter().map(|a| ts007_counts(a, &mut rng)).collect();
+    write_table_zip(
+        &public,
+        "TS007",
+        &header,
+        &wards,
+        &ward_rows,
+        &national,
+        &national_rows,
+    )?;
+    tables.push("TS007".to_string());
     write_imd(&public, &wards, &mut rng)?;
     let workforce_files = write_workforce(&dir.join("workforce"), &mut rng)?;
     Ok(DemoInputs {
@@ -745,6 +864,8 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
         sex: &'static str,
         ethnic: &'static str,
         disability: &'static str,
+        religion: &'static str,
+        orientation: &'static str,
         birth_year: i32,
         hours: f64,
         start: String,
@@ -773,6 +894,32 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
                     ("Yes", 9.0),
                     ("Prefer not to say", 4.0),
                     ("", 7.0),
+                ],
+            ),
+            religion: pick(
+                rng,
+                &[
+                    ("Christian", 38.0),
+                    ("None", 31.0),
+                    ("Muslim", 10.0),
+                    ("Hindu", 2.0),
+                    ("Sikh", 1.0),
+                    ("Jewish", 0.6),
+                    ("Buddhist", 0.6),
+                    ("Any other religion", 0.8),
+                    ("Prefer not to say", 7.0),
+                    ("", 9.0),
+                ],
+            ),
+            orientation: pick(
+                rng,
+                &[
+                    ("Heterosexual", 80.0),
+                    ("Gay/Lesbian", 2.6),
+                    ("Bisexual", 1.6),
+                    ("Other", 0.5),
+                    ("Prefer not to say", 8.0),
+                    ("", 7.3),
                 ],
             ),
             birth_year: 1960 + (rng.f64() * 45.0) as i32,
@@ -821,12 +968,15 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
             "sex",
             "ethnic_group",
             "disability",
+            "religion",
+            "sexual_orientation",
             "age",
             "contract_hours",
             "hourly_pay",
             "bonus_pay",
             "start_date",
             "leaver_date",
+            "full_pay_relevant",
         ])?;
         for p in &people {
             let started = p.start.as_str() <= snapshot.as_str();
@@ -849,12 +999,16 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
                 p.sex.to_string(),
                 p.ethnic.to_string(),
                 p.disability.to_string(),
+                p.religion.to_string(),
+                p.orientation.to_string(),
                 (year - p.birth_year).to_string(),
                 format!("{:.1}", p.hours),
                 format!("{pay:.2}"),
                 bonus,
                 p.start.clone(),
                 String::new(),
+                // About 3% on reduced or nil pay for leave in the period.
+                if rng.f64() < 0.03 { "N" } else { "Y" }.to_string(),
             ])?;
         }
         w.flush()?;
@@ -971,13 +1125,35 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                 max_rejected_pct: Some(0.0),
             },
         ],
-        indicators: vec![IndicatorConfig {
-            name: Some("community_profile".into()),
-            plugin: Some("community-profile".into()),
-            library: Option::None,
-            isolation: Isolation::InProcess,
-            options: profile_options,
-        }],
+        indicators: vec![
+            IndicatorConfig {
+                name: Some("community_profile".into()),
+                plugin: Some("community-profile".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: profile_options,
+            },
+            IndicatorConfig {
+                name: Some("workforce_representation".into()),
+                plugin: Some("workforce-representation".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: table(&[(
+                    "comparators",
+                    toml::Value::Array(vec![toml::Value::Table(table(&[(
+                        "area",
+                        toml::Value::String(CITY_CODE.into()),
+                    )]))]),
+                )]),
+            },
+            IndicatorConfig {
+                name: Some("pay_gap".into()),
+                plugin: Some("pay-gap".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: toml::Table::new(),
+            },
+        ],
         base_dir: base_dir.to_path_buf(),
         path: Option::None,
     }

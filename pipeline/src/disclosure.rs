@@ -14,6 +14,9 @@
 //! 3. Withholding: in a suppressed row the cell count, every count below the
 //!    threshold and every derived column become null and `suppressed` is
 //!    true; other float columns are rounded to their contract's `decimals`.
+//!    A `dependent` column (say, the change since the previous snapshot) is
+//!    withheld with its row, and also when a count it depends on (the
+//!    previous count) is small, which is then withheld as well.
 //!
 //! The method follows the usual practice for tabular outputs (the ONS
 //! "Statistical disclosure control" policy for tables: threshold, then
@@ -165,6 +168,32 @@ pub fn protect(
     };
     let (suppressed, secondary) = suppression(batch, rules, policy)?;
     let small = |v: f64| v < policy.threshold && (v > 0.0 || policy.suppress_zero);
+    let n = batch.num_rows();
+    // Dependent columns, and the counts they depend on that are small.
+    let mut withhold: HashMap<&str, Vec<bool>> = HashMap::new();
+    for (column, needs) in &rules.dependent {
+        let mut w = suppressed.clone();
+        for need in needs {
+            let v = as_f64(batch, need)?;
+            let small_here: Vec<bool> =
+                (0..n).map(|i| v.is_valid(i) && small(v.value(i))).collect();
+            for i in 0..n {
+                w[i] |= small_here[i];
+            }
+            let e = withhold
+                .entry(need.as_str())
+                .or_insert_with(|| vec![false; n]);
+            for i in 0..n {
+                e[i] |= small_here[i];
+            }
+        }
+        let e = withhold
+            .entry(column.as_str())
+            .or_insert_with(|| vec![false; n]);
+        for i in 0..n {
+            e[i] |= w[i];
+        }
+    }
     let schema = batch.schema();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     for (field, col) in schema.fields().iter().zip(batch.columns()) {
@@ -176,7 +205,11 @@ pub fn protect(
             let withheld: BooleanArray = (0..batch.num_rows())
                 .map(|i| Some(suppressed[i] && (pos == 0 || (v.is_valid(i) && small(v.value(i))))))
                 .collect();
-            arrow_select::nullif::nullif(col, &withheld)?
+            round(
+                &arrow_select::nullif::nullif(col, &withheld)?,
+                contract,
+                name,
+            )
         } else if rules.derived.iter().any(|c| c == name) {
             let withheld: BooleanArray = suppressed.iter().map(|s| Some(*s)).collect();
             round(
@@ -184,6 +217,9 @@ pub fn protect(
                 contract,
                 name,
             )
+        } else if let Some(w) = withhold.get(name) {
+            let mask: BooleanArray = w.iter().map(|s| Some(*s)).collect();
+            round(&arrow_select::nullif::nullif(col, &mask)?, contract, name)
         } else {
             round(col, contract, name)
         };
@@ -355,6 +391,38 @@ mod tests {
         assert_eq!(suppressed(&p), [true, true, false]);
         let out = p.batch.unwrap();
         assert_eq!(out.column_by_name("total").unwrap().null_count(), 2);
+    }
+
+    #[test]
+    fn a_change_from_a_small_previous_count_is_withheld_but_the_row_is_not() {
+        let c: Contract = serde_json::from_str(
+            r#"{"name": "t", "version": 1, "columns": [
+                {"name": "count", "type": "int64", "nullable": true},
+                {"name": "previous_count", "type": "int64", "nullable": true},
+                {"name": "change_pp", "type": "float64", "nullable": true},
+                {"name": "suppressed", "type": "boolean"}
+            ],
+            "disclosure": {"counts": ["count"], "dependent": {"change_pp": ["previous_count"]}}}"#,
+        )
+        .unwrap();
+        let b = RecordBatch::try_new(
+            Arc::new(c.arrow_schema().as_ref().clone()),
+            vec![
+                Arc::new(Int64Array::from(vec![30, 30, 4])),
+                Arc::new(Int64Array::from(vec![Some(8), Some(25), Some(20)])),
+                Arc::new(Float64Array::from(vec![5.0, 1.0, -3.0])),
+                Arc::new(BooleanArray::from(vec![false; 3])),
+            ],
+        )
+        .unwrap();
+        let p = protect(&b, &c, &Policy::default()).unwrap();
+        assert_eq!(suppressed(&p), [false, false, true]);
+        let out = p.batch.unwrap();
+        let prev = out.column_by_name("previous_count").unwrap();
+        let change = out.column_by_name("change_pp").unwrap();
+        assert_eq!((prev.is_null(0), change.is_null(0)), (true, true));
+        assert_eq!((prev.is_null(1), change.is_null(1)), (false, false));
+        assert!(change.is_null(2));
     }
 
     #[test]

@@ -72,6 +72,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "pay-gap",
         descriptor: eqpipe_pay_gap::descriptor,
     });
+    #[cfg(feature = "builtin-workforce-representation")]
+    v.push(Builtin {
+        name: "workforce-representation",
+        descriptor: eqpipe_workforce_representation::descriptor,
+    });
     v
 }
 

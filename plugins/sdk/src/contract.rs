@@ -84,6 +84,13 @@ pub struct Disclosure {
     /// smallest is suppressed too, repeated over all sets until stable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Vec<String>>,
+    /// Columns computed from counts that do not decide whether the row is
+    /// suppressed (e.g. a change since the previous snapshot, which depends
+    /// on the previous count): each maps to those counts, and is withheld
+    /// when the row is suppressed or any of them is below the threshold
+    /// (the small counts are withheld too).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub dependent: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// One column of a contract.
@@ -277,7 +284,11 @@ impl Contract {
         if d.counts.is_empty() {
             return Err("disclosure.counts names no column".into());
         }
-        for name in d.counts.iter().chain(&d.derived) {
+        let dependent = d
+            .dependent
+            .iter()
+            .flat_map(|(k, v)| std::iter::once(k).chain(v));
+        for name in d.counts.iter().chain(&d.derived).chain(dependent) {
             let c = self.column(name).ok_or_else(|| {
                 format!("disclosure column `{name}` is not a column of the contract")
             })?;
