@@ -1170,3 +1170,123 @@ fn ons_api_custom_dataset_becomes_census_counts() {
         2210
     )));
 }
+
+/// Headless Chromium (Debian's `chromium`), as CI installs it; set
+/// `EQPIPE_REQUIRE_BROWSER=1` to make its absence a failure (CI does).
+fn chromium() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("CHROMIUM")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+                .iter()
+                .map(std::path::PathBuf::from)
+                .find(|p| p.exists())
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("EQPIPE_REQUIRE_BROWSER").is_none(),
+            "EQPIPE_REQUIRE_BROWSER is set but chromium is not installed (apt-get install chromium)"
+        );
+        eprintln!("skipped: chromium is not installed");
+    }
+    found
+}
+
+fn render(browser: &Path, page: &Path, profile: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1200,1600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
+/// The demo's HTML report, rendered by a real browser: every page parses,
+/// tables have captions and header cells, charts are images with a title
+/// and a description, suppressed cells are marked, links resolve, and the
+/// page paints.
+#[test]
+fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
+    let Some(browser) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = run(&["demo", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report = out.join("report");
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    let mut pages = vec![report.join("index.html")];
+    for link in index.split("href=\"").skip(1) {
+        let target = &link[..link.find('"').unwrap()];
+        let file = target.split('#').next().unwrap();
+        if !file.is_empty() {
+            let p = report.join(file);
+            assert!(p.exists(), "index links to {target}, which is missing");
+            if !pages.contains(&p) {
+                pages.push(p);
+            }
+        }
+    }
+    // 25 areas (24 wards and the city), the workforce page and the index.
+    assert_eq!(pages.len(), 27, "{pages:?}");
+    let mut checked = 0;
+    for page in [&pages[0], &pages[1], &pages[2], pages.last().unwrap()] {
+        let profile = dir.path().join(format!("profile-{checked}"));
+        let dom = render(&browser, page, &profile, &["--dump-dom"]);
+        assert!(dom.status.success(), "{}", text(&dom));
+        let dom = String::from_utf8_lossy(&dom.stdout).to_string();
+        assert!(dom.contains("<html lang=\"en-GB\">"), "{}", page.display());
+        assert!(dom.contains("<main>") && dom.contains("<h1>"));
+        let tables = dom.matches("<table>").count();
+        assert!(tables >= 1, "{}: no table", page.display());
+        assert_eq!(
+            dom.matches("<caption>").count(),
+            tables,
+            "every table has a caption"
+        );
+        assert!(dom.contains("<th scope=\"col\">") && dom.contains("<th scope=\"row\""));
+        for svg in dom.split("<svg").skip(1) {
+            let head = &svg[..svg.find('>').unwrap()];
+            assert!(
+                head.contains("role=\"img\"") && head.contains("aria-labelledby"),
+                "{head}"
+            );
+            assert!(svg.contains("<title") && svg.contains("<desc"));
+        }
+        checked += 1;
+    }
+    let workforce = std::fs::read_to_string(report.join("workforce.html")).unwrap();
+    assert!(workforce.contains("[c]"), "suppressed cells are marked");
+    assert!(workforce.contains("Gender pay gap (statutory measures)"));
+    assert!(workforce.contains("Women and men in each quarter pay band"));
+    // No identifier or raw record reaches the report.
+    for f in files_under(&report) {
+        let s = std::fs::read_to_string(&f).unwrap();
+        assert!(!s.contains("NB1"), "{}", f.display());
+    }
+    // It paints: a screenshot of the workforce page is a real PNG.
+    let shot = dir.path().join("workforce.png");
+    let o = render(
+        &browser,
+        &report.join("workforce.html"),
+        &dir.path().join("profile-shot"),
+        &[&format!("--screenshot={}", shot.display())],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+}

@@ -13,6 +13,7 @@ pub mod disclosure;
 pub mod fetch;
 pub mod host;
 pub mod registry;
+pub mod report;
 pub mod runner;
 pub mod serve;
 pub mod store;

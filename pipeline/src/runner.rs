@@ -785,6 +785,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     if let Err(e) = crate::catalog::write(&root, &shared.contracts, &run_id) {
         tracing::error!("cannot write the data catalogue: {e}");
     }
+    if let Err(e) = crate::report::write(&root, &manifest) {
+        tracing::error!("cannot write the report: {e}");
+    }
     let json = serde_json::to_vec_pretty(&manifest).expect("serialisable");
     store::write_atomic(&root.join("runs").join(format!("{run_id}.json")), &json)
         .map_err(|e| RunError::Setup(format!("cannot write the run manifest: {e}")))?;
