@@ -231,6 +231,73 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
     ] {
         assert!(out.join(f.as_str().unwrap()).exists());
     }
+    // Deprivation profile: the city's LSOAs in IMD deciles 1 and 1-2, and
+    // their residents, counted straight from the deprivation dataset.
+    let (_, _, _, dep) = read_parquet(&out.join("datasets/deprivation/source=imd/part-0.parquet"));
+    let (mut n, mut d10, mut d20, mut pop, mut pop20) = (0, 0, 0, 0i64, 0i64);
+    for b in &dep {
+        let domain = b.column_by_name("domain").unwrap();
+        let decile = b
+            .column_by_name("decile")
+            .unwrap()
+            .as_primitive::<UInt8Type>()
+            .clone();
+        let p = b
+            .column_by_name("population")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        for i in 0..b.num_rows() {
+            if dict_text(domain, i) != "Index of Multiple Deprivation (IMD)" {
+                continue;
+            }
+            n += 1;
+            pop += p.value(i);
+            d10 += i64::from(decile.value(i) == 1);
+            if decile.value(i) <= 2 {
+                d20 += 1;
+                pop20 += p.value(i);
+            }
+        }
+    }
+    let (_, _, _, prof) = read_parquet(&out.join("indicators/deprivation_profile/part-0.parquet"));
+    let mut found = false;
+    for b in &prof {
+        let code = b.column_by_name("area_code").unwrap();
+        for i in 0..b.num_rows() {
+            if dict_text(code, i) != "E08999001" {
+                continue;
+            }
+            found = true;
+            let int = |c: &str| {
+                b.column_by_name(c)
+                    .unwrap()
+                    .as_primitive::<Int64Type>()
+                    .value(i)
+            };
+            assert_eq!(int("lsoas"), n);
+            assert_eq!(int("lsoas_most_deprived_10pct"), d10);
+            assert_eq!(int("lsoas_most_deprived_20pct"), d20);
+            let share = b
+                .column_by_name("pct_population_most_deprived_20pct")
+                .unwrap()
+                .as_primitive::<arrow_array::types::Float64Type>()
+                .value(i);
+            assert!((share - pop20 as f64 * 100.0 / pop as f64).abs() < 1e-9);
+            let summary = b
+                .column_by_name("summary")
+                .unwrap()
+                .as_string::<i32>()
+                .value(i)
+                .to_string();
+            assert!(
+                summary.starts_with(&format!("{d20} out of {n} neighbourhoods")),
+                "{summary}"
+            );
+        }
+    }
+    assert!(found && d20 > 0);
+
     // Workforce indicators are published protected: no count from 1 to 9
     // is visible, and their unsuppressed rows are under restricted/ only.
     for (name, count) in [
@@ -1239,9 +1306,11 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
     }
     // 25 areas (24 wards and the city), the workforce page and the index.
     assert_eq!(pages.len(), 27, "{pages:?}");
-    let mut checked = 0;
-    for page in [&pages[0], &pages[1], &pages[2], pages.last().unwrap()] {
-        let profile = dir.path().join(format!("profile-{checked}"));
+    for (k, page) in [&pages[0], &pages[1], &pages[2], pages.last().unwrap()]
+        .into_iter()
+        .enumerate()
+    {
+        let profile = dir.path().join(format!("profile-{k}"));
         let dom = render(&browser, page, &profile, &["--dump-dom"]);
         assert!(dom.status.success(), "{}", text(&dom));
         let dom = String::from_utf8_lossy(&dom.stdout).to_string();
@@ -1263,7 +1332,6 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
             );
             assert!(svg.contains("<title") && svg.contains("<desc"));
         }
-        checked += 1;
     }
     let workforce = std::fs::read_to_string(report.join("workforce.html")).unwrap();
     assert!(workforce.contains("[c]"), "suppressed cells are marked");

@@ -63,6 +63,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/contracts/pay_gap.toml"),
     ),
     (
+        "deprivation_profile.toml",
+        include_str!("../../config/contracts/deprivation_profile.toml"),
+    ),
+    (
         "workforce_representation.toml",
         include_str!("../../config/contracts/workforce_representation.toml"),
     ),

@@ -1134,6 +1134,13 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                 options: profile_options,
             },
             IndicatorConfig {
+                name: Some("deprivation_profile".into()),
+                plugin: Some("deprivation-profile".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: toml::Table::new(),
+            },
+            IndicatorConfig {
                 name: Some("workforce_representation".into()),
                 plugin: Some("workforce-representation".into()),
                 library: Option::None,

@@ -77,6 +77,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "workforce-representation",
         descriptor: eqpipe_workforce_representation::descriptor,
     });
+    #[cfg(feature = "builtin-deprivation-profile")]
+    v.push(Builtin {
+        name: "deprivation-profile",
+        descriptor: eqpipe_deprivation_profile::descriptor,
+    });
     v
 }
 

@@ -314,6 +314,7 @@ fn sources(root: &Path) -> String {
 
 const METHOD: &str = "<h2 id=\"method\">Method</h2>\n<ul>\n\
 <li>Community profiles: percent = the area's count in a category / the same Census table's total for the area × 100 (ONS perturbs Census counts slightly, so each table's own total is used). Comparator areas are shown in the same way, with the difference in percentage points. Census 2021 counts are not suppressed again: ONS has already protected them.</li>\n\
+<li>Deprivation: English Indices of Deprivation; an area's neighbourhoods (LSOAs) in decile 1 are among England's most deprived 10%, deciles 1 and 2 the most deprived 20%; the share of residents uses the indices' population denominators.</li>\n\
 <li>Workforce representation: share = employees in a group / employees who stated that characteristic × 100; \"not disclosed\" is shown as a share of all employees (the disclosure rate). The population share comes from Census 2021 for the comparator area, leaving out \"Not answered\". Representation ratio = workforce share / population share (1 = in proportion).</li>\n\
 <li>Pay gaps: the statutory gender pay gap method (Equality Act 2010 (Specific Duties and Public Authorities) Regulations 2017, Schedule 2): mean and median hourly pay gap of full-pay relevant employees = (men's − women's) / men's × 100; bonus gaps over those paid a bonus in the 12 months to the snapshot; quarter pay bands of equal size by hourly pay, with employees on a rate that spans two bands shared evenly. Ethnicity (White British against each group and all ethnic minorities) and disability (disabled against non-disabled) use the same measures (2023 government guidance). A positive gap means the group is paid less.</li>\n\
 <li>Disclosure control: before publication, counts of employees under the threshold, and the figures built on them, are withheld; then further cells, so that no withheld figure can be worked out from totals. Published figures are rounded to one decimal place.</li>\n</ul>\n";
@@ -324,12 +325,18 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
     let outputs = published(root);
     let mut links = Vec::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
+    let mut deprivation: BTreeMap<String, String> = BTreeMap::new();
+    for (_, file) in outputs.get("deprivation_profile").into_iter().flatten() {
+        if let Some((batches, _)) = read(file) {
+            deprivation_sections(&batches, &mut deprivation);
+        }
+    }
 
     for (_, file) in outputs.get("community_profile").into_iter().flatten() {
         let Some((batches, _)) = read(file) else {
             continue;
         };
-        for (code, (name, html)) in area_pages(&batches) {
+        for (code, (name, html)) in area_pages(&batches, &deprivation) {
             let f = format!("area-{}.html", slug(&code));
             store::write_atomic(
                 &dir.join(&f),
@@ -421,8 +428,51 @@ struct ProfileRow {
     comparators: Vec<(String, Option<f64>, Option<f64>)>,
 }
 
+/// Deprivation paragraphs and tables by area code.
+fn deprivation_sections(batches: &[RecordBatch], out: &mut BTreeMap<String, String>) {
+    for b in batches {
+        let c = Cols(b);
+        let (code, edition, domain, summary) = (
+            c.text("area_code"),
+            c.num("edition"),
+            c.text("domain"),
+            c.text("summary"),
+        );
+        let (lsoas, d10, d20) = (
+            c.num("lsoas"),
+            c.num("lsoas_most_deprived_10pct"),
+            c.num("lsoas_most_deprived_20pct"),
+        );
+        let (p10, p20) = (
+            c.num("pct_population_most_deprived_10pct"),
+            c.num("pct_population_most_deprived_20pct"),
+        );
+        for i in 0..b.num_rows() {
+            let s = out.entry(code[i].clone()).or_default();
+            let _ = write!(
+                s,
+                "<section aria-labelledby=\"dep-{k}\">\n<h2 id=\"dep-{k}\">Deprivation: {} ({})</h2>\n<p>{}.</p>\n<table>\n<caption>Neighbourhoods (LSOAs) among England's most deprived: {} {}</caption>\n<thead><tr><th scope=\"col\">Measure</th><th scope=\"col\">Most deprived 10%</th><th scope=\"col\">Most deprived 20%</th></tr></thead>\n<tbody>\n<tr><th scope=\"row\">Neighbourhoods (of {})</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n<tr><th scope=\"row\">Share of residents</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n</tbody>\n</table>\n</section>\n",
+                esc(&domain[i]),
+                num(edition[i], false),
+                esc(&summary[i]),
+                esc(&domain[i]),
+                num(edition[i], false),
+                num(lsoas[i], false),
+                num(d10[i], false),
+                num(d20[i], false),
+                pct(p10[i], false),
+                pct(p20[i], false),
+                k = i
+            );
+        }
+    }
+}
+
 /// area code -> (name, page body).
-fn area_pages(batches: &[RecordBatch]) -> BTreeMap<String, (String, String)> {
+fn area_pages(
+    batches: &[RecordBatch],
+    deprivation: &BTreeMap<String, String>,
+) -> BTreeMap<String, (String, String)> {
     // area -> (name, level) ; (area, table) -> (topic, rows by label in order)
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut tables: BTreeMap<(String, String), (String, Vec<ProfileRow>)> = BTreeMap::new();
@@ -562,6 +612,9 @@ fn area_pages(batches: &[RecordBatch]) -> BTreeMap<String, (String, String)> {
         }
         toc.push_str("</ul>\n");
         body.push_str(&toc);
+        if let Some(d) = deprivation.get(code) {
+            body.push_str(d);
+        }
         body.push_str(&sections);
         body.push_str("<p><a href=\"index.html#method\">Method and data sources</a></p>\n");
         out.insert(code.clone(), (name.clone(), body));
