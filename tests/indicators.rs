@@ -604,3 +604,109 @@ fn representation_against_real_census_ages_by_grade_and_senior() {
         );
     }
 }
+
+/// Reads a Nomis TS file: area code -> (label -> count), with the total under "Total".
+fn nomis_counts(path: &Path) -> BTreeMap<String, BTreeMap<String, f64>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = r
+        .headers()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let h = h.trim_end_matches("; measures: Value");
+            h.split_once(": ").map(|x| x.1).unwrap_or(h).to_string()
+        })
+        .collect();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let cells = header
+                .iter()
+                .zip(rec.iter())
+                .skip(3)
+                .map(|(h, v)| (h.clone(), v.parse::<f64>().unwrap()))
+                .collect();
+            (rec[2].to_string(), cells)
+        })
+        .collect()
+}
+
+/// Community profiles from the real published TS007 files for Manchester,
+/// Birmingham, Leicester and Oxford, against the North West and England
+/// and Wales: every percentage equals the count over the same file's total
+/// for the area (what Nomis publishes as the percentage), every comparator
+/// percentage the comparator's, and the difference their difference.
+#[test]
+fn community_profiles_from_real_census_files_reproduce_the_published_percentages() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/census2021");
+    assert!(data.exists(), "{} is missing", data.display());
+    let dir = tempfile::tempdir().unwrap();
+    let areas = ["E08000003", "E08000025", "E06000016", "E07000178"];
+    let mut cfg = String::from("output_dir = \"out\"\n");
+    for (level, keep) in [
+        ("ltla", format!("{areas:?}")),
+        ("rgn", "[\"E12000002\"]".to_string()),
+        ("ctry", "[\"K04000001\"]".to_string()),
+    ] {
+        cfg.push_str(&format!(
+            "[[sources]]\nname = \"ts007_{level}\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS007\"]\ngeography = \"{level}\"\nareas = {keep}\n",
+            data.join(format!("census2021-ts007-{level}.csv")).display()
+        ));
+    }
+    cfg.push_str("[[indicators]]\nplugin = \"community-profile\"\n[indicators.options]\ncomparators = [\"E12000002\", \"K04000001\"]\nlevels = [\"ltla\"]\n");
+    std::fs::write(dir.path().join("pipeline.toml"), cfg).unwrap();
+    let o = run(&[
+        "run",
+        "--config",
+        dir.path().join("pipeline.toml").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let mut published = nomis_counts(&data.join("census2021-ts007-ltla.csv"));
+    published.extend(nomis_counts(&data.join("census2021-ts007-rgn.csv")));
+    published.extend(nomis_counts(&data.join("census2021-ts007-ctry.csv")));
+    let pct = |area: &str, label: &str| {
+        let a = &published[area];
+        a[label] / a["Total"] * 100.0
+    };
+    let (_, rows, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/indicators/community_profile/part-0.parquet"),
+    );
+    // 4 areas x 112 categories x 2 comparators.
+    assert_eq!(rows, 4 * 112 * 2);
+    let mut manchester_20_24 = None;
+    for b in &batches {
+        let (code, label, cmp) = (
+            strings(b, "area_code"),
+            strings(b, "category_label"),
+            strings(b, "comparator_code"),
+        );
+        let (p, cp, d) = (
+            floats_plain(b, "percent"),
+            floats_plain(b, "comparator_percent"),
+            floats_plain(b, "difference_pp"),
+        );
+        for i in 0..b.num_rows() {
+            let (a, l, c) = (
+                code[i].as_deref().unwrap(),
+                label[i].as_deref().unwrap(),
+                cmp[i].as_deref().unwrap(),
+            );
+            let want = pct(a, l);
+            assert!((p[i] - want).abs() < 1e-9, "{a} {l}: {} vs {want}", p[i]);
+            assert!((cp[i] - pct(c, l)).abs() < 1e-9, "{c} {l}");
+            assert!((d[i] - (want - pct(c, l))).abs() < 1e-9);
+            if a == "E08000003" && l == "Aged 20 to 24 years" && c == "K04000001" {
+                manchester_20_24 = Some((p[i], cp[i]));
+            }
+        }
+    }
+    // Manchester's young adults: far above the England and Wales share.
+    let (m, ew) = manchester_20_24.unwrap();
+    assert!(m > 1.5 * ew, "{m} vs {ew}");
+}
+
+fn floats_plain(b: &RecordBatch, name: &str) -> Vec<f64> {
+    floats(b, name).into_iter().map(|v| v.unwrap()).collect()
+}
