@@ -710,3 +710,140 @@ fn community_profiles_from_real_census_files_reproduce_the_published_percentages
 fn floats_plain(b: &RecordBatch, name: &str) -> Vec<f64> {
     floats(b, name).into_iter().map(|v| v.unwrap()).collect()
 }
+
+/// Recruitment and turnover end to end: an applicant-tracking export with
+/// the system's own stage names and two workforce snapshots go through the
+/// sources into `workforce-flows`; the WRES relative likelihood and the
+/// leaving rate of staff under 25 match a calculation from the raw rows.
+#[test]
+fn workforce_flows_match_the_wres_method_and_turnover_from_raw_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // Applications: (ethnic group as written, shortlisted?, appointed?).
+    let mut apps = String::from(
+        "applicant_id,vacancy,grade,application_date,stage,sex,ethnic_group,disability,age\n",
+    );
+    let mut counts: BTreeMap<bool, (f64, f64)> = BTreeMap::new(); // white? -> (shortlisted, appointed)
+    let groups = [
+        ("White British", true),
+        ("White - Irish", true),
+        ("Asian/Asian British: Pakistani", false),
+        ("Black/African/Caribbean/Black British: African", false),
+        ("Prefer not to say", false),
+    ];
+    for i in 0..1200u32 {
+        let (eth, white) = groups[(i as usize * 7 + i as usize / 13) % groups.len()];
+        let shortlisted = i % 3 != 0;
+        let appointed = shortlisted && (i % if white { 4 } else { 7 } == 1);
+        let stage = match (shortlisted, appointed) {
+            (false, _) => "Rejected at sift",
+            (true, false) => "Interviewed",
+            (true, true) => "Offer accepted",
+        };
+        if eth != "Prefer not to say" {
+            let e = counts.entry(white).or_default();
+            e.0 += f64::from(u8::from(shortlisted));
+            e.1 += f64::from(u8::from(appointed));
+        }
+        writeln!(
+            apps,
+            "A{i:05},V{},G3,2024-{:02}-10,{stage},Female,{eth},No,30",
+            i % 50,
+            4 + i % 9
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("applications.csv"), apps).unwrap();
+    // Two snapshots: 60 under-25s and 140 others; 15 under-25s and 10 others leave.
+    let mut snaps = [String::new(), String::new()];
+    for (k, s) in snaps.iter_mut().enumerate() {
+        s.push_str("employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date\n");
+        let date = ["2024-03-31", "2025-03-31"][k];
+        for i in 0..200u32 {
+            let young = i < 60;
+            let gone = (young && i < 15) || (!young && i < 70);
+            if k == 1 && gone {
+                continue;
+            }
+            let age = if young { 20 } else { 40 } + k as u32;
+            writeln!(
+                s,
+                "E{i:04},{date},Ops,G3,F,White British,No,{age},37,15.0,0,2010-01-01,"
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(dir.path().join("wf-2024-03-31.csv"), &snaps[0]).unwrap();
+    std::fs::write(dir.path().join("wf-2025-03-31.csv"), &snaps[1]).unwrap();
+    let cfg = format!(
+        "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n[[sources]]\nname = \"ats\"\nplugin = \"recruitment\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n[[indicators]]\nplugin = \"workforce-flows\"\n",
+        dir.path().join("wf-*.csv").display(),
+        dir.path().join("applications.csv").display()
+    );
+    std::fs::write(dir.path().join("pipeline.toml"), cfg).unwrap();
+    let o = eqpipe()
+        .args([
+            "run",
+            "--config",
+            dir.path().join("pipeline.toml").to_str().unwrap(),
+        ])
+        .env(KEY_ENV, "an-indicator-test-key")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    let (_, _, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/indicators/workforce_flows/part-0.parquet"),
+    );
+    let mut got: BTreeMap<(String, String, String), Option<f64>> = BTreeMap::new();
+    for b in &batches {
+        let (d, m, g, v) = (
+            strings(b, "dimension"),
+            strings(b, "measure"),
+            strings(b, "group"),
+            floats(b, "value"),
+        );
+        for i in 0..b.num_rows() {
+            got.insert(
+                (
+                    d[i].clone().unwrap(),
+                    m[i].clone().unwrap(),
+                    g[i].clone().unwrap(),
+                ),
+                v[i],
+            );
+        }
+    }
+    let (ws, wa) = counts[&true];
+    let (bs, ba) = counts[&false];
+    let want = (wa / ws) / (ba / bs);
+    let rl = got[&key3(
+        "ethnicity",
+        "relative_likelihood_appointed",
+        "Black and minority ethnic",
+    )]
+        .unwrap();
+    assert!(
+        want > 1.3,
+        "the generated data favours White applicants: {want}"
+    );
+    assert!(
+        (rl - (want * 100.0).round() / 100.0).abs() < 1e-9,
+        "{rl} vs {want}"
+    );
+    let leaving = got[&key3("age_band", "leaving_rate_pct", "16-24")].unwrap();
+    assert_eq!(leaving, 25.0, "15 of 60");
+    let older = got[&key3("age_band", "leaving_rate_pct", "35-49")].unwrap();
+    assert!(
+        (older - (10.0f64 / 140.0 * 1e4).round() / 100.0).abs() < 1e-9,
+        "{older}"
+    );
+    assert_eq!(
+        got[&key3("age_band", "retention_rate_pct", "16-24")],
+        Some(75.0)
+    );
+}
+
+fn key3(a: &str, b: &str, c: &str) -> (String, String, String) {
+    (a.into(), b.into(), c.into())
+}

@@ -67,6 +67,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/contracts/deprivation_profile.toml"),
     ),
     (
+        "workforce_flows.toml",
+        include_str!("../../config/contracts/workforce_flows.toml"),
+    ),
+    (
         "workforce_representation.toml",
         include_str!("../../config/contracts/workforce_representation.toml"),
     ),

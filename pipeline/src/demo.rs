@@ -12,7 +12,9 @@
 //! * `public/lsoa11-to-wd22-to-lad22-lookup.csv`: an ONS-style lookup of
 //!   the city's LSOAs to wards and the local authority;
 //! * `workforce/workforce-YYYY-MM-DD.csv`: a council workforce extract, three
-//!   yearly snapshots (identifiers are fictional).
+//!   yearly snapshots (identifiers are fictional);
+//! * `recruitment/applications.csv`: an applicant-tracking export, two
+//!   financial years, stages in the system's own words.
 //!
 //! Every figure is invented. Area codes use the unused `…999…` ranges so
 //! they cannot be mistaken for real areas, apart from the national rows
@@ -707,6 +709,7 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     tables.push("TS007".to_string());
     write_imd(&public, &wards, &mut rng)?;
     let workforce_files = write_workforce(&dir.join("workforce"), &mut rng)?;
+    write_recruitment(&dir.join("recruitment"), &mut rng)?;
     Ok(DemoInputs {
         public_dir: public,
         workforce_files,
@@ -1024,6 +1027,91 @@ fn table(entries: &[(&str, toml::Value)]) -> toml::Table {
         .collect()
 }
 
+/// An applicant-tracking export: two financial years of applications, the
+/// furthest stage in the system's own words, with a built-in disparity
+/// (minority ethnic and disabled applicants less often appointed once
+/// shortlisted), so the relative likelihood has something to show.
+fn write_recruitment(dir: &Path, rng: &mut Rng) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("applications.csv");
+    let mut w = csv::Writer::from_path(&path)?;
+    w.write_record([
+        "applicant_id",
+        "vacancy",
+        "grade",
+        "application_date",
+        "stage",
+        "sex",
+        "ethnic_group",
+        "disability",
+        "age",
+    ])?;
+    let ethnic = [
+        (
+            "White: English, Welsh, Scottish, Northern Irish or British",
+            55.0,
+        ),
+        ("White: Other White", 6.0),
+        ("Asian, Asian British or Asian Welsh: Pakistani", 12.0),
+        ("Asian, Asian British or Asian Welsh: Indian", 5.0),
+        (
+            "Black, Black British, Black Welsh, Caribbean or African: African",
+            9.0,
+        ),
+        (
+            "Mixed or Multiple ethnic groups: White and Black Caribbean",
+            4.0,
+        ),
+        ("Other ethnic group: Arab", 2.0),
+        ("Prefer not to say", 4.0),
+        ("", 3.0),
+    ];
+    let total: f64 = ethnic.iter().map(|e| e.1).sum();
+    for i in 0..3200u32 {
+        let mut x = rng.range(0.0, total);
+        let mut eth = ethnic[0].0;
+        for (e, wgt) in ethnic {
+            if x < wgt {
+                eth = e;
+                break;
+            }
+            x -= wgt;
+        }
+        let white = eth.starts_with("White");
+        let disabled = rng.f64() < 0.12;
+        let shortlisted = rng.f64() < 0.35;
+        let p_appoint = 0.3 * if white { 1.0 } else { 0.7 } * if disabled { 0.8 } else { 1.0 };
+        let stage = if !shortlisted {
+            ["Rejected at sift", "Not shortlisted", "Withdrawn"][(rng.f64() * 3.0) as usize]
+        } else if rng.f64() < p_appoint {
+            "Offer accepted"
+        } else {
+            ["Interviewed", "Rejected after interview", "Offer declined"]
+                [(rng.f64() * 3.0) as usize]
+        };
+        let year = if i < 1600 { 2023 } else { 2024 };
+        let month = 4 + (rng.f64() * 12.0) as u32;
+        let (y, m) = if month > 12 {
+            (year + 1, month - 12)
+        } else {
+            (year, month)
+        };
+        w.write_record([
+            format!("APP{:06}", 500_000 + i),
+            format!("NB-{:04}", 1000 + (rng.f64() * 400.0) as u32),
+            format!("G{}", 1 + (rng.f64() * 10.0) as u32),
+            format!("{y}-{m:02}-{:02}", 1 + (rng.f64() * 28.0) as u32),
+            stage.to_string(),
+            if rng.f64() < 0.58 { "Female" } else { "Male" }.to_string(),
+            eth.to_string(),
+            if disabled { "Yes" } else { "No" }.to_string(),
+            (18 + (rng.f64() * 45.0) as u32).to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(path)
+}
+
 /// The pipeline configuration the demo runs, against the local server.
 pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
     let mut source_options = toml::Table::new();
@@ -1112,6 +1200,23 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                 max_rejected_pct: Some(1.0),
             },
             SourceConfig {
+                name: "recruitment".into(),
+                plugin: Some("recruitment".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: table(&[
+                    (
+                        "path",
+                        toml::Value::String("recruitment/applications.csv".into()),
+                    ),
+                    (
+                        "pseudonymisation_key_env",
+                        toml::Value::String(KEY_ENV.into()),
+                    ),
+                ]),
+                max_rejected_pct: Some(1.0),
+            },
+            SourceConfig {
                 name: "lookups".into(),
                 plugin: Some("geography".into()),
                 library: Option::None,
@@ -1152,6 +1257,13 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                         toml::Value::String(CITY_CODE.into()),
                     )]))]),
                 )]),
+            },
+            IndicatorConfig {
+                name: Some("workforce_flows".into()),
+                plugin: Some("workforce-flows".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: toml::Table::new(),
             },
             IndicatorConfig {
                 name: Some("pay_gap".into()),

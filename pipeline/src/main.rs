@@ -395,14 +395,17 @@ fn list_plugins(config: Option<&Path>) -> Result<ExitCode> {
             .iter()
             .map(|d| d.name.as_str())
             .collect();
-        let datasets = if p.manifest.consumes.is_empty() {
+        let mut reads = p.manifest.consumes.clone();
+        reads.extend(
+            p.manifest
+                .consumes_optional
+                .iter()
+                .map(|d| format!("[{d}]")),
+        );
+        let datasets = if reads.is_empty() {
             format!("-> {}", produces.join(", "))
         } else {
-            format!(
-                "{} -> {}",
-                p.manifest.consumes.join(", "),
-                produces.join(", ")
-            )
+            format!("{} -> {}", reads.join(", "), produces.join(", "))
         };
         println!(
             "{:<22} {:<9} {:<9} {:<5} {:<22} {datasets}",

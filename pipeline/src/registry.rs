@@ -82,6 +82,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "deprivation-profile",
         descriptor: eqpipe_deprivation_profile::descriptor,
     });
+    #[cfg(feature = "builtin-workforce-flows")]
+    v.push(Builtin {
+        name: "workforce-flows",
+        descriptor: eqpipe_workforce_flows::descriptor,
+    });
     v
 }
 

@@ -60,7 +60,8 @@ fn page(title: &str, body: &str) -> String {
 fn pct(v: Option<f64>, suppressed: bool) -> String {
     match (v, suppressed) {
         (_, true) => "[c]".into(),
-        (Some(v), _) => format!("{v:.1}%"),
+        // Half away from zero, as the published files round.
+        (Some(v), _) => format!("{:.1}%", (v * 10.0).round() / 10.0),
         (None, _) => "–".into(),
     }
 }
@@ -355,6 +356,11 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
     {
         if let Some((batches, _)) = read(file) {
             workforce.push_str(&representation_section(&batches));
+        }
+    }
+    for (_, file) in outputs.get("workforce_flows").into_iter().flatten() {
+        if let Some((batches, _)) = read(file) {
+            workforce.push_str(&flows_section(&batches));
         }
     }
     for (_, file) in outputs.get("pay_gap").into_iter().flatten() {
@@ -888,6 +894,112 @@ fn representation_section(batches: &[RecordBatch]) -> String {
             );
         }
         s.push_str("</tbody>\n</table>\n<p class=\"note\">Shares are of employees in the grade who stated the characteristic.</p>\n");
+    }
+    s
+}
+
+fn flows_section(batches: &[RecordBatch]) -> String {
+    struct F {
+        end_day: i32,
+        period: String,
+        dimension: String,
+        measure: String,
+        group: String,
+        value: Option<f64>,
+        n: Option<f64>,
+        d: Option<f64>,
+        suppressed: bool,
+    }
+    let mut rows = Vec::new();
+    for b in batches {
+        let c = Cols(b);
+        let end_raw =
+            c.0.column_by_name("period_end")
+                .and_then(|d| date_values(d.as_ref()).ok())
+                .unwrap_or_default();
+        let (start, end) = (c.date("period_start"), c.date("period_end"));
+        let (dim, measure, group, value, n, d, sup) = (
+            c.text("dimension"),
+            c.text("measure"),
+            c.text("group"),
+            c.num("value"),
+            c.num("numerator_n"),
+            c.num("denominator_n"),
+            c.flag("suppressed"),
+        );
+        for i in 0..b.num_rows() {
+            rows.push(F {
+                end_day: end_raw.get(i).copied().flatten().unwrap_or(0),
+                period: format!("{} to {}", start[i], end[i]),
+                dimension: dim[i].clone(),
+                measure: measure[i].clone(),
+                group: group[i].clone(),
+                value: value[i],
+                n: n[i],
+                d: d[i],
+                suppressed: sup[i],
+            });
+        }
+    }
+    let mut s = String::new();
+    let latest = |m: &str| {
+        rows.iter()
+            .filter(|r| r.measure == m)
+            .max_by_key(|r| r.end_day)
+            .map(|r| (r.end_day, r.period.clone()))
+    };
+    let ratio = |r: &F| match (r.value, r.suppressed) {
+        (_, true) => "[c]".to_string(),
+        (Some(v), _) => format!("{v:.2}"),
+        _ => "–".into(),
+    };
+    if let Some((day, period)) = latest("relative_likelihood_appointed") {
+        let _ = write!(
+            s,
+            "<h2>Recruitment, {}</h2>\n<p>Relative likelihood of appointment from shortlisting (NHS WRES and WDES method): the reference group's likelihood divided by the group's. 1 means equal; above 1, the reference group is more likely to be appointed once shortlisted.</p>\n<table>\n<caption>Relative likelihood of appointment from shortlisting, {}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Compared with</th><th scope=\"col\">Shortlisted</th><th scope=\"col\">Appointed</th><th scope=\"col\">Relative likelihood</th></tr></thead>\n<tbody>\n",
+            esc(&period),
+            esc(&period)
+        );
+        for r in rows
+            .iter()
+            .filter(|r| r.end_day == day && r.measure == "relative_likelihood_appointed")
+        {
+            let reference = match r.dimension.as_str() {
+                "ethnicity" => "White",
+                "disability" => "Not disabled",
+                _ => "Male",
+            };
+            let _ = writeln!(
+                s,
+                "<tr><th scope=\"row\">{}</th><td>{reference}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&label(&r.group)),
+                num(r.d, r.suppressed),
+                num(r.n, r.suppressed),
+                ratio(r)
+            );
+        }
+        s.push_str("</tbody>\n</table>\n");
+    }
+    if let Some((day, period)) = latest("leaving_rate_pct") {
+        let _ = write!(
+            s,
+            "<h2>Leavers, {}</h2>\n<table>\n<caption>Leaving rate by age band, {}</caption>\n<thead><tr><th scope=\"col\">Age band</th><th scope=\"col\">Employees at the start</th><th scope=\"col\">Left</th><th scope=\"col\">Leaving rate</th></tr></thead>\n<tbody>\n",
+            esc(&period),
+            esc(&period)
+        );
+        for r in rows.iter().filter(|r| {
+            r.end_day == day && r.measure == "leaving_rate_pct" && r.dimension == "age_band"
+        }) {
+            let _ = writeln!(
+                s,
+                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&label(&r.group)),
+                num(r.d, r.suppressed),
+                num(r.n, r.suppressed),
+                pct(r.value, r.suppressed)
+            );
+        }
+        s.push_str("</tbody>\n</table>\n");
     }
     s
 }

@@ -814,6 +814,7 @@ fn check_publishable(
         .manifest
         .consumes
         .iter()
+        .chain(&plugin.manifest.consumes_optional)
         .find(|d| shared.contracts.get(d).is_some_and(|c| c.personal));
     if let Some(input) = personal_input
         && output.disclosure.is_none()
@@ -866,7 +867,9 @@ fn indicator_inputs(
     report: &mut StepReport,
 ) -> Result<HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>, StepFailure> {
     let mut inputs = HashMap::new();
-    for d in &plugin.manifest.consumes {
+    let required = plugin.manifest.consumes.iter().map(|d| (d, true));
+    let optional = plugin.manifest.consumes_optional.iter().map(|d| (d, false));
+    for (d, needed) in required.chain(optional) {
         let contract = shared
             .contracts
             .get(d)
@@ -904,7 +907,9 @@ fn indicator_inputs(
                 }
             }
         }
-        if files.is_empty() {
+        if files.is_empty() && !needed {
+            tracing::info!(dataset = %d, "optional input has no data; the indicator reads it as empty");
+        } else if files.is_empty() {
             return Err(StepFailure {
                 status: StepStatus::Skipped,
                 message: format!(

@@ -54,9 +54,14 @@ pub struct Manifest {
     /// Datasets it emits. An indicator emits exactly one.
     #[serde(default)]
     pub produces: Vec<DatasetRef>,
-    /// Datasets it reads (indicators).
+    /// Datasets it reads (indicators). The step is skipped when one of
+    /// them has no data.
     #[serde(default)]
     pub consumes: Vec<String>,
+    /// Datasets it reads when they are there: with no data, `open_input`
+    /// gives an empty stream instead of the step being skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumes_optional: Vec<String>,
     /// JSON Schema of the options object.
     #[serde(default = "any_object")]
     pub config_schema: serde_json::Value,
@@ -86,6 +91,7 @@ impl Manifest {
             licence: None,
             produces: Vec::new(),
             consumes: Vec::new(),
+            consumes_optional: Vec::new(),
             config_schema: any_object(),
         }
     }
@@ -123,6 +129,13 @@ impl Manifest {
     /// Declares a consumed dataset.
     pub fn consumes(mut self, dataset: &str) -> Self {
         self.consumes.push(dataset.to_string());
+        self
+    }
+
+    /// Declares a dataset read only when it is there (see
+    /// [`Manifest::consumes_optional`]).
+    pub fn consumes_optional(mut self, dataset: &str) -> Self {
+        self.consumes_optional.push(dataset.to_string());
         self
     }
 
