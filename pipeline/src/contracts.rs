@@ -59,6 +59,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/contracts/deprivation.toml"),
     ),
     (
+        "service_usage.toml",
+        include_str!("../../config/contracts/service_usage.toml"),
+    ),
+    (
         "pay_gap.toml",
         include_str!("../../config/contracts/pay_gap.toml"),
     ),

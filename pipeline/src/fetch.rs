@@ -111,6 +111,8 @@ pub struct Fetcher {
     runtime: tokio::runtime::Handle,
     config: FetchConfig,
     cache_dir: PathBuf,
+    /// Cache for steps that read personal data (under the restricted root).
+    restricted_cache_dir: Option<PathBuf>,
     base_dir: PathBuf,
     next_slot: tokio::sync::Mutex<HashMap<String, Instant>>,
 }
@@ -147,9 +149,17 @@ impl Fetcher {
             runtime,
             config,
             cache_dir,
+            restricted_cache_dir: None,
             base_dir,
             next_slot: tokio::sync::Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Where steps that read personal data cache what they fetch: a folder
+    /// under the restricted root (0700, files 0600), never the shared cache.
+    pub fn with_restricted_cache(mut self, dir: PathBuf) -> Self {
+        self.restricted_cache_dir = Some(dir);
+        self
     }
 
     /// Fetches from a plugin thread (blocks on the host's runtime).
@@ -161,11 +171,35 @@ impl Fetcher {
         self.runtime.block_on(self.fetch(req, cancel))
     }
 
+    /// Fetches for a step that reads personal data: the body is cached
+    /// under the restricted root (or, with no restricted cache set, in the
+    /// shared one).
+    pub fn fetch_blocking_restricted(
+        &self,
+        req: &FetchRequest,
+        cancel: &AtomicBool,
+    ) -> Result<FetchResponse, FetchError> {
+        let dir = self
+            .restricted_cache_dir
+            .clone()
+            .unwrap_or_else(|| self.cache_dir.clone());
+        self.runtime.block_on(self.fetch_in(req, cancel, &dir))
+    }
+
     /// Fetches a request.
     pub async fn fetch(
         &self,
         req: &FetchRequest,
         cancel: &AtomicBool,
+    ) -> Result<FetchResponse, FetchError> {
+        self.fetch_in(req, cancel, &self.cache_dir).await
+    }
+
+    async fn fetch_in(
+        &self,
+        req: &FetchRequest,
+        cancel: &AtomicBool,
+        cache_dir: &Path,
     ) -> Result<FetchResponse, FetchError> {
         let url = req.url.trim();
         if url.is_empty() {
@@ -175,7 +209,7 @@ impl Fetcher {
             return self.local(Path::new(rest));
         }
         if url.starts_with("http://") || url.starts_with("https://") {
-            return self.http(req, cancel).await;
+            return self.http(req, cancel, cache_dir).await;
         }
         if url.contains("://") {
             return Err(FetchError::BadRequest(format!(
@@ -277,11 +311,11 @@ impl Fetcher {
         Ok(h)
     }
 
-    fn cache_paths(&self, shown_url: &str) -> (PathBuf, PathBuf) {
+    fn cache_paths(cache_dir: &Path, shown_url: &str) -> (PathBuf, PathBuf) {
         let key = hex::encode(Sha256::digest(shown_url.as_bytes()));
         (
-            self.cache_dir.join(format!("{key}.body")),
-            self.cache_dir.join(format!("{key}.json")),
+            cache_dir.join(format!("{key}.body")),
+            cache_dir.join(format!("{key}.json")),
         )
     }
 
@@ -319,6 +353,7 @@ impl Fetcher {
         &self,
         req: &FetchRequest,
         cancel: &AtomicBool,
+        cache_dir: &Path,
     ) -> Result<FetchResponse, FetchError> {
         let (real, shown, mut secrets) = self.urls(req)?;
         let headers = self.headers(req, &mut secrets)?;
@@ -336,9 +371,9 @@ impl Fetcher {
             .max_bytes
             .unwrap_or(self.config.max_bytes)
             .min(self.config.max_bytes);
-        let (body_path, meta_path) = self.cache_paths(&shown);
-        std::fs::create_dir_all(&self.cache_dir).map_err(|e| FetchError::Cache {
-            path: self.cache_dir.display().to_string(),
+        let (body_path, meta_path) = Self::cache_paths(cache_dir, &shown);
+        crate::store::create_dir(cache_dir).map_err(|e| FetchError::Cache {
+            path: cache_dir.display().to_string(),
             message: e.to_string(),
         })?;
         let cached: Option<CacheMeta> = if body_path.exists() {
@@ -528,7 +563,14 @@ impl Fetcher {
             std::process::id(),
             fastrand::u32(..)
         ));
-        let mut file = tokio::fs::File::create(&part).await.map_err(cache_err)?;
+        // Owner-only under the restricted root, like every file there.
+        let std_file = crate::store::create_file(&part).map_err(|e| {
+            DownloadError::Fatal(FetchError::Cache {
+                path: shown_path.clone(),
+                message: e.to_string(),
+            })
+        })?;
+        let mut file = tokio::fs::File::from_std(std_file);
         let mut stream = resp.bytes_stream();
         let mut n: u64 = 0;
         let result = async {

@@ -336,6 +336,9 @@ pub struct StepContext {
     pub fetches: Mutex<Vec<FetchRecord>>,
     /// A progress bar, when stderr is a terminal.
     pub progress: Option<indicatif::ProgressBar>,
+    /// The step writes personal data: what it fetches is cached under the
+    /// restricted root.
+    pub personal: bool,
 }
 
 impl StepContext {
@@ -363,17 +366,19 @@ impl StepContext {
                 format!("unreadable fetch request: {e}"),
             )
         })?;
-        let resp = self
-            .fetcher
-            .fetch_blocking(&req, &self.cancel)
-            .map_err(|e| {
-                let code = match e {
-                    crate::fetch::FetchError::Cancelled => abi::STATUS_CANCELLED,
-                    crate::fetch::FetchError::File { .. } => abi::STATUS_IO,
-                    _ => abi::STATUS_FETCH,
-                };
-                (code, e.to_string())
-            })?;
+        let resp = if self.personal {
+            self.fetcher.fetch_blocking_restricted(&req, &self.cancel)
+        } else {
+            self.fetcher.fetch_blocking(&req, &self.cancel)
+        }
+        .map_err(|e| {
+            let code = match e {
+                crate::fetch::FetchError::Cancelled => abi::STATUS_CANCELLED,
+                crate::fetch::FetchError::File { .. } => abi::STATUS_IO,
+                _ => abi::STATUS_FETCH,
+            };
+            (code, e.to_string())
+        })?;
         self.fetches
             .lock()
             .expect("not poisoned")

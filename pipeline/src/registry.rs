@@ -62,6 +62,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "recruitment",
         descriptor: eqpipe_recruitment::descriptor,
     });
+    #[cfg(feature = "builtin-service-usage")]
+    v.push(Builtin {
+        name: "service-usage",
+        descriptor: eqpipe_service_usage::descriptor,
+    });
     #[cfg(feature = "builtin-community-profile")]
     v.push(Builtin {
         name: "community-profile",

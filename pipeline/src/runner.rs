@@ -397,6 +397,7 @@ fn run_step(
         inputs,
         fetches: Mutex::new(Vec::new()),
         progress: shared.bar(&name),
+        personal,
     };
     let span = tracing::info_span!("step", step = %name, plugin = %plugin.manifest.name);
     let _guard = span.enter();
@@ -529,6 +530,7 @@ pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::run
         inputs: HashMap::new(),
         fetches: Mutex::new(Vec::new()),
         progress: None,
+        personal: false,
     };
     (ctx, rt)
 }
@@ -576,7 +578,8 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
             config.base_dir.clone(),
             runtime.handle().clone(),
         )
-        .map_err(|e| RunError::Setup(e.to_string()))?,
+        .map_err(|e| RunError::Setup(e.to_string()))?
+        .with_restricted_cache(root.join(store::RESTRICTED_DIR).join(".cache").join("http")),
     );
     let run_id = new_run_id();
     let span = tracing::info_span!("run", run_id = %run_id);

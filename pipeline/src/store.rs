@@ -255,13 +255,14 @@ impl Drop for FinishedFile {
 /// Writes `bytes` to `path` atomically (temporary name, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().expect("a file has a folder");
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    create_dir(dir)?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         path.file_name().expect("a file name").to_string_lossy(),
         std::process::id()
     ));
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    // Owner-only under the restricted root.
+    let mut f = create_file(&tmp)?;
     f.write_all(bytes).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))?;
