@@ -1304,11 +1304,18 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
             }
         }
     }
-    // 25 areas (24 wards and the city), the workforce page and the index.
-    assert_eq!(pages.len(), 27, "{pages:?}");
-    for (k, page) in [&pages[0], &pages[1], &pages[2], pages.last().unwrap()]
-        .into_iter()
-        .enumerate()
+    // 25 areas (24 wards and the city), the workforce and services pages
+    // and the index.
+    assert_eq!(pages.len(), 28, "{pages:?}");
+    for (k, page) in [
+        &pages[0],
+        &pages[1],
+        &pages[2],
+        &pages[3],
+        pages.last().unwrap(),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let profile = dir.path().join(format!("profile-{k}"));
         let dom = render(&browser, page, &profile, &["--dump-dom"]);

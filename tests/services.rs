@@ -462,3 +462,146 @@ fn a_postgresql_query_is_read_in_batches_from_a_live_server() {
     assert!(logs.contains("SERVICE_DB_URL"), "{logs}");
     assert!(!logs.contains("nobody_here dbname"), "{logs}");
 }
+
+/// The demo's service-equity figures against a calculation from its
+/// restricted `service_usage` rows and the deprivation dataset: distinct
+/// users by IMD decile per 1,000 residents, the slope index of inequality
+/// (weighted least squares on cumulative population midpoints, solved here
+/// through the normal equations), and a Wilson interval.
+#[test]
+fn service_equity_matches_a_calculation_from_the_raw_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = run(&["demo", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    // LSOA -> decile, decile -> residents (IMD rows of the city).
+    let mut decile_of: HashMap<String, usize> = HashMap::new();
+    let mut residents = [0f64; 10];
+    for b in read_parquet(&out.join("datasets/deprivation/source=imd/part-0.parquet")).3 {
+        let (lsoa, domain) = (texts(&b, "lsoa_code"), texts(&b, "domain"));
+        let d = b
+            .column_by_name("decile")
+            .unwrap()
+            .as_primitive::<arrow_array::types::UInt8Type>()
+            .clone();
+        let p = b
+            .column_by_name("population")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .clone();
+        for i in 0..b.num_rows() {
+            if domain[i].as_deref() == Some("Index of Multiple Deprivation (IMD)") {
+                decile_of.insert(lsoa[i].clone().unwrap(), d.value(i) as usize);
+                residents[d.value(i) as usize - 1] += p.value(i) as f64;
+            }
+        }
+    }
+    // Distinct people per service, their LSOA (the first known) and sex.
+    let mut people: BTreeMap<String, HashMap<String, (Option<String>, String)>> = BTreeMap::new();
+    for b in stored(&out, "services") {
+        let key = b
+            .column_by_name("person_key")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
+        let (service, lsoa, sex) = (
+            texts(&b, "service"),
+            texts(&b, "lsoa_code"),
+            texts(&b, "sex"),
+        );
+        for i in 0..b.num_rows() {
+            for s in [service[i].clone().unwrap(), "All services".to_string()] {
+                let e = people
+                    .entry(s)
+                    .or_default()
+                    .entry(key.value(i).to_string())
+                    .or_insert((None, sex[i].clone().unwrap()));
+                if e.0.is_none() {
+                    e.0 = lsoa[i].clone();
+                }
+            }
+        }
+    }
+    let raw = read_parquet(&out.join("restricted/indicators/service_equity/part-0.parquet")).3;
+    let find =
+        |service: &str, measure: &str, group: &str| -> (Option<f64>, Option<f64>, Option<f64>) {
+            for b in &raw {
+                let (s, m, g) = (texts(b, "service"), texts(b, "measure"), texts(b, "group"));
+                let f = |n: &str| {
+                    b.column_by_name(n)
+                        .unwrap()
+                        .as_primitive::<arrow_array::types::Float64Type>()
+                        .clone()
+                };
+                let (v, l, u) = (f("value"), f("lower_ci"), f("upper_ci"));
+                for i in 0..b.num_rows() {
+                    if s[i].as_deref() == Some(service)
+                        && m[i].as_deref() == Some(measure)
+                        && g[i].as_deref() == Some(group)
+                    {
+                        let get =
+                            |a: &arrow_array::Float64Array| (!a.is_null(i)).then(|| a.value(i));
+                        return (get(&v), get(&l), get(&u));
+                    }
+                }
+            }
+            panic!("{service} {measure} {group}");
+        };
+    for service in ["Early Help", "Libraries", "All services"] {
+        let mut users = [0f64; 10];
+        for (lsoa, _) in people[service].values() {
+            if let Some(d) = lsoa.as_ref().and_then(|l| decile_of.get(l)) {
+                users[d - 1] += 1.0;
+            }
+        }
+        let rates: Vec<f64> = (0..10).map(|d| users[d] * 1000.0 / residents[d]).collect();
+        for (d, want) in rates.iter().enumerate() {
+            let got = find(service, "rate_per_1000", &(d + 1).to_string())
+                .0
+                .unwrap();
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{service} decile {}: {got} vs {want}",
+                d + 1
+            );
+        }
+        // Weighted least squares through the normal equations.
+        let total: f64 = residents.iter().sum();
+        let (mut cum, mut sw, mut swx, mut swy, mut swxx, mut swxy) =
+            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for d in 0..10 {
+            let x = (cum + residents[d] / 2.0) / total;
+            cum += residents[d];
+            let w = residents[d];
+            sw += w;
+            swx += w * x;
+            swy += w * rates[d];
+            swxx += w * x * x;
+            swxy += w * x * rates[d];
+        }
+        let slope = (sw * swxy - swx * swy) / (sw * swxx - swx * swx);
+        let got = find(service, "sii", "all").0.unwrap();
+        assert!(
+            (got - slope).abs() < 1e-9,
+            "{service}: SII {got} vs {slope}"
+        );
+        let rii = find(service, "rii", "all").0.unwrap();
+        assert!((rii - slope / (swy / sw)).abs() < 1e-9);
+    }
+    // The demo builds Early Help towards deprived areas and Libraries away.
+    assert!(find("Early Help", "sii", "all").0.unwrap() < 0.0);
+    assert!(find("Libraries", "sii", "all").0.unwrap() > 0.0);
+    // Wilson interval of the share of Libraries users who are women.
+    let libs = &people["Libraries"];
+    let women = libs.values().filter(|p| p.1 == "F").count() as f64;
+    let stated = libs.values().filter(|p| p.1 == "F" || p.1 == "M").count() as f64;
+    let (v, l, u) = find("Libraries", "share_pct", "F");
+    let p = women / stated;
+    let z: f64 = 1.959_963_984_540_054;
+    let centre = (p + z * z / (2.0 * stated)) / (1.0 + z * z / stated);
+    let half = z * (p * (1.0 - p) / stated + z * z / (4.0 * stated * stated)).sqrt()
+        / (1.0 + z * z / stated);
+    assert!((v.unwrap() - p * 100.0).abs() < 1e-9);
+    assert!((l.unwrap() - (centre - half) * 100.0).abs() < 1e-9);
+    assert!((u.unwrap() - (centre + half) * 100.0).abs() < 1e-9);
+}

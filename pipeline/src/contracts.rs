@@ -71,6 +71,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/contracts/deprivation_profile.toml"),
     ),
     (
+        "service_equity.toml",
+        include_str!("../../config/contracts/service_equity.toml"),
+    ),
+    (
         "workforce_flows.toml",
         include_str!("../../config/contracts/workforce_flows.toml"),
     ),

@@ -14,7 +14,10 @@
 //! * `workforce/workforce-YYYY-MM-DD.csv`: a council workforce extract, three
 //!   yearly snapshots (identifiers are fictional);
 //! * `recruitment/applications.csv`: an applicant-tracking export, two
-//!   financial years, stages in the system's own words.
+//!   financial years, stages in the system's own words;
+//! * `services/contacts-2024-25.csv` and `public/nspl-northbridge.csv`: a
+//!   case-system extract (three services, clients' postcodes and dates of
+//!   birth) and an NSPL-style postcode lookup.
 //!
 //! Every figure is invented. Area codes use the unused `…999…` ranges so
 //! they cannot be mistaken for real areas, apart from the national rows
@@ -48,6 +51,8 @@ pub fn input_dir(out: &Path) -> PathBuf {
 pub const IMD_FILE: &str = "imd2019-lsoa-scores-ranks-deciles.csv";
 /// The ONS-style LSOA → ward → local authority lookup the demo serves.
 pub const LOOKUP_FILE: &str = "lsoa11-to-wd22-to-lad22-lookup.csv";
+/// The NSPL-style postcode lookup of the city's fictional postcodes.
+pub const POSTCODE_FILE: &str = "nspl-northbridge.csv";
 /// England and Wales, the national comparator.
 pub const EW_CODE: &str = "K04000001";
 
@@ -707,9 +712,10 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
         &national_rows,
     )?;
     tables.push("TS007".to_string());
-    write_imd(&public, &wards, &mut rng)?;
+    let lsoas = write_imd(&public, &wards, &mut rng)?;
     let workforce_files = write_workforce(&dir.join("workforce"), &mut rng)?;
     write_recruitment(&dir.join("recruitment"), &mut rng)?;
+    write_services(&dir.join("services"), &public, &lsoas, &mut rng)?;
     Ok(DemoInputs {
         public_dir: public,
         workforce_files,
@@ -720,7 +726,16 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
 
 /// An IoD2019-style "scores, ranks, deciles and population denominators"
 /// file for the city's LSOAs (ranks placed within England's 32,844).
-fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<()> {
+/// A generated LSOA: code, ward, IMD decile, residents.
+struct Lsoa {
+    code: String,
+    ward: String,
+    decile: u32,
+    population: u32,
+}
+
+fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<Vec<Lsoa>> {
+    let mut lsoas = Vec::new();
     let mut w = csv::Writer::from_path(dir.join(IMD_FILE))?;
     let mut lookup = csv::Writer::from_path(dir.join(LOOKUP_FILE))?;
     lookup.write_record([
@@ -768,6 +783,12 @@ fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<()> {
             let income_rank = (rank as f64 * rng.range(0.9, 1.1)).clamp(1.0, LSOAS) as u32;
             let emp_rank = (rank as f64 * rng.range(0.9, 1.1)).clamp(1.0, LSOAS) as u32;
             let lsoa_code = format!("E01999{n:03}");
+            lsoas.push(Lsoa {
+                code: lsoa_code.clone(),
+                ward: ward.code.clone(),
+                decile: decile(rank),
+                population: pop,
+            });
             let lsoa_name = format!(
                 "{CITY_NAME} {:03}{}",
                 n.div_ceil(4),
@@ -805,6 +826,140 @@ fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<()> {
     }
     w.flush()?;
     lookup.flush()?;
+    Ok(lsoas)
+}
+
+/// A case-system extract (contacts with three services in 2024-25, the
+/// client's postcode and date of birth) and an NSPL-style postcode lookup
+/// for the city's fictional `NB` postcodes. Use leans towards deprived
+/// neighbourhoods for some services and away for others.
+fn write_services(dir: &Path, public: &Path, lsoas: &[Lsoa], rng: &mut Rng) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut nspl = csv::Writer::from_path(public.join(POSTCODE_FILE))?;
+    nspl.write_record([
+        "pcd", "pcds", "dointr", "doterm", "lsoa11", "lsoa21cd", "wd22cd", "lad22cd",
+    ])?;
+    let postcode = |i: usize, k: usize| {
+        format!(
+            "NB{} {}{}{}",
+            1 + i / 40,
+            k,
+            (b'A' + (i % 26) as u8) as char,
+            (b'A' + (i / 26 % 26) as u8) as char
+        )
+    };
+    for (i, l) in lsoas.iter().enumerate() {
+        for k in 0..3 {
+            let pc = postcode(i, k);
+            nspl.write_record([
+                pc.as_str(),
+                pc.as_str(),
+                "199001",
+                "",
+                l.code.as_str(),
+                l.code.as_str(),
+                l.ward.as_str(),
+                CITY_CODE,
+            ])?;
+        }
+    }
+    nspl.flush()?;
+    let mut w = csv::Writer::from_path(dir.join("contacts-2024-25.csv"))?;
+    w.write_record([
+        "Client ID",
+        "Service",
+        "Contact Date",
+        "Postcode",
+        "Date of Birth",
+        "Gender",
+        "Ethnicity",
+        "Disability",
+    ])?;
+    let ethnic = [
+        ("White British", 60.0),
+        ("Pakistani", 9.0),
+        ("Indian", 4.0),
+        ("African", 6.0),
+        ("Caribbean", 3.0),
+        ("White and Black Caribbean", 2.0),
+        ("Other White", 6.0),
+        ("Arab", 1.5),
+        ("Not known", 8.5),
+    ];
+    let total_w: f64 = ethnic.iter().map(|e| e.1).sum();
+    // (service, clients, lean towards deprived areas: >1 more deprived)
+    let services = [
+        ("Adult Social Care", 1400, 1.8f64),
+        ("Libraries", 1800, 0.6),
+        ("Early Help", 700, 2.5),
+    ];
+    let mut client = 0u32;
+    for (service, clients, lean) in services {
+        let weights: Vec<f64> = lsoas
+            .iter()
+            .map(|l| l.population as f64 * lean.powf((10.0 - l.decile as f64) / 9.0))
+            .collect();
+        let total: f64 = weights.iter().sum();
+        for _ in 0..clients {
+            client += 1;
+            let mut x = rng.range(0.0, total);
+            let mut at = 0;
+            for (i, wgt) in weights.iter().enumerate() {
+                if x < *wgt {
+                    at = i;
+                    break;
+                }
+                x -= wgt;
+            }
+            let mut e = rng.range(0.0, total_w);
+            let mut eth = ethnic[0].0;
+            for (name, wgt) in ethnic {
+                if e < wgt {
+                    eth = name;
+                    break;
+                }
+                e -= wgt;
+            }
+            let age = match service {
+                "Adult Social Care" => rng.range(18.0, 98.0),
+                "Early Help" => rng.range(0.0, 17.0),
+                _ => rng.range(4.0, 85.0),
+            } as i32;
+            let contacts = 1 + (rng.f64() * 4.0) as u32;
+            for c in 0..contacts {
+                let month = 4 + ((rng.f64() * 12.0) as u32);
+                let (y, m) = if month > 12 {
+                    (2025, month - 12)
+                } else {
+                    (2024, month)
+                };
+                // Some postcodes are mistyped: their area stays unknown.
+                let pc = if rng.f64() < 0.02 {
+                    "NB99 9ZZ".to_string()
+                } else {
+                    postcode(at, c as usize % 3)
+                };
+                w.write_record([
+                    format!("CL{client:06}"),
+                    service.to_string(),
+                    format!("{:02}/{m:02}/{y}", 1 + (rng.f64() * 28.0) as u32),
+                    pc,
+                    format!("{}-06-15", 2024 - age),
+                    if rng.f64() < 0.55 { "Female" } else { "Male" }.to_string(),
+                    eth.to_string(),
+                    if rng.f64() < 0.22 {
+                        "Yes"
+                    } else if rng.f64() < 0.1 {
+                        "Prefer not to say"
+                    } else {
+                        "No"
+                    }
+                    .to_string(),
+                ])?;
+            }
+        }
+    }
+    w.flush()?;
     Ok(())
 }
 
@@ -1217,6 +1372,40 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                 max_rejected_pct: Some(1.0),
             },
             SourceConfig {
+                name: "services".into(),
+                plugin: Some("service-usage".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: table(&[
+                    (
+                        "path",
+                        toml::Value::String("services/contacts-*.csv".into()),
+                    ),
+                    (
+                        "pseudonymisation_key_env",
+                        toml::Value::String(KEY_ENV.into()),
+                    ),
+                    (
+                        "postcode_lookup",
+                        toml::Value::Table(table(&[(
+                            "path",
+                            toml::Value::String(format!("{base_url}{POSTCODE_FILE}")),
+                        )])),
+                    ),
+                    (
+                        "columns",
+                        toml::Value::Table(table(&[
+                            ("person_id", toml::Value::String("Client ID".into())),
+                            ("contact_date", toml::Value::String("Contact Date".into())),
+                            ("date_of_birth", toml::Value::String("Date of Birth".into())),
+                            ("sex", toml::Value::String("Gender".into())),
+                            ("ethnic_group", toml::Value::String("Ethnicity".into())),
+                        ])),
+                    ),
+                ]),
+                max_rejected_pct: Some(1.0),
+            },
+            SourceConfig {
                 name: "lookups".into(),
                 plugin: Some("geography".into()),
                 library: Option::None,
@@ -1264,6 +1453,13 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                 library: Option::None,
                 isolation: Isolation::InProcess,
                 options: toml::Table::new(),
+            },
+            IndicatorConfig {
+                name: Some("service_equity".into()),
+                plugin: Some("service-equity".into()),
+                library: Option::None,
+                isolation: Isolation::InProcess,
+                options: table(&[("catchment", toml::Value::String(CITY_CODE.into()))]),
             },
             IndicatorConfig {
                 name: Some("pay_gap".into()),

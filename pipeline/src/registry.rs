@@ -92,6 +92,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "workforce-flows",
         descriptor: eqpipe_workforce_flows::descriptor,
     });
+    #[cfg(feature = "builtin-service-equity")]
+    v.push(Builtin {
+        name: "service-equity",
+        descriptor: eqpipe_service_equity::descriptor,
+    });
     v
 }
 

@@ -84,6 +84,16 @@ struct Series {
 /// A horizontal grouped bar chart (percentages), drawn in SVG. Each bar is
 /// labelled with its series and value; series are told apart by pattern.
 fn bar_chart(id: &str, title: &str, categories: &[String], series: &[Series]) -> String {
+    chart(id, title, categories, series, true)
+}
+
+/// Values shown as given (not percentages).
+fn value(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into())
+}
+
+fn chart(id: &str, title: &str, categories: &[String], series: &[Series], percent: bool) -> String {
+    let show = |v: Option<f64>| if percent { pct(v, false) } else { value(v) };
     let bar_h = 14.0;
     let gap = 6.0;
     let group_h = bar_h * series.len() as f64 + gap * 2.0;
@@ -99,7 +109,7 @@ fn bar_chart(id: &str, title: &str, categories: &[String], series: &[Series]) ->
     for (i, c) in categories.iter().enumerate() {
         let parts: Vec<String> = series
             .iter()
-            .map(|s| format!("{} {}", s.name, pct(s.values[i], false)))
+            .map(|s| format!("{} {}", s.name, show(s.values[i])))
             .collect();
         let _ = write!(desc, "{}: {}. ", c, parts.join(", "));
     }
@@ -134,7 +144,7 @@ fn bar_chart(id: &str, title: &str, categories: &[String], series: &[Series]) ->
                 label_w + w + 4.0,
                 y + bar_h - 4.0,
                 esc(&s.name),
-                pct(v, false)
+                show(v)
             );
         }
     }
@@ -318,6 +328,7 @@ const METHOD: &str = "<h2 id=\"method\">Method</h2>\n<ul>\n\
 <li>Deprivation: English Indices of Deprivation; an area's neighbourhoods (LSOAs) in decile 1 are among England's most deprived 10%, deciles 1 and 2 the most deprived 20%; the share of residents uses the indices' population denominators.</li>\n\
 <li>Workforce representation: share = employees in a group / employees who stated that characteristic × 100; \"not disclosed\" is shown as a share of all employees (the disclosure rate). The population share comes from Census 2021 for the comparator area, leaving out \"Not answered\". Representation ratio = workforce share / population share (1 = in proportion).</li>\n\
 <li>Pay gaps: the statutory gender pay gap method (Equality Act 2010 (Specific Duties and Public Authorities) Regulations 2017, Schedule 2): mean and median hourly pay gap of full-pay relevant employees = (men's − women's) / men's × 100; bonus gaps over those paid a bonus in the 12 months to the snapshot; quarter pay bands of equal size by hourly pay, with employees on a rate that spans two bands shared evenly. Ethnicity (White British against each group and all ethnic minorities) and disability (disabled against non-disabled) use the same measures (2023 government guidance). A positive gap means the group is paid less.</li>\n\
+<li>Services: each group's share of a service's users (people counted once) with a 95% Wilson score interval, against the catchment population's share from Census 2021; users per 1,000 residents in each decile of the Index of Multiple Deprivation; the slope index of inequality (OHID method: deciles from most to least deprived at the midpoints of their cumulative population, rate fitted by population-weighted least squares; the fitted difference between the least and the most deprived end) and the relative index (SII / mean rate).</li>\n\
 <li>Disclosure control: before publication, counts of employees under the threshold, and the figures built on them, are withheld; then further cells, so that no withheld figure can be worked out from totals. Published figures are rounded to one decimal place.</li>\n</ul>\n";
 
 /// Writes the report; returns the index path.
@@ -368,6 +379,22 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
             workforce.push_str(&pay_gap_section(&batches));
         }
     }
+    let mut services = String::new();
+    for (_, file) in outputs.get("service_equity").into_iter().flatten() {
+        if let Some((batches, _)) = read(file) {
+            services.push_str(&services_section(&batches));
+        }
+    }
+    let has_services = !services.is_empty();
+    if has_services {
+        let body = format!(
+            "<p class=\"note\">{SUPPRESSED_NOTE}</p>\n{services}<p><a href=\"index.html#method\">Method</a></p>\n"
+        );
+        store::write_atomic(
+            &dir.join("services.html"),
+            page("Who our services reach", &body).as_bytes(),
+        )?;
+    }
     let has_workforce = !workforce.is_empty();
     if has_workforce {
         let body = format!(
@@ -392,6 +419,9 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
         body.push_str(
             "<li><a href=\"workforce.html\">Our workforce: representation and pay gaps</a></li>\n",
         );
+    }
+    if has_services {
+        body.push_str("<li><a href=\"services.html\">Who our services reach: users against the population, and by deprivation</a></li>\n");
     }
     for (label, f) in &links {
         let _ = writeln!(body, "<li><a href=\"{}\">{}</a></li>", esc(f), esc(label));
@@ -894,6 +924,154 @@ fn representation_section(batches: &[RecordBatch]) -> String {
             );
         }
         s.push_str("</tbody>\n</table>\n<p class=\"note\">Shares are of employees in the grade who stated the characteristic.</p>\n");
+    }
+    s
+}
+
+fn services_section(batches: &[RecordBatch]) -> String {
+    struct S {
+        service: String,
+        dimension: String,
+        measure: String,
+        group: String,
+        value: Option<f64>,
+        lower: Option<f64>,
+        upper: Option<f64>,
+        cmp: Option<f64>,
+        n: Option<f64>,
+        suppressed: bool,
+    }
+    let mut rows = Vec::new();
+    let mut period = String::new();
+    for b in batches {
+        let c = Cols(b);
+        let (start, end) = (c.date("period_start"), c.date("period_end"));
+        let (service, dim, measure, group) = (
+            c.text("service"),
+            c.text("dimension"),
+            c.text("measure"),
+            c.text("group"),
+        );
+        let (value, lower, upper, cmp, n, sup) = (
+            c.num("value"),
+            c.num("lower_ci"),
+            c.num("upper_ci"),
+            c.num("comparator_pct"),
+            c.num("numerator_n"),
+            c.flag("suppressed"),
+        );
+        for i in 0..b.num_rows() {
+            period = format!("{} to {}", start[i], end[i]);
+            rows.push(S {
+                service: service[i].clone(),
+                dimension: dim[i].clone(),
+                measure: measure[i].clone(),
+                group: group[i].clone(),
+                value: value[i],
+                lower: lower[i],
+                upper: upper[i],
+                cmp: cmp[i],
+                n: n[i],
+                suppressed: sup[i],
+            });
+        }
+    }
+    let mut services: Vec<String> = Vec::new();
+    for r in &rows {
+        if !services.contains(&r.service) {
+            services.push(r.service.clone());
+        }
+    }
+    let mut s = format!(
+        "<p>Service users from {} (each person counted once per service).</p>\n",
+        esc(&period)
+    );
+    for (k, service) in services.iter().enumerate() {
+        let _ = writeln!(s, "<h2>{}</h2>", esc(service));
+        let rates: Vec<&S> = rows
+            .iter()
+            .filter(|r| &r.service == service && r.measure == "rate_per_1000")
+            .collect();
+        if !rates.is_empty() {
+            let cats: Vec<String> = rates
+                .iter()
+                .map(|r| format!("Decile {}", r.group))
+                .collect();
+            s.push_str(&chart(
+                &format!("dep-{k}"),
+                &format!("{service}: users per 1,000 residents by deprivation decile (1 = most deprived 10%)"),
+                &cats,
+                &[Series { name: "Users per 1,000 residents".into(), values: rates.iter().map(|r| if r.suppressed { None } else { r.value }).collect() }],
+                false,
+            ));
+            let _ = write!(
+                s,
+                "<table>\n<caption>{}: users per 1,000 residents by deprivation decile</caption>\n<thead><tr><th scope=\"col\">Decile (1 = most deprived 10%)</th><th scope=\"col\">Users</th><th scope=\"col\">Users per 1,000 residents</th></tr></thead>\n<tbody>\n",
+                esc(service)
+            );
+            for r in &rates {
+                let rate = match (r.value, r.suppressed) {
+                    (_, true) => "[c]".to_string(),
+                    (v, _) => value(v),
+                };
+                let _ = writeln!(
+                    s,
+                    "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{rate}</td></tr>",
+                    esc(&r.group),
+                    num(r.n, r.suppressed)
+                );
+            }
+            s.push_str("</tbody>\n</table>\n");
+            let find = |m: &str| {
+                rows.iter()
+                    .find(|r| &r.service == service && r.measure == m)
+            };
+            if let (Some(sii), Some(rii)) = (find("sii"), find("rii")) {
+                let show = |r: &S| match (r.value, r.suppressed) {
+                    (_, true) => "[c]".to_string(),
+                    (Some(v), _) => format!("{v:.2}"),
+                    _ => "–".into(),
+                };
+                let _ = writeln!(
+                    s,
+                    "<p>Slope index of inequality: {} users per 1,000 residents (relative index {}). A negative value means more use in more deprived neighbourhoods.</p>",
+                    show(sii),
+                    show(rii)
+                );
+            }
+        }
+        let _ = write!(
+            s,
+            "<table>\n<caption>{}: users by group against the population</caption>\n<thead><tr><th scope=\"col\">Characteristic</th><th scope=\"col\">Group</th><th scope=\"col\">Users</th><th scope=\"col\">Share of users (95% interval)</th><th scope=\"col\">Population share</th></tr></thead>\n<tbody>\n",
+            esc(service)
+        );
+        for r in rows
+            .iter()
+            .filter(|r| &r.service == service && r.measure == "share_pct")
+        {
+            let share = if r.suppressed {
+                "[c]".to_string()
+            } else {
+                match (r.value, r.lower, r.upper) {
+                    (Some(v), Some(l), Some(u)) => format!(
+                        "{} ({} to {})",
+                        pct(Some(v), false),
+                        pct(Some(l), false),
+                        pct(Some(u), false)
+                    ),
+                    (v, _, _) => pct(v, false),
+                }
+            };
+            let _ = writeln!(
+                s,
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{share}</td><td class=\"n\">{}</td></tr>",
+                esc(characteristic_title(&r.dimension)),
+                esc(&label(&r.group)),
+                num(r.n, r.suppressed),
+                pct(r.cmp, false)
+            );
+        }
+        s.push_str("</tbody>\n</table>\n");
     }
     s
 }

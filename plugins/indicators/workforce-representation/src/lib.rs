@@ -199,7 +199,7 @@ pub fn census_category(characteristic: &str, label: &str) -> Option<String> {
 const STRADDLES: &str = "\u{0}straddles";
 
 /// A comparator's population counts by characteristic and category.
-type Population = HashMap<String, BTreeMap<String, f64>>;
+pub type Population = HashMap<String, BTreeMap<String, f64>>;
 
 /// A Census cell of a comparator area: table, label, parent label, count.
 pub type CensusRow = (String, String, String, i64);

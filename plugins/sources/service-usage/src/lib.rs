@@ -657,6 +657,7 @@ impl SourcePlugin for ServiceUsage {
     fn manifest() -> Manifest {
         Manifest::source("service-usage", env!("CARGO_PKG_VERSION"))
             .description("Service users and contacts from files, a paged JSON API or PostgreSQL, harmonised and pseudonymised")
+            .licence("Personal data of the partner; restricted, never published")
             .produces("service_usage")
     }
 

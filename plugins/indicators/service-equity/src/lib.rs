@@ -1,0 +1,543 @@
+//! `service-equity`: does each service reach every group in its catchment?
+//!
+//! For each service (and all services together) over the period:
+//! - `share_pct`: the share of the service's users (distinct people, or
+//!   contacts) in each group of sex, broad ethnic group, disability and age
+//!   band, of users who stated it, with a 95% Wilson score interval; against
+//!   the catchment population's share from Census 2021 (`comparator_pct`);
+//! - `representation_ratio`: share / population share, its interval the
+//!   Wilson bounds over the same population share (the Census share is
+//!   taken as known);
+//! - `rate_per_1000`: users per 1,000 residents living in each decile of the
+//!   English Index of Multiple Deprivation (decile 1 = most deprived 10%),
+//!   residents from the indices' population denominators for the
+//!   catchment's LSOAs;
+//! - `sii` and `rii`: the slope index of inequality and the relative index
+//!   (OHID method as in Fingertips: deciles ordered from most to least
+//!   deprived, each at the midpoint of its cumulative population share, the
+//!   rate regressed on that by least squares weighted by population; SII =
+//!   the fitted rate at the least deprived end minus the most deprived end,
+//!   so a negative SII means higher use in more deprived areas; RII = SII /
+//!   the population-weighted mean rate). No interval is given for them.
+//!
+//! Wilson interval for p = x/n at z = 1.96 (Wilson 1927; Newcombe 1998):
+//! (p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use eqpipe_plugin_sdk::arrow_array::{BooleanArray, Date32Array, Float64Array, StringArray};
+use eqpipe_plugin_sdk::prelude::*;
+use eqpipe_plugin_sdk::{column, date_values, f64_values, text_values};
+use eqpipe_workforce_representation::{CensusRow, Comparator, population};
+use serde::Deserialize;
+
+/// z for a 95% interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// The overall index, as the files label it.
+const IMD: &str = "Index of Multiple Deprivation (IMD)";
+const UNDISCLOSED: [&str; 4] = ["", "not_stated", "prefer_not_to_say", "unmapped"];
+/// Label of the all-services row.
+pub const ALL_SERVICES: &str = "All services";
+
+/// The characteristics reported and their `service_usage` column.
+const DIMENSIONS: [(&str, &str); 4] = [
+    ("sex", "sex"),
+    ("ethnic_group_broad", "ethnic_group_broad"),
+    ("disability", "disability"),
+    ("age_band", "age_band"),
+];
+
+/// What is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    /// Distinct people (by pseudonymised key; rows without one count once each).
+    People,
+    /// Contacts (the `contacts` column summed).
+    Contacts,
+}
+
+/// Options of `[indicators.options]`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Options {
+    /// The catchment: a local authority (or other area) code whose Census
+    /// tables are in `census_counts` and whose LSOAs are in `deprivation`.
+    pub catchment: String,
+    /// First day counted (`YYYY-MM-DD`; default the earliest contact).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Last day counted (default the latest contact).
+    #[serde(default)]
+    pub to: Option<String>,
+    /// People (default) or contacts.
+    #[serde(default = "default_unit")]
+    pub unit: Unit,
+}
+
+fn default_unit() -> Unit {
+    Unit::People
+}
+
+/// The plugin.
+pub struct ServiceEquity {
+    options: Options,
+    from: Option<i32>,
+    to: Option<i32>,
+}
+
+/// The 95% Wilson score interval of `x` successes in `n`.
+pub fn wilson(x: f64, n: f64) -> Option<(f64, f64)> {
+    if n <= 0.0 {
+        return None;
+    }
+    let p = x / n;
+    let z2 = Z95 * Z95;
+    let centre = p + z2 / (2.0 * n);
+    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    let d = 1.0 + z2 / n;
+    Some(((centre - half) / d, (centre + half) / d))
+}
+
+/// Slope and relative index of inequality from (rate, population) per
+/// decile, ordered most deprived first. `None` with fewer than two
+/// populated deciles or no users at all.
+pub fn sii(deciles: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let total: f64 = deciles.iter().map(|d| d.1).sum();
+    if total <= 0.0 || deciles.iter().filter(|d| d.1 > 0.0).count() < 2 {
+        return None;
+    }
+    let mut cum = 0.0;
+    let mut pts = Vec::new();
+    for (rate, pop) in deciles {
+        if *pop <= 0.0 {
+            continue;
+        }
+        let x = (cum + pop / 2.0) / total;
+        cum += pop;
+        pts.push((x, *rate, *pop));
+    }
+    let w: f64 = pts.iter().map(|p| p.2).sum();
+    let mx = pts.iter().map(|p| p.0 * p.2).sum::<f64>() / w;
+    let my = pts.iter().map(|p| p.1 * p.2).sum::<f64>() / w;
+    let sxy: f64 = pts.iter().map(|p| p.2 * (p.0 - mx) * (p.1 - my)).sum();
+    let sxx: f64 = pts.iter().map(|p| p.2 * (p.0 - mx) * (p.0 - mx)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let slope = sxy / sxx;
+    Some((slope, if my != 0.0 { slope / my } else { f64::NAN }))
+}
+
+/// One output row before disclosure control.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Service.
+    pub service: String,
+    /// Characteristic, or `deprivation`.
+    pub dimension: String,
+    /// Measure.
+    pub measure: &'static str,
+    /// Group, decile (`1` … `10`) or `all`.
+    pub group: String,
+    /// Value.
+    pub value: Option<f64>,
+    /// Lower 95% bound.
+    pub lower: Option<f64>,
+    /// Upper 95% bound.
+    pub upper: Option<f64>,
+    /// Users behind it.
+    pub numerator_n: f64,
+    /// Base: users who stated, or residents.
+    pub denominator_n: f64,
+    /// Population share (percent).
+    pub comparator_pct: Option<f64>,
+}
+
+fn days(s: &str, what: &str) -> Result<i32, PluginError> {
+    let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| PluginError::config(format!("{what} `{s}` is not YYYY-MM-DD: {e}")))?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid");
+    Ok((d - epoch).num_days() as i32)
+}
+
+/// Users of one service: person (or row) -> (groups, lsoa), and counts.
+#[derive(Default)]
+struct Users {
+    /// key -> (group per dimension, lsoa, contacts)
+    people: HashMap<String, ([String; 4], String, f64)>,
+}
+
+impl IndicatorPlugin for ServiceEquity {
+    type Options = Options;
+
+    fn manifest() -> Manifest {
+        Manifest::indicator("service-equity", env!("CARGO_PKG_VERSION"))
+            .description("Service users by group against the catchment population (Wilson intervals), rates by deprivation decile, slope index of inequality")
+            .consumes("service_usage")
+            .consumes("census_counts")
+            .consumes_optional("deprivation")
+            .produces("service_equity")
+    }
+
+    fn new(options: Options, _ctx: &Context) -> Result<Self, PluginError> {
+        let from = options
+            .from
+            .as_deref()
+            .map(|s| days(s, "from"))
+            .transpose()?;
+        let to = options.to.as_deref().map(|s| days(s, "to")).transpose()?;
+        Ok(ServiceEquity { options, from, to })
+    }
+
+    fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
+        // Users by service.
+        let mut services: BTreeMap<String, Users> = BTreeMap::new();
+        let (mut first, mut last) = (i32::MAX, i32::MIN);
+        let mut row_no = 0u64;
+        for batch in ctx.open_input("service_usage")? {
+            ctx.check_cancelled()?;
+            let b = batch?;
+            let c = |n: &str| column(&b, "service_usage", n);
+            let key = c("person_key")?;
+            let keys = text_values(key.as_ref())?;
+            let service = text_values(c("service")?.as_ref())?;
+            let date = date_values(c("contact_date")?.as_ref())?;
+            let lsoa = text_values(c("lsoa_code")?.as_ref())?;
+            let contacts = f64_values(c("contacts")?.as_ref())?;
+            let groups: Vec<Vec<String>> = DIMENSIONS
+                .iter()
+                .map(|d| text_values(c(d.1)?.as_ref()))
+                .collect::<Result<_, _>>()?;
+            for i in 0..b.num_rows() {
+                row_no += 1;
+                let Some(d) = date[i] else { continue };
+                if self.from.is_some_and(|f| d < f) || self.to.is_some_and(|t| d > t) {
+                    continue;
+                }
+                first = first.min(d);
+                last = last.max(d);
+                let id = if key.is_null(i) || keys[i].is_empty() {
+                    format!("row:{row_no}")
+                } else {
+                    keys[i].clone()
+                };
+                let g: [String; 4] = std::array::from_fn(|k| groups[k][i].clone());
+                for s in [service[i].as_str(), ALL_SERVICES] {
+                    let e = services
+                        .entry(s.to_string())
+                        .or_default()
+                        .people
+                        .entry(id.clone())
+                        .or_insert_with(|| (g.clone(), lsoa[i].clone(), 0.0));
+                    e.2 += contacts[i].unwrap_or(1.0);
+                    // A later contact may know the area an earlier one did not.
+                    if e.1.is_empty() {
+                        e.1 = lsoa[i].clone();
+                    }
+                }
+            }
+        }
+        if services.is_empty() {
+            return Err(PluginError::data("service_usage has no rows in the period"));
+        }
+
+        // The catchment's population by group.
+        let mut census: Vec<CensusRow> = Vec::new();
+        for batch in ctx.open_input("census_counts")? {
+            let b = batch?;
+            let codes = text_values(column(&b, "census_counts", "area_code")?.as_ref())?;
+            let keep: Vec<usize> = (0..b.num_rows())
+                .filter(|&i| codes[i] == self.options.catchment)
+                .collect();
+            if keep.is_empty() {
+                continue;
+            }
+            let t = text_values(column(&b, "census_counts", "table_code")?.as_ref())?;
+            let l = text_values(column(&b, "census_counts", "category_label")?.as_ref())?;
+            let p = text_values(column(&b, "census_counts", "parent_label")?.as_ref())?;
+            let n = f64_values(column(&b, "census_counts", "count")?.as_ref())?;
+            for i in keep {
+                census.push((
+                    t[i].clone(),
+                    l[i].clone(),
+                    p[i].clone(),
+                    n[i].unwrap_or(0.0) as i64,
+                ));
+            }
+        }
+        if census.is_empty() {
+            ctx.warn(&format!("catchment {} has no rows in census_counts: shares are reported without a population to compare with", self.options.catchment));
+        }
+        let cmp = Comparator {
+            area: self.options.catchment.clone(),
+            population: None,
+            ages: None,
+            tables: BTreeMap::new(),
+        };
+        let names: Vec<&str> = DIMENSIONS.iter().map(|d| d.0).collect();
+        let pop = population(&cmp, &census, &names);
+
+        // Deprivation deciles of the catchment's LSOAs, and their residents.
+        let mut decile_of: HashMap<String, u8> = HashMap::new();
+        let mut residents = [0.0f64; 10];
+        for batch in ctx.open_input("deprivation")? {
+            let b = batch?;
+            let c = |n: &str| column(&b, "deprivation", n);
+            let lsoa = text_values(c("lsoa_code")?.as_ref())?;
+            let lad = text_values(c("lad_code")?.as_ref())?;
+            let domain = text_values(c("domain")?.as_ref())?;
+            let decile = f64_values(c("decile")?.as_ref())?;
+            let population = f64_values(c("population")?.as_ref())?;
+            for i in 0..b.num_rows() {
+                if domain[i] != IMD || lad[i] != self.options.catchment {
+                    continue;
+                }
+                if let Some(d) = decile[i].filter(|d| (1.0..=10.0).contains(d)) {
+                    decile_of.insert(lsoa[i].clone(), d as u8);
+                    residents[d as usize - 1] += population[i].unwrap_or(0.0);
+                }
+            }
+        }
+        if decile_of.is_empty() {
+            ctx.warn(&format!(
+                "no IMD deciles for LSOAs of {} in deprivation: no rates by decile or SII",
+                self.options.catchment
+            ));
+        }
+
+        let mut rows = Vec::new();
+        let mut unmatched = 0usize;
+        for (service, users) in &services {
+            let weight = |e: &([String; 4], String, f64)| match self.options.unit {
+                Unit::People => 1.0,
+                Unit::Contacts => e.2,
+            };
+            for (k, (dim, _)) in DIMENSIONS.iter().enumerate() {
+                let mut by: BTreeMap<String, f64> = BTreeMap::new();
+                let mut undisclosed = 0.0;
+                for e in users.people.values() {
+                    let g = &e.0[k];
+                    if UNDISCLOSED.contains(&g.as_str()) {
+                        undisclosed += weight(e);
+                    } else {
+                        *by.entry(g.clone()).or_default() += weight(e);
+                    }
+                }
+                let population_shares = pop.get(*dim).map(|p| {
+                    let total: f64 = p.values().sum();
+                    p.iter()
+                        .map(|(c, n)| (c.clone(), n * 100.0 / total))
+                        .collect::<BTreeMap<_, _>>()
+                });
+                if let Some(p) = &population_shares {
+                    for c in p.keys() {
+                        by.entry(c.clone()).or_default();
+                    }
+                }
+                let stated: f64 = by.values().sum();
+                for (g, x) in &by {
+                    let ci = wilson(*x, stated);
+                    let cp = population_shares.as_ref().and_then(|p| p.get(g).copied());
+                    let row = |measure, value, lower, upper| Row {
+                        service: service.clone(),
+                        dimension: dim.to_string(),
+                        measure,
+                        group: g.clone(),
+                        value,
+                        lower,
+                        upper,
+                        numerator_n: *x,
+                        denominator_n: stated,
+                        comparator_pct: cp,
+                    };
+                    rows.push(row(
+                        "share_pct",
+                        (stated > 0.0).then(|| x * 100.0 / stated),
+                        ci.map(|c| c.0 * 100.0),
+                        ci.map(|c| c.1 * 100.0),
+                    ));
+                    let ratio = |v: f64| cp.filter(|c| *c > 0.0).map(|c| v * 100.0 / c);
+                    rows.push(row(
+                        "representation_ratio",
+                        (stated > 0.0).then(|| x / stated).and_then(ratio),
+                        ci.and_then(|c| ratio(c.0)),
+                        ci.and_then(|c| ratio(c.1)),
+                    ));
+                }
+                rows.push(Row {
+                    service: service.clone(),
+                    dimension: dim.to_string(),
+                    measure: "not_disclosed_pct",
+                    group: "not_disclosed".into(),
+                    value: (stated + undisclosed > 0.0)
+                        .then(|| undisclosed * 100.0 / (stated + undisclosed)),
+                    lower: None,
+                    upper: None,
+                    numerator_n: undisclosed,
+                    denominator_n: stated + undisclosed,
+                    comparator_pct: None,
+                });
+            }
+            if decile_of.is_empty() {
+                continue;
+            }
+            let mut by_decile = [0.0f64; 10];
+            for e in users.people.values() {
+                match decile_of.get(&e.1) {
+                    Some(d) => by_decile[*d as usize - 1] += weight(e),
+                    None if service == ALL_SERVICES => unmatched += 1,
+                    None => {}
+                }
+            }
+            let mut points = Vec::new();
+            for d in 0..10 {
+                let rate = (residents[d] > 0.0).then(|| by_decile[d] * 1000.0 / residents[d]);
+                rows.push(Row {
+                    service: service.clone(),
+                    dimension: "deprivation".into(),
+                    measure: "rate_per_1000",
+                    group: (d + 1).to_string(),
+                    value: rate,
+                    lower: None,
+                    upper: None,
+                    numerator_n: by_decile[d],
+                    denominator_n: residents[d],
+                    comparator_pct: None,
+                });
+                points.push((rate.unwrap_or(0.0), residents[d]));
+            }
+            let total_users: f64 = by_decile.iter().sum();
+            let total_residents: f64 = residents.iter().sum();
+            let s = sii(&points);
+            for (measure, value) in [
+                ("sii", s.map(|s| s.0)),
+                ("rii", s.map(|s| s.1).filter(|v| v.is_finite())),
+            ] {
+                rows.push(Row {
+                    service: service.clone(),
+                    dimension: "deprivation".into(),
+                    measure,
+                    group: "all".into(),
+                    value,
+                    lower: None,
+                    upper: None,
+                    numerator_n: total_users,
+                    denominator_n: total_residents,
+                    comparator_pct: None,
+                });
+            }
+        }
+        if unmatched > 0 {
+            ctx.warn(&format!(
+                "{unmatched} users live in an LSOA outside {} or with no known LSOA: left out of the rates by decile",
+                self.options.catchment
+            ));
+        }
+        let (start, end) = (self.from.unwrap_or(first), self.to.unwrap_or(last));
+        let batch = to_batch(&rows, start, end)?;
+        ctx.emit_batches("service_equity", batch.schema(), vec![batch])
+    }
+}
+
+fn to_batch(rows: &[Row], start: i32, end: i32) -> Result<RecordBatch, PluginError> {
+    let s = |n: &str| Field::new(n, DataType::Utf8, false);
+    let f = |n: &str| Field::new(n, DataType::Float64, true);
+    let schema = Arc::new(Schema::new(vec![
+        s("service"),
+        Field::new("period_start", DataType::Date32, false),
+        Field::new("period_end", DataType::Date32, false),
+        s("dimension"),
+        s("measure"),
+        s("group"),
+        f("value"),
+        f("lower_ci"),
+        f("upper_ci"),
+        f("numerator_n"),
+        f("denominator_n"),
+        f("comparator_pct"),
+        Field::new("suppressed", DataType::Boolean, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.service.as_str()),
+        )),
+        Arc::new(Date32Array::from_iter_values(rows.iter().map(|_| start))),
+        Arc::new(Date32Array::from_iter_values(rows.iter().map(|_| end))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.dimension.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.measure),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.group.as_str()),
+        )),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.value))),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.lower))),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.upper))),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.numerator_n),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.denominator_n),
+        )),
+        Arc::new(Float64Array::from_iter(
+            rows.iter().map(|r| r.comparator_pct),
+        )),
+        Arc::new(BooleanArray::from(vec![false; rows.len()])),
+    ];
+    Ok(RecordBatch::try_new(schema, cols)?)
+}
+
+eqpipe_plugin_sdk::export_plugin!(indicator: ServiceEquity);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_matches_published_values() {
+        // Newcombe (1998), table I: 81/263 gives 0.2553 to 0.3662; 15/148
+        // gives 0.0624 to 0.1605; 0/20 gives 0 to 0.1611.
+        let (l, u) = wilson(81.0, 263.0).unwrap();
+        assert!(
+            (l - 0.2553).abs() < 5e-5 && (u - 0.3662).abs() < 5e-5,
+            "{l} {u}"
+        );
+        let (l, u) = wilson(15.0, 148.0).unwrap();
+        assert!(
+            (l - 0.0624).abs() < 5e-5 && (u - 0.1605).abs() < 5e-5,
+            "{l} {u}"
+        );
+        let (l, u) = wilson(0.0, 20.0).unwrap();
+        assert!(l.abs() < 1e-12 && (u - 0.1611).abs() < 5e-5, "{l} {u}");
+        assert_eq!(wilson(1.0, 0.0), None);
+    }
+
+    #[test]
+    fn sii_of_a_straight_line_is_its_full_range() {
+        // Equal populations; rate falls by 2 per decile from 30 (most
+        // deprived) to 12 (least). x runs 0.05 … 0.95, slope −20 per unit:
+        // SII = −20 (20 fewer per 1,000 at the least deprived end).
+        let d: Vec<(f64, f64)> = (0..10).map(|i| (30.0 - 2.0 * i as f64, 1000.0)).collect();
+        let (s, r) = sii(&d).unwrap();
+        assert!((s + 20.0).abs() < 1e-9, "{s}");
+        assert!((r - (-20.0 / 21.0)).abs() < 1e-9, "{r}");
+        // Flat: zero. One populated decile: none.
+        let (s, _) = sii(&[(5.0, 10.0), (5.0, 30.0), (5.0, 60.0)]).unwrap();
+        assert!(s.abs() < 1e-12);
+        assert_eq!(sii(&[(5.0, 10.0), (7.0, 0.0)]), None);
+    }
+
+    #[test]
+    fn unequal_populations_weight_the_fit_and_place_the_midpoints() {
+        // Two groups: 25% of people at rate 10, 75% at rate 2. Midpoints
+        // 0.125 and 0.625; a line through two points: slope (2 − 10) / 0.5
+        // = −16. Weighted mean rate = 4, RII = −4.
+        let (s, r) = sii(&[(10.0, 250.0), (2.0, 750.0)]).unwrap();
+        assert!((s + 16.0).abs() < 1e-9 && (r + 4.0).abs() < 1e-9, "{s} {r}");
+    }
+}
