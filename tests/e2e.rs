@@ -1365,3 +1365,20 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
         png.len()
     );
 }
+
+/// Every example config in `config/examples/` passes `eqpipe validate`
+/// (keys, plugins, their options, schedules).
+#[test]
+fn every_example_config_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let o = run(&["validate", "--config", p.to_str().unwrap()]);
+            assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+            n += 1;
+        }
+    }
+    assert!(n >= 3);
+}

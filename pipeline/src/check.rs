@@ -198,6 +198,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         contracts_dir: None,
         max_parallel: Some(1),
         fetch: FetchConfig::default(),
+        schedules: Vec::new(),
         disclosure: Default::default(),
         sources: vec![SourceConfig {
             name: "checked".into(),
@@ -216,6 +217,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         output_dir: out_dir.clone(),
         cancel: flag.clone(),
         progress: false,
+        scheduled: None,
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let started = Instant::now();

@@ -122,6 +122,9 @@ pub struct Config {
     /// The indicators, run after the sources in this order.
     #[serde(default)]
     pub indicators: Vec<IndicatorConfig>,
+    /// Schedules for `eqpipe schedule`.
+    #[serde(default)]
+    pub schedules: Vec<crate::schedule::ScheduleConfig>,
     /// Folder of the config file (relative paths resolve against it).
     #[serde(skip)]
     pub base_dir: PathBuf,

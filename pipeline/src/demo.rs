@@ -1309,6 +1309,7 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         contracts_dir: Option::None,
         max_parallel: Option::None,
         disclosure: Default::default(),
+        schedules: Vec::new(),
         fetch: FetchConfig {
             min_interval_ms: 0,
             ..FetchConfig::default()

@@ -65,12 +65,48 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Run as a daemon, firing the config's `[[schedules]]` on their cron
+    /// expressions until SIGTERM or Ctrl-C (exit 0); SIGHUP reloads the config.
+    Schedule {
+        /// The config file (TOML) with `[[schedules]]`.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Output folder (overrides `output_dir` in the config).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+    },
+    /// Run history, from the run manifests.
+    Runs {
+        #[command(subcommand)]
+        command: RunsCommand,
+    },
     /// Run the built-in demo: a fictional city's data, generated and served
     /// locally, through the real pipeline. No network, no config.
     Demo {
         /// Output folder.
         #[arg(short, long, default_value = "eqpipe-demo")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// One line per run, newest first.
+    List {
+        /// The output folder.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// At most this many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One run in full: every step, rows, quarantined rows, errors.
+    Show {
+        /// The output folder.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Run id (or a unique prefix); `latest` for the newest.
+        id: String,
     },
 }
 
@@ -241,7 +277,124 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { out } => demo(&out, progress),
+        Command::Schedule { config, out } => {
+            let cancel = Arc::new(AtomicBool::new(false));
+            let reload = Arc::new(AtomicBool::new(false));
+            install_signal_handlers(cancel.clone());
+            install_reload_handler(reload.clone());
+            let r = eqpipe::schedule::run_daemon(&eqpipe::schedule::DaemonOptions {
+                config_path: config,
+                out,
+                cancel,
+                reload,
+                progress: false,
+            })
+            .map_err(anyhow::Error::msg)?;
+            println!(
+                "scheduler stopped after {} runs ({} not successful)",
+                r.runs, r.failed
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs {
+            command: RunsCommand::List { out, limit },
+        } => {
+            let runs = manifests(&out)?;
+            println!(
+                "{:<28} {:<10} {:>8} {:>10} {:>11}  schedule",
+                "run", "outcome", "secs", "rows", "quarantined"
+            );
+            for m in runs.iter().rev().take(limit) {
+                let rows: u64 = m
+                    .sources
+                    .iter()
+                    .chain(&m.indicators)
+                    .flat_map(|s| s.datasets.values())
+                    .map(|d| d.stats.rows)
+                    .sum();
+                println!(
+                    "{:<28} {:<10} {:>8.1} {:>10} {:>11}  {}",
+                    m.run_id,
+                    format!("{:?}", m.outcome).to_lowercase(),
+                    m.duration_ms as f64 / 1000.0,
+                    rows,
+                    m.quarantined(),
+                    m.schedule.as_deref().unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs {
+            command: RunsCommand::Show { out, id },
+        } => {
+            let runs = manifests(&out)?;
+            let found: Vec<&RunManifest> = if id == "latest" {
+                runs.last().into_iter().collect()
+            } else {
+                runs.iter().filter(|m| m.run_id.starts_with(&id)).collect()
+            };
+            let m = match found.as_slice() {
+                [m] => *m,
+                [] => anyhow::bail!("no run `{id}` in {}", out.join("runs").display()),
+                _ => anyhow::bail!("`{id}` matches {} runs; give more of the id", found.len()),
+            };
+            println!(
+                "run {}  {:?}  {} to {}",
+                m.run_id, m.outcome, m.started_at, m.finished_at
+            );
+            if let (Some(s), Some(t)) = (&m.schedule, &m.scheduled_for) {
+                println!("schedule {s}, for {t}");
+            }
+            Ok(report(m, &out))
+        }
     }
+}
+
+/// Every run manifest under `out/runs`, oldest first.
+fn manifests(out: &Path) -> Result<Vec<RunManifest>> {
+    let dir = out.join("runs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("no run history in {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(&f)?;
+        match serde_json::from_slice::<RunManifest>(&bytes) {
+            Ok(m) => out.push(m),
+            Err(e) => eprintln!("eqpipe: skipping {}: {e}", f.display()),
+        }
+    }
+    Ok(out)
+}
+
+/// Sets `reload` on SIGHUP.
+fn install_reload_handler(reload: Arc<AtomicBool>) {
+    #[cfg(unix)]
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                eprintln!("eqpipe: reloading the config");
+                reload.store(true, Ordering::SeqCst);
+            }
+        });
+    });
+    #[cfg(not(unix))]
+    let _ = reload;
 }
 
 fn run_with(cfg: &Config, out: &Path, progress: bool) -> Result<RunManifest> {
@@ -251,6 +404,7 @@ fn run_with(cfg: &Config, out: &Path, progress: bool) -> Result<RunManifest> {
         output_dir: out.to_path_buf(),
         cancel,
         progress,
+        scheduled: None,
     };
     Ok(runner::run(cfg, &opts)?)
 }
@@ -318,6 +472,14 @@ fn report(m: &RunManifest, out: &Path) -> ExitCode {
 fn validate(path: &Path) -> Result<ExitCode> {
     let cfg = Config::load(path)?;
     let mut problems = Vec::new();
+    match eqpipe::schedule::check(&cfg) {
+        Ok(s) => {
+            for s in s {
+                println!("schedule  {:<20} {}", s.config.name, s.config.cron);
+            }
+        }
+        Err(e) => problems.push(e),
+    }
     let mut produced = std::collections::HashSet::new();
     for s in &cfg.sources {
         let r = cfg.source_plugin(s);

@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub cancel: Arc<AtomicBool>,
     /// Show progress bars (stderr is a terminal).
     pub progress: bool,
+    /// Set by the scheduler: (schedule name, firing time).
+    pub scheduled: Option<(String, String)>,
 }
 
 /// How a step ended.
@@ -134,6 +136,13 @@ pub struct RunManifest {
     pub duration_ms: u64,
     /// How it ended.
     pub outcome: Outcome,
+    /// The schedule that fired it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The firing time it stands for (RFC 3339): the period it covers,
+    /// whenever it actually ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<String>,
     /// Sources.
     pub sources: Vec<StepReport>,
     /// Indicators.
@@ -546,6 +555,10 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
             root.display()
         ))
     })?;
+    // One writer per output folder (a manual run and a scheduled one, or
+    // two daemons, never write the same files at once).
+    let _lock =
+        crate::lock::OutputLock::acquire(&root).map_err(|e| RunError::Setup(e.to_string()))?;
     let stale = store::remove_stale_temporaries(&root);
     if stale > 0 {
         tracing::info!(
@@ -782,6 +795,8 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         finished_at: chrono::Utc::now().to_rfc3339(),
         duration_ms: t0.elapsed().as_millis() as u64,
         outcome,
+        schedule: opts.scheduled.as_ref().map(|s| s.0.clone()),
+        scheduled_for: opts.scheduled.as_ref().map(|s| s.1.clone()),
         sources,
         indicators,
     };

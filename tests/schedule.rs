@@ -1,0 +1,195 @@
+//! Unattended operation: the scheduler daemon on a seconds-level cron, no
+//! overlapping runs under a slow source, SIGTERM mid-run, SIGKILL mid-write,
+//! and the output lock (a live holder refused, a stale one recovered).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn setup(schedule: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+        .unwrap()
+        .public_dir;
+    let slow = cdylib("eqpipe-fixture-misbehaving");
+    let cfg = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"wd\"\n[[sources]]\nname = \"slow\"\nlibrary = \"{}\"\n[sources.options]\nmode = \"slow\"\n{schedule}",
+            public.display(),
+            slow.display()
+        ),
+    )
+    .unwrap();
+    (dir, cfg)
+}
+
+fn manifests(out: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(out.join("runs"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    files.sort();
+    files
+        .iter()
+        .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
+        .collect()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_daemon_fires_on_schedule_never_overlaps_and_stops_cleanly_on_sigterm() {
+    let (dir, cfg) = setup(
+        "[[schedules]]\nname = \"every-second\"\ncron = \"* * * * * *\"\ntimezone = \"Europe/London\"\noverlap = \"skip\"\n",
+    );
+    let out = dir.path().join("out");
+    let log = dir.path().join("daemon.log");
+    let mut child = eqpipe()
+        .args([
+            "--log-format",
+            "json",
+            "schedule",
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Two finished runs, then SIGTERM in the middle of the third.
+    wait_for("two runs", Duration::from_secs(60), || {
+        manifests(&out).len() >= 2
+    });
+    wait_for("the third run to start", Duration::from_secs(20), || {
+        out.join(".eqpipe.lock").exists()
+    });
+    let census = out.join("datasets/census_counts/source=census/part-0.parquet");
+    let rows_before = read_parquet(&census).1;
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, "-TERM");
+    let status = child.wait().unwrap();
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(0), "{logs}");
+
+    let runs = manifests(&out);
+    assert!(runs.len() >= 3, "{} runs", runs.len());
+    // Runs never overlap, and firings during a run were skipped.
+    for w in runs.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        assert!(
+            a["finished_at"].as_str().unwrap() <= b["started_at"].as_str().unwrap(),
+            "{} overlaps {}",
+            a["run_id"],
+            b["run_id"]
+        );
+        assert_eq!(a["schedule"], "every-second");
+    }
+    assert!(logs.contains("firings skipped"), "{logs}");
+    // The run cut short by SIGTERM is recorded as cancelled; every earlier
+    // one succeeded; the last good census output is untouched.
+    assert_eq!(runs.last().unwrap()["outcome"], "cancelled");
+    assert!(
+        runs[..runs.len() - 1]
+            .iter()
+            .all(|m| m["outcome"] == "success")
+    );
+    // (The census step may have finished within the cancelled run: either
+    // way the file is whole, with the same rows.)
+    assert_eq!(read_parquet(&census).1, rows_before);
+    assert!(!out.join(".eqpipe.lock").exists(), "the lock is released");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("schedules.json")).unwrap()).unwrap();
+    assert!(state["last"]["every-second"].is_string());
+    // History through the CLI.
+    let o = run(&["runs", "list", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(text(&o).matches("every-second").count(), runs.len());
+    let o = run(&["runs", "show", "--out", out.to_str().unwrap(), "latest"]);
+    assert!(text(&o).contains("Cancelled"), "{}", text(&o));
+}
+
+#[test]
+fn a_killed_run_leaves_no_partial_file_and_the_next_run_recovers_the_lock() {
+    let (dir, cfg) = setup("");
+    let out = dir.path().join("out");
+    // A first good run.
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let slow_part = out.join("datasets/fixture_rows/source=slow/part-0.parquet");
+    let before = std::fs::read(&slow_part).unwrap();
+    // A second run, killed outright while the slow source works.
+    let mut child = eqpipe()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the run to start", Duration::from_secs(20), || {
+        out.join(".eqpipe.lock").exists()
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    signal(&child, "-KILL");
+    let _ = child.wait();
+    // Nothing partial is visible: every part file is a whole Parquet file,
+    // the slow source's is the last good one; the dead run's lock is left.
+    for f in files_under(&out) {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        if name.ends_with(".parquet") && !name.starts_with('.') {
+            assert!(
+                read_parquet(&f).1 > 0 || name == "part-0.parquet",
+                "{}",
+                f.display()
+            );
+        }
+    }
+    assert_eq!(std::fs::read(&slow_part).unwrap(), before);
+    assert!(
+        out.join(".eqpipe.lock").exists(),
+        "a killed process cannot release its lock"
+    );
+    // The next run takes the stale lock over and succeeds.
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("stale lock"), "{}", text(&o));
+    assert!(!out.join(".eqpipe.lock").exists());
+    assert!(
+        files_under(&out)
+            .iter()
+            .all(|f| !f.to_string_lossy().ends_with(".tmp")),
+        "temporaries of the killed run are cleaned up"
+    );
+}
+
+#[test]
+fn a_live_lock_holder_is_named_and_the_run_refused() {
+    let (dir, cfg) = setup("");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    // pid 1 is always alive.
+    std::fs::write(out.join(".eqpipe.lock"), "1\n2026-11-22T01:00:00+00:00\n").unwrap();
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("another eqpipe (pid 1"), "{}", text(&o));
+    assert!(!out.join("runs").exists(), "nothing was written");
+}
