@@ -430,8 +430,20 @@ comparators = ["E08999001"]
     let downloads = server.downloads.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(downloads, 2);
 
-    // Second run: the server says 304 for both; nothing is downloaded again.
+    // Second run: the host revalidates the source's files (304 for both),
+    // finds them unchanged and does not run the source or the indicator.
     let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        server.downloads.load(std::sync::atomic::Ordering::SeqCst),
+        downloads
+    );
+    let m = last_manifest(&out);
+    assert_eq!(m["sources"][0]["status"], "unchanged");
+    assert_eq!(m["indicators"][0]["status"], "unchanged");
+
+    // Forced: the plugin runs, and its fetches come from the cache (304).
+    let o = run(&["run", "--force", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         server.downloads.load(std::sync::atomic::Ordering::SeqCst),

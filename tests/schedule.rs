@@ -193,3 +193,101 @@ fn a_live_lock_holder_is_named_and_the_run_refused() {
     assert!(text(&o).contains("another eqpipe (pid 1"), "{}", text(&o));
     assert!(!out.join("runs").exists(), "nothing was written");
 }
+
+/// Incremental runs: the second run of an unchanged config re-runs nothing
+/// (sources replay their fetches and compare, indicators compare their
+/// input files); a changed input reruns its source and the indicators that
+/// read it; `--force` reruns everything.
+#[test]
+fn unchanged_sources_and_indicators_are_not_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+        .unwrap()
+        .public_dir;
+    let cfg = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{p}/\"\ntables = [\"TS008\"]\ngeography = [\"wd\", \"ltla\"]\n[[sources]]\nname = \"imd\"\nplugin = \"deprivation\"\n[sources.options]\nurl = \"{p}/{imd}\"\n[[indicators]]\nplugin = \"community-profile\"\n[indicators.options]\ncomparators = [\"E08999001\"]\n",
+            p = public.display(),
+            imd = eqpipe::demo::IMD_FILE
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let status = |m: &serde_json::Value, step: &str| -> String {
+        m["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(m["indicators"].as_array().unwrap())
+            .find(|s| s["name"] == step)
+            .unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let go = |extra: &[&str]| {
+        let mut args = vec!["run", "--config", cfg.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        assert!(o.status.success(), "{}", text(&o));
+        last_manifest(&out)
+    };
+    let first = go(&[]);
+    assert_eq!(status(&first, "census"), "succeeded");
+    let profile = out.join("indicators/community_profile/part-0.parquet");
+    let bytes = std::fs::read(&profile).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+
+    let second = go(&[]);
+    assert_eq!(second["outcome"], "success");
+    for step in ["census", "imd", "community_profile"] {
+        assert_eq!(status(&second, step), "unchanged", "{step}");
+    }
+    assert_eq!(std::fs::read(&profile).unwrap(), bytes, "outputs untouched");
+    assert!(second["indicators"][0]["datasets"]["community_profile"]["file"].is_string());
+
+    // A new edition of the census file: census and the profile rerun; the
+    // deprivation source does not.
+    let zip = public.join("census2021-ts008.zip");
+    let content = rewrite_one_count(&std::fs::read(&zip).unwrap());
+    std::fs::write(&zip, content).unwrap();
+    let third = go(&[]);
+    assert_eq!(status(&third, "census"), "succeeded");
+    assert_eq!(status(&third, "imd"), "unchanged");
+    assert_eq!(status(&third, "community_profile"), "succeeded");
+
+    let forced = go(&["--force"]);
+    for step in ["census", "imd", "community_profile"] {
+        assert_eq!(status(&forced, step), "succeeded", "{step}");
+    }
+}
+
+/// The same Nomis zip with the first ward's female count one higher (and
+/// its total), so the content differs but still parses.
+fn rewrite_one_count(zip_bytes: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut text = String::new();
+        f.read_to_string(&mut text).unwrap();
+        if name.ends_with("-wd.csv") {
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            let cells: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+            let bump = |s: &str| (s.parse::<i64>().unwrap() + 1).to_string();
+            let mut new = cells.clone();
+            new[3] = bump(&cells[3]);
+            new[4] = bump(&cells[4]);
+            lines[1] = new.join(",");
+            text = lines.join("\n") + "\n";
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(text.as_bytes()).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}

@@ -218,6 +218,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         cancel: flag.clone(),
         progress: false,
         scheduled: None,
+        force: true,
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let started = Instant::now();

@@ -316,6 +316,13 @@ pub struct FetchRecord {
     pub bytes: u64,
     /// When the body was downloaded.
     pub fetched_at: Option<String>,
+    /// The request as the plugin made it (secrets only as variable names),
+    /// kept for incremental runs, not in the manifest.
+    #[serde(skip)]
+    pub request: Option<FetchRequest>,
+    /// SHA-256 of what came back (file bytes, or a folder's listing).
+    #[serde(skip)]
+    pub digest: Option<String>,
 }
 
 /// Everything one plugin invocation may reach through the vtable.
@@ -387,6 +394,8 @@ impl StepContext {
                 from_cache: resp.from_cache,
                 bytes: resp.bytes,
                 fetched_at: resp.fetched_at.clone(),
+                request: Some(req.clone()),
+                digest: crate::incremental::digest_path(std::path::Path::new(&resp.path)).ok(),
             });
         Ok(resp)
     }

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod disclosure;
 pub mod fetch;
 pub mod host;
+pub mod incremental;
 pub mod lock;
 pub mod registry;
 pub mod report;

@@ -53,6 +53,9 @@ enum Command {
         /// Output folder (overrides `output_dir` in the config).
         #[arg(short, long)]
         out: Option<PathBuf>,
+        /// Run every step, even those whose inputs are unchanged.
+        #[arg(long)]
+        force: bool,
     },
     /// Check a config and its plugins without running anything.
     Validate {
@@ -236,12 +239,12 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
     match cli.command {
-        Command::Run { config, out } => {
+        Command::Run { config, out, force } => {
             let cfg = Config::load(&config)?;
             let out = out
                 .or_else(|| cfg.output_dir.as_ref().map(|d| cfg.resolve(d)))
                 .context("no output folder: set `output_dir` in the config or pass --out")?;
-            let manifest = run_with(&cfg, &out, progress)?;
+            let manifest = run_with(&cfg, &out, progress, force)?;
             Ok(report(&manifest, &out))
         }
         Command::Validate { config } => validate(&config),
@@ -397,7 +400,7 @@ fn install_reload_handler(reload: Arc<AtomicBool>) {
     let _ = reload;
 }
 
-fn run_with(cfg: &Config, out: &Path, progress: bool) -> Result<RunManifest> {
+fn run_with(cfg: &Config, out: &Path, progress: bool, force: bool) -> Result<RunManifest> {
     let cancel = Arc::new(AtomicBool::new(false));
     install_signal_handlers(cancel.clone());
     let opts = RunOptions {
@@ -405,6 +408,7 @@ fn run_with(cfg: &Config, out: &Path, progress: bool) -> Result<RunManifest> {
         cancel,
         progress,
         scheduled: None,
+        force,
     };
     Ok(runner::run(cfg, &opts)?)
 }
@@ -687,7 +691,8 @@ fn demo(out: &Path, progress: bool) -> Result<ExitCode> {
         server.base_url()
     );
     let cfg = eqpipe::demo::config(&server.base_url(), &inputs.tables, &input_dir);
-    let manifest = run_with(&cfg, out, progress)?;
+    // The demo regenerates its inputs each time: always run everything.
+    let manifest = run_with(&cfg, out, progress, true)?;
     let code = report(&manifest, out);
     println!(
         "\nOpen the outputs:\n  python -c \"import pandas as pd; print(pd.read_parquet('{0}/indicators/community_profile').head())\"\n  duckdb -c \"SELECT * FROM read_parquet('{0}/datasets/census_counts/**/*.parquet', hive_partitioning=1) LIMIT 5\"",

@@ -20,6 +20,7 @@ use crate::config::{Config, Isolation, options_json};
 use crate::contracts::{Contracts, Validator};
 use crate::fetch::Fetcher;
 use crate::host::{CopyKind, DatasetStats, FetchRecord, Sink, StepContext, Target};
+use crate::incremental;
 use crate::registry::{self, Plugin};
 use crate::store::{self, PART_FILE};
 
@@ -37,6 +38,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set by the scheduler: (schedule name, firing time).
     pub scheduled: Option<(String, String)>,
+    /// Run every step even when its inputs are unchanged.
+    pub force: bool,
 }
 
 /// How a step ended.
@@ -51,6 +54,16 @@ pub enum StepStatus {
     Skipped,
     /// Stopped by cancellation; outputs untouched.
     Cancelled,
+    /// Not run: its inputs are unchanged since its last successful run,
+    /// whose outputs stand.
+    Unchanged,
+}
+
+impl StepStatus {
+    /// Succeeded, or unchanged (its outputs are current).
+    pub fn ok(self) -> bool {
+        matches!(self, StepStatus::Succeeded | StepStatus::Unchanged)
+    }
 }
 
 /// How the run ended.
@@ -165,7 +178,7 @@ impl RunManifest {
         self.sources
             .iter()
             .chain(&self.indicators)
-            .find(|s| s.status != StepStatus::Succeeded)
+            .find(|s| !s.status.ok())
             .map(|s| {
                 format!(
                     "{}: {}",
@@ -397,6 +410,58 @@ fn run_step(
         .values()
         .flat_map(|(_, f)| f.iter().cloned())
         .collect();
+    // Incremental: skip the step when nothing it reads has changed.
+    let is_source = plugin.manifest.kind == PluginKind::Source;
+    let kind = if is_source { "sources" } else { "indicators" };
+    let fp_path = incremental::path(&shared.root, kind, &name, personal);
+    // Everything that shapes the output: the plugin's options, the step's
+    // rejection threshold, the contracts and the disclosure policy.
+    let mut shaping: Vec<(&String, &Target)> = targets.iter().collect();
+    shaping.sort_by_key(|(k, _)| *k);
+    let options_text = serde_json::json!({
+        "options": options,
+        "max_rejected_pct": max_rejected_pct,
+        "targets": shaping
+            .iter()
+            .map(|(k, t)| serde_json::json!({
+                "dataset": k,
+                "contract": t.validator.contract().as_ref(),
+                "disclosure": t.disclosure.as_ref().map(|d| d.0),
+            }))
+            .collect::<Vec<_>>(),
+    })
+    .to_string();
+    let mut indicator_inputs: Vec<incremental::Input> = input_files
+        .iter()
+        .map(|f| incremental::Input {
+            request: None,
+            file: Some(rel(&shared.root, f)),
+            digest: incremental::stamp(f),
+        })
+        .collect();
+    indicator_inputs.sort_by(|a, b| a.file.cmp(&b.file));
+    if !shared.opts.force
+        && let Some(old) = incremental::load(&fp_path)
+        && incremental::same_step(
+            &old,
+            &plugin.manifest.name,
+            &plugin.manifest.version,
+            &options_text,
+            &shared.root,
+        )
+        && inputs_unchanged(shared, &old, is_source, personal, &indicator_inputs)
+    {
+        for (d, f) in &old.outputs {
+            report.datasets.entry(d.clone()).or_default().file = Some(f.clone());
+        }
+        return Err(StepFailure {
+            status: StepStatus::Unchanged,
+            message: format!(
+                "inputs unchanged since run {}: not run again, its outputs stand (--force to run it)",
+                old.run_id
+            ),
+        });
+    }
     let ctx = StepContext {
         step: name.clone(),
         plugin: plugin.clone(),
@@ -466,6 +531,35 @@ fn run_step(
             CopyKind::Unsuppressed => entry.unsuppressed_file = Some(rel(&shared.root, &path)),
         }
     }
+    let inputs = if is_source {
+        fetches
+            .iter()
+            .filter_map(|f| {
+                Some(incremental::Input {
+                    request: Some(f.request.clone()?),
+                    file: None,
+                    digest: f.digest.clone()?,
+                })
+            })
+            .collect()
+    } else {
+        indicator_inputs
+    };
+    incremental::save(
+        &fp_path,
+        &incremental::Fingerprint {
+            plugin: plugin.manifest.name.clone(),
+            version: plugin.manifest.version.clone(),
+            options: incremental::sha(&options_text),
+            run_id: shared.run_id.clone(),
+            inputs,
+            outputs: report
+                .datasets
+                .iter()
+                .filter_map(|(d, r)| Some((d.clone(), r.file.clone()?)))
+                .collect(),
+        },
+    );
     if rejected > 0 {
         tracing::warn!(
             rejected,
@@ -480,10 +574,51 @@ fn run_step(
     Ok(())
 }
 
+/// Replays a source's recorded fetches (or stamps an indicator's input
+/// files) and compares them with its last successful run.
+fn inputs_unchanged(
+    shared: &Shared<'_>,
+    old: &incremental::Fingerprint,
+    is_source: bool,
+    personal: bool,
+    indicator_inputs: &[incremental::Input],
+) -> bool {
+    if !is_source {
+        return old.inputs == indicator_inputs;
+    }
+    if old.inputs.is_empty() {
+        return false;
+    }
+    for input in &old.inputs {
+        let Some(req) = &input.request else {
+            return false;
+        };
+        let got = if personal {
+            shared
+                .fetcher
+                .fetch_blocking_restricted(req, &shared.opts.cancel)
+        } else {
+            shared.fetcher.fetch_blocking(req, &shared.opts.cancel)
+        };
+        let same = got
+            .ok()
+            .and_then(|r| incremental::digest_path(Path::new(&r.path)).ok())
+            .is_some_and(|d| d == input.digest);
+        if !same {
+            return false;
+        }
+    }
+    true
+}
+
 fn finish_report(report: &mut StepReport, started: Instant, result: Result<(), StepFailure>) {
     report.duration_ms = started.elapsed().as_millis() as u64;
     match result {
         Ok(()) => report.status = StepStatus::Succeeded,
+        Err(f) if f.status == StepStatus::Unchanged => {
+            tracing::info!(step = %report.name, "{}", f.message);
+            report.status = StepStatus::Unchanged;
+        }
         Err(f) => {
             report.status = f.status;
             tracing::error!(step = %report.name, "{}", f.message);
@@ -771,10 +906,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     }
 
     let all: Vec<&StepReport> = sources.iter().chain(&indicators).collect();
-    let ok = all
-        .iter()
-        .filter(|s| s.status == StepStatus::Succeeded)
-        .count();
+    let ok = all.iter().filter(|s| s.status.ok()).count();
     let outcome = if opts.cancel.load(Ordering::Relaxed)
         || all.iter().any(|s| s.status == StepStatus::Cancelled)
     {
@@ -898,9 +1030,7 @@ fn indicator_inputs(
                 for n in names {
                     let p = source_path(&shared.root, &contract, n);
                     if p.exists() {
-                        let failed = sources
-                            .iter()
-                            .any(|s| &s.name == n && s.status != StepStatus::Succeeded);
+                        let failed = sources.iter().any(|s| &s.name == n && !s.status.ok());
                         if failed {
                             tracing::warn!(dataset = %d, source = %n, "source failed in this run; using its last good output");
                         }

@@ -345,6 +345,7 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
             cancel: opts.cancel.clone(),
             progress: opts.progress,
             scheduled: Some((s.config.name.clone(), fired.to_rfc3339())),
+            force: false,
         };
         tracing::info!(schedule = %s.config.name, fired = %fired.to_rfc3339(), "run starting");
         report.runs += 1;

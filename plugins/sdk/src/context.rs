@@ -38,7 +38,7 @@ impl Level {
 }
 
 /// A fetch request for the host's fetch layer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchRequest {
     /// `https://`, `http://`, `file://` or a path (relative to the config).
     pub url: String,

@@ -1,0 +1,172 @@
+//! Incremental runs: a step whose inputs have not changed since its last
+//! successful run is not run again; its outputs stay as they are and the
+//! manifest says `unchanged`. `eqpipe run --force` runs everything.
+//!
+//! A source's fingerprint is its plugin and version, a digest of its
+//! options, and every fetch it made with a SHA-256 of what came back (a
+//! file's bytes; for a folder, the names, sizes and modification times of
+//! its files, so a new monthly extract counts as a change). Before running
+//! the source again the host replays those fetches (HTTP revalidation with
+//! ETag/Last-Modified, so an unchanged file is not downloaded) and compares.
+//! Requests are stored as the plugin made them: secrets appear only as the
+//! names of their environment variables. An indicator's fingerprint is its
+//! plugin, version and options and the size and modification time of every
+//! input file; it reruns when any input was rewritten.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use eqpipe_plugin_sdk::FetchRequest;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store;
+
+/// One input of a step and its digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    /// The fetch request as the plugin made it (sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<FetchRequest>,
+    /// The input file (indicators).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// SHA-256 of the content, or of the file's size and mtime.
+    pub digest: String,
+}
+
+/// What a step's last successful run read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// Plugin name.
+    pub plugin: String,
+    /// Plugin version.
+    pub version: String,
+    /// SHA-256 of the options JSON.
+    pub options: String,
+    /// The run that made it.
+    pub run_id: String,
+    /// Inputs.
+    pub inputs: Vec<Input>,
+    /// The files it committed: (dataset, path relative to the output root).
+    pub outputs: Vec<(String, String)>,
+}
+
+/// SHA-256 of a string, hex.
+pub fn sha(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// SHA-256 of a file's bytes, or of a folder's listing (name, size, mtime
+/// of each file, sorted).
+pub fn digest_path(path: &Path) -> std::io::Result<String> {
+    let meta = std::fs::metadata(path)?;
+    let mut h = Sha256::new();
+    if meta.is_dir() {
+        let mut entries: Vec<String> = Vec::new();
+        for e in std::fs::read_dir(path)?.flatten() {
+            let m = e.metadata()?;
+            let mtime = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            entries.push(format!(
+                "{}\t{}\t{mtime}",
+                e.file_name().to_string_lossy(),
+                m.len()
+            ));
+        }
+        entries.sort();
+        for e in entries {
+            h.update(e.as_bytes());
+            h.update(b"\n");
+        }
+    } else {
+        let mut f = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// A file's size and modification time, as a digest (indicator inputs:
+/// every commit rewrites the file).
+pub fn stamp(path: &Path) -> String {
+    let m = std::fs::metadata(path).ok();
+    let mtime = m
+        .as_ref()
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    sha(&format!(
+        "{}:{}:{mtime}",
+        path.display(),
+        m.map(|m| m.len()).unwrap_or(0)
+    ))
+}
+
+/// Where a step's fingerprint lives (under the restricted root for steps
+/// that write personal data).
+pub fn path(root: &Path, kind: &str, step: &str, personal: bool) -> PathBuf {
+    let base = if personal {
+        root.join(store::RESTRICTED_DIR)
+    } else {
+        root.to_path_buf()
+    };
+    base.join(".state").join(kind).join(format!("{step}.json"))
+}
+
+/// The stored fingerprint, if any.
+pub fn load(path: &Path) -> Option<Fingerprint> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+/// Stores a fingerprint.
+pub fn save(path: &Path, fp: &Fingerprint) {
+    let json = serde_json::to_vec_pretty(fp).expect("serialisable");
+    if let Err(e) = store::write_atomic(path, &json) {
+        tracing::warn!("cannot save the step's fingerprint: {e}");
+    }
+}
+
+/// True when `old` describes the same plugin, version and options as the
+/// step about to run, and its outputs are still there.
+pub fn same_step(
+    old: &Fingerprint,
+    plugin: &str,
+    version: &str,
+    options: &str,
+    root: &Path,
+) -> bool {
+    old.plugin == plugin
+        && old.version == version
+        && old.options == sha(options)
+        && !old.outputs.is_empty()
+        && old.outputs.iter().all(|(_, o)| root.join(o).exists())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_digest_changes_when_a_file_is_added() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.csv"), "x").unwrap();
+        let one = digest_path(d.path()).unwrap();
+        assert_eq!(one, digest_path(d.path()).unwrap());
+        std::fs::write(d.path().join("b.csv"), "y").unwrap();
+        assert_ne!(one, digest_path(d.path()).unwrap());
+        let f = d.path().join("a.csv");
+        assert_eq!(digest_path(&f).unwrap(), sha("x"));
+    }
+}
