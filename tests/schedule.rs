@@ -291,3 +291,53 @@ fn rewrite_one_count(zip_bytes: &[u8]) -> Vec<u8> {
     }
     out.finish().unwrap().into_inner()
 }
+
+/// Observability: a partial run posts a short message to the webhook (URL
+/// from the environment; no data in it) and every run leaves metrics.prom.
+#[test]
+fn a_failed_step_is_notified_and_every_run_writes_metrics() {
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = bodies.clone();
+    let server = TestServer::start(Box::new(move |_url, headers| {
+        seen.lock()
+            .unwrap()
+            .push(headers.get("content-type").cloned().unwrap_or_default());
+        (200, vec![], b"ok".to_vec())
+    }));
+    let (dir, cfg) = setup("[notify]\nwebhook_url_env = \"EQPIPE_TEST_WEBHOOK\"\n");
+    // Break the slow source: an unknown mode is a configuration error.
+    let text_cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("mode = \"slow\"", "mode = \"nonsense\"");
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let o = eqpipe()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .env(
+            "EQPIPE_TEST_WEBHOOK",
+            format!("{}hook/secret-path-123", server.base),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(server.hits(), 1, "one notification");
+    assert_eq!(bodies.lock().unwrap()[0], "application/json");
+    assert!(
+        !text(&o).contains("secret-path-123"),
+        "the webhook URL is a secret"
+    );
+    let metrics = std::fs::read_to_string(dir.path().join("out/metrics.prom")).unwrap();
+    assert!(metrics.contains("eqpipe_run_success 0"), "{metrics}");
+    assert!(
+        metrics.contains("eqpipe_step_status{step=\"slow\",kind=\"source\",status=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("eqpipe_dataset_rows{step=\"census\",dataset=\"census_counts\"}"),
+        "{metrics}"
+    );
+    // Every sample line is `name{labels} value`.
+    for l in metrics.lines().filter(|l| !l.starts_with('#')) {
+        let v = l.rsplit(' ').next().unwrap();
+        assert!(v.parse::<f64>().is_ok(), "{l}");
+    }
+}

@@ -199,6 +199,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         max_parallel: Some(1),
         fetch: FetchConfig::default(),
         schedules: Vec::new(),
+        notify: None,
         disclosure: Default::default(),
         sources: vec![SourceConfig {
             name: "checked".into(),

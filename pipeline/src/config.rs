@@ -122,6 +122,9 @@ pub struct Config {
     /// The indicators, run after the sources in this order.
     #[serde(default)]
     pub indicators: Vec<IndicatorConfig>,
+    /// Failure notifications (a webhook).
+    #[serde(default)]
+    pub notify: Option<crate::observe::NotifyConfig>,
     /// Schedules for `eqpipe schedule`.
     #[serde(default)]
     pub schedules: Vec<crate::schedule::ScheduleConfig>,

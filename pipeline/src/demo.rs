@@ -1310,6 +1310,7 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         max_parallel: Option::None,
         disclosure: Default::default(),
         schedules: Vec::new(),
+        notify: Option::None,
         fetch: FetchConfig {
             min_interval_ms: 0,
             ..FetchConfig::default()

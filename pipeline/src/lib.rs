@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod host;
 pub mod incremental;
 pub mod lock;
+pub mod observe;
 pub mod registry;
 pub mod report;
 pub mod runner;

@@ -938,9 +938,11 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     if let Err(e) = crate::report::write(&root, &manifest) {
         tracing::error!("cannot write the report: {e}");
     }
+    crate::observe::write_metrics(&root, &manifest);
     let json = serde_json::to_vec_pretty(&manifest).expect("serialisable");
     store::write_atomic(&root.join("runs").join(format!("{run_id}.json")), &json)
         .map_err(|e| RunError::Setup(format!("cannot write the run manifest: {e}")))?;
+    crate::observe::notify(config.notify.as_ref(), &manifest, &runtime);
     drop(_guard);
     runtime.shutdown_background();
     Ok(manifest)

@@ -1,0 +1,224 @@
+//! What a run tells the outside world when nobody is watching:
+//! - `metrics.prom` in the output root after every run, in the Prometheus
+//!   text format (for node_exporter's textfile collector or any scraper
+//!   reading a file): run outcome and duration, rows, quarantined rows,
+//!   status and duration per step, suppressed cells;
+//! - an optional webhook (`[notify]` in the config) posting a short JSON
+//!   message (`{"text": …}`, which Slack and Teams incoming webhooks
+//!   accept) when a run is not a success, or after every run. It carries
+//!   step names, statuses and error messages (which never hold row
+//!   values), never data.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runner::{Outcome, RunManifest};
+use crate::store;
+
+/// `[notify]` in the config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Environment variable holding the webhook URL (it is a secret).
+    pub webhook_url_env: String,
+    /// Post after every run, not only when one is not a success.
+    #[serde(default)]
+    pub always: bool,
+}
+
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', " ")
+}
+
+/// The Prometheus text exposition of a run.
+pub fn metrics(m: &RunManifest) -> String {
+    let mut s = String::new();
+    let outcome = format!("{:?}", m.outcome).to_lowercase();
+    let _ = writeln!(
+        s,
+        "# HELP eqpipe_run_success 1 if the last run succeeded in full."
+    );
+    let _ = writeln!(s, "# TYPE eqpipe_run_success gauge");
+    let _ = writeln!(
+        s,
+        "eqpipe_run_success {}",
+        u8::from(m.outcome == Outcome::Success)
+    );
+    let _ = writeln!(s, "# HELP eqpipe_run_info The last run: id and outcome.");
+    let _ = writeln!(s, "# TYPE eqpipe_run_info gauge");
+    let _ = writeln!(
+        s,
+        "eqpipe_run_info{{run_id=\"{}\",outcome=\"{outcome}\",schedule=\"{}\"}} 1",
+        label(&m.run_id),
+        label(m.schedule.as_deref().unwrap_or(""))
+    );
+    let _ = writeln!(
+        s,
+        "# HELP eqpipe_run_duration_seconds Wall time of the last run."
+    );
+    let _ = writeln!(s, "# TYPE eqpipe_run_duration_seconds gauge");
+    let _ = writeln!(
+        s,
+        "eqpipe_run_duration_seconds {:.3}",
+        m.duration_ms as f64 / 1000.0
+    );
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&m.finished_at) {
+        let _ = writeln!(
+            s,
+            "# HELP eqpipe_run_finished_timestamp_seconds When the last run finished."
+        );
+        let _ = writeln!(s, "# TYPE eqpipe_run_finished_timestamp_seconds gauge");
+        let _ = writeln!(s, "eqpipe_run_finished_timestamp_seconds {}", t.timestamp());
+    }
+    let steps: Vec<_> = m
+        .sources
+        .iter()
+        .map(|x| ("source", x))
+        .chain(m.indicators.iter().map(|x| ("indicator", x)))
+        .collect();
+    let _ = writeln!(
+        s,
+        "# HELP eqpipe_step_status 1 for the status each step ended with."
+    );
+    let _ = writeln!(s, "# TYPE eqpipe_step_status gauge");
+    for (kind, st) in &steps {
+        let _ = writeln!(
+            s,
+            "eqpipe_step_status{{step=\"{}\",kind=\"{kind}\",status=\"{}\"}} 1",
+            label(&st.name),
+            format!("{:?}", st.status).to_lowercase()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP eqpipe_step_duration_seconds Wall time of each step."
+    );
+    let _ = writeln!(s, "# TYPE eqpipe_step_duration_seconds gauge");
+    for (kind, st) in &steps {
+        let _ = writeln!(
+            s,
+            "eqpipe_step_duration_seconds{{step=\"{}\",kind=\"{kind}\"}} {:.3}",
+            label(&st.name),
+            st.duration_ms as f64 / 1000.0
+        );
+    }
+    for (metric, help) in [
+        ("rows", "Rows stored per dataset in the last run."),
+        (
+            "quarantined_rows",
+            "Rows quarantined per dataset in the last run.",
+        ),
+        (
+            "suppressed_rows",
+            "Rows withheld by disclosure control per indicator in the last run.",
+        ),
+    ] {
+        let _ = writeln!(s, "# HELP eqpipe_dataset_{metric} {help}");
+        let _ = writeln!(s, "# TYPE eqpipe_dataset_{metric} gauge");
+        for (_, st) in &steps {
+            for (d, r) in &st.datasets {
+                let v = match metric {
+                    "rows" => r.stats.rows,
+                    "quarantined_rows" => r.stats.quarantined,
+                    _ => r.stats.suppressed + r.stats.secondary_suppressed,
+                };
+                let _ = writeln!(
+                    s,
+                    "eqpipe_dataset_{metric}{{step=\"{}\",dataset=\"{}\"}} {v}",
+                    label(&st.name),
+                    label(d)
+                );
+            }
+        }
+    }
+    s
+}
+
+/// Writes `metrics.prom` beside the outputs.
+pub fn write_metrics(root: &Path, m: &RunManifest) {
+    if let Err(e) = store::write_atomic(&root.join("metrics.prom"), metrics(m).as_bytes()) {
+        tracing::warn!("cannot write metrics.prom: {e}");
+    }
+}
+
+/// The webhook message for a run.
+pub fn message(m: &RunManifest) -> serde_json::Value {
+    let mut text = format!(
+        "eqpipe run {} ended {}: ",
+        m.run_id,
+        format!("{:?}", m.outcome).to_lowercase()
+    );
+    let problems: Vec<String> = m
+        .sources
+        .iter()
+        .chain(&m.indicators)
+        .filter(|s| !s.status.ok())
+        .map(|s| {
+            let why = s
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .lines()
+                .next()
+                .unwrap_or("");
+            format!(
+                "{} {} ({why})",
+                s.name,
+                format!("{:?}", s.status).to_lowercase()
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        text.push_str("every step succeeded or was unchanged.");
+    } else {
+        text.push_str(&problems.join("; "));
+        text.push_str(". The last good outputs of those steps are untouched.");
+    }
+    serde_json::json!({
+        "text": text,
+        "run_id": m.run_id,
+        "outcome": m.outcome,
+        "schedule": m.schedule,
+        "failed_steps": problems,
+    })
+}
+
+/// Posts the run's message to the webhook, if configured and due. Errors
+/// are logged, never fatal; the URL (a secret) is never logged.
+pub fn notify(cfg: Option<&NotifyConfig>, m: &RunManifest, runtime: &tokio::runtime::Runtime) {
+    let Some(cfg) = cfg else { return };
+    if m.outcome == Outcome::Success && !cfg.always {
+        return;
+    }
+    let Ok(url) = std::env::var(&cfg.webhook_url_env) else {
+        tracing::warn!(variable = %cfg.webhook_url_env, "notify: the webhook URL variable is not set; no notification sent");
+        return;
+    };
+    let body = message(m);
+    let result = runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| e.without_url().to_string())?;
+        let resp = client
+            .post(url.as_str())
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("HTTP {}", resp.status().as_u16()))
+        }
+    });
+    match result {
+        Ok(()) => tracing::info!("notification sent"),
+        Err(e) => tracing::warn!("notification not sent: {e}"),
+    }
+}
