@@ -189,3 +189,13 @@ pub fn date_values(col: &dyn arrow_array::Array) -> Result<Vec<Option<i32>>, cra
     })?;
     Ok(d.iter().collect())
 }
+
+/// The values harmonised datasets use for a characteristic that is not
+/// known: blank, `not_stated`, `prefer_not_to_say` and `unmapped`.
+/// Indicators leave them out of shares and report them as a disclosure rate.
+pub const UNDISCLOSED: [&str; 4] = ["", "not_stated", "prefer_not_to_say", "unmapped"];
+
+/// True when a harmonised value says what the person's characteristic is.
+pub fn is_disclosed(value: &str) -> bool {
+    !UNDISCLOSED.contains(&value)
+}

@@ -64,7 +64,7 @@ pub struct PayGap {
 }
 
 /// Answers the workforce source uses for "not known".
-const UNDISCLOSED: [&str; 4] = ["", "not_stated", "prefer_not_to_say", "unmapped"];
+use eqpipe_plugin_sdk::UNDISCLOSED;
 /// Census 2021 wording of White British in the workforce dataset.
 const WHITE_BRITISH_CENSUS: &str = "White: English, Welsh, Scottish, Northern Irish or British";
 /// Group labels of the ethnicity gap.

@@ -37,7 +37,7 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 
 /// The overall index, as the files label it.
 const IMD: &str = "Index of Multiple Deprivation (IMD)";
-const UNDISCLOSED: [&str; 4] = ["", "not_stated", "prefer_not_to_say", "unmapped"];
+use eqpipe_plugin_sdk::UNDISCLOSED;
 /// Label of the all-services row.
 pub const ALL_SERVICES: &str = "All services";
 

@@ -33,7 +33,7 @@ use eqpipe_plugin_sdk::prelude::*;
 use eqpipe_plugin_sdk::{bool_values, column, date_values, text_values};
 use serde::Deserialize;
 
-const UNDISCLOSED: [&str; 4] = ["", "not_stated", "prefer_not_to_say", "unmapped"];
+use eqpipe_plugin_sdk::UNDISCLOSED;
 /// All ethnic groups other than White, as WRES groups them.
 pub const MINORITIES: &str = "Black and minority ethnic";
 

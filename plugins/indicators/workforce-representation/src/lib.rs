@@ -57,7 +57,7 @@ pub const AGE_BANDS: [(&str, u32, u32); 5] = [
     ("65+", 65, 200),
 ];
 
-const UNDISCLOSED: [&str; 4] = ["", "not_stated", "prefer_not_to_say", "unmapped"];
+use eqpipe_plugin_sdk::UNDISCLOSED;
 /// Category label of the disclosure-rate row.
 pub const NOT_DISCLOSED: &str = "not_disclosed";
 

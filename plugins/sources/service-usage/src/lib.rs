@@ -22,7 +22,7 @@ use eqpipe_plugin_sdk::serde_json::{self, Value};
 use eqpipe_workforce::classify::Classifier;
 use eqpipe_workforce::{
     Format, OnUnmapped, Table, age_band, iso_date, key_from_env, load_classifier, pseudonymise,
-    read_table, report_unmapped, resolve_inputs,
+    read_table, report_unmapped, resolve_inputs, years_between,
 };
 use serde::Deserialize;
 
@@ -635,20 +635,6 @@ impl ServiceUsage {
         ctx.info(&format!("{name}: {n} rows"));
         Ok(n)
     }
-}
-
-/// Whole years from `birth` to `at` (both YYYY-MM-DD).
-fn years_between(birth: &str, at: &str) -> Option<i64> {
-    let p = |s: &str| -> Option<(i64, i64, i64)> {
-        let v: Vec<i64> = s
-            .split('-')
-            .map(|x| x.parse().ok())
-            .collect::<Option<_>>()?;
-        (v.len() == 3).then(|| (v[0], v[1], v[2]))
-    };
-    let (by, bm, bd) = p(birth)?;
-    let (ay, am, ad) = p(at)?;
-    Some(ay - by - i64::from((am, ad) < (bm, bd)))
 }
 
 impl SourcePlugin for ServiceUsage {

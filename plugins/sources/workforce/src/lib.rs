@@ -402,7 +402,7 @@ pub fn age_band(age: Option<i64>) -> &'static str {
 }
 
 /// Whole years from `birth` to `at` (both YYYY-MM-DD).
-fn years_between(birth: &str, at: &str) -> Option<i64> {
+pub fn years_between(birth: &str, at: &str) -> Option<i64> {
     let p = |s: &str| -> Option<(i64, i64, i64)> {
         let v: Vec<i64> = s
             .split('-')
