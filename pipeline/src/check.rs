@@ -200,6 +200,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         fetch: FetchConfig::default(),
         schedules: Vec::new(),
         notify: None,
+        exports: None,
         disclosure: Default::default(),
         sources: vec![SourceConfig {
             name: "checked".into(),

@@ -122,6 +122,9 @@ pub struct Config {
     /// The indicators, run after the sources in this order.
     #[serde(default)]
     pub indicators: Vec<IndicatorConfig>,
+    /// CSV and XLSX copies of the published indicators.
+    #[serde(default)]
+    pub exports: Option<crate::export::ExportsConfig>,
     /// Failure notifications (a webhook).
     #[serde(default)]
     pub notify: Option<crate::observe::NotifyConfig>,

@@ -710,7 +710,8 @@ mod schema_lock {
 
     #[test]
     fn schema_lock() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/contracts/schema-lock.json");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/contracts/schema-lock.json");
         let locked: BTreeMap<String, Locked> = std::fs::read(&path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -737,7 +738,10 @@ mod schema_lock {
             }
         }
         let must_bump = problems.iter().any(|p| p.contains("version bump"));
-        if !problems.is_empty() && std::env::var_os("EQPIPE_UPDATE_SCHEMA_LOCK").is_some() && !must_bump {
+        if !problems.is_empty()
+            && std::env::var_os("EQPIPE_UPDATE_SCHEMA_LOCK").is_some()
+            && !must_bump
+        {
             let json = serde_json::to_string_pretty(&current).unwrap() + "\n";
             std::fs::write(&path, json).unwrap();
             return;
@@ -755,10 +759,16 @@ mod schema_lock {
             version: 1,
             columns: v.iter().map(|s| s.to_string()).collect(),
         };
-        assert!(!breaking(&l(&["a Int64"]), &l(&["a Int64", "b Utf8 nullable"])));
+        assert!(!breaking(
+            &l(&["a Int64"]),
+            &l(&["a Int64", "b Utf8 nullable"])
+        ));
         assert!(breaking(&l(&["a Int64", "b Utf8"]), &l(&["a Int64"])));
         assert!(breaking(&l(&["a Int64"]), &l(&["a Float64"])));
-        assert!(breaking(&l(&["a Int64", "b Utf8"]), &l(&["b Utf8", "a Int64"])));
+        assert!(breaking(
+            &l(&["a Int64", "b Utf8"]),
+            &l(&["b Utf8", "a Int64"])
+        ));
         assert!(breaking(&l(&["a Int64"]), &l(&["a Int64 nullable"])));
     }
 }

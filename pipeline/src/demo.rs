@@ -1311,6 +1311,13 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         disclosure: Default::default(),
         schedules: Vec::new(),
         notify: Option::None,
+        exports: Some(crate::export::ExportsConfig {
+            formats: vec![
+                crate::export::ExportFormat::Csv,
+                crate::export::ExportFormat::Xlsx,
+            ],
+            indicators: vec!["pay_gap".into(), "workforce_representation".into()],
+        }),
         fetch: FetchConfig {
             min_interval_ms: 0,
             ..FetchConfig::default()

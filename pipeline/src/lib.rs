@@ -10,6 +10,7 @@ pub mod config;
 pub mod contracts;
 pub mod demo;
 pub mod disclosure;
+pub mod export;
 pub mod fetch;
 pub mod host;
 pub mod incremental;

@@ -938,6 +938,12 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     if let Err(e) = crate::report::write(&root, &manifest) {
         tracing::error!("cannot write the report: {e}");
     }
+    if let Some(exports) = &config.exports {
+        match crate::export::write(&root, exports, &shared.contracts) {
+            Ok(files) => tracing::info!(files = files.len(), "exports written"),
+            Err(e) => tracing::error!("cannot write the exports: {e}"),
+        }
+    }
     crate::observe::write_metrics(&root, &manifest);
     let json = serde_json::to_vec_pretty(&manifest).expect("serialisable");
     store::write_atomic(&root.join("runs").join(format!("{run_id}.json")), &json)

@@ -1,0 +1,260 @@
+//! CSV and XLSX copies of the published indicators, for spreadsheet users,
+//! when the config asks (`[exports] formats = ["csv", "xlsx"]`). They are
+//! written from the published Parquet files only (after disclosure control),
+//! into `exports/<indicator>.csv` and `.xlsx`. The workbook has the data on
+//! its first sheet (bold header, frozen top row, filters) and a `notes`
+//! sheet with the dataset's description, every column's meaning and unit,
+//! the provenance and the suppression rule.
+
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::{Array, RecordBatch};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rust_xlsxwriter::{Format, Workbook};
+use serde::{Deserialize, Serialize};
+
+use crate::contracts::Contracts;
+use crate::store;
+
+/// A spreadsheet format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// Comma-separated text (UTF-8 with a byte-order mark, which Excel
+    /// needs to read it as UTF-8).
+    Csv,
+    /// Excel workbook.
+    Xlsx,
+}
+
+/// `[exports]` in the config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportsConfig {
+    /// Formats to write.
+    pub formats: Vec<ExportFormat>,
+    /// Indicators (output folder names) to export; all when empty.
+    #[serde(default)]
+    pub indicators: Vec<String>,
+}
+
+/// Excel's limit.
+const MAX_ROWS: usize = 1_048_575;
+
+fn read(path: &Path) -> Result<(Vec<RecordBatch>, Vec<(String, String)>), String> {
+    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string())?;
+    let kv = b
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|v| {
+            v.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let batches = b
+        .build()
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    Ok((batches, kv))
+}
+
+fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> String {
+    e.to_string()
+}
+
+/// Writes the configured exports; returns the files written.
+pub fn write(
+    root: &Path,
+    cfg: &ExportsConfig,
+    contracts: &Contracts,
+) -> Result<Vec<String>, String> {
+    let mut written = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(root.join("indicators")) else {
+        return Ok(written);
+    };
+    let mut dirs: Vec<_> = dirs.flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let name = dir
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        if !cfg.indicators.is_empty() && !cfg.indicators.contains(&name) {
+            continue;
+        }
+        let part = dir.join(store::PART_FILE);
+        if !part.exists() {
+            continue;
+        }
+        let (batches, kv) = read(&part)?;
+        let dataset = kv
+            .iter()
+            .find(|(k, _)| k == "eqpipe.dataset")
+            .map(|(_, v)| v.clone());
+        let contract = dataset.as_deref().and_then(|d| contracts.get(d));
+        let Some(schema) = batches.first().map(|b| b.schema()) else {
+            continue;
+        };
+        let options = FormatOptions::default().with_null("");
+        for format in &cfg.formats {
+            match format {
+                ExportFormat::Csv => {
+                    let mut w = csv::WriterBuilder::new().from_writer(vec![0xEF, 0xBB, 0xBF]);
+                    w.write_record(schema.fields().iter().map(|f| f.name().as_str()))
+                        .map_err(|e| e.to_string())?;
+                    for b in &batches {
+                        let fmts = b
+                            .columns()
+                            .iter()
+                            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| e.to_string())?;
+                        for i in 0..b.num_rows() {
+                            w.write_record(fmts.iter().map(|f| f.value(i).to_string()))
+                                .map_err(|e| e.to_string())?;
+                        }
+                    }
+                    let bytes = w.into_inner().map_err(|e| e.to_string())?;
+                    let path = root.join("exports").join(format!("{name}.csv"));
+                    store::write_atomic(&path, &bytes).map_err(|e| e.to_string())?;
+                    written.push(format!("exports/{name}.csv"));
+                }
+                ExportFormat::Xlsx => {
+                    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                    if rows > MAX_ROWS {
+                        tracing::warn!(indicator = %name, rows, "too many rows for a worksheet; no XLSX export (use the CSV or Parquet)");
+                        continue;
+                    }
+                    let mut wb = Workbook::new();
+                    let bold = Format::new().set_bold();
+                    let ws = wb.add_worksheet();
+                    ws.set_name(shorten_sheet(&name)).map_err(xlsx_err)?;
+                    for (c, f) in schema.fields().iter().enumerate() {
+                        ws.write_string_with_format(0, c as u16, f.name(), &bold)
+                            .map_err(xlsx_err)?;
+                        ws.set_column_width(c as u16, (f.name().len() as f64 + 4.0).max(12.0))
+                            .map_err(xlsx_err)?;
+                    }
+                    let mut r = 1u32;
+                    for b in &batches {
+                        let fmts = b
+                            .columns()
+                            .iter()
+                            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| e.to_string())?;
+                        let numbers: Vec<Option<Vec<Option<f64>>>> = b
+                            .columns()
+                            .iter()
+                            .map(|c| match c.data_type() {
+                                DataType::Int16
+                                | DataType::Int32
+                                | DataType::Int64
+                                | DataType::UInt8
+                                | DataType::Float64 => {
+                                    eqpipe_plugin_sdk::f64_values(c.as_ref()).ok()
+                                }
+                                _ => None,
+                            })
+                            .collect();
+                        for i in 0..b.num_rows() {
+                            for (c, col) in b.columns().iter().enumerate() {
+                                if col.is_null(i) {
+                                    continue;
+                                }
+                                match numbers[c].as_ref().and_then(|v| v[i]) {
+                                    Some(x) => {
+                                        ws.write_number(r, c as u16, x).map_err(xlsx_err)?;
+                                    }
+                                    None => {
+                                        ws.write_string(r, c as u16, fmts[c].value(i).to_string())
+                                            .map_err(xlsx_err)?;
+                                    }
+                                }
+                            }
+                            r += 1;
+                        }
+                    }
+                    ws.set_freeze_panes(1, 0).map_err(xlsx_err)?;
+                    ws.autofilter(
+                        0,
+                        0,
+                        r.saturating_sub(1).max(1),
+                        schema.fields().len().saturating_sub(1) as u16,
+                    )
+                    .map_err(xlsx_err)?;
+                    let notes = wb.add_worksheet();
+                    notes.set_name("notes").map_err(xlsx_err)?;
+                    notes.set_column_width(0, 28).map_err(xlsx_err)?;
+                    notes.set_column_width(1, 100).map_err(xlsx_err)?;
+                    let mut n = 0u32;
+                    let mut line = |k: &str, v: &str, bold_key: bool| -> Result<(), String> {
+                        if bold_key {
+                            notes
+                                .write_string_with_format(n, 0, k, &bold)
+                                .map_err(xlsx_err)?;
+                        } else {
+                            notes.write_string(n, 0, k).map_err(xlsx_err)?;
+                        }
+                        notes.write_string(n, 1, v).map_err(xlsx_err)?;
+                        n += 1;
+                        Ok(())
+                    };
+                    line("Indicator", &name, true)?;
+                    if let Some(c) = &contract {
+                        line("What a row is", &c.description, true)?;
+                    }
+                    for (k, v) in &kv {
+                        if [
+                            "eqpipe.run_id",
+                            "eqpipe.plugin",
+                            "eqpipe.plugin_version",
+                            "eqpipe.licence",
+                            "eqpipe.created_at",
+                            "eqpipe.disclosure",
+                        ]
+                        .contains(&k.as_str())
+                        {
+                            line(k.trim_start_matches("eqpipe."), v, true)?;
+                        }
+                    }
+                    line(
+                        "Blank cells",
+                        "Not computable, or withheld to protect confidentiality where `suppressed` is TRUE (counts under the threshold and figures that would let them be worked out).",
+                        true,
+                    )?;
+                    line("", "", false)?;
+                    line("Column", "Meaning", true)?;
+                    if let Some(c) = &contract {
+                        for col in &c.columns {
+                            let unit = col
+                                .unit
+                                .as_deref()
+                                .map(|u| format!(" ({u})"))
+                                .unwrap_or_default();
+                            line(&col.name, &format!("{}{unit}", col.description), false)?;
+                        }
+                    }
+                    let bytes = wb.save_to_buffer().map_err(xlsx_err)?;
+                    let path = root.join("exports").join(format!("{name}.xlsx"));
+                    store::write_atomic(&path, &bytes).map_err(|e| e.to_string())?;
+                    written.push(format!("exports/{name}.xlsx"));
+                }
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// Sheet names: at most 31 characters.
+fn shorten_sheet(s: &str) -> String {
+    s.chars().take(31).collect()
+}

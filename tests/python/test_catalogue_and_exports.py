@@ -1,0 +1,95 @@
+"""Every output the catalogue lists opens in every reader with the catalogue's
+columns, types and row counts; spreadsheet exports match the published
+Parquet.
+
+Run after `eqpipe demo --out <dir>`; the folder comes from EQPIPE_DEMO_OUT.
+"""
+import json
+import os
+import pathlib
+
+import duckdb
+import openpyxl
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+OUT = pathlib.Path(os.environ.get("EQPIPE_DEMO_OUT", "eqpipe-demo"))
+CATALOG = json.loads((OUT / "catalog.json").read_text())
+
+ARROW = {
+    "utf8": lambda t: pa.types.is_string(t) or (pa.types.is_dictionary(t) and pa.types.is_string(t.value_type)),
+    "int16": pa.types.is_int16,
+    "int32": pa.types.is_int32,
+    "int64": pa.types.is_int64,
+    "uint8": pa.types.is_uint8,
+    "float64": pa.types.is_float64,
+    "boolean": pa.types.is_boolean,
+    "date": pa.types.is_date32,
+}
+
+
+def entries():
+    return [pytest.param(e, id=e["name"]) for e in CATALOG["entries"]]
+
+
+@pytest.mark.parametrize("entry", entries())
+def test_every_output_matches_its_catalogue_entry(entry):
+    files = [str(OUT / f) for f in entry["files"]]
+    table = ds.dataset(files, format="parquet").to_table()
+    assert table.num_rows == entry["rows"]
+    names = [c["name"] for c in entry["columns"]]
+    assert table.column_names[: len(names)] == names
+    for col in entry["columns"]:
+        t = table.schema.field(col["name"]).type
+        assert ARROW[col["type"]](t), (col["name"], t)
+        assert pa.types.is_dictionary(t) == col["categorical"], col["name"]
+        if not col["nullable"]:
+            assert table.column(col["name"]).null_count == 0, col["name"]
+    # pandas, polars and DuckDB read the same rows.
+    assert len(pd.read_parquet(files[0])) == pq_rows(files[0])
+    assert pl.read_parquet(files[0]).height == pq_rows(files[0])
+    n = duckdb.connect().execute(f"SELECT count(*) FROM read_parquet({files!r})").fetchone()[0]
+    assert n == entry["rows"]
+
+
+def pq_rows(f):
+    return ds.dataset(f, format="parquet").count_rows()
+
+
+def test_published_indicators_are_not_restricted_and_personal_data_is():
+    kinds = {e["name"]: e for e in CATALOG["entries"]}
+    for name in ["workforce", "recruitment", "service_usage"]:
+        assert kinds[name]["restricted"] is True
+        assert all(f.startswith("restricted/") for f in kinds[name]["files"])
+    for name in ["pay_gap", "workforce_representation", "service_equity", "community_profile"]:
+        assert kinds[name]["restricted"] is False
+        assert not any(f.startswith("restricted/") for f in kinds[name]["files"])
+
+
+@pytest.mark.parametrize("name", ["pay_gap", "workforce_representation"])
+def test_csv_and_xlsx_exports_match_the_published_parquet(name):
+    parquet = pd.read_parquet(OUT / "indicators" / name / "part-0.parquet")
+    csv = pd.read_csv(OUT / "exports" / f"{name}.csv", encoding="utf-8-sig")
+    assert list(csv.columns) == list(parquet.columns)
+    assert len(csv) == len(parquet)
+    for col in ["value", "share_pct", "count"]:
+        if col in parquet:
+            a = pd.to_numeric(csv[col]).to_numpy()
+            b = parquet[col].astype("float64").to_numpy()
+            assert ((pd.isna(a) & pd.isna(b)) | (abs(a - b) < 1e-9)).all(), col
+    wb = openpyxl.load_workbook(OUT / "exports" / f"{name}.xlsx", read_only=True)
+    assert wb.sheetnames == [name[:31], "notes"]
+    rows = list(wb[name[:31]].iter_rows(values_only=True))
+    assert list(rows[0]) == list(parquet.columns)
+    assert len(rows) - 1 == len(parquet)
+    notes = {r[0]: r[1] for r in wb["notes"].iter_rows(values_only=True) if r[0]}
+    assert "suppressed" in notes and "Blank cells" in notes
+    # Suppressed rows are blank in the workbook too.
+    sup = parquet.columns.get_loc("suppressed")
+    val = parquet.columns.get_loc("value" if "value" in parquet else "share_pct")
+    for r in rows[1:]:
+        if r[sup] is True or r[sup] == "true":
+            assert r[val] is None
