@@ -6,13 +6,11 @@
 //! sheet with the dataset's description, every column's meaning and unit,
 //! the provenance and the suppression rule.
 
-use std::fs::File;
 use std::path::Path;
 
-use arrow_array::{Array, RecordBatch};
+use arrow_array::Array;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rust_xlsxwriter::{Format, Workbook};
 use serde::{Deserialize, Serialize};
 
@@ -44,27 +42,6 @@ pub struct ExportsConfig {
 /// Excel's limit.
 const MAX_ROWS: usize = 1_048_575;
 
-fn read(path: &Path) -> Result<(Vec<RecordBatch>, Vec<(String, String)>), String> {
-    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| e.to_string())?;
-    let kv = b
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|v| {
-            v.iter()
-                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let batches = b
-        .build()
-        .map_err(|e| e.to_string())?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    Ok((batches, kv))
-}
-
 fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> String {
     e.to_string()
 }
@@ -94,11 +71,9 @@ pub fn write(
         if !part.exists() {
             continue;
         }
-        let (batches, kv) = read(&part)?;
-        let dataset = kv
-            .iter()
-            .find(|(k, _)| k == "eqpipe.dataset")
-            .map(|(_, v)| v.clone());
+        let (batches, kv) = crate::report::read(&part)
+            .ok_or_else(|| format!("{}: not a readable Parquet file", part.display()))?;
+        let dataset = kv.get("eqpipe.dataset").cloned();
         let contract = dataset.as_deref().and_then(|d| contracts.get(d));
         let Some(schema) = batches.first().map(|b| b.schema()) else {
             continue;

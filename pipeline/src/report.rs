@@ -180,7 +180,8 @@ fn shorten(s: &str, n: usize) -> String {
     }
 }
 
-fn read(path: &Path) -> Option<(Vec<RecordBatch>, BTreeMap<String, String>)> {
+/// A whole Parquet file and its key-value metadata.
+pub(crate) fn read(path: &Path) -> Option<(Vec<RecordBatch>, BTreeMap<String, String>)> {
     let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
     let kv = b
         .metadata()
