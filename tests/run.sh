@@ -11,7 +11,7 @@ echo "== demo outputs through pyarrow, pandas, polars and DuckDB"
 demo_out="target/test-demo"
 rm -rf "$demo_out"
 cargo run --quiet --locked -p eqpipe -- --quiet demo --out "$demo_out" >/dev/null
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow, duckdb, pandas, polars, pytest" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow, duckdb, pandas, polars, pytest, openpyxl, nbclient, ipykernel, matplotlib" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
