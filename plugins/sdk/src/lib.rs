@@ -41,6 +41,10 @@
 //!
 //! Panics never cross the boundary: the SDK catches them and returns an
 //! error carrying the panic message.
+//!
+//! The partner's guide (lifecycle, contracts, disclosure control, fetching
+//! and secrets, testing with `eqpipe plugins check`, publishing) is
+//! `GUIDE.md` beside this crate's `Cargo.toml`.
 #![deny(missing_docs)]
 
 mod context;
