@@ -847,3 +847,77 @@ fn workforce_flows_match_the_wres_method_and_turnover_from_raw_rows() {
 fn key3(a: &str, b: &str, c: &str) -> (String, String, String) {
     (a.into(), b.into(), c.into())
 }
+
+/// One run profiles the wards of two authorities, each ward against its own
+/// authority (found through the loaded lookup), not the other's.
+#[test]
+fn each_ward_is_compared_with_its_own_authority() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "\"date\",\"geography\",\"geography code\",\"Sex: All persons; measures: Value\",\"Sex: Female; measures: Value\",\"Sex: Male; measures: Value\"\n";
+    std::fs::write(
+        dir.path().join("census2021-ts008-wd.csv"),
+        format!("{header}\"2021\",\"North Ward\",\"E05999101\",100,60,40\n\"2021\",\"South Ward\",\"E05999201\",200,90,110\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("census2021-ts008-ltla.csv"),
+        format!("{header}\"2021\",\"Alphaton\",\"E08999101\",1000,520,480\n\"2021\",\"Betaby\",\"E08999201\",2000,1000,1000\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("wd22-lad22.csv"),
+        "\u{feff}WD22CD,WD22NM,LAD22CD,LAD22NM\nE05999101,North Ward,E08999101,Alphaton\nE05999201,South Ward,E08999201,Betaby\n",
+    )
+    .unwrap();
+    let src = |name: &str, level: &str| {
+        format!(
+            "[[sources]]\nname = \"{name}\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"census2021-ts008-{level}.csv\"\ntables = [\"TS008\"]\ngeography = \"{level}\"\n"
+        )
+    };
+    let cfg = format!(
+        "output_dir = \"out\"\n{}{}[[sources]]\nname = \"lookup\"\nplugin = \"geography\"\n[sources.options]\nlookups = [\"wd22-lad22.csv\"]\n[[indicators]]\nplugin = \"community-profile\"\n[indicators.options]\nlevels = [\"wd\"]\n",
+        src("wards", "wd"),
+        src("authorities", "ltla")
+    );
+    std::fs::write(dir.path().join("pipeline.toml"), cfg).unwrap();
+    let o = run(&[
+        "run",
+        "--config",
+        dir.path().join("pipeline.toml").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, _, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/indicators/community_profile/part-0.parquet"),
+    );
+    let mut seen = BTreeMap::new();
+    for b in &batches {
+        let (area, cmp, label) = (
+            strings(b, "area_code"),
+            strings(b, "comparator_code"),
+            strings(b, "category_label"),
+        );
+        let (p, cp) = (floats(b, "percent"), floats(b, "comparator_percent"));
+        for i in 0..b.num_rows() {
+            if label[i].as_deref() == Some("Female") {
+                seen.insert(
+                    (area[i].clone().unwrap(), cmp[i].clone().unwrap()),
+                    (p[i].unwrap(), cp[i].unwrap()),
+                );
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            (
+                ("E05999101".to_string(), "E08999101".to_string()),
+                (60.0, 52.0)
+            ),
+            (
+                ("E05999201".to_string(), "E08999201".to_string()),
+                (45.0, 50.0)
+            ),
+        ])
+    );
+}

@@ -6,7 +6,10 @@
 //! tables; each table's own total is the right denominator). For each
 //! comparator area named in the options (e.g. the local authority and
 //! England and Wales), the comparator's percent in the same category and the
-//! difference in percentage points.
+//! difference in percentage points. With `parents` (the default), each
+//! area is also compared with its own parent areas from `geography_lookup`
+//! (a ward with its local authority and region), so one run can profile
+//! the wards of several authorities, each against its own.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,6 +32,15 @@ pub struct Options {
     /// Only profile areas at these geography levels (empty: all).
     #[serde(default)]
     pub levels: Vec<String>,
+    /// Also compare each area with its own parents (local authority,
+    /// region, country) found in `geography_lookup`, when loaded (default
+    /// true). Each parent must be in `census_counts` too.
+    #[serde(default = "yes")]
+    pub parents: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The plugin.
@@ -65,6 +77,7 @@ impl IndicatorPlugin for CommunityProfile {
         Manifest::indicator("community-profile", env!("CARGO_PKG_VERSION"))
             .description("Area profiles from Census counts: percent in each category against comparator areas")
             .consumes("census_counts")
+            .consumes_optional("geography_lookup")
             .produces("community_profile")
     }
 
@@ -142,6 +155,43 @@ impl IndicatorPlugin for CommunityProfile {
             .iter()
             .filter(|c| names.contains_key(*c))
             .collect();
+        // Each area's parents with Census data: child -> parents, followed
+        // up the hierarchy (ward -> authority -> region -> country).
+        let mut parents_of: HashMap<String, Vec<String>> = HashMap::new();
+        if self.options.parents {
+            let mut direct: HashMap<String, Vec<String>> = HashMap::new();
+            for batch in ctx.open_input("geography_lookup")? {
+                let b = batch?;
+                let child = eqpipe_plugin_sdk::text_values(
+                    eqpipe_plugin_sdk::column(&b, "geography_lookup", "child_code")?.as_ref(),
+                )?;
+                let parent = eqpipe_plugin_sdk::text_values(
+                    eqpipe_plugin_sdk::column(&b, "geography_lookup", "parent_code")?.as_ref(),
+                )?;
+                for (c, p) in child.into_iter().zip(parent) {
+                    let e = direct.entry(c).or_default();
+                    if !e.contains(&p) {
+                        e.push(p);
+                    }
+                }
+            }
+            for area in names.keys() {
+                let mut found: Vec<String> = Vec::new();
+                let mut frontier = vec![area.clone()];
+                while let Some(a) = frontier.pop() {
+                    for p in direct.get(&a).into_iter().flatten() {
+                        if !found.contains(p) && p != area {
+                            found.push(p.clone());
+                            frontier.push(p.clone());
+                        }
+                    }
+                }
+                found.retain(|p| names.contains_key(p) && !self.options.comparators.contains(p));
+                if !found.is_empty() {
+                    parents_of.insert(area.clone(), found);
+                }
+            }
+        }
 
         let mut out = Columns::default();
         for ((area, table, label), cell) in &cells {
@@ -153,7 +203,10 @@ impl IndicatorPlugin for CommunityProfile {
                 .copied()
                 .unwrap_or(0);
             let p = pct[&(area.clone(), table.clone(), label.clone())];
-            let others: Vec<&&String> = comparators.iter().filter(|c| **c != area).collect();
+            let own = parents_of.get(area.as_str());
+            let mut others: Vec<&String> =
+                comparators.iter().copied().filter(|c| *c != area).collect();
+            others.extend(own.into_iter().flatten());
             if others.is_empty() {
                 out.push(area, cell, table, label, total, p, None, None, None);
             }
@@ -170,7 +223,7 @@ impl IndicatorPlugin for CommunityProfile {
                     total,
                     p,
                     Some(c.as_str()),
-                    names.get(*c).map(String::as_str),
+                    names.get(c.as_str()).map(String::as_str),
                     cp,
                 );
             }
