@@ -549,7 +549,8 @@ fn plugins_list_shows_the_builtins_with_their_datasets() {
         "{s}"
     );
     assert!(
-        s.contains("community-profile") && s.contains("census_counts -> community_profile"),
+        s.contains("community-profile")
+            && s.contains("census_counts, [geography_lookup] -> community_profile"),
         "{s}"
     );
 }
