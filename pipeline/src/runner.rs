@@ -395,8 +395,11 @@ fn run_step(
     max_rejected_pct: Option<f64>,
 ) -> Result<(), StepFailure> {
     let name = report.name.clone();
-    // Rejected rows of personal datasets are personal too.
-    let personal = targets.values().any(|t| t.validator.contract().personal);
+    // Rejected rows of personal datasets are personal too, and so are the
+    // rejected rows of an indicator before disclosure control.
+    let personal = targets
+        .values()
+        .any(|t| t.validator.contract().personal || t.disclosure.is_some());
     let quarantine_root = if personal {
         shared.root.join(store::RESTRICTED_DIR)
     } else {
