@@ -1267,6 +1267,29 @@ fn write_recruitment(dir: &Path, rng: &mut Rng) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
+/// A built-in source step of the demo.
+fn source(name: &str, plugin: &str, options: toml::Table, max_rejected_pct: f64) -> SourceConfig {
+    SourceConfig {
+        name: name.into(),
+        plugin: Some(plugin.into()),
+        library: Option::None,
+        isolation: Isolation::InProcess,
+        options,
+        max_rejected_pct: Some(max_rejected_pct),
+    }
+}
+
+/// A built-in indicator step of the demo.
+fn indicator(name: &str, plugin: &str, options: toml::Table) -> IndicatorConfig {
+    IndicatorConfig {
+        name: Some(name.into()),
+        plugin: Some(plugin.into()),
+        library: Option::None,
+        isolation: Isolation::InProcess,
+        options,
+    }
+}
+
 /// The pipeline configuration the demo runs, against the local server.
 pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
     let mut source_options = toml::Table::new();
@@ -1323,28 +1346,17 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
             ..FetchConfig::default()
         },
         sources: vec![
-            SourceConfig {
-                name: "census".into(),
-                plugin: Some("ons-census".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: source_options,
-                max_rejected_pct: Some(0.0),
-            },
-            SourceConfig {
-                name: "imd".into(),
-                plugin: Some("deprivation".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: table(&[("url", toml::Value::String(format!("{base_url}{IMD_FILE}")))]),
-                max_rejected_pct: Some(0.0),
-            },
-            SourceConfig {
-                name: "workforce".into(),
-                plugin: Some("workforce".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: table(&[
+            source("census", "ons-census", source_options, 0.0),
+            source(
+                "imd",
+                "deprivation",
+                table(&[("url", toml::Value::String(format!("{base_url}{IMD_FILE}")))]),
+                0.0,
+            ),
+            source(
+                "workforce",
+                "workforce",
+                table(&[
                     (
                         "path",
                         toml::Value::String("workforce/workforce-*.csv".into()),
@@ -1361,14 +1373,12 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                         ]),
                     ),
                 ]),
-                max_rejected_pct: Some(1.0),
-            },
-            SourceConfig {
-                name: "recruitment".into(),
-                plugin: Some("recruitment".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: table(&[
+                1.0,
+            ),
+            source(
+                "recruitment",
+                "recruitment",
+                table(&[
                     (
                         "path",
                         toml::Value::String("recruitment/applications.csv".into()),
@@ -1378,14 +1388,12 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                         toml::Value::String(KEY_ENV.into()),
                     ),
                 ]),
-                max_rejected_pct: Some(1.0),
-            },
-            SourceConfig {
-                name: "services".into(),
-                plugin: Some("service-usage".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: table(&[
+                1.0,
+            ),
+            source(
+                "services",
+                "service-usage",
+                table(&[
                     (
                         "path",
                         toml::Value::String("services/contacts-*.csv".into()),
@@ -1412,71 +1420,45 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                         ])),
                     ),
                 ]),
-                max_rejected_pct: Some(1.0),
-            },
-            SourceConfig {
-                name: "lookups".into(),
-                plugin: Some("geography".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: table(&[(
+                1.0,
+            ),
+            source(
+                "lookups",
+                "geography",
+                table(&[(
                     "lookups",
                     toml::Value::Array(vec![toml::Value::String(format!(
                         "{base_url}{LOOKUP_FILE}"
                     ))]),
                 )]),
-                max_rejected_pct: Some(0.0),
-            },
+                0.0,
+            ),
         ],
         indicators: vec![
-            IndicatorConfig {
-                name: Some("community_profile".into()),
-                plugin: Some("community-profile".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: profile_options,
-            },
-            IndicatorConfig {
-                name: Some("deprivation_profile".into()),
-                plugin: Some("deprivation-profile".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: toml::Table::new(),
-            },
-            IndicatorConfig {
-                name: Some("workforce_representation".into()),
-                plugin: Some("workforce-representation".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: table(&[(
+            indicator("community_profile", "community-profile", profile_options),
+            indicator(
+                "deprivation_profile",
+                "deprivation-profile",
+                toml::Table::new(),
+            ),
+            indicator(
+                "workforce_representation",
+                "workforce-representation",
+                table(&[(
                     "comparators",
                     toml::Value::Array(vec![toml::Value::Table(table(&[(
                         "area",
                         toml::Value::String(CITY_CODE.into()),
                     )]))]),
                 )]),
-            },
-            IndicatorConfig {
-                name: Some("workforce_flows".into()),
-                plugin: Some("workforce-flows".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: toml::Table::new(),
-            },
-            IndicatorConfig {
-                name: Some("service_equity".into()),
-                plugin: Some("service-equity".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: table(&[("catchment", toml::Value::String(CITY_CODE.into()))]),
-            },
-            IndicatorConfig {
-                name: Some("pay_gap".into()),
-                plugin: Some("pay-gap".into()),
-                library: Option::None,
-                isolation: Isolation::InProcess,
-                options: toml::Table::new(),
-            },
+            ),
+            indicator("workforce_flows", "workforce-flows", toml::Table::new()),
+            indicator(
+                "service_equity",
+                "service-equity",
+                table(&[("catchment", toml::Value::String(CITY_CODE.into()))]),
+            ),
+            indicator("pay_gap", "pay-gap", toml::Table::new()),
         ],
         base_dir: base_dir.to_path_buf(),
         path: Option::None,

@@ -50,6 +50,13 @@ fn default_threshold() -> f64 {
     10.0
 }
 
+impl Policy {
+    /// A count the policy withholds.
+    pub fn is_small(&self, v: f64) -> bool {
+        v < self.threshold && (v > 0.0 || self.suppress_zero)
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -90,7 +97,7 @@ pub fn suppression(
         .iter()
         .map(|c| as_f64(batch, c))
         .collect::<Result<_, _>>()?;
-    let small = |v: f64| v < policy.threshold && (v > 0.0 || policy.suppress_zero);
+    let small = |v: f64| policy.is_small(v);
     let marked = batch
         .column_by_name(SUPPRESSED_COLUMN)
         .map(|c| c.as_boolean().clone());
@@ -167,7 +174,7 @@ pub fn protect(
         });
     };
     let (suppressed, secondary) = suppression(batch, rules, policy)?;
-    let small = |v: f64| v < policy.threshold && (v > 0.0 || policy.suppress_zero);
+    let small = |v: f64| policy.is_small(v);
     let n = batch.num_rows();
     // Dependent columns, and the counts they depend on that are small.
     let mut withhold: HashMap<&str, Vec<bool>> = HashMap::new();

@@ -171,19 +171,20 @@ impl Fetcher {
         self.runtime.block_on(self.fetch(req, cancel))
     }
 
-    /// Fetches for a step that reads personal data: the body is cached
-    /// under the restricted root (or, with no restricted cache set, in the
-    /// shared one).
-    pub fn fetch_blocking_restricted(
+    /// Fetches for a step; a step that writes personal data caches the
+    /// body under the restricted root (or, with no restricted cache set, in
+    /// the shared one).
+    pub fn fetch_for_step(
         &self,
         req: &FetchRequest,
         cancel: &AtomicBool,
+        personal: bool,
     ) -> Result<FetchResponse, FetchError> {
-        let dir = self
-            .restricted_cache_dir
-            .clone()
-            .unwrap_or_else(|| self.cache_dir.clone());
-        self.runtime.block_on(self.fetch_in(req, cancel, &dir))
+        let dir = match (&self.restricted_cache_dir, personal) {
+            (Some(d), true) => d,
+            _ => &self.cache_dir,
+        };
+        self.runtime.block_on(self.fetch_in(req, cancel, dir))
     }
 
     /// Fetches a request.

@@ -373,19 +373,17 @@ impl StepContext {
                 format!("unreadable fetch request: {e}"),
             )
         })?;
-        let resp = if self.personal {
-            self.fetcher.fetch_blocking_restricted(&req, &self.cancel)
-        } else {
-            self.fetcher.fetch_blocking(&req, &self.cancel)
-        }
-        .map_err(|e| {
-            let code = match e {
-                crate::fetch::FetchError::Cancelled => abi::STATUS_CANCELLED,
-                crate::fetch::FetchError::File { .. } => abi::STATUS_IO,
-                _ => abi::STATUS_FETCH,
-            };
-            (code, e.to_string())
-        })?;
+        let resp = self
+            .fetcher
+            .fetch_for_step(&req, &self.cancel, self.personal)
+            .map_err(|e| {
+                let code = match e {
+                    crate::fetch::FetchError::Cancelled => abi::STATUS_CANCELLED,
+                    crate::fetch::FetchError::File { .. } => abi::STATUS_IO,
+                    _ => abi::STATUS_FETCH,
+                };
+                (code, e.to_string())
+            })?;
         self.fetches
             .lock()
             .expect("not poisoned")

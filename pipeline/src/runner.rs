@@ -596,13 +596,9 @@ fn inputs_unchanged(
         let Some(req) = &input.request else {
             return false;
         };
-        let got = if personal {
-            shared
-                .fetcher
-                .fetch_blocking_restricted(req, &shared.opts.cancel)
-        } else {
-            shared.fetcher.fetch_blocking(req, &shared.opts.cancel)
-        };
+        let got = shared
+            .fetcher
+            .fetch_for_step(req, &shared.opts.cancel, personal);
         let same = got
             .ok()
             .and_then(|r| incremental::digest_path(Path::new(&r.path)).ok())

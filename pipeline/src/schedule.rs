@@ -151,11 +151,7 @@ pub fn check(config: &Config) -> Result<Vec<Schedule>, String> {
             }
         }
         for name in s.indicators.iter().flatten() {
-            if !config
-                .indicators
-                .iter()
-                .any(|x| x.name.as_deref() == Some(name) || x.plugin.as_deref() == Some(name))
-            {
+            if !config.indicators.iter().any(|x| is_indicator(x, name)) {
                 return Err(format!(
                     "schedule `{}` names indicator `{name}`, which the config does not have",
                     s.name
@@ -167,6 +163,11 @@ pub fn check(config: &Config) -> Result<Vec<Schedule>, String> {
     Ok(out)
 }
 
+/// An indicator answers to its output folder name or its plugin name.
+fn is_indicator(x: &crate::config::IndicatorConfig, name: &str) -> bool {
+    x.name.as_deref() == Some(name) || x.plugin.as_deref() == Some(name)
+}
+
 /// The config restricted to one schedule's sources and indicators.
 pub fn select(config: &Config, s: &ScheduleConfig) -> Config {
     let mut c = config.clone();
@@ -174,11 +175,8 @@ pub fn select(config: &Config, s: &ScheduleConfig) -> Config {
         c.sources.retain(|x| names.contains(&x.name));
     }
     if let Some(names) = &s.indicators {
-        c.indicators.retain(|x| {
-            names
-                .iter()
-                .any(|n| x.name.as_deref() == Some(n) || x.plugin.as_deref() == Some(n))
-        });
+        c.indicators
+            .retain(|x| names.iter().any(|n| is_indicator(x, n)));
     }
     c
 }

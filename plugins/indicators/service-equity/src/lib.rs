@@ -29,7 +29,7 @@ use std::sync::Arc;
 use eqpipe_plugin_sdk::arrow_array::{BooleanArray, Date32Array, Float64Array, StringArray};
 use eqpipe_plugin_sdk::prelude::*;
 use eqpipe_plugin_sdk::{column, date_values, f64_values, text_values};
-use eqpipe_workforce_representation::{CensusRow, Comparator, population};
+use eqpipe_workforce_representation::{CensusRow, Comparator, population, read_census};
 use serde::Deserialize;
 
 /// z for a 95% interval.
@@ -245,29 +245,11 @@ impl IndicatorPlugin for ServiceEquity {
         }
 
         // The catchment's population by group.
-        let mut census: Vec<CensusRow> = Vec::new();
-        for batch in ctx.open_input("census_counts")? {
-            let b = batch?;
-            let codes = text_values(column(&b, "census_counts", "area_code")?.as_ref())?;
-            let keep: Vec<usize> = (0..b.num_rows())
-                .filter(|&i| codes[i] == self.options.catchment)
-                .collect();
-            if keep.is_empty() {
-                continue;
-            }
-            let t = text_values(column(&b, "census_counts", "table_code")?.as_ref())?;
-            let l = text_values(column(&b, "census_counts", "category_label")?.as_ref())?;
-            let p = text_values(column(&b, "census_counts", "parent_label")?.as_ref())?;
-            let n = f64_values(column(&b, "census_counts", "count")?.as_ref())?;
-            for i in keep {
-                census.push((
-                    t[i].clone(),
-                    l[i].clone(),
-                    p[i].clone(),
-                    n[i].unwrap_or(0.0) as i64,
-                ));
-            }
-        }
+        let areas = std::collections::BTreeSet::from([self.options.catchment.as_str()]);
+        let census: Vec<CensusRow> = read_census(ctx, &areas)?
+            .0
+            .remove(&self.options.catchment)
+            .unwrap_or_default();
         if census.is_empty() {
             ctx.warn(&format!("catchment {} has no rows in census_counts: shares are reported without a population to compare with", self.options.catchment));
         }

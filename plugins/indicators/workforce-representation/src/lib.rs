@@ -198,6 +198,45 @@ pub fn census_category(characteristic: &str, label: &str) -> Option<String> {
 
 const STRADDLES: &str = "\u{0}straddles";
 
+/// The `census_counts` cells of some areas (by area code), and their names.
+pub type AreaCells = (HashMap<String, Vec<CensusRow>>, HashMap<String, String>);
+
+/// The `census_counts` cells of the given areas, by area, and the areas'
+/// names.
+pub fn read_census(ctx: &Context, areas: &BTreeSet<&str>) -> Result<AreaCells, PluginError> {
+    let mut census: HashMap<String, Vec<CensusRow>> = HashMap::new();
+    let mut area_names: HashMap<String, String> = HashMap::new();
+    for batch in ctx.open_input("census_counts")? {
+        ctx.check_cancelled()?;
+        let b = batch?;
+        let col = |n: &str| column(&b, "census_counts", n);
+        let codes = text_values(col("area_code")?.as_ref())?;
+        let keep: Vec<usize> = (0..b.num_rows())
+            .filter(|&i| areas.contains(codes[i].as_str()))
+            .collect();
+        if keep.is_empty() {
+            continue;
+        }
+        let names = text_values(col("area_name")?.as_ref())?;
+        let tables = text_values(col("table_code")?.as_ref())?;
+        let labels = text_values(col("category_label")?.as_ref())?;
+        let parents = text_values(col("parent_label")?.as_ref())?;
+        let counts = f64_values(col("count")?.as_ref())?;
+        for i in keep {
+            area_names
+                .entry(codes[i].clone())
+                .or_insert_with(|| names[i].clone());
+            census.entry(codes[i].clone()).or_default().push((
+                tables[i].clone(),
+                labels[i].clone(),
+                parents[i].clone(),
+                counts[i].unwrap_or(0.0) as i64,
+            ));
+        }
+    }
+    Ok((census, area_names))
+}
+
 /// A comparator's population counts by characteristic and category.
 pub type Population = HashMap<String, BTreeMap<String, f64>>;
 
@@ -344,35 +383,7 @@ impl IndicatorPlugin for Representation {
             .iter()
             .map(|c| c.area.as_str())
             .collect();
-        let mut census: HashMap<String, Vec<CensusRow>> = HashMap::new();
-        let mut area_names: HashMap<String, String> = HashMap::new();
-        for batch in ctx.open_input("census_counts")? {
-            ctx.check_cancelled()?;
-            let b = batch?;
-            let codes = text_values(column(&b, "census_counts", "area_code")?.as_ref())?;
-            let keep: Vec<usize> = (0..b.num_rows())
-                .filter(|&i| areas.contains(codes[i].as_str()))
-                .collect();
-            if keep.is_empty() {
-                continue;
-            }
-            let names_col = text_values(column(&b, "census_counts", "area_name")?.as_ref())?;
-            let tables = text_values(column(&b, "census_counts", "table_code")?.as_ref())?;
-            let labels = text_values(column(&b, "census_counts", "category_label")?.as_ref())?;
-            let parents = text_values(column(&b, "census_counts", "parent_label")?.as_ref())?;
-            let counts = f64_values(column(&b, "census_counts", "count")?.as_ref())?;
-            for i in keep {
-                area_names
-                    .entry(codes[i].clone())
-                    .or_insert_with(|| names_col[i].clone());
-                census.entry(codes[i].clone()).or_default().push((
-                    tables[i].clone(),
-                    labels[i].clone(),
-                    parents[i].clone(),
-                    counts[i].unwrap_or(0.0) as i64,
-                ));
-            }
-        }
+        let (census, area_names) = read_census(ctx, &areas)?;
         let mut populations = Vec::new();
         for c in &self.options.comparators {
             let rows = census.get(&c.area).map(Vec::as_slice).unwrap_or(&[]);
