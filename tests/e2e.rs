@@ -1317,14 +1317,16 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
             }
         }
     }
-    // 25 areas (24 wards and the city), the workforce and services pages
-    // and the index.
-    assert_eq!(pages.len(), 28, "{pages:?}");
+    // 25 areas (24 wards and the city), the objectives, workforce and
+    // services pages and the index.
+    assert_eq!(pages.len(), 29, "{pages:?}");
+    assert!(pages[1].ends_with("objectives.html"), "{pages:?}");
     for (k, page) in [
         &pages[0],
         &pages[1],
         &pages[2],
         &pages[3],
+        &pages[4],
         pages.last().unwrap(),
     ]
     .into_iter()
@@ -1353,6 +1355,9 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
             assert!(svg.contains("<title") && svg.contains("<desc"));
         }
     }
+    let objectives = std::fs::read_to_string(report.join("objectives.html")).unwrap();
+    assert!(objectives.contains("Status: not enough data."));
+    assert!(objectives.contains("How progress is judged"));
     let workforce = std::fs::read_to_string(report.join("workforce.html")).unwrap();
     assert!(workforce.contains("[c]"), "suppressed cells are marked");
     assert!(workforce.contains("Gender pay gap (statutory measures)"));

@@ -199,6 +199,8 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         max_parallel: Some(1),
         fetch: FetchConfig::default(),
         schedules: Vec::new(),
+        objectives: Vec::new(),
+        objective_files: Vec::new(),
         notify: None,
         exports: None,
         disclosure: Default::default(),

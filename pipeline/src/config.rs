@@ -131,6 +131,14 @@ pub struct Config {
     /// Schedules for `eqpipe schedule`.
     #[serde(default)]
     pub schedules: Vec<crate::schedule::ScheduleConfig>,
+    /// Equality objectives, inline (`[[objectives]]`); those in
+    /// `objective_files` are added to them when the config is loaded.
+    #[serde(default)]
+    pub objectives: Vec<crate::objectives::Objective>,
+    /// Files of objectives (`config/objectives/*.toml`), relative to the
+    /// config.
+    #[serde(default)]
+    pub objective_files: Vec<PathBuf>,
     /// Folder of the config file (relative paths resolve against it).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -217,6 +225,16 @@ impl Config {
             message: e.to_string().trim_end().to_string(),
         })?;
         config.base_dir = base_dir.to_path_buf();
+        for f in config.objective_files.clone() {
+            let objectives =
+                crate::objectives::load_file(&config.resolve(&f)).map_err(|message| {
+                    ConfigError::Invalid {
+                        path: origin.to_string(),
+                        message,
+                    }
+                })?;
+            config.objectives.extend(objectives);
+        }
         config.check(origin)?;
         Ok(config)
     }
@@ -274,6 +292,7 @@ impl Config {
                 self.disclosure.threshold
             )));
         }
+        crate::objectives::check(&self.objectives).map_err(invalid)?;
         if self.max_parallel == Some(0) {
             return Err(invalid("max_parallel must be at least 1".into()));
         }

@@ -82,6 +82,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "workforce_representation.toml",
         include_str!("../../config/contracts/workforce_representation.toml"),
     ),
+    (
+        "objective_history.toml",
+        include_str!("../../config/contracts/objective_history.toml"),
+    ),
+    (
+        "objective_progress.toml",
+        include_str!("../../config/contracts/objective_progress.toml"),
+    ),
 ];
 
 /// A contract problem found while loading.

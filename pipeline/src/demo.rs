@@ -1333,6 +1333,9 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         max_parallel: Option::None,
         disclosure: Default::default(),
         schedules: Vec::new(),
+        // The example objective sets of config/objectives/.
+        objectives: crate::objectives::examples(),
+        objective_files: Vec::new(),
         notify: Option::None,
         exports: Some(crate::export::ExportsConfig {
             formats: vec![

@@ -243,7 +243,8 @@ pub fn protect(
     })
 }
 
-fn round(col: &ArrayRef, contract: &Contract, name: &str) -> ArrayRef {
+/// Rounds a float column to its contract's `decimals` (others unchanged).
+pub(crate) fn round(col: &ArrayRef, contract: &Contract, name: &str) -> ArrayRef {
     let decimals = contract.column(name).and_then(|c| c.decimals);
     match (decimals, col.data_type()) {
         (Some(d), DataType::Float64) => {

@@ -15,6 +15,7 @@ pub mod fetch;
 pub mod host;
 pub mod incremental;
 pub mod lock;
+pub mod objectives;
 pub mod observe;
 pub mod registry;
 pub mod report;

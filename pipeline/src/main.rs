@@ -507,6 +507,12 @@ fn validate(path: &Path) -> Result<ExitCode> {
             ));
         }
     }
+    let contracts = match &cfg.contracts_dir {
+        Some(d) => eqpipe::contracts::Contracts::with_dir(&cfg.resolve(d))?,
+        None => eqpipe::contracts::Contracts::builtin(),
+    };
+    // Indicator output folder -> the contract of what it publishes.
+    let mut outputs = std::collections::HashMap::new();
     for (i, ind) in cfg.indicators.iter().enumerate() {
         let r = cfg.indicator_plugin(ind);
         let label = ind
@@ -525,6 +531,15 @@ fn validate(path: &Path) -> Result<ExitCode> {
                         );
                     }
                 }
+                if let Some(out) = p.manifest.produces.first() {
+                    let folder = ind.name.clone().unwrap_or_else(|| out.name.clone());
+                    let contract = out
+                        .contract
+                        .clone()
+                        .map(std::sync::Arc::new)
+                        .or_else(|| contracts.get(&out.name));
+                    outputs.insert(folder, contract);
+                }
                 println!(
                     "indicator {:<20} {} {} ({})",
                     label, p.manifest.name, p.manifest.version, p.origin
@@ -533,12 +548,25 @@ fn validate(path: &Path) -> Result<ExitCode> {
             Err(e) => problems.push(format!("indicator `{label}`: {e}")),
         }
     }
+    if !cfg.objectives.is_empty() {
+        let before = problems.len();
+        problems.extend(eqpipe::objectives::check_columns(
+            &cfg.objectives,
+            &|folder| outputs.get(folder).cloned().flatten(),
+        ));
+        if problems.len() == before {
+            for o in &cfg.objectives {
+                println!("objective {:<20} {} measure(s)", o.id, o.measures.len());
+            }
+        }
+    }
     if problems.is_empty() {
         println!(
-            "{}: ok ({} sources, {} indicators)",
+            "{}: ok ({} sources, {} indicators, {} objectives)",
             path.display(),
             cfg.sources.len(),
-            cfg.indicators.len()
+            cfg.indicators.len(),
+            cfg.objectives.len()
         );
         Ok(ExitCode::SUCCESS)
     } else {

@@ -35,7 +35,7 @@ figure{margin:0.5rem 0 1rem}figcaption{font-size:0.9rem}a{color:#0b4f9c}";
 const SUPPRESSED_NOTE: &str = "[c] = withheld to protect confidentiality (a count under the disclosure threshold, or a cell that would let one be worked out).";
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -198,16 +198,16 @@ pub(crate) fn read(path: &Path) -> Option<(Vec<RecordBatch>, BTreeMap<String, St
 }
 
 /// Columns of one batch, as text, numbers, flags and dates.
-struct Cols<'a>(&'a RecordBatch);
+pub(crate) struct Cols<'a>(pub(crate) &'a RecordBatch);
 
 impl Cols<'_> {
-    fn text(&self, n: &str) -> Vec<String> {
+    pub(crate) fn text(&self, n: &str) -> Vec<String> {
         self.0
             .column_by_name(n)
             .and_then(|c| text_values(c.as_ref()).ok())
             .unwrap_or_else(|| vec![String::new(); self.0.num_rows()])
     }
-    fn opt_text(&self, n: &str) -> Vec<Option<String>> {
+    pub(crate) fn opt_text(&self, n: &str) -> Vec<Option<String>> {
         match self.0.column_by_name(n) {
             Some(c) => {
                 let t = text_values(c.as_ref()).unwrap_or_default();
@@ -218,20 +218,26 @@ impl Cols<'_> {
             None => vec![None; self.0.num_rows()],
         }
     }
-    fn num(&self, n: &str) -> Vec<Option<f64>> {
+    pub(crate) fn num(&self, n: &str) -> Vec<Option<f64>> {
         self.0
             .column_by_name(n)
             .and_then(|c| f64_values(c.as_ref()).ok())
             .unwrap_or_else(|| vec![None; self.0.num_rows()])
     }
-    fn flag(&self, n: &str) -> Vec<bool> {
+    pub(crate) fn flag(&self, n: &str) -> Vec<bool> {
         self.0
             .column_by_name(n)
             .and_then(|c| bool_values(c.as_ref()).ok())
             .map(|v| v.into_iter().map(|b| b.unwrap_or(false)).collect())
             .unwrap_or_else(|| vec![false; self.0.num_rows()])
     }
-    fn date(&self, n: &str) -> Vec<String> {
+    pub(crate) fn days(&self, n: &str) -> Vec<Option<i32>> {
+        self.0
+            .column_by_name(n)
+            .and_then(|c| date_values(c.as_ref()).ok())
+            .unwrap_or_else(|| vec![None; self.0.num_rows()])
+    }
+    pub(crate) fn date(&self, n: &str) -> Vec<String> {
         self.0
             .column_by_name(n)
             .and_then(|c| date_values(c.as_ref()).ok())
@@ -396,6 +402,26 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
             page("Who our services reach", &body).as_bytes(),
         )?;
     }
+    let read_all = |dataset: &str| -> Vec<RecordBatch> {
+        outputs
+            .get(dataset)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, f)| read(f))
+            .flat_map(|(b, _)| b)
+            .collect()
+    };
+    let objectives = crate::objectives::report::section(
+        &read_all(crate::objectives::PROGRESS),
+        &read_all(crate::objectives::HISTORY),
+    );
+    let has_objectives = objectives.is_some();
+    if let Some(body) = objectives {
+        store::write_atomic(
+            &dir.join("objectives.html"),
+            page("Equality objectives: progress", &body).as_bytes(),
+        )?;
+    }
     let has_workforce = !workforce.is_empty();
     if has_workforce {
         let body = format!(
@@ -416,6 +442,9 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
         esc(&manifest.pipeline_version)
     );
     body.push_str("<h2>Pages</h2>\n<ul>\n");
+    if has_objectives {
+        body.push_str("<li><a href=\"objectives.html\">Equality objectives: progress against each target</a></li>\n");
+    }
     if has_workforce {
         body.push_str(
             "<li><a href=\"workforce.html\">Our workforce: representation and pay gaps</a></li>\n",

@@ -904,6 +904,11 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         indicators.push(report);
     }
 
+    if !config.objectives.is_empty() && !opts.cancel.load(Ordering::Relaxed) {
+        let report = objectives_step(&shared, config, &indicators);
+        indicators.push(report);
+    }
+
     let all: Vec<&StepReport> = sources.iter().chain(&indicators).collect();
     let ok = all.iter().filter(|s| s.status.ok()).count();
     let outcome = if opts.cancel.load(Ordering::Relaxed)
@@ -951,6 +956,63 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     drop(_guard);
     runtime.shutdown_background();
     Ok(manifest)
+}
+
+/// The equality objectives step (after the indicators): history and
+/// progress from the published indicators.
+fn objectives_step(shared: &Shared<'_>, config: &Config, indicators: &[StepReport]) -> StepReport {
+    let t = Instant::now();
+    let span = tracing::info_span!("step", step = "objectives");
+    let _guard = span.enter();
+    let mut report = empty_report("objectives", "eqpipe-objectives".into());
+    report.plugin_version = Some(PIPELINE_VERSION.into());
+    let root = &shared.root;
+    let dataset_of = |folder: &str| {
+        let file = root.join("indicators").join(folder).join(PART_FILE);
+        crate::catalog::file_metadata(&file)
+            .and_then(|kv| kv.get("eqpipe.dataset").cloned())
+            .or_else(|| {
+                indicators
+                    .iter()
+                    .find(|r| r.name == folder)
+                    .and_then(|r| r.datasets.keys().next().cloned())
+            })
+            .and_then(|d| shared.contracts.get(&d))
+    };
+    let result = crate::objectives::run(
+        root,
+        &shared.run_id,
+        &config.objectives,
+        &shared.contracts,
+        &dataset_of,
+    );
+    let result = match result {
+        Ok(out) => {
+            for w in &out.warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!(
+                measures = out.measures,
+                statuses = ?out.statuses,
+                "objectives assessed"
+            );
+            let names = [crate::objectives::HISTORY, crate::objectives::PROGRESS];
+            let rows = [out.history_rows, out.measures];
+            for ((name, rows), file) in names.iter().zip(rows).zip(&out.files) {
+                let mut d = DatasetReport {
+                    file: Some(rel(root, file)),
+                    ..Default::default()
+                };
+                d.stats.rows_in = rows;
+                d.stats.rows = rows;
+                report.datasets.insert(name.to_string(), d);
+            }
+            Ok(())
+        }
+        Err(e) => Err(StepFailure::failed(e.to_string())),
+    };
+    finish_report(&mut report, t, result);
+    report
 }
 
 /// Invariant: published indicators carry no personal data. An indicator

@@ -52,6 +52,7 @@ pub mod contract;
 mod error;
 mod manifest;
 mod rows;
+pub mod stats;
 
 pub use arrow_array;
 pub use arrow_schema;

@@ -32,8 +32,7 @@ use eqpipe_plugin_sdk::{column, date_values, f64_values, text_values};
 use eqpipe_workforce_representation::{CensusRow, Comparator, population, read_census};
 use serde::Deserialize;
 
-/// z for a 95% interval.
-pub const Z95: f64 = 1.959_963_984_540_054;
+pub use eqpipe_plugin_sdk::stats::{Z95, wilson};
 
 /// The overall index, as the files label it.
 const IMD: &str = "Index of Multiple Deprivation (IMD)";
@@ -86,19 +85,6 @@ pub struct ServiceEquity {
     options: Options,
     from: Option<i32>,
     to: Option<i32>,
-}
-
-/// The 95% Wilson score interval of `x` successes in `n`.
-pub fn wilson(x: f64, n: f64) -> Option<(f64, f64)> {
-    if n <= 0.0 {
-        return None;
-    }
-    let p = x / n;
-    let z2 = Z95 * Z95;
-    let centre = p + z2 / (2.0 * n);
-    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
-    let d = 1.0 + z2 / n;
-    Some(((centre - half) / d, (centre + half) / d))
 }
 
 /// Slope and relative index of inequality from (rate, population) per
@@ -479,25 +465,6 @@ eqpipe_plugin_sdk::export_plugin!(indicator: ServiceEquity);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wilson_interval_matches_published_values() {
-        // Newcombe (1998), table I: 81/263 gives 0.2553 to 0.3662; 15/148
-        // gives 0.0624 to 0.1605; 0/20 gives 0 to 0.1611.
-        let (l, u) = wilson(81.0, 263.0).unwrap();
-        assert!(
-            (l - 0.2553).abs() < 5e-5 && (u - 0.3662).abs() < 5e-5,
-            "{l} {u}"
-        );
-        let (l, u) = wilson(15.0, 148.0).unwrap();
-        assert!(
-            (l - 0.0624).abs() < 5e-5 && (u - 0.1605).abs() < 5e-5,
-            "{l} {u}"
-        );
-        let (l, u) = wilson(0.0, 20.0).unwrap();
-        assert!(l.abs() < 1e-12 && (u - 0.1611).abs() < 5e-5, "{l} {u}");
-        assert_eq!(wilson(1.0, 0.0), None);
-    }
 
     #[test]
     fn sii_of_a_straight_line_is_its_full_range() {

@@ -1,0 +1,1203 @@
+//! Equality objectives: targets, history and progress.
+//!
+//! An objective (from `[[objectives]]` in the config, or the files named by
+//! `objective_files`) has measures; each measure points at one figure of a
+//! **published** indicator (e.g. `workforce_representation`, `share_pct`
+//! where `characteristic = "disability"`, `scope = "senior"` and
+//! `category = "disabled"`), with a baseline, a target, a target date and
+//! the direction of improvement.
+//!
+//! After the indicators, every run:
+//! 1. reads each measure's figures for every period its indicator holds;
+//! 2. merges them into `indicators/objective_history/` (one row per
+//!    objective, measure and period; a period already recorded is replaced
+//!    by this run's figure, periods the indicator no longer holds are kept,
+//!    so the history grows even when a source only ever holds the latest
+//!    snapshot);
+//! 3. applies the progress rule ([`progress`]) to each measure's history and
+//!    writes `indicators/objective_progress/`;
+//! 4. (the report then renders `report/objectives.html` from both.)
+//!
+//! Only published figures are read, so suppressed figures stay suppressed:
+//! a withheld figure gives "not enough data", never a status.
+
+pub mod progress;
+pub(crate) mod report;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, StringArray,
+};
+use chrono::NaiveDate;
+use eqpipe_plugin_sdk::{ColumnType, Contract, date_values, f64_values, text_values};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use progress::{Direction, Point, Progress, Rule, Status, Uncertainty};
+
+use crate::contracts::{Contracts, Validator};
+use crate::store::{PART_FILE, PendingFile, StoreError};
+
+/// Dataset (and folder) of the recorded figures.
+pub const HISTORY: &str = "objective_history";
+/// Dataset (and folder) of the progress of each measure.
+pub const PROGRESS: &str = "objective_progress";
+
+/// One equality objective.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Objective {
+    /// Stable identifier (lowercase, digits, `-` or `_`).
+    pub id: String,
+    /// As published.
+    pub title: String,
+    /// Who answers for it (a post, not a person's name, in published reports).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// What the objective is for, in a sentence or two.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// How progress is measured.
+    pub measures: Vec<Measure>,
+}
+
+/// A filter value: one value, or several whose figures are added up (for
+/// proportions: e.g. every ethnic minority group).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// Exactly this value.
+    One(String),
+    /// Any of these; the matching rows are added together.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn values(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(v) => vec![v.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// One measure of an objective.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    /// Identifier, unique within the objective.
+    pub id: String,
+    /// As published.
+    pub title: String,
+    /// The indicator output it reads: `indicators/<indicator>/`.
+    pub indicator: String,
+    /// The column with the figure.
+    pub value: String,
+    /// The column with the period (a date, or text such as `2024/25`).
+    #[serde(default = "default_period")]
+    pub period: String,
+    /// Which row: column = value (or a list of values to add up).
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, OneOrMany>,
+    /// For a percentage: the column with the count in the group.
+    #[serde(default)]
+    pub numerator: Option<String>,
+    /// For a percentage: the column with its base.
+    #[serde(default)]
+    pub denominator: Option<String>,
+    /// For any other figure: changes within ± this are not a clear change.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+    /// Columns with the numbers of people the figure rests on (the smallest
+    /// is checked against `min_count`). Proportions use the denominator.
+    #[serde(default)]
+    pub counts: Vec<String>,
+    /// Figures resting on fewer people are "not enough data" (default 30).
+    #[serde(default)]
+    pub min_count: Option<f64>,
+    /// Unit for display (default: the column's unit in its contract).
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// The baseline period (default: the first recorded).
+    #[serde(default, deserialize_with = "opt_date")]
+    pub baseline: Option<NaiveDate>,
+    /// The target value.
+    pub target: f64,
+    /// When it should be met.
+    #[serde(deserialize_with = "date")]
+    pub target_date: NaiveDate,
+    /// `increase` or `decrease`: which way is better.
+    pub direction: Direction,
+}
+
+/// Default figures-per-person floor: below 30 people a share moves too
+/// much from one or two people to judge.
+pub const DEFAULT_MIN_COUNT: f64 = 30.0;
+
+fn default_period() -> String {
+    "snapshot_date".into()
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DateIn {
+    Toml(toml::value::Datetime),
+    Text(String),
+}
+
+fn parse_date_in(d: DateIn) -> Result<NaiveDate, String> {
+    let s = match d {
+        DateIn::Toml(t) => t.to_string(),
+        DateIn::Text(s) => s,
+    };
+    NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD)"))
+}
+
+fn date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+    parse_date_in(DateIn::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+fn opt_date<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+    date(d).map(Some)
+}
+
+/// The example objective sets in `config/objectives/`, compiled in: the
+/// demo runs them, and the tests check them against the demo's outputs.
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "inclusive-employment.toml",
+        include_str!("../../../config/objectives/inclusive-employment.toml"),
+    ),
+    (
+        "knowing-our-communities.toml",
+        include_str!("../../../config/objectives/knowing-our-communities.toml"),
+    ),
+    (
+        "pay-gaps-and-diversity.toml",
+        include_str!("../../../config/objectives/pay-gaps-and-diversity.toml"),
+    ),
+];
+
+/// Every objective of the example sets.
+pub fn examples() -> Vec<Objective> {
+    EXAMPLES
+        .iter()
+        .flat_map(|(name, text)| {
+            toml::from_str::<ObjectivesFile>(text)
+                .unwrap_or_else(|e| panic!("example objectives {name}: {e}"))
+                .objectives
+        })
+        .collect()
+}
+
+/// A file of objectives (`config/objectives/*.toml`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectivesFile {
+    #[serde(default)]
+    objectives: Vec<Objective>,
+}
+
+/// Reads an objectives file.
+pub fn load_file(path: &Path) -> Result<Vec<Objective>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read objectives file {}: {e}", path.display()))?;
+    let f: ObjectivesFile = toml::from_str(&text).map_err(|e| {
+        format!(
+            "objectives file {}: {}",
+            path.display(),
+            e.to_string().trim_end()
+        )
+    })?;
+    Ok(f.objectives)
+}
+
+fn id_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+impl Measure {
+    /// How the uncertainty of a change is judged.
+    pub fn uncertainty(&self) -> Uncertainty {
+        match self.tolerance {
+            Some(t) if self.numerator.is_none() => Uncertainty::Tolerance(t),
+            _ => Uncertainty::Proportion,
+        }
+    }
+
+    /// The rule it is held to (`unit` for the wording).
+    pub fn rule(&self, unit: &str) -> Rule {
+        Rule {
+            direction: self.direction,
+            target: self.target,
+            target_date: self.target_date,
+            baseline: self.baseline,
+            uncertainty: self.uncertainty(),
+            min_count: self.min_count.unwrap_or(DEFAULT_MIN_COUNT),
+            unit: self.unit.clone().unwrap_or_else(|| unit.to_string()),
+        }
+    }
+
+    /// A fingerprint of what the series is: when it changes, the figures
+    /// recorded under the old definition no longer belong to it.
+    pub fn definition(&self) -> String {
+        let key = serde_json::json!({
+            "indicator": self.indicator,
+            "value": self.value,
+            "period": self.period,
+            "where": self.filter,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+        });
+        let h = Sha256::digest(key.to_string().as_bytes());
+        h.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn columns(&self) -> Vec<&str> {
+        let mut c = vec![self.value.as_str(), self.period.as_str()];
+        c.extend(self.filter.keys().map(String::as_str));
+        c.extend(self.numerator.as_deref());
+        c.extend(self.denominator.as_deref());
+        c.extend(self.counts.iter().map(String::as_str));
+        c
+    }
+}
+
+/// Checks objectives on their own (ids, rules); the message names the
+/// objective and measure.
+pub fn check(objectives: &[Objective]) -> Result<(), String> {
+    let mut ids = BTreeSet::new();
+    for o in objectives {
+        let at = format!("objective `{}`", o.id);
+        if !id_ok(&o.id) {
+            return Err(format!(
+                "{at}: id must be lowercase letters, digits, - or _"
+            ));
+        }
+        if !ids.insert(&o.id) {
+            return Err(format!("{at}: the id is used twice"));
+        }
+        if o.measures.is_empty() {
+            return Err(format!("{at}: has no measures"));
+        }
+        let mut mids = BTreeSet::new();
+        for m in &o.measures {
+            let at = format!("{at}, measure `{}`", m.id);
+            if !id_ok(&m.id) {
+                return Err(format!(
+                    "{at}: id must be lowercase letters, digits, - or _"
+                ));
+            }
+            if !mids.insert(&m.id) {
+                return Err(format!("{at}: the id is used twice in this objective"));
+            }
+            match (&m.numerator, &m.denominator, m.tolerance) {
+                (Some(_), Some(_), None) => {}
+                (None, None, Some(t)) if t.is_finite() && t >= 0.0 => {}
+                (None, None, Some(_)) => {
+                    return Err(format!("{at}: tolerance must be a number of at least 0"));
+                }
+                (Some(_), Some(_), Some(_)) => {
+                    return Err(format!(
+                        "{at}: set either numerator and denominator (a percentage, judged by its 95% interval) or tolerance (any other figure), not both"
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "{at}: set numerator and denominator (for a percentage, so a change can be judged against its 95% interval) or tolerance (for any other figure: changes within ± tolerance are no clear change)"
+                    ));
+                }
+            }
+            if m.min_count.is_some_and(|c| !(c.is_finite() && c >= 0.0)) {
+                return Err(format!("{at}: min_count must be at least 0"));
+            }
+            if !m.target.is_finite() {
+                return Err(format!("{at}: target must be a number"));
+            }
+            if let Some(b) = m.baseline
+                && b >= m.target_date
+            {
+                return Err(format!(
+                    "{at}: the baseline ({b}) must come before the target date ({})",
+                    m.target_date
+                ));
+            }
+            for (col, v) in &m.filter {
+                let n = v.values().len();
+                if n == 0 {
+                    return Err(format!("{at}: where.{col} lists no values"));
+                }
+                if n > 1 && m.numerator.is_none() {
+                    return Err(format!(
+                        "{at}: where.{col} lists several values to add up, which only works for percentages (numerator and denominator)"
+                    ));
+                }
+            }
+            if m.filter.values().filter(|v| v.values().len() > 1).count() > 1 {
+                return Err(format!(
+                    "{at}: only one `where` column may list several values"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks each measure's columns against the contract of the indicator it
+/// reads. `dataset_of` maps an indicator output folder to its contract.
+pub fn check_columns(
+    objectives: &[Objective],
+    dataset_of: &dyn Fn(&str) -> Option<Arc<Contract>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for o in objectives {
+        for m in &o.measures {
+            let at = format!("objective `{}`, measure `{}`", o.id, m.id);
+            let Some(c) = dataset_of(&m.indicator) else {
+                problems.push(format!(
+                    "{at}: reads indicator `{}`, which this config does not run",
+                    m.indicator
+                ));
+                continue;
+            };
+            for col in m.columns() {
+                match c.columns.iter().find(|x| x.name == col) {
+                    None => problems.push(format!(
+                        "{at}: `{}` ({}) has no column `{col}`",
+                        m.indicator, c.name
+                    )),
+                    Some(x) => {
+                        let numeric = matches!(
+                            x.ty,
+                            ColumnType::Float64
+                                | ColumnType::Int16
+                                | ColumnType::Int32
+                                | ColumnType::Int64
+                                | ColumnType::UInt8
+                        );
+                        let wants_number = col == m.value
+                            || Some(col) == m.numerator.as_deref()
+                            || Some(col) == m.denominator.as_deref()
+                            || m.counts.iter().any(|k| k == col);
+                        if wants_number && !numeric {
+                            problems.push(format!("{at}: column `{col}` is not numeric"));
+                        }
+                        if col == m.period && !matches!(x.ty, ColumnType::Date | ColumnType::Utf8) {
+                            problems.push(format!(
+                                "{at}: period column `{col}` must hold dates or text periods"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    problems
+}
+
+/// A text period as the date it ends: `2025-03-31`, `2024/25` or `2024-25`
+/// (financial years, ending 31 March), `2025-Q1` (calendar quarters, for
+/// quarterly monitoring), `2024` (31 December).
+pub fn period_end(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(d);
+    }
+    // Calendar quarters: 2025-Q1, 2025 Q1, 2025Q1.
+    if let Some((y, q)) = s.split_once('Q') {
+        let y: i32 = y.trim_end_matches(['-', ' ']).parse().ok()?;
+        let q: u32 = q.parse().ok().filter(|q| (1..=4).contains(q))?;
+        let next = if q == 4 {
+            NaiveDate::from_ymd_opt(y + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(y, q * 3 + 1, 1)
+        };
+        return next?.pred_opt();
+    }
+    if let Some((a, b)) = s.split_once(['/', '-'])
+        && a.len() == 4
+        && (b.len() == 2 || b.len() == 4)
+    {
+        let start: i32 = a.parse().ok()?;
+        let end: i32 = b.parse().ok()?;
+        let follows = if b.len() == 2 {
+            (start + 1) % 100 == end
+        } else {
+            end == start + 1
+        };
+        return follows.then(|| NaiveDate::from_ymd_opt(start + 1, 3, 31))?;
+    }
+    if s.len() == 4 {
+        return NaiveDate::from_ymd_opt(s.parse().ok()?, 12, 31);
+    }
+    None
+}
+
+fn from_days(d: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(i64::from(d))
+}
+
+fn to_days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+/// Reads one measure's figures, one per period, from an indicator's
+/// published rows.
+pub fn extract(m: &Measure, batches: &[RecordBatch]) -> Result<Vec<Point>, String> {
+    let many: Option<(&String, Vec<&str>)> = m
+        .filter
+        .iter()
+        .find(|(_, v)| v.values().len() > 1)
+        .map(|(k, v)| (k, v.values()));
+    let expected = many.as_ref().map(|(_, v)| v.len()).unwrap_or(1);
+    // period -> (the multi-valued column's value -> point)
+    let mut found: BTreeMap<NaiveDate, BTreeMap<String, Point>> = BTreeMap::new();
+    for b in batches {
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .ok_or_else(|| format!("the indicator has no column `{n}`"))
+        };
+        let mut keep = vec![true; b.num_rows()];
+        for (name, want) in &m.filter {
+            let vals = text_values(col(name)?.as_ref()).map_err(|e| e.to_string())?;
+            let c = col(name)?;
+            let want = want.values();
+            for (i, k) in keep.iter_mut().enumerate() {
+                *k = *k && !c.is_null(i) && want.contains(&vals[i].as_str());
+            }
+        }
+        if !keep.iter().any(|k| *k) {
+            continue;
+        }
+        let pc = col(&m.period)?;
+        let periods: Vec<Option<NaiveDate>> = match pc.data_type() {
+            arrow_schema::DataType::Date32 => date_values(pc.as_ref())
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|d| d.map(from_days))
+                .collect(),
+            _ => {
+                let t = text_values(pc.as_ref()).map_err(|e| e.to_string())?;
+                t.iter().map(|s| period_end(s)).collect()
+            }
+        };
+        let num = |n: &Option<String>| -> Result<Option<Vec<Option<f64>>>, String> {
+            n.as_deref()
+                .map(|n| f64_values(col(n)?.as_ref()).map_err(|e| e.to_string()))
+                .transpose()
+        };
+        let value = f64_values(col(&m.value)?.as_ref()).map_err(|e| e.to_string())?;
+        let numerator = num(&m.numerator)?;
+        let denominator = num(&m.denominator)?;
+        let counts: Vec<Vec<Option<f64>>> = m
+            .counts
+            .iter()
+            .map(|c| f64_values(col(c)?.as_ref()).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        let suppressed = b
+            .column_by_name("suppressed")
+            .and_then(|c| eqpipe_plugin_sdk::bool_values(c.as_ref()).ok());
+        let key_vals = match &many {
+            Some((k, _)) => Some(text_values(col(k)?.as_ref()).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        for i in (0..b.num_rows()).filter(|i| keep[*i]) {
+            let Some(period) = periods[i] else {
+                return Err(format!(
+                    "a row's period (`{}`) is not a date or a period such as 2024/25",
+                    m.period
+                ));
+            };
+            let den = denominator.as_ref().and_then(|d| d[i]);
+            let base = if m.numerator.is_some() {
+                den
+            } else {
+                counts
+                    .iter()
+                    .map(|c| c[i])
+                    .try_fold(f64::INFINITY, |acc, v| v.map(|v| acc.min(v)))
+                    .filter(|v| v.is_finite())
+            };
+            let point = Point {
+                period,
+                value: value[i],
+                numerator: numerator.as_ref().and_then(|n| n[i]),
+                denominator: den,
+                base,
+                suppressed: suppressed.as_ref().and_then(|s| s[i]).unwrap_or(false),
+            };
+            let key = key_vals.as_ref().map(|k| k[i].clone()).unwrap_or_default();
+            if found
+                .entry(period)
+                .or_default()
+                .insert(key, point)
+                .is_some()
+            {
+                let cols: Vec<&String> = m.filter.keys().collect();
+                return Err(format!(
+                    "several rows match for {period}; add conditions to `where` so one row is left per period (filtered on: {})",
+                    if cols.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        cols.iter()
+                            .map(|c| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (period, rows) in found {
+        if rows.len() == 1 && expected == 1 {
+            out.extend(rows.into_values());
+            continue;
+        }
+        // Several categories added up: a percentage of one base.
+        let mut p = Point {
+            period,
+            value: None,
+            numerator: None,
+            denominator: None,
+            base: None,
+            suppressed: rows.values().any(|r| r.suppressed),
+        };
+        let dens: Vec<Option<f64>> = rows.values().map(|r| r.denominator).collect();
+        let den = dens[0];
+        if dens.iter().any(|d| *d != den) {
+            return Err(format!(
+                "the rows added up for {period} have different denominators; they must be categories of one base"
+            ));
+        }
+        if rows.len() == expected && !p.suppressed {
+            let sum: Option<f64> = rows.values().map(|r| r.numerator).sum();
+            if let (Some(x), Some(n)) = (sum, den)
+                && n > 0.0
+            {
+                p.numerator = Some(x);
+                p.denominator = Some(n);
+                p.base = Some(n);
+                p.value = Some((x / n * 1000.0).round() / 10.0);
+            }
+        } else if rows.len() < expected {
+            // A category missing from a period: the sum cannot be formed.
+            p.base = den;
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// One recorded figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Objective.
+    pub objective_id: String,
+    /// Measure.
+    pub measure_id: String,
+    /// The measure's definition fingerprint when recorded.
+    pub definition: String,
+    /// The run that recorded it.
+    pub run_id: String,
+    /// The figure.
+    pub point: Point,
+}
+
+/// Reads the history file (none yet: empty).
+pub fn read_history(path: &Path) -> Result<Vec<Record>, String> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let (batches, _) = crate::report::read(path)
+        .ok_or_else(|| format!("cannot read the objectives history {}", path.display()))?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .ok_or_else(|| format!("the objectives history has no column `{n}`"))
+        };
+        let t = |n: &str| -> Result<Vec<String>, String> {
+            text_values(col(n)?.as_ref()).map_err(|e| e.to_string())
+        };
+        let f = |n: &str| -> Result<Vec<Option<f64>>, String> {
+            f64_values(col(n)?.as_ref()).map_err(|e| e.to_string())
+        };
+        let (oid, mid, def, run) = (
+            t("objective_id")?,
+            t("measure_id")?,
+            t("definition")?,
+            t("run_id")?,
+        );
+        let period = date_values(col("period")?.as_ref()).map_err(|e| e.to_string())?;
+        let (value, num, den, base) = (f("value")?, f("numerator")?, f("denominator")?, f("base")?);
+        let sup = eqpipe_plugin_sdk::bool_values(col("suppressed")?.as_ref())
+            .map_err(|e| e.to_string())?;
+        for i in 0..b.num_rows() {
+            let Some(p) = period[i] else { continue };
+            out.push(Record {
+                objective_id: oid[i].clone(),
+                measure_id: mid[i].clone(),
+                definition: def[i].clone(),
+                run_id: run[i].clone(),
+                point: Point {
+                    period: from_days(p),
+                    value: value[i],
+                    numerator: num[i],
+                    denominator: den[i],
+                    base: base[i],
+                    suppressed: sup[i].unwrap_or(false),
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Merges this run's figures into the history: a period already recorded
+/// takes the new figure; a measure whose definition changed loses its old
+/// figures (returned as warnings).
+pub fn merge(history: Vec<Record>, new: Vec<Record>) -> (Vec<Record>, Vec<String>) {
+    let current: HashMap<(String, String), String> = new
+        .iter()
+        .map(|r| {
+            (
+                (r.objective_id.clone(), r.measure_id.clone()),
+                r.definition.clone(),
+            )
+        })
+        .collect();
+    let mut warnings = BTreeMap::new();
+    let mut by_key: BTreeMap<(String, String, NaiveDate), Record> = BTreeMap::new();
+    for r in history {
+        let k = (r.objective_id.clone(), r.measure_id.clone());
+        if let Some(d) = current.get(&k)
+            && *d != r.definition
+        {
+            *warnings.entry(k).or_insert(0usize) += 1;
+            continue;
+        }
+        by_key.insert((k.0, k.1, r.point.period), r);
+    }
+    for r in new {
+        by_key.insert(
+            (r.objective_id.clone(), r.measure_id.clone(), r.point.period),
+            r,
+        );
+    }
+    let warnings = warnings
+        .into_iter()
+        .map(|((o, m), n)| {
+            format!(
+                "objective `{o}`, measure `{m}`: its definition changed, so the {n} figure(s) recorded under the old one were dropped from the history"
+            )
+        })
+        .collect();
+    (by_key.into_values().collect(), warnings)
+}
+
+fn strings(v: impl IntoIterator<Item = String>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(v))
+}
+
+fn opt_strings(v: impl IntoIterator<Item = Option<String>>) -> ArrayRef {
+    Arc::new(v.into_iter().collect::<StringArray>())
+}
+
+fn floats(v: impl IntoIterator<Item = Option<f64>>) -> ArrayRef {
+    Arc::new(v.into_iter().collect::<Float64Array>())
+}
+
+fn dates(v: impl IntoIterator<Item = Option<NaiveDate>>) -> ArrayRef {
+    Arc::new(
+        v.into_iter()
+            .map(|d| d.map(to_days))
+            .collect::<Date32Array>(),
+    )
+}
+
+/// Conforms plain columns to a contract (dictionary-encoding categoricals);
+/// any rejected row is a bug here, reported as an error.
+fn conform(contract: Arc<Contract>, columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, String> {
+    let columns: Vec<(&str, ArrayRef)> = columns
+        .into_iter()
+        .map(|(name, col)| (name, crate::disclosure::round(&col, &contract, name)))
+        .collect();
+    let batch = RecordBatch::try_from_iter(columns).map_err(|e| e.to_string())?;
+    let mut v = Validator::new(contract);
+    let out = v.validate(&batch).map_err(|e| e.to_string())?;
+    if let Some(r) = out.rejections.first() {
+        return Err(format!(
+            "{} row(s) broke the contract (first: column `{}`: {})",
+            out.rejections.len(),
+            r.column,
+            r.reason
+        ));
+    }
+    Ok(out.batch)
+}
+
+/// The history as a batch of `objective_history`.
+pub fn history_batch(contract: Arc<Contract>, rows: &[Record]) -> Result<RecordBatch, String> {
+    let p = |f: fn(&Point) -> Option<f64>| floats(rows.iter().map(|r| f(&r.point)));
+    conform(
+        contract,
+        vec![
+            (
+                "objective_id",
+                strings(rows.iter().map(|r| r.objective_id.clone())),
+            ),
+            (
+                "measure_id",
+                strings(rows.iter().map(|r| r.measure_id.clone())),
+            ),
+            ("period", dates(rows.iter().map(|r| Some(r.point.period)))),
+            ("value", p(|p| p.value)),
+            ("numerator", p(|p| p.numerator)),
+            ("denominator", p(|p| p.denominator)),
+            ("base", p(|p| p.base)),
+            (
+                "suppressed",
+                Arc::new(BooleanArray::from_iter(
+                    rows.iter().map(|r| Some(r.point.suppressed)),
+                )),
+            ),
+            (
+                "definition",
+                strings(rows.iter().map(|r| r.definition.clone())),
+            ),
+            ("run_id", strings(rows.iter().map(|r| r.run_id.clone()))),
+        ],
+    )
+}
+
+/// One measure's progress, with what it is about.
+pub struct MeasureProgress<'a> {
+    /// The objective.
+    pub objective: &'a Objective,
+    /// The measure.
+    pub measure: &'a Measure,
+    /// The unit shown.
+    pub unit: String,
+    /// The outcome.
+    pub progress: Progress,
+}
+
+/// The progress rows as a batch of `objective_progress`.
+pub fn progress_batch(
+    contract: Arc<Contract>,
+    rows: &[MeasureProgress<'_>],
+) -> Result<RecordBatch, String> {
+    let pr = |f: &dyn Fn(&Progress) -> Option<f64>| floats(rows.iter().map(|r| f(&r.progress)));
+    let change = |f: &dyn Fn(&progress::Change) -> f64| {
+        floats(
+            rows.iter()
+                .map(|r| r.progress.since_baseline.as_ref().map(f)),
+        )
+    };
+    conform(
+        contract,
+        vec![
+            (
+                "objective_id",
+                strings(rows.iter().map(|r| r.objective.id.clone())),
+            ),
+            (
+                "objective_title",
+                strings(rows.iter().map(|r| r.objective.title.clone())),
+            ),
+            (
+                "owner",
+                opt_strings(rows.iter().map(|r| r.objective.owner.clone())),
+            ),
+            (
+                "measure_id",
+                strings(rows.iter().map(|r| r.measure.id.clone())),
+            ),
+            (
+                "measure_title",
+                strings(rows.iter().map(|r| r.measure.title.clone())),
+            ),
+            (
+                "indicator",
+                strings(rows.iter().map(|r| r.measure.indicator.clone())),
+            ),
+            ("unit", strings(rows.iter().map(|r| r.unit.clone()))),
+            (
+                "direction",
+                strings(rows.iter().map(|r| r.measure.direction.label().to_string())),
+            ),
+            (
+                "target",
+                floats(rows.iter().map(|r| Some(r.measure.target))),
+            ),
+            (
+                "target_date",
+                dates(rows.iter().map(|r| Some(r.measure.target_date))),
+            ),
+            (
+                "baseline_period",
+                dates(
+                    rows.iter()
+                        .map(|r| r.progress.baseline.as_ref().map(|p| p.period)),
+                ),
+            ),
+            ("baseline_value", pr(&|p| p.baseline.as_ref()?.value)),
+            (
+                "latest_period",
+                dates(
+                    rows.iter()
+                        .map(|r| r.progress.latest.as_ref().map(|p| p.period)),
+                ),
+            ),
+            (
+                "latest_value",
+                pr(&|p| p.latest.as_ref().filter(|l| !l.suppressed)?.value),
+            ),
+            ("latest_lower", pr(&|p| p.latest_interval.map(|i| i.0))),
+            ("latest_upper", pr(&|p| p.latest_interval.map(|i| i.1))),
+            (
+                "previous_period",
+                dates(
+                    rows.iter()
+                        .map(|r| r.progress.previous.as_ref().map(|p| p.period)),
+                ),
+            ),
+            ("previous_value", pr(&|p| p.previous.as_ref()?.value)),
+            ("change_since_baseline", change(&|c| c.change)),
+            ("change_lower", change(&|c| c.lower)),
+            ("change_upper", change(&|c| c.upper)),
+            (
+                "change_assessment",
+                opt_strings(rows.iter().map(|r| {
+                    r.progress
+                        .since_baseline
+                        .map(|c| c.assessment.label().to_string())
+                })),
+            ),
+            (
+                "change_since_previous",
+                pr(&|p| p.since_previous.map(|c| c.change)),
+            ),
+            (
+                "previous_change_assessment",
+                opt_strings(rows.iter().map(|r| {
+                    r.progress
+                        .since_previous
+                        .map(|c| c.assessment.label().to_string())
+                })),
+            ),
+            ("slope_per_year", pr(&|p| p.slope_per_year)),
+            ("projected_value", pr(&|p| p.projected)),
+            (
+                "periods",
+                Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.progress.periods as i64),
+                )),
+            ),
+            (
+                "status",
+                strings(rows.iter().map(|r| r.progress.status.label().to_string())),
+            ),
+            (
+                "reason",
+                strings(rows.iter().map(|r| r.progress.reason.clone())),
+            ),
+        ],
+    )
+}
+
+/// What the objectives step did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Rows in the history.
+    pub history_rows: u64,
+    /// Measures assessed.
+    pub measures: u64,
+    /// The files written (history, progress).
+    pub files: Vec<PathBuf>,
+    /// Things an analyst should know (definitions changed, outputs missing).
+    pub warnings: Vec<String>,
+    /// How many measures have each status.
+    pub statuses: BTreeMap<&'static str, u64>,
+}
+
+/// Errors of the objectives step.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectivesError {
+    /// A measure cannot be read (the message names it).
+    #[error("{0}")]
+    Measure(String),
+    /// Writing failed; the previous files are untouched.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs the objectives step over the published indicators under `root`.
+/// `dataset_of` maps an indicator folder to its contract. Both files are
+/// written under temporary names and renamed only when both are complete.
+pub fn run(
+    root: &Path,
+    run_id: &str,
+    objectives: &[Objective],
+    contracts: &Contracts,
+    dataset_of: &dyn Fn(&str) -> Option<Arc<Contract>>,
+) -> Result<Outcome, ObjectivesError> {
+    let problems = check_columns(objectives, dataset_of);
+    if !problems.is_empty() {
+        return Err(ObjectivesError::Measure(problems.join("; ")));
+    }
+    let history_contract = contracts.get(HISTORY).expect("built-in contract");
+    let progress_contract = contracts.get(PROGRESS).expect("built-in contract");
+    let mut out = Outcome::default();
+    // Indicator folder -> its published rows and metadata (read once).
+    type Published = Option<(Vec<RecordBatch>, BTreeMap<String, String>)>;
+    let mut inputs: BTreeMap<String, Published> = BTreeMap::new();
+    let mut new = Vec::new();
+    for o in objectives {
+        for m in &o.measures {
+            let file = root.join("indicators").join(&m.indicator).join(PART_FILE);
+            let data = inputs
+                .entry(m.indicator.clone())
+                .or_insert_with(|| crate::report::read(&file));
+            let Some((batches, _)) = data else {
+                out.warnings.push(format!(
+                    "objective `{}`, measure `{}`: no published `{}` output yet; progress uses the recorded history only",
+                    o.id, m.id, m.indicator
+                ));
+                continue;
+            };
+            let points = extract(m, batches).map_err(|e| {
+                ObjectivesError::Measure(format!(
+                    "objective `{}`, measure `{}` ({}): {e}",
+                    o.id,
+                    m.id,
+                    file.display()
+                ))
+            })?;
+            let definition = m.definition();
+            new.extend(points.into_iter().map(|point| Record {
+                objective_id: o.id.clone(),
+                measure_id: m.id.clone(),
+                definition: definition.clone(),
+                run_id: run_id.to_string(),
+                point,
+            }));
+        }
+    }
+    let history_path = root.join("indicators").join(HISTORY).join(PART_FILE);
+    let old = read_history(&history_path).map_err(ObjectivesError::Measure)?;
+    let (history, warnings) = merge(old, new);
+    out.warnings.extend(warnings);
+    let mut series: HashMap<(&str, &str), Vec<Point>> = HashMap::new();
+    for r in &history {
+        series
+            .entry((r.objective_id.as_str(), r.measure_id.as_str()))
+            .or_default()
+            .push(r.point.clone());
+    }
+    let mut rows = Vec::new();
+    for o in objectives {
+        for m in &o.measures {
+            let unit = m.unit.clone().unwrap_or_else(|| {
+                dataset_of(&m.indicator)
+                    .and_then(|c| {
+                        c.columns
+                            .iter()
+                            .find(|c| c.name == m.value)
+                            .and_then(|c| c.unit.clone())
+                    })
+                    .unwrap_or_default()
+            });
+            let points = series
+                .get(&(o.id.as_str(), m.id.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            let progress = m.rule(&unit).assess(&points);
+            *out.statuses.entry(progress.status.label()).or_default() += 1;
+            rows.push(MeasureProgress {
+                objective: o,
+                measure: m,
+                unit,
+                progress,
+            });
+        }
+    }
+    let mut md = vec![
+        ("eqpipe.run_id".to_string(), run_id.to_string()),
+        (
+            "eqpipe.pipeline_version".into(),
+            crate::runner::PIPELINE_VERSION.into(),
+        ),
+        ("eqpipe.step".into(), "objectives".into()),
+        ("eqpipe.plugin".into(), "eqpipe-objectives".into()),
+        (
+            "eqpipe.plugin_version".into(),
+            crate::runner::PIPELINE_VERSION.into(),
+        ),
+        ("eqpipe.created_at".into(), chrono::Utc::now().to_rfc3339()),
+    ];
+    let mut licences: Vec<String> = Vec::new();
+    let mut files = Vec::new();
+    for (name, data) in &inputs {
+        if let Some((_, kv)) = data {
+            files.push(format!("indicators/{name}/{PART_FILE}"));
+            for l in kv
+                .get("eqpipe.licence")
+                .into_iter()
+                .flat_map(|l| l.split(" | "))
+            {
+                if !licences.iter().any(|x| x == l) {
+                    licences.push(l.to_string());
+                }
+            }
+        }
+    }
+    if !licences.is_empty() {
+        md.push(("eqpipe.licence".into(), licences.join(" | ")));
+    }
+    md.push((
+        "eqpipe.inputs".into(),
+        serde_json::to_string(&files).expect("json"),
+    ));
+    let write = |contract: &Arc<Contract>, batch: RecordBatch| {
+        let mut md = md.clone();
+        md.push(("eqpipe.dataset".into(), contract.name.clone()));
+        md.push((
+            "eqpipe.contract_version".into(),
+            contract.version.to_string(),
+        ));
+        let path = root.join("indicators").join(&contract.name).join(PART_FILE);
+        let mut w = PendingFile::create(path, run_id, batch.schema())?;
+        w.write(&batch)?;
+        w.finish(&md)
+    };
+    let h = history_batch(history_contract.clone(), &history)
+        .map_err(|e| ObjectivesError::Measure(format!("objective history: {e}")))?;
+    let p = progress_batch(progress_contract.clone(), &rows)
+        .map_err(|e| ObjectivesError::Measure(format!("objective progress: {e}")))?;
+    out.history_rows = h.num_rows() as u64;
+    out.measures = p.num_rows() as u64;
+    let h = write(&history_contract, h)?;
+    let p = write(&progress_contract, p)?;
+    out.files.push(h.commit()?);
+    out.files.push(p.commit()?);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_end_where_their_names_say() {
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+        assert_eq!(period_end("2025-03-31"), d(2025, 3, 31));
+        assert_eq!(period_end("2024/25"), d(2025, 3, 31));
+        assert_eq!(period_end("2024-25"), d(2025, 3, 31));
+        assert_eq!(period_end("1999/00"), d(2000, 3, 31));
+        assert_eq!(period_end("2024/2025"), d(2025, 3, 31));
+        assert_eq!(period_end("2024"), d(2024, 12, 31));
+        assert_eq!(period_end("2025-Q1"), d(2025, 3, 31));
+        assert_eq!(period_end("2025 Q2"), d(2025, 6, 30));
+        assert_eq!(period_end("2025Q4"), d(2025, 12, 31));
+        assert_eq!(period_end("2025-Q5"), None);
+        assert_eq!(period_end("2024/26"), None);
+        assert_eq!(period_end("soon"), None);
+    }
+
+    fn measure(toml_text: &str) -> Measure {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn a_measure_must_say_how_its_uncertainty_is_judged() {
+        let base = "id = \"m\"\ntitle = \"M\"\nindicator = \"pay_gap\"\nvalue = \"value\"\ntarget = 5\ntarget_date = 2028-03-31\ndirection = \"decrease\"\n";
+        let o = |m: Measure| {
+            vec![Objective {
+                id: "o".into(),
+                title: "O".into(),
+                owner: None,
+                description: None,
+                measures: vec![m],
+            }]
+        };
+        let e = check(&o(measure(base))).unwrap_err();
+        assert!(e.contains("numerator and denominator"), "{e}");
+        assert!(check(&o(measure(&format!("{base}tolerance = 1.0\n")))).is_ok());
+        let m = measure(&format!(
+            "{base}numerator = \"a\"\ndenominator = \"b\"\nbaseline = \"2029-03-31\"\n"
+        ));
+        assert!(check(&o(m)).unwrap_err().contains("must come before"));
+        let m = measure(&format!(
+            "{base}tolerance = 1.0\nwhere = {{ group = [\"a\", \"b\"] }}\n"
+        ));
+        assert!(
+            check(&o(m))
+                .unwrap_err()
+                .contains("only works for percentages")
+        );
+        let bad = toml::from_str::<Measure>(&format!("{base}target_date2 = 1\n"));
+        assert!(bad.is_err());
+        let bad = toml::from_str::<Measure>(&base.replace("2028-03-31", "\"31/03/2028\""));
+        assert!(bad.unwrap_err().to_string().contains("is not a date"));
+    }
+
+    #[test]
+    fn history_replaces_a_period_and_drops_a_changed_definition() {
+        let rec = |m: &str, def: &str, period: &str, v: f64| Record {
+            objective_id: "o".into(),
+            measure_id: m.into(),
+            definition: def.into(),
+            run_id: "r".into(),
+            point: Point {
+                period: NaiveDate::parse_from_str(period, "%Y-%m-%d").unwrap(),
+                value: Some(v),
+                numerator: None,
+                denominator: None,
+                base: None,
+                suppressed: false,
+            },
+        };
+        let old = vec![
+            rec("a", "d1", "2023-03-31", 1.0),
+            rec("a", "d1", "2024-03-31", 2.0),
+            rec("b", "x", "2024-03-31", 9.0),
+            rec("gone", "g", "2020-03-31", 7.0),
+        ];
+        let new = vec![
+            rec("a", "d1", "2024-03-31", 2.5),
+            rec("a", "d1", "2025-03-31", 3.0),
+            rec("b", "y", "2025-03-31", 4.0),
+        ];
+        let (h, w) = merge(old, new);
+        let got: Vec<(&str, String, f64)> = h
+            .iter()
+            .map(|r| {
+                (
+                    r.measure_id.as_str(),
+                    r.point.period.to_string(),
+                    r.point.value.unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a", "2023-03-31".to_string(), 1.0),
+                ("a", "2024-03-31".to_string(), 2.5),
+                ("a", "2025-03-31".to_string(), 3.0),
+                ("b", "2025-03-31".to_string(), 4.0),
+                ("gone", "2020-03-31".to_string(), 7.0),
+            ]
+        );
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("`b`") && w[0].contains("1 figure"), "{w:?}");
+    }
+}
