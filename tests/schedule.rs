@@ -341,3 +341,111 @@ fn a_failed_step_is_notified_and_every_run_writes_metrics() {
         assert!(v.parse::<f64>().is_ok(), "{l}");
     }
 }
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[test]
+fn sighup_reloads_a_valid_config_keeps_the_running_one_otherwise_and_metrics_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+        .unwrap()
+        .public_dir;
+    let cfg = dir.path().join("pipeline.toml");
+    let write = |schedule: &str, cron: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"wd\"\n[[schedules]]\nname = \"{schedule}\"\ncron = \"{cron}\"\n",
+                public.display()
+            ),
+        )
+        .unwrap()
+    };
+    write("first", "* * * * * *");
+    let out = dir.path().join("out");
+    let log = dir.path().join("daemon.log");
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let mut child = eqpipe()
+        .args([
+            "--log-format",
+            "json",
+            "schedule",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--metrics-addr",
+            &addr,
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let runs_of = |name: &str| {
+        manifests(&out)
+            .iter()
+            .filter(|m| m["schedule"] == name)
+            .count()
+    };
+    wait_for("a run of `first`", Duration::from_secs(60), || {
+        runs_of("first") >= 1
+    });
+
+    // A valid new config: the daemon switches to it.
+    write("second", "* * * * * *");
+    signal(&child, "-HUP");
+    wait_for("a run of `second`", Duration::from_secs(60), || {
+        runs_of("second") >= 1
+    });
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(logs.contains("config reloaded"), "{logs}");
+
+    // An invalid one is refused by name and the running config kept.
+    write("third", "every full moon");
+    signal(&child, "-HUP");
+    wait_for("the refusal", Duration::from_secs(20), || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("config not reloaded")
+    });
+    let before = runs_of("second");
+    wait_for("more runs of `second`", Duration::from_secs(60), || {
+        runs_of("second") > before
+    });
+    assert_eq!(runs_of("third"), 0);
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logs.contains("every full moon"),
+        "the bad cron is named: {logs}"
+    );
+
+    // Metrics over HTTP: the last run's and the daemon's own counters.
+    let m = http_get(&addr, "/metrics");
+    assert!(
+        m.starts_with("HTTP/1.1 200") || m.starts_with("HTTP/1.0 200"),
+        "{m}"
+    );
+    assert!(m.contains("text/plain; version=0.0.4"), "{m}");
+    assert!(m.contains("eqpipe_run_success 1"), "{m}");
+    assert!(m.contains("eqpipe_daemon_reloads_total 1\n"), "{m}");
+    assert!(m.contains("eqpipe_daemon_reload_failures_total 1\n"), "{m}");
+    let runs: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("eqpipe_daemon_runs_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(runs >= 3, "{m}");
+    assert!(http_get(&addr, "/").contains(" 404 "));
+
+    signal(&child, "-TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

@@ -77,6 +77,9 @@ enum Command {
         /// Output folder (overrides `output_dir` in the config).
         #[arg(short, long)]
         out: Option<PathBuf>,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9464).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Run history, from the run manifests.
     Runs {
@@ -280,7 +283,11 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { out } => demo(&out, progress),
-        Command::Schedule { config, out } => {
+        Command::Schedule {
+            config,
+            out,
+            metrics_addr,
+        } => {
             let cancel = Arc::new(AtomicBool::new(false));
             let reload = Arc::new(AtomicBool::new(false));
             install_signal_handlers(cancel.clone());
@@ -291,6 +298,7 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
                 cancel,
                 reload,
                 progress: false,
+                metrics_addr,
             })
             .map_err(anyhow::Error::msg)?;
             println!(

@@ -218,6 +218,8 @@ pub struct DaemonOptions {
     pub reload: Arc<AtomicBool>,
     /// Progress bars.
     pub progress: bool,
+    /// Serve `GET /metrics` here (`--metrics-addr`).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// What the daemon did.
@@ -266,6 +268,21 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
     let mut report = DaemonReport::default();
     let mut state = load_state(&root);
     let start = Utc::now();
+    let counters = Arc::new(crate::observe::DaemonCounters::default());
+    let shared_root = Arc::new(std::sync::Mutex::new(root.clone()));
+    let _metrics = match opts.metrics_addr {
+        Some(addr) => {
+            let m = crate::observe::MetricsServer::start(
+                addr,
+                shared_root.clone(),
+                counters.clone(),
+                start,
+            )?;
+            tracing::info!(addr = %m.addr(), "serving metrics at /metrics");
+            Some(m)
+        }
+        None => None,
+    };
     // Work due now: (schedule index, firing time), from missed firings.
     let mut due: Vec<(usize, DateTime<Utc>)> = Vec::new();
     for (i, s) in schedules.iter().enumerate() {
@@ -298,6 +315,10 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
             match load(&opts.config_path, &opts.out) {
                 Ok((c, r, s)) => {
                     tracing::info!(schedules = s.len(), "config reloaded");
+                    counters.reloads.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut shared) = shared_root.lock() {
+                        shared.clone_from(&r);
+                    }
                     (config, root, schedules) = (c, r, s);
                     due.clear();
                     let now = Utc::now();
@@ -305,7 +326,10 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
                         state.last.entry(s.config.name.clone()).or_insert(now);
                     }
                 }
-                Err(e) => tracing::error!("config not reloaded, keeping the running one: {e}"),
+                Err(e) => {
+                    counters.reload_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!("config not reloaded, keeping the running one: {e}")
+                }
             }
         }
         if due.is_empty() {
@@ -347,10 +371,12 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
         };
         tracing::info!(schedule = %s.config.name, fired = %fired.to_rfc3339(), "run starting");
         report.runs += 1;
+        counters.runs.fetch_add(1, Ordering::Relaxed);
         match runner::run(&selected, &run_opts) {
             Ok(m) => {
                 if m.outcome != Outcome::Success {
                     report.failed += 1;
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::info!(schedule = %s.config.name, run = %m.run_id, outcome = ?m.outcome, "run finished");
                 if m.outcome == Outcome::Cancelled {
@@ -359,6 +385,7 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
             }
             Err(e) => {
                 report.failed += 1;
+                counters.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(schedule = %s.config.name, "run not started: {e}");
             }
         }
