@@ -428,3 +428,71 @@ fn the_example_objective_sets_run_on_the_demo() {
         "{h:?}"
     );
 }
+
+#[test]
+fn a_backfill_covers_past_periods_through_the_snapshot_date() {
+    // The HR system's yearly extracts arrive late; each is loaded with
+    // `--snapshot-date`, which the config's path names.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("hr")).unwrap();
+    for (year, k, wb, mb) in [(2023, 0, 90, 60), (2024, 1, 75, 63), (2025, 2, 60, 66)] {
+        std::fs::write(
+            dir.path().join(format!("hr/workforce-{year}-03-31.csv")),
+            extract(year, k, wb, mb),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("objectives.toml"), OBJECTIVES).unwrap();
+    let cfg = write_config(dir.path(), "objectives.toml");
+    let body = std::fs::read_to_string(&cfg).unwrap().replace(
+        "path = \"hr.csv\"",
+        "path = \"hr/workforce-{snapshot_date}.csv\"",
+    );
+    std::fs::write(&cfg, body).unwrap();
+    let out = dir.path().join("out");
+    let run = |date: &str| {
+        eqpipe()
+            .args([
+                "run",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--snapshot-date",
+                date,
+            ])
+            .env(KEY_ENV, "an-objectives-test-key")
+            .output()
+            .unwrap()
+    };
+    for date in ["2023-03-31", "2024-03-31", "2025-03-31"] {
+        let o = run(date);
+        assert!(o.status.success(), "{}", text(&o));
+        let m = last_manifest(&out);
+        assert_eq!(m["snapshot_date"], date);
+        let (_, _, kv, _) = read_parquet(&out.join("indicators/pay_gap/part-0.parquet"));
+        assert_eq!(kv["eqpipe.snapshot_date"], date);
+    }
+    let gaps: Vec<Option<f64>> = history(&out)
+        .iter()
+        .filter(|((m, _), _)| m == "gender-gap")
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(gaps, vec![Some(20.0), Some(15.0), Some(10.0)]);
+    assert_eq!(progress(&out)["gender-gap"].0, "on track");
+    let o = run("2026-02-30");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not a date: use YYYY-MM-DD"),
+        "{}",
+        text(&o)
+    );
+    // A period with no extract fails its source by file name, and the
+    // history keeps what it had.
+    let o = run("2026-03-31");
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("workforce-2026-03-31.csv"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(history(&out).len(), 15);
+}

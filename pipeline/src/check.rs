@@ -223,6 +223,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         progress: false,
         scheduled: None,
         force: true,
+        snapshot_date: None,
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let started = Instant::now();

@@ -56,6 +56,11 @@ enum Command {
         /// Run every step, even those whose inputs are unchanged.
         #[arg(long)]
         force: bool,
+        /// The data period this run covers, for a backfill (YYYY-MM-DD;
+        /// default today). Plugin options may use it as {snapshot_date},
+        /// {snapshot_year}, {snapshot_month} or {financial_year}.
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        snapshot_date: Option<chrono::NaiveDate>,
     },
     /// Check a config and its plugins without running anything.
     Validate {
@@ -242,12 +247,17 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
     match cli.command {
-        Command::Run { config, out, force } => {
+        Command::Run {
+            config,
+            out,
+            force,
+            snapshot_date,
+        } => {
             let cfg = Config::load(&config)?;
             let out = out
                 .or_else(|| cfg.output_dir.as_ref().map(|d| cfg.resolve(d)))
                 .context("no output folder: set `output_dir` in the config or pass --out")?;
-            let manifest = run_with(&cfg, &out, progress, force)?;
+            let manifest = run_with(&cfg, &out, progress, force, snapshot_date)?;
             Ok(report(&manifest, &out))
         }
         Command::Validate { config } => validate(&config),
@@ -356,6 +366,9 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             if let (Some(s), Some(t)) = (&m.schedule, &m.scheduled_for) {
                 println!("schedule {s}, for {t}");
             }
+            if let Some(d) = &m.snapshot_date {
+                println!("covers the period of {d}");
+            }
             Ok(report(m, &out))
         }
     }
@@ -408,7 +421,18 @@ fn install_reload_handler(reload: Arc<AtomicBool>) {
     let _ = reload;
 }
 
-fn run_with(cfg: &Config, out: &Path, progress: bool, force: bool) -> Result<RunManifest> {
+fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date: use YYYY-MM-DD, e.g. 2024-03-31"))
+}
+
+fn run_with(
+    cfg: &Config,
+    out: &Path,
+    progress: bool,
+    force: bool,
+    snapshot_date: Option<chrono::NaiveDate>,
+) -> Result<RunManifest> {
     let cancel = Arc::new(AtomicBool::new(false));
     install_signal_handlers(cancel.clone());
     let opts = RunOptions {
@@ -416,6 +440,7 @@ fn run_with(cfg: &Config, out: &Path, progress: bool, force: bool) -> Result<Run
         cancel,
         progress,
         scheduled: None,
+        snapshot_date,
         force,
     };
     Ok(runner::run(cfg, &opts)?)
@@ -728,7 +753,7 @@ fn demo(out: &Path, progress: bool) -> Result<ExitCode> {
     );
     let cfg = eqpipe::demo::config(&server.base_url(), &inputs.tables, &input_dir);
     // The demo regenerates its inputs each time: always run everything.
-    let manifest = run_with(&cfg, out, progress, true)?;
+    let manifest = run_with(&cfg, out, progress, true, None)?;
     let code = report(&manifest, out);
     println!(
         "\nOpen the outputs:\n  python -c \"import pandas as pd; print(pd.read_parquet('{0}/indicators/community_profile').head())\"\n  duckdb -c \"SELECT * FROM read_parquet('{0}/datasets/census_counts/**/*.parquet', hive_partitioning=1) LIMIT 5\"",

@@ -38,6 +38,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set by the scheduler: (schedule name, firing time).
     pub scheduled: Option<(String, String)>,
+    /// The data period the run covers (`--snapshot-date`, or the scheduled
+    /// firing's date); today when `None`. Plugin options may name it as
+    /// `{snapshot_date}` (see [`snapshot_vars`]).
+    pub snapshot_date: Option<chrono::NaiveDate>,
     /// Run every step even when its inputs are unchanged.
     pub force: bool,
 }
@@ -156,6 +160,9 @@ pub struct RunManifest {
     /// whenever it actually ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<String>,
+    /// The data period the run covers (YYYY-MM-DD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_date: Option<String>,
     /// Sources.
     pub sources: Vec<StepReport>,
     /// Indicators.
@@ -197,6 +204,45 @@ pub enum RunError {
     Setup(String),
 }
 
+/// The placeholders plugin options may use, for a run covering `date`:
+/// `{snapshot_date}` (2025-03-31), `{snapshot_year}` (2025),
+/// `{snapshot_month}` (03) and `{financial_year}` (2024-25, the UK
+/// financial year April to March that contains the date).
+pub fn snapshot_vars(date: chrono::NaiveDate) -> Vec<(&'static str, String)> {
+    use chrono::Datelike;
+    let fy = if date.month() >= 4 {
+        date.year()
+    } else {
+        date.year() - 1
+    };
+    vec![
+        ("{snapshot_date}", date.to_string()),
+        ("{snapshot_year}", date.year().to_string()),
+        ("{snapshot_month}", format!("{:02}", date.month())),
+        (
+            "{financial_year}",
+            format!("{fy}-{:02}", (fy + 1).rem_euclid(100)),
+        ),
+    ]
+}
+
+/// Replaces the placeholders in every string of a plugin's options.
+pub fn with_vars(v: serde_json::Value, vars: &[(&str, String)]) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains('{') => {
+            Value::String(vars.iter().fold(s, |acc, (k, val)| acc.replace(k, val)))
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(|x| with_vars(x, vars)).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, x)| (k, with_vars(x, vars)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 fn new_run_id() -> String {
     format!(
         "{}-{:04x}",
@@ -211,6 +257,7 @@ fn rel(root: &Path, p: &Path) -> String {
 
 struct Shared<'a> {
     run_id: String,
+    snapshot: chrono::NaiveDate,
     root: PathBuf,
     contracts: Contracts,
     fetcher: Arc<Fetcher>,
@@ -250,6 +297,7 @@ impl Shared<'_> {
                 format!("{}.{}", plugin.abi_version.0, plugin.abi_version.1),
             ),
             ("eqpipe.created_at".into(), chrono::Utc::now().to_rfc3339()),
+            ("eqpipe.snapshot_date".into(), self.snapshot.to_string()),
         ];
         // An indicator inherits the licences of the data it was made from.
         let mut licences: Vec<String> = m.licence.iter().cloned().collect();
@@ -729,7 +777,13 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         .with_restricted_cache(root.join(store::RESTRICTED_DIR).join(".cache").join("http")),
     );
     let run_id = new_run_id();
-    let span = tracing::info_span!("run", run_id = %run_id);
+    let snapshot = opts.snapshot_date.unwrap_or_else(|| {
+        chrono::Utc::now()
+            .with_timezone(&chrono_tz::Europe::London)
+            .date_naive()
+    });
+    let vars = snapshot_vars(snapshot);
+    let span = tracing::info_span!("run", run_id = %run_id, snapshot_date = %snapshot);
     let _guard = span.enter();
     tracing::info!(output = %root.display(), sources = config.sources.len(), indicators = config.indicators.len(), "run started");
 
@@ -739,7 +793,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     for s in &config.sources {
         let r = config.source_plugin(s);
         let mut report = empty_report(&s.name, r.to_string());
-        let options = options_json(&s.options);
+        let options = with_vars(options_json(&s.options), &vars);
         let p = prepare(&r, PluginKind::Source, s.isolation, &options, &mut report)
             .map(|p| (p, options));
         if let Ok((p, _)) = &p {
@@ -775,6 +829,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         fetcher,
         opts,
         bars,
+        snapshot,
     };
 
     // Sources, in parallel.
@@ -843,7 +898,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     for ind in &config.indicators {
         let t = Instant::now();
         let r = config.indicator_plugin(ind);
-        let options = options_json(&ind.options);
+        let options = with_vars(options_json(&ind.options), &vars);
         let mut report = empty_report(ind.name.as_deref().unwrap_or(""), r.to_string());
         let result = prepare(
             &r,
@@ -933,6 +988,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         outcome,
         schedule: opts.scheduled.as_ref().map(|s| s.0.clone()),
         scheduled_for: opts.scheduled.as_ref().map(|s| s.1.clone()),
+        snapshot_date: Some(shared.snapshot.to_string()),
         sources,
         indicators,
     };
@@ -1140,4 +1196,30 @@ fn indicator_inputs(
         inputs.insert(d.clone(), (contract.arrow_schema(), files));
     }
     Ok(inputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_name_the_period_a_run_covers() {
+        let d = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let opts = serde_json::json!({
+            "path": "hr/workforce-{snapshot_date}.csv",
+            "sheets": ["FY {financial_year}", "{snapshot_year}-{snapshot_month}"],
+            "nested": {"n": 3, "keep": "{unknown}"}
+        });
+        let out = with_vars(opts.clone(), &snapshot_vars(d("2025-03-31")));
+        assert_eq!(
+            out,
+            serde_json::json!({
+                "path": "hr/workforce-2025-03-31.csv",
+                "sheets": ["FY 2024-25", "2025-03"],
+                "nested": {"n": 3, "keep": "{unknown}"}
+            })
+        );
+        let out = with_vars(opts, &snapshot_vars(d("1999-04-01")));
+        assert_eq!(out["sheets"][0], "FY 1999-00");
+    }
 }

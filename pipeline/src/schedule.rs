@@ -367,6 +367,9 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
             cancel: opts.cancel.clone(),
             progress: opts.progress,
             scheduled: Some((s.config.name.clone(), fired.to_rfc3339())),
+            // Keyed by the period it stands for: a catch-up run for a missed
+            // firing covers that firing's day, not the day it ran.
+            snapshot_date: Some(fired.with_timezone(&s.tz).date_naive()),
             force: false,
         };
         tracing::info!(schedule = %s.config.name, fired = %fired.to_rfc3339(), "run starting");
