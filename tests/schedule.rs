@@ -449,3 +449,89 @@ fn sighup_reloads_a_valid_config_keeps_the_running_one_otherwise_and_metrics_are
     signal(&child, "-TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// Per-run versions: each run's files are kept (hard links) for the newest
+/// `[versions] keep` runs, older ones pruned; a bad run is rolled back with
+/// `eqpipe runs restore`, after which every step runs in full again.
+#[test]
+fn versions_are_kept_pruned_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+        .unwrap()
+        .public_dir;
+    let cfg = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out\"\n[versions]\nkeep = 2\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}/\"\ntables = [\"TS008\"]\ngeography = [\"wd\"]\n",
+            public.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let go = || {
+        let o = run(&["run", "--config", cfg.to_str().unwrap(), "--force"]);
+        assert!(o.status.success(), "{}", text(&o));
+        last_manifest(&out)["run_id"].as_str().unwrap().to_string()
+    };
+    let published = out.join("datasets/census_counts/source=census/part-0.parquet");
+    let ids: Vec<String> = (0..3).map(|_| go()).collect();
+    let kept: Vec<String> = std::fs::read_dir(out.join("versions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    let mut kept = kept;
+    kept.sort();
+    assert_eq!(kept, ids[1..].to_vec(), "the newest two runs are kept");
+    let version = |id: &str| {
+        out.join("versions")
+            .join(id)
+            .join("datasets/census_counts/source=census/part-0.parquet")
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let (a, b) = (
+            std::fs::metadata(&published).unwrap(),
+            std::fs::metadata(version(&ids[2])).unwrap(),
+        );
+        assert_eq!(
+            (a.dev(), a.ino()),
+            (b.dev(), b.ino()),
+            "a hard link, no copy"
+        );
+    }
+    let good = std::fs::read(&published).unwrap();
+
+    // A bad edition arrives and is published by a fourth run...
+    let zip = public.join("census2021-ts008.zip");
+    std::fs::write(&zip, rewrite_one_count(&std::fs::read(&zip).unwrap())).unwrap();
+    let bad = go();
+    assert_ne!(std::fs::read(&published).unwrap(), good);
+    // ...and rolled back to the third run's files.
+    let o = run(&["runs", "restore", "--out", out.to_str().unwrap(), &ids[2]]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("restored datasets/census_counts/source=census/part-0.parquet"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(std::fs::read(&published).unwrap(), good);
+    assert!(
+        version(&bad).exists(),
+        "the bad run's files stay in versions/"
+    );
+    assert!(!out.join(".state").exists(), "the next run runs every step");
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert_eq!(
+        last_manifest(&out)["sources"][0]["status"],
+        "succeeded",
+        "not `unchanged` after a restore"
+    );
+    // A pruned run cannot be restored, and says which can.
+    let o = run(&["runs", "restore", "--out", out.to_str().unwrap(), &ids[0]]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no kept versions of run"), "{}", text(&o));
+}

@@ -201,6 +201,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         schedules: Vec::new(),
         objectives: Vec::new(),
         objective_files: Vec::new(),
+        versions: Default::default(),
         notify: None,
         exports: None,
         disclosure: Default::default(),

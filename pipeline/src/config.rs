@@ -99,6 +99,30 @@ pub struct IndicatorConfig {
     pub options: toml::Table,
 }
 
+/// `[versions]`: every file a run writes is also kept, as a hard link, under
+/// `versions/<run_id>/` (personal files under `restricted/versions/`), for
+/// the newest `keep` runs; `eqpipe runs restore RUN_ID` puts a run's files
+/// back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionsConfig {
+    /// Runs whose versions are kept (0: none).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_keep() -> usize {
+    5
+}
+
+impl Default for VersionsConfig {
+    fn default() -> Self {
+        VersionsConfig {
+            keep: default_keep(),
+        }
+    }
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,6 +152,9 @@ pub struct Config {
     /// Failure notifications (a webhook).
     #[serde(default)]
     pub notify: Option<crate::observe::NotifyConfig>,
+    /// How many runs' versions of the outputs are kept (`versions/`).
+    #[serde(default)]
+    pub versions: VersionsConfig,
     /// Schedules for `eqpipe schedule`.
     #[serde(default)]
     pub schedules: Vec<crate::schedule::ScheduleConfig>,

@@ -1336,6 +1336,7 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         // The example objective sets of config/objectives/.
         objectives: crate::objectives::examples(),
         objective_files: Vec::new(),
+        versions: Default::default(),
         notify: Option::None,
         exports: Some(crate::export::ExportsConfig {
             formats: vec![

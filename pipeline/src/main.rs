@@ -119,6 +119,15 @@ enum RunsCommand {
         /// Run id (or a unique prefix); `latest` for the newest.
         id: String,
     },
+    /// Put back the files an earlier run wrote (from `versions/`, kept for
+    /// the newest `[versions] keep` runs), e.g. after a bad extract.
+    Restore {
+        /// The output folder.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Run id (or a unique prefix).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -346,19 +355,47 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs {
+            command: RunsCommand::Restore { out, id },
+        } => {
+            let runs = manifests(&out)?;
+            let m = find_run(&runs, &id, &out)?;
+            let kept = eqpipe::store::version_runs(&out);
+            if !kept.contains(&m.run_id) {
+                anyhow::bail!(
+                    "no kept versions of run {} (versions are kept for the newest runs only: [versions] keep; kept now: {})",
+                    m.run_id,
+                    if kept.is_empty() {
+                        "none".to_string()
+                    } else {
+                        kept.join(", ")
+                    }
+                );
+            }
+            let _lock = eqpipe::lock::OutputLock::acquire(&out)?;
+            let files = eqpipe::store::restore_version(&out, &m.run_id)?;
+            // Every step runs in full next time: its fingerprint described
+            // the files that were just replaced.
+            for base in [out.clone(), out.join(eqpipe::store::RESTRICTED_DIR)] {
+                let _ = std::fs::remove_dir_all(base.join(".state"));
+            }
+            let contracts = eqpipe::contracts::Contracts::builtin();
+            eqpipe::catalog::write(&out, &contracts, &m.run_id)?;
+            eqpipe::report::write(&out, m)?;
+            for f in &files {
+                println!("restored {}", f.strip_prefix(&out).unwrap_or(f).display());
+            }
+            println!(
+                "{} file(s) of run {} put back; the next run runs every step",
+                files.len(),
+                m.run_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs {
             command: RunsCommand::Show { out, id },
         } => {
             let runs = manifests(&out)?;
-            let found: Vec<&RunManifest> = if id == "latest" {
-                runs.last().into_iter().collect()
-            } else {
-                runs.iter().filter(|m| m.run_id.starts_with(&id)).collect()
-            };
-            let m = match found.as_slice() {
-                [m] => *m,
-                [] => anyhow::bail!("no run `{id}` in {}", out.join("runs").display()),
-                _ => anyhow::bail!("`{id}` matches {} runs; give more of the id", found.len()),
-            };
+            let m = find_run(&runs, &id, &out)?;
             println!(
                 "run {}  {:?}  {} to {}",
                 m.run_id, m.outcome, m.started_at, m.finished_at
@@ -371,6 +408,20 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             }
             Ok(report(m, &out))
         }
+    }
+}
+
+/// One run by id, unique prefix or `latest`.
+fn find_run<'a>(runs: &'a [RunManifest], id: &str, out: &Path) -> Result<&'a RunManifest> {
+    let found: Vec<&RunManifest> = if id == "latest" {
+        runs.last().into_iter().collect()
+    } else {
+        runs.iter().filter(|m| m.run_id.starts_with(id)).collect()
+    };
+    match found.as_slice() {
+        [m] => Ok(*m),
+        [] => anyhow::bail!("no run `{id}` in {}", out.join("runs").display()),
+        _ => anyhow::bail!("`{id}` matches {} runs; give more of the id", found.len()),
     }
 }
 

@@ -257,6 +257,7 @@ fn rel(root: &Path, p: &Path) -> String {
 
 struct Shared<'a> {
     run_id: String,
+    keep_versions: usize,
     snapshot: chrono::NaiveDate,
     root: PathBuf,
     contracts: Contracts,
@@ -276,6 +277,15 @@ impl Shared<'_> {
         pb.set_prefix(name.to_string());
         pb.enable_steady_tick(std::time::Duration::from_millis(120));
         Some(pb)
+    }
+
+    /// Keeps a committed file as this run's version (`[versions]`).
+    fn keep_version(&self, path: &Path) {
+        if self.keep_versions > 0
+            && let Err(e) = store::keep_version(&self.root, &self.run_id, path)
+        {
+            tracing::warn!("cannot keep a version of {}: {e}", path.display());
+        }
     }
 
     fn provenance(
@@ -575,6 +585,7 @@ fn run_step(
     files.sort_by_key(|(_, copy, _)| *copy != CopyKind::Unsuppressed);
     for (d, copy, f) in files {
         let path = f.commit().map_err(|e| StepFailure::failed(e.to_string()))?;
+        shared.keep_version(&path);
         let entry = report.datasets.entry(d.clone()).or_default();
         entry.stats = stats.get(&d).cloned().unwrap_or_default();
         match copy {
@@ -824,6 +835,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     };
     let shared = Shared {
         run_id: run_id.clone(),
+        keep_versions: config.versions.keep,
         root: root.clone(),
         contracts,
         fetcher,
@@ -1004,6 +1016,16 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
             Err(e) => tracing::error!("cannot write the exports: {e}"),
         }
     }
+    if config.versions.keep > 0 {
+        let pruned = store::prune_versions(&root, config.versions.keep);
+        if pruned > 0 {
+            tracing::info!(
+                pruned,
+                keep = config.versions.keep,
+                "removed the versions of older runs"
+            );
+        }
+    }
     crate::observe::write_metrics(&root, &manifest);
     let json = serde_json::to_vec_pretty(&manifest).expect("serialisable");
     store::write_atomic(&root.join("runs").join(format!("{run_id}.json")), &json)
@@ -1054,6 +1076,9 @@ fn objectives_step(shared: &Shared<'_>, config: &Config, indicators: &[StepRepor
             );
             let names = [crate::objectives::HISTORY, crate::objectives::PROGRESS];
             let rows = [out.history_rows, out.measures];
+            for f in &out.files {
+                shared.keep_version(f);
+            }
             for ((name, rows), file) in names.iter().zip(rows).zip(&out.files) {
                 let mut d = DatasetReport {
                     file: Some(rel(root, file)),

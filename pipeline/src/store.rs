@@ -269,6 +269,111 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Folder of kept versions, under the output root (published files) and
+/// under the restricted root (personal files, which never leave it).
+pub const VERSIONS_DIR: &str = "versions";
+
+/// The root a file belongs to (the restricted root for restricted files)
+/// and its path relative to it.
+fn split_root(root: &Path, file: &Path) -> Option<(PathBuf, PathBuf)> {
+    let restricted = root.join(RESTRICTED_DIR);
+    if let Ok(rel) = file.strip_prefix(&restricted) {
+        return Some((restricted, rel.to_path_buf()));
+    }
+    file.strip_prefix(root)
+        .ok()
+        .map(|rel| (root.to_path_buf(), rel.to_path_buf()))
+}
+
+/// Links (or copies) `src` to `dst` under a temporary name, then renames it
+/// into place: `dst` is never seen half-written.
+fn place(src: &Path, dst: &Path) -> Result<(), StoreError> {
+    let dir = dst.parent().expect("a file has a folder");
+    create_dir(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.version.tmp",
+        dst.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(src, &tmp).is_err() {
+        std::fs::copy(src, &tmp).map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, dst).map_err(io(dst))
+}
+
+/// Keeps a file just committed by run `run_id` as that run's version:
+/// `versions/<run_id>/<its path>` (under the restricted root for restricted
+/// files). A hard link, so it costs no space while the file is current.
+pub fn keep_version(root: &Path, run_id: &str, file: &Path) -> Result<PathBuf, StoreError> {
+    let (base, rel) = split_root(root, file).ok_or_else(|| StoreError::Io {
+        path: file.to_path_buf(),
+        source: std::io::Error::other("not under the output folder"),
+    })?;
+    let dst = base.join(VERSIONS_DIR).join(run_id).join(rel);
+    place(file, &dst)?;
+    Ok(dst)
+}
+
+/// Runs with kept versions, oldest first (run ids sort by time).
+pub fn version_runs(root: &Path) -> Vec<String> {
+    let mut runs: Vec<String> = [root.to_path_buf(), root.join(RESTRICTED_DIR)]
+        .iter()
+        .flat_map(|b| {
+            std::fs::read_dir(b.join(VERSIONS_DIR))
+                .into_iter()
+                .flatten()
+        })
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    runs.sort();
+    runs.dedup();
+    runs
+}
+
+/// Removes the versions of all but the newest `keep` runs; returns how many
+/// runs' versions were removed.
+pub fn prune_versions(root: &Path, keep: usize) -> usize {
+    let runs = version_runs(root);
+    let old = runs.len().saturating_sub(keep);
+    for run in &runs[..old] {
+        for base in [root.to_path_buf(), root.join(RESTRICTED_DIR)] {
+            let _ = std::fs::remove_dir_all(base.join(VERSIONS_DIR).join(run));
+        }
+    }
+    old
+}
+
+/// Puts back every file run `run_id` wrote (its kept versions), each
+/// renamed into place atomically. Returns the files restored.
+pub fn restore_version(root: &Path, run_id: &str) -> Result<Vec<PathBuf>, StoreError> {
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else if !e.file_name().to_string_lossy().starts_with('.') {
+                out.push(p);
+            }
+        }
+    }
+    let mut restored = Vec::new();
+    for base in [root.to_path_buf(), root.join(RESTRICTED_DIR)] {
+        let from = base.join(VERSIONS_DIR).join(run_id);
+        let mut found = Vec::new();
+        files(&from, &mut found);
+        found.sort();
+        for f in found {
+            let rel = f.strip_prefix(&from).expect("under it");
+            let dst = base.join(rel);
+            place(&f, &dst)?;
+            restored.push(dst);
+        }
+    }
+    Ok(restored)
+}
+
 /// Removes temporary files a killed run left behind under `root`.
 pub fn remove_stale_temporaries(root: &Path) -> usize {
     fn walk(dir: &Path, n: &mut usize) {
@@ -291,7 +396,14 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
         }
     }
     let mut n = 0;
-    for sub in ["datasets", "indicators", "runs", "reports", RESTRICTED_DIR] {
+    for sub in [
+        "datasets",
+        "indicators",
+        "runs",
+        "reports",
+        VERSIONS_DIR,
+        RESTRICTED_DIR,
+    ] {
         walk(&root.join(sub), &mut n);
     }
     n
