@@ -426,3 +426,153 @@ fn plugins_new_builds_and_passes_the_conformance_kit() {
         "{out}"
     );
 }
+
+/// Process isolation: a plugin that segfaults, one that never returns and
+/// one that allocates without bound each fail alone, with an error that
+/// says what happened, while the in-process census source and an isolated
+/// plugin that works (its rows validated and stored by the parent, bad
+/// rows quarantined by the parent) complete in the same run.
+#[test]
+fn isolated_plugins_that_crash_hang_or_blow_up_fail_alone() {
+    let lib = cdylib("eqpipe-fixture-misbehaving");
+    let b = Beside::new();
+    let entry = |name: &str, mode: &str, extra: &str| {
+        format!(
+            "[[sources]]\nname = \"{name}\"\nlibrary = \"{}\"\nisolation = \"process\"\n{extra}[sources.options]\nmode = \"{mode}\"\n",
+            lib.display()
+        )
+    };
+    let started = std::time::Instant::now();
+    let (o, m) = b.run(&format!(
+        "{}{}{}{}{}",
+        entry("crash", "segfault", ""),
+        entry("spin", "loop", "timeout_secs = 2\n"),
+        entry("hog", "allocate", "memory_limit_mb = 256\n"),
+        entry("fine", "ok", "timeout_secs = 60\nmemory_limit_mb = 512\n"),
+        entry("rows", "bad-rows", ""),
+    ));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = |n: &str| source(&m, n)["error"].as_str().unwrap_or("").to_string();
+    assert_eq!(source(&m, "crash")["status"], "failed");
+    assert!(
+        err("crash").contains("died of signal 11 (SIGSEGV)"),
+        "{}",
+        err("crash")
+    );
+    assert!(
+        err("spin").contains("did not finish within 2 s (timeout_secs)"),
+        "{}",
+        err("spin")
+    );
+    assert!(
+        err("hog").contains("memory limit of 256 MB (memory_limit_mb)"),
+        "{}",
+        err("hog")
+    );
+    assert!(err("hog").contains("memory allocation"), "{}", err("hog"));
+    // The isolated plugin that works: rows through Arrow IPC, stored here.
+    assert_eq!(source(&m, "fine")["status"], "succeeded", "{m:#}");
+    assert_eq!(source(&m, "fine")["datasets"]["fixture_rows"]["rows"], 3);
+    let (_, rows, kv, _) = read_parquet(
+        &b.out()
+            .join("datasets/fixture_rows/source=fine/part-0.parquet"),
+    );
+    assert_eq!(rows, 3);
+    assert_eq!(kv["eqpipe.step"], "fine");
+    // Bad rows from an isolated plugin are quarantined by the host.
+    assert_eq!(source(&m, "rows")["datasets"]["fixture_rows"]["rows"], 1);
+    assert_eq!(
+        source(&m, "rows")["datasets"]["fixture_rows"]["quarantined"],
+        4
+    );
+    let q = source(&m, "rows")["quarantine_file"].as_str().unwrap();
+    let q = std::fs::read_to_string(b.out().join(q)).unwrap();
+    assert!(q.contains("label: not one of the allowed values"), "{q}");
+    // Nothing of the failed ones is visible, and the hang cost its timeout,
+    // not the run.
+    for n in ["crash", "spin", "hog"] {
+        assert!(
+            !b.out()
+                .join(format!("datasets/fixture_rows/source={n}"))
+                .join("part-0.parquet")
+                .exists()
+        );
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    // The config is checked: limits need process isolation.
+    let cfg = config_with(
+        b.dir.path(),
+        &b.public,
+        &format!(
+            "[[sources]]\nname = \"x\"\nlibrary = \"{}\"\ntimeout_secs = 5\n[sources.options]\nmode = \"ok\"\n",
+            lib.display()
+        ),
+    );
+    let o = run(&["validate", "--config", cfg.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("need isolation = \"process\""),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Cancelling a run reaches a plugin in its own process: SIGTERM to eqpipe
+/// sends the child `cancel`, the plugin sees it and stops, the step is
+/// recorded cancelled and no child is left behind.
+#[test]
+fn an_isolated_plugin_sees_cancellation() {
+    let lib = cdylib("eqpipe-fixture-misbehaving");
+    let b = Beside::new();
+    let cfg = config_with(
+        b.dir.path(),
+        &b.public,
+        &format!(
+            "[[sources]]\nname = \"waiting\"\nlibrary = \"{}\"\nisolation = \"process\"\n[sources.options]\nmode = \"wait-for-cancel\"\n",
+            lib.display()
+        ),
+    );
+    let child = eqpipe()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the plugin process to start, then stop the run.
+    let t = std::time::Instant::now();
+    let pid = child.id().to_string();
+    loop {
+        let kids = std::process::Command::new("pgrep")
+            .args(["-P", &pid])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        if !kids.is_empty() {
+            break;
+        }
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "the plugin process never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let m = last_manifest(&b.out());
+    assert_eq!(source(&m, "waiting")["status"], "cancelled", "{m:#}");
+    assert!(
+        source(&m, "waiting")["error"]
+            .as_str()
+            .unwrap()
+            .contains("cancel"),
+        "{m:#}"
+    );
+}

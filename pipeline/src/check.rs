@@ -210,6 +210,8 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
             plugin: None,
             library: Some(path.to_path_buf()),
             isolation: Isolation::InProcess,
+            timeout_secs: None,
+            memory_limit_mb: None,
             options: table,
             max_rejected_pct: None,
         }],

@@ -20,7 +20,7 @@ pub enum Isolation {
 }
 
 /// Settings of the host's fetch layer.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FetchConfig {
     /// Whole-request timeout, seconds.
@@ -72,6 +72,10 @@ pub struct SourceConfig {
     /// Where it runs.
     #[serde(default)]
     pub isolation: Isolation,
+    /// With `isolation = "process"`: kill the plugin after this many seconds.
+    pub timeout_secs: Option<u64>,
+    /// With `isolation = "process"`: the plugin process's memory limit, MB.
+    pub memory_limit_mb: Option<u64>,
     /// Handed to the plugin, checked against its config schema.
     #[serde(default)]
     pub options: toml::Table,
@@ -94,6 +98,10 @@ pub struct IndicatorConfig {
     /// Where it runs.
     #[serde(default)]
     pub isolation: Isolation,
+    /// With `isolation = "process"`: kill the plugin after this many seconds.
+    pub timeout_secs: Option<u64>,
+    /// With `isolation = "process"`: the plugin process's memory limit, MB.
+    pub memory_limit_mb: Option<u64>,
     /// Handed to the plugin, checked against its config schema.
     #[serde(default)]
     pub options: toml::Table,
@@ -289,6 +297,8 @@ impl Config {
             }
             plugin_ref(&s.plugin, &s.library, &self.base_dir)
                 .map_err(|m| invalid(format!("{at}: {m}")))?;
+            check_isolation(s.isolation, s.timeout_secs, s.memory_limit_mb)
+                .map_err(|m| invalid(format!("{at}: {m}")))?;
             if let Some(p) = s.max_rejected_pct
                 && !(0.0..=100.0).contains(&p)
             {
@@ -301,6 +311,8 @@ impl Config {
         for (i, ind) in self.indicators.iter().enumerate() {
             let at = format!("indicators[{i}]");
             plugin_ref(&ind.plugin, &ind.library, &self.base_dir)
+                .map_err(|m| invalid(format!("{at}: {m}")))?;
+            check_isolation(ind.isolation, ind.timeout_secs, ind.memory_limit_mb)
                 .map_err(|m| invalid(format!("{at}: {m}")))?;
             if let Some(n) = &ind.name {
                 if !eqpipe_plugin_sdk::contract::is_snake_case(n) {
@@ -344,6 +356,23 @@ impl Config {
             self.base_dir.join(p)
         }
     }
+}
+
+fn check_isolation(
+    isolation: Isolation,
+    timeout_secs: Option<u64>,
+    memory_limit_mb: Option<u64>,
+) -> Result<(), String> {
+    if isolation != Isolation::Process && (timeout_secs.is_some() || memory_limit_mb.is_some()) {
+        return Err(
+            "timeout_secs and memory_limit_mb need isolation = \"process\" (an in-process plugin cannot be stopped or limited)"
+                .into(),
+        );
+    }
+    if timeout_secs == Some(0) || memory_limit_mb.is_some_and(|m| m < 64) {
+        return Err("timeout_secs must be at least 1 and memory_limit_mb at least 64".into());
+    }
+    Ok(())
 }
 
 fn plugin_ref(

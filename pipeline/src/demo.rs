@@ -1274,6 +1274,8 @@ fn source(name: &str, plugin: &str, options: toml::Table, max_rejected_pct: f64)
         plugin: Some(plugin.into()),
         library: Option::None,
         isolation: Isolation::InProcess,
+        timeout_secs: Option::None,
+        memory_limit_mb: Option::None,
         options,
         max_rejected_pct: Some(max_rejected_pct),
     }
@@ -1286,6 +1288,8 @@ fn indicator(name: &str, plugin: &str, options: toml::Table) -> IndicatorConfig 
         plugin: Some(plugin.into()),
         library: Option::None,
         isolation: Isolation::InProcess,
+        timeout_secs: Option::None,
+        memory_limit_mb: Option::None,
         options,
     }
 }

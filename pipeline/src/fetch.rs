@@ -162,6 +162,26 @@ impl Fetcher {
         self
     }
 
+    /// Its settings.
+    pub fn config(&self) -> &FetchConfig {
+        &self.config
+    }
+
+    /// The cache folder.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// The cache folder of steps that make personal data.
+    pub fn restricted_cache_dir(&self) -> Option<&Path> {
+        self.restricted_cache_dir.as_deref()
+    }
+
+    /// The folder relative paths resolve against.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
     /// Fetches from a plugin thread (blocks on the host's runtime).
     pub fn fetch_blocking(
         &self,

@@ -337,6 +337,9 @@ pub struct StepContext {
     pub cancel: Arc<AtomicBool>,
     /// Where emitted rows go.
     pub sink: Mutex<Sink>,
+    /// In an isolated plugin's process: emitted rows go to the parent
+    /// instead of `sink`.
+    pub forward: Option<crate::isolate::Forward>,
     /// Readable inputs: dataset -> (schema, files).
     pub inputs: HashMap<String, (SchemaRef, Vec<PathBuf>)>,
     /// URLs fetched.
@@ -524,6 +527,9 @@ unsafe extern "C" fn host_emit(
                 format!("unreadable stream for `{name}`: {e}"),
             )
         })?;
+        if let Some(f) = &s.forward {
+            return f.emit(&name, reader).map_err(|m| (abi::STATUS_IO, m));
+        }
         let mut sink = s
             .sink
             .lock()

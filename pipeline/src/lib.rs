@@ -14,6 +14,7 @@ pub mod export;
 pub mod fetch;
 pub mod host;
 pub mod incremental;
+pub mod isolate;
 pub mod lock;
 pub mod objectives;
 pub mod observe;

@@ -86,6 +86,9 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
     },
+    /// Internal: runs one plugin for a parent eqpipe (process isolation).
+    #[command(hide = true)]
+    PluginHost,
     /// Run history, from the run manifests.
     Runs {
         #[command(subcommand)]
@@ -239,6 +242,19 @@ fn install_signal_handlers(cancel: Arc<AtomicBool>) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::PluginHost) {
+        // A child of an isolated step: JSON logs on stderr for the parent to
+        // relay; the outcome goes back as a frame.
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .json()
+            .flatten_event(true)
+            .init();
+        return ExitCode::from(eqpipe::isolate::child_main() as u8);
+    }
     let progress = std::io::stderr().is_terminal() && matches!(cli.log_format, LogFormat::Human);
     let runs_pipeline = matches!(cli.command, Command::Run { .. } | Command::Demo { .. });
     // The conformance kit prints its own report; its runs log only problems.
@@ -256,6 +272,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
     match cli.command {
+        Command::PluginHost => Ok(ExitCode::from(eqpipe::isolate::child_main() as u8)),
         Command::Run {
             config,
             out,
@@ -583,12 +600,6 @@ fn validate(path: &Path) -> Result<ExitCode> {
                 );
             }
             Err(e) => problems.push(format!("source `{}`: {e}", s.name)),
-        }
-        if s.isolation == eqpipe::config::Isolation::Process {
-            problems.push(format!(
-                "source `{}`: isolation = \"process\" is not available in this eqpipe version",
-                s.name
-            ));
         }
     }
     let contracts = match &cfg.contracts_dir {

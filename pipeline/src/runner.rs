@@ -347,9 +347,9 @@ impl Shared<'_> {
 type Prepared = Result<(Plugin, serde_json::Value), StepFailure>;
 
 /// Why a step did not succeed.
-struct StepFailure {
-    status: StepStatus,
-    message: String,
+pub(crate) struct StepFailure {
+    pub(crate) status: StepStatus,
+    pub(crate) message: String,
 }
 
 impl StepFailure {
@@ -362,7 +362,7 @@ impl StepFailure {
 }
 
 /// Calls create, run and destroy on one plugin instance.
-fn invoke(ctx: &StepContext, options: &str) -> Result<(), StepFailure> {
+pub(crate) fn invoke(ctx: &StepContext, options: &str) -> Result<(), StepFailure> {
     let desc = ctx.plugin.descriptor;
     let api = ctx.host_api();
     let (create, run, destroy) = (
@@ -410,6 +410,24 @@ fn invoke(ctx: &StepContext, options: &str) -> Result<(), StepFailure> {
     Ok(())
 }
 
+/// The plugin and limits of a step under `isolation = "process"`.
+fn isolation_of(
+    isolation: &Isolation,
+    r: crate::config::PluginRef,
+    timeout_secs: Option<u64>,
+    memory_limit_mb: Option<u64>,
+) -> Option<(crate::config::PluginRef, crate::isolate::Limits)> {
+    (*isolation == Isolation::Process).then(|| {
+        (
+            r,
+            crate::isolate::Limits {
+                timeout: timeout_secs.map(std::time::Duration::from_secs),
+                memory_limit_mb,
+            },
+        )
+    })
+}
+
 fn empty_report(name: &str, plugin: String) -> StepReport {
     StepReport {
         name: name.to_string(),
@@ -451,6 +469,7 @@ fn run_step(
     targets: HashMap<String, Target>,
     inputs: HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>,
     max_rejected_pct: Option<f64>,
+    isolated: Option<(crate::config::PluginRef, crate::isolate::Limits)>,
 ) -> Result<(), StepFailure> {
     let name = report.name.clone();
     // Rejected rows of personal datasets are personal too, and so are the
@@ -529,6 +548,7 @@ fn run_step(
         fetcher: shared.fetcher.clone(),
         cancel: shared.opts.cancel.clone(),
         sink: Mutex::new(Sink::new(&shared.run_id, targets, quarantine)),
+        forward: None,
         inputs,
         fetches: Mutex::new(Vec::new()),
         progress: shared.bar(&name),
@@ -537,7 +557,24 @@ fn run_step(
     let span = tracing::info_span!("step", step = %name, plugin = %plugin.manifest.name);
     let _guard = span.enter();
     tracing::info!("started");
-    let result = invoke(&ctx, &options.to_string());
+    let result = match &isolated {
+        Some((r, limits)) => {
+            tracing::info!(
+                timeout_secs = limits.timeout.map(|t| t.as_secs()),
+                memory_limit_mb = limits.memory_limit_mb,
+                "running in its own process"
+            );
+            crate::isolate::invoke(&ctx, r, &options.to_string(), limits).map_err(|e| StepFailure {
+                status: if e.cancelled {
+                    StepStatus::Cancelled
+                } else {
+                    StepStatus::Failed
+                },
+                message: e.message,
+            })
+        }
+        None => invoke(&ctx, &options.to_string()),
+    };
     if let Some(pb) = &ctx.progress {
         pb.finish_and_clear();
     }
@@ -693,9 +730,9 @@ fn prepare(
     options: &serde_json::Value,
     report: &mut StepReport,
 ) -> Result<Plugin, StepFailure> {
-    if isolation == Isolation::Process {
+    if isolation == Isolation::Process && !cfg!(unix) {
         return Err(StepFailure::failed(
-            "isolation = \"process\" is not available in this eqpipe version; use \"in-process\"",
+            "isolation = \"process\" needs a Unix system; use \"in-process\"",
         ));
     }
     let plugin = registry::resolve(r, kind).map_err(|e| StepFailure::failed(e.to_string()))?;
@@ -729,6 +766,7 @@ pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::run
             HashMap::new(),
             scratch.join("probe.csv"),
         )),
+        forward: None,
         inputs: HashMap::new(),
         fetches: Mutex::new(Vec::new()),
         progress: None,
@@ -892,6 +930,12 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                                 targets,
                                 HashMap::new(),
                                 max_rejected[i],
+                                isolation_of(
+                                    &config.sources[i].isolation,
+                                    config.source_plugin(&config.sources[i]),
+                                    config.sources[i].timeout_secs,
+                                    config.sources[i].memory_limit_mb,
+                                ),
                             )
                         })
                     };
@@ -962,6 +1006,12 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                 targets,
                 inputs,
                 None,
+                isolation_of(
+                    &ind.isolation,
+                    r.clone(),
+                    ind.timeout_secs,
+                    ind.memory_limit_mb,
+                ),
             )
         });
         if report.name.is_empty() {
