@@ -118,7 +118,7 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
     census_ok(&out, &m);
     let r = source(&m, "referrals");
     assert_eq!(r["plugin_version"], "0.1.0");
-    assert_eq!(r["plugin_abi"], "1.0");
+    assert_eq!(r["plugin_abi"], "1.1");
     let d = &r["datasets"]["service_referrals"];
     assert_eq!(d["rows_in"], 5);
     assert_eq!(d["rows"], 3);
@@ -135,7 +135,7 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
         schema.field_with_name("referrals").unwrap().data_type(),
         &arrow_schema::DataType::Int64
     );
-    assert!(kv["eqpipe.plugin_abi"] == "1.0" && kv["eqpipe.plugin"] == "example-referrals");
+    assert!(kv["eqpipe.plugin_abi"] == "1.1" && kv["eqpipe.plugin"] == "example-referrals");
 
     // Quarantine: page URL, line, column and reason for each rejected row.
     let q = std::fs::read_to_string(out.join(r["quarantine_file"].as_str().unwrap())).unwrap();
@@ -181,7 +181,7 @@ fn a_library_built_for_another_abi_is_refused_and_the_rest_of_the_run_completes(
     let e = source(&m, "future")["error"].as_str().unwrap().to_string();
     assert!(e.contains(lib.to_str().unwrap()), "names the file: {e}");
     assert!(
-        e.contains("ABI 99.0") && e.contains("ABI 1.0"),
+        e.contains("ABI 99.0") && e.contains("ABI 1.1"),
         "names both versions: {e}"
     );
     assert!(e.contains("rebuild"), "says what to do: {e}");
@@ -479,6 +479,9 @@ fn isolated_plugins_that_crash_hang_or_blow_up_fail_alone() {
     );
     assert_eq!(rows, 3);
     assert_eq!(kv["eqpipe.step"], "fine");
+    // Its log lines come back through the parent, and it was offered the
+    // run's snapshot date (ABI 1.1) in its own process too.
+    assert!(text(&o).contains("run covers "), "{}", text(&o));
     // Bad rows from an isolated plugin are quarantined by the host.
     assert_eq!(source(&m, "rows")["datasets"]["fixture_rows"]["rows"], 1);
     assert_eq!(
@@ -574,5 +577,95 @@ fn an_isolated_plugin_sees_cancellation() {
             .unwrap()
             .contains("cancel"),
         "{m:#}"
+    );
+}
+
+fn kv_abi(out: &Path) -> String {
+    let (_, _, kv, _) =
+        read_parquet(&out.join("datasets/library_visits/source=visits/part-0.parquet"));
+    kv["eqpipe.plugin_abi"].clone()
+}
+
+/// Builds `examples/c-plugin/library_visits.c` with the system C compiler
+/// against the cbindgen header.
+fn build_c_plugin(dir: &Path) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let lib = dir.join("liblibrary_visits.so");
+    let o = std::process::Command::new("cc")
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-shared",
+            "-fPIC",
+            "-I",
+        ])
+        .arg(root.join("plugins/abi/include"))
+        .arg(root.join("examples/c-plugin/library_visits.c"))
+        .arg("-o")
+        .arg(&lib)
+        .output()
+        .expect("a C compiler (cc)");
+    assert!(o.status.success(), "{}", text(&o));
+    lib
+}
+
+/// A plugin written in C against the generated header loads, runs,
+/// declares its own contract, passes the conformance kit, and reports an
+/// error whose message it allocated and frees itself. It was written
+/// against ABI 1.0 and says so; the host records that in provenance.
+#[test]
+fn a_plugin_written_in_c_loads_and_runs() {
+    let b = Beside::new();
+    let lib = build_c_plugin(b.dir.path());
+    let (o, m) = b.run(&format!(
+        "[[sources]]\nname = \"visits\"\nlibrary = \"{0}\"\n\
+         [[sources]]\nname = \"broken-visits\"\nlibrary = \"{0}\"\n[sources.options]\nfail = true\n",
+        lib.display()
+    ));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let visits = source(&m, "visits");
+    assert_eq!(visits["status"], "succeeded", "{m:#}");
+    assert_eq!(visits["plugin_version"], "1.0.0");
+    // Built against the previous minor version (1.0), loaded by a 1.1 host.
+    assert_eq!(visits["plugin_abi"], "1.0");
+    assert_eq!(m["abi_version"], "1.1");
+    assert_eq!(kv_abi(&b.out()), "1.0");
+    assert_eq!(visits["datasets"]["library_visits"]["rows"], 3);
+    let (schema, rows, kv, batches) = read_parquet(
+        &b.out()
+            .join("datasets/library_visits/source=visits/part-0.parquet"),
+    );
+    assert_eq!(rows, 3);
+    assert_eq!(kv["eqpipe.plugin"], "library-visits");
+    assert!(matches!(
+        schema.field_with_name("branch").unwrap().data_type(),
+        arrow_schema::DataType::Dictionary(_, _)
+    ));
+    let visits_col =
+        eqpipe_plugin_sdk::f64_values(batches[0].column_by_name("visits").unwrap().as_ref())
+            .unwrap();
+    assert_eq!(visits_col, vec![Some(1520.0), Some(830.0), Some(410.0)]);
+    assert!(
+        text(&o).contains("counting library visits (a plugin in C)"),
+        "{}",
+        text(&o)
+    );
+    let e = source(&m, "broken-visits")["error"].as_str().unwrap();
+    assert!(e.contains("the visits export has no header row"), "{e}");
+    // The conformance kit passes it, in its own process too.
+    let o = run(&["plugins", "check", lib.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let b = Beside::new();
+    let (o, m) = b.run(&format!(
+        "[[sources]]\nname = \"visits\"\nlibrary = \"{}\"\nisolation = \"process\"\n",
+        lib.display()
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        source(&m, "visits")["datasets"]["library_visits"]["rows"],
+        3
     );
 }

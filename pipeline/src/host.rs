@@ -349,6 +349,8 @@ pub struct StepContext {
     /// The step writes personal data: what it fetches is cached under the
     /// restricted root.
     pub personal: bool,
+    /// The data period the run covers (`YYYY-MM-DD`), offered to plugins.
+    pub snapshot_date: String,
 }
 
 impl StepContext {
@@ -366,6 +368,7 @@ impl StepContext {
             fetch: host_fetch,
             emit: host_emit,
             open_input: host_open_input,
+            snapshot_date: abi::StrRef::new(&self.snapshot_date),
         }
     }
 

@@ -68,6 +68,7 @@ struct Job {
     /// dataset -> (schema as an empty Arrow IPC stream, files)
     inputs: HashMap<String, (Vec<u8>, Vec<PathBuf>)>,
     memory_limit_mb: Option<u64>,
+    snapshot_date: String,
 }
 
 /// A fetch the child made, with what incremental runs need.
@@ -169,6 +170,7 @@ pub fn invoke(
             .map(|(k, (schema, files))| (k.clone(), (schema_bytes(schema), files.clone())))
             .collect(),
         memory_limit_mb: limits.memory_limit_mb,
+        snapshot_date: ctx.snapshot_date.clone(),
     };
     let exe = std::env::current_exe().map_err(|e| failed(format!("cannot find eqpipe: {e}")))?;
     let mut child = Command::new(exe)
@@ -608,6 +610,7 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
         fetches: Mutex::new(Vec::new()),
         progress: None,
         personal: job.personal,
+        snapshot_date: job.snapshot_date,
     };
     let result = crate::runner::invoke(&ctx, &job.options);
     let fetches = ctx

@@ -553,6 +553,7 @@ fn run_step(
         fetches: Mutex::new(Vec::new()),
         progress: shared.bar(&name),
         personal,
+        snapshot_date: shared.snapshot.to_string(),
     };
     let span = tracing::info_span!("step", step = %name, plugin = %plugin.manifest.name);
     let _guard = span.enter();
@@ -771,6 +772,7 @@ pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::run
         fetches: Mutex::new(Vec::new()),
         progress: None,
         personal: false,
+        snapshot_date: chrono::Utc::now().date_naive().to_string(),
     };
     (ctx, rt)
 }

@@ -44,7 +44,7 @@ use std::ffi::{c_char, c_void};
 /// The ABI major version. A host refuses a plugin whose major differs.
 pub const ABI_MAJOR: u32 = 1;
 /// The ABI minor version. Minor versions only append fields and functions.
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 
 /// The name of the symbol every plugin library exports, NUL-terminated.
 pub const ENTRY_SYMBOL: &[u8] = b"eqpipe_plugin_entry\0";
@@ -138,7 +138,7 @@ pub struct OwnedStr {
     /// Length in bytes.
     pub len: usize,
     /// Frees the string; null once released or for a static string.
-    pub release: Option<unsafe extern "C" fn(this: *mut OwnedStr)>,
+    pub release: Option<unsafe extern "C" fn(string: *mut OwnedStr)>,
     /// Opaque data for `release`, owned by the allocating side.
     pub private_data: *mut c_void,
 }
@@ -355,12 +355,28 @@ pub struct PluginDescriptor {
     /// datasets, each `{"name": ..., "contract": {...}?}`), `config_schema`
     /// (a JSON Schema of the options object).
     pub manifest: StrRef,
+    // The function types are spelled out (they are exactly [`CreateFn`],
+    // [`RunFn`] and [`DestroyFn`]) so that cbindgen can write them as
+    // nullable C function pointers.
     /// See [`CreateFn`].
-    pub create: Option<CreateFn>,
+    pub create: Option<
+        unsafe extern "C" fn(
+            options_json: StrRef,
+            host: *const HostApi,
+            out_instance: *mut *mut c_void,
+            out_error: *mut PluginError,
+        ) -> i32,
+    >,
     /// See [`RunFn`].
-    pub run: Option<RunFn>,
+    pub run: Option<
+        unsafe extern "C" fn(
+            instance: *mut c_void,
+            host: *const HostApi,
+            out_error: *mut PluginError,
+        ) -> i32,
+    >,
     /// See [`DestroyFn`].
-    pub destroy: Option<DestroyFn>,
+    pub destroy: Option<unsafe extern "C" fn(instance: *mut c_void)>,
 }
 
 // SAFETY: a descriptor is immutable static data plus function pointers.
@@ -442,7 +458,18 @@ pub struct HostApi {
     pub emit: EmitFn,
     /// See [`OpenInputFn`].
     pub open_input: OpenInputFn,
+    /// **Added in 1.1.** The data period the run covers, `YYYY-MM-DD` (the
+    /// run's snapshot date: `--snapshot-date`, the scheduled firing's day,
+    /// or today). Read it only when `struct_size` reaches past it (a 1.0
+    /// host has no such field): see [`HOST_API_V1_1_SIZE`].
+    pub snapshot_date: StrRef,
 }
+
+/// The `struct_size` of a 1.0 host's [`HostApi`] (up to `open_input`).
+pub const HOST_API_V1_0_SIZE: usize = std::mem::offset_of!(HostApi, snapshot_date);
+
+/// The `struct_size` from which a [`HostApi`] has `snapshot_date` (1.1).
+pub const HOST_API_V1_1_SIZE: usize = HOST_API_V1_0_SIZE + std::mem::size_of::<StrRef>();
 
 /// The minimum `struct_size` of a descriptor the host can read (ABI 1.0).
 pub const DESCRIPTOR_V1_0_SIZE: usize = std::mem::size_of::<PluginDescriptor>();

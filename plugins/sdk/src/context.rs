@@ -156,6 +156,20 @@ impl<'a> Context<'a> {
         self.log(Level::Debug, message)
     }
 
+    /// The data period the run covers (`YYYY-MM-DD`): the run's snapshot
+    /// date. `None` from a host older than ABI 1.1, which does not offer it.
+    pub fn snapshot_date(&self) -> Option<String> {
+        if self.api.struct_size < abi::HOST_API_V1_1_SIZE {
+            return None;
+        }
+        // SAFETY: struct_size says the field is there; the string lives
+        // for the call's duration.
+        unsafe { self.api.snapshot_date.as_str() }
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    }
+
     /// Reports progress (`total` 0 when unknown).
     pub fn progress(&self, done: u64, total: u64, message: &str) {
         // SAFETY: as for `log`.

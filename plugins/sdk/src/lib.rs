@@ -441,6 +441,7 @@ mod tests {
             fetch,
             emit,
             open_input,
+            snapshot_date: abi::StrRef::new("2025-03-31"),
         }
     }
 
@@ -487,6 +488,20 @@ mod tests {
         let (code, msg) = create_and_run(r#"{"rows": 1, "panic": true}"#, &host);
         assert_eq!(code, abi::STATUS_PANIC);
         assert!(msg.contains("boom at row 7"), "{msg}");
+    }
+
+    #[test]
+    fn newer_host_fields_are_read_only_when_the_host_has_them() {
+        let host = TestHost::default();
+        let mut a = api(&host);
+        let ctx = Context::new(&a).unwrap();
+        assert_eq!(ctx.snapshot_date().as_deref(), Some("2025-03-31"));
+        // A 1.0 host: its vtable ends before `snapshot_date` (whatever
+        // follows in memory is not read).
+        a.abi_minor = 0;
+        a.struct_size = abi::HOST_API_V1_0_SIZE;
+        let ctx = Context::new(&a).unwrap();
+        assert_eq!(ctx.snapshot_date(), None);
     }
 
     #[test]
