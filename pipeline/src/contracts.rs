@@ -216,7 +216,7 @@ pub struct Validator {
     allowed: Vec<Option<HashSet<String>>>,
     /// Indexes of the `unique` columns, and the keys seen so far.
     unique: Vec<usize>,
-    seen: HashSet<Vec<String>>,
+    seen: foldhash::HashSet<Box<[u8]>>,
 }
 
 /// Whether a column of type `from` may be converted to the contract type.
@@ -283,7 +283,7 @@ impl Validator {
             loose,
             allowed,
             unique,
-            seen: HashSet::new(),
+            seen: foldhash::HashSet::default(),
         }
     }
 
@@ -449,19 +449,6 @@ impl Validator {
                     }
                 }
             }
-            if let Some(allowed) = &self.allowed[ci] {
-                let s = converted.as_string::<i32>();
-                for i in 0..n {
-                    if s.is_valid(i) && !allowed.contains(s.value(i)) {
-                        note(
-                            &mut faults,
-                            i,
-                            &c.name,
-                            "not one of the allowed values".into(),
-                        );
-                    }
-                }
-            }
             let stored = c.ty.arrow_type(c.categorical);
             let final_col = if stored != plain {
                 cast_with_options(&converted, &stored, &opts)
@@ -469,6 +456,39 @@ impl Validator {
             } else {
                 converted
             };
+            if let Some(allowed) = &self.allowed[ci] {
+                let mut outside = |i: usize| {
+                    note(
+                        &mut faults,
+                        i,
+                        &c.name,
+                        "not one of the allowed values".into(),
+                    )
+                };
+                if let Some(dict) = final_col.as_any_dictionary_opt() {
+                    // Check each distinct value once, then the rows using
+                    // the ones outside the list.
+                    let values = dict.values().as_string::<i32>();
+                    let bad: Vec<bool> = (0..values.len())
+                        .map(|k| values.is_valid(k) && !allowed.contains(values.value(k)))
+                        .collect();
+                    if bad.iter().any(|b| *b) {
+                        let keys = dict.normalized_keys();
+                        for (i, k) in keys.iter().enumerate() {
+                            if final_col.is_valid(i) && bad[*k] {
+                                outside(i);
+                            }
+                        }
+                    }
+                } else {
+                    let s = final_col.as_string::<i32>();
+                    for i in 0..n {
+                        if s.is_valid(i) && !allowed.contains(s.value(i)) {
+                            outside(i);
+                        }
+                    }
+                }
+            }
             columns.push(final_col);
         }
         // Rows the source rejected itself.
@@ -493,12 +513,26 @@ impl Validator {
                 .collect::<Result<_, _>>()
                 .map_err(|e| self.mismatch(format!("unique key: {e}")))?;
             let what = self.contract.unique.join(", ");
+            // One allocation per new key: the values written one after the
+            // other, each followed by \x1f<its length>\x1f, which reads
+            // back unambiguously from the end.
+            let mut key = String::new();
             for i in 0..n {
                 if faults[i].is_some() {
                     continue;
                 }
-                let key: Vec<String> = fmts.iter().map(|f| f.value(i).to_string()).collect();
-                if !self.seen.insert(key) {
+                key.clear();
+                for f in &fmts {
+                    use std::fmt::Write as _;
+                    let start = key.len();
+                    let _ = write!(key, "{}", f.value(i));
+                    let len = key.len() - start;
+                    let _ = write!(key, "\u{1f}{len}\u{1f}");
+                }
+                let new = !self.seen.contains(key.as_bytes());
+                if new {
+                    self.seen.insert(key.as_bytes().into());
+                } else {
                     note(
                         &mut faults,
                         i,

@@ -325,6 +325,38 @@ pub struct FetchRecord {
     pub digest: Option<String>,
 }
 
+/// The hand-over from a plugin's thread to the thread storing its rows.
+#[derive(Default)]
+pub struct Pipe {
+    /// Batches to store, by dataset; `None` when not pipelined.
+    pub queue: Mutex<Option<std::sync::mpsc::SyncSender<(String, RecordBatch)>>>,
+    /// The first storing error (status, message), reported to the plugin
+    /// at its next emit and to the step at the end.
+    pub error: Mutex<Option<(i32, String)>>,
+}
+
+impl Pipe {
+    /// Stores the batches of `queue` into `sink` until the queue closes
+    /// (run on the storing thread).
+    pub fn drain(
+        &self,
+        sink: &Mutex<Sink>,
+        queue: std::sync::mpsc::Receiver<(String, RecordBatch)>,
+    ) {
+        for (name, batch) in queue {
+            let schema = batch.schema();
+            let reader = arrow_array::RecordBatchIterator::new(vec![Ok(batch)], schema);
+            let result = match sink.lock() {
+                Ok(mut s) => s.emit(&name, reader),
+                Err(_) => Err((abi::STATUS_INTERNAL, "sink poisoned".to_string())),
+            };
+            if let Err(e) = result {
+                self.error.lock().expect("not poisoned").get_or_insert(e);
+            }
+        }
+    }
+}
+
 /// Everything one plugin invocation may reach through the vtable.
 pub struct StepContext {
     /// The step's name (source name or indicator output name).
@@ -340,6 +372,10 @@ pub struct StepContext {
     /// In an isolated plugin's process: emitted rows go to the parent
     /// instead of `sink`.
     pub forward: Option<crate::isolate::Forward>,
+    /// When set, emitted batches are handed to a storing thread (which
+    /// validates and writes them while the plugin reads on), instead of
+    /// being stored on the plugin's thread.
+    pub pipe: Pipe,
     /// Readable inputs: dataset -> (schema, files).
     pub inputs: HashMap<String, (SchemaRef, Vec<PathBuf>)>,
     /// URLs fetched.
@@ -532,6 +568,34 @@ unsafe extern "C" fn host_emit(
         })?;
         if let Some(f) = &s.forward {
             return f.emit(&name, reader).map_err(|m| (abi::STATUS_IO, m));
+        }
+        let queue = s.pipe.queue.lock().ok().and_then(|q| q.clone());
+        if let Some(queue) = queue {
+            if let Some(e) = s.pipe.error.lock().ok().and_then(|e| e.clone()) {
+                return Err(e);
+            }
+            let schema = reader.schema();
+            let mut sent = 0usize;
+            for b in reader {
+                let b = b.map_err(|e| {
+                    (
+                        abi::STATUS_DATA,
+                        format!("unreadable batch for `{name}`: {e}"),
+                    )
+                })?;
+                queue.send((name.clone(), b)).map_err(|_| {
+                    (
+                        abi::STATUS_INTERNAL,
+                        "the host stopped storing rows".to_string(),
+                    )
+                })?;
+                sent += 1;
+            }
+            if sent == 0 {
+                // An empty stream still has its schema checked.
+                let _ = queue.send((name.clone(), RecordBatch::new_empty(schema)));
+            }
+            return Ok(());
         }
         let mut sink = s
             .sink

@@ -606,6 +606,7 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
             PathBuf::new(),
         )),
         forward: Some(Forward(Mutex::new(frames))),
+        pipe: Default::default(),
         inputs,
         fetches: Mutex::new(Vec::new()),
         progress: None,

@@ -410,6 +410,32 @@ pub(crate) fn invoke(ctx: &StepContext, options: &str) -> Result<(), StepFailure
     Ok(())
 }
 
+/// Runs the step's plugin, in this process or its own.
+fn run_plugin(
+    ctx: &StepContext,
+    options: &serde_json::Value,
+    isolated: &Option<(crate::config::PluginRef, crate::isolate::Limits)>,
+) -> Result<(), StepFailure> {
+    match isolated {
+        Some((r, limits)) => {
+            tracing::info!(
+                timeout_secs = limits.timeout.map(|t| t.as_secs()),
+                memory_limit_mb = limits.memory_limit_mb,
+                "running in its own process"
+            );
+            crate::isolate::invoke(ctx, r, &options.to_string(), limits).map_err(|e| StepFailure {
+                status: if e.cancelled {
+                    StepStatus::Cancelled
+                } else {
+                    StepStatus::Failed
+                },
+                message: e.message,
+            })
+        }
+        None => invoke(ctx, &options.to_string()),
+    }
+}
+
 /// The plugin and limits of a step under `isolation = "process"`.
 fn isolation_of(
     isolation: &Isolation,
@@ -549,6 +575,7 @@ fn run_step(
         cancel: shared.opts.cancel.clone(),
         sink: Mutex::new(Sink::new(&shared.run_id, targets, quarantine)),
         forward: None,
+        pipe: Default::default(),
         inputs,
         fetches: Mutex::new(Vec::new()),
         progress: shared.bar(&name),
@@ -558,23 +585,33 @@ fn run_step(
     let span = tracing::info_span!("step", step = %name, plugin = %plugin.manifest.name);
     let _guard = span.enter();
     tracing::info!("started");
-    let result = match &isolated {
-        Some((r, limits)) => {
-            tracing::info!(
-                timeout_secs = limits.timeout.map(|t| t.as_secs()),
-                memory_limit_mb = limits.memory_limit_mb,
-                "running in its own process"
-            );
-            crate::isolate::invoke(&ctx, r, &options.to_string(), limits).map_err(|e| StepFailure {
-                status: if e.cancelled {
-                    StepStatus::Cancelled
-                } else {
-                    StepStatus::Failed
-                },
-                message: e.message,
-            })
-        }
-        None => invoke(&ctx, &options.to_string()),
+    // The plugin reads and converts on this thread while a second one
+    // validates and writes what it emitted (two cores in use).
+    // (An isolated plugin's batches already arrive on a thread of their
+    // own: no queue, and the storing thread ends at once.)
+    let (queue, stored) = std::sync::mpsc::sync_channel(2);
+    *ctx.pipe.queue.lock().expect("not poisoned") = isolated.is_none().then_some(queue);
+    let result = std::thread::scope(|scope| {
+        let storing_span = tracing::Span::current();
+        let (pipe, sink) = (&ctx.pipe, &ctx.sink);
+        scope.spawn(move || {
+            let _g = storing_span.enter();
+            pipe.drain(sink, stored);
+        });
+        let result = run_plugin(&ctx, options, &isolated);
+        ctx.pipe.queue.lock().expect("not poisoned").take();
+        result
+    });
+    let result = match (result, ctx.pipe.error.lock().expect("not poisoned").take()) {
+        (Ok(()), Some((code, msg))) => Err(StepFailure {
+            status: if code == abi::STATUS_CANCELLED {
+                StepStatus::Cancelled
+            } else {
+                StepStatus::Failed
+            },
+            message: format!("{msg} ({})", abi::status_name(code)),
+        }),
+        (r, _) => r,
     };
     if let Some(pb) = &ctx.progress {
         pb.finish_and_clear();
@@ -768,6 +805,7 @@ pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::run
             scratch.join("probe.csv"),
         )),
         forward: None,
+        pipe: Default::default(),
         inputs: HashMap::new(),
         fetches: Mutex::new(Vec::new()),
         progress: None,

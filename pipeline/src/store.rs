@@ -119,10 +119,16 @@ pub fn writer_properties() -> WriterProperties {
 }
 
 /// A Parquet file being written under a temporary name.
+///
+/// Encoding and compression run on a writer thread of their own, fed
+/// through a short queue: the step (parsing, validating) works on the next
+/// batch while the last one is compressed, which uses a second core. A
+/// write error surfaces at the next `write` or at `finish`.
 pub struct PendingFile {
     final_path: PathBuf,
     tmp_path: PathBuf,
-    writer: Option<ArrowWriter<File>>,
+    queue: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
+    worker: Option<std::thread::JoinHandle<Result<ArrowWriter<File>, StoreError>>>,
     rows: u64,
 }
 
@@ -144,32 +150,68 @@ impl PendingFile {
             .to_string_lossy();
         let tmp_path = dir.join(format!(".{name}.{run_id}.tmp"));
         let file = create_file(&tmp_path)?;
-        let writer =
+        let mut writer =
             ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|e| {
                 StoreError::Parquet {
                     path: tmp_path.clone(),
                     message: e.to_string(),
                 }
             })?;
+        let (queue, batches) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+        let path = tmp_path.clone();
+        let worker = std::thread::Builder::new()
+            .name("eqpipe-parquet".into())
+            .spawn(move || {
+                for b in batches {
+                    writer.write(&b).map_err(|e| StoreError::Parquet {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                }
+                Ok(writer)
+            })
+            .map_err(|e| StoreError::Io {
+                path: tmp_path.clone(),
+                source: e,
+            })?;
         Ok(PendingFile {
             final_path,
             tmp_path,
-            writer: Some(writer),
+            queue: Some(queue),
+            worker: Some(worker),
             rows: 0,
         })
+    }
+
+    /// The writer thread's outcome, once it has stopped.
+    fn join(&mut self) -> Result<ArrowWriter<File>, StoreError> {
+        self.queue.take();
+        match self.worker.take().map(|w| w.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(StoreError::Parquet {
+                path: self.tmp_path.clone(),
+                message: "the Parquet writer thread panicked".into(),
+            }),
+            None => Err(StoreError::Parquet {
+                path: self.tmp_path.clone(),
+                message: "the file was already finished".into(),
+            }),
+        }
     }
 
     /// Appends a batch (already conformed to the schema).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
         self.rows += batch.num_rows() as u64;
-        self.writer
-            .as_mut()
-            .expect("not finished")
-            .write(batch)
-            .map_err(|e| StoreError::Parquet {
-                path: self.tmp_path.clone(),
-                message: e.to_string(),
-            })
+        let sent = self
+            .queue
+            .as_ref()
+            .is_some_and(|q| q.send(batch.clone()).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            // The writer stopped: report why.
+            self.join().map(|_| ())
+        }
     }
 
     /// Rows written so far.
@@ -185,7 +227,7 @@ impl PendingFile {
     /// Adds provenance key-value metadata and closes the file (still under
     /// its temporary name). Returns a handle to commit or discard.
     pub fn finish(mut self, metadata: &[(String, String)]) -> Result<FinishedFile, StoreError> {
-        let mut writer = self.writer.take().expect("finish once");
+        let mut writer = self.join()?;
         for (k, v) in metadata {
             writer.append_key_value_metadata(KeyValue::new(k.clone(), v.clone()));
         }
@@ -204,8 +246,10 @@ impl PendingFile {
 
 impl Drop for PendingFile {
     fn drop(&mut self) {
-        // Abandoned before finish: remove the partial file.
-        if self.writer.is_some() {
+        // Abandoned before finish: stop the writer and remove the partial
+        // file.
+        if self.worker.is_some() {
+            let _ = self.join();
             let _ = std::fs::remove_file(&self.tmp_path);
         }
     }

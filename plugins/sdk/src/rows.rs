@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use arrow_array::builder::{StringBuilder, StringDictionaryBuilder};
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema};
 
 use crate::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
@@ -24,12 +26,23 @@ use crate::contract::{SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN};
 /// assert_eq!(batch.num_columns(), 4); // plus _source_file and _source_row
 /// assert!(rows.is_empty());
 /// ```
-#[derive(Debug, Clone)]
+///
+/// Values are appended straight into Arrow string buffers (no allocation
+/// per value), and the file name is stored once per run of rows from it.
 pub struct TextRows {
     names: Vec<String>,
-    columns: Vec<Vec<Option<String>>>,
-    files: Vec<String>,
+    columns: Vec<StringBuilder>,
+    files: StringDictionaryBuilder<Int32Type>,
     lines: Vec<u64>,
+}
+
+impl std::fmt::Debug for TextRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextRows")
+            .field("columns", &self.names)
+            .field("rows", &self.lines.len())
+            .finish()
+    }
 }
 
 impl TextRows {
@@ -37,14 +50,14 @@ impl TextRows {
     pub fn new(names: &[&str]) -> Self {
         TextRows {
             names: names.iter().map(|n| n.to_string()).collect(),
-            columns: vec![Vec::new(); names.len()],
-            files: Vec::new(),
+            columns: (0..names.len()).map(|_| StringBuilder::new()).collect(),
+            files: StringDictionaryBuilder::new(),
             lines: Vec::new(),
         }
     }
 
-    /// Adds a row: one value per column, in order (missing trailing values
-    /// are nulls; extra values are ignored). Values are trimmed.
+    /// Appends a row: one value per column in order (missing trailing values
+    /// are nulls), and where it came from. Values are trimmed.
     pub fn push<I, S>(&mut self, values: I, file: &str, line: u64)
     where
         I: IntoIterator<Item = S>,
@@ -52,13 +65,12 @@ impl TextRows {
     {
         let mut it = values.into_iter();
         for col in &mut self.columns {
-            let v = it
-                .next()
-                .map(|v| v.as_ref().trim().to_string())
-                .filter(|v| !v.is_empty());
-            col.push(v);
+            match it.next() {
+                Some(v) if !v.as_ref().trim().is_empty() => col.append_value(v.as_ref().trim()),
+                _ => col.append_null(),
+            }
         }
-        self.files.push(file.to_string());
+        self.files.append_value(file);
         self.lines.push(line);
     }
 
@@ -83,10 +95,15 @@ impl TextRows {
         let mut arrays: Vec<ArrayRef> = self
             .columns
             .iter_mut()
-            .map(|c| Arc::new(StringArray::from(std::mem::take(c))) as ArrayRef)
+            .map(|c| Arc::new(c.finish()) as ArrayRef)
             .collect();
-        fields.push(Field::new(SOURCE_FILE_COLUMN, DataType::Utf8, false));
-        arrays.push(Arc::new(StringArray::from(std::mem::take(&mut self.files))));
+        let files = self.files.finish();
+        fields.push(Field::new(
+            SOURCE_FILE_COLUMN,
+            files.data_type().clone(),
+            false,
+        ));
+        arrays.push(Arc::new(files));
         fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
         arrays.push(Arc::new(UInt64Array::from(std::mem::take(&mut self.lines))));
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)

@@ -131,11 +131,18 @@ pub struct Harmonised {
     pub broad: Option<String>,
 }
 
+/// Answers as written -> (harmonised value, whether it was unmapped).
+type Memo = foldhash::HashMap<String, (std::sync::Arc<Harmonised>, bool)>;
+
 /// All classifications, ready to match.
 #[derive(Debug, Default)]
 pub struct Classifier {
     maps: HashMap<String, HashMap<String, Harmonised>>,
     specials: HashMap<String, String>,
+    /// Answers as written -> their harmonised value (and whether it was
+    /// unmapped), per classification: most columns hold a handful of
+    /// distinct answers, so each is normalised and looked up once.
+    memo: Vec<(String, Memo)>,
     /// Unmapped answers per classification, with counts.
     pub unmapped: BTreeMap<String, BTreeMap<String, u64>>,
 }
@@ -188,7 +195,52 @@ impl Classifier {
         Ok(c)
     }
 
-    /// Maps one answer. Unmapped answers are counted.
+    /// [`Classifier::map`] through a memo of answers as written (up to
+    /// 10,000 distinct answers per classification; beyond that each is
+    /// looked up afresh). Unmapped answers are still counted every time.
+    pub fn map_shared(&mut self, classification: &str, answer: &str) -> std::sync::Arc<Harmonised> {
+        let slot = match self.memo.iter().position(|(c, _)| c == classification) {
+            Some(k) => k,
+            None => {
+                self.memo
+                    .push((classification.to_string(), Default::default()));
+                self.memo.len() - 1
+            }
+        };
+        let hit = self.memo[slot]
+            .1
+            .get(answer)
+            .map(|(h, unmapped)| (h.clone(), *unmapped));
+        if let Some((h, unmapped)) = hit {
+            if unmapped {
+                let shown: String = answer.trim().chars().take(40).collect();
+                *self
+                    .unmapped
+                    .entry(classification.to_string())
+                    .or_default()
+                    .entry(shown)
+                    .or_default() += 1;
+            }
+            return h;
+        }
+        let unmapped_before = self.unmapped_count(classification);
+        let h = std::sync::Arc::new(self.map(classification, answer));
+        let unmapped = self.unmapped_count(classification) > unmapped_before;
+        let memo = &mut self.memo[slot].1;
+        if memo.len() < 10_000 {
+            memo.insert(answer.to_string(), (h.clone(), unmapped));
+        }
+        h
+    }
+
+    fn unmapped_count(&self, classification: &str) -> u64 {
+        self.unmapped
+            .get(classification)
+            .map(|m| m.values().sum())
+            .unwrap_or(0)
+    }
+
+    /// The harmonised value of one answer (unmapped answers are counted).
     pub fn map(&mut self, classification: &str, answer: &str) -> Harmonised {
         let key = normalise(answer);
         if let Some(h) = self.maps.get(classification).and_then(|m| m.get(&key)) {

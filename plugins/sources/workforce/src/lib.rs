@@ -20,7 +20,7 @@
 
 pub mod classify;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use eqpipe_plugin_sdk::prelude::*;
@@ -182,13 +182,47 @@ impl SourcePlugin for Workforce {
         }
         for (path, name) in files {
             ctx.check_cancelled()?;
-            let table = read_table(
-                &path,
-                &name,
-                self.options.format,
-                self.options.sheet.as_deref(),
-            )?;
-            let rows = self.convert(ctx, table, &name)?;
+            let xlsx = match self.options.format {
+                Some(f) => f == Format::Xlsx,
+                None => name.to_ascii_lowercase().ends_with(".xlsx"),
+            };
+            let rows = if xlsx {
+                let table = read_xlsx(&path, &name, self.options.sheet.as_deref())?;
+                self.convert(ctx, &table.header, &name, |f| {
+                    for (line, rec) in table.rows {
+                        f(line, &rec)?;
+                    }
+                    Ok(())
+                })?
+            } else {
+                // CSV is streamed: one record buffer, reused; memory stays
+                // bounded by the batch size whatever the file's size.
+                let mut rdr = csv::ReaderBuilder::new()
+                    .flexible(true)
+                    .from_path(&path)
+                    .map_err(|e| PluginError::io(format!("{name}: {e}")))?;
+                let header: Vec<String> = rdr
+                    .headers()
+                    .map_err(|e| PluginError::data(format!("{name}: cannot read the header: {e}")))?
+                    .iter()
+                    .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+                    .collect();
+                self.convert(ctx, &header, &name, |f| {
+                    let mut rec = csv::StringRecord::new();
+                    let mut line = 1u64;
+                    loop {
+                        line += 1;
+                        match rdr.read_record(&mut rec) {
+                            Ok(true) => f(line, &rec)?,
+                            Ok(false) => break,
+                            Err(e) => {
+                                return Err(PluginError::data(format!("{name}, row {line}: {e}")));
+                            }
+                        }
+                    }
+                    Ok(())
+                })?
+            };
             ctx.info(&format!("{name}: {rows} employee rows"));
         }
         report_unmapped(ctx, &self.classifier, self.options.on_unmapped)?;
@@ -284,10 +318,22 @@ pub fn read_xlsx(path: &Path, name: &str, sheet: Option<&str>) -> Result<Table, 
 
 /// HMAC-SHA256 of a person identifier with the partner's key, as hex.
 pub fn pseudonymise(key: &[u8], id: &str) -> String {
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut buf = [0u8; 64];
+    pseudonymise_with(&hmac_for(key), id, &mut buf).to_string()
+}
+
+/// The keyed HMAC state, set up once (the key's inner and outer pads) and
+/// cloned for each identifier.
+pub fn hmac_for(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length")
+}
+
+/// [`pseudonymise`] into `out`, without allocating.
+pub fn pseudonymise_with<'a>(mac: &Hmac<Sha256>, id: &str, out: &'a mut [u8; 64]) -> &'a str {
+    let mut mac = mac.clone();
     mac.update(id.trim().as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode_to_slice(mac.finalize().into_bytes(), out).expect("64 bytes for 32");
+    std::str::from_utf8(out).expect("hex is ASCII")
 }
 
 /// Reads the pseudonymisation key from the named environment variable; a
@@ -465,19 +511,24 @@ pub fn resolve_inputs(ctx: &Context, path: &str) -> Result<Vec<(PathBuf, String)
 }
 
 impl Workforce {
-    fn pseudonymise(&self, id: &str) -> String {
-        pseudonymise(&self.key, id)
-    }
-
-    fn convert(&mut self, ctx: &Context, table: Table, name: &str) -> Result<u64, PluginError> {
+    /// Converts the rows `feed` hands over (line, record) into `workforce`
+    /// rows, emitted in batches of 64K.
+    fn convert<F>(
+        &mut self,
+        ctx: &Context,
+        header: &[String],
+        name: &str,
+        feed: F,
+    ) -> Result<u64, PluginError>
+    where
+        F: FnOnce(
+            &mut dyn FnMut(u64, &dyn Record) -> Result<(), PluginError>,
+        ) -> Result<(), PluginError>,
+    {
         // Canonical column -> index in the file.
-        let mut idx: HashMap<&str, usize> = HashMap::new();
-        let lower: Vec<String> = table
-            .header
-            .iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect();
-        for c in CANONICAL {
+        let lower: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
+        let mut idx: [Option<usize>; CANONICAL.len()] = [None; CANONICAL.len()];
+        for (k, c) in CANONICAL.iter().enumerate() {
             let wanted = self
                 .options
                 .columns
@@ -485,110 +536,148 @@ impl Workforce {
                 .map(|s| s.to_ascii_lowercase())
                 .unwrap_or_else(|| c.to_string());
             if let Some(i) = lower.iter().position(|h| *h == wanted) {
-                idx.insert(c, i);
+                idx[k] = Some(i);
             } else if self.options.columns.contains_key(*c) {
                 return Err(PluginError::data(format!(
                     "{name}: column `{}` (mapped to {c}) is not in the file (found: {})",
                     self.options.columns[*c],
-                    table.header.join(", ")
+                    header.join(", ")
                 )));
             }
         }
+        let col = |c: &str| {
+            CANONICAL
+                .iter()
+                .position(|x| *x == c)
+                .expect("a canonical column")
+        };
         for required in ["employee_id", "grade"] {
-            if !idx.contains_key(required) {
+            if idx[col(required)].is_none() {
                 return Err(PluginError::data(format!(
                     "{name}: no `{required}` column; map it with columns.{required} = \"<the file's column>\" (found: {})",
-                    table.header.join(", ")
+                    header.join(", ")
                 )));
             }
         }
-        if !idx.contains_key("snapshot_date") && self.options.snapshot_date.is_none() {
+        if idx[col("snapshot_date")].is_none() && self.options.snapshot_date.is_none() {
             return Err(PluginError::data(format!(
                 "{name}: no snapshot_date column; map one or set the snapshot_date option"
             )));
         }
-        let width = table.header.len();
+        let [
+            c_id,
+            c_snapshot,
+            c_unit,
+            c_grade,
+            c_sex,
+            c_eth,
+            c_dis,
+            c_age,
+            c_dob,
+            c_hours,
+            c_pay,
+            c_bonus,
+            c_start,
+            c_leaver,
+            c_religion,
+            c_orientation,
+            c_gender,
+            c_full_pay,
+        ] = idx;
+        let width = header.len();
         let mut rows = TextRows::new(OUT);
         let mut n = 0u64;
-        for (line, rec) in table.rows {
-            if rec.iter().all(|v| v.trim().is_empty()) {
-                continue;
+        let mac = hmac_for(&self.key);
+        let default_snapshot = self.options.snapshot_date.clone().unwrap_or_default();
+        let mut key_buf = [0u8; 64];
+        let mut reject = String::new();
+        let mut age_text = String::new();
+        let this = &mut *self;
+        let mut one = |line: u64, rec: &dyn Record| -> Result<(), PluginError> {
+            if (0..rec.width()).all(|i| rec.field(i).unwrap_or("").trim().is_empty()) {
+                return Ok(());
             }
-            let get = |c: &str| {
-                idx.get(c)
-                    .and_then(|&i| rec.get(i))
-                    .map(|s| s.trim())
-                    .unwrap_or("")
-            };
-            let id = get("employee_id");
+            let get = |c: Option<usize>| c.and_then(|i| rec.field(i)).map(str::trim).unwrap_or("");
+            let id = get(c_id);
             let key = if id.is_empty() {
-                String::new()
+                ""
             } else {
-                self.pseudonymise(id)
+                pseudonymise_with(&mac, id, &mut key_buf)
             };
-            let mut reject: Vec<String> = Vec::new();
-            if rec.len() != width {
-                reject.push(format!("{} fields, but the header has {width}", rec.len()));
+            reject.clear();
+            let mut why = |r: std::fmt::Arguments<'_>| {
+                use std::fmt::Write as _;
+                if !reject.is_empty() {
+                    reject.push_str("; ");
+                }
+                let _ = reject.write_fmt(r);
+            };
+            if rec.width() != width {
+                why(format_args!(
+                    "{} fields, but the header has {width}",
+                    rec.width()
+                ));
             }
             if id.is_empty() {
-                reject.push("employee_id is empty".into());
+                why(format_args!("employee_id is empty"));
             }
-            let snapshot = match get("snapshot_date") {
-                "" => self.options.snapshot_date.clone().unwrap_or_default(),
-                s => iso_date(s),
+            let snapshot = match get(c_snapshot) {
+                "" => std::borrow::Cow::Borrowed(default_snapshot.as_str()),
+                s => iso_date_cow(s),
             };
-            let grade = get("grade");
-            let band = if self.options.grade_bands.is_empty() {
-                grade.to_string()
+            let grade = get(c_grade);
+            let band: &str = if this.options.grade_bands.is_empty() {
+                grade
             } else {
-                match self.options.grade_bands.get(grade) {
-                    Some(b) => b.clone(),
+                match this.options.grade_bands.get(grade) {
+                    Some(b) => b,
                     None => {
-                        reject.push(format!("grade `{grade}` is not in grade_bands"));
-                        grade.to_string()
+                        why(format_args!("grade `{grade}` is not in grade_bands"));
+                        grade
                     }
                 }
             };
-            let senior = self.options.senior.iter().any(|s| s == grade || *s == band);
-            let age = match get("age") {
-                "" => years_between(&iso_date(get("date_of_birth")), &snapshot),
+            let senior = this.options.senior.iter().any(|s| s == grade || s == band);
+            let age = match get(c_age) {
+                "" => years_between(&iso_date(get(c_dob)), &snapshot),
                 a => a.parse::<f64>().ok().map(|f| f.floor() as i64),
             };
-            let eth = self.classifier.map("ethnic_group", get("ethnic_group"));
-            let mut field = |c: &str| self.classifier.map(c, get(c)).value;
-            let (sex, disability, religion, orientation, gender) = (
-                field("sex"),
-                field("disability"),
-                field("religion"),
-                field("sexual_orientation"),
-                field("gender_identity"),
-            );
-            let age_text = age.map(|a| a.to_string()).unwrap_or_default();
-            let reject_text = reject.join("; ");
+            let classifier = &mut this.classifier;
+            let eth = classifier.map_shared("ethnic_group", get(c_eth));
+            let sex = classifier.map_shared("sex", get(c_sex));
+            let disability = classifier.map_shared("disability", get(c_dis));
+            let religion = classifier.map_shared("religion", get(c_religion));
+            let orientation = classifier.map_shared("sexual_orientation", get(c_orientation));
+            let gender = classifier.map_shared("gender_identity", get(c_gender));
+            age_text.clear();
+            if let Some(a) = age {
+                use std::fmt::Write as _;
+                let _ = write!(age_text, "{a}");
+            }
             rows.push(
                 [
-                    key.as_str(),
+                    key,
                     &snapshot,
-                    get("org_unit"),
+                    get(c_unit),
                     grade,
-                    &band,
+                    band,
                     if senior { "true" } else { "false" },
-                    &sex,
+                    &sex.value,
                     &eth.value,
                     eth.broad.as_deref().unwrap_or(""),
-                    &disability,
-                    &religion,
-                    &orientation,
-                    &gender,
-                    &age_text,
+                    &disability.value,
+                    &religion.value,
+                    &orientation.value,
+                    &gender.value,
+                    age_text.as_str(),
                     age_band(age),
-                    get("contract_hours"),
-                    &get("hourly_pay").replace([',', '£'], ""),
-                    &get("bonus_pay").replace([',', '£'], ""),
-                    yes_no(get("full_pay_relevant")),
-                    &iso_date(get("start_date")),
-                    &iso_date(get("leaver_date")),
-                    &reject_text,
+                    get(c_hours),
+                    &money(get(c_pay)),
+                    &money(get(c_bonus)),
+                    yes_no(get(c_full_pay)),
+                    &iso_date_cow(get(c_start)),
+                    &iso_date_cow(get(c_leaver)),
+                    &reject,
                 ],
                 name,
                 line,
@@ -598,9 +687,63 @@ impl Workforce {
                 ctx.check_cancelled()?;
                 ctx.emit_rows("workforce", &mut rows)?;
             }
-        }
+            Ok(())
+        };
+        feed(&mut one)?;
         ctx.emit_rows("workforce", &mut rows)?;
         Ok(n)
+    }
+}
+
+/// A record of text fields, from a CSV reader or a read sheet.
+pub trait Record {
+    /// The `i`th field.
+    fn field(&self, i: usize) -> Option<&str>;
+    /// Fields in the record.
+    fn width(&self) -> usize;
+}
+
+impl Record for csv::StringRecord {
+    fn field(&self, i: usize) -> Option<&str> {
+        self.get(i)
+    }
+    fn width(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Record for Vec<String> {
+    fn field(&self, i: usize) -> Option<&str> {
+        self.get(i).map(String::as_str)
+    }
+    fn width(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Pay as written in HR exports (`£1,234.50`) as a plain number.
+fn money(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '£']) {
+        std::borrow::Cow::Owned(s.replace([',', '£'], ""))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// [`iso_date`], borrowing when the date is already `YYYY-MM-DD`.
+pub fn iso_date_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    let t = s.trim();
+    let b = t.as_bytes();
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+    {
+        std::borrow::Cow::Borrowed(t)
+    } else {
+        std::borrow::Cow::Owned(iso_date(t))
     }
 }
 
