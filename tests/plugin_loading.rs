@@ -520,6 +520,23 @@ fn isolated_plugins_that_crash_hang_or_blow_up_fail_alone() {
     );
 }
 
+/// True when process `pid` has a child (read from /proc: no tools needed).
+fn has_child(pid: u32) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|stat| {
+            // pid (comm) state ppid ...; comm may hold spaces, so split
+            // after its closing parenthesis.
+            stat.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split(' ').nth(1))
+                .and_then(|p| p.parse::<u32>().ok())
+                == Some(pid)
+        })
+}
+
 /// Cancelling a run reaches a plugin in its own process: SIGTERM to eqpipe
 /// sends the child `cancel`, the plugin sees it and stops, the step is
 /// recorded cancelled and no child is left behind.
@@ -545,12 +562,7 @@ fn an_isolated_plugin_sees_cancellation() {
     let t = std::time::Instant::now();
     let pid = child.id().to_string();
     loop {
-        let kids = std::process::Command::new("pgrep")
-            .args(["-P", &pid])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default();
-        if !kids.is_empty() {
+        if has_child(child.id()) {
             break;
         }
         assert!(
