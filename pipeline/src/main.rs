@@ -272,7 +272,7 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
     match cli.command {
-        Command::PluginHost => Ok(ExitCode::from(eqpipe::isolate::child_main() as u8)),
+        Command::PluginHost => unreachable!("`plugin-host` is run from main, with JSON logs"),
         Command::Run {
             config,
             out,

@@ -265,7 +265,6 @@ fn sleep_until(t: DateTime<Utc>, cancel: &AtomicBool, reload: &AtomicBool) -> bo
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
     let (mut config, mut root, mut schedules) = load(&opts.config_path, &opts.out)?;
-    let mut report = DaemonReport::default();
     let mut state = load_state(&root);
     let start = Utc::now();
     let counters = Arc::new(crate::observe::DaemonCounters::default());
@@ -373,12 +372,10 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
             force: false,
         };
         tracing::info!(schedule = %s.config.name, fired = %fired.to_rfc3339(), "run starting");
-        report.runs += 1;
         counters.runs.fetch_add(1, Ordering::Relaxed);
         match runner::run(&selected, &run_opts) {
             Ok(m) => {
                 if m.outcome != Outcome::Success {
-                    report.failed += 1;
                     counters.failed.fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::info!(schedule = %s.config.name, run = %m.run_id, outcome = ?m.outcome, "run finished");
@@ -387,7 +384,6 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
                 }
             }
             Err(e) => {
-                report.failed += 1;
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(schedule = %s.config.name, "run not started: {e}");
             }
@@ -411,6 +407,10 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
         *e = (*e).max(last);
         save_state(&root, &state);
     }
+    let report = DaemonReport {
+        runs: counters.runs.load(Ordering::Relaxed),
+        failed: counters.failed.load(Ordering::Relaxed),
+    };
     tracing::info!(runs = report.runs, "scheduler stopped");
     Ok(report)
 }

@@ -213,19 +213,15 @@ impl Classifier {
             .map(|(h, unmapped)| (h.clone(), *unmapped));
         if let Some((h, unmapped)) = hit {
             if unmapped {
-                let shown: String = answer.trim().chars().take(40).collect();
-                *self
-                    .unmapped
-                    .entry(classification.to_string())
-                    .or_default()
-                    .entry(shown)
-                    .or_default() += 1;
+                self.count_unmapped(classification, answer);
             }
             return h;
         }
-        let unmapped_before = self.unmapped_count(classification);
-        let h = std::sync::Arc::new(self.map(classification, answer));
-        let unmapped = self.unmapped_count(classification) > unmapped_before;
+        let found = self.lookup(classification, answer);
+        let unmapped = found.is_none();
+        let h = std::sync::Arc::new(
+            found.unwrap_or_else(|| self.unmapped_answer(classification, answer)),
+        );
         let memo = &mut self.memo[slot].1;
         if memo.len() < 10_000 {
             memo.insert(answer.to_string(), (h.clone(), unmapped));
@@ -233,25 +229,36 @@ impl Classifier {
         h
     }
 
-    fn unmapped_count(&self, classification: &str) -> u64 {
-        self.unmapped
-            .get(classification)
-            .map(|m| m.values().sum())
-            .unwrap_or(0)
-    }
-
     /// The harmonised value of one answer (unmapped answers are counted).
     pub fn map(&mut self, classification: &str, answer: &str) -> Harmonised {
+        match self.lookup(classification, answer) {
+            Some(h) => h,
+            None => self.unmapped_answer(classification, answer),
+        }
+    }
+
+    /// The answer's category or special value, if it has one.
+    fn lookup(&self, classification: &str, answer: &str) -> Option<Harmonised> {
         let key = normalise(answer);
         if let Some(h) = self.maps.get(classification).and_then(|m| m.get(&key)) {
-            return h.clone();
+            return Some(h.clone());
         }
-        if let Some(s) = self.specials.get(&key) {
-            return Harmonised {
-                value: s.clone(),
-                broad: Some(s.clone()),
-            };
+        self.specials.get(&key).map(|s| Harmonised {
+            value: s.clone(),
+            broad: Some(s.clone()),
+        })
+    }
+
+    /// Counts an answer with no category and returns `unmapped`.
+    fn unmapped_answer(&mut self, classification: &str, answer: &str) -> Harmonised {
+        self.count_unmapped(classification, answer);
+        Harmonised {
+            value: "unmapped".into(),
+            broad: Some("unmapped".into()),
         }
+    }
+
+    fn count_unmapped(&mut self, classification: &str, answer: &str) {
         // Counted by a shortened answer, so a stray long entry stays short.
         let shown: String = answer.trim().chars().take(40).collect();
         *self
@@ -260,10 +267,6 @@ impl Classifier {
             .or_default()
             .entry(shown)
             .or_default() += 1;
-        Harmonised {
-            value: "unmapped".into(),
-            broad: Some("unmapped".into()),
-        }
     }
 }
 

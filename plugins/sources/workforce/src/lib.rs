@@ -197,16 +197,7 @@ impl SourcePlugin for Workforce {
             } else {
                 // CSV is streamed: one record buffer, reused; memory stays
                 // bounded by the batch size whatever the file's size.
-                let mut rdr = csv::ReaderBuilder::new()
-                    .flexible(true)
-                    .from_path(&path)
-                    .map_err(|e| PluginError::io(format!("{name}: {e}")))?;
-                let header: Vec<String> = rdr
-                    .headers()
-                    .map_err(|e| PluginError::data(format!("{name}: cannot read the header: {e}")))?
-                    .iter()
-                    .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
-                    .collect();
+                let (mut rdr, header) = open_csv(&path, &name)?;
                 self.convert(ctx, &header, &name, |f| {
                     let mut rec = csv::StringRecord::new();
                     let mut line = 1u64;
@@ -238,8 +229,12 @@ pub struct Table {
     pub rows: Vec<(u64, Vec<String>)>,
 }
 
-/// Reads a CSV extract (ragged lines kept, to be rejected by the caller).
-pub fn read_csv(path: &Path, name: &str) -> Result<Table, PluginError> {
+/// Opens a CSV extract (ragged lines allowed, to be rejected by the
+/// caller) and reads its header (trimmed, without a byte-order mark).
+pub fn open_csv(
+    path: &Path,
+    name: &str,
+) -> Result<(csv::Reader<std::fs::File>, Vec<String>), PluginError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
@@ -250,6 +245,12 @@ pub fn read_csv(path: &Path, name: &str) -> Result<Table, PluginError> {
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
         .collect();
+    Ok((rdr, header))
+}
+
+/// Reads a whole CSV extract (ragged lines kept, to be rejected by the caller).
+pub fn read_csv(path: &Path, name: &str) -> Result<Table, PluginError> {
+    let (mut rdr, header) = open_csv(path, name)?;
     let mut rows = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| PluginError::data(format!("{name}, row {}: {e}", i + 2)))?;
