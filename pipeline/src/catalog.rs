@@ -183,14 +183,59 @@ fn entry(
         produced_by,
         licences,
         last_updated,
-        columns: columns(contract),
+        columns: {
+            let mut cols = columns(contract);
+            // A partnership's files lead with the partner they belong to.
+            if files.iter().any(|f| {
+                f.components()
+                    .any(|c| c.as_os_str().to_string_lossy().starts_with("partner="))
+            }) {
+                cols.insert(
+                    0,
+                    CatalogColumn {
+                        name: crate::partners::PARTNER_COLUMN.into(),
+                        ty: "utf8".into(),
+                        nullable: false,
+                        categorical: true,
+                        description: "The partner the row belongs to (or the partnership's id for its own figures)".into(),
+                        unit: None,
+                        allowed: None,
+                    },
+                );
+            }
+            cols
+        },
     }
 }
 
 /// Describes everything committed under `root`.
 pub fn build(root: &Path, contracts: &Contracts, run_id: &str) -> Catalog {
     let mut entries = Vec::new();
-    for base in [root.to_path_buf(), root.join(RESTRICTED_DIR)] {
+    // Partitions one or two levels down: `source=<s>/`, or in a partnership
+    // `partner=<id>/source=<s>/` (and an indicator's `partner=<id>/`).
+    let parts = |dir: &Path| -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for p in folders(dir) {
+            let f = p.join(PART_FILE);
+            if f.exists() {
+                files.push(f);
+            } else {
+                files.extend(
+                    folders(&p)
+                        .into_iter()
+                        .map(|q| q.join(PART_FILE))
+                        .filter(|q| q.exists()),
+                );
+            }
+        }
+        files
+    };
+    let mut bases = vec![root.to_path_buf(), root.join(RESTRICTED_DIR)];
+    bases.extend(folders(&root.join(RESTRICTED_DIR)).into_iter().filter(|p| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("partner="))
+    }));
+    for base in bases {
         for dir in folders(&base.join("datasets")) {
             let name = dir
                 .file_name()
@@ -200,18 +245,22 @@ pub fn build(root: &Path, contracts: &Contracts, run_id: &str) -> Catalog {
             let Some(contract) = contracts.get(&name) else {
                 continue;
             };
-            let files: Vec<PathBuf> = folders(&dir)
-                .into_iter()
-                .map(|p| p.join(PART_FILE))
-                .filter(|p| p.exists())
-                .collect();
+            let files = parts(&dir);
             if !files.is_empty() {
                 entries.push(entry(root, &name, "dataset", &dir, files, &contract));
             }
         }
     }
     for dir in folders(&root.join("indicators")) {
-        let file = dir.join(PART_FILE);
+        let plain = dir.join(PART_FILE);
+        let files = if plain.exists() {
+            vec![plain]
+        } else {
+            parts(&dir)
+        };
+        let Some(file) = files.first() else {
+            continue;
+        };
         let name = dir
             .file_name()
             .unwrap_or_default()
@@ -219,9 +268,9 @@ pub fn build(root: &Path, contracts: &Contracts, run_id: &str) -> Catalog {
             .to_string();
         // The folder is the indicator's config name; its contract is the
         // dataset recorded in the file.
-        let dataset = file_facts(&file).and_then(|(_, kv)| kv.get("eqpipe.dataset").cloned());
+        let dataset = file_facts(file).and_then(|(_, kv)| kv.get("eqpipe.dataset").cloned());
         if let Some(contract) = dataset.and_then(|d| contracts.get(&d)) {
-            entries.push(entry(root, &name, "indicator", &dir, vec![file], &contract));
+            entries.push(entry(root, &name, "indicator", &dir, files, &contract));
         }
     }
     Catalog {

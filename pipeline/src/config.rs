@@ -174,6 +174,16 @@ pub struct Config {
     /// config.
     #[serde(default)]
     pub objective_files: Vec<PathBuf>,
+    /// The partners of a partnership (`[[partners]]`): each one's sources,
+    /// key, upload tokens and inbox. Empty for a single organisation.
+    #[serde(default)]
+    pub partners: Vec<crate::partners::Partner>,
+    /// The partnership as a whole (`[partnership]`).
+    #[serde(default)]
+    pub partnership: crate::partners::Partnership,
+    /// The upload endpoint (`eqpipe serve`).
+    #[serde(default)]
+    pub serve: crate::upload::ServeConfig,
     /// Folder of the config file (relative paths resolve against it).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -332,6 +342,23 @@ impl Config {
             )));
         }
         crate::objectives::check(&self.objectives).map_err(invalid)?;
+        let source_names: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
+        crate::partners::check(&self.partners, &self.partnership, &source_names)
+            .map_err(invalid)?;
+        for s in &self.sources {
+            let key = self
+                .partner_of(&s.name)
+                .and_then(|p| crate::partners::key_env(&self.partnership, p));
+            if let (Some(k), Some(set)) = (key, s.options.get(crate::partners::KEY_OPTION))
+                && set.as_str() != Some(k)
+            {
+                return Err(invalid(format!(
+                    "source `{}` belongs to a partner whose key is in `{k}`; leave out {} (the partner's key is used)",
+                    s.name,
+                    crate::partners::KEY_OPTION
+                )));
+            }
+        }
         if self.max_parallel == Some(0) {
             return Err(invalid("max_parallel must be at least 1".into()));
         }
@@ -346,6 +373,11 @@ impl Config {
     /// The plugin an indicator uses.
     pub fn indicator_plugin(&self, i: &IndicatorConfig) -> PluginRef {
         plugin_ref(&i.plugin, &i.library, &self.base_dir).expect("checked at load")
+    }
+
+    /// The partner a source belongs to, if any.
+    pub fn partner_of(&self, source: &str) -> Option<&crate::partners::Partner> {
+        crate::partners::owner_of(&self.partners, source)
     }
 
     /// Resolves a path from the config against its folder.

@@ -1340,6 +1340,9 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         // The example objective sets of config/objectives/.
         objectives: crate::objectives::examples(),
         objective_files: Vec::new(),
+        partners: Vec::new(),
+        partnership: Default::default(),
+        serve: Default::default(),
         versions: Default::default(),
         notify: Option::None,
         exports: Some(crate::export::ExportsConfig {

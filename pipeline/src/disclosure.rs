@@ -243,6 +243,49 @@ pub fn protect(
     })
 }
 
+/// Disclosure control across the levels of a partnership. `batch` holds
+/// every level's rows, told apart by a `partner_id` column (each partner's,
+/// and the partnership's). Each level's tables are protected as [`protect`]
+/// would protect them alone (every group set, within one `partner_id`), and
+/// the cells that name the same figure at every level (the contract's
+/// `across_partners`, by default its `unique` columns) form one
+/// more table: the partners' cells with the partnership's as its total. No
+/// such table may have exactly one suppressed cell, or the partnership's
+/// figure minus the other partners' published ones would reveal it.
+pub fn protect_levels(
+    batch: &RecordBatch,
+    contract: &Contract,
+    policy: &Policy,
+) -> Result<Protected, ArrowError> {
+    use crate::partners::PARTNER_COLUMN;
+    let Some(rules) = &contract.disclosure else {
+        return protect(batch, contract, policy);
+    };
+    let mut rules = rules.clone();
+    let mut across: Vec<String> = if rules.across_partners.is_empty() {
+        contract.unique.clone()
+    } else {
+        rules.across_partners.clone()
+    };
+    across.retain(|c| c != PARTNER_COLUMN);
+    let mut groups: Vec<Vec<String>> = rules
+        .groups
+        .iter()
+        .map(|g| {
+            let mut g = g.clone();
+            g.push(PARTNER_COLUMN.into());
+            g
+        })
+        .collect();
+    if !across.is_empty() {
+        groups.push(across);
+    }
+    rules.groups = groups;
+    let mut c = contract.clone();
+    c.disclosure = Some(rules);
+    protect(batch, &c, policy)
+}
+
 /// Rounds a float column to its contract's `decimals` (others unchanged).
 pub(crate) fn round(col: &ArrayRef, contract: &Contract, name: &str) -> ArrayRef {
     let decimals = contract.column(name).and_then(|c| c.decimals);
@@ -442,5 +485,118 @@ mod tests {
             protect(&b, &c, &Policy::default()).unwrap().batch.unwrap(),
             b
         );
+    }
+
+    /// A constructed partnership: partner `a` has 4 Mixed staff. Protected
+    /// level by level, the partnership's Mixed count minus `b`'s and `c`'s
+    /// gives `a`'s 4 back; protected across levels it cannot.
+    #[test]
+    fn a_partnership_figure_cannot_be_differenced_against_the_partners() {
+        let contract: Contract = serde_json::from_str(
+            r#"{"name": "t", "version": 1, "columns": [
+                {"name": "partner_id", "type": "utf8"},
+                {"name": "grade", "type": "utf8"},
+                {"name": "group", "type": "utf8"},
+                {"name": "count", "type": "int64", "nullable": true},
+                {"name": "total", "type": "int64", "nullable": true},
+                {"name": "suppressed", "type": "boolean"}
+            ],
+            "unique": ["grade", "group"],
+            "disclosure": {"counts": ["count", "total"], "groups": [["grade"]]}}"#,
+        )
+        .unwrap();
+        let rows: &[(&str, &str, i64)] = &[
+            ("a", "White", 120),
+            ("a", "Asian", 30),
+            ("a", "Mixed", 4),
+            ("b", "White", 200),
+            ("b", "Asian", 40),
+            ("b", "Mixed", 15),
+            ("c", "White", 150),
+            ("c", "Asian", 35),
+            ("c", "Mixed", 12),
+            ("all", "White", 470),
+            ("all", "Asian", 105),
+            ("all", "Mixed", 31),
+        ];
+        let total = |p: &str| rows.iter().filter(|r| r.0 == p).map(|r| r.2).sum::<i64>();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("partner_id", DataType::Utf8, false),
+            Field::new("grade", DataType::Utf8, false),
+            Field::new("group", DataType::Utf8, false),
+            Field::new("count", DataType::Int64, true),
+            Field::new("total", DataType::Int64, true),
+            Field::new("suppressed", DataType::Boolean, false),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(StringArray::from_iter_values(
+                    rows.iter().map(|_| "all grades"),
+                )),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+                Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| total(r.0)),
+                )),
+                Arc::new(BooleanArray::from(vec![false; rows.len()])),
+            ],
+        )
+        .unwrap();
+        let policy = Policy::default();
+        let count_of = |p: &Protected, partner: &str, group: &str| -> Option<i64> {
+            let b = p.batch.as_ref().unwrap();
+            let c = b.column_by_name("count").unwrap();
+            let c = c.as_primitive::<arrow_array::types::Int64Type>();
+            let i = rows
+                .iter()
+                .position(|r| r.0 == partner && r.1 == group)
+                .unwrap();
+            c.is_valid(i).then(|| c.value(i))
+        };
+
+        // Each level alone (what four separate publications would do).
+        let mut per_level = contract.clone();
+        per_level.disclosure.as_mut().unwrap().groups =
+            vec![vec!["grade".into(), "partner_id".into()]];
+        let alone = protect(&batch, &per_level, &policy).unwrap();
+        assert_eq!(count_of(&alone, "a", "Mixed"), None, "a's 4 is withheld");
+        let recovered = count_of(&alone, "all", "Mixed").unwrap()
+            - count_of(&alone, "b", "Mixed").unwrap()
+            - count_of(&alone, "c", "Mixed").unwrap();
+        assert_eq!(recovered, 4, "…but differencing recovers it");
+
+        // Across levels.
+        let p = protect_levels(&batch, &contract, &policy).unwrap();
+        let sup = suppressed(&p);
+        for group in ["White", "Asian", "Mixed"] {
+            let n = rows
+                .iter()
+                .enumerate()
+                .filter(|(i, r)| r.1 == group && sup[*i])
+                .count();
+            assert_ne!(n, 1, "{group}: one suppressed cell across the levels");
+        }
+        for partner in ["a", "b", "c", "all"] {
+            let n = rows
+                .iter()
+                .enumerate()
+                .filter(|(i, r)| r.0 == partner && sup[*i])
+                .count();
+            assert_ne!(n, 1, "{partner}: one suppressed cell in its own table");
+        }
+        assert_eq!(count_of(&p, "a", "Mixed"), None);
+        let published = |partner: &str| count_of(&p, partner, "Mixed");
+        assert!(
+            published("all").is_none() || published("b").is_none() || published("c").is_none(),
+            "a's Mixed count is still all - b - c"
+        );
+        // The next smallest Mixed cell (c's 12) went with it, and c's own
+        // table then needed a second cell.
+        assert_eq!(count_of(&p, "c", "Mixed"), None);
+        assert_eq!(count_of(&p, "c", "Asian"), None);
+        assert_eq!(count_of(&p, "b", "Mixed"), Some(15));
+        assert_eq!(count_of(&p, "all", "Mixed"), Some(31));
     }
 }

@@ -200,8 +200,21 @@ impl Fetcher {
         cancel: &AtomicBool,
         personal: bool,
     ) -> Result<FetchResponse, FetchError> {
-        let dir = match (&self.restricted_cache_dir, personal) {
-            (Some(d), true) => d,
+        self.fetch_for_step_in(req, cancel, personal, None)
+    }
+
+    /// As [`Fetcher::fetch_for_step`], with a partner's own restricted
+    /// cache folder in place of the shared restricted one.
+    pub fn fetch_for_step_in(
+        &self,
+        req: &FetchRequest,
+        cancel: &AtomicBool,
+        personal: bool,
+        restricted_cache: Option<&Path>,
+    ) -> Result<FetchResponse, FetchError> {
+        let dir = match (restricted_cache, &self.restricted_cache_dir, personal) {
+            (Some(d), _, true) => d,
+            (None, Some(d), true) => d,
             _ => &self.cache_dir,
         };
         self.runtime.block_on(self.fetch_in(req, cancel, dir))

@@ -36,6 +36,55 @@ pub struct Target {
     /// unsuppressed rows are kept (under the restricted root). Set for
     /// datasets whose contract has a `disclosure` section.
     pub disclosure: Option<(Policy, PathBuf)>,
+    /// In a partnership: the partner (or partnership) id every stored row
+    /// is tagged with (a leading `partner_id` column).
+    pub partner: Option<String>,
+    /// Publish the disclosure-controlled copy (false: keep only the
+    /// unsuppressed rows; a partnership's levels are published together
+    /// afterwards).
+    pub publish: bool,
+}
+
+impl Target {
+    /// The schema stored: the contract's, tagged in a partnership.
+    pub fn stored_schema(&self) -> SchemaRef {
+        let schema = self.validator.schema();
+        match &self.partner {
+            Some(_) => crate::partners::tagged_schema(schema),
+            None => schema.clone(),
+        }
+    }
+}
+
+/// What a partner's step may reach: its own fetch cache, and never another
+/// partner's restricted root or inbox.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Scope {
+    /// The partner.
+    pub partner: String,
+    /// Where its personal fetches are cached (its restricted root).
+    pub cache_dir: Option<PathBuf>,
+    /// Folders it may not read (other partners' roots and inboxes).
+    pub denied: Vec<PathBuf>,
+}
+
+impl Scope {
+    /// Refuses a path under a denied folder (compared after resolving
+    /// `..` and links where the path exists).
+    pub fn check(&self, path: &std::path::Path) -> Result<(), String> {
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        for d in &self.denied {
+            let d_real = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+            if real.starts_with(&d_real) || path.starts_with(d) {
+                return Err(format!(
+                    "partner `{}` may not read {}: it belongs to another partner",
+                    self.partner,
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Counts for one dataset of one step.
@@ -138,7 +187,7 @@ impl Sink {
             let w = PendingFile::create(
                 target.final_path.clone(),
                 &self.run_id,
-                target.validator.schema().clone(),
+                target.stored_schema(),
             )
             .map_err(store_err)?;
             self.writers.insert(dataset.to_string(), w);
@@ -169,13 +218,18 @@ impl Sink {
             }
             if validated.batch.num_rows() > 0 {
                 stats.rows += validated.batch.num_rows() as u64;
+                let batch = match &target.partner {
+                    Some(id) => crate::partners::tag(&validated.batch, id)
+                        .map_err(|e| (abi::STATUS_INTERNAL, e.to_string()))?,
+                    None => validated.batch,
+                };
                 match self.writers.get_mut(dataset) {
-                    Some(writer) => writer.write(&validated.batch).map_err(store_err)?,
+                    Some(writer) => writer.write(&batch).map_err(store_err)?,
                     None => self
                         .held
                         .entry(dataset.to_string())
                         .or_default()
-                        .push(validated.batch),
+                        .push(batch),
                 }
             }
         }
@@ -203,7 +257,7 @@ impl Sink {
         for name in names {
             let target = &self.targets[&name];
             let c = target.validator.contract();
-            let schema = target.validator.schema().clone();
+            let schema = target.stored_schema();
             let mut md = metadata.to_vec();
             md.push(("eqpipe.dataset".into(), c.name.clone()));
             md.push(("eqpipe.contract_version".into(), c.version.to_string()));
@@ -216,6 +270,9 @@ impl Sink {
                     PendingFile::create(restricted.clone(), &self.run_id, schema.clone())?;
                 raw.write(&all)?;
                 out.push((name.clone(), CopyKind::Unsuppressed, raw.finish(&md)?));
+                if !target.publish {
+                    continue;
+                }
                 let protected = disclosure::protect(&all, c, policy).map_err(StoreError::Arrow)?;
                 stats.suppressed = protected.primary;
                 stats.secondary_suppressed = protected.secondary;
@@ -387,6 +444,8 @@ pub struct StepContext {
     pub personal: bool,
     /// The data period the run covers (`YYYY-MM-DD`), offered to plugins.
     pub snapshot_date: String,
+    /// A partner's step: what it may reach.
+    pub scope: Option<Scope>,
 }
 
 impl StepContext {
@@ -415,9 +474,10 @@ impl StepContext {
                 format!("unreadable fetch request: {e}"),
             )
         })?;
+        let cache = self.scope.as_ref().and_then(|s| s.cache_dir.as_deref());
         let resp = self
             .fetcher
-            .fetch_for_step(&req, &self.cancel, self.personal)
+            .fetch_for_step_in(&req, &self.cancel, self.personal, cache)
             .map_err(|e| {
                 let code = match e {
                     crate::fetch::FetchError::Cancelled => abi::STATUS_CANCELLED,
@@ -426,6 +486,13 @@ impl StepContext {
                 };
                 (code, e.to_string())
             })?;
+        if let Some(scope) = &self.scope
+            && resp.url.starts_with("file://")
+        {
+            scope
+                .check(std::path::Path::new(&resp.path))
+                .map_err(|m| (abi::STATUS_IO, m))?;
+        }
         self.fetches
             .lock()
             .expect("not poisoned")

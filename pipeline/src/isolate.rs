@@ -69,6 +69,7 @@ struct Job {
     inputs: HashMap<String, (Vec<u8>, Vec<PathBuf>)>,
     memory_limit_mb: Option<u64>,
     snapshot_date: String,
+    scope: Option<crate::host::Scope>,
 }
 
 /// A fetch the child made, with what incremental runs need.
@@ -171,6 +172,7 @@ pub fn invoke(
             .collect(),
         memory_limit_mb: limits.memory_limit_mb,
         snapshot_date: ctx.snapshot_date.clone(),
+        scope: ctx.scope.clone(),
     };
     let exe = std::env::current_exe().map_err(|e| failed(format!("cannot find eqpipe: {e}")))?;
     let mut child = Command::new(exe)
@@ -612,6 +614,7 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
         progress: None,
         personal: job.personal,
         snapshot_date: job.snapshot_date,
+        scope: job.scope,
     };
     let result = crate::runner::invoke(&ctx, &job.options);
     let fetches = ctx

@@ -86,6 +86,26 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
     },
+    /// Serve the partners' upload endpoint (`[serve]` and `[[partners]]` in
+    /// the config): PUT /inbox/<partner>/<source>/<file> with a bearer
+    /// token; each file is checked against its contract before it is
+    /// accepted into the partner's inbox, and answered with a receipt.
+    Serve {
+        /// The config file (TOML) with `[[partners]]`.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Output folder (overrides `output_dir` in the config).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Listen on this address (overrides `serve.listen`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Partnership commands.
+    Partners {
+        #[command(subcommand)]
+        command: PartnersCommand,
+    },
     /// Internal: runs one plugin for a parent eqpipe (process isolation).
     #[command(hide = true)]
     PluginHost,
@@ -100,6 +120,26 @@ enum Command {
         /// Output folder.
         #[arg(short, long, default_value = "eqpipe-demo")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PartnersCommand {
+    /// Make a new upload token for a partner: prints the token (give it to
+    /// the partner, once) and the `token_sha256` line for the config (the
+    /// only thing stored).
+    Token {
+        /// The partner's id.
+        id: String,
+    },
+    /// List a config's partners: sources, key variable, inbox, tokens.
+    List {
+        /// The config file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Output folder (overrides `output_dir` in the config).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -287,6 +327,71 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             Ok(report(&manifest, &out))
         }
         Command::Validate { config } => validate(&config),
+        Command::Serve {
+            config,
+            out,
+            listen,
+        } => {
+            let mut cfg = Config::load(&config)?;
+            let out = out
+                .or_else(|| cfg.output_dir.as_ref().map(|d| cfg.resolve(d)))
+                .context("no output folder: set `output_dir` in the config or pass --out")?;
+            if let Some(l) = listen {
+                cfg.serve.listen = l;
+            }
+            let server = eqpipe::upload::start(cfg, out.clone()).map_err(anyhow::Error::msg)?;
+            println!(
+                "accepting uploads at {}/inbox/<partner>/<source>/<file>; audit log {}",
+                server.base_url(),
+                eqpipe::upload::audit_path(&out).display()
+            );
+            let cancel = Arc::new(AtomicBool::new(false));
+            install_signal_handlers(cancel.clone());
+            while !cancel.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            drop(server);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Partners {
+            command: PartnersCommand::Token { id },
+        } => {
+            let token = eqpipe::partners::new_token().map_err(anyhow::Error::msg)?;
+            println!(
+                "token for partner `{id}` (give it to them once; it is not stored):\n  {token}"
+            );
+            println!(
+                "add to its [[partners]] entry:\n  token_sha256 = [\"{}\"]",
+                eqpipe::partners::hash_token(&token)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Partners {
+            command: PartnersCommand::List { config, out },
+        } => {
+            let cfg = Config::load(&config)?;
+            let out = out.or_else(|| cfg.output_dir.as_ref().map(|d| cfg.resolve(d)));
+            if cfg.partners.is_empty() {
+                println!("no [[partners]] in {}", config.display());
+            }
+            for p in &cfg.partners {
+                println!("{} ({})", p.id, p.name);
+                println!("  sources: {}", p.sources.join(", "));
+                println!(
+                    "  key:     {}",
+                    eqpipe::partners::key_env(&cfg.partnership, p).unwrap_or("(none)")
+                );
+                if let Some(o) = &out {
+                    println!(
+                        "  inbox:   {}",
+                        eqpipe::partners::inbox(o, p, |x| cfg.resolve(x)).display()
+                    );
+                }
+                println!("  upload tokens: {}", p.token_sha256.len());
+            }
+            println!("partnership: {}", cfg.partnership.id);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Plugins {
             command: PluginsCommand::List { config },
         } => list_plugins(config.as_deref()),
@@ -590,7 +695,14 @@ fn validate(path: &Path) -> Result<ExitCode> {
         let r = cfg.source_plugin(s);
         match registry::resolve(&r, PluginKind::Source) {
             Ok(p) => {
-                if let Err(e) = registry::check_options(&p, &options_json(&s.options)) {
+                let mut options = options_json(&s.options);
+                eqpipe::partners::set_key(
+                    &mut options,
+                    &p.manifest.config_schema,
+                    cfg.partner_of(&s.name)
+                        .and_then(|o| eqpipe::partners::key_env(&cfg.partnership, o)),
+                );
+                if let Err(e) = registry::check_options(&p, &options) {
                     problems.push(format!("source `{}`: {e}", s.name));
                 }
                 produced.extend(p.manifest.produces.iter().map(|d| d.name.clone()));

@@ -256,8 +256,10 @@ fn day(d: i32) -> String {
         .unwrap_or_default()
 }
 
-/// Indicator outputs by the dataset they hold: (folder name, file).
-fn published(root: &Path) -> BTreeMap<String, Vec<(String, PathBuf)>> {
+/// Indicator outputs by the dataset they hold: (folder name, file). In a
+/// partnership, `level` picks a partner's files (`None`: the partnership's);
+/// indicators that are not run per partner are shared by every level.
+fn published(root: &Path, level: Option<&str>) -> BTreeMap<String, Vec<(String, PathBuf)>> {
     let mut out: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
     let Ok(dirs) = std::fs::read_dir(root.join("indicators")) else {
         return out;
@@ -265,8 +267,20 @@ fn published(root: &Path) -> BTreeMap<String, Vec<(String, PathBuf)>> {
     let mut dirs: Vec<PathBuf> = dirs.flatten().map(|e| e.path()).collect();
     dirs.sort();
     for d in dirs {
-        let f = d.join(PART_FILE);
-        if let Some((_, kv)) = read(&f).filter(|_| f.exists())
+        let name = d
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let f = match level {
+            Some(id) if d.join(format!("partner={id}")).join(PART_FILE).exists() => {
+                d.join(format!("partner={id}")).join(PART_FILE)
+            }
+            _ => crate::partners::published_file(root, &name),
+        };
+        if let Some((_, kv)) = crate::catalog::file_metadata(&f)
+            .filter(|_| f.exists())
+            .map(|kv| ((), kv))
             && let Some(ds) = kv.get("eqpipe.dataset")
         {
             let name = d
@@ -338,10 +352,82 @@ const METHOD: &str = "<h2 id=\"method\">Method</h2>\n<ul>\n\
 <li>Services: each group's share of a service's users (people counted once) with a 95% Wilson score interval, against the catchment population's share from Census 2021; users per 1,000 residents in each decile of the Index of Multiple Deprivation; the slope index of inequality (OHID method: deciles from most to least deprived at the midpoints of their cumulative population, rate fitted by population-weighted least squares; the fitted difference between the least and the most deprived end) and the relative index (SII / mean rate).</li>\n\
 <li>Disclosure control: before publication, counts of employees under the threshold, and the figures built on them, are withheld; then further cells, so that no withheld figure can be worked out from totals. Published figures are rounded to one decimal place.</li>\n</ul>\n";
 
-/// Writes the report; returns the index path.
+/// The partners whose levels are published (`indicators/*/partner=<id>/`
+/// files marked as a partner's level), sorted.
+fn partner_levels(root: &Path) -> Vec<String> {
+    let mut ids = BTreeSet::new();
+    for d in std::fs::read_dir(root.join("indicators"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for l in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+            let n = l.file_name().to_string_lossy().to_string();
+            if let Some(id) = n.strip_prefix("partner=")
+                && crate::catalog::file_metadata(&l.path().join(PART_FILE)).is_some_and(|kv| {
+                    kv.get(crate::partners::LEVEL_KEY)
+                        .is_some_and(|v| v == "partner")
+                })
+            {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+    ids.into_iter().collect()
+}
+
+/// Writes the report; returns the index path. In a partnership the main
+/// report is the partnership's, each partner has its own under
+/// `report/partner=<id>/`, and `partners.html` compares them.
 pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError> {
+    let partners = partner_levels(root);
     let dir = root.join(REPORT_DIR);
-    let outputs = published(root);
+    let mut extra = Vec::new();
+    if !partners.is_empty() {
+        let body = crate::report::partners_page(root, &partners);
+        store::write_atomic(
+            &dir.join("partners.html"),
+            page("Partners compared", &body).as_bytes(),
+        )?;
+        extra.push((
+            "Partners compared: each partner's figures side by side".to_string(),
+            "partners.html".to_string(),
+        ));
+        for id in &partners {
+            let f = format!("partner={id}/index.html");
+            render(
+                root,
+                &dir.join(format!("partner={id}")),
+                published(root, Some(id)),
+                manifest,
+                &format!("Equality evidence report: {id}"),
+                &[],
+            )?;
+            extra.push((format!("Partner report: {id}"), f));
+        }
+    }
+    render(
+        root,
+        &dir,
+        published(root, None),
+        manifest,
+        if partners.is_empty() {
+            "Equality evidence report"
+        } else {
+            "Equality evidence report: the partnership"
+        },
+        &extra,
+    )
+}
+
+fn render(
+    root: &Path,
+    dir: &Path,
+    outputs: BTreeMap<String, Vec<(String, PathBuf)>>,
+    manifest: &RunManifest,
+    title: &str,
+    extra: &[(String, String)],
+) -> Result<PathBuf, StoreError> {
     let mut links = Vec::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
     let mut deprivation: BTreeMap<String, String> = BTreeMap::new();
@@ -453,7 +539,7 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
     if has_services {
         body.push_str("<li><a href=\"services.html\">Who our services reach: users against the population, and by deprivation</a></li>\n");
     }
-    for (label, f) in &links {
+    for (label, f) in links.iter().chain(extra) {
         let _ = writeln!(body, "<li><a href=\"{}\">{}</a></li>", esc(f), esc(label));
     }
     body.push_str("</ul>\n");
@@ -474,7 +560,7 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
     body.push_str(METHOD);
     body.push_str(&format!("<p class=\"note\">{SUPPRESSED_NOTE}</p>\n"));
     let index = dir.join("index.html");
-    store::write_atomic(&index, page("Equality evidence report", &body).as_bytes())?;
+    store::write_atomic(&index, page(title, &body).as_bytes())?;
     Ok(index)
 }
 
@@ -1395,6 +1481,128 @@ fn pay_gap_section(batches: &[RecordBatch]) -> String {
         s.push_str("</tbody>\n</table>\n");
     }
     s
+}
+
+/// One figure of the partners' comparison: a row key and each level's value.
+type Comparison = BTreeMap<Vec<String>, BTreeMap<usize, (Option<f64>, bool)>>;
+
+/// The partners' comparison page: for each indicator run per partner, the
+/// headline figures of every partner and of the partnership side by side.
+/// Only published (disclosure-controlled) values appear; a withheld one
+/// stays withheld ([c]).
+pub(crate) fn partners_page(root: &Path, partners: &[String]) -> String {
+    let mut body = format!(
+        "<p class=\"note\">Each partner's figures and the partnership's, from the published files. {SUPPRESSED_NOTE} Cells are also withheld where a partner's figure could be worked out from the partnership's and the other partners'.</p>\n"
+    );
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("indicators"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    dirs.sort();
+    let mut heads: Vec<String> = partners.to_vec();
+    heads.push("Partnership".into());
+    for d in dirs {
+        let name = d
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let mut files: Vec<PathBuf> = partners
+            .iter()
+            .map(|id| d.join(format!("partner={id}")).join(PART_FILE))
+            .collect();
+        files.push(crate::partners::published_file(root, &name));
+        if !files[0].exists() {
+            continue;
+        }
+        let Some(dataset) = crate::catalog::file_metadata(&files[0])
+            .and_then(|kv| kv.get("eqpipe.dataset").cloned())
+        else {
+            continue;
+        };
+        let mut table: Comparison = BTreeMap::new();
+        let (title, unit) = match dataset.as_str() {
+            "workforce_representation" => {
+                ("Workforce share of each group (whole organisation)", "%")
+            }
+            "pay_gap" => ("Pay gaps", ""),
+            _ => continue,
+        };
+        for (level, f) in files.iter().enumerate() {
+            for b in read(f).map(|(b, _)| b).unwrap_or_default() {
+                let c = Cols(&b);
+                let sup = c.flag("suppressed");
+                if dataset == "workforce_representation" {
+                    let (scope, ch, cat, v) = (
+                        c.text("scope"),
+                        c.text("characteristic"),
+                        c.text("category"),
+                        c.num("share_pct"),
+                    );
+                    for i in 0..b.num_rows() {
+                        if scope[i] == "organisation" {
+                            table
+                                .entry(vec![
+                                    characteristic_title(&ch[i]).to_string(),
+                                    label(&cat[i]),
+                                ])
+                                .or_default()
+                                .entry(level)
+                                .or_insert((v[i], sup[i]));
+                        }
+                    }
+                } else {
+                    let (dim, measure, group, v) = (
+                        c.text("dimension"),
+                        c.text("measure"),
+                        c.text("group"),
+                        c.num("value"),
+                    );
+                    for i in 0..b.num_rows() {
+                        table
+                            .entry(vec![dim[i].clone(), measure[i].clone(), group[i].clone()])
+                            .or_default()
+                            .entry(level)
+                            .or_insert((v[i], sup[i]));
+                    }
+                }
+            }
+        }
+        if table.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            body,
+            "<h2>{}</h2>\n<table>\n<caption>{} (<code>{}</code>), each partner and the partnership</caption>\n<thead><tr><th scope=\"col\">Figure</th>",
+            esc(title),
+            esc(title),
+            esc(&name)
+        );
+        for h in &heads {
+            let _ = write!(body, "<th scope=\"col\">{}</th>", esc(h));
+        }
+        body.push_str("</tr></thead>\n<tbody>\n");
+        for (key, cells) in &table {
+            let _ = write!(body, "<tr><th scope=\"row\">{}</th>", esc(&key.join(" · ")));
+            for level in 0..heads.len() {
+                let text = match cells.get(&level) {
+                    Some((v, s)) if unit == "%" => pct(*v, *s),
+                    Some((v, s)) => match (v, s) {
+                        (_, true) => "[c]".into(),
+                        (Some(v), _) => format!("{v:.1}"),
+                        (None, _) => "–".into(),
+                    },
+                    None => "–".into(),
+                };
+                let _ = write!(body, "<td class=\"n\">{}</td>", esc(&text));
+            }
+            body.push_str("</tr>\n");
+        }
+        body.push_str("</tbody>\n</table>\n");
+    }
+    body
 }
 
 #[cfg(test)]

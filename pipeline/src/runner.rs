@@ -227,12 +227,13 @@ pub fn snapshot_vars(date: chrono::NaiveDate) -> Vec<(&'static str, String)> {
 }
 
 /// Replaces the placeholders in every string of a plugin's options.
-pub fn with_vars(v: serde_json::Value, vars: &[(&str, String)]) -> serde_json::Value {
+pub fn with_vars<K: AsRef<str>>(v: serde_json::Value, vars: &[(K, String)]) -> serde_json::Value {
     use serde_json::Value;
     match v {
-        Value::String(s) if s.contains('{') => {
-            Value::String(vars.iter().fold(s, |acc, (k, val)| acc.replace(k, val)))
-        }
+        Value::String(s) if s.contains('{') => Value::String(
+            vars.iter()
+                .fold(s, |acc, (k, val)| acc.replace(k.as_ref(), val)),
+        ),
         Value::Array(a) => Value::Array(a.into_iter().map(|x| with_vars(x, vars)).collect()),
         Value::Object(o) => Value::Object(
             o.into_iter()
@@ -471,18 +472,25 @@ fn empty_report(name: &str, plugin: String) -> StepReport {
 }
 
 /// Where a source's partition of a dataset lives: personal datasets under
-/// the restricted root.
-fn source_path(root: &Path, contract: &eqpipe_plugin_sdk::Contract, source: &str) -> PathBuf {
+/// the restricted root (a partner's under its own); a partner's public
+/// datasets in a `partner=<id>` partition.
+fn source_path(
+    root: &Path,
+    contract: &eqpipe_plugin_sdk::Contract,
+    source: &str,
+    partner: Option<&str>,
+) -> PathBuf {
     let dataset = contract.name.as_str();
-    let base = if contract.personal {
-        root.join(store::RESTRICTED_DIR)
-    } else {
-        root.to_path_buf()
+    let base = match (contract.personal, partner) {
+        (true, Some(p)) => crate::partners::restricted_root(root, p).join("datasets"),
+        (true, None) => root.join(store::RESTRICTED_DIR).join("datasets"),
+        (false, _) => root.join("datasets"),
     };
-    base.join("datasets")
-        .join(dataset)
-        .join(format!("source={source}"))
-        .join(PART_FILE)
+    let mut dir = base.join(dataset);
+    if let (false, Some(p)) = (contract.personal, partner) {
+        dir = dir.join(format!("partner={p}"));
+    }
+    dir.join(format!("source={source}")).join(PART_FILE)
 }
 
 /// Runs one step end to end: plugin, sink, commit. Fills `report`.
@@ -496,6 +504,7 @@ fn run_step(
     inputs: HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>,
     max_rejected_pct: Option<f64>,
     isolated: Option<(crate::config::PluginRef, crate::isolate::Limits)>,
+    scope: Option<crate::host::Scope>,
 ) -> Result<(), StepFailure> {
     let name = report.name.clone();
     // Rejected rows of personal datasets are personal too, and so are the
@@ -503,10 +512,10 @@ fn run_step(
     let personal = targets
         .values()
         .any(|t| t.validator.contract().personal || t.disclosure.is_some());
-    let quarantine_root = if personal {
-        shared.root.join(store::RESTRICTED_DIR)
-    } else {
-        shared.root.clone()
+    let quarantine_root = match (&scope, personal) {
+        (Some(s), true) => crate::partners::restricted_root(&shared.root, &s.partner),
+        (None, true) => shared.root.join(store::RESTRICTED_DIR),
+        _ => shared.root.clone(),
     };
     let quarantine = quarantine_root
         .join("quarantine")
@@ -520,6 +529,7 @@ fn run_step(
     let is_source = plugin.manifest.kind == PluginKind::Source;
     let kind = if is_source { "sources" } else { "indicators" };
     let fp_path = incremental::path(&shared.root, kind, &name, personal);
+    let partner_cache = scope.as_ref().and_then(|s| s.cache_dir.clone());
     // Everything that shapes the output: the plugin's options, the step's
     // rejection threshold, the contracts and the disclosure policy.
     let mut shaping: Vec<(&String, &Target)> = targets.iter().collect();
@@ -555,7 +565,14 @@ fn run_step(
             &options_text,
             &shared.root,
         )
-        && inputs_unchanged(shared, &old, is_source, personal, &indicator_inputs)
+        && inputs_unchanged(
+            shared,
+            &old,
+            is_source,
+            personal,
+            &indicator_inputs,
+            partner_cache.as_deref(),
+        )
     {
         for (d, f) in &old.outputs {
             report.datasets.entry(d.clone()).or_default().file = Some(f.clone());
@@ -581,6 +598,7 @@ fn run_step(
         progress: shared.bar(&name),
         personal,
         snapshot_date: shared.snapshot.to_string(),
+        scope: scope.clone(),
     };
     let span = tracing::info_span!("step", step = %name, plugin = %plugin.manifest.name);
     let _guard = span.enter();
@@ -719,6 +737,7 @@ fn inputs_unchanged(
     is_source: bool,
     personal: bool,
     indicator_inputs: &[incremental::Input],
+    partner_cache: Option<&Path>,
 ) -> bool {
     if !is_source {
         return old.inputs == indicator_inputs;
@@ -730,9 +749,10 @@ fn inputs_unchanged(
         let Some(req) = &input.request else {
             return false;
         };
-        let got = shared
-            .fetcher
-            .fetch_for_step(req, &shared.opts.cancel, personal);
+        let got =
+            shared
+                .fetcher
+                .fetch_for_step_in(req, &shared.opts.cancel, personal, partner_cache);
         let same = got
             .ok()
             .and_then(|r| incremental::digest_path(Path::new(&r.path)).ok())
@@ -765,7 +785,8 @@ fn prepare(
     r: &crate::config::PluginRef,
     kind: PluginKind,
     isolation: Isolation,
-    options: &serde_json::Value,
+    options: &mut serde_json::Value,
+    key_env: Option<&str>,
     report: &mut StepReport,
 ) -> Result<Plugin, StepFailure> {
     if isolation == Isolation::Process && !cfg!(unix) {
@@ -776,6 +797,8 @@ fn prepare(
     let plugin = registry::resolve(r, kind).map_err(|e| StepFailure::failed(e.to_string()))?;
     report.plugin_version = Some(plugin.manifest.version.clone());
     report.plugin_abi = Some(format!("{}.{}", plugin.abi_version.0, plugin.abi_version.1));
+    // A partner's source pseudonymises with the partner's own key.
+    crate::partners::set_key(options, &plugin.manifest.config_schema, key_env);
     registry::check_options(&plugin, options).map_err(StepFailure::failed)?;
     Ok(plugin)
 }
@@ -811,6 +834,7 @@ pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::run
         progress: None,
         personal: false,
         snapshot_date: chrono::Utc::now().date_naive().to_string(),
+        scope: None,
     };
     (ctx, rt)
 }
@@ -872,6 +896,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
             .date_naive()
     });
     let vars = snapshot_vars(snapshot);
+    crate::partners::check_distinct_keys(&config.partners, &config.partnership)
+        .map_err(RunError::Setup)?;
+    let partnership = Partnering::new(config, &root).map_err(RunError::Setup)?;
     let span = tracing::info_span!("run", run_id = %run_id, snapshot_date = %snapshot);
     let _guard = span.enter();
     tracing::info!(output = %root.display(), sources = config.sources.len(), indicators = config.indicators.len(), "run started");
@@ -882,9 +909,21 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     for s in &config.sources {
         let r = config.source_plugin(s);
         let mut report = empty_report(&s.name, r.to_string());
-        let options = with_vars(options_json(&s.options), &vars);
-        let p = prepare(&r, PluginKind::Source, s.isolation, &options, &mut report)
-            .map(|p| (p, options));
+        let mut options = with_vars(options_json(&s.options), &vars);
+        let partner = config.partner_of(&s.name);
+        if let Some(p) = partner {
+            options = with_vars(options, &partnership.source_vars(p));
+        }
+        let key = partner.and_then(|p| crate::partners::key_env(&config.partnership, p));
+        let p = prepare(
+            &r,
+            PluginKind::Source,
+            s.isolation,
+            &mut options,
+            key,
+            &mut report,
+        )
+        .map(|p| (p, options));
         if let Ok((p, _)) = &p {
             for d in &p.manifest.produces {
                 if let Some(c) = &d.contract {
@@ -942,6 +981,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     );
     let done: Mutex<Vec<(usize, StepReport)>> = Mutex::new(Vec::new());
     let (queue_ref, done_ref, shared_ref, max_rejected) = (&queue, &done, &shared, &max_rejected);
+    let partnership = &partnership;
     std::thread::scope(|scope| {
         for _ in 0..parallel.min(config.sources.len().max(1)) {
             let span = span.clone();
@@ -961,7 +1001,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                         })
                     } else {
                         prepared.and_then(|(plugin, options)| {
-                            let targets = source_targets(shared_ref, &report.name, &plugin)?;
+                            let partner = partnership.owner(&report.name);
+                            let targets =
+                                source_targets(shared_ref, &report.name, &plugin, partner)?;
                             run_step(
                                 shared_ref,
                                 &mut report,
@@ -976,6 +1018,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                                     config.sources[i].timeout_secs,
                                     config.sources[i].memory_limit_mb,
                                 ),
+                                partner.map(|p| partnership.scope(p)),
                             )
                         })
                     };
@@ -994,71 +1037,184 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     for ind in &config.indicators {
         let t = Instant::now();
         let r = config.indicator_plugin(ind);
-        let options = with_vars(options_json(&ind.options), &vars);
+        let mut options = with_vars(options_json(&ind.options), &vars);
         let mut report = empty_report(ind.name.as_deref().unwrap_or(""), r.to_string());
-        let result = prepare(
+        let plugin = match prepare(
             &r,
             PluginKind::Indicator,
             ind.isolation,
-            &options,
+            &mut options,
+            None,
             &mut report,
-        )
-        .and_then(|plugin| {
-            let out = &plugin.manifest.produces[0];
-            let name = ind.name.clone().unwrap_or_else(|| out.name.clone());
-            report.name = name.clone();
-            if opts.cancel.load(Ordering::Relaxed) {
-                return Err(StepFailure {
-                    status: StepStatus::Cancelled,
-                    message: "cancelled before it started".into(),
-                });
+        ) {
+            Ok(p) => p,
+            Err(f) => {
+                if report.name.is_empty() {
+                    report.name = r.to_string();
+                }
+                finish_report(&mut report, t, Err(f));
+                indicators.push(report);
+                continue;
             }
-            let contract = out
-                .contract
-                .clone()
-                .map(Arc::new)
-                .or_else(|| shared.contracts.get(&out.name))
-                .ok_or_else(|| StepFailure::failed(no_contract(&out.name)))?;
-            check_publishable(&shared, &plugin, &contract)?;
-            let mut targets = HashMap::new();
-            targets.insert(
-                out.name.clone(),
-                Target {
-                    disclosure: contract.disclosure.as_ref().map(|_| {
-                        (
-                            config.disclosure,
-                            root.join(store::RESTRICTED_DIR)
-                                .join("indicators")
-                                .join(&name)
-                                .join(PART_FILE),
-                        )
-                    }),
-                    validator: Validator::new(contract),
-                    final_path: root.join("indicators").join(&name).join(PART_FILE),
-                },
-            );
-            let inputs = indicator_inputs(&shared, &plugin, &producers, &sources, &mut report)?;
-            run_step(
-                &shared,
-                &mut report,
-                plugin,
-                &options,
-                targets,
-                inputs,
-                None,
-                isolation_of(
-                    &ind.isolation,
-                    r.clone(),
-                    ind.timeout_secs,
-                    ind.memory_limit_mb,
-                ),
+        };
+        let out = plugin.manifest.produces[0].clone();
+        let name = ind.name.clone().unwrap_or_else(|| out.name.clone());
+        report.name = name.clone();
+        let isolated = || {
+            isolation_of(
+                &ind.isolation,
+                r.clone(),
+                ind.timeout_secs,
+                ind.memory_limit_mb,
             )
-        });
-        if report.name.is_empty() {
-            report.name = r.to_string();
+        };
+        let contract = out
+            .contract
+            .clone()
+            .map(Arc::new)
+            .or_else(|| shared.contracts.get(&out.name))
+            .ok_or_else(|| StepFailure::failed(no_contract(&out.name)))
+            .and_then(|c| check_publishable(&shared, &plugin, &c).map(|_| c));
+        let contract = match contract {
+            Ok(c) => c,
+            Err(f) => {
+                finish_report(&mut report, t, Err(f));
+                indicators.push(report);
+                continue;
+            }
+        };
+        let cancelled = || {
+            opts.cancel.load(Ordering::Relaxed).then(|| StepFailure {
+                status: StepStatus::Cancelled,
+                message: "cancelled before it started".into(),
+            })
+        };
+        let levels = partnership.levels_for(&plugin, &producers);
+        if levels.is_empty() {
+            let result = (|| {
+                if let Some(c) = cancelled() {
+                    return Err(c);
+                }
+                let mut targets = HashMap::new();
+                targets.insert(
+                    out.name.clone(),
+                    Target {
+                        disclosure: contract.disclosure.as_ref().map(|_| {
+                            (
+                                config.disclosure,
+                                root.join(store::RESTRICTED_DIR)
+                                    .join("indicators")
+                                    .join(&name)
+                                    .join(PART_FILE),
+                            )
+                        }),
+                        validator: Validator::new(contract.clone()),
+                        final_path: root.join("indicators").join(&name).join(PART_FILE),
+                        partner: None,
+                        publish: true,
+                    },
+                );
+                let inputs = indicator_inputs(
+                    &shared,
+                    &plugin,
+                    &producers,
+                    &sources,
+                    &mut report,
+                    partnership,
+                    None,
+                )?;
+                run_step(
+                    &shared,
+                    &mut report,
+                    plugin.clone(),
+                    &options,
+                    targets,
+                    inputs,
+                    None,
+                    isolated(),
+                    None,
+                )
+            })();
+            finish_report(&mut report, t, result);
+            indicators.push(report);
+            continue;
         }
-        finish_report(&mut report, t, result);
-        indicators.push(report);
+        // A partnership: one run per partner (its rows only) and one for the
+        // partnership (everyone's), then disclosure control over all levels
+        // at once before any of them is published.
+        let mut level_reports = Vec::new();
+        for level in &levels {
+            let lt = Instant::now();
+            let mut lr = report.clone();
+            lr.name = format!("{name}@{}", level.id);
+            let result = (|| {
+                if let Some(c) = cancelled() {
+                    return Err(c);
+                }
+                let lopts = with_vars(options.clone(), &partnership.level_vars(level));
+                let mut targets = HashMap::new();
+                targets.insert(
+                    out.name.clone(),
+                    Target {
+                        disclosure: contract.disclosure.as_ref().map(|_| {
+                            (
+                                config.disclosure,
+                                partnership.unsuppressed_path(level, &name),
+                            )
+                        }),
+                        validator: Validator::new(contract.clone()),
+                        final_path: partnership.published_path(level, &name),
+                        partner: Some(level.id.clone()),
+                        publish: contract.disclosure.is_none(),
+                    },
+                );
+                let inputs = indicator_inputs(
+                    &shared,
+                    &plugin,
+                    &producers,
+                    &sources,
+                    &mut lr,
+                    partnership,
+                    Some(level),
+                )?;
+                run_step(
+                    &shared,
+                    &mut lr,
+                    plugin.clone(),
+                    &lopts,
+                    targets,
+                    inputs,
+                    None,
+                    isolated(),
+                    level
+                        .partner
+                        .map(|i| partnership.scope(&config.partners[i])),
+                )
+            })();
+            finish_report(&mut lr, lt, result);
+            level_reports.push(lr);
+        }
+        if contract.disclosure.is_some() {
+            let span = tracing::info_span!("step", step = %name, plugin = "eqpipe-disclosure");
+            let _g = span.enter();
+            let result = publish_levels(
+                &shared,
+                &name,
+                &out.name,
+                &contract,
+                config.disclosure,
+                &levels,
+                &level_reports,
+                partnership,
+                &mut report,
+            );
+            report.plugin = "eqpipe-disclosure (partnership levels)".into();
+            finish_report(&mut report, t, result);
+            indicators.extend(level_reports);
+            indicators.push(report);
+        } else {
+            indicators.extend(level_reports);
+        }
     }
 
     if !config.objectives.is_empty() && !opts.cancel.load(Ordering::Relaxed) {
@@ -1136,7 +1292,7 @@ fn objectives_step(shared: &Shared<'_>, config: &Config, indicators: &[StepRepor
     report.plugin_version = Some(PIPELINE_VERSION.into());
     let root = &shared.root;
     let dataset_of = |folder: &str| {
-        let file = root.join("indicators").join(folder).join(PART_FILE);
+        let file = crate::partners::published_file(root, folder);
         crate::catalog::file_metadata(&file)
             .and_then(|kv| kv.get("eqpipe.dataset").cloned())
             .or_else(|| {
@@ -1227,6 +1383,7 @@ fn source_targets(
     shared: &Shared<'_>,
     step: &str,
     plugin: &Plugin,
+    partner: Option<&crate::partners::Partner>,
 ) -> Result<HashMap<String, Target>, StepFailure> {
     let mut targets = HashMap::new();
     for d in &plugin.manifest.produces {
@@ -1238,8 +1395,15 @@ fn source_targets(
             d.name.clone(),
             Target {
                 disclosure: None,
-                final_path: source_path(&shared.root, &contract, step),
+                final_path: source_path(
+                    &shared.root,
+                    &contract,
+                    step,
+                    partner.map(|p| p.id.as_str()),
+                ),
                 validator: Validator::new(contract),
+                partner: partner.map(|p| p.id.clone()),
+                publish: true,
             },
         );
     }
@@ -1255,6 +1419,8 @@ fn indicator_inputs(
     producers: &HashMap<String, Vec<String>>,
     sources: &[StepReport],
     report: &mut StepReport,
+    partnering: &Partnering<'_>,
+    level: Option<&crate::partners::Level>,
 ) -> Result<HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>, StepFailure> {
     let mut inputs = HashMap::new();
     let required = plugin.manifest.consumes.iter().map(|d| (d, true));
@@ -1268,7 +1434,15 @@ fn indicator_inputs(
         match producers.get(d) {
             Some(names) => {
                 for n in names {
-                    let p = source_path(&shared.root, &contract, n);
+                    let owner = partnering.owner(n).map(|p| p.id.as_str());
+                    // A partner's run reads its own data (and shared data) only.
+                    if let (Some(o), Some(l)) = (owner, level)
+                        && l.partner.is_some()
+                        && o != l.id
+                    {
+                        continue;
+                    }
+                    let p = source_path(&shared.root, &contract, n, owner);
                     if p.exists() {
                         let failed = sources.iter().any(|s| &s.name == n && !s.status.ok());
                         if failed {
@@ -1279,7 +1453,7 @@ fn indicator_inputs(
                 }
             }
             None => {
-                let dir = source_path(&shared.root, &contract, "x")
+                let dir = source_path(&shared.root, &contract, "x", None)
                     .parent()
                     .and_then(Path::parent)
                     .expect("a dataset folder")
@@ -1311,6 +1485,259 @@ fn indicator_inputs(
         inputs.insert(d.clone(), (contract.arrow_schema(), files));
     }
     Ok(inputs)
+}
+
+/// The partnership of a run: who owns which source, each partner's folders,
+/// and the levels indicators run at.
+struct Partnering<'c> {
+    config: &'c Config,
+    root: PathBuf,
+}
+
+impl<'c> Partnering<'c> {
+    /// Creates every partner's inbox (owner-only when it is under the
+    /// restricted root).
+    fn new(config: &'c Config, root: &Path) -> Result<Self, String> {
+        let p = Partnering {
+            config,
+            root: root.to_path_buf(),
+        };
+        for partner in &config.partners {
+            let inbox = p.inbox(partner);
+            store::create_dir(&inbox)
+                .map_err(|e| format!("cannot create partner `{}`'s inbox: {e}", partner.id))?;
+        }
+        Ok(p)
+    }
+
+    fn inbox(&self, p: &crate::partners::Partner) -> PathBuf {
+        crate::partners::inbox(&self.root, p, |x| self.config.resolve(x))
+    }
+
+    fn owner(&self, source: &str) -> Option<&'c crate::partners::Partner> {
+        self.config.partner_of(source)
+    }
+
+    /// `{partner}`, `{partner_name}`, `{inbox}` and `{partner.<key>}` for
+    /// a partner's source.
+    fn source_vars(&self, p: &crate::partners::Partner) -> Vec<(String, String)> {
+        crate::partners::vars(&p.id, &p.name, &p.vars, Some(&self.inbox(p)))
+    }
+
+    /// What a partner's step may reach.
+    fn scope(&self, p: &crate::partners::Partner) -> crate::host::Scope {
+        let mut denied = Vec::new();
+        for q in self.config.partners.iter().filter(|q| q.id != p.id) {
+            denied.push(crate::partners::restricted_root(&self.root, &q.id));
+            denied.push(self.inbox(q));
+        }
+        crate::host::Scope {
+            partner: p.id.clone(),
+            cache_dir: Some(
+                crate::partners::restricted_root(&self.root, &p.id)
+                    .join(".cache")
+                    .join("http"),
+            ),
+            denied,
+        }
+    }
+
+    /// The levels an indicator runs at: every partner and the partnership
+    /// when it reads a partner's data; none (one ordinary run) otherwise.
+    fn levels_for(
+        &self,
+        plugin: &Plugin,
+        producers: &HashMap<String, Vec<String>>,
+    ) -> Vec<crate::partners::Level> {
+        let reads_partner_data = plugin
+            .manifest
+            .consumes
+            .iter()
+            .chain(&plugin.manifest.consumes_optional)
+            .filter_map(|d| producers.get(d))
+            .flatten()
+            .any(|n| self.owner(n).is_some());
+        if !reads_partner_data {
+            return Vec::new();
+        }
+        let mut levels: Vec<crate::partners::Level> = self
+            .config
+            .partners
+            .iter()
+            .enumerate()
+            .map(|(i, p)| crate::partners::Level {
+                id: p.id.clone(),
+                partner: Some(i),
+            })
+            .collect();
+        levels.push(crate::partners::Level {
+            id: self.config.partnership.id.clone(),
+            partner: None,
+        });
+        levels
+    }
+
+    fn level_vars(&self, level: &crate::partners::Level) -> Vec<(String, String)> {
+        match level.partner {
+            Some(i) => {
+                let p = &self.config.partners[i];
+                crate::partners::vars(&p.id, &p.name, &p.vars, None)
+            }
+            None => {
+                let ps = &self.config.partnership;
+                crate::partners::vars(&ps.id, ps.name.as_deref().unwrap_or(&ps.id), &ps.vars, None)
+            }
+        }
+    }
+
+    /// A level's unsuppressed rows: under the partner's own restricted
+    /// root, or the restricted root's `indicators/<name>/partner=<id>/`.
+    fn unsuppressed_path(&self, level: &crate::partners::Level, name: &str) -> PathBuf {
+        match level.partner {
+            Some(_) => crate::partners::restricted_root(&self.root, &level.id)
+                .join("indicators")
+                .join(name)
+                .join(PART_FILE),
+            None => self
+                .root
+                .join(store::RESTRICTED_DIR)
+                .join("indicators")
+                .join(name)
+                .join(format!("partner={}", level.id))
+                .join(PART_FILE),
+        }
+    }
+
+    /// A level's published file.
+    fn published_path(&self, level: &crate::partners::Level, name: &str) -> PathBuf {
+        self.root
+            .join("indicators")
+            .join(name)
+            .join(format!("partner={}", level.id))
+            .join(PART_FILE)
+    }
+}
+
+/// Publishes a partnership's levels of one indicator together: reads every
+/// level's unsuppressed rows, applies disclosure control across the levels
+/// ([`crate::disclosure::protect_levels`]) and commits each level's file
+/// only when all were written.
+#[allow(clippy::too_many_arguments)]
+fn publish_levels(
+    shared: &Shared<'_>,
+    name: &str,
+    dataset: &str,
+    contract: &eqpipe_plugin_sdk::Contract,
+    policy: crate::disclosure::Policy,
+    levels: &[crate::partners::Level],
+    level_reports: &[StepReport],
+    partnering: &Partnering<'_>,
+    report: &mut StepReport,
+) -> Result<(), StepFailure> {
+    let failed = |e: &dyn std::fmt::Display| StepFailure::failed(e.to_string());
+    let partnership_file = levels
+        .iter()
+        .find(|l| l.partner.is_none())
+        .map(|l| partnering.published_path(l, name));
+    if level_reports
+        .iter()
+        .all(|r| r.status == StepStatus::Unchanged)
+        && levels
+            .iter()
+            .all(|l| partnering.published_path(l, name).exists())
+    {
+        report.datasets.entry(dataset.to_string()).or_default().file =
+            partnership_file.map(|f| rel(&shared.root, &f));
+        return Err(StepFailure {
+            status: StepStatus::Unchanged,
+            message: "no level changed: the published files stand".into(),
+        });
+    }
+    let mut present = Vec::new();
+    let mut batches = Vec::new();
+    for level in levels {
+        if let Some((b, kv)) = crate::report::read(&partnering.unsuppressed_path(level, name)) {
+            batches.extend(b);
+            present.push((level, kv));
+        }
+    }
+    if batches.is_empty() {
+        return Err(StepFailure {
+            status: StepStatus::Skipped,
+            message: "no level has data to publish".into(),
+        });
+    }
+    let schema = batches[0].schema();
+    let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| failed(&e))?;
+    let protected =
+        crate::disclosure::protect_levels(&all, contract, &policy).map_err(|e| failed(&e))?;
+    let published = protected.batch.expect("a protected batch");
+    let ids = arrow_cast::cast(
+        published
+            .column_by_name(crate::partners::PARTNER_COLUMN)
+            .ok_or_else(|| failed(&"the levels' rows have no partner_id"))?,
+        &arrow_schema::DataType::Utf8,
+    )
+    .map_err(|e| failed(&e))?;
+    let ids = arrow_array::cast::AsArray::as_string::<i32>(&ids);
+    use arrow_array::Array;
+    let mut pending = Vec::new();
+    for (level, kv) in present {
+        let mask: arrow_array::BooleanArray = (0..ids.len())
+            .map(|i| Some(ids.is_valid(i) && ids.value(i) == level.id))
+            .collect();
+        let rows =
+            arrow_select::filter::filter_record_batch(&published, &mask).map_err(|e| failed(&e))?;
+        let mut md: Vec<(String, String)> = kv
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("eqpipe.") && k != "eqpipe.disclosure")
+            .collect();
+        md.push((
+            crate::partners::LEVEL_KEY.into(),
+            if level.partner.is_some() {
+                "partner"
+            } else {
+                "partnership"
+            }
+            .into(),
+        ));
+        md.push((
+            "eqpipe.disclosure".into(),
+            serde_json::json!({
+                "threshold": policy.threshold,
+                "suppress_zero": policy.suppress_zero,
+                "across_partners": true,
+                "suppressed_rows": protected.primary,
+                "secondary_suppressed_rows": protected.secondary,
+            })
+            .to_string(),
+        ));
+        let mut w = store::PendingFile::create(
+            partnering.published_path(level, name),
+            &shared.run_id,
+            schema.clone(),
+        )
+        .map_err(|e| failed(&e))?;
+        w.write(&rows).map_err(|e| failed(&e))?;
+        pending.push(w.finish(&md).map_err(|e| failed(&e))?);
+    }
+    for f in pending {
+        let path = f.commit().map_err(|e| failed(&e))?;
+        shared.keep_version(&path);
+    }
+    let entry = report.datasets.entry(dataset.to_string()).or_default();
+    entry.file = partnership_file.map(|f| rel(&shared.root, &f));
+    entry.stats.rows_in = all.num_rows() as u64;
+    entry.stats.rows = published.num_rows() as u64;
+    entry.stats.suppressed = protected.primary;
+    entry.stats.secondary_suppressed = protected.secondary;
+    tracing::info!(
+        rows = published.num_rows(),
+        suppressed = protected.primary,
+        secondary = protected.secondary,
+        "partnership levels published"
+    );
+    Ok(())
 }
 
 #[cfg(test)]

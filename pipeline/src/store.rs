@@ -317,11 +317,40 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 /// under the restricted root (personal files, which never leave it).
 pub const VERSIONS_DIR: &str = "versions";
 
-/// The root a file belongs to (the restricted root for restricted files)
-/// and its path relative to it.
+/// The roots versions are kept under: the output folder, the restricted
+/// root, and in a partnership each partner's restricted root (a partner's
+/// personal files never leave it).
+fn version_bases(root: &Path) -> Vec<PathBuf> {
+    let restricted = root.join(RESTRICTED_DIR);
+    let mut bases = vec![root.to_path_buf(), restricted.clone()];
+    let mut partners: Vec<PathBuf> = std::fs::read_dir(&restricted)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("partner="))
+        })
+        .collect();
+    partners.sort();
+    bases.extend(partners);
+    bases
+}
+
+/// The root a file belongs to (the restricted root for restricted files, a
+/// partner's own for its files) and its path relative to it.
 fn split_root(root: &Path, file: &Path) -> Option<(PathBuf, PathBuf)> {
     let restricted = root.join(RESTRICTED_DIR);
     if let Ok(rel) = file.strip_prefix(&restricted) {
+        if let Some(first) = rel.components().next()
+            && first.as_os_str().to_string_lossy().starts_with("partner=")
+        {
+            let base = restricted.join(first.as_os_str());
+            let rest = rel.strip_prefix(first.as_os_str()).expect("its first part");
+            return Some((base, rest.to_path_buf()));
+        }
         return Some((restricted, rel.to_path_buf()));
     }
     file.strip_prefix(root)
@@ -360,7 +389,7 @@ pub fn keep_version(root: &Path, run_id: &str, file: &Path) -> Result<PathBuf, S
 
 /// Runs with kept versions, oldest first (run ids sort by time).
 pub fn version_runs(root: &Path) -> Vec<String> {
-    let mut runs: Vec<String> = [root.to_path_buf(), root.join(RESTRICTED_DIR)]
+    let mut runs: Vec<String> = version_bases(root)
         .iter()
         .flat_map(|b| {
             std::fs::read_dir(b.join(VERSIONS_DIR))
@@ -382,7 +411,7 @@ pub fn prune_versions(root: &Path, keep: usize) -> usize {
     let runs = version_runs(root);
     let old = runs.len().saturating_sub(keep);
     for run in &runs[..old] {
-        for base in [root.to_path_buf(), root.join(RESTRICTED_DIR)] {
+        for base in version_bases(root) {
             let _ = std::fs::remove_dir_all(base.join(VERSIONS_DIR).join(run));
         }
     }
@@ -403,7 +432,7 @@ pub fn restore_version(root: &Path, run_id: &str) -> Result<Vec<PathBuf>, StoreE
         }
     }
     let mut restored = Vec::new();
-    for base in [root.to_path_buf(), root.join(RESTRICTED_DIR)] {
+    for base in version_bases(root) {
         let from = base.join(VERSIONS_DIR).join(run_id);
         let mut found = Vec::new();
         files(&from, &mut found);
@@ -479,6 +508,18 @@ impl Iterator for MultiFileReader {
             if let Some(r) = &mut self.current {
                 match r.next() {
                     Some(Ok(b)) => {
+                        // A partner's rows carry `partner_id`, host metadata
+                        // that plugins do not see.
+                        let b = if b.num_columns() == self.schema.fields().len() + 1
+                            && b.schema().field(0).name() == crate::partners::PARTNER_COLUMN
+                        {
+                            match b.project(&(1..b.num_columns()).collect::<Vec<_>>()) {
+                                Ok(b) => b,
+                                Err(e) => return Some(Err(e)),
+                            }
+                        } else {
+                            b
+                        };
                         if b.schema().fields() != self.schema.fields() {
                             return Some(Err(ArrowError::SchemaError(
                                 "a stored file does not match the dataset contract; rerun its source".into(),

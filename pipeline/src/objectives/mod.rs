@@ -962,7 +962,7 @@ pub fn run(
     let mut new = Vec::new();
     for o in objectives {
         for m in &o.measures {
-            let file = root.join("indicators").join(&m.indicator).join(PART_FILE);
+            let file = crate::partners::published_file(root, &m.indicator);
             let data = inputs
                 .entry(m.indicator.clone())
                 .or_insert_with(|| crate::report::read(&file));

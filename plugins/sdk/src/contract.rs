@@ -91,6 +91,14 @@ pub struct Disclosure {
     /// (the small counts are withheld too).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub dependent: std::collections::BTreeMap<String, Vec<String>>,
+    /// In a partnership, the columns that name the same cell in every
+    /// partner's table and the partnership's (default: the contract's
+    /// `unique` columns). Leave out columns whose values differ by level by
+    /// design, such as each partner's comparator area. The host protects
+    /// these cells together, so the partnership's figure minus the other
+    /// partners' cannot reveal a suppressed one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub across_partners: Vec<String>,
 }
 
 /// One column of a contract.
@@ -301,7 +309,7 @@ impl Contract {
                 ));
             }
         }
-        for name in d.groups.iter().flatten() {
+        for name in d.groups.iter().flatten().chain(&d.across_partners) {
             if self.column(name).is_none() {
                 return Err(format!(
                     "disclosure group column `{name}` is not a column of the contract"

@@ -1,0 +1,444 @@
+//! Partnerships: several organisations in one pipeline, each kept apart.
+//!
+//! A config with `[[partners]]` names the organisations and the sources
+//! that belong to each. The host then:
+//!
+//! - tags every row a partner's source stores with `partner_id` and stores
+//!   it in that partner's partition: `datasets/<d>/partner=<id>/…`, or, for
+//!   personal datasets, under the partner's own restricted root
+//!   `restricted/partner=<id>/` (with its quarantine, fetch cache and inbox);
+//! - hands each partner's sources the partner's own pseudonymisation key
+//!   (`key_env`, passed as the plugin option `pseudonymisation_key_env`), so
+//!   one person in two partners' data cannot be linked unless the
+//!   partnership sets `shared_key_env` on purpose;
+//! - refuses a partner's step any file under another partner's restricted
+//!   root or inbox;
+//! - runs every indicator that reads a partner's data once per partner (on
+//!   that partner's rows only) and once for the partnership (on all of
+//!   them), and applies disclosure control to all levels together, so a
+//!   partnership figure minus the other partners' published figures cannot
+//!   reveal a suppressed cell ([`crate::disclosure::protect_levels`]);
+//! - accepts uploads into each partner's inbox (`eqpipe serve`, see
+//!   [`crate::upload`]) with per-partner tokens stored as SHA-256 hashes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, StringArray, types::Int32Type};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::store::RESTRICTED_DIR;
+
+/// The column every partner's row and output carries.
+pub const PARTNER_COLUMN: &str = "partner_id";
+
+/// The plugin option through which a partner's sources get its key.
+pub const KEY_OPTION: &str = "pseudonymisation_key_env";
+
+/// Sets a partner's key in a source's options, when its plugin takes one
+/// (its config schema has [`KEY_OPTION`]).
+pub fn set_key(
+    options: &mut serde_json::Value,
+    config_schema: &serde_json::Value,
+    key: Option<&str>,
+) {
+    if let Some(k) = key
+        && config_schema["properties"].get(KEY_OPTION).is_some()
+        && let Some(o) = options.as_object_mut()
+    {
+        o.insert(KEY_OPTION.into(), k.into());
+    }
+}
+
+/// The partnership's id when `[partnership]` does not name one.
+pub const DEFAULT_PARTNERSHIP_ID: &str = "partnership";
+
+/// One `[[partners]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partner {
+    /// Short id (lowercase, digits, `-`, `_`): names folders and rows.
+    pub id: String,
+    /// Display name (reports).
+    pub name: String,
+    /// The names of the `[[sources]]` that belong to this partner.
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// Environment variable holding this partner's pseudonymisation key
+    /// (handed to its sources as `pseudonymisation_key_env`).
+    pub key_env: Option<String>,
+    /// SHA-256 (hex) of each upload token this partner may use with
+    /// `eqpipe serve` (`eqpipe partners token` makes one). Several allow a
+    /// rotation.
+    #[serde(default)]
+    pub token_sha256: Vec<String>,
+    /// The drop folder (default `restricted/partner=<id>/inbox` under the
+    /// output folder). Its sources name it `{inbox}` in their options.
+    pub inbox: Option<PathBuf>,
+    /// Placeholders for this partner's runs of each indicator:
+    /// `{partner.<key>}` in an indicator's options (its area code, say).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+/// `[partnership]`: the partnership as a whole.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partnership {
+    /// Its id in `partner_id` and folder names (default `partnership`).
+    #[serde(default = "default_id")]
+    pub id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// One pseudonymisation key for every partner, set deliberately so the
+    /// same person can be linked across partners. Without it every partner
+    /// has its own key and no two may share one.
+    pub shared_key_env: Option<String>,
+    /// Placeholders for the partnership's run of each indicator.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+fn default_id() -> String {
+    DEFAULT_PARTNERSHIP_ID.into()
+}
+
+impl Default for Partnership {
+    fn default() -> Self {
+        Partnership {
+            id: default_id(),
+            name: None,
+            shared_key_env: None,
+            vars: BTreeMap::new(),
+        }
+    }
+}
+
+/// One level an indicator runs at: a partner, or the partnership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level {
+    /// The `partner_id` its rows carry.
+    pub id: String,
+    /// The partner's index in the config; `None` for the partnership.
+    pub partner: Option<usize>,
+}
+
+/// Checks the partners against the sources (called when the config loads).
+pub fn check(
+    partners: &[Partner],
+    partnership: &Partnership,
+    sources: &[String],
+) -> Result<(), String> {
+    let ok_id = |id: &str| {
+        !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    };
+    if !ok_id(&partnership.id) {
+        return Err(format!(
+            "partnership.id `{}` must be lowercase letters, digits, - or _",
+            partnership.id
+        ));
+    }
+    let mut ids = HashSet::new();
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut keys: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut tokens = HashSet::new();
+    for (i, p) in partners.iter().enumerate() {
+        let at = format!("partners[{i}] (`{}`)", p.id);
+        if !ok_id(&p.id) {
+            return Err(format!(
+                "{at}: id must be lowercase letters, digits, - or _ (it names folders)"
+            ));
+        }
+        if p.id == partnership.id {
+            return Err(format!(
+                "{at}: the id `{}` is the partnership's; choose another",
+                p.id
+            ));
+        }
+        if !ids.insert(p.id.as_str()) {
+            return Err(format!("{at}: the id `{}` is used twice", p.id));
+        }
+        for s in &p.sources {
+            if !sources.contains(s) {
+                return Err(format!("{at}: no [[sources]] entry is named `{s}`"));
+            }
+            if let Some(other) = owner.insert(s, &p.id) {
+                return Err(format!(
+                    "{at}: source `{s}` already belongs to partner `{other}`; a source belongs to one partner"
+                ));
+            }
+        }
+        match (&partnership.shared_key_env, &p.key_env) {
+            (Some(shared), Some(own)) if shared != own => {
+                return Err(format!(
+                    "{at}: key_env `{own}` differs from partnership.shared_key_env `{shared}`; with a shared key leave key_env out"
+                ));
+            }
+            (None, Some(k)) => {
+                if let Some(other) = keys.insert(k, &p.id) {
+                    return Err(format!(
+                        "{at}: key_env `{k}` is also partner `{other}`'s; each partner needs its own key so their people cannot be linked (set partnership.shared_key_env to link them on purpose)"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        for t in &p.token_sha256 {
+            if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "{at}: token_sha256 entries are 64 hex digits (the SHA-256 of a token; `eqpipe partners token {}` makes one)",
+                    p.id
+                ));
+            }
+            if !tokens.insert(t.to_ascii_lowercase()) {
+                return Err(format!("{at}: a token hash is used twice"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The environment variable holding a partner's key (its own, or the
+/// partnership's shared one).
+pub fn key_env<'a>(partnership: &'a Partnership, p: &'a Partner) -> Option<&'a str> {
+    partnership
+        .shared_key_env
+        .as_deref()
+        .or(p.key_env.as_deref())
+}
+
+/// Fails when two partners' keys hold the same secret (two variable names
+/// that would still link their people), naming the variables only.
+pub fn check_distinct_keys(partners: &[Partner], partnership: &Partnership) -> Result<(), String> {
+    if partnership.shared_key_env.is_some() {
+        return Ok(());
+    }
+    let mut seen: BTreeMap<[u8; 32], &str> = BTreeMap::new();
+    for p in partners {
+        let Some(var) = p.key_env.as_deref() else {
+            continue;
+        };
+        let Ok(value) = std::env::var(var) else {
+            continue;
+        };
+        let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+        if let Some(other) = seen.insert(digest, var) {
+            return Err(format!(
+                "the keys in `{other}` and `{var}` are the same secret: partners' people could be linked; give each partner its own key"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A partner's restricted root: `restricted/partner=<id>/`.
+pub fn restricted_root(root: &Path, id: &str) -> PathBuf {
+    root.join(RESTRICTED_DIR).join(format!("partner={id}"))
+}
+
+/// A partner's inbox: its `inbox` setting (resolved by the caller), or
+/// `restricted/partner=<id>/inbox/`.
+pub fn inbox(root: &Path, p: &Partner, resolve: impl Fn(&Path) -> PathBuf) -> PathBuf {
+    match &p.inbox {
+        Some(dir) => resolve(dir),
+        None => restricted_root(root, &p.id).join("inbox"),
+    }
+}
+
+/// The placeholders of one level: `{partner}`, `{partner_name}`,
+/// `{partner.<key>}`, and for a partner `{inbox}`.
+pub fn vars(
+    id: &str,
+    name: &str,
+    vars: &BTreeMap<String, String>,
+    inbox: Option<&Path>,
+) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("{partner}".to_string(), id.to_string()),
+        ("{partner_name}".to_string(), name.to_string()),
+    ];
+    if let Some(i) = inbox {
+        out.push(("{inbox}".into(), i.display().to_string()));
+    }
+    for (k, v) in vars {
+        out.push((format!("{{partner.{k}}}"), v.clone()));
+    }
+    out
+}
+
+/// `schema` with a leading `partner_id` column (dictionary-encoded text).
+pub fn tagged_schema(schema: &Schema) -> SchemaRef {
+    let mut fields = vec![Arc::new(Field::new(
+        PARTNER_COLUMN,
+        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+        false,
+    ))];
+    fields.extend(schema.fields().iter().cloned());
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with a leading `partner_id` column holding `id` on every row.
+pub fn tag(batch: &RecordBatch, id: &str) -> Result<RecordBatch, ArrowError> {
+    let n = batch.num_rows();
+    let keys = arrow_array::Int32Array::from(vec![0; n]);
+    let values: ArrayRef = Arc::new(StringArray::from(vec![id]));
+    let col: ArrayRef = Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values)?);
+    let mut columns = vec![col];
+    columns.extend(batch.columns().iter().cloned());
+    RecordBatch::try_new(tagged_schema(&batch.schema()), columns)
+}
+
+/// The SHA-256 (hex) of a token, as `token_sha256` stores it.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
+}
+
+/// A new random upload token (256 bits from the operating system, hex).
+pub fn new_token() -> Result<String, String> {
+    let mut buf = [0u8; 32];
+    getrandom::fill(&mut buf).map_err(|e| format!("no randomness from the system: {e}"))?;
+    Ok(format!("eqp_{}", hex::encode(buf)))
+}
+
+/// The partner a token belongs to (every hash is compared, in constant
+/// time, so the answer's timing does not depend on which matched).
+pub fn token_owner<'a>(partners: &'a [Partner], token: &str) -> Option<&'a Partner> {
+    let got = Sha256::digest(token.trim().as_bytes());
+    let mut found = None;
+    for p in partners {
+        for h in &p.token_sha256 {
+            let Ok(want) = hex::decode(h) else { continue };
+            if want.len() == got.len() {
+                let diff = want
+                    .iter()
+                    .zip(got.iter())
+                    .fold(0u8, |d, (a, b)| d | (a ^ b));
+                if diff == 0 {
+                    found = Some(p);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Parquet metadata key naming the level of a partnership's published
+/// indicator file (`partnership` or `partner`).
+pub const LEVEL_KEY: &str = "eqpipe.partnership_level";
+
+/// An indicator's published file: `indicators/<name>/part-0.parquet`, or in
+/// a partnership the partnership level's `indicators/<name>/partner=<id>/`.
+pub fn published_file(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join("indicators").join(name);
+    let plain = dir.join(crate::store::PART_FILE);
+    if plain.exists() {
+        return plain;
+    }
+    let mut levels: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("partner="))
+        })
+        .map(|p| p.join(crate::store::PART_FILE))
+        .collect();
+    levels.sort();
+    levels
+        .into_iter()
+        .find(|f| {
+            crate::catalog::file_metadata(f)
+                .is_some_and(|kv| kv.get(LEVEL_KEY).is_some_and(|l| l == "partnership"))
+        })
+        .unwrap_or(plain)
+}
+
+/// The partner (if any) a source belongs to.
+pub fn owner_of<'a>(partners: &'a [Partner], source: &str) -> Option<&'a Partner> {
+    partners
+        .iter()
+        .find(|p| p.sources.iter().any(|s| s == source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partner(id: &str, sources: &[&str], key: Option<&str>) -> Partner {
+        Partner {
+            id: id.into(),
+            name: id.to_uppercase(),
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+            key_env: key.map(String::from),
+            token_sha256: Vec::new(),
+            inbox: None,
+            vars: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn partners_need_their_own_keys_and_sources() {
+        let sources = vec!["a_hr".to_string(), "b_hr".to_string()];
+        let ok = [
+            partner("a", &["a_hr"], Some("KEY_A")),
+            partner("b", &["b_hr"], Some("KEY_B")),
+        ];
+        assert!(check(&ok, &Partnership::default(), &sources).is_ok());
+        let same_key = [
+            partner("a", &["a_hr"], Some("KEY")),
+            partner("b", &["b_hr"], Some("KEY")),
+        ];
+        let e = check(&same_key, &Partnership::default(), &sources).unwrap_err();
+        assert!(e.contains("its own key"), "{e}");
+        let shared = Partnership {
+            shared_key_env: Some("KEY".into()),
+            ..Default::default()
+        };
+        assert!(check(&same_key, &shared, &sources).is_ok());
+        let twice = [partner("a", &["a_hr"], None), partner("b", &["a_hr"], None)];
+        let e = check(&twice, &Partnership::default(), &sources).unwrap_err();
+        assert!(e.contains("already belongs to partner `a`"), "{e}");
+        let unknown = [partner("a", &["nope"], None)];
+        assert!(check(&unknown, &Partnership::default(), &sources).is_err());
+        let clash = [partner("partnership", &[], None)];
+        assert!(check(&clash, &Partnership::default(), &sources).is_err());
+    }
+
+    #[test]
+    fn tokens_are_matched_by_their_hash_only() {
+        let t = new_token().unwrap();
+        assert!(t.starts_with("eqp_") && t.len() == 68);
+        let mut a = partner("a", &[], None);
+        a.token_sha256 = vec![hash_token(&t)];
+        let b = partner("b", &[], None);
+        let ps = [a, b];
+        assert_eq!(token_owner(&ps, &t).map(|p| p.id.as_str()), Some("a"));
+        assert!(token_owner(&ps, "eqp_wrong").is_none());
+        assert!(token_owner(&ps, &hash_token(&t)).is_none());
+    }
+
+    #[test]
+    fn tagging_adds_a_leading_partner_column() {
+        let b = RecordBatch::try_from_iter([(
+            "n",
+            Arc::new(arrow_array::Int64Array::from(vec![1, 2])) as ArrayRef,
+        )])
+        .unwrap();
+        let t = tag(&b, "leicester").unwrap();
+        assert_eq!(t.schema().field(0).name(), PARTNER_COLUMN);
+        assert_eq!(t.num_columns(), 2);
+        let f =
+            arrow_cast::display::ArrayFormatter::try_new(t.column(0).as_ref(), &Default::default())
+                .unwrap();
+        assert_eq!(f.value(1).to_string(), "leicester");
+    }
+}

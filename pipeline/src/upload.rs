@@ -1,0 +1,693 @@
+//! `eqpipe serve`: the partners' upload endpoint.
+//!
+//! `PUT /inbox/<partner>/<source>/<file>` with `Authorization: Bearer
+//! <token>` stores a file in that partner's inbox, after checking it against
+//! the dataset contract: the partner's source plugin runs on the file alone
+//! in a scratch folder under the partner's restricted root, and the answer is
+//! a JSON receipt (rows read, rows valid, rows rejected with row, column and
+//! reason, never the values). The file is accepted (201) when the source
+//! would succeed on it, refused (422) otherwise.
+//!
+//! - No token, or one no partner has: 401. A valid token for another
+//!   partner's inbox: 403. Tokens are compared by their SHA-256 only
+//!   (`token_sha256` in the config).
+//! - TLS with rustls (`[serve] tls_cert`, `tls_key`, PEM). Without them the
+//!   server only listens on a loopback address (behind a TLS proxy).
+//! - Every request that names an inbox is appended to `audit/uploads.jsonl`
+//!   under the output folder: time, client address, partner, token
+//!   fingerprint (the first 12 hex digits of its hash), file, size, SHA-256,
+//!   status and row counts. Nothing in it identifies a person.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
+use crate::partners::{self, Partner};
+use crate::store;
+
+/// `[serve]` in the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address to listen on (default `127.0.0.1:8443`).
+    pub listen: String,
+    /// TLS certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Largest upload accepted, MB (default 512).
+    pub max_upload_mb: u64,
+    /// Rejected rows listed in a receipt (default 100; all are counted).
+    pub receipt_rejections: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: "127.0.0.1:8443".into(),
+            tls_cert: None,
+            tls_key: None,
+            max_upload_mb: 512,
+            receipt_rejections: 100,
+        }
+    }
+}
+
+/// A rejected row, as a receipt shows it (no values).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReceiptRejection {
+    /// The row in the uploaded file.
+    pub row: String,
+    /// The column.
+    pub column: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The answer to an upload.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Receipt {
+    /// Stored in the inbox.
+    pub accepted: bool,
+    /// The partner.
+    pub partner: String,
+    /// The source it is for.
+    pub source: String,
+    /// The file name in the inbox.
+    pub file: String,
+    /// Bytes received.
+    pub bytes: u64,
+    /// SHA-256 of the body.
+    pub sha256: String,
+    /// When it was received (RFC 3339).
+    pub received_at: String,
+    /// Rows the source read from it.
+    pub rows_read: u64,
+    /// Rows that passed the contract.
+    pub rows_valid: u64,
+    /// Rows the contract rejects (they would go to quarantine).
+    pub rows_rejected: u64,
+    /// The first rejected rows, with reasons.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejections: Vec<ReceiptRejection>,
+    /// Why the file was refused, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A running upload server; stops when dropped.
+pub struct UploadServer {
+    addr: SocketAddr,
+    tls: bool,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl UploadServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://addr` or `http://addr`.
+    pub fn base_url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
+    }
+
+    /// Blocks until the server stops (it never does on its own).
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for UploadServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct State {
+    config: Config,
+    out: PathBuf,
+    audit: Mutex<()>,
+}
+
+fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read TLS certificate {}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot read TLS certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read TLS key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the TLS certificate and key do not fit: {e}"))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// Starts the upload server for `config`, writing under `out`.
+pub fn start(config: Config, out: PathBuf) -> Result<UploadServer, String> {
+    let sc = config.serve.clone();
+    let addr: SocketAddr = sc
+        .listen
+        .parse()
+        .map_err(|e| format!("serve.listen `{}`: {e}", sc.listen))?;
+    let tls = match (&sc.tls_cert, &sc.tls_key) {
+        (Some(c), Some(k)) => Some(tls_config(&config.resolve(c), &config.resolve(k))?),
+        (None, None) => {
+            if !addr.ip().is_loopback() {
+                return Err(format!(
+                    "serve.listen is {addr}, not a loopback address: set serve.tls_cert and serve.tls_key (uploads carry personal data and tokens), or listen on 127.0.0.1 behind a TLS proxy"
+                ));
+            }
+            None
+        }
+        _ => return Err("set both serve.tls_cert and serve.tls_key, or neither".into()),
+    };
+    if config.partners.iter().all(|p| p.token_sha256.is_empty()) {
+        return Err(
+            "no partner has an upload token: add token_sha256 to a [[partners]] entry (`eqpipe partners token ID` makes one)"
+                .into(),
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("eqpipe-serve")
+        .build()
+        .map_err(|e| format!("cannot start the server runtime: {e}"))?;
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let state = Arc::new(State {
+        config,
+        out,
+        audit: Mutex::new(()),
+    });
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let has_tls = acceptor.is_some();
+    let thread = std::thread::Builder::new()
+        .name("eqpipe-serve".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                loop {
+                    let (tcp, remote) = tokio::select! {
+                        _ = &mut stop_rx => break,
+                        got = listener.accept() => match got {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::warn!("accept failed: {e}");
+                                continue;
+                            }
+                        },
+                    };
+                    let state = state.clone();
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            let state = state.clone();
+                            async move { Ok::<_, Infallible>(handle(state, req, remote).await) }
+                        });
+                        let http = hyper::server::conn::http1::Builder::new();
+                        let result = match acceptor {
+                            Some(a) => match a.accept(tcp).await {
+                                Ok(tls) => {
+                                    http.serve_connection(
+                                        hyper_util::rt::TokioIo::new(tls),
+                                        service,
+                                    )
+                                    .await
+                                }
+                                Err(e) => {
+                                    tracing::debug!(%remote, "TLS handshake failed: {e}");
+                                    return;
+                                }
+                            },
+                            None => {
+                                http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                                    .await
+                            }
+                        };
+                        if let Err(e) = result {
+                            tracing::debug!(%remote, "connection ended: {e}");
+                        }
+                    });
+                }
+            });
+            rt.shutdown_background();
+        })
+        .map_err(|e| format!("cannot start the server thread: {e}"))?;
+    Ok(UploadServer {
+        addr: bound,
+        tls: has_tls,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string() + "\n")));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer realm=\"eqpipe\""),
+        );
+    }
+    r
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+/// A file name an inbox accepts: letters, digits, `.`, `-`, `_`, not
+/// starting with a dot.
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+#[derive(Default, serde::Serialize)]
+struct AuditLine<'a> {
+    time: String,
+    remote: String,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_partner: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows_valid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rows_rejected: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+}
+
+/// The audit log of uploads.
+pub fn audit_path(out: &Path) -> PathBuf {
+    out.join("audit").join("uploads.jsonl")
+}
+
+fn audit(state: &State, line: &AuditLine<'_>) {
+    let path = audit_path(&state.out);
+    let _g = state.audit.lock();
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(path.parent().expect("a folder"))?;
+        let mut o = std::fs::OpenOptions::new();
+        o.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o.open(&path)?;
+        let mut text = serde_json::to_string(line).expect("serialisable");
+        text.push('\n');
+        f.write_all(text.as_bytes())
+    };
+    if let Err(e) = write() {
+        tracing::error!("cannot write the upload audit log {}: {e}", path.display());
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Full<Bytes>> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    if method == Method::GET && path == "/health" {
+        return json(StatusCode::OK, &serde_json::json!({"status": "ok"}));
+    }
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let ["inbox", partner_id, source, file] = parts.as_slice() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not found: PUT /inbox/<partner>/<source>/<file>",
+        );
+    };
+    let (partner_id, source, file) = (partner_id.to_string(), source.to_string(), file.to_string());
+    let mut line = AuditLine {
+        time: chrono::Utc::now().to_rfc3339(),
+        remote: remote.to_string(),
+        method: method.as_str(),
+        path: &path,
+        ..Default::default()
+    };
+    let token = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from);
+    fn finish<'a>(
+        state: &State,
+        line: &mut AuditLine<'a>,
+        resp: Response<Full<Bytes>>,
+        msg: Option<&'a str>,
+    ) -> Response<Full<Bytes>> {
+        line.status = resp.status().as_u16();
+        line.message = msg;
+        audit(state, line);
+        resp
+    }
+    let Some(token) = token else {
+        let m = "missing bearer token (Authorization: Bearer <token>)";
+        return finish(
+            &state,
+            &mut line,
+            error(StatusCode::UNAUTHORIZED, m),
+            Some(m),
+        );
+    };
+    line.token = Some(partners::hash_token(&token)[..12].to_string());
+    let Some(owner) = partners::token_owner(&state.config.partners, &token) else {
+        let m = "unknown token";
+        return finish(
+            &state,
+            &mut line,
+            error(StatusCode::UNAUTHORIZED, m),
+            Some(m),
+        );
+    };
+    line.token_partner = Some(owner.id.as_str());
+    if owner.id != partner_id {
+        let m = format!(
+            "this token is partner `{}`'s; it cannot write to partner `{partner_id}`'s inbox",
+            owner.id
+        );
+        return finish(
+            &state,
+            &mut line,
+            error(StatusCode::FORBIDDEN, &m),
+            Some("wrong partner"),
+        );
+    }
+    if method != Method::PUT && method != Method::POST {
+        let m = "use PUT (or POST) to upload";
+        return finish(
+            &state,
+            &mut line,
+            error(StatusCode::METHOD_NOT_ALLOWED, m),
+            Some(m),
+        );
+    }
+    if !owner.sources.contains(&source) {
+        let m = format!(
+            "partner `{partner_id}` has no source `{source}` (its sources: {})",
+            owner.sources.join(", ")
+        );
+        return finish(
+            &state,
+            &mut line,
+            error(StatusCode::NOT_FOUND, &m),
+            Some("unknown source"),
+        );
+    }
+    if !safe_name(&file) {
+        let m = "file names are letters, digits, '.', '-' and '_' (not starting with '.')";
+        return finish(
+            &state,
+            &mut line,
+            error(StatusCode::BAD_REQUEST, m),
+            Some(m),
+        );
+    }
+    if let Some(var) = partners::key_env(&state.config.partnership, owner)
+        && std::env::var(var).map(|v| v.len() < 16).unwrap_or(true)
+    {
+        let m = "the server has no pseudonymisation key for this partner; ask the partnership's administrator";
+        tracing::error!(partner = %owner.id, var, "upload refused: the key variable is not set");
+        return finish(
+            &state,
+            &mut line,
+            error(StatusCode::SERVICE_UNAVAILABLE, m),
+            Some(m),
+        );
+    }
+    // Stream the body into a scratch file under the partner's restricted root.
+    let scratch =
+        partners::restricted_root(&state.out, &owner.id).join(format!(".uploads/{}", nonce()));
+    let staged = scratch.join("body");
+    let limit = state.config.serve.max_upload_mb.saturating_mul(1 << 20);
+    let received = receive(req.into_body(), &scratch, &staged, limit).await;
+    let (bytes, sha) = match received {
+        Ok(x) => x,
+        Err((status, m)) => {
+            let _ = std::fs::remove_dir_all(&scratch);
+            return finish(&state, &mut line, error(status, &m), Some(&m));
+        }
+    };
+    line.bytes = Some(bytes);
+    let owner = owner.clone();
+    let st = state.clone();
+    let (src, name, stg, scr) = (
+        source.clone(),
+        file.clone(),
+        staged.clone(),
+        scratch.clone(),
+    );
+    let checked = tokio::task::spawn_blocking(move || {
+        check_upload(&st.config, &owner, &src, &stg, &name, &scr)
+    })
+    .await;
+    let mut receipt = match checked {
+        Ok(r) => r,
+        Err(e) => Receipt {
+            error: Some(format!("the check stopped: {e}")),
+            ..Default::default()
+        },
+    };
+    receipt.partner = partner_id.clone();
+    receipt.source = source.clone();
+    receipt.file = file.clone();
+    receipt.bytes = bytes;
+    receipt.sha256 = sha.clone();
+    receipt.received_at = line.time.clone();
+    let inbox_owner = state
+        .config
+        .partners
+        .iter()
+        .find(|p| p.id == partner_id)
+        .expect("the token's partner");
+    let status = if receipt.accepted {
+        let inbox = partners::inbox(&state.out, inbox_owner, |p| state.config.resolve(p));
+        let stored = store::create_dir(&inbox)
+            .map_err(|e| e.to_string())
+            .and_then(|_| std::fs::rename(&staged, inbox.join(&file)).map_err(|e| e.to_string()));
+        match stored {
+            Ok(()) => StatusCode::CREATED,
+            Err(e) => {
+                tracing::error!(partner = %partner_id, "cannot store an upload in the inbox: {e}");
+                receipt.accepted = false;
+                receipt.error = Some("the server could not store the file".into());
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let _ = std::fs::remove_dir_all(&scratch);
+    line.sha256 = Some(&sha);
+    line.rows_valid = Some(receipt.rows_valid);
+    line.rows_rejected = Some(receipt.rows_rejected);
+    let body = serde_json::to_value(&receipt).expect("serialisable");
+    tracing::info!(partner = %partner_id, source = %source, file = %file, status = status.as_u16(), rows = receipt.rows_valid, rejected = receipt.rows_rejected, "upload");
+    let msg = receipt.error.clone();
+    finish(&state, &mut line, json(status, &body), msg.as_deref())
+}
+
+fn nonce() -> String {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    hex::encode(b)
+}
+
+async fn receive(
+    mut body: Incoming,
+    scratch: &Path,
+    staged: &Path,
+    limit: u64,
+) -> Result<(u64, String), (StatusCode, String)> {
+    let internal = |e: String| {
+        tracing::error!("cannot stage an upload: {e}");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the server could not stage the file".to_string(),
+        )
+    };
+    store::create_dir(scratch).map_err(|e| internal(e.to_string()))?;
+    let mut f = store::create_file(staged).map_err(|e| internal(e.to_string()))?;
+    let mut hasher = Sha256::new();
+    let mut n = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| (StatusCode::BAD_REQUEST, format!("reading the upload: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            n += data.len() as u64;
+            if n > limit {
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the file is larger than serve.max_upload_mb ({limit} bytes)"),
+                ));
+            }
+            hasher.update(&data);
+            f.write_all(&data).map_err(|e| internal(e.to_string()))?;
+        }
+    }
+    f.sync_all().map_err(|e| internal(e.to_string()))?;
+    if n == 0 {
+        return Err((StatusCode::BAD_REQUEST, "the upload is empty".into()));
+    }
+    Ok((n, hex::encode(hasher.finalize())))
+}
+
+/// Checks an uploaded file: runs the partner's source on it alone (in
+/// `scratch`, as if it were the only file in the inbox) and reads what the
+/// contract made of it. Accepted when the source succeeds.
+pub fn check_upload(
+    config: &Config,
+    partner: &Partner,
+    source: &str,
+    staged: &Path,
+    name: &str,
+    scratch: &Path,
+) -> Receipt {
+    let mut receipt = Receipt::default();
+    let Some(sc) = config.sources.iter().find(|s| s.name == source) else {
+        receipt.error = Some(format!("no source `{source}`"));
+        return receipt;
+    };
+    let out = scratch.join("check");
+    let mut p = partner.clone();
+    p.inbox = None;
+    p.sources = vec![source.to_string()];
+    let inbox = partners::inbox(&out, &p, |x| x.to_path_buf());
+    let placed = store::create_dir(&inbox)
+        .map_err(|e| e.to_string())
+        .and_then(|_| std::fs::hard_link(staged, inbox.join(name)).map_err(|e| e.to_string()));
+    if let Err(e) = placed {
+        receipt.error = Some(format!("cannot stage the file: {e}"));
+        return receipt;
+    }
+    let mut cfg = config.clone();
+    cfg.sources = vec![sc.clone()];
+    cfg.indicators.clear();
+    cfg.objectives.clear();
+    cfg.schedules.clear();
+    cfg.exports = None;
+    cfg.notify = None;
+    cfg.versions.keep = 0;
+    cfg.partners = vec![p];
+    let opts = crate::runner::RunOptions {
+        output_dir: out.clone(),
+        cancel: Arc::new(AtomicBool::new(false)),
+        progress: false,
+        scheduled: None,
+        snapshot_date: None,
+        force: true,
+    };
+    let manifest = match crate::runner::run(&cfg, &opts) {
+        Ok(m) => m,
+        Err(e) => {
+            receipt.error = Some(e.to_string());
+            return receipt;
+        }
+    };
+    let Some(step) = manifest.sources.first() else {
+        receipt.error = Some("the source did not run".into());
+        return receipt;
+    };
+    for d in step.datasets.values() {
+        receipt.rows_read += d.stats.rows_in;
+        receipt.rows_valid += d.stats.rows;
+        receipt.rows_rejected += d.stats.quarantined;
+    }
+    if let Some(q) = &step.quarantine_file
+        && let Ok(mut r) = csv::Reader::from_path(out.join(q))
+    {
+        for rec in r.records().flatten().take(config.serve.receipt_rejections) {
+            receipt.rejections.push(ReceiptRejection {
+                row: rec.get(1).unwrap_or("").to_string(),
+                column: rec.get(2).unwrap_or("").to_string(),
+                reason: rec.get(3).unwrap_or("").to_string(),
+            });
+        }
+    }
+    receipt.accepted = step.status == crate::runner::StepStatus::Succeeded;
+    if !receipt.accepted {
+        // Error messages name files by their scratch path: show the name.
+        let msg = step
+            .error
+            .clone()
+            .unwrap_or_else(|| format!("the source ended {:?}", step.status));
+        receipt.error = Some(msg.replace(&inbox.display().to_string(), "inbox"));
+    }
+    receipt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbox_file_names_are_plain() {
+        assert!(safe_name("workforce-2026-03.csv"));
+        assert!(!safe_name("../etc/passwd"));
+        assert!(!safe_name(".hidden"));
+        assert!(!safe_name("a b.csv"));
+        assert!(!safe_name(""));
+    }
+}

@@ -1,0 +1,632 @@
+//! Partnerships end to end through the real binary: three partners, each
+//! with its own HR extract, key and inbox; one partner's extract is
+//! malformed. The others complete, every partner's person-level rows stay in
+//! its own folders, indicators are published per partner and for the
+//! partnership with disclosure control across the levels, and the upload
+//! endpoint keeps each token to its own partner's inbox.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use common::*;
+
+const PARTNERS: [(&str, &str, &str); 3] = [
+    ("manchester", "Manchester City Council", "E08000003"),
+    ("salford", "Salford City Council", "E08000006"),
+    ("trafford", "Trafford Council", "E08000009"),
+];
+
+fn key_env(id: &str) -> String {
+    format!("EQPIPE_TEST_PARTNER_KEY_{}", id.to_uppercase())
+}
+
+/// A deterministic extract of `n` staff; ids start at P100000 in every
+/// partner (the same id in two partners must not link). `small` staff are
+/// "Mixed: White and Asian", a group under the threshold.
+fn extract(n: usize, seed: u64, small: usize) -> String {
+    let mut s = String::from(
+        "employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date,full_pay_relevant\n",
+    );
+    let mut x = seed;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % 10_000
+    };
+    for i in 0..n {
+        let sex = if next() < 5500 { "F" } else { "M" };
+        let ethnic = if i < small {
+            "Mixed: White and Asian"
+        } else if next() < 7500 {
+            "White: English, Welsh, Scottish, Northern Irish or British"
+        } else {
+            "Asian/Asian British: Pakistani"
+        };
+        let grade = ["G3", "G6", "G9", "SMT"][(next() % 4) as usize];
+        let hourly = 12.0 + (next() as f64) / 500.0 + i as f64 * 1e-6;
+        writeln!(
+            s,
+            "P{:06},2025-03-31,Services,{grade},{sex},\"{ethnic}\",No,{},37,{hourly:.6},0,2015-04-01,,Y",
+            100_000 + i,
+            20 + next() % 40,
+        )
+        .unwrap();
+    }
+    s
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    cfg: PathBuf,
+    out: PathBuf,
+}
+
+impl Setup {
+    fn inbox(&self, id: &str) -> PathBuf {
+        self.dir.path().join("inboxes").join(id)
+    }
+}
+
+/// A three-partner config: a shared Census source (sex, each partner's area
+/// and the combined authority), each partner's HR extract from its inbox,
+/// and the pay-gap and representation indicators. `extra` is appended to
+/// the `[[partners]]` entries by id.
+fn setup(extra: &BTreeMap<&str, String>) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let ts008 = dir.path().join("census2021-ts008-ltla.csv");
+    // Made-up sex splits for the test areas.
+    std::fs::write(
+        &ts008,
+        "\"date\",\"geography\",\"geography code\",\"Sex: All persons; measures: Value\",\"Sex: Female; measures: Value\",\"Sex: Male; measures: Value\"\n\
+         \"2021\",\"Manchester\",\"E08000003\",551943,278300,273643\n\
+         \"2021\",\"Salford\",\"E08000006\",270000,136000,134000\n\
+         \"2021\",\"Trafford\",\"E08000009\",235000,120000,115000\n\
+         \"2021\",\"Greater Manchester\",\"E47000001\",2868000,1460000,1408000\n",
+    )
+    .unwrap();
+    let mut cfg = format!(
+        "output_dir = \"out\"\n\n[partnership]\nid = \"gm\"\nname = \"Greater Manchester\"\n[partnership.vars]\narea = \"E47000001\"\n\n\
+         [[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"ltla\"\n\n",
+        ts008.display()
+    );
+    for (id, _, _) in PARTNERS {
+        write!(
+            cfg,
+            "[[sources]]\nname = \"{id}_hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{{inbox}}/workforce-*.csv\"\nsenior = [\"SMT\"]\n\n"
+        )
+        .unwrap();
+    }
+    cfg.push_str(
+        "[[indicators]]\nplugin = \"pay-gap\"\n[indicators.options]\nsnapshot_date = \"2025-03-31\"\n\n\
+         [[indicators]]\nplugin = \"workforce-representation\"\n[indicators.options]\ncharacteristics = [\"sex\", \"ethnic_group_broad\"]\n[[indicators.options.comparators]]\narea = \"{partner.area}\"\n\n",
+    );
+    for (id, name, area) in PARTNERS {
+        write!(
+            cfg,
+            "[[partners]]\nid = \"{id}\"\nname = \"{name}\"\nsources = [\"{id}_hr\"]\nkey_env = \"{}\"\ninbox = \"inboxes/{id}\"\n{}\n[partners.vars]\narea = \"{area}\"\n\n",
+            key_env(id),
+            extra.get(id).map(String::as_str).unwrap_or("")
+        )
+        .unwrap();
+    }
+    let cfg_path = dir.path().join("partnership.toml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let out = dir.path().join("out");
+    let s = Setup {
+        cfg: cfg_path,
+        out,
+        dir,
+    };
+    for (id, _, _) in PARTNERS {
+        std::fs::create_dir_all(s.inbox(id)).unwrap();
+    }
+    s
+}
+
+fn eqpipe_with_keys() -> std::process::Command {
+    let mut c = eqpipe();
+    for (i, (id, _, _)) in PARTNERS.iter().enumerate() {
+        c.env(key_env(id), format!("partner-key-{i}-{id}-0123456789"));
+    }
+    c
+}
+
+fn run_partnership(s: &Setup) -> std::process::Output {
+    eqpipe_with_keys()
+        .args(["run", "--config", s.cfg.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+fn strings(b: &RecordBatch, name: &str) -> Vec<String> {
+    let c = b
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let c = arrow_cast::cast(c, &arrow_schema::DataType::Utf8).unwrap();
+    c.as_string::<i32>()
+        .iter()
+        .map(|v| v.unwrap_or("").to_string())
+        .collect()
+}
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect()
+}
+
+#[test]
+fn three_partners_one_malformed_are_kept_apart_and_published_together() {
+    let s = setup(&BTreeMap::new());
+    std::fs::write(
+        s.inbox("manchester").join("workforce-2025-03.csv"),
+        extract(420, 0x51, 4),
+    )
+    .unwrap();
+    std::fs::write(
+        s.inbox("salford").join("workforce-2025-03.csv"),
+        extract(260, 0x77, 12),
+    )
+    .unwrap();
+    // Trafford's extract has lost its id column: the whole file is unusable.
+    let bad = extract(150, 0x99, 0).replacen("employee_id,", "staff_ref,", 1);
+    std::fs::write(s.inbox("trafford").join("workforce-2025-03.csv"), bad).unwrap();
+
+    let o = run_partnership(&s);
+    assert_eq!(o.status.code(), Some(3), "partial run: {}", text(&o));
+    let m = last_manifest(&s.out);
+    let status = |list: &str, name: &str| -> String {
+        m[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {m:#}"))["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status("sources", "manchester_hr"), "succeeded");
+    assert_eq!(status("sources", "salford_hr"), "succeeded");
+    assert_eq!(status("sources", "trafford_hr"), "failed");
+    for ind in ["pay_gap", "workforce_representation"] {
+        assert_eq!(
+            status("indicators", &format!("{ind}@manchester")),
+            "succeeded"
+        );
+        assert_eq!(status("indicators", &format!("{ind}@salford")), "succeeded");
+        assert_eq!(status("indicators", &format!("{ind}@trafford")), "skipped");
+        assert_eq!(status("indicators", &format!("{ind}@gm")), "succeeded");
+        assert_eq!(status("indicators", ind), "succeeded");
+    }
+
+    // Person-level rows: each partner's under its own restricted root only,
+    // tagged with its id, and pseudonymised with its own key.
+    let restricted = s.out.join("restricted");
+    let mut pseudonyms: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (id, _, _) in PARTNERS {
+        let root = restricted.join(format!("partner={id}"));
+        for f in parquet_files(&root) {
+            let (schema, _, _, batches) = read_parquet(&f);
+            assert_eq!(schema.field(0).name(), "partner_id", "{}", f.display());
+            for b in &batches {
+                assert!(
+                    strings(b, "partner_id").iter().all(|p| p == id),
+                    "{} holds another partner's rows",
+                    f.display()
+                );
+                if b.column_by_name("employee_key").is_some() {
+                    pseudonyms
+                        .entry(id)
+                        .or_default()
+                        .extend(strings(b, "employee_key"));
+                }
+            }
+        }
+    }
+    let (man, sal) = (&pseudonyms["manchester"], &pseudonyms["salford"]);
+    assert_eq!(man.len(), 420);
+    assert_eq!(sal.len(), 260);
+    assert!(
+        man.is_disjoint(sal),
+        "the same staff ids pseudonymised alike in two partners: they could be linked"
+    );
+    assert!(!pseudonyms.contains_key("trafford"));
+    // Nothing personal outside its partner's root: not the shared
+    // restricted folder, not the kept versions, not another partner's.
+    assert!(!restricted.join("datasets").join("workforce").exists());
+    let mut personal_files = 0;
+    for f in parquet_files(&s.out) {
+        let (schema, _, _, batches) = read_parquet(&f);
+        if schema.field_with_name("employee_key").is_ok() {
+            personal_files += 1;
+            for b in &batches {
+                for pid in strings(b, "partner_id") {
+                    assert!(
+                        f.starts_with(restricted.join(format!("partner={pid}"))),
+                        "{pid}'s rows in {}",
+                        f.display()
+                    );
+                }
+            }
+        }
+    }
+    assert!(personal_files >= 4, "the datasets and their kept versions");
+
+    // Published: one file per level that has data, and the partnership's
+    // figures are built from both partners' rows.
+    for ind in ["pay_gap", "workforce_representation"] {
+        for level in ["manchester", "salford", "gm"] {
+            assert!(
+                s.out
+                    .join(format!("indicators/{ind}/partner={level}/part-0.parquet"))
+                    .exists(),
+                "{ind} {level}"
+            );
+        }
+        assert!(
+            !s.out
+                .join(format!("indicators/{ind}/partner=trafford"))
+                .exists()
+        );
+    }
+    let headcount = |level: &str| -> f64 {
+        let f = if level == "gm" {
+            restricted.join("indicators/workforce_representation/partner=gm/part-0.parquet")
+        } else {
+            restricted.join(format!(
+                "partner={level}/indicators/workforce_representation/part-0.parquet"
+            ))
+        };
+        let (_, _, _, batches) = read_parquet(&f);
+        let b = &batches[0];
+        let h = arrow_cast::cast(
+            b.column_by_name("headcount").unwrap(),
+            &arrow_schema::DataType::Float64,
+        )
+        .unwrap();
+        h.as_primitive::<arrow_array::types::Float64Type>().value(0)
+    };
+    assert_eq!(headcount("manchester"), 420.0);
+    assert_eq!(headcount("salford"), 260.0);
+    assert_eq!(headcount("gm"), 680.0);
+
+    // Differencing: in every published cell of the partnership, the number
+    // of withheld cells among the levels is never exactly one.
+    let key_cols = [
+        "snapshot_date",
+        "characteristic",
+        "scope",
+        "scope_value",
+        "category",
+        "comparator_population",
+    ];
+    let mut cells: BTreeMap<Vec<String>, Vec<(String, bool)>> = BTreeMap::new();
+    for level in ["manchester", "salford", "gm"] {
+        let (_, _, _, batches) = read_parquet(&s.out.join(format!(
+            "indicators/workforce_representation/partner={level}/part-0.parquet"
+        )));
+        for b in &batches {
+            let keys: Vec<Vec<String>> = key_cols.iter().map(|c| strings(b, c)).collect();
+            let sup = b.column_by_name("suppressed").unwrap().as_boolean().clone();
+            let pid = strings(b, "partner_id");
+            for i in 0..b.num_rows() {
+                assert_eq!(pid[i], level);
+                let k: Vec<String> = keys.iter().map(|c| c[i].clone()).collect();
+                cells
+                    .entry(k)
+                    .or_default()
+                    .push((level.to_string(), sup.value(i)));
+            }
+        }
+    }
+    let mut mixed_withheld = false;
+    for (k, levels) in &cells {
+        let n = levels.iter().filter(|(_, s)| *s).count();
+        assert_ne!(n, 1, "{k:?}: one withheld cell among {levels:?}");
+        if k[4].starts_with("Mixed") && k[2] == "organisation" {
+            mixed_withheld = levels.iter().any(|(l, s)| l == "manchester" && *s);
+        }
+    }
+    assert!(
+        mixed_withheld,
+        "Manchester's 4 Mixed staff are withheld: {cells:#?}"
+    );
+
+    // The catalogue lists each partner's personal data where it lives and
+    // every level's published file.
+    let cat: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.out.join("catalog.json")).unwrap()).unwrap();
+    let entries = cat["entries"].as_array().unwrap();
+    let find = |name: &str, path: &str| {
+        entries
+            .iter()
+            .find(|e| e["name"] == name && e["path"] == path)
+            .unwrap_or_else(|| panic!("no catalogue entry {name} at {path}: {cat:#}"))
+    };
+    let w = find(
+        "workforce",
+        "restricted/partner=manchester/datasets/workforce",
+    );
+    assert_eq!(w["rows"], 420);
+    assert_eq!(w["restricted"], true);
+    assert_eq!(w["columns"][0]["name"], "partner_id");
+    let pg = find("pay_gap", "indicators/pay_gap");
+    assert_eq!(pg["files"].as_array().unwrap().len(), 3);
+
+    // Reports: the partnership's, one per partner with data, the comparison.
+    let report = s.out.join("report");
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(index.contains("partners.html") && index.contains("partner=manchester/index.html"));
+    assert!(report.join("partner=salford/index.html").exists());
+    assert!(report.join("partner=salford/workforce.html").exists());
+    let compare = std::fs::read_to_string(report.join("partners.html")).unwrap();
+    assert!(compare.contains("manchester") && compare.contains("salford"));
+    assert!(compare.contains("[c]"), "withheld cells are shown as [c]");
+}
+
+#[test]
+fn a_partners_step_cannot_read_another_partners_inbox() {
+    let s = setup(&BTreeMap::new());
+    for (id, _, _) in PARTNERS {
+        std::fs::write(
+            s.inbox(id).join("workforce-2025-03.csv"),
+            extract(30, 0x5, 0),
+        )
+        .unwrap();
+    }
+    // Salford's source pointed at Manchester's inbox.
+    let cfg = std::fs::read_to_string(&s.cfg).unwrap().replacen(
+        "name = \"salford_hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{inbox}/workforce-*.csv\"",
+        &format!(
+            "name = \"salford_hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}/workforce-*.csv\"",
+            s.inbox("manchester").display()
+        ),
+        1,
+    );
+    std::fs::write(&s.cfg, cfg).unwrap();
+    let o = run_partnership(&s);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let m = last_manifest(&s.out);
+    let sal = m["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "salford_hr")
+        .unwrap();
+    assert_eq!(sal["status"], "failed");
+    let err = sal["error"].as_str().unwrap();
+    assert!(err.contains("partner `salford` may not read"), "{err}");
+    assert!(
+        !s.out
+            .join("restricted/partner=salford/datasets/workforce")
+            .exists()
+    );
+}
+
+#[test]
+fn partners_that_share_a_key_are_refused_unless_the_partnership_says_so() {
+    let s = setup(&BTreeMap::new());
+    let o = eqpipe()
+        .args(["run", "--config", s.cfg.to_str().unwrap()])
+        .env(key_env("manchester"), "the-same-secret-for-both-0123")
+        .env(key_env("salford"), "the-same-secret-for-both-0123")
+        .env(key_env("trafford"), "another-secret-entirely-0123")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("are the same secret"), "{}", text(&o));
+    assert!(
+        !text(&o).contains("the-same-secret"),
+        "a key leaked: {}",
+        text(&o)
+    );
+}
+
+mod upload {
+    use super::*;
+
+    struct Server {
+        child: std::process::Child,
+        url: String,
+        ca: reqwest::Certificate,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn serve(s: &Setup, tokens: &BTreeMap<&str, String>) -> Server {
+        // A self-signed certificate for 127.0.0.1.
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .unwrap();
+        let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+        std::fs::write(s.dir.path().join("cert.pem"), &cert_pem).unwrap();
+        std::fs::write(s.dir.path().join("key.pem"), &key_pem).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut cfg = std::fs::read_to_string(&s.cfg).unwrap();
+        write!(
+            cfg,
+            "\n[serve]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n"
+        )
+        .unwrap();
+        for (id, token) in tokens {
+            cfg = cfg.replacen(
+                &format!("sources = [\"{id}_hr\"]\n"),
+                &format!(
+                    "sources = [\"{id}_hr\"]\ntoken_sha256 = [\"{}\"]\n",
+                    eqpipe::partners::hash_token(token)
+                ),
+                1,
+            );
+        }
+        std::fs::write(&s.cfg, cfg).unwrap();
+        let child = eqpipe_with_keys()
+            .args(["serve", "--config", s.cfg.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Server {
+            child,
+            url: format!("https://127.0.0.1:{port}"),
+            ca: reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap(),
+        }
+    }
+
+    fn put(
+        server: &Server,
+        path: &str,
+        token: Option<&str>,
+        body: String,
+    ) -> (u16, serde_json::Value) {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = reqwest::Client::builder()
+                .add_root_certificate(server.ca.clone())
+                .build()
+                .unwrap();
+            let mut req = client.put(format!("{}{path}", server.url)).body(body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            (status, json)
+        })
+    }
+
+    #[test]
+    fn tokens_write_only_their_own_inbox_and_uploads_get_receipts() {
+        let s = setup(&BTreeMap::new());
+        let tokens: BTreeMap<&str, String> = [
+            ("manchester", eqpipe::partners::new_token().unwrap()),
+            ("salford", eqpipe::partners::new_token().unwrap()),
+        ]
+        .into();
+        let server = serve(&s, &tokens);
+        let file = "/inbox/salford/salford_hr/workforce-2025-03.csv";
+        let good = extract(40, 0x3, 0);
+
+        let (code, body) = put(&server, file, None, good.clone());
+        assert_eq!(code, 401, "{body}");
+        let (code, _) = put(&server, file, Some("eqp_not-a-real-token"), good.clone());
+        assert_eq!(code, 401);
+        let (code, body) = put(&server, file, Some(&tokens["manchester"]), good.clone());
+        assert_eq!(code, 403, "{body}");
+        assert!(
+            std::fs::read_dir(s.inbox("salford"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "nothing reached Salford's inbox"
+        );
+
+        // Salford's own token: checked, accepted, receipted.
+        let mut with_bad_rows = good.clone();
+        with_bad_rows.push_str(
+            "P999998,2025-03-31,Services,G3,F,\"White: Irish\",No,41,37,not-a-number,0,2015-04-01,,Y\n",
+        );
+        let (code, receipt) = put(&server, file, Some(&tokens["salford"]), with_bad_rows);
+        assert_eq!(code, 201, "{receipt:#}");
+        assert_eq!(receipt["accepted"], true);
+        assert_eq!(receipt["partner"], "salford");
+        assert_eq!(receipt["rows_read"], 41);
+        assert_eq!(receipt["rows_valid"], 40);
+        assert_eq!(receipt["rows_rejected"], 1);
+        let rej = &receipt["rejections"][0];
+        assert_eq!(rej["column"], "hourly_pay", "{receipt:#}");
+        assert!(
+            !receipt.to_string().contains("not-a-number"),
+            "a value leaked into the receipt"
+        );
+        assert!(s.inbox("salford").join("workforce-2025-03.csv").exists());
+
+        // A file the contract cannot use is refused and not stored.
+        let broken = extract(10, 0x4, 0).replacen("employee_id,", "ref,", 1);
+        let (code, receipt) = put(
+            &server,
+            "/inbox/manchester/manchester_hr/workforce-2025-04.csv",
+            Some(&tokens["manchester"]),
+            broken,
+        );
+        assert_eq!(code, 422, "{receipt:#}");
+        assert_eq!(receipt["accepted"], false);
+        assert!(
+            receipt["error"].as_str().unwrap().contains("employee_id"),
+            "{receipt:#}"
+        );
+        assert!(!s.inbox("manchester").join("workforce-2025-04.csv").exists());
+        assert!(
+            files_under(&s.out.join("restricted/partner=manchester/.uploads")).is_empty(),
+            "scratch files are cleaned up"
+        );
+
+        // The audit log has every attempt, and no token.
+        let audit = std::fs::read_to_string(s.out.join("audit/uploads.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = audit
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let statuses: Vec<u64> = lines
+            .iter()
+            .map(|l| l["status"].as_u64().unwrap())
+            .collect();
+        assert_eq!(statuses, vec![401, 401, 403, 201, 422]);
+        assert_eq!(lines[2]["token_partner"], "manchester");
+        assert_eq!(lines[3]["rows_valid"], 40);
+        for t in tokens.values() {
+            assert!(!audit.contains(t.as_str()), "a token in the audit log");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(s.out.join("audit/uploads.jsonl"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "the audit log is owner-only");
+        }
+        drop(server);
+
+        // The accepted file is what the nightly run then reads.
+        let o = run_partnership(&s);
+        let m = last_manifest(&s.out);
+        let sal = m["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "salford_hr")
+            .unwrap();
+        assert_eq!(sal["status"], "succeeded", "{}", text(&o));
+        assert_eq!(sal["datasets"]["workforce"]["rows"], 40);
+        assert_eq!(sal["datasets"]["workforce"]["quarantined"], 1);
+    }
+}
