@@ -91,7 +91,7 @@ fn setup(extra: &BTreeMap<&str, String>) -> Setup {
     )
     .unwrap();
     let mut cfg = format!(
-        "output_dir = \"out\"\n\n[partnership]\nid = \"gm\"\nname = \"Greater Manchester\"\n[partnership.vars]\narea = \"E47000001\"\n\n\
+        "output_dir = \"out\"\n[exports]\nformats = [\"csv\"]\n\n[partnership]\nid = \"gm\"\nname = \"Greater Manchester\"\n[partnership.vars]\narea = \"E47000001\"\n\n\
          [[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"ltla\"\n\n",
         ts008.display()
     );
@@ -360,6 +360,16 @@ fn three_partners_one_malformed_are_kept_apart_and_published_together() {
     assert_eq!(w["columns"][0]["name"], "partner_id");
     let pg = find("pay_gap", "indicators/pay_gap");
     assert_eq!(pg["files"].as_array().unwrap().len(), 3);
+
+    // The spreadsheet export holds every level, each row with its partner.
+    let export = std::fs::read_to_string(s.out.join("exports/pay_gap.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(export.as_bytes());
+    assert_eq!(&r.headers().unwrap()[0], "partner_id");
+    let levels: BTreeSet<String> = r.records().map(|x| x.unwrap()[0].to_string()).collect();
+    assert_eq!(
+        levels,
+        ["gm", "manchester", "salford"].map(String::from).into()
+    );
 
     // Reports: the partnership's, one per partner with data, the comparison.
     let report = s.out.join("report");

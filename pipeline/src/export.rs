@@ -67,12 +67,28 @@ pub fn write(
         if !cfg.indicators.is_empty() && !cfg.indicators.contains(&name) {
             continue;
         }
-        let part = dir.join(store::PART_FILE);
-        if !part.exists() {
-            continue;
+        // A partnership's indicator: every level's file, one after another
+        // (each row carries its partner_id).
+        let mut parts = vec![dir.join(store::PART_FILE)];
+        if !parts[0].exists() {
+            parts = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("partner="))
+                .map(|e| e.path().join(store::PART_FILE))
+                .filter(|p| p.exists())
+                .collect();
+            parts.sort();
         }
-        let (batches, kv) = crate::report::read(&part)
-            .ok_or_else(|| format!("{}: not a readable Parquet file", part.display()))?;
+        let mut batches = Vec::new();
+        let mut kv = Default::default();
+        for part in &parts {
+            let (b, k) = crate::report::read(part)
+                .ok_or_else(|| format!("{}: not a readable Parquet file", part.display()))?;
+            batches.extend(b);
+            kv = k;
+        }
         let dataset = kv.get("eqpipe.dataset").cloned();
         let contract = dataset.as_deref().and_then(|d| contracts.get(d));
         let Some(schema) = batches.first().map(|b| b.schema()) else {

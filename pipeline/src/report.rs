@@ -682,10 +682,11 @@ fn area_pages(
         );
         let mut toc = String::from("<ul>\n");
         let mut sections = String::new();
-        for ((area, table), (topic, rows)) in &tables {
-            if area != code {
-                continue;
-            }
+        // This area's tables only (the map is ordered by area first).
+        for ((_, table), (topic, rows)) in tables
+            .range((code.clone(), String::new())..)
+            .take_while(|((area, _), _)| area == code)
+        {
             let id = slug(table);
             let _ = writeln!(
                 toc,

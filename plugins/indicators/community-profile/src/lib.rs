@@ -17,7 +17,6 @@ use std::sync::Arc;
 use eqpipe_plugin_sdk::arrow_array::cast::AsArray;
 use eqpipe_plugin_sdk::arrow_array::types::{Int64Type, UInt8Type};
 use eqpipe_plugin_sdk::arrow_array::{Array, Float64Array, Int64Array, StringArray, UInt8Array};
-use eqpipe_plugin_sdk::arrow_schema::ArrowError;
 use eqpipe_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
@@ -48,17 +47,40 @@ pub struct CommunityProfile {
     options: Options,
 }
 
-/// Text of a string or dictionary column at row `i`.
-fn text(col: &dyn Array, i: usize) -> Result<Option<String>, ArrowError> {
-    if col.is_null(i) {
-        return Ok(None);
+/// A string or dictionary column, read row by row (a dictionary's keys are
+/// resolved once per batch, not once per row).
+struct TextCol<'a> {
+    col: &'a dyn Array,
+    keys: Option<Vec<usize>>,
+    values: &'a StringArray,
+}
+
+impl<'a> TextCol<'a> {
+    fn new(col: &'a dyn Array) -> Self {
+        match col.as_any_dictionary_opt() {
+            Some(d) => TextCol {
+                col,
+                keys: Some(d.normalized_keys()),
+                values: d.values().as_string::<i32>(),
+            },
+            None => TextCol {
+                col,
+                keys: None,
+                values: col.as_string::<i32>(),
+            },
+        }
     }
-    if let Some(d) = col.as_any_dictionary_opt() {
-        let k = d.normalized_keys()[i];
-        let values = d.values().as_string::<i32>();
-        return Ok(Some(values.value(k).to_string()));
+
+    /// The text at row `i` (empty when null).
+    fn get(&self, i: usize) -> String {
+        if self.col.is_null(i) {
+            return String::new();
+        }
+        match &self.keys {
+            Some(k) => self.values.value(k[i]).to_string(),
+            None => self.values.value(i).to_string(),
+        }
     }
-    Ok(Some(col.as_string::<i32>().value(i).to_string()))
 }
 
 #[derive(Clone)]
@@ -111,10 +133,18 @@ impl IndicatorPlugin for CommunityProfile {
             );
             let clevel = clevel.as_primitive::<UInt8Type>();
             let count = count.as_primitive::<Int64Type>();
+            let (code, name, level, table, topic, label) = (
+                TextCol::new(code.as_ref()),
+                TextCol::new(name.as_ref()),
+                TextCol::new(level.as_ref()),
+                TextCol::new(table.as_ref()),
+                TextCol::new(topic.as_ref()),
+                TextCol::new(label.as_ref()),
+            );
             for i in 0..b.num_rows() {
-                let code = text(&code, i)?.unwrap_or_default();
-                let table = text(&table, i)?.unwrap_or_default();
-                let area_name = text(&name, i)?.unwrap_or_default();
+                let code = code.get(i);
+                let table = table.get(i);
+                let area_name = name.get(i);
                 names
                     .entry(code.clone())
                     .or_insert_with(|| area_name.clone());
@@ -122,13 +152,13 @@ impl IndicatorPlugin for CommunityProfile {
                     totals.insert((code, table), count.value(i));
                     continue;
                 }
-                let key = (code, table, text(&label, i)?.unwrap_or_default());
+                let key = (code, table, label.get(i));
                 cells.push((
                     key,
                     Cell {
                         area_name,
-                        level: text(&level, i)?.unwrap_or_default(),
-                        topic: text(&topic, i)?.unwrap_or_default(),
+                        level: level.get(i),
+                        topic: topic.get(i),
                         category_level: clevel.value(i),
                         count: count.value(i),
                     },

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# The performance benchmark, in one command: generates the data, runs eqpipe
+# (release build) and the same work in Polars and DuckDB (installed from PyPI
+# into .venv), and prints throughput, peak RSS and the ratios side by side.
+#
+#   bash examples/bench/run.sh            # the full sizes of issue #8 (about 20 minutes)
+#   bash examples/bench/run.sh --quick    # a tenth of the sizes, to try it out
+#
+# Sections (each can be run alone: run.sh workforce|memory|paygap|census|profile|demo):
+#   workforce  normalising a canonical workforce CSV (5,000,000 rows, ~700 MB):
+#              eqpipe (CSV read, mapping, classification onto Census 2021,
+#              HMAC pseudonymisation, contract validation, zstd Parquet) vs
+#              Polars scan_csv().sink_parquet() and DuckDB COPY ... TO parquet
+#   memory     peak RSS normalising a 5 GB CSV (monthly snapshots of the same
+#              staff: every row distinct), against the 512 MB target
+#   paygap     the pay-gap indicator (gender) over those 5,000,000 employees vs
+#              the equivalent DuckDB SQL on the same Parquet
+#   census     every Census 2021 count table published for output areas, for
+#              all 188,880 OAs of England and Wales, to census_counts (rows/s)
+#   profile    the same tables for 18,888 OAs and the community profile of
+#              every OA, timed end to end
+#   demo       the built-in demo, end to end
+#
+# Generated data and outputs go to target/bench/ (reused between runs).
+# Needs /usr/bin/time; ../shared/data beside the repository (census section).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+scale=1
+sections=()
+for a in "$@"; do
+  case "$a" in
+    --quick) scale=10 ;;
+    workforce|memory|paygap|census|profile|demo) sections+=("$a") ;;
+    *) echo "usage: $0 [--quick] [workforce|memory|paygap|census|profile|demo]..." >&2; exit 2 ;;
+  esac
+done
+[ ${#sections[@]} -eq 0 ] && sections=(workforce memory paygap census profile demo)
+
+rows=$((5000000 / scale))
+big_gb=$((5))
+[ "$scale" -ne 1 ] && big_gb=1
+oas=$((188880 / scale))
+# The community profile holds every cell in memory: its end-to-end run is
+# measured on a tenth of the output areas (see README.md).
+profile_oas=$((18888 / scale))
+bench="target/bench"
+mkdir -p "$bench"
+
+cargo build --release --quiet -p eqpipe
+eqpipe="$PWD/target/release/eqpipe"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import polars, duckdb" 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+fi
+py=.venv/bin/python
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "eqpipe $("$eqpipe" --version | awk '{print $2}'), $($py -c 'import polars, duckdb; print("polars", polars.__version__ + ", duckdb", duckdb.__version__)')"
+echo
+
+# measure LABEL ROWS COMMAND...: wall time, rows/s, peak RSS; sets $secs, $rss_mb.
+measure() {
+  local label="$1" n="$2"; shift 2
+  local t0 t1 log="$bench/last.err"
+  t0=$(date +%s.%N)
+  /usr/bin/time -f "%M" -o "$bench/rss" "$@" >/dev/null 2>"$log" || { cat "$log"; exit 1; }
+  t1=$(date +%s.%N)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  rss_mb=$(awk '{ v = $1 } END { printf "%.0f", v / 1024 }' "$bench/rss")
+  awk -v l="$label" -v s="$secs" -v r="$rss_mb" -v n="$n" \
+    'BEGIN { if (n > 0) printf "  %-34s %8.2f s  %12.0f rows/s  %7d MB peak RSS\n", l, s, n / s, r;
+             else printf "  %-34s %8.2f s  %19s  %7d MB peak RSS\n", l, s, "", r }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+gen_workforce() { # path rows [months]: monthly snapshots of the same staff
+  $py - "$@" <<'PY'
+import random, sys
+path, n = sys.argv[1], int(sys.argv[2])
+months = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+rnd = random.Random(2021)
+eth = ["White British", "Pakistani", "Indian", "African", "Caribbean", "Irish", "Other White", "Prefer not to say", ""]
+dis = ["No", "Yes", "", "Prefer not to say"]
+rows = []
+for i in range(n):
+    rows.append((f"E{i:09d}", f"Unit {i % 40},G{1 + i % 10},{'F' if rnd.random() < 0.6 else 'M'},"
+                 f"{rnd.choice(eth)},{rnd.choice(dis)},{18 + i % 48},{37 if i % 4 else 22.5},"
+                 f"{11 + rnd.random() * 30:.2f},{0 if i % 9 else 250},2015-04-01,,Y\n"))
+with open(path, "w") as f:
+    f.write("employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date,full_pay_relevant\n")
+    for m in range(months):
+        y, mo = 2025 - (m // 12), 3 - (m % 12)
+        if mo <= 0:
+            y, mo = y - 1, mo + 12
+        day = {2: 28, 4: 30, 6: 30, 9: 30, 11: 30}.get(mo, 31)
+        snap = f"{y}-{mo:02d}-{day}"
+        f.writelines(f"{e},{snap},{rest}" for e, rest in rows)
+PY
+}
+
+workforce_config() { # dir csv
+  cat > "$1/pipeline.toml" <<TOML
+output_dir = "out"
+[[sources]]
+name = "hr"
+plugin = "workforce"
+[sources.options]
+path = "$2"
+pseudonymisation_key_env = "BENCH_KEY"
+TOML
+}
+export BENCH_KEY=benchmark-key-0123456789
+
+section_workforce() {
+  local w="$bench/workforce-$rows"
+  mkdir -p "$w"
+  local csv="$PWD/$w/workforce.csv"
+  [ -f "$csv" ] || { echo "  generating $rows rows..."; gen_workforce "$csv" "$rows"; }
+  echo "== workforce: $rows rows, $(du -h "$csv" | cut -f1) CSV"
+  workforce_config "$w" "$csv"
+  rm -rf "$w/out"
+  measure "eqpipe (validate, classify, HMAC)" "$rows" "$eqpipe" -q run --force --config "$w/pipeline.toml"
+  local e=$secs
+  measure "polars scan_csv -> sink_parquet" "$rows" $py -c "import polars as pl; pl.scan_csv('$csv', infer_schema_length=10000).sink_parquet('$w/polars.parquet', compression='zstd')"
+  local p=$secs
+  measure "duckdb COPY -> parquet" "$rows" $py -c "import duckdb; duckdb.connect().execute(\"COPY (SELECT * FROM read_csv_auto('$csv')) TO '$w/duckdb.parquet' (FORMAT parquet, COMPRESSION zstd)\")"
+  local d=$secs
+  echo "  eqpipe / polars time: $(ratio "$e" "$p") (target <= 1.00)   eqpipe / duckdb time: $(ratio "$e" "$d") (target < 1.00)"
+  echo
+}
+
+section_memory() {
+  local w="$bench/memory-${big_gb}gb"
+  mkdir -p "$w"
+  local csv="$PWD/$w/workforce.csv"
+  # About 78 bytes a row: months of snapshots of $rows staff.
+  local months=$(( (big_gb * 1024 * 1024 * 1024) / (78 * rows) ))
+  [ "$months" -lt 1 ] && months=1
+  [ -f "$csv" ] || { echo "  generating $months monthly snapshots of $rows staff..."; gen_workforce "$csv" "$rows" "$months"; }
+  local n
+  n=$(( $(wc -l < "$csv") - 1 ))
+  echo "== memory: $(du -h "$csv" | cut -f1) CSV, $n rows (monthly snapshots of $rows staff, every row distinct)"
+  workforce_config "$w" "$csv"
+  rm -rf "$w/out"
+  measure "eqpipe" "$n" "$eqpipe" -q run --force --config "$w/pipeline.toml"
+  echo "  peak RSS $rss_mb MB (target < 512 MB)"
+  echo
+}
+
+section_paygap() {
+  local w="$bench/workforce-$rows"
+  [ -d "$w/out/restricted/datasets/workforce" ] || section_workforce
+  echo "== pay gap (gender) over $rows employees"
+  cat > "$w/paygap.toml" <<TOML
+output_dir = "out"
+[[indicators]]
+plugin = "pay-gap"
+[indicators.options]
+snapshot_date = "2025-03-31"
+dimensions = ["sex"]
+TOML
+  measure "eqpipe pay-gap (whole run)" "$rows" "$eqpipe" -q run --force --config "$w/paygap.toml"
+  local e=$secs
+  local step
+  step=$($py -c "
+import json, glob, os
+m = max(glob.glob('$w/out/runs/*.json'), key=os.path.getmtime)
+print(json.load(open(m))['indicators'][0]['duration_ms'] / 1000)")
+  echo "  of which the pay-gap step: ${step} s"
+  local files="$w/out/restricted/datasets/workforce/*/part-0.parquet"
+  measure "duckdb SQL (same measures)" "$rows" $py - <<PY
+import duckdb
+duckdb.sql("""
+WITH w AS (
+  SELECT sex, hourly_pay, bonus_pay, full_pay_relevant FROM read_parquet('$files')
+  WHERE snapshot_date = DATE '2025-03-31' AND (leaver_date IS NULL OR leaver_date > snapshot_date)
+    AND sex IN ('F', 'M')),
+h AS (SELECT sex, hourly_pay FROM w WHERE full_pay_relevant AND hourly_pay IS NOT NULL),
+pay AS (SELECT sex, avg(hourly_pay) AS mean, median(hourly_pay) AS median, count(*) AS n FROM h GROUP BY sex),
+bonus AS (SELECT sex, avg(bonus_pay) FILTER (WHERE bonus_pay > 0) AS mean, median(bonus_pay) FILTER (WHERE bonus_pay > 0) AS median,
+                 count(*) FILTER (WHERE bonus_pay > 0) AS paid, count(*) AS n FROM w GROUP BY sex),
+q AS (SELECT sex, ntile(4) OVER (ORDER BY hourly_pay) AS quartile FROM h),
+quart AS (SELECT quartile, count(*) FILTER (WHERE sex = 'F') AS women, count(*) AS n FROM q GROUP BY quartile)
+SELECT
+  (SELECT (max(mean) FILTER (WHERE sex='M') - max(mean) FILTER (WHERE sex='F')) / max(mean) FILTER (WHERE sex='M') * 100 FROM pay) AS mean_gap,
+  (SELECT (max(median) FILTER (WHERE sex='M') - max(median) FILTER (WHERE sex='F')) / max(median) FILTER (WHERE sex='M') * 100 FROM pay) AS median_gap,
+  (SELECT (max(mean) FILTER (WHERE sex='M') - max(mean) FILTER (WHERE sex='F')) / max(mean) FILTER (WHERE sex='M') * 100 FROM bonus) AS bonus_mean_gap,
+  (SELECT (max(median) FILTER (WHERE sex='M') - max(median) FILTER (WHERE sex='F')) / max(median) FILTER (WHERE sex='M') * 100 FROM bonus) AS bonus_median_gap,
+  (SELECT list(paid * 100.0 / n ORDER BY sex) FROM bonus) AS pct_bonus,
+  (SELECT list(women * 100.0 / n ORDER BY quartile) FROM quart) AS quartiles
+""").fetchall()
+PY
+  local d=$secs
+  echo "  eqpipe / duckdb time (whole runs): $(ratio "$e" "$d") (target <= 1.50)"
+  echo
+}
+
+gen_census() { # dir oas: every OA count table, each OA with the England and Wales row
+  local w="$1" n="$2" ref=../shared/data/census2021/reference
+  mkdir -p "$w/zips"
+  [ -f "$w/tables.txt" ] && return
+  echo "  generating every OA count table for $n output areas..."
+  $py - "$ref/ts-cell-metadata.csv" "$w" "$n" <<'PY'
+import csv, sys, zipfile, io
+meta, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tables = {}
+with open(meta, encoding="utf-8-sig") as f:
+    for r in csv.DictReader(f):
+        if r["oa"] == "TRUE" and r["Measure"] == "Count":
+            tables.setdefault(r["Table_ID"], []).append(r)
+cells = 0
+for t, cs in tables.items():
+    # Every OA gets the England and Wales row: the published hierarchy holds.
+    head = '"date","geography","geography code",' + ",".join(
+        '"' + f'{c["Cell_Label_ONS_Prefix"]}: {c["Cell_Label_ONS"]}'.replace('"', '""') + '"' for c in cs)
+    counts = ",".join(c["EW_Count"] for c in cs)
+    buf = io.StringIO()
+    buf.write(head + "\n")
+    for i in range(n):
+        buf.write(f'2021,Output area {i},E{i:08d},{counts}\n')
+    with zipfile.ZipFile(f"{out}/zips/census2021-{t}.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        z.writestr(f"census2021-{t}-oa.csv", buf.getvalue())
+    cells += len(cs)
+with open(f"{out}/tables.txt", "w") as f:
+    f.write("\n".join(t.upper() for t in tables) + "\n")
+print(f"  {len(tables)} tables, {cells} cells, {cells * n:,} census_counts rows")
+PY
+}
+
+census_config() { # dir [indicator toml]
+  local tables
+  tables=$(awk '{printf "%s\"%s\"", (NR > 1 ? ", " : ""), $1}' "$1/tables.txt")
+  cat > "$1/pipeline.toml" <<TOML
+output_dir = "out"
+[[sources]]
+name = "census"
+plugin = "ons-census"
+[sources.options]
+base_url = "$PWD/$1/zips"
+tables = [$tables]
+geography = "oa"
+${2:-}
+TOML
+}
+
+report_steps() { # out dir: rows and rows/s of each step of the last run
+  $py - "$1" <<'PY'
+import json, glob, os, sys
+m = json.load(open(max(glob.glob(f"{sys.argv[1]}/runs/*.json"), key=os.path.getmtime)))
+for s in m["sources"] + m["indicators"]:
+    rows = sum(d.get("rows", 0) for d in s["datasets"].values())
+    secs = s["duration_ms"] / 1000
+    print(f"  step {s['name']}: {rows:,} rows in {secs:.2f} s = {rows / max(secs, 1e-3):,.0f} rows/s ({s['status']})")
+PY
+}
+
+section_census() {
+  [ -d ../shared/data/census2021/reference ] || { echo "== census: skipped (../shared/data is missing)"; return; }
+  local w="$bench/census-oa-$oas"
+  gen_census "$w" "$oas"
+  census_config "$w"
+  echo "== census: $(wc -l < "$w/tables.txt") OA count tables x $oas output areas to census_counts (target > 1,000,000 rows/s)"
+  rm -rf "$w/out"
+  measure "eqpipe census (whole run)" 0 "$eqpipe" -q run --force --config "$w/pipeline.toml"
+  report_steps "$w/out"
+  echo
+}
+
+section_profile() {
+  [ -d ../shared/data/census2021/reference ] || { echo "== profile: skipped (../shared/data is missing)"; return; }
+  local w="$bench/census-oa-$profile_oas"
+  gen_census "$w" "$profile_oas"
+  census_config "$w" $'[[indicators]]\nplugin = "community-profile"\n[indicators.options]\nparents = false'
+  echo "== profile: every OA count table for $profile_oas output areas, then the community profile of every area, end to end"
+  rm -rf "$w/out"
+  measure "eqpipe census + profile (end to end)" 0 "$eqpipe" -q run --force --config "$w/pipeline.toml"
+  report_steps "$w/out"
+  echo
+}
+
+section_demo() {
+  echo "== demo, end to end"
+  rm -rf "$bench/demo"
+  measure "eqpipe demo" 0 "$eqpipe" -q demo --out "$bench/demo"
+  echo
+}
+
+for s in "${sections[@]}"; do "section_$s"; done
