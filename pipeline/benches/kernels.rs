@@ -53,6 +53,7 @@ fn validation(c: &mut Criterion) {
     g.throughput(Throughput::Elements(ROWS as u64));
     g.bench_function("census_counts_text_64k", |b| {
         let mut v = Validator::new(contracts.get("census_counts").unwrap());
+        assert_eq!(v.validate(&batch).unwrap().batch.num_rows(), ROWS);
         b.iter(|| v.validate(&batch).unwrap())
     });
     g.finish();
@@ -66,14 +67,31 @@ fn disclosure(c: &mut Criterion) {
         let text = |f: &dyn Fn(usize) -> String| -> ArrayRef {
             Arc::new(StringArray::from_iter_values((0..n).map(f)))
         };
+        // Tables of 100 groups (one per date, dimension and measure), a few
+        // of them small.
+        const DIMS: [&str; 3] = ["sex", "ethnicity", "disability"];
+        const MEASURES: [&str; 10] = [
+            "mean_hourly_gap_pct",
+            "median_hourly_gap_pct",
+            "mean_bonus_gap_pct",
+            "median_bonus_gap_pct",
+            "pct_receiving_bonus",
+            "lower_quartile_pct",
+            "lower_middle_quartile_pct",
+            "upper_middle_quartile_pct",
+            "upper_quartile_pct",
+            "not_disclosed_pct",
+        ];
         let batch = RecordBatch::try_from_iter([
             (
                 "snapshot_date",
-                Arc::new(arrow_array::Date32Array::from(vec![20_178; n])) as ArrayRef,
+                Arc::new(arrow_array::Date32Array::from_iter_values(
+                    (0..n).map(|i| 20_000 + (i / 3000) as i32),
+                )) as ArrayRef,
             ),
-            ("dimension", text(&|i| format!("d{}", i / 1000))),
-            ("measure", text(&|i| format!("m{}", (i / 10) % 100))),
-            ("group", text(&|i| format!("g{}", i % 10))),
+            ("dimension", text(&|i| DIMS[(i / 1000) % 3].into())),
+            ("measure", text(&|i| MEASURES[(i / 100) % 10].into())),
+            ("group", text(&|i| format!("g{}", i % 100))),
             ("reference_group", text(&|_| "ref".into())),
             (
                 "value",
@@ -101,6 +119,11 @@ fn disclosure(c: &mut Criterion) {
         .unwrap();
         let mut v = Validator::new(contract.clone());
         let batch = v.validate(&batch).unwrap().batch;
+        assert_eq!(
+            batch.num_rows(),
+            n,
+            "every generated row passes the contract"
+        );
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(
             BenchmarkId::new("protect_pay_gap", n),

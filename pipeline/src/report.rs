@@ -313,7 +313,10 @@ fn sources(root: &Path) -> String {
                 .collect();
             parts.sort();
             for p in parts {
-                let Some((_, kv)) = read(&p) else { continue };
+                // The footer only: a dataset can have millions of rows.
+                let Some(kv) = crate::catalog::file_metadata(&p) else {
+                    continue;
+                };
                 let restricted = store::is_restricted(&p);
                 let from = if restricted {
                     "organisation's own records (restricted; not published)".to_string()
@@ -621,6 +624,9 @@ fn deprivation_sections(batches: &[RecordBatch], out: &mut BTreeMap<String, Stri
 }
 
 /// area code -> (name, page body).
+/// Geography levels too fine for a report page each.
+const NO_PAGE_LEVELS: [&str; 2] = ["oa", "lsoa"];
+
 fn area_pages(
     batches: &[RecordBatch],
     deprivation: &BTreeMap<String, String>,
@@ -638,6 +644,7 @@ fn area_pages(
             c.text("topic"),
             c.text("category_label"),
         );
+        let levels = c.text("geography_level");
         let (level, count, percent) = (c.num("category_level"), c.num("count"), c.num("percent"));
         let (cname, cpct, diff) = (
             c.opt_text("comparator_name"),
@@ -645,6 +652,11 @@ fn area_pages(
             c.num("difference_pp"),
         );
         for i in 0..b.num_rows() {
+            // No page per output area or LSOA (190,000 and 35,000 of them):
+            // their profiles are in the Parquet output.
+            if NO_PAGE_LEVELS.contains(&levels[i].as_str()) {
+                continue;
+            }
             names
                 .entry(code[i].clone())
                 .or_insert_with(|| name[i].clone());

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use eqpipe_plugin_sdk::arrow_array::cast::AsArray;
 use eqpipe_plugin_sdk::arrow_array::types::{Int64Type, UInt8Type};
-use eqpipe_plugin_sdk::arrow_array::{Array, Float64Array, Int64Array, StringArray, UInt8Array};
+use eqpipe_plugin_sdk::arrow_array::{Float64Array, Int64Array, StringArray, UInt8Array};
 use eqpipe_plugin_sdk::prelude::*;
 use serde::Deserialize;
 
@@ -45,42 +45,6 @@ fn yes() -> bool {
 /// The plugin.
 pub struct CommunityProfile {
     options: Options,
-}
-
-/// A string or dictionary column, read row by row (a dictionary's keys are
-/// resolved once per batch, not once per row).
-struct TextCol<'a> {
-    col: &'a dyn Array,
-    keys: Option<Vec<usize>>,
-    values: &'a StringArray,
-}
-
-impl<'a> TextCol<'a> {
-    fn new(col: &'a dyn Array) -> Self {
-        match col.as_any_dictionary_opt() {
-            Some(d) => TextCol {
-                col,
-                keys: Some(d.normalized_keys()),
-                values: d.values().as_string::<i32>(),
-            },
-            None => TextCol {
-                col,
-                keys: None,
-                values: col.as_string::<i32>(),
-            },
-        }
-    }
-
-    /// The text at row `i` (empty when null).
-    fn get(&self, i: usize) -> String {
-        if self.col.is_null(i) {
-            return String::new();
-        }
-        match &self.keys {
-            Some(k) => self.values.value(k[i]).to_string(),
-            None => self.values.value(i).to_string(),
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -133,18 +97,19 @@ impl IndicatorPlugin for CommunityProfile {
             );
             let clevel = clevel.as_primitive::<UInt8Type>();
             let count = count.as_primitive::<Int64Type>();
+            use eqpipe_plugin_sdk::TextColumn;
             let (code, name, level, table, topic, label) = (
-                TextCol::new(code.as_ref()),
-                TextCol::new(name.as_ref()),
-                TextCol::new(level.as_ref()),
-                TextCol::new(table.as_ref()),
-                TextCol::new(topic.as_ref()),
-                TextCol::new(label.as_ref()),
+                TextColumn::new(code.as_ref())?,
+                TextColumn::new(name.as_ref())?,
+                TextColumn::new(level.as_ref())?,
+                TextColumn::new(table.as_ref())?,
+                TextColumn::new(topic.as_ref())?,
+                TextColumn::new(label.as_ref())?,
             );
             for i in 0..b.num_rows() {
-                let code = code.get(i);
-                let table = table.get(i);
-                let area_name = name.get(i);
+                let code = code.get(i).to_string();
+                let table = table.get(i).to_string();
+                let area_name = name.get(i).to_string();
                 names
                     .entry(code.clone())
                     .or_insert_with(|| area_name.clone());
@@ -152,13 +117,13 @@ impl IndicatorPlugin for CommunityProfile {
                     totals.insert((code, table), count.value(i));
                     continue;
                 }
-                let key = (code, table, label.get(i));
+                let key = (code, table, label.get(i).to_string());
                 cells.push((
                     key,
                     Cell {
                         area_name,
-                        level: level.get(i),
-                        topic: topic.get(i),
+                        level: level.get(i).to_string(),
+                        topic: topic.get(i).to_string(),
                         category_level: clevel.value(i),
                         count: count.value(i),
                     },

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use calc::{Comparison, Dimension, Employee};
 use eqpipe_plugin_sdk::arrow_array::{BooleanArray, Date32Array, Float64Array, StringArray};
 use eqpipe_plugin_sdk::prelude::*;
-use eqpipe_plugin_sdk::{bool_values, column, date_values, f64_values, text_values};
+use eqpipe_plugin_sdk::{TextColumn, bool_values, column, date_values, f64_values};
 use serde::Deserialize;
 
 /// Which pay gap to compute.
@@ -173,8 +173,9 @@ impl IndicatorPlugin for PayGap {
     }
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
-        // snapshot -> dimension -> relevant employees.
-        let mut by_snapshot: BTreeMap<i32, Vec<[Employee; 3]>> = BTreeMap::new();
+        // snapshot -> relevant employees, one list per configured dimension
+        // (in `self.dimensions` order).
+        let mut by_snapshot: BTreeMap<i32, Vec<Vec<Employee>>> = BTreeMap::new();
         let mut missing_pay = 0usize;
         for batch in ctx.open_input("workforce")? {
             ctx.check_cancelled()?;
@@ -182,10 +183,18 @@ impl IndicatorPlugin for PayGap {
             let col = |n: &str| column(&b, "workforce", n);
             let snap = date_values(col("snapshot_date")?.as_ref())?;
             let leaver = date_values(col("leaver_date")?.as_ref())?;
-            let sex = text_values(col("sex")?.as_ref())?;
-            let ethnic = text_values(col("ethnic_group")?.as_ref())?;
-            let broad = text_values(col("ethnic_group_broad")?.as_ref())?;
-            let disability = text_values(col("disability")?.as_ref())?;
+            let (sex, ethnic, broad, disability) = (
+                col("sex")?,
+                col("ethnic_group")?,
+                col("ethnic_group_broad")?,
+                col("disability")?,
+            );
+            let (sex, ethnic, broad, disability) = (
+                TextColumn::new(sex.as_ref())?,
+                TextColumn::new(ethnic.as_ref())?,
+                TextColumn::new(broad.as_ref())?,
+                TextColumn::new(disability.as_ref())?,
+            );
             let hourly = f64_values(col("hourly_pay")?.as_ref())?;
             let bonus = f64_values(col("bonus_pay")?.as_ref())?;
             let full_pay = bool_values(col("full_pay_relevant")?.as_ref())?;
@@ -202,16 +211,22 @@ impl IndicatorPlugin for PayGap {
                 if full && hourly[i].is_none() {
                     missing_pay += 1;
                 }
-                let person = |w: Which| Employee {
-                    category: category(w, &sex[i], &ethnic[i], &broad[i], &disability[i]),
-                    hourly: if full { hourly[i] } else { None },
-                    bonus: bonus[i].unwrap_or(0.0),
-                };
-                by_snapshot.entry(s).or_default().push([
-                    person(Which::Sex),
-                    person(Which::Ethnicity),
-                    person(Which::Disability),
-                ]);
+                let lists = by_snapshot
+                    .entry(s)
+                    .or_insert_with(|| vec![Vec::new(); self.dimensions.len()]);
+                for (list, &w) in lists.iter_mut().zip(&self.dimensions) {
+                    list.push(Employee {
+                        category: category(
+                            w,
+                            sex.get(i),
+                            ethnic.get(i),
+                            broad.get(i),
+                            disability.get(i),
+                        ),
+                        hourly: if full { hourly[i] } else { None },
+                        bonus: bonus[i].unwrap_or(0.0),
+                    });
+                }
             }
         }
         if by_snapshot.is_empty() {
@@ -228,17 +243,15 @@ impl IndicatorPlugin for PayGap {
         }
         let mut rows = Vec::new();
         for (snapshot, staff) in &by_snapshot {
-            if staff.len() < 250 {
+            let relevant = staff.first().map_or(0, Vec::len);
+            if relevant < 250 {
                 ctx.info(&format!(
-                    "snapshot {}: {} relevant employees (publication is required from 250)",
+                    "snapshot {}: {relevant} relevant employees (publication is required from 250)",
                     day_text(*snapshot),
-                    staff.len()
                 ));
             }
-            for &which in &self.dimensions {
-                let idx = which as usize;
-                let people: Vec<Employee> = staff.iter().map(|p| p[idx].clone()).collect();
-                for m in calc::measures(&dimension(which), &people) {
+            for (&which, people) in self.dimensions.iter().zip(staff) {
+                for m in calc::measures(&dimension(which), people) {
                     rows.push(Row {
                         snapshot: *snapshot,
                         dimension: which.name(),
