@@ -56,11 +56,12 @@ impl Target {
     }
 }
 
-/// What a partner's step may reach: its own fetch cache, and never another
-/// partner's restricted root or inbox.
+/// What a step may reach in a partnership: a partner's step its own fetch
+/// cache and never another partner's restricted root or inbox; a shared
+/// step no partner's.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Scope {
-    /// The partner.
+    /// The partner (empty for a shared step).
     pub partner: String,
     /// Where its personal fetches are cached (its restricted root).
     pub cache_dir: Option<PathBuf>,
@@ -76,11 +77,18 @@ impl Scope {
         for d in &self.denied {
             let d_real = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
             if real.starts_with(&d_real) || path.starts_with(d) {
-                return Err(format!(
-                    "partner `{}` may not read {}: it belongs to another partner",
-                    self.partner,
-                    path.display()
-                ));
+                return Err(if self.partner.is_empty() {
+                    format!(
+                        "a source that belongs to no partner may not read {}: it is in a partner's folders",
+                        path.display()
+                    )
+                } else {
+                    format!(
+                        "partner `{}` may not read {}: it belongs to another partner",
+                        self.partner,
+                        path.display()
+                    )
+                });
             }
         }
         Ok(())
@@ -703,4 +711,30 @@ unsafe extern "C" fn host_open_input(
         unsafe { out_stream.cast::<FFI_ArrowArrayStream>().write(ffi) };
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_refuses_denied_folders_however_the_path_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("restricted/partner=b");
+        std::fs::create_dir_all(theirs.join("inbox")).unwrap();
+        std::fs::write(theirs.join("inbox/hr.csv"), "x").unwrap();
+        std::fs::create_dir_all(dir.path().join("mine")).unwrap();
+        std::fs::write(dir.path().join("mine/hr.csv"), "x").unwrap();
+        let scope = |partner: &str| Scope {
+            partner: partner.into(),
+            cache_dir: None,
+            denied: vec![theirs.clone()],
+        };
+        assert!(scope("a").check(&dir.path().join("mine/hr.csv")).is_ok());
+        let sneaky = dir.path().join("mine/../restricted/partner=b/inbox/hr.csv");
+        let e = scope("a").check(&sneaky).unwrap_err();
+        assert!(e.contains("partner `a` may not read"), "{e}");
+        let e = scope("").check(&theirs.join("inbox")).unwrap_err();
+        assert!(e.contains("belongs to no partner"), "{e}");
+    }
 }

@@ -1018,7 +1018,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                                     config.sources[i].timeout_secs,
                                     config.sources[i].memory_limit_mb,
                                 ),
-                                partner.map(|p| partnership.scope(p)),
+                                partnership.source_scope(partner),
                             )
                         })
                     };
@@ -1539,6 +1539,35 @@ impl<'c> Partnering<'c> {
                     .join("http"),
             ),
             denied,
+        }
+    }
+
+    /// A source's scope: a partner's own ([`Partnering::scope`]); in a
+    /// partnership, a shared source may read no partner's folders at all
+    /// (it could otherwise carry a partner's personal files into shared
+    /// data).
+    fn source_scope(
+        &self,
+        partner: Option<&crate::partners::Partner>,
+    ) -> Option<crate::host::Scope> {
+        match partner {
+            Some(p) => Some(self.scope(p)),
+            None if self.config.partners.is_empty() => None,
+            None => Some(crate::host::Scope {
+                partner: String::new(),
+                cache_dir: None,
+                denied: self
+                    .config
+                    .partners
+                    .iter()
+                    .flat_map(|q| {
+                        [
+                            crate::partners::restricted_root(&self.root, &q.id),
+                            self.inbox(q),
+                        ]
+                    })
+                    .collect(),
+            }),
         }
     }
 
