@@ -155,6 +155,16 @@ fn strings(b: &RecordBatch, name: &str) -> Vec<String> {
         .collect()
 }
 
+/// One step of a run manifest (`list` is `sources` or `indicators`).
+fn step<'a>(m: &'a serde_json::Value, list: &str, name: &str) -> &'a serde_json::Value {
+    m[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {m:#}"))
+}
+
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     files_under(dir)
         .into_iter()
@@ -183,15 +193,7 @@ fn three_partners_one_malformed_are_kept_apart_and_published_together() {
     assert_eq!(o.status.code(), Some(3), "partial run: {}", text(&o));
     let m = last_manifest(&s.out);
     let status = |list: &str, name: &str| -> String {
-        m[list]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == name)
-            .unwrap_or_else(|| panic!("no step {name}: {m:#}"))["status"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        step(&m, list, name)["status"].as_str().unwrap().to_string()
     };
     assert_eq!(status("sources", "manchester_hr"), "succeeded");
     assert_eq!(status("sources", "salford_hr"), "succeeded");
@@ -405,12 +407,7 @@ fn a_partners_step_cannot_read_another_partners_inbox() {
     let o = run_partnership(&s);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let m = last_manifest(&s.out);
-    let sal = m["sources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["name"] == "salford_hr")
-        .unwrap();
+    let sal = step(&m, "sources", "salford_hr");
     assert_eq!(sal["status"], "failed");
     let err = sal["error"].as_str().unwrap();
     assert!(err.contains("partner `salford` may not read"), "{err}");
@@ -629,12 +626,7 @@ mod upload {
         // The accepted file is what the nightly run then reads.
         let o = run_partnership(&s);
         let m = last_manifest(&s.out);
-        let sal = m["sources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["name"] == "salford_hr")
-            .unwrap();
+        let sal = step(&m, "sources", "salford_hr");
         assert_eq!(sal["status"], "succeeded", "{}", text(&o));
         assert_eq!(sal["datasets"]["workforce"]["rows"], 40);
         assert_eq!(sal["datasets"]["workforce"]["quarantined"], 1);

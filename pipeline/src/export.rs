@@ -71,15 +71,7 @@ pub fn write(
         // (each row carries its partner_id).
         let mut parts = vec![dir.join(store::PART_FILE)];
         if !parts[0].exists() {
-            parts = std::fs::read_dir(&dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("partner="))
-                .map(|e| e.path().join(store::PART_FILE))
-                .filter(|p| p.exists())
-                .collect();
-            parts.sort();
+            parts = crate::partners::level_files(&dir);
         }
         let mut batches = Vec::new();
         let mut kv = Default::default();

@@ -340,26 +340,28 @@ pub fn published_file(root: &Path, name: &str) -> PathBuf {
     if plain.exists() {
         return plain;
     }
-    let mut levels: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("partner="))
-        })
-        .map(|p| p.join(crate::store::PART_FILE))
-        .collect();
-    levels.sort();
-    levels
+    level_files(&dir)
         .into_iter()
         .find(|f| {
             crate::catalog::file_metadata(f)
                 .is_some_and(|kv| kv.get(LEVEL_KEY).is_some_and(|l| l == "partnership"))
         })
         .unwrap_or(plain)
+}
+
+/// The level files of a partnership's indicator folder:
+/// `<dir>/partner=<id>/part-0.parquet` that exist, sorted.
+pub fn level_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("partner="))
+        .map(|e| e.path().join(crate::store::PART_FILE))
+        .filter(|p| p.exists())
+        .collect();
+    files.sort();
+    files
 }
 
 /// The partner (if any) a source belongs to.
