@@ -484,3 +484,131 @@ fn recruitment_exports_become_pseudonymised_applications() {
     );
     assert_no_raw_ids(&out, &o);
 }
+
+/// Past its memory budget the duplicate check spills keys to disk and finds
+/// the repeats at the end: the stored rows, the counts and the quarantine
+/// are those of a run that held every key in memory.
+#[test]
+fn duplicates_past_the_memory_budget_are_found_and_removed_before_commit() {
+    let input = tempfile::tempdir().unwrap();
+    let mut csv = String::from(
+        "employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date,full_pay_relevant\n",
+    );
+    let row = |i: usize| {
+        format!(
+            "E{i:06},2025-03-31,Unit {},G{},{},Indian,No,{},37,{}.50,0,2015-04-01,,Y\n",
+            i % 7,
+            1 + i % 9,
+            if i.is_multiple_of(3) { "M" } else { "F" },
+            20 + i % 40,
+            11 + i % 20
+        )
+    };
+    for i in 0..3000 {
+        csv.push_str(&row(i));
+    }
+    // Repeats: of a key inside the 500-key budget (caught at once), of a
+    // spilled key twice, and of another spilled key once.
+    for i in [10, 2000, 2000, 2999] {
+        csv.push_str(&row(i));
+    }
+    let path = input.path().join("staff.csv");
+    std::fs::write(&path, csv).unwrap();
+    let run = |budget: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(
+            dir.path(),
+            &format!(
+                "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n",
+                path.display()
+            ),
+        );
+        let mut cmd = eqpipe();
+        cmd.args(["run", "--config", cfg.to_str().unwrap()])
+            .env(KEY_ENV, KEY);
+        match budget {
+            Some(b) => cmd.env("EQPIPE_UNIQUE_KEYS_IN_MEMORY", b),
+            None => cmd.env_remove("EQPIPE_UNIQUE_KEYS_IN_MEMORY"),
+        };
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let out = dir.path().join("out");
+        let m = last_manifest(&out);
+        let d = m["sources"][0]["datasets"]["workforce"].clone();
+        let file = out.join("restricted/datasets/workforce/source=hr/part-0.parquet");
+        let (_, rows, _, batches) = read_parquet(&file);
+        let keys: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                let k = b.column_by_name("employee_key").unwrap().as_string::<i32>();
+                (0..b.num_rows())
+                    .map(|i| k.value(i).to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let q = m["sources"][0]["quarantine_file"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let quarantine = std::fs::read_to_string(out.join(&q)).unwrap();
+        let leftovers: Vec<_> = files_under(&out)
+            .into_iter()
+            .chain(
+                std::fs::read_dir(out.join("restricted/datasets/workforce/source=hr"))
+                    .unwrap()
+                    .map(|e| e.unwrap().path()),
+            )
+            .filter(|p| {
+                let s = p.to_string_lossy();
+                s.contains("eqpipe-keys") || s.ends_with(".tmp")
+            })
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        (d, rows, keys, quarantine, dir)
+    };
+    let (all_in_memory, rows, keys, quarantine, _a) = run(None);
+    let (spilled, spilled_rows, spilled_keys, spilled_quarantine, _b) = run(Some("500"));
+    assert_eq!(rows, 3000);
+    assert_eq!(
+        (
+            all_in_memory["rows"].as_u64(),
+            all_in_memory["quarantined"].as_u64()
+        ),
+        (Some(3000), Some(4))
+    );
+    assert_eq!(all_in_memory, spilled);
+    assert_eq!(spilled_rows, rows);
+    assert_eq!(spilled_keys, keys, "same rows in the same order");
+    // The same four rows quarantined, each with its file, row and reason
+    // (in memory as found; spilled: the early one first, the rest at the
+    // end in file order).
+    let lines = |q: &str| {
+        let mut l: Vec<String> = q
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+            .collect();
+        l.sort();
+        l
+    };
+    assert_eq!(lines(&quarantine), lines(&spilled_quarantine));
+    let data_rows: Vec<String> = lines(&spilled_quarantine);
+    assert_eq!(data_rows.len(), 4, "{spilled_quarantine}");
+    for r in [3002, 3003, 3004, 3005] {
+        assert!(
+            data_rows
+                .iter()
+                .any(|l| l.ends_with(&format!("staff.csv,{r},employee_key"))),
+            "row {r}: {spilled_quarantine}"
+        );
+    }
+    assert!(
+        spilled_quarantine
+            .contains("duplicate of an earlier row with the same employee_key, snapshot_date"),
+        "{spilled_quarantine}"
+    );
+    assert!(
+        !spilled_quarantine.contains("E002000"),
+        "no raw id in the quarantine"
+    );
+}

@@ -17,19 +17,12 @@ use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
 use arrow_cast::cast::{CastOptions, can_cast_types, cast_with_options};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, SchemaRef};
-use eqpipe_plugin_sdk::contract::{REJECT_COLUMN, is_reserved};
+use eqpipe_plugin_sdk::contract::{
+    REJECT_COLUMN, SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN, is_reserved,
+};
 use eqpipe_plugin_sdk::{ColumnType, Contract};
 
-/// A 128-bit digest of a unique key: two independently seeded 64-bit
-/// foldhash (quality) hashes.
-fn key_digest(bytes: &[u8]) -> u128 {
-    use std::hash::BuildHasher;
-    const A: foldhash::quality::FixedState =
-        foldhash::quality::FixedState::with_seed(0x243f_6a88_85a3_08d3);
-    const B: foldhash::quality::FixedState =
-        foldhash::quality::FixedState::with_seed(0x1319_8a2e_0370_7344);
-    (u128::from(A.hash_one(bytes)) << 64) | u128::from(B.hash_one(bytes))
-}
+use crate::unique::{self, LateDuplicate, SourceRow, UniqueKeys};
 
 /// Contracts shipped with eqpipe (`config/contracts/`), compiled in.
 const BUILTIN: &[(&str, &str)] = &[
@@ -225,12 +218,14 @@ pub struct Validator {
     /// they are filtered out.
     loose: SchemaRef,
     allowed: Vec<Option<HashSet<String>>>,
-    /// Indexes of the `unique` columns, and the keys seen so far.
+    /// Indexes of the `unique` columns, and the keys seen so far (as
+    /// digests, spilled to disk past a budget).
     unique: Vec<usize>,
-    /// (A 128-bit digest of each key, not the key: 16 bytes a row however
-    /// long the key, with a collision chance near 10^-20 at 100 million
-    /// keys.)
-    seen: foldhash::HashSet<u128>,
+    keys: UniqueKeys,
+    /// Rows validated so far, and rows passed (the next passed row's
+    /// position in the stored file).
+    rows_in: u64,
+    stored: u64,
 }
 
 /// Whether a column of type `from` may be converted to the contract type.
@@ -297,8 +292,33 @@ impl Validator {
             loose,
             allowed,
             unique,
-            seen: foldhash::HashSet::default(),
+            keys: UniqueKeys::default(),
+            rows_in: 0,
+            stored: 0,
         }
+    }
+
+    /// Writes the duplicate check's spill files (past its memory budget)
+    /// under `dir`.
+    pub fn spill_keys_in(&mut self, dir: &Path) {
+        self.keys.spill_in(dir);
+    }
+
+    /// Holds at most `budget` unique keys in memory (the rest are spilled).
+    pub fn set_key_budget(&mut self, budget: usize) {
+        let dir = self.keys.spill_parent().map(Path::to_path_buf);
+        self.keys = UniqueKeys::with_budget(budget);
+        if let Some(d) = dir {
+            self.keys.spill_in(&d);
+        }
+    }
+
+    /// Ends the duplicate check: the stored rows found, among the keys
+    /// spilled to disk, to repeat an earlier row's key (to be removed
+    /// before the file is committed). Empty unless the step stored more
+    /// keys than the memory budget.
+    pub fn finish_unique(&mut self) -> std::io::Result<Vec<LateDuplicate>> {
+        self.keys.finish()
     }
 
     /// The stored schema.
@@ -531,6 +551,9 @@ impl Validator {
             // other, each followed by \x1f<its length>\x1f, which reads
             // back unambiguously from the end.
             let mut key = String::new();
+            let mut sources: Option<SourceColumns> = None;
+            let first_row = self.rows_in;
+            let mut ordinal = self.stored;
             for i in 0..n {
                 if faults[i].is_some() {
                     continue;
@@ -543,7 +566,17 @@ impl Validator {
                     let len = key.len() - start;
                     let _ = write!(key, "\u{1f}{len}\u{1f}");
                 }
-                if !self.seen.insert(key_digest(key.as_bytes())) {
+                let new = self
+                    .keys
+                    .claim(unique::key_digest(key.as_bytes()), ordinal, || {
+                        sources
+                            .get_or_insert_with(|| SourceColumns::of(batch))
+                            .row(i, first_row)
+                    })
+                    .map_err(|e| self.mismatch(format!("spilling unique keys to disk: {e}")))?;
+                if new {
+                    ordinal += 1;
+                } else {
                     note(
                         &mut faults,
                         i,
@@ -581,7 +614,56 @@ impl Validator {
         };
         let batch = RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())
             .map_err(|e| self.mismatch(format!("cannot assemble the batch: {e}")))?;
+        self.rows_in += n as u64;
+        self.stored += batch.num_rows() as u64;
         Ok(Validated { batch, rejections })
+    }
+}
+
+/// A batch's source file and row columns, read when a key is spilled.
+struct SourceColumns {
+    files: Option<ArrayRef>,
+    rows: Option<ArrayRef>,
+}
+
+impl SourceColumns {
+    fn of(batch: &RecordBatch) -> Self {
+        let cast = |name: &str, to: &DataType| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| arrow_cast::cast::cast(c, to).ok())
+        };
+        SourceColumns {
+            files: cast(SOURCE_FILE_COLUMN, &DataType::Utf8),
+            rows: cast(SOURCE_ROW_COLUMN, &DataType::UInt64),
+        }
+    }
+
+    /// Row `i`'s source (its position in the stream when the plugin gave
+    /// none).
+    fn row(&self, i: usize, first_row: u64) -> SourceRow {
+        let file = self
+            .files
+            .as_ref()
+            .map(|f| f.as_string::<i32>())
+            .filter(|f| f.is_valid(i))
+            .map(|f| f.value(i).to_string());
+        let row = self
+            .rows
+            .as_ref()
+            .map(|r| r.as_primitive::<arrow_array::types::UInt64Type>())
+            .filter(|r| r.is_valid(i))
+            .map(|r| r.value(i));
+        match row {
+            Some(row) => SourceRow {
+                file: Some(file.unwrap_or_else(|| "(emitted stream)".into())),
+                row,
+            },
+            None => SourceRow {
+                file: None,
+                row: first_row + i as u64 + 1,
+            },
+        }
     }
 }
 

@@ -149,7 +149,18 @@ pub struct Sink {
 
 impl Sink {
     /// A sink for the given datasets; rejected rows go to `quarantine_path`.
-    pub fn new(run_id: &str, targets: HashMap<String, Target>, quarantine_path: PathBuf) -> Self {
+    pub fn new(
+        run_id: &str,
+        mut targets: HashMap<String, Target>,
+        quarantine_path: PathBuf,
+    ) -> Self {
+        for t in targets.values_mut() {
+            // The duplicate check spills next to the data it checks (under
+            // the restricted root for personal data).
+            if let Some(dir) = t.final_path.parent() {
+                t.validator.spill_keys_in(dir);
+            }
+        }
         Sink {
             run_id: run_id.to_string(),
             targets,
@@ -254,6 +265,11 @@ impl Sink {
         self.quarantine.path().map(|p| p.to_path_buf())
     }
 
+    /// Where the quarantine file is (or would be) written.
+    pub fn quarantine_target(&self) -> PathBuf {
+        self.quarantine.target().to_path_buf()
+    }
+
     /// Closes every file (declared datasets never emitted get an empty
     /// file, so the stored data is this run's answer) under temporary
     /// names; the caller commits them if the step succeeded.
@@ -263,6 +279,14 @@ impl Sink {
         let mut names: Vec<String> = self.targets.keys().cloned().collect();
         names.sort();
         for name in names {
+            let target = self.targets.get_mut(&name).expect("a target");
+            let late = target
+                .validator
+                .finish_unique()
+                .map_err(|source| StoreError::Io {
+                    path: target.final_path.clone(),
+                    source,
+                })?;
             let target = &self.targets[&name];
             let c = target.validator.contract();
             let schema = target.stored_schema();
@@ -272,8 +296,30 @@ impl Sink {
             let stats = self.stats.entry(name.clone()).or_default();
             if let Some((policy, restricted)) = &target.disclosure {
                 let batches = self.held.remove(&name).unwrap_or_default();
-                let all = arrow_select::concat::concat_batches(&schema, &batches)
+                let mut all = arrow_select::concat::concat_batches(&schema, &batches)
                     .map_err(StoreError::Arrow)?;
+                if !late.is_empty() {
+                    let mut keep = vec![true; all.num_rows()];
+                    for d in &late {
+                        keep[d.ordinal as usize] = false;
+                    }
+                    for d in &late {
+                        write_late_duplicate(
+                            &mut self.quarantine,
+                            &name,
+                            c,
+                            &all,
+                            d,
+                            d.ordinal as usize,
+                        )?;
+                    }
+                    all = arrow_select::filter::filter_record_batch(
+                        &all,
+                        &arrow_array::BooleanArray::from(keep),
+                    )?;
+                    stats.rows -= late.len() as u64;
+                    stats.quarantined += late.len() as u64;
+                }
                 let mut raw =
                     PendingFile::create(restricted.clone(), &self.run_id, schema.clone())?;
                 raw.write(&all)?;
@@ -305,14 +351,79 @@ impl Sink {
                 Some(w) => w,
                 None => PendingFile::create(target.final_path.clone(), &self.run_id, schema)?,
             };
-            out.push((name, CopyKind::Main, w.finish(&md)?));
+            let mut file = w.finish(&md)?;
+            if !late.is_empty() {
+                // Keys repeated among those spilled past the memory budget:
+                // the file is rewritten without the later rows.
+                let ordinals: Vec<u64> = late.iter().map(|d| d.ordinal).collect();
+                let mut next = late.iter();
+                let quarantine = &mut self.quarantine;
+                file = file.without_rows(&self.run_id, &ordinals, &md, |batch, i| {
+                    let d = next.next().expect("one removed row a duplicate");
+                    write_late_duplicate(quarantine, &name, c, batch, d, i)
+                })?;
+                stats.rows -= late.len() as u64;
+                stats.quarantined += late.len() as u64;
+                tracing::info!(
+                    dataset = %name,
+                    rows = late.len(),
+                    "rows repeating an earlier key found after the step; removed from the file"
+                );
+            }
+            out.push((name, CopyKind::Main, file));
         }
+        self.quarantine.flush()?;
         Ok((out, self.stats))
     }
 }
 
 fn store_err(e: StoreError) -> (i32, String) {
     (abi::STATUS_IO, e.to_string())
+}
+
+/// Quarantines a stored row found at the end to repeat an earlier key.
+fn write_late_duplicate(
+    q: &mut QuarantineWriter,
+    dataset: &str,
+    contract: &eqpipe_plugin_sdk::Contract,
+    stored: &RecordBatch,
+    d: &crate::unique::LateDuplicate,
+    i: usize,
+) -> Result<(), StoreError> {
+    let (file, row) = match &d.source.file {
+        Some(f) => (f.clone(), d.source.row.to_string()),
+        None => (
+            "(emitted stream)".to_string(),
+            format!("emitted row {}", d.source.row),
+        ),
+    };
+    let column = contract.unique.first().map(String::as_str).unwrap_or("row");
+    let reason = format!(
+        "{column}: duplicate of an earlier row with the same {}",
+        contract.unique.join(", ")
+    );
+    q.write(
+        &file,
+        &row,
+        column,
+        &reason,
+        &[dataset.to_string(), record_json(stored, i)],
+    )
+}
+
+/// Row `i` as a JSON object of its columns (reserved columns and the
+/// partner tag left out), for the quarantine file.
+fn record_json(batch: &RecordBatch, i: usize) -> String {
+    let values = row_as_text(batch, i);
+    let record: serde_json::Map<String, serde_json::Value> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(values)
+        .filter(|(f, _)| !is_reserved(f.name()) && f.name() != crate::partners::PARTNER_COLUMN)
+        .map(|(f, v)| (f.name().clone(), serde_json::Value::String(v)))
+        .collect();
+    serde_json::Value::Object(record).to_string()
 }
 
 fn write_rejections(
@@ -328,12 +439,7 @@ fn write_rejections(
     let rows = batch
         .column_by_name(SOURCE_ROW_COLUMN)
         .and_then(|c| arrow_cast::cast::cast(c, &arrow_schema::DataType::UInt64).ok());
-    let names: Vec<String> = batch
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
+
     for r in rejections {
         let file = files
             .as_ref()
@@ -351,14 +457,7 @@ fn write_rejections(
             .filter(|a| a.is_valid(r.index))
             .map(|a| a.value(r.index).to_string())
             .unwrap_or_else(|| format!("emitted row {}", first_row + r.index as u64 + 1));
-        let values = row_as_text(batch, r.index);
-        let record: serde_json::Map<String, serde_json::Value> = names
-            .iter()
-            .zip(values)
-            .filter(|(n, _)| !is_reserved(n))
-            .map(|(n, v)| (n.clone(), serde_json::Value::String(v)))
-            .collect();
-        let record = serde_json::Value::Object(record).to_string();
+        let record = record_json(batch, r.index);
         q.write(
             &file,
             &row,

@@ -26,4 +26,5 @@ pub mod schedule;
 pub mod serve;
 pub mod store;
 pub mod template;
+pub mod unique;
 pub mod upload;

@@ -648,11 +648,17 @@ fn run_step(
         );
     }
     result?;
+    let quarantine = sink.quarantine_target();
     let (files, stats) = sink
         .finish(&shared.provenance(&name, &plugin, &fetches, &input_files))
         .map_err(|e| StepFailure::failed(e.to_string()))?;
     let rows_in: u64 = stats.values().map(|s| s.rows_in).sum();
     let rejected: u64 = stats.values().map(|s| s.quarantined).sum();
+    if rejected > 0 {
+        // (Rows found duplicated only at the end reach the quarantine
+        // file in `finish`.)
+        report.quarantine_file = Some(rel(&shared.root, &quarantine));
+    }
     if let Some(limit) = max_rejected_pct
         && rows_in > 0
     {

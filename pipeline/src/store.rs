@@ -287,6 +287,56 @@ impl FinishedFile {
     }
 }
 
+impl FinishedFile {
+    /// Rewrites the file without the rows at `drop` (positions in the
+    /// file, ascending), passing each removed row to `removed` (its batch
+    /// and index there) first. The rows kept keep their order; the new
+    /// file carries `metadata` and is still uncommitted.
+    pub fn without_rows(
+        mut self,
+        run_id: &str,
+        drop: &[u64],
+        metadata: &[(String, String)],
+        mut removed: impl FnMut(&RecordBatch, usize) -> Result<(), StoreError>,
+    ) -> Result<FinishedFile, StoreError> {
+        let old = self.tmp_path.with_extension("drop.tmp");
+        std::fs::rename(&self.tmp_path, &old).map_err(io(&old))?;
+        self.tmp_path = old.clone();
+        let parquet = |e: &dyn std::fmt::Display| StoreError::Parquet {
+            path: old.clone(),
+            message: e.to_string(),
+        };
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&old).map_err(io(&old))?)
+            .and_then(|b| b.with_batch_size(64 * 1024).build())
+            .map_err(|e| parquet(&e))?;
+        let mut out = PendingFile::create(self.final_path.clone(), run_id, reader.schema())?;
+        let mut offset = 0u64;
+        let mut next = drop.iter().peekable();
+        for batch in reader {
+            let batch = batch.map_err(|e| parquet(&e))?;
+            let end = offset + batch.num_rows() as u64;
+            if next.peek().is_none_or(|&&d| d >= end) {
+                out.write(&batch)?;
+            } else {
+                let mut keep = vec![true; batch.num_rows()];
+                while let Some(&&d) = next.peek().filter(|&&&d| d < end) {
+                    let i = (d - offset) as usize;
+                    keep[i] = false;
+                    removed(&batch, i)?;
+                    next.next();
+                }
+                let kept = arrow_select::filter::filter_record_batch(
+                    &batch,
+                    &arrow_array::BooleanArray::from(keep),
+                )?;
+                out.write(&kept)?;
+            }
+            offset = end;
+        }
+        out.finish(metadata)
+    }
+}
+
 impl Drop for FinishedFile {
     fn drop(&mut self) {
         // Not committed: the step failed; the last good file stays.
@@ -620,6 +670,11 @@ impl QuarantineWriter {
     /// Rows written.
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// The file, whether or not a row was written yet.
+    pub fn target(&self) -> &Path {
+        &self.path
     }
 
     /// The file, if any row was written.

@@ -62,8 +62,8 @@ pub use eqpipe_plugin_abi as abi;
 pub use error::{ErrorKind, PluginError};
 pub use manifest::{DatasetRef, Manifest, PluginKind};
 pub use rows::{
-    TextColumn, TextRows, UNDISCLOSED, bool_values, column, date_values, f64_values, is_disclosed,
-    text_values,
+    Interner, TextColumn, TextRows, UNDISCLOSED, bool_values, column, date_values, f64_values,
+    is_disclosed, text_values,
 };
 pub use schemars;
 pub use serde_json;

@@ -156,6 +156,96 @@ impl<'a> TextColumn<'a> {
     }
 }
 
+impl<'a> TextColumn<'a> {
+    /// The distinct values of a dictionary-encoded column and each row's
+    /// index into them (`None` for plain text).
+    pub fn dictionary(&self) -> Option<(&'a arrow_array::StringArray, &[usize])> {
+        self.keys.as_deref().map(|k| (self.values, k))
+    }
+}
+
+/// Gives each distinct text a small integer id, so large inputs can be
+/// grouped and looked up by id instead of by string. With
+/// [`Interner::ids`], a dictionary-encoded column costs one lookup per
+/// distinct value per batch, not one per row.
+#[derive(Debug, Default, Clone)]
+pub struct Interner {
+    ids: std::collections::HashMap<String, u32>,
+    values: Vec<String>,
+}
+
+impl Interner {
+    /// An empty interner.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The id of `s`, added if new.
+    pub fn intern(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        let id = u32::try_from(self.values.len()).expect("fewer than 2^32 distinct values");
+        self.values.push(s.to_string());
+        self.ids.insert(s.to_string(), id);
+        id
+    }
+
+    /// The id of `s`, if it was interned.
+    pub fn id(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    /// The text of `id`.
+    pub fn get(&self, id: u32) -> &str {
+        &self.values[id as usize]
+    }
+
+    /// How many distinct values.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when nothing was interned.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Every value, by id.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
+    /// The id of every row of `col` (null rows as `""`).
+    pub fn ids(&mut self, col: &TextColumn<'_>) -> Vec<u32> {
+        use arrow_array::Array;
+        let n = col.col.len();
+        match col.dictionary() {
+            Some((values, keys)) => {
+                let map: Vec<u32> = (0..values.len())
+                    .map(|k| {
+                        self.intern(if values.is_valid(k) {
+                            values.value(k)
+                        } else {
+                            ""
+                        })
+                    })
+                    .collect();
+                (0..n)
+                    .map(|i| {
+                        if col.col.is_null(i) {
+                            self.intern("")
+                        } else {
+                            map[keys[i]]
+                        }
+                    })
+                    .collect()
+            }
+            None => (0..n).map(|i| self.intern(col.get(i))).collect(),
+        }
+    }
+}
+
 /// The values of a text column, plain or dictionary-encoded (as the host
 /// hands categorical columns to indicators); nulls become empty strings.
 pub fn text_values(col: &dyn arrow_array::Array) -> Result<Vec<String>, crate::PluginError> {

@@ -10,14 +10,23 @@
 //! area is also compared with its own parent areas from `geography_lookup`
 //! (a ward with its local authority and region), so one run can profile
 //! the wards of several authorities, each against its own.
+//!
+//! Streaming, in bounded memory (a national output-area profile is about
+//! 95 million Census cells): the first pass over `census_counts` keeps
+//! each (area, table)'s total and the cells of comparator areas only; the
+//! second reads the cells again in order and emits the profile in chunks
+//! of 64K rows. Memory is about 500 bytes an area, whatever the cells.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use eqpipe_plugin_sdk::arrow_array::cast::AsArray;
-use eqpipe_plugin_sdk::arrow_array::types::{Int64Type, UInt8Type};
-use eqpipe_plugin_sdk::arrow_array::{Float64Array, Int64Array, StringArray, UInt8Array};
+use eqpipe_plugin_sdk::arrow_array::types::{Int32Type, Int64Type, UInt8Type};
+use eqpipe_plugin_sdk::arrow_array::{
+    DictionaryArray, Float64Array, Int32Array, Int64Array, StringArray, UInt8Array,
+};
 use eqpipe_plugin_sdk::prelude::*;
+use eqpipe_plugin_sdk::{Interner, TextColumn};
 use serde::Deserialize;
 
 /// Options of `[indicators.options]`.
@@ -47,13 +56,131 @@ pub struct CommunityProfile {
     options: Options,
 }
 
-#[derive(Clone)]
-struct Cell {
-    area_name: String,
-    level: String,
-    topic: String,
-    category_level: u8,
-    count: i64,
+/// Rows emitted at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// A table an area has no total row for.
+const NO_TOTAL: i64 = i64::MIN;
+
+/// What the first pass learns about the areas.
+#[derive(Default)]
+struct Areas {
+    /// Area codes (the comparators' and the lookup's first, then as read).
+    codes: Interner,
+    /// By area: its name (a text id), if the area is in `census_counts`.
+    name: Vec<Option<u32>>,
+    /// By area, by table: the table's total for the area.
+    totals: Vec<Vec<i64>>,
+    /// By area: whether it may be a comparator (named in the options or a
+    /// parent in the lookup), so its cells are kept.
+    candidate: Vec<bool>,
+}
+
+impl Areas {
+    fn add(&mut self, code: &str) -> u32 {
+        let id = self.codes.intern(code);
+        self.grow();
+        id
+    }
+
+    /// Sizes the per-area vectors to the codes interned.
+    fn grow(&mut self) {
+        let n = self.codes.len();
+        self.name.resize(n, None);
+        self.totals.resize_with(n, Vec::new);
+        self.candidate.resize(n, false);
+    }
+
+    /// An area's comparators: those named in the options, then its own
+    /// parents with Census data, followed up the hierarchy (ward ->
+    /// authority -> region -> country).
+    fn comparators(&self, a: u32, named: &[u32], direct: &HashMap<u32, Vec<u32>>) -> Vec<u32> {
+        let mut out: Vec<u32> = named
+            .iter()
+            .copied()
+            .filter(|&c| c != a && self.present(c))
+            .collect();
+        let mut found: Vec<u32> = Vec::new();
+        let mut frontier = vec![a];
+        while let Some(x) = frontier.pop() {
+            for &p in direct.get(&x).into_iter().flatten() {
+                if !found.contains(&p) && p != a {
+                    found.push(p);
+                    frontier.push(p);
+                }
+            }
+        }
+        out.extend(
+            found
+                .into_iter()
+                .filter(|&p| self.present(p) && !named.contains(&p)),
+        );
+        out
+    }
+
+    fn present(&self, a: u32) -> bool {
+        self.name[a as usize].is_some()
+    }
+
+    fn total(&self, a: u32, t: u32) -> i64 {
+        self.totals[a as usize]
+            .get(t as usize)
+            .copied()
+            .unwrap_or(NO_TOTAL)
+    }
+
+    fn percent(&self, a: u32, t: u32, count: i64) -> Option<f64> {
+        let total = self.total(a, t);
+        (total > 0).then(|| count as f64 * 100.0 / total as f64)
+    }
+}
+
+/// One batch of `census_counts`, as ids.
+struct Cells {
+    area: Vec<u32>,
+    name: Vec<u32>,
+    level: Vec<u32>,
+    table: Vec<u32>,
+    topic: Vec<u32>,
+    label: Vec<u32>,
+    category_level: Vec<u8>,
+    count: Vec<i64>,
+}
+
+impl Cells {
+    fn read(
+        b: &RecordBatch,
+        areas: &mut Areas,
+        tables: &mut Interner,
+        text: &mut Interner,
+    ) -> Result<Self, PluginError> {
+        let col = |n: &str| {
+            b.column_by_name(n)
+                .cloned()
+                .ok_or_else(|| PluginError::data(format!("census_counts has no column `{n}`")))
+        };
+        let codes = col("area_code")?;
+        let codes = TextColumn::new(codes.as_ref())?;
+        let area = areas.codes.ids(&codes);
+        areas.grow();
+        let ids = |n: &str, into: &mut Interner| -> Result<Vec<u32>, PluginError> {
+            let c = col(n)?;
+            Ok(into.ids(&TextColumn::new(c.as_ref())?))
+        };
+        Ok(Cells {
+            area,
+            name: ids("area_name", text)?,
+            level: ids("geography_level", text)?,
+            table: ids("table_code", tables)?,
+            topic: ids("topic", text)?,
+            label: ids("category_label", text)?,
+            category_level: col("category_level")?
+                .as_primitive::<UInt8Type>()
+                .values()
+                .to_vec(),
+            count: col("count")?.as_primitive::<Int64Type>().values().to_vec(),
+        })
+    }
 }
 
 impl IndicatorPlugin for CommunityProfile {
@@ -72,221 +199,234 @@ impl IndicatorPlugin for CommunityProfile {
     }
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
-        // (area, table, category) -> cell; (area, table) -> total.
-        let mut cells: Vec<((String, String, String), Cell)> = Vec::new();
-        let mut totals: HashMap<(String, String), i64> = HashMap::new();
-        let mut pct: HashMap<(String, String, String), Option<f64>> = HashMap::new();
-        let mut names: HashMap<String, String> = HashMap::new();
-        for batch in ctx.open_input("census_counts")? {
-            ctx.check_cancelled()?;
-            let b = batch?;
-            let col = |n: &str| {
-                b.column_by_name(n)
-                    .cloned()
-                    .ok_or_else(|| PluginError::data(format!("census_counts has no column `{n}`")))
-            };
-            let (code, name, level, table, topic, label, clevel, count) = (
-                col("area_code")?,
-                col("area_name")?,
-                col("geography_level")?,
-                col("table_code")?,
-                col("topic")?,
-                col("category_label")?,
-                col("category_level")?,
-                col("count")?,
-            );
-            let clevel = clevel.as_primitive::<UInt8Type>();
-            let count = count.as_primitive::<Int64Type>();
-            use eqpipe_plugin_sdk::TextColumn;
-            let (code, name, level, table, topic, label) = (
-                TextColumn::new(code.as_ref())?,
-                TextColumn::new(name.as_ref())?,
-                TextColumn::new(level.as_ref())?,
-                TextColumn::new(table.as_ref())?,
-                TextColumn::new(topic.as_ref())?,
-                TextColumn::new(label.as_ref())?,
-            );
-            for i in 0..b.num_rows() {
-                let code = code.get(i).to_string();
-                let table = table.get(i).to_string();
-                let area_name = name.get(i).to_string();
-                names
-                    .entry(code.clone())
-                    .or_insert_with(|| area_name.clone());
-                if clevel.value(i) == 0 {
-                    totals.insert((code, table), count.value(i));
-                    continue;
-                }
-                let key = (code, table, label.get(i).to_string());
-                cells.push((
-                    key,
-                    Cell {
-                        area_name,
-                        level: level.get(i).to_string(),
-                        topic: topic.get(i).to_string(),
-                        category_level: clevel.value(i),
-                        count: count.value(i),
-                    },
-                ));
-            }
-        }
-        for c in &self.options.comparators {
-            if !names.contains_key(c) {
-                ctx.warn(&format!(
-                    "comparator area {c} is not in census_counts; load its geography level to compare with it"
-                ));
-            }
-        }
-        for ((area, table, label), cell) in &cells {
-            let p = totals
-                .get(&(area.clone(), table.clone()))
-                .filter(|t| **t > 0)
-                .map(|t| cell.count as f64 * 100.0 / *t as f64);
-            pct.insert((area.clone(), table.clone(), label.clone()), p);
-        }
-        let comparators: Vec<&String> = self
+        let mut areas = Areas::default();
+        let mut tables = Interner::new();
+        let mut text = Interner::new();
+        let named: Vec<u32> = self
             .options
             .comparators
             .iter()
-            .filter(|c| names.contains_key(*c))
+            .map(|c| areas.add(c))
             .collect();
-        // Each area's parents with Census data: child -> parents, followed
-        // up the hierarchy (ward -> authority -> region -> country).
-        let mut parents_of: HashMap<String, Vec<String>> = HashMap::new();
+        for &c in &named {
+            areas.candidate[c as usize] = true;
+        }
+        // Each area's direct parents, from the lookup.
+        let mut direct: HashMap<u32, Vec<u32>> = HashMap::new();
         if self.options.parents {
-            let mut direct: HashMap<String, Vec<String>> = HashMap::new();
             for batch in ctx.open_input("geography_lookup")? {
                 let b = batch?;
-                let child = eqpipe_plugin_sdk::text_values(
-                    eqpipe_plugin_sdk::column(&b, "geography_lookup", "child_code")?.as_ref(),
-                )?;
-                let parent = eqpipe_plugin_sdk::text_values(
-                    eqpipe_plugin_sdk::column(&b, "geography_lookup", "parent_code")?.as_ref(),
-                )?;
-                for (c, p) in child.into_iter().zip(parent) {
+                let child = eqpipe_plugin_sdk::column(&b, "geography_lookup", "child_code")?;
+                let parent = eqpipe_plugin_sdk::column(&b, "geography_lookup", "parent_code")?;
+                let (child, parent) = (
+                    TextColumn::new(child.as_ref())?,
+                    TextColumn::new(parent.as_ref())?,
+                );
+                for i in 0..b.num_rows() {
+                    let (c, p) = (areas.add(child.get(i)), areas.add(parent.get(i)));
+                    areas.candidate[p as usize] = true;
                     let e = direct.entry(c).or_default();
                     if !e.contains(&p) {
                         e.push(p);
                     }
                 }
             }
-            for area in names.keys() {
-                let mut found: Vec<String> = Vec::new();
-                let mut frontier = vec![area.clone()];
-                while let Some(a) = frontier.pop() {
-                    for p in direct.get(&a).into_iter().flatten() {
-                        if !found.contains(p) && p != area {
-                            found.push(p.clone());
-                            frontier.push(p.clone());
-                        }
-                    }
-                }
-                found.retain(|p| names.contains_key(p) && !self.options.comparators.contains(p));
-                if !found.is_empty() {
-                    parents_of.insert(area.clone(), found);
-                }
-            }
         }
 
-        let mut out = Columns::default();
-        for ((area, table, label), cell) in &cells {
-            if !self.options.levels.is_empty() && !self.options.levels.contains(&cell.level) {
-                continue;
-            }
-            let total = totals
-                .get(&(area.clone(), table.clone()))
-                .copied()
-                .unwrap_or(0);
-            let p = pct[&(area.clone(), table.clone(), label.clone())];
-            let own = parents_of.get(area.as_str());
-            let mut others: Vec<&String> =
-                comparators.iter().copied().filter(|c| *c != area).collect();
-            others.extend(own.into_iter().flatten());
-            if others.is_empty() {
-                out.push(area, cell, table, label, total, p, None, None, None);
-            }
-            for c in others {
-                let cp = pct
-                    .get(&((*c).clone(), table.clone(), label.clone()))
-                    .copied()
-                    .flatten();
-                out.push(
-                    area,
-                    cell,
-                    table,
-                    label,
-                    total,
-                    p,
-                    Some(c.as_str()),
-                    names.get(c.as_str()).map(String::as_str),
-                    cp,
-                );
+        // First pass: names, totals, and the comparator candidates' cells.
+        let mut candidate_counts: HashMap<(u32, u32, u32), i64> = HashMap::new();
+        for batch in ctx.open_input("census_counts")? {
+            ctx.check_cancelled()?;
+            let cells = Cells::read(&batch?, &mut areas, &mut tables, &mut text)?;
+            for i in 0..cells.area.len() {
+                let (a, t) = (cells.area[i], cells.table[i]);
+                areas.name[a as usize].get_or_insert(cells.name[i]);
+                if cells.category_level[i] == 0 {
+                    let row = &mut areas.totals[a as usize];
+                    if row.len() <= t as usize {
+                        row.resize(t as usize + 1, NO_TOTAL);
+                    }
+                    row[t as usize] = cells.count[i];
+                } else if areas.candidate[a as usize] {
+                    candidate_counts.insert((a, t, cells.label[i]), cells.count[i]);
+                }
             }
         }
-        ctx.info(&format!(
-            "{} profile rows for {} areas",
-            out.area_code.len(),
-            names.len()
-        ));
-        let batch = out.finish()?;
-        ctx.emit_batches("community_profile", batch.schema(), vec![batch])
+        for (c, &id) in self.options.comparators.iter().zip(&named) {
+            if !areas.present(id) {
+                ctx.warn(&format!(
+                    "comparator area {c} is not in census_counts; load its geography level to compare with it"
+                ));
+            }
+        }
+        let comparator_percent: HashMap<(u32, u32, u32), Option<f64>> = candidate_counts
+            .into_iter()
+            .map(|((a, t, l), n)| ((a, t, l), areas.percent(a, t, n)))
+            .collect();
+        let levels: HashSet<&str> = self.options.levels.iter().map(String::as_str).collect();
+        // Each area's comparators, worked out when first needed.
+        let mut comparators_of: Vec<Option<Box<[u32]>>> = Vec::new();
+        // Second pass: every cell again, in order, emitted in chunks.
+        let mut out = Chunk::default();
+        let mut rows = 0u64;
+        for batch in ctx.open_input("census_counts")? {
+            ctx.check_cancelled()?;
+            let cells = Cells::read(&batch?, &mut areas, &mut tables, &mut text)?;
+            for i in 0..cells.area.len() {
+                if cells.category_level[i] == 0
+                    || (!levels.is_empty() && !levels.contains(text.get(cells.level[i])))
+                {
+                    continue;
+                }
+                let (a, t, l) = (cells.area[i], cells.table[i], cells.label[i]);
+                let total = areas.total(a, t);
+                let p = areas.percent(a, t, cells.count[i]);
+                let cell = Row {
+                    area: a,
+                    name: cells.name[i],
+                    level: cells.level[i],
+                    table: t,
+                    topic: cells.topic[i],
+                    label: l,
+                    category_level: cells.category_level[i],
+                    count: cells.count[i],
+                    total: if total == NO_TOTAL { 0 } else { total },
+                    percent: p,
+                };
+                if comparators_of.len() <= a as usize {
+                    comparators_of.resize(areas.name.len(), None);
+                }
+                let others = comparators_of[a as usize].get_or_insert_with(|| {
+                    areas.comparators(a, &named, &direct).into_boxed_slice()
+                });
+                if others.is_empty() {
+                    out.push(&cell, None);
+                }
+                for &c in others.iter() {
+                    let cp = comparator_percent.get(&(c, t, l)).copied().flatten();
+                    out.push(&cell, Some((c, areas.name[c as usize], cp)));
+                }
+                if out.len() >= CHUNK {
+                    rows += out.len() as u64;
+                    let b = std::mem::take(&mut out).finish(&areas.codes, &tables, &text)?;
+                    ctx.emit_batches("community_profile", b.schema(), vec![b])?;
+                }
+            }
+        }
+        rows += out.len() as u64;
+        let b = out.finish(&areas.codes, &tables, &text)?;
+        ctx.emit_batches("community_profile", b.schema(), vec![b])?;
+        let profiled = (0..areas.name.len() as u32)
+            .filter(|&a| areas.present(a))
+            .count();
+        ctx.info(&format!("{rows} profile rows for {profiled} areas"));
+        Ok(())
+    }
+}
+
+/// One profile row before its comparator.
+struct Row {
+    area: u32,
+    name: u32,
+    level: u32,
+    table: u32,
+    topic: u32,
+    label: u32,
+    category_level: u8,
+    count: i64,
+    total: i64,
+    percent: Option<f64>,
+}
+
+/// A dictionary-encoded text column being built from interned ids: each
+/// chunk's dictionary holds only the values the chunk uses.
+#[derive(Default)]
+struct DictColumn {
+    /// Id -> key in this chunk (+1; 0: not used yet).
+    local: Vec<i32>,
+    used: Vec<u32>,
+    keys: Vec<Option<i32>>,
+}
+
+impl DictColumn {
+    fn push(&mut self, id: Option<u32>) {
+        let key = id.map(|id| {
+            let i = id as usize;
+            if i >= self.local.len() {
+                self.local.resize(i + 1, 0);
+            }
+            if self.local[i] == 0 {
+                self.used.push(id);
+                self.local[i] = self.used.len() as i32;
+            }
+            self.local[i] - 1
+        });
+        self.keys.push(key);
+    }
+
+    fn finish(self, values: &Interner) -> Result<ArrayRef, PluginError> {
+        let values = StringArray::from_iter_values(self.used.iter().map(|&id| values.get(id)));
+        let keys = Int32Array::from(self.keys);
+        Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+            keys,
+            Arc::new(values),
+        )?))
     }
 }
 
 #[derive(Default)]
-struct Columns {
-    area_code: Vec<String>,
-    area_name: Vec<String>,
-    level: Vec<String>,
-    table: Vec<String>,
-    topic: Vec<String>,
-    label: Vec<String>,
+struct Chunk {
+    area_code: DictColumn,
+    area_name: DictColumn,
+    level: DictColumn,
+    table: DictColumn,
+    topic: DictColumn,
+    label: DictColumn,
     category_level: Vec<u8>,
     count: Vec<i64>,
     total: Vec<i64>,
     percent: Vec<Option<f64>>,
-    comparator_code: Vec<Option<String>>,
-    comparator_name: Vec<Option<String>>,
+    comparator_code: DictColumn,
+    comparator_name: DictColumn,
     comparator_percent: Vec<Option<f64>>,
     difference: Vec<Option<f64>>,
 }
 
-impl Columns {
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        area: &str,
-        cell: &Cell,
-        table: &str,
-        label: &str,
-        total: i64,
-        percent: Option<f64>,
-        comparator: Option<&str>,
-        comparator_name: Option<&str>,
-        comparator_percent: Option<f64>,
-    ) {
-        self.area_code.push(area.to_string());
-        self.area_name.push(cell.area_name.clone());
-        self.level.push(cell.level.clone());
-        self.table.push(table.to_string());
-        self.topic.push(cell.topic.clone());
-        self.label.push(label.to_string());
-        self.category_level.push(cell.category_level);
-        self.count.push(cell.count);
-        self.total.push(total);
-        self.percent.push(percent);
-        self.comparator_code.push(comparator.map(str::to_string));
-        self.comparator_name
-            .push(comparator_name.map(str::to_string));
-        self.comparator_percent.push(comparator_percent);
-        self.difference.push(match (percent, comparator_percent) {
+impl Chunk {
+    fn len(&self) -> usize {
+        self.count.len()
+    }
+
+    /// Adds `row` against a comparator (its area, name and percent).
+    fn push(&mut self, row: &Row, comparator: Option<(u32, Option<u32>, Option<f64>)>) {
+        self.area_code.push(Some(row.area));
+        self.area_name.push(Some(row.name));
+        self.level.push(Some(row.level));
+        self.table.push(Some(row.table));
+        self.topic.push(Some(row.topic));
+        self.label.push(Some(row.label));
+        self.category_level.push(row.category_level);
+        self.count.push(row.count);
+        self.total.push(row.total);
+        self.percent.push(row.percent);
+        self.comparator_code.push(comparator.map(|c| c.0));
+        self.comparator_name.push(comparator.and_then(|c| c.1));
+        let cp = comparator.and_then(|c| c.2);
+        self.comparator_percent.push(cp);
+        self.difference.push(match (row.percent, cp) {
             (Some(a), Some(b)) => Some(a - b),
             _ => None,
         });
     }
 
-    fn finish(self) -> Result<RecordBatch, PluginError> {
-        let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
+    fn finish(
+        self,
+        codes: &Interner,
+        tables: &Interner,
+        text: &Interner,
+    ) -> Result<RecordBatch, PluginError> {
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let s = |n: &str, null: bool| Field::new(n, dict.clone(), null);
         let schema = Arc::new(Schema::new(vec![
             s("area_code", false),
             s("area_name", false),
@@ -304,18 +444,18 @@ impl Columns {
             Field::new("difference_pp", DataType::Float64, true),
         ]));
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(self.area_code)),
-            Arc::new(StringArray::from(self.area_name)),
-            Arc::new(StringArray::from(self.level)),
-            Arc::new(StringArray::from(self.table)),
-            Arc::new(StringArray::from(self.topic)),
-            Arc::new(StringArray::from(self.label)),
+            self.area_code.finish(codes)?,
+            self.area_name.finish(text)?,
+            self.level.finish(text)?,
+            self.table.finish(tables)?,
+            self.topic.finish(text)?,
+            self.label.finish(text)?,
             Arc::new(UInt8Array::from(self.category_level)),
             Arc::new(Int64Array::from(self.count)),
             Arc::new(Int64Array::from(self.total)),
             Arc::new(Float64Array::from(self.percent)),
-            Arc::new(StringArray::from(self.comparator_code)),
-            Arc::new(StringArray::from(self.comparator_name)),
+            self.comparator_code.finish(codes)?,
+            self.comparator_name.finish(text)?,
             Arc::new(Float64Array::from(self.comparator_percent)),
             Arc::new(Float64Array::from(self.difference)),
         ];
