@@ -17,8 +17,8 @@
 #              the equivalent DuckDB SQL on the same Parquet
 #   census     every Census 2021 count table published for output areas, for
 #              all 188,880 OAs of England and Wales, to census_counts (rows/s)
-#   profile    the same tables for 18,888 OAs and the community profile of
-#              every OA, timed end to end
+#   profile    the same tables for every OA and the community profile of
+#              every OA (a national OA profile), timed end to end
 #   demo       the built-in demo, end to end
 #
 # Generated data and outputs go to target/bench/ (reused between runs).
@@ -41,9 +41,6 @@ rows=$((5000000 / scale))
 big_gb=$((5))
 [ "$scale" -ne 1 ] && big_gb=1
 oas=$((188880 / scale))
-# The community profile holds every cell in memory: its end-to-end run is
-# measured on a tenth of the output areas (see README.md).
-profile_oas=$((18888 / scale))
 bench="target/bench"
 mkdir -p "$bench"
 
@@ -269,10 +266,10 @@ section_census() {
 
 section_profile() {
   [ -d ../shared/data/census2021/reference ] || { echo "== profile: skipped (../shared/data is missing)"; return; }
-  local w="$bench/census-oa-$profile_oas"
-  gen_census "$w" "$profile_oas"
+  local w="$bench/census-oa-$oas"
+  gen_census "$w" "$oas"
   census_config "$w" $'[[indicators]]\nplugin = "community-profile"\n[indicators.options]\nparents = false'
-  echo "== profile: every OA count table for $profile_oas output areas, then the community profile of every area, end to end"
+  echo "== profile: every OA count table for $oas output areas, then the community profile of every area, end to end"
   rm -rf "$w/out"
   measure "eqpipe census + profile (end to end)" 0 "$eqpipe" -q run --force --config "$w/pipeline.toml"
   report_steps "$w/out"

@@ -571,6 +571,7 @@ impl StepContext {
             emit: host_emit,
             open_input: host_open_input,
             snapshot_date: abi::StrRef::new(&self.snapshot_date),
+            open_input_columns: host_open_input_columns,
         }
     }
 
@@ -788,6 +789,44 @@ unsafe extern "C" fn host_open_input(
     out_stream: *mut abi::ArrowArrayStream,
     out_error: *mut abi::PluginError,
 ) -> i32 {
+    // SAFETY: as for host_log.
+    unsafe { open_input(ctx, dataset, None, out_stream, out_error) }
+}
+
+unsafe extern "C" fn host_open_input_columns(
+    ctx: *mut c_void,
+    dataset: abi::StrRef,
+    columns: *const abi::StrRef,
+    n_columns: usize,
+    out_stream: *mut abi::ArrowArrayStream,
+    out_error: *mut abi::PluginError,
+) -> i32 {
+    let names = if columns.is_null() || n_columns == 0 {
+        Ok(Vec::new())
+    } else {
+        // SAFETY: the plugin passes `n_columns` valid names for the call.
+        unsafe { std::slice::from_raw_parts(columns, n_columns) }
+            .iter()
+            .map(|c| unsafe { c.as_str() }.map(str::to_string))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    match names {
+        // SAFETY: as for host_log.
+        Ok(names) => unsafe { open_input(ctx, dataset, Some(names), out_stream, out_error) },
+        Err(_) => guarded(out_error, || {
+            Err((abi::STATUS_DATA, "a column name is not UTF-8".to_string()))
+        }),
+    }
+}
+
+/// Streams an input dataset, all its columns or the named ones.
+unsafe fn open_input(
+    ctx: *mut c_void,
+    dataset: abi::StrRef,
+    columns: Option<Vec<String>>,
+    out_stream: *mut abi::ArrowArrayStream,
+    out_error: *mut abi::PluginError,
+) -> i32 {
     guarded(out_error, || {
         // SAFETY: as for host_log.
         let s = unsafe { step(ctx) };
@@ -804,7 +843,12 @@ unsafe extern "C" fn host_open_input(
         if out_stream.is_null() {
             return Err((abi::STATUS_INTERNAL, "no place for the stream".into()));
         }
-        let reader = crate::store::MultiFileReader::new(schema.clone(), files.clone());
+        let mut reader = crate::store::MultiFileReader::new(schema.clone(), files.clone());
+        if let Some(columns) = columns {
+            reader = reader
+                .with_columns(&columns)
+                .map_err(|e| (abi::STATUS_DATA, format!("input `{name}`: {e}")))?;
+        }
         let ffi = FFI_ArrowArrayStream::new(Box::new(reader));
         // SAFETY: the plugin owns the out struct; identical layout.
         unsafe { out_stream.cast::<FFI_ArrowArrayStream>().write(ffi) };

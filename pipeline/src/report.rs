@@ -197,6 +197,39 @@ pub(crate) fn read(path: &Path) -> Option<(Vec<RecordBatch>, BTreeMap<String, St
     Some((batches, kv))
 }
 
+/// The row groups of a community profile that may hold areas with a page:
+/// a row group whose `geography_level` statistics say it holds output
+/// areas or LSOAs only is not read (a national OA profile is 85 million
+/// rows, none of them with a page).
+fn read_pageable_profile(path: &Path) -> Option<Vec<RecordBatch>> {
+    use parquet::file::statistics::Statistics;
+    let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
+    let md = b.metadata().clone();
+    let level = md
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "geography_level");
+    let keep: Vec<usize> = (0..md.num_row_groups())
+        .filter(|&rg| {
+            let only = level.and_then(|i| match md.row_group(rg).column(i).statistics() {
+                Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
+                    (Some(lo), Some(hi)) if lo == hi => Some(lo.as_utf8().ok()?.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            });
+            !only.is_some_and(|l| NO_PAGE_LEVELS.contains(&l.as_str()))
+        })
+        .collect();
+    b.with_row_groups(keep)
+        .build()
+        .ok()?
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+}
+
 /// Columns of one batch, as text, numbers, flags and dates.
 pub(crate) struct Cols<'a>(pub(crate) &'a RecordBatch);
 
@@ -441,7 +474,7 @@ fn render(
     }
 
     for (_, file) in outputs.get("community_profile").into_iter().flatten() {
-        let Some((batches, _)) = read(file) else {
+        let Some(batches) = read_pageable_profile(file) else {
             continue;
         };
         for (code, (name, html)) in area_pages(&batches, &deprivation) {
@@ -1621,6 +1654,49 @@ pub(crate) fn partners_page(root: &Path, partners: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_groups_of_output_areas_only_are_not_read_for_pages() {
+        use arrow_array::{DictionaryArray, types::Int32Type};
+        use arrow_schema::{DataType, Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![Field::new(
+            "geography_level",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        )]));
+        let batch = |levels: Vec<&str>| {
+            let a: DictionaryArray<Int32Type> = levels.into_iter().collect();
+            RecordBatch::try_new(schema.clone(), vec![std::sync::Arc::new(a)]).unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.parquet");
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(3))
+            .build();
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            File::create(&path).unwrap(),
+            schema.clone(),
+            Some(props),
+        )
+        .unwrap();
+        // Row groups: OAs only; OAs and an authority; LSOAs only; authorities.
+        for levels in [
+            vec!["oa", "oa", "oa"],
+            vec!["oa", "ltla", "oa"],
+            vec!["lsoa", "lsoa", "lsoa"],
+            vec!["ltla", "ltla", "ltla"],
+        ] {
+            w.write(&batch(levels)).unwrap();
+            w.flush().unwrap();
+        }
+        w.close().unwrap();
+        let read = read_pageable_profile(&path).unwrap();
+        let levels: Vec<String> = read
+            .iter()
+            .flat_map(|b| text_values(b.column(0).as_ref()).unwrap())
+            .collect();
+        assert_eq!(levels, ["oa", "ltla", "oa", "ltla", "ltla", "ltla"]);
+    }
 
     #[test]
     fn text_is_escaped_and_charts_describe_their_figures() {

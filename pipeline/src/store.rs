@@ -537,6 +537,8 @@ pub struct MultiFileReader {
     schema: SchemaRef,
     files: std::vec::IntoIter<PathBuf>,
     current: Option<parquet::arrow::arrow_reader::ParquetRecordBatchReader>,
+    /// Only these columns, in this order (None: all).
+    columns: Option<Vec<String>>,
 }
 
 impl MultiFileReader {
@@ -546,7 +548,57 @@ impl MultiFileReader {
             schema,
             files: files.into_iter(),
             current: None,
+            columns: None,
         }
+    }
+
+    /// Reads only `columns`, in that order (the others are not decoded).
+    /// An error names a column the schema does not have.
+    pub fn with_columns(mut self, columns: &[String]) -> Result<Self, String> {
+        let idx = columns
+            .iter()
+            .map(|c| {
+                self.schema.index_of(c).map_err(|_| {
+                    format!(
+                        "no column `{c}` (it has: {})",
+                        self.schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.schema = std::sync::Arc::new(self.schema.project(&idx).map_err(|e| e.to_string())?);
+        self.columns = Some(columns.to_vec());
+        Ok(self)
+    }
+
+    /// Opens one file, projected to the wanted columns.
+    fn open(
+        &self,
+        path: &Path,
+    ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, ArrowError> {
+        let f = File::open(path)
+            .map_err(|e| ArrowError::IoError(format!("{}: {e}", path.display()), e))?;
+        let failed = |e: &dyn std::fmt::Display| {
+            ArrowError::ExternalError(format!("{}: {e}", path.display()).into())
+        };
+        let mut b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| failed(&e))?;
+        if let Some(columns) = &self.columns {
+            let file_schema = b.schema().clone();
+            let mut roots = columns
+                .iter()
+                .map(|c| file_schema.index_of(c))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| failed(&e))?;
+            roots.sort_unstable();
+            let mask = parquet::arrow::ProjectionMask::roots(b.parquet_schema(), roots);
+            b = b.with_projection(mask);
+        }
+        b.with_batch_size(64 * 1024).build().map_err(|e| failed(&e))
     }
 }
 
@@ -570,6 +622,18 @@ impl Iterator for MultiFileReader {
                         } else {
                             b
                         };
+                        // A projection comes in the file's column order.
+                        let b = match &self.columns {
+                            Some(columns) => {
+                                let idx: Result<Vec<usize>, _> =
+                                    columns.iter().map(|c| b.schema().index_of(c)).collect();
+                                match idx.and_then(|idx| b.project(&idx)) {
+                                    Ok(b) => b,
+                                    Err(e) => return Some(Err(e)),
+                                }
+                            }
+                            None => b,
+                        };
                         if b.schema().fields() != self.schema.fields() {
                             return Some(Err(ArrowError::SchemaError(
                                 "a stored file does not match the dataset contract; rerun its source".into(),
@@ -583,15 +647,7 @@ impl Iterator for MultiFileReader {
                 }
             }
             let path = self.files.next()?;
-            let opened = File::open(&path)
-                .map_err(|e| ArrowError::IoError(format!("{}: {e}", path.display()), e))
-                .and_then(|f| {
-                    ParquetRecordBatchReaderBuilder::try_new(f)
-                        .and_then(|b| b.with_batch_size(64 * 1024).build())
-                        .map_err(|e| {
-                            ArrowError::ExternalError(format!("{}: {e}", path.display()).into())
-                        })
-                });
+            let opened = self.open(&path);
             match opened {
                 Ok(r) => self.current = Some(r),
                 Err(e) => return Some(Err(e)),
@@ -726,6 +782,55 @@ mod tests {
         );
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 10);
+    }
+
+    #[test]
+    fn a_projected_read_gives_the_named_columns_in_the_order_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Int64, false),
+            Field::new("c", DataType::Int64, false),
+        ]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            (0..3)
+                .map(|k| Arc::new(Int64Array::from_iter_values((0..5).map(|i| i * 10 + k))) as _)
+                .collect(),
+        )
+        .unwrap();
+        // One plain file and one tagged with a partner (leading partner_id).
+        let plain = dir.path().join("x/part-0.parquet");
+        let mut p = PendingFile::create(plain.clone(), "r", schema.clone()).unwrap();
+        p.write(&b).unwrap();
+        p.finish(&[]).unwrap().commit().unwrap();
+        let tagged = dir.path().join("y/part-0.parquet");
+        let t = crate::partners::tag(&b, "p1").unwrap();
+        let mut p = PendingFile::create(tagged.clone(), "r", t.schema()).unwrap();
+        p.write(&t).unwrap();
+        p.finish(&[]).unwrap().commit().unwrap();
+        let r = MultiFileReader::new(schema.clone(), vec![plain, tagged])
+            .with_columns(&["c".into(), "a".into()])
+            .unwrap();
+        let names: Vec<String> = r
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["c", "a"]);
+        let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
+        assert_eq!(batches.len(), 2);
+        for b in &batches {
+            assert_eq!(b.num_columns(), 2);
+            let c = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            assert_eq!(c.values().to_vec(), vec![2, 12, 22, 32, 42]);
+        }
+        let e = MultiFileReader::new(schema, vec![])
+            .with_columns(&["nope".into()])
+            .err()
+            .unwrap();
+        assert!(e.contains("no column `nope` (it has: a, b, c)"), "{e}");
     }
 
     #[test]

@@ -23,7 +23,7 @@
 /*
  The ABI minor version. Minor versions only append fields and functions.
  */
-#define EQPIPE_ABI_MINOR 1
+#define EQPIPE_ABI_MINOR 2
 
 /*
  Status returned by every ABI function: success.
@@ -326,6 +326,20 @@ typedef int32_t (*EqpipeOpenInputFn)(void *ctx,
                                      struct EqpipePluginError *out_error);
 
 /*
+ **Added in 1.2.** As [`OpenInputFn`], reading only the named columns
+ (`columns` points to `n_columns` names, in the order the stream's
+ columns take): large inputs are read without decoding the columns the
+ plugin does not use. A name the dataset's contract does not have is an
+ error ([`STATUS_DATA`]).
+ */
+typedef int32_t (*EqpipeOpenInputColumnsFn)(void *ctx,
+                                            struct EqpipeStrRef dataset,
+                                            const struct EqpipeStrRef *columns,
+                                            size_t n_columns,
+                                            struct EqpipeArrowArrayStream *out_stream,
+                                            struct EqpipePluginError *out_error);
+
+/*
  The services the host offers a plugin, valid for the duration of the
  `create` or `run` call it is passed to.
  */
@@ -377,6 +391,12 @@ typedef struct EqpipeHostApi {
    host has no such field): see [`HOST_API_V1_1_SIZE`].
    */
   struct EqpipeStrRef snapshot_date;
+  /*
+   **Added in 1.2.** See [`OpenInputColumnsFn`]. Call it only when
+   `struct_size` reaches [`HOST_API_V1_2_SIZE`]; an older host offers
+   [`open_input`](Self::open_input) only.
+   */
+  EqpipeOpenInputColumnsFn open_input_columns;
 } EqpipeHostApi;
 
 /*

@@ -44,7 +44,7 @@ use std::ffi::{c_char, c_void};
 /// The ABI major version. A host refuses a plugin whose major differs.
 pub const ABI_MAJOR: u32 = 1;
 /// The ABI minor version. Minor versions only append fields and functions.
-pub const ABI_MINOR: u32 = 1;
+pub const ABI_MINOR: u32 = 2;
 
 /// The name of the symbol every plugin library exports, NUL-terminated.
 pub const ENTRY_SYMBOL: &[u8] = b"eqpipe_plugin_entry\0";
@@ -433,6 +433,20 @@ pub type OpenInputFn = unsafe extern "C" fn(
     out_error: *mut PluginError,
 ) -> i32;
 
+/// **Added in 1.2.** As [`OpenInputFn`], reading only the named columns
+/// (`columns` points to `n_columns` names, in the order the stream's
+/// columns take): large inputs are read without decoding the columns the
+/// plugin does not use. A name the dataset's contract does not have is an
+/// error ([`STATUS_DATA`]).
+pub type OpenInputColumnsFn = unsafe extern "C" fn(
+    ctx: *mut c_void,
+    dataset: StrRef,
+    columns: *const StrRef,
+    n_columns: usize,
+    out_stream: *mut ArrowArrayStream,
+    out_error: *mut PluginError,
+) -> i32;
+
 /// The services the host offers a plugin, valid for the duration of the
 /// `create` or `run` call it is passed to.
 #[repr(C)]
@@ -463,6 +477,10 @@ pub struct HostApi {
     /// or today). Read it only when `struct_size` reaches past it (a 1.0
     /// host has no such field): see [`HOST_API_V1_1_SIZE`].
     pub snapshot_date: StrRef,
+    /// **Added in 1.2.** See [`OpenInputColumnsFn`]. Call it only when
+    /// `struct_size` reaches [`HOST_API_V1_2_SIZE`]; an older host offers
+    /// [`open_input`](Self::open_input) only.
+    pub open_input_columns: OpenInputColumnsFn,
 }
 
 /// The `struct_size` of a 1.0 host's [`HostApi`] (up to `open_input`).
@@ -470,6 +488,10 @@ pub const HOST_API_V1_0_SIZE: usize = std::mem::offset_of!(HostApi, snapshot_dat
 
 /// The `struct_size` from which a [`HostApi`] has `snapshot_date` (1.1).
 pub const HOST_API_V1_1_SIZE: usize = HOST_API_V1_0_SIZE + std::mem::size_of::<StrRef>();
+
+/// The `struct_size` from which a [`HostApi`] has `open_input_columns` (1.2).
+pub const HOST_API_V1_2_SIZE: usize =
+    std::mem::offset_of!(HostApi, open_input_columns) + std::mem::size_of::<OpenInputColumnsFn>();
 
 /// The minimum `struct_size` of a descriptor the host can read (ABI 1.0).
 pub const DESCRIPTOR_V1_0_SIZE: usize = std::mem::size_of::<PluginDescriptor>();

@@ -261,13 +261,22 @@ impl<'a> Context<'a> {
     /// Opens an input dataset declared in the manifest's `consumes` and
     /// streams all its rows.
     pub fn open_input(&self, dataset: &str) -> Result<RecordBatchStreamReader, PluginError> {
+        // SAFETY: as for `emit`; the host fills `stream`, which we own.
+        self.receive(dataset, |stream, err| unsafe {
+            (self.api.open_input)(self.api.ctx, abi::StrRef::new(dataset), stream, err)
+        })
+    }
+
+    /// Calls the host to fill a stream of `dataset` and reads it.
+    fn receive(
+        &self,
+        dataset: &str,
+        call: impl FnOnce(*mut abi::ArrowArrayStream, *mut abi::PluginError) -> i32,
+    ) -> Result<RecordBatchStreamReader, PluginError> {
         let mut stream = FFI_ArrowArrayStream::empty();
         let mut err = abi::PluginError::none();
         let raw: *mut abi::ArrowArrayStream = (&mut stream as *mut FFI_ArrowArrayStream).cast();
-        // SAFETY: as for `emit`; the host fills `stream`, which we own.
-        let status = unsafe {
-            (self.api.open_input)(self.api.ctx, abi::StrRef::new(dataset), raw, &mut err)
-        };
+        let status = call(raw, &mut err);
         if status != abi::STATUS_OK {
             return Err(PluginError::from_abi(status, &mut err));
         }
@@ -275,6 +284,34 @@ impl<'a> Context<'a> {
             PluginError::internal(format!(
                 "host sent an unreadable stream for `{dataset}`: {e}"
             ))
+        })
+    }
+
+    /// Opens an input dataset reading only `columns` (in that order):
+    /// faster and leaner on large inputs than [`open_input`](Self::open_input)
+    /// when a plugin uses a few of a dataset's columns. A host older than
+    /// ABI 1.2 sends every column (then the plugin should still look
+    /// columns up by name, as it should anyway).
+    pub fn open_input_columns(
+        &self,
+        dataset: &str,
+        columns: &[&str],
+    ) -> Result<RecordBatchStreamReader, PluginError> {
+        if self.api.struct_size < abi::HOST_API_V1_2_SIZE {
+            return self.open_input(dataset);
+        }
+        let names: Vec<abi::StrRef> = columns.iter().map(|c| abi::StrRef::new(c)).collect();
+        // SAFETY: struct_size says the function is there; `names` outlives
+        // the call; the stream as for `open_input`.
+        self.receive(dataset, |stream, err| unsafe {
+            (self.api.open_input_columns)(
+                self.api.ctx,
+                abi::StrRef::new(dataset),
+                names.as_ptr(),
+                names.len(),
+                stream,
+                err,
+            )
         })
     }
 

@@ -430,6 +430,17 @@ mod tests {
         abi::STATUS_UNSUPPORTED
     }
 
+    unsafe extern "C" fn open_input_columns(
+        _: *mut std::ffi::c_void,
+        _: abi::StrRef,
+        _: *const abi::StrRef,
+        _: usize,
+        _: *mut abi::ArrowArrayStream,
+        _: *mut abi::PluginError,
+    ) -> i32 {
+        abi::STATUS_UNSUPPORTED
+    }
+
     fn api(h: &TestHost) -> abi::HostApi {
         abi::HostApi {
             abi_major: abi::ABI_MAJOR,
@@ -443,6 +454,7 @@ mod tests {
             emit,
             open_input,
             snapshot_date: abi::StrRef::new("2025-03-31"),
+            open_input_columns,
         }
     }
 

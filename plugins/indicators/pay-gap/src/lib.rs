@@ -177,7 +177,20 @@ impl IndicatorPlugin for PayGap {
         // (in `self.dimensions` order).
         let mut by_snapshot: BTreeMap<i32, Vec<Vec<Employee>>> = BTreeMap::new();
         let mut missing_pay = 0usize;
-        for batch in ctx.open_input("workforce")? {
+        // Only the columns used are read (not the pseudonymised keys,
+        // grades, units, ...).
+        let columns = [
+            "snapshot_date",
+            "leaver_date",
+            "sex",
+            "ethnic_group",
+            "ethnic_group_broad",
+            "disability",
+            "hourly_pay",
+            "bonus_pay",
+            "full_pay_relevant",
+        ];
+        for batch in ctx.open_input_columns("workforce", &columns)? {
             ctx.check_cancelled()?;
             let b = batch?;
             let col = |n: &str| column(&b, "workforce", n);
