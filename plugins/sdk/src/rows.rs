@@ -157,6 +157,11 @@ impl<'a> TextColumn<'a> {
 }
 
 impl<'a> TextColumn<'a> {
+    /// Whether row `i` is null.
+    pub fn is_null(&self, i: usize) -> bool {
+        self.col.is_null(i)
+    }
+
     /// The distinct values of a dictionary-encoded column and each row's
     /// index into them (`None` for plain text).
     pub fn dictionary(&self) -> Option<(&'a arrow_array::StringArray, &[usize])> {

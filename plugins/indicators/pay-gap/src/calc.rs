@@ -31,9 +31,10 @@
 /// One relevant employee, as the measures see them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Employee {
-    /// Which category of the dimension (`None`: not stated, prefer not to
-    /// say, or unmapped).
-    pub category: Option<String>,
+    /// Which category of the dimension, as an index into the categories
+    /// passed to [`measures`] (`None`: not stated, prefer not to say, or
+    /// unmapped).
+    pub category: Option<u32>,
     /// Hourly pay when the employee is full-pay relevant and it is known.
     pub hourly: Option<f64>,
     /// Bonus paid in the 12 months to the snapshot (0 when none).
@@ -158,32 +159,37 @@ pub fn band_counts(people: &[(f64, usize)], categories: usize) -> [Vec<f64>; 4] 
     out
 }
 
-/// Every measure of one dimension for one snapshot's relevant employees.
-pub fn measures(dim: &Dimension, employees: &[Employee]) -> Vec<Measure> {
+/// Every measure of one dimension for one snapshot's relevant employees,
+/// whose categories index `categories`.
+pub fn measures(dim: &Dimension, categories: &[String], employees: &[Employee]) -> Vec<Measure> {
     let mut out = Vec::new();
     let stated: Vec<&Employee> = employees.iter().filter(|e| e.category.is_some()).collect();
-    let in_group =
-        |e: &Employee, cats: &[String]| e.category.as_ref().is_some_and(|c| cats.contains(c));
-    let reference = vec![dim.reference.clone()];
-    let hourly = |cats: &[String]| -> Vec<f64> {
+    // Groups as masks over the category indexes: no text compared per
+    // employee.
+    let mask =
+        |cats: &[String]| -> Vec<bool> { categories.iter().map(|c| cats.contains(c)).collect() };
+    let in_group = |e: &Employee, m: &[bool]| e.category.is_some_and(|c| m[c as usize]);
+    let reference = mask(std::slice::from_ref(&dim.reference));
+    let hourly = |m: &[bool]| -> Vec<f64> {
         stated
             .iter()
-            .filter(|e| in_group(e, cats))
+            .filter(|e| in_group(e, m))
             .filter_map(|e| e.hourly)
             .collect()
     };
-    let bonuses = |cats: &[String]| -> Vec<f64> {
+    let bonuses = |m: &[bool]| -> Vec<f64> {
         stated
             .iter()
-            .filter(|e| in_group(e, cats) && e.bonus > 0.0)
+            .filter(|e| in_group(e, m) && e.bonus > 0.0)
             .map(|e| e.bonus)
             .collect()
     };
     let ref_hourly = hourly(&reference);
     let ref_bonus = bonuses(&reference);
     for c in &dim.comparisons {
-        let g_hourly = hourly(&c.categories);
-        let g_bonus = bonuses(&c.categories);
+        let g = mask(&c.categories);
+        let g_hourly = hourly(&g);
+        let g_bonus = bonuses(&g);
         let row = |measure, value, num: usize, den: usize| Measure {
             measure,
             group: c.label.clone(),
@@ -219,11 +225,11 @@ pub fn measures(dim: &Dimension, employees: &[Employee]) -> Vec<Measure> {
     }
 
     // Shares: the reference and every comparison group.
-    let mut shares: Vec<(String, Vec<String>)> = vec![(dim.reference.clone(), reference.clone())];
+    let mut shares: Vec<(String, Vec<bool>)> = vec![(dim.reference.clone(), reference.clone())];
     shares.extend(
         dim.comparisons
             .iter()
-            .map(|c| (c.label.clone(), c.categories.clone())),
+            .map(|c| (c.label.clone(), mask(&c.categories))),
     );
     let share = |measure, group: &str, num: f64, den: f64| Measure {
         measure,
@@ -233,9 +239,9 @@ pub fn measures(dim: &Dimension, employees: &[Employee]) -> Vec<Measure> {
         numerator_n: num,
         denominator_n: den,
     };
-    for (label, cats) in &shares {
-        let relevant = stated.iter().filter(|e| in_group(e, cats)).count();
-        let receivers = bonuses(cats).len();
+    for (label, m) in &shares {
+        let relevant = stated.iter().filter(|e| in_group(e, m)).count();
+        let receivers = bonuses(m).len();
         out.push(share(
             "pct_receiving_bonus",
             label,
@@ -244,29 +250,17 @@ pub fn measures(dim: &Dimension, employees: &[Employee]) -> Vec<Measure> {
         ));
     }
     // Pay bands over stated, full-pay relevant employees.
-    let mut categories: Vec<String> = Vec::new();
-    let mut people = Vec::new();
-    for e in &stated {
-        if let (Some(h), Some(c)) = (e.hourly, &e.category) {
-            let i = match categories.iter().position(|x| x == c) {
-                Some(i) => i,
-                None => {
-                    categories.push(c.clone());
-                    categories.len() - 1
-                }
-            };
-            people.push((h, i));
-        }
-    }
+    let people: Vec<(f64, usize)> = stated
+        .iter()
+        .filter_map(|e| Some((e.hourly?, e.category? as usize)))
+        .collect();
     let bands = band_counts(&people, categories.len());
     let sizes = band_sizes(people.len());
     for (b, name) in QUARTILES.iter().enumerate() {
-        for (label, cats) in &shares {
-            let n: f64 = categories
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| cats.contains(c))
-                .map(|(i, _)| bands[b][i])
+        for (label, m) in &shares {
+            let n: f64 = (0..categories.len())
+                .filter(|&i| m[i])
+                .map(|i| bands[b][i])
                 .sum();
             out.push(share(name, label, n, sizes[b] as f64));
         }
@@ -296,9 +290,16 @@ mod tests {
         }
     }
 
+    /// The categories the tests' employees use.
+    const CATS: [&str; 5] = ["M", "F", "White British", "Asian", "Black"];
+
+    fn cats() -> Vec<String> {
+        CATS.iter().map(|c| c.to_string()).collect()
+    }
+
     fn e(cat: &str, hourly: f64, bonus: f64) -> Employee {
         Employee {
-            category: (!cat.is_empty()).then(|| cat.to_string()),
+            category: CATS.iter().position(|c| *c == cat).map(|i| i as u32),
             hourly: Some(hourly),
             bonus,
         }
@@ -341,7 +342,7 @@ mod tests {
             e("F", 10.0, 150.0),
             e("F", 11.0, 0.0),
         ];
-        let m = measures(&sex(), &staff);
+        let m = measures(&sex(), &cats(), &staff);
         close(find(&m, "mean_hourly_gap_pct", "F").value, 400.0 / 14.0);
         close(find(&m, "median_hourly_gap_pct", "F").value, 300.0 / 13.0);
         close(find(&m, "mean_bonus_gap_pct", "F").value, 25.0);
@@ -378,7 +379,7 @@ mod tests {
             e("F", 10.0, 0.0),
             e("F", 30.0, 0.0),
         ];
-        let m = measures(&sex(), &staff);
+        let m = measures(&sex(), &cats(), &staff);
         // Lower: M5 + 1 tied place (1/3 M, 2/3 F) → M 1.333 of 2.
         close(
             find(&m, "lower_quartile_pct", "M").value,
@@ -406,7 +407,7 @@ mod tests {
     #[test]
     fn no_bonuses_and_empty_groups_give_no_value_rather_than_nonsense() {
         let staff = vec![e("M", 10.0, 0.0), e("M", 11.0, 0.0), e("", 12.0, 0.0)];
-        let m = measures(&sex(), &staff);
+        let m = measures(&sex(), &cats(), &staff);
         assert_eq!(find(&m, "mean_bonus_gap_pct", "F").value, None);
         assert_eq!(find(&m, "median_bonus_gap_pct", "F").value, None);
         assert_eq!(find(&m, "mean_hourly_gap_pct", "F").value, None);
@@ -423,7 +424,7 @@ mod tests {
     #[test]
     fn negative_gap_when_the_group_is_paid_more() {
         let staff = vec![e("M", 10.0, 0.0), e("F", 12.0, 0.0)];
-        let m = measures(&sex(), &staff);
+        let m = measures(&sex(), &cats(), &staff);
         close(find(&m, "mean_hourly_gap_pct", "F").value, -20.0);
     }
 
@@ -452,7 +453,7 @@ mod tests {
             e("Asian", 12.0, 0.0),
             e("Black", 9.0, 0.0),
         ];
-        let m = measures(&dim, &staff);
+        let m = measures(&dim, &cats(), &staff);
         // Reference mean 15; minorities mean 10.5 → 30%; Asian 12 → 20%; Black 9 → 40%.
         close(
             find(&m, "mean_hourly_gap_pct", "All ethnic minorities").value,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use calc::{Comparison, Dimension, Employee};
 use eqpipe_plugin_sdk::arrow_array::{BooleanArray, Date32Array, Float64Array, StringArray};
 use eqpipe_plugin_sdk::prelude::*;
-use eqpipe_plugin_sdk::{TextColumn, bool_values, column, date_values, f64_values};
+use eqpipe_plugin_sdk::{Interner, TextColumn, bool_values, column, date_values, f64_values};
 use serde::Deserialize;
 
 /// Which pay gap to compute.
@@ -135,6 +135,58 @@ fn category(
     }
 }
 
+/// Every row's category in dimension `which`, from the columns
+/// `[sex, ethnic_group, ethnic_group_broad, disability]`: worked out once
+/// per distinct pair of dictionary values (a batch has a handful), not per
+/// row.
+fn resolve(
+    which: Which,
+    [sex, ethnic, broad, disability]: [&TextColumn<'_>; 4],
+    n: usize,
+    categories: &mut Interner,
+) -> Vec<Option<u32>> {
+    let one = |i: usize, categories: &mut Interner| {
+        category(
+            which,
+            sex.get(i),
+            ethnic.get(i),
+            broad.get(i),
+            disability.get(i),
+        )
+        .map(|c| categories.intern(&c))
+    };
+    let (a, b) = match which {
+        Which::Sex => (sex, sex),
+        Which::Disability => (disability, disability),
+        Which::Ethnicity => (ethnic, broad),
+    };
+    let key = |c: &TextColumn<'_>, i: usize| {
+        c.dictionary()
+            .filter(|_| !c.is_null(i))
+            .map(|(_, keys)| keys[i])
+    };
+    let width = b
+        .dictionary()
+        .map_or(0, |(v, _)| eqpipe_plugin_sdk::arrow_array::Array::len(v));
+    let height = a
+        .dictionary()
+        .map_or(0, |(v, _)| eqpipe_plugin_sdk::arrow_array::Array::len(v));
+    let mut memo: Vec<Option<Option<u32>>> = vec![None; width * height];
+    (0..n)
+        .map(|i| match (key(a, i), key(b, i)) {
+            (Some(x), Some(y)) => match memo[x * width + y] {
+                Some(c) => c,
+                None => {
+                    let c = one(i, categories);
+                    memo[x * width + y] = Some(c);
+                    c
+                }
+            },
+            _ => one(i, categories),
+        })
+        .collect()
+}
+
 struct Row {
     snapshot: i32,
     dimension: &'static str,
@@ -177,6 +229,7 @@ impl IndicatorPlugin for PayGap {
         // (in `self.dimensions` order).
         let mut by_snapshot: BTreeMap<i32, Vec<Vec<Employee>>> = BTreeMap::new();
         let mut missing_pay = 0usize;
+        let mut categories = Interner::new();
         // Only the columns used are read (not the pseudonymised keys,
         // grades, units, ...).
         let columns = [
@@ -211,6 +264,18 @@ impl IndicatorPlugin for PayGap {
             let hourly = f64_values(col("hourly_pay")?.as_ref())?;
             let bonus = f64_values(col("bonus_pay")?.as_ref())?;
             let full_pay = bool_values(col("full_pay_relevant")?.as_ref())?;
+            let resolved: Vec<Vec<Option<u32>>> = self
+                .dimensions
+                .iter()
+                .map(|&w| {
+                    resolve(
+                        w,
+                        [&sex, &ethnic, &broad, &disability],
+                        b.num_rows(),
+                        &mut categories,
+                    )
+                })
+                .collect();
             for i in 0..b.num_rows() {
                 let Some(s) = snap[i] else { continue };
                 if self.snapshot.is_some_and(|want| want != s) {
@@ -227,15 +292,9 @@ impl IndicatorPlugin for PayGap {
                 let lists = by_snapshot
                     .entry(s)
                     .or_insert_with(|| vec![Vec::new(); self.dimensions.len()]);
-                for (list, &w) in lists.iter_mut().zip(&self.dimensions) {
+                for (list, cats) in lists.iter_mut().zip(&resolved) {
                     list.push(Employee {
-                        category: category(
-                            w,
-                            sex.get(i),
-                            ethnic.get(i),
-                            broad.get(i),
-                            disability.get(i),
-                        ),
+                        category: cats[i],
                         hourly: if full { hourly[i] } else { None },
                         bonus: bonus[i].unwrap_or(0.0),
                     });
@@ -264,7 +323,7 @@ impl IndicatorPlugin for PayGap {
                 ));
             }
             for (&which, people) in self.dimensions.iter().zip(staff) {
-                for m in calc::measures(&dimension(which), people) {
+                for m in calc::measures(&dimension(which), categories.values(), people) {
                     rows.push(Row {
                         snapshot: *snapshot,
                         dimension: which.name(),
