@@ -539,18 +539,16 @@ impl Validator {
         // Duplicates of an earlier row (only rows that passed everything
         // else claim their key).
         if !self.unique.is_empty() {
-            let opts = FormatOptions::default().with_null("");
-            let fmts: Vec<ArrayFormatter> = self
+            let parts: Vec<KeyPart> = self
                 .unique
                 .iter()
-                .map(|&ci| ArrayFormatter::try_new(columns[ci].as_ref(), &opts))
+                .map(|&ci| KeyPart::new(columns[ci].as_ref()))
                 .collect::<Result<_, _>>()
                 .map_err(|e| self.mismatch(format!("unique key: {e}")))?;
             let what = self.contract.unique.join(", ");
-            // One allocation per new key: the values written one after the
-            // other, each followed by \x1f<its length>\x1f, which reads
-            // back unambiguously from the end.
-            let mut key = String::new();
+            // The key's bytes: each value's bytes then its length (which
+            // reads back unambiguously from the end), in one reused buffer.
+            let mut key: Vec<u8> = Vec::new();
             let mut sources: Option<SourceColumns> = None;
             let first_row = self.rows_in;
             let mut ordinal = self.stored;
@@ -559,16 +557,12 @@ impl Validator {
                     continue;
                 }
                 key.clear();
-                for f in &fmts {
-                    use std::fmt::Write as _;
-                    let start = key.len();
-                    let _ = write!(key, "{}", f.value(i));
-                    let len = key.len() - start;
-                    let _ = write!(key, "\u{1f}{len}\u{1f}");
+                for p in &parts {
+                    p.append(i, &mut key);
                 }
                 let new = self
                     .keys
-                    .claim(unique::key_digest(key.as_bytes()), ordinal, || {
+                    .claim(unique::key_digest(&key), ordinal, || {
                         sources
                             .get_or_insert_with(|| SourceColumns::of(batch))
                             .row(i, first_row)
@@ -617,6 +611,75 @@ impl Validator {
         self.rows_in += n as u64;
         self.stored += batch.num_rows() as u64;
         Ok(Validated { batch, rejections })
+    }
+}
+
+/// One column of a unique key, read as bytes without formatting: text as
+/// its UTF-8, fixed-width values (dates, numbers) as their native bytes,
+/// anything else through Arrow's display formatter.
+enum KeyPart<'a> {
+    Text(
+        &'a arrow_array::StringArray,
+        Option<Vec<usize>>,
+        &'a dyn Array,
+    ),
+    /// The values buffer, the first value's byte offset, the width.
+    Fixed(arrow_buffer::Buffer, usize, usize, &'a dyn Array),
+    Shown(ArrayFormatter<'a>, &'a dyn Array),
+}
+
+impl<'a> KeyPart<'a> {
+    fn new(col: &'a dyn Array) -> Result<Self, arrow_schema::ArrowError> {
+        if let Some(s) = col.as_string_opt::<i32>() {
+            return Ok(KeyPart::Text(s, None, col));
+        }
+        if let Some(d) = col.as_any_dictionary_opt()
+            && let Some(values) = d.values().as_string_opt::<i32>()
+        {
+            return Ok(KeyPart::Text(values, Some(d.normalized_keys()), col));
+        }
+        if let Some(width) = col.data_type().primitive_width() {
+            let data = col.to_data();
+            if let Some(buf) = data.buffers().first() {
+                return Ok(KeyPart::Fixed(
+                    buf.clone(),
+                    data.offset() * width,
+                    width,
+                    col,
+                ));
+            }
+        }
+        let opts = FormatOptions::default().with_null("");
+        Ok(KeyPart::Shown(ArrayFormatter::try_new(col, &opts)?, col))
+    }
+
+    /// Appends row `i`'s bytes and length (`u32::MAX` for a null).
+    fn append(&self, i: usize, key: &mut Vec<u8>) {
+        let (col, start) = match self {
+            KeyPart::Text(_, _, col) | KeyPart::Fixed(_, _, _, col) | KeyPart::Shown(_, col) => {
+                (*col, key.len())
+            }
+        };
+        if col.is_null(i) {
+            key.extend_from_slice(&u32::MAX.to_le_bytes());
+            return;
+        }
+        match self {
+            KeyPart::Text(values, keys, _) => {
+                let k = keys.as_ref().map_or(i, |k| k[i]);
+                key.extend_from_slice(values.value(k).as_bytes());
+            }
+            KeyPart::Fixed(buf, offset, width, _) => {
+                let at = offset + i * width;
+                key.extend_from_slice(&buf.as_slice()[at..at + width]);
+            }
+            KeyPart::Shown(f, _) => {
+                use std::io::Write as _;
+                let _ = write!(key, "{}", f.value(i));
+            }
+        }
+        let len = (key.len() - start) as u32;
+        key.extend_from_slice(&len.to_le_bytes());
     }
 }
 
@@ -684,6 +747,39 @@ pub fn row_as_text(batch: &RecordBatch, i: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unique_key_bytes_keep_values_apart() {
+        use arrow_array::{Date32Array, DictionaryArray, types::Int32Type};
+        let key = |cols: &[&dyn Array], i: usize| {
+            let mut k = Vec::new();
+            for c in cols {
+                KeyPart::new(*c).unwrap().append(i, &mut k);
+            }
+            k
+        };
+        // ("ab", "c") and ("a", "bc") differ; a dictionary column keys as
+        // its text; dates by value; a null differs from an empty text.
+        let a = StringArray::from(vec![Some("ab"), Some("a"), Some(""), None]);
+        let b: DictionaryArray<Int32Type> = vec!["c", "bc", "x", "x"].into_iter().collect();
+        let d = Date32Array::from(vec![20178, 20178, 20179, 20179]).slice(0, 4);
+        let cols: [&dyn Array; 3] = [&a, &b, &d];
+        let keys: Vec<Vec<u8>> = (0..4).map(|i| key(&cols, i)).collect();
+        for x in 0..4 {
+            for y in 0..4 {
+                assert_eq!(keys[x] == keys[y], x == y, "rows {x} and {y}");
+            }
+        }
+        let plain = StringArray::from(vec!["c", "bc"]);
+        assert_eq!(
+            key(&[&plain], 1),
+            key(&[&b], 1),
+            "text keys alike however stored"
+        );
+        // A sliced date column reads from its offset.
+        let sliced = Date32Array::from(vec![1, 2, 3]).slice(1, 2);
+        assert_eq!(key(&[&sliced], 0), key(&[&Date32Array::from(vec![2])], 0));
+    }
     use arrow_array::{Int64Array, StringArray, UInt64Array};
     use arrow_schema::{Field, Schema};
     use eqpipe_plugin_sdk::contract::SOURCE_ROW_COLUMN;

@@ -65,8 +65,8 @@ impl TextRows {
     {
         let mut it = values.into_iter();
         for col in &mut self.columns {
-            match it.next() {
-                Some(v) if !v.as_ref().trim().is_empty() => col.append_value(v.as_ref().trim()),
+            match it.next().as_ref().map(|v| v.as_ref().trim()) {
+                Some(v) if !v.is_empty() => col.append_value(v),
                 _ => col.append_null(),
             }
         }

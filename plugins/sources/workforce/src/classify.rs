@@ -135,7 +135,7 @@ pub struct Harmonised {
 type Memo = foldhash::HashMap<String, (std::sync::Arc<Harmonised>, bool)>;
 
 /// All classifications, ready to match.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Classifier {
     maps: HashMap<String, HashMap<String, Harmonised>>,
     specials: HashMap<String, String>,
@@ -255,6 +255,17 @@ impl Classifier {
         Harmonised {
             value: "unmapped".into(),
             broad: Some("unmapped".into()),
+        }
+    }
+
+    /// Adds another classifier's unmapped counts to this one's (a worker's,
+    /// when a file is converted on several threads).
+    pub fn merge_unmapped(&mut self, other: Classifier) {
+        for (classification, answers) in other.unmapped {
+            let mine = self.unmapped.entry(classification).or_default();
+            for (answer, n) in answers {
+                *mine.entry(answer).or_default() += n;
+            }
         }
     }
 

@@ -195,24 +195,7 @@ impl SourcePlugin for Workforce {
                     Ok(())
                 })?
             } else {
-                // CSV is streamed: one record buffer, reused; memory stays
-                // bounded by the batch size whatever the file's size.
-                let (mut rdr, header) = open_csv(&path, &name)?;
-                self.convert(ctx, &header, &name, |f| {
-                    let mut rec = csv::StringRecord::new();
-                    let mut line = 1u64;
-                    loop {
-                        line += 1;
-                        match rdr.read_record(&mut rec) {
-                            Ok(true) => f(line, &rec)?,
-                            Ok(false) => break,
-                            Err(e) => {
-                                return Err(PluginError::data(format!("{name}, row {line}: {e}")));
-                            }
-                        }
-                    }
-                    Ok(())
-                })?
+                self.convert_csv(ctx, &path, &name)?
             };
             ctx.info(&format!("{name}: {rows} employee rows"));
         }
@@ -513,7 +496,7 @@ pub fn resolve_inputs(ctx: &Context, path: &str) -> Result<Vec<(PathBuf, String)
 
 impl Workforce {
     /// Converts the rows `feed` hands over (line, record) into `workforce`
-    /// rows, emitted in batches of 64K.
+    /// rows on this thread, emitted in batches of 64K (sheets).
     fn convert<F>(
         &mut self,
         ctx: &Context,
@@ -526,32 +509,216 @@ impl Workforce {
             &mut dyn FnMut(u64, &dyn Record) -> Result<(), PluginError>,
         ) -> Result<(), PluginError>,
     {
+        let classifier = std::mem::take(&mut self.classifier);
+        let mut conv = Converter::new(&self.options, &self.key, header, name, classifier)?;
+        let mut rows = TextRows::new(OUT);
+        let mut n = 0u64;
+        let result = feed(&mut |line, rec| {
+            if conv.row(line, rec, &mut rows) {
+                n += 1;
+            }
+            if rows.len() >= 64 * 1024 {
+                ctx.check_cancelled()?;
+                ctx.emit_rows("workforce", &mut rows)?;
+            }
+            Ok(())
+        })
+        .and_then(|()| ctx.emit_rows("workforce", &mut rows));
+        self.classifier = conv.classifier;
+        result.map(|()| n)
+    }
+
+    /// Streams a CSV extract: this thread splits it into records, chunks of
+    /// 16K records are converted (classification, pseudonymisation) on one
+    /// worker per core, and the batches are emitted in file order. Memory
+    /// is bounded by the chunks in flight, whatever the file's size.
+    fn convert_csv(&mut self, ctx: &Context, path: &Path, name: &str) -> Result<u64, PluginError> {
+        const CHUNK: usize = 16 * 1024;
+        let (mut rdr, header) = open_csv(path, name)?;
+        let classifier = std::mem::take(&mut self.classifier);
+        let proto = Converter::new(&self.options, &self.key, &header, name, classifier)?;
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        struct Job {
+            seq: u64,
+            first_line: u64,
+            records: Vec<csv::StringRecord>,
+            used: usize,
+        }
+        struct Done {
+            seq: u64,
+            batch: Option<Result<RecordBatch, PluginError>>,
+            rows: u64,
+            records: Vec<csv::StringRecord>,
+        }
+        let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(workers);
+        let job_rx = std::sync::Mutex::new(job_rx);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Done>();
+        let mut n = 0u64;
+        let (result, classifiers) = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    let mut conv = proto.clone();
+                    // Each worker counts its own unmapped answers; they are
+                    // added to the file's at the end.
+                    conv.classifier.unmapped.clear();
+                    let (job_rx, done_tx) = (&job_rx, done_tx.clone());
+                    s.spawn(move || {
+                        let mut rows = TextRows::new(OUT);
+                        loop {
+                            let job = match job_rx.lock().map(|r| r.recv()) {
+                                Ok(Ok(job)) => job,
+                                _ => break,
+                            };
+                            let mut count = 0;
+                            for (k, rec) in job.records[..job.used].iter().enumerate() {
+                                if conv.row(job.first_line + k as u64, rec, &mut rows) {
+                                    count += 1;
+                                }
+                            }
+                            let batch = (!rows.is_empty())
+                                .then(|| rows.take_batch().map_err(PluginError::from));
+                            let done = Done {
+                                seq: job.seq,
+                                batch,
+                                rows: count,
+                                records: job.records,
+                            };
+                            if done_tx.send(done).is_err() {
+                                break;
+                            }
+                        }
+                        conv.classifier
+                    })
+                })
+                .collect();
+            drop(done_tx);
+            // Emits finished chunks in order; returns the chunks' buffers.
+            let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
+            let mut next = 0u64;
+            let mut free: Vec<Vec<csv::StringRecord>> = Vec::new();
+            let mut emit_ready = |done: Option<Done>,
+                                  free: &mut Vec<Vec<csv::StringRecord>>|
+             -> Result<(), PluginError> {
+                if let Some(d) = done {
+                    pending.insert(d.seq, d);
+                }
+                while let Some(d) = pending.remove(&next) {
+                    next += 1;
+                    n += d.rows;
+                    free.push(d.records);
+                    if let Some(batch) = d.batch {
+                        let batch = batch?;
+                        ctx.emit_batches("workforce", batch.schema(), vec![batch])?;
+                    }
+                }
+                Ok(())
+            };
+            let mut read = || -> Result<u64, PluginError> {
+                let mut line = 1u64;
+                let mut seq = 0u64;
+                loop {
+                    ctx.check_cancelled()?;
+                    let mut records = free.pop().unwrap_or_default();
+                    records.resize_with(CHUNK, csv::StringRecord::new);
+                    let first_line = line + 1;
+                    let mut used = 0;
+                    while used < CHUNK {
+                        line += 1;
+                        match rdr.read_record(&mut records[used]) {
+                            Ok(true) => used += 1,
+                            Ok(false) => break,
+                            Err(e) => {
+                                return Err(PluginError::data(format!("{name}, row {line}: {e}")));
+                            }
+                        }
+                    }
+                    let last = used < CHUNK;
+                    if used > 0 {
+                        let job = Job {
+                            seq,
+                            first_line,
+                            records,
+                            used,
+                        };
+                        seq += 1;
+                        if job_tx.send(job).is_err() {
+                            return Err(PluginError::internal("the conversion workers stopped"));
+                        }
+                    }
+                    while let Ok(d) = done_rx.try_recv() {
+                        emit_ready(Some(d), &mut free)?;
+                    }
+                    if last {
+                        return Ok(seq);
+                    }
+                }
+            };
+            let sent = read();
+            drop(job_tx);
+            let mut result = sent.map(|_| ());
+            // The chunks still in flight.
+            for d in done_rx.iter() {
+                if result.is_ok() {
+                    result = emit_ready(Some(d), &mut free);
+                }
+            }
+            let classifiers: Vec<Classifier> =
+                handles.into_iter().filter_map(|h| h.join().ok()).collect();
+            (result, classifiers)
+        });
+        let mut classifier = proto.classifier;
+        for c in classifiers {
+            classifier.merge_unmapped(c);
+        }
+        self.classifier = classifier;
+        result.map(|()| n)
+    }
+}
+
+/// Converts the records of one file into `workforce` rows: the file's
+/// column positions, the classifications, the pseudonymisation key. One
+/// per worker thread (cloned).
+#[derive(Clone)]
+struct Converter<'a> {
+    options: &'a Options,
+    classifier: Classifier,
+    mac: Hmac<Sha256>,
+    idx: [Option<usize>; CANONICAL.len()],
+    width: usize,
+    default_snapshot: String,
+    key_buf: [u8; 64],
+    reject: String,
+    age_text: String,
+    name: &'a str,
+}
+
+impl<'a> Converter<'a> {
+    fn new(
+        options: &'a Options,
+        key: &[u8],
+        header: &[String],
+        name: &'a str,
+        classifier: Classifier,
+    ) -> Result<Self, PluginError> {
         // Canonical column -> index in the file.
         let lower: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
         let mut idx: [Option<usize>; CANONICAL.len()] = [None; CANONICAL.len()];
         for (k, c) in CANONICAL.iter().enumerate() {
-            let wanted = self
-                .options
+            let wanted = options
                 .columns
                 .get(*c)
                 .map(|s| s.to_ascii_lowercase())
                 .unwrap_or_else(|| c.to_string());
             if let Some(i) = lower.iter().position(|h| *h == wanted) {
                 idx[k] = Some(i);
-            } else if self.options.columns.contains_key(*c) {
+            } else if options.columns.contains_key(*c) {
                 return Err(PluginError::data(format!(
                     "{name}: column `{}` (mapped to {c}) is not in the file (found: {})",
-                    self.options.columns[*c],
+                    options.columns[*c],
                     header.join(", ")
                 )));
             }
         }
-        let col = |c: &str| {
-            CANONICAL
-                .iter()
-                .position(|x| *x == c)
-                .expect("a canonical column")
-        };
         for required in ["employee_id", "grade"] {
             if idx[col(required)].is_none() {
                 return Err(PluginError::data(format!(
@@ -560,10 +727,30 @@ impl Workforce {
                 )));
             }
         }
-        if idx[col("snapshot_date")].is_none() && self.options.snapshot_date.is_none() {
+        if idx[col("snapshot_date")].is_none() && options.snapshot_date.is_none() {
             return Err(PluginError::data(format!(
                 "{name}: no snapshot_date column; map one or set the snapshot_date option"
             )));
+        }
+        Ok(Converter {
+            options,
+            classifier,
+            mac: hmac_for(key),
+            idx,
+            width: header.len(),
+            default_snapshot: options.snapshot_date.clone().unwrap_or_default(),
+            key_buf: [0u8; 64],
+            reject: String::new(),
+            age_text: String::new(),
+            name,
+        })
+    }
+
+    /// Appends the row of one record (line `line` of the file) to `rows`;
+    /// false for a blank line, which is skipped.
+    fn row(&mut self, line: u64, rec: &dyn Record, rows: &mut TextRows) -> bool {
+        if (0..rec.width()).all(|i| rec.field(i).unwrap_or("").trim().is_empty()) {
+            return false;
         }
         let [
             c_id,
@@ -584,116 +771,105 @@ impl Workforce {
             c_orientation,
             c_gender,
             c_full_pay,
-        ] = idx;
-        let width = header.len();
-        let mut rows = TextRows::new(OUT);
-        let mut n = 0u64;
-        let mac = hmac_for(&self.key);
-        let default_snapshot = self.options.snapshot_date.clone().unwrap_or_default();
-        let mut key_buf = [0u8; 64];
-        let mut reject = String::new();
-        let mut age_text = String::new();
-        let this = &mut *self;
-        let mut one = |line: u64, rec: &dyn Record| -> Result<(), PluginError> {
-            if (0..rec.width()).all(|i| rec.field(i).unwrap_or("").trim().is_empty()) {
-                return Ok(());
-            }
-            let get = |c: Option<usize>| c.and_then(|i| rec.field(i)).map(str::trim).unwrap_or("");
-            let id = get(c_id);
-            let key = if id.is_empty() {
-                ""
-            } else {
-                pseudonymise_with(&mac, id, &mut key_buf)
-            };
-            reject.clear();
-            let mut why = |r: std::fmt::Arguments<'_>| {
-                use std::fmt::Write as _;
-                if !reject.is_empty() {
-                    reject.push_str("; ");
-                }
-                let _ = reject.write_fmt(r);
-            };
-            if rec.width() != width {
-                why(format_args!(
-                    "{} fields, but the header has {width}",
-                    rec.width()
-                ));
-            }
-            if id.is_empty() {
-                why(format_args!("employee_id is empty"));
-            }
-            let snapshot = match get(c_snapshot) {
-                "" => std::borrow::Cow::Borrowed(default_snapshot.as_str()),
-                s => iso_date_cow(s),
-            };
-            let grade = get(c_grade);
-            let band: &str = if this.options.grade_bands.is_empty() {
-                grade
-            } else {
-                match this.options.grade_bands.get(grade) {
-                    Some(b) => b,
-                    None => {
-                        why(format_args!("grade `{grade}` is not in grade_bands"));
-                        grade
-                    }
-                }
-            };
-            let senior = this.options.senior.iter().any(|s| s == grade || s == band);
-            let age = match get(c_age) {
-                "" => years_between(&iso_date(get(c_dob)), &snapshot),
-                a => a.parse::<f64>().ok().map(|f| f.floor() as i64),
-            };
-            let classifier = &mut this.classifier;
-            let eth = classifier.map_shared("ethnic_group", get(c_eth));
-            let sex = classifier.map_shared("sex", get(c_sex));
-            let disability = classifier.map_shared("disability", get(c_dis));
-            let religion = classifier.map_shared("religion", get(c_religion));
-            let orientation = classifier.map_shared("sexual_orientation", get(c_orientation));
-            let gender = classifier.map_shared("gender_identity", get(c_gender));
-            age_text.clear();
-            if let Some(a) = age {
-                use std::fmt::Write as _;
-                let _ = write!(age_text, "{a}");
-            }
-            rows.push(
-                [
-                    key,
-                    &snapshot,
-                    get(c_unit),
-                    grade,
-                    band,
-                    if senior { "true" } else { "false" },
-                    &sex.value,
-                    &eth.value,
-                    eth.broad.as_deref().unwrap_or(""),
-                    &disability.value,
-                    &religion.value,
-                    &orientation.value,
-                    &gender.value,
-                    age_text.as_str(),
-                    age_band(age),
-                    get(c_hours),
-                    &money(get(c_pay)),
-                    &money(get(c_bonus)),
-                    yes_no(get(c_full_pay)),
-                    &iso_date_cow(get(c_start)),
-                    &iso_date_cow(get(c_leaver)),
-                    &reject,
-                ],
-                name,
-                line,
-            );
-            n += 1;
-            if rows.len() >= 64 * 1024 {
-                ctx.check_cancelled()?;
-                ctx.emit_rows("workforce", &mut rows)?;
-            }
-            Ok(())
+        ] = self.idx;
+        let get = |c: Option<usize>| c.and_then(|i| rec.field(i)).map(str::trim).unwrap_or("");
+        let id = get(c_id);
+        let key = if id.is_empty() {
+            ""
+        } else {
+            pseudonymise_with(&self.mac, id, &mut self.key_buf)
         };
-        feed(&mut one)?;
-        ctx.emit_rows("workforce", &mut rows)?;
-        Ok(n)
+        let reject = &mut self.reject;
+        reject.clear();
+        let mut why = |r: std::fmt::Arguments<'_>| {
+            use std::fmt::Write as _;
+            if !reject.is_empty() {
+                reject.push_str("; ");
+            }
+            let _ = reject.write_fmt(r);
+        };
+        let width = self.width;
+        if rec.width() != width {
+            why(format_args!(
+                "{} fields, but the header has {width}",
+                rec.width()
+            ));
+        }
+        if id.is_empty() {
+            why(format_args!("employee_id is empty"));
+        }
+        let snapshot = match get(c_snapshot) {
+            "" => std::borrow::Cow::Borrowed(self.default_snapshot.as_str()),
+            s => iso_date_cow(s),
+        };
+        let grade = get(c_grade);
+        let options = self.options;
+        let band: &str = if options.grade_bands.is_empty() {
+            grade
+        } else {
+            match options.grade_bands.get(grade) {
+                Some(b) => b,
+                None => {
+                    why(format_args!("grade `{grade}` is not in grade_bands"));
+                    grade
+                }
+            }
+        };
+        let senior = options.senior.iter().any(|s| s == grade || s == band);
+        let age = match get(c_age) {
+            "" => years_between(&iso_date(get(c_dob)), &snapshot),
+            a => a.parse::<f64>().ok().map(|f| f.floor() as i64),
+        };
+        let classifier = &mut self.classifier;
+        let eth = classifier.map_shared("ethnic_group", get(c_eth));
+        let sex = classifier.map_shared("sex", get(c_sex));
+        let disability = classifier.map_shared("disability", get(c_dis));
+        let religion = classifier.map_shared("religion", get(c_religion));
+        let orientation = classifier.map_shared("sexual_orientation", get(c_orientation));
+        let gender = classifier.map_shared("gender_identity", get(c_gender));
+        self.age_text.clear();
+        if let Some(a) = age {
+            use std::fmt::Write as _;
+            let _ = write!(self.age_text, "{a}");
+        }
+        rows.push(
+            [
+                key,
+                &snapshot,
+                get(c_unit),
+                grade,
+                band,
+                if senior { "true" } else { "false" },
+                &sex.value,
+                &eth.value,
+                eth.broad.as_deref().unwrap_or(""),
+                &disability.value,
+                &religion.value,
+                &orientation.value,
+                &gender.value,
+                self.age_text.as_str(),
+                age_band(age),
+                get(c_hours),
+                &money(get(c_pay)),
+                &money(get(c_bonus)),
+                yes_no(get(c_full_pay)),
+                &iso_date_cow(get(c_start)),
+                &iso_date_cow(get(c_leaver)),
+                self.reject.as_str(),
+            ],
+            self.name,
+            line,
+        );
+        true
     }
+}
+
+/// A canonical column's position in [`CANONICAL`].
+fn col(c: &str) -> usize {
+    CANONICAL
+        .iter()
+        .position(|x| *x == c)
+        .expect("a canonical column")
 }
 
 /// A record of text fields, from a CSV reader or a read sheet.
