@@ -497,7 +497,10 @@ pub fn restore_version(root: &Path, run_id: &str) -> Result<Vec<PathBuf>, StoreE
     Ok(restored)
 }
 
-/// Removes temporary files a killed run left behind under `root`.
+/// Removes temporary files a killed run left behind under `root`: partial
+/// files (`.<name>.<run>.tmp`) and the duplicate check's spill folders
+/// (`.eqpipe-keys-*`). Called under the output folder's lock, so no other
+/// run is writing them.
 pub fn remove_stale_temporaries(root: &Path) -> usize {
     fn walk(dir: &Path, n: &mut usize) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -507,7 +510,11 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
             let p = e.path();
             let name = e.file_name().to_string_lossy().to_string();
             if p.is_dir() {
-                if name != ".cache" {
+                if name.starts_with(crate::unique::SPILL_PREFIX) {
+                    if std::fs::remove_dir_all(&p).is_ok() {
+                        *n += 1;
+                    }
+                } else if name != ".cache" {
                     walk(&p, n);
                 }
             } else if name.starts_with('.')
@@ -782,6 +789,22 @@ mod tests {
         );
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 10);
+    }
+
+    #[test]
+    fn stale_partial_files_and_spill_folders_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("restricted/datasets/workforce/source=hr");
+        std::fs::create_dir_all(d.join(".eqpipe-keys-AbC123")).unwrap();
+        std::fs::write(d.join(".eqpipe-keys-AbC123/000.keys"), [0u8; 32]).unwrap();
+        std::fs::write(d.join(".part-0.parquet.r1.tmp"), "x").unwrap();
+        std::fs::write(d.join("part-0.parquet"), "kept").unwrap();
+        assert_eq!(remove_stale_temporaries(dir.path()), 2);
+        let left: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(left, ["part-0.parquet"]);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub const DEFAULT_BUDGET: usize = 3_500_000;
 /// spilled keys, so the final check holds 1/128 of them at a time.
 pub const BUCKETS: usize = 128;
 
+/// The name prefix of a spill folder (removed at the next run if a killed
+/// run left one behind).
+pub const SPILL_PREFIX: &str = ".eqpipe-keys-";
+
 /// The file id that means "no source file column" (the row is then the
 /// row's position in the emitted stream).
 const NO_FILE: u64 = 0xFFFF;
@@ -175,10 +179,10 @@ impl UniqueKeys {
             Some(p) => {
                 crate::store::create_dir(p).map_err(std::io::Error::other)?;
                 tempfile::Builder::new()
-                    .prefix(".eqpipe-keys-")
+                    .prefix(SPILL_PREFIX)
                     .tempdir_in(p)?
             }
-            None => tempfile::Builder::new().prefix("eqpipe-keys-").tempdir()?,
+            None => tempfile::Builder::new().prefix(SPILL_PREFIX).tempdir()?,
         };
         #[cfg(unix)]
         {

@@ -264,6 +264,8 @@ impl IndicatorPlugin for CommunityProfile {
             .map(|((a, t, l), n)| ((a, t, l), areas.percent(a, t, n)))
             .collect();
         let levels: HashSet<&str> = self.options.levels.iter().map(String::as_str).collect();
+        // Whether a level (by text id) is profiled, worked out once per level.
+        let mut level_wanted: Vec<Option<bool>> = Vec::new();
         // Each area's comparators, worked out when first needed.
         let mut comparators_of: Vec<Option<Box<[u32]>>> = Vec::new();
         // Second pass: every cell again, in order, emitted in chunks.
@@ -273,9 +275,14 @@ impl IndicatorPlugin for CommunityProfile {
             ctx.check_cancelled()?;
             let cells = Cells::read(&batch?, &mut areas, &mut tables, &mut text)?;
             for i in 0..cells.area.len() {
-                if cells.category_level[i] == 0
-                    || (!levels.is_empty() && !levels.contains(text.get(cells.level[i])))
-                {
+                let level = cells.level[i] as usize;
+                if level_wanted.len() <= level {
+                    level_wanted.resize(level + 1, None);
+                }
+                let wanted = *level_wanted[level].get_or_insert_with(|| {
+                    levels.is_empty() || levels.contains(text.get(cells.level[i]))
+                });
+                if cells.category_level[i] == 0 || !wanted {
                     continue;
                 }
                 let (a, t, l) = (cells.area[i], cells.table[i], cells.label[i]);
