@@ -509,8 +509,13 @@ impl Workforce {
             &mut dyn FnMut(u64, &dyn Record) -> Result<(), PluginError>,
         ) -> Result<(), PluginError>,
     {
-        let classifier = std::mem::take(&mut self.classifier);
-        let mut conv = Converter::new(&self.options, &self.key, header, name, classifier)?;
+        let mut conv = Converter::new(
+            &self.options,
+            &self.key,
+            header,
+            name,
+            std::mem::take(&mut self.classifier),
+        )?;
         let mut rows = TextRows::new(OUT);
         let mut n = 0u64;
         let result = feed(&mut |line, rec| {
@@ -596,23 +601,20 @@ impl Workforce {
             let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
             let mut next = 0u64;
             let mut free: Vec<Vec<csv::StringRecord>> = Vec::new();
-            let mut emit_ready = |done: Option<Done>,
-                                  free: &mut Vec<Vec<csv::StringRecord>>|
-             -> Result<(), PluginError> {
-                if let Some(d) = done {
-                    pending.insert(d.seq, d);
-                }
-                while let Some(d) = pending.remove(&next) {
-                    next += 1;
-                    n += d.rows;
-                    free.push(d.records);
-                    if let Some(batch) = d.batch {
-                        let batch = batch?;
-                        ctx.emit_batches("workforce", batch.schema(), vec![batch])?;
+            let mut emit_ready =
+                |done: Done, free: &mut Vec<Vec<csv::StringRecord>>| -> Result<(), PluginError> {
+                    pending.insert(done.seq, done);
+                    while let Some(d) = pending.remove(&next) {
+                        next += 1;
+                        n += d.rows;
+                        free.push(d.records);
+                        if let Some(batch) = d.batch {
+                            let batch = batch?;
+                            ctx.emit_batches("workforce", batch.schema(), vec![batch])?;
+                        }
                     }
-                }
-                Ok(())
-            };
+                    Ok(())
+                };
             let mut read = || -> Result<u64, PluginError> {
                 let mut line = 1u64;
                 let mut seq = 0u64;
@@ -646,7 +648,7 @@ impl Workforce {
                         }
                     }
                     while let Ok(d) = done_rx.try_recv() {
-                        emit_ready(Some(d), &mut free)?;
+                        emit_ready(d, &mut free)?;
                     }
                     if last {
                         return Ok(seq);
@@ -655,15 +657,31 @@ impl Workforce {
             };
             let sent = read();
             drop(job_tx);
-            let mut result = sent.map(|_| ());
+            let (mut result, jobs) = match sent {
+                Ok(jobs) => (Ok(()), jobs),
+                Err(e) => (Err(e), 0),
+            };
             // The chunks still in flight.
             for d in done_rx.iter() {
                 if result.is_ok() {
-                    result = emit_ready(Some(d), &mut free);
+                    result = emit_ready(d, &mut free);
                 }
             }
-            let classifiers: Vec<Classifier> =
-                handles.into_iter().filter_map(|h| h.join().ok()).collect();
+            let mut classifiers = Vec::new();
+            let mut failed = false;
+            for h in handles {
+                match h.join() {
+                    Ok(c) => classifiers.push(c),
+                    Err(_) => failed = true,
+                }
+            }
+            // A worker that died loses its chunk: never a silently short
+            // dataset.
+            if result.is_ok() && (failed || next != jobs) {
+                result = Err(PluginError::internal(format!(
+                    "{name}: a conversion worker stopped; the file was not fully converted"
+                )));
+            }
             (result, classifiers)
         });
         let mut classifier = proto.classifier;
