@@ -39,6 +39,27 @@ fn run_with_key(cfg: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// A config reading one canonical CSV extract with the test key.
+fn canonical_config(dir: &Path, csv: &Path) -> std::path::PathBuf {
+    config(
+        dir,
+        &format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n",
+            csv.display()
+        ),
+    )
+}
+
+/// The workforce dataset's (rows_in, rows, quarantined) in a run manifest.
+fn workforce_counts(m: &serde_json::Value) -> (Option<u64>, Option<u64>, Option<u64>) {
+    let d = &m["sources"][0]["datasets"]["workforce"];
+    (
+        d["rows_in"].as_u64(),
+        d["rows"].as_u64(),
+        d["quarantined"].as_u64(),
+    )
+}
+
 fn text_col(b: &arrow_array::RecordBatch, name: &str) -> Vec<String> {
     let c = b.column_by_name(name).unwrap();
     let d = c.as_any_dictionary();
@@ -302,16 +323,7 @@ fn an_xlsx_extract_with_bad_rows_quarantines_them_and_a_threshold_fails_the_run(
     assert!(o.status.success(), "{}", text(&o));
     let out = dir.path().join("out");
     let m = last_manifest(&out);
-    let d = &m["sources"][0]["datasets"]["workforce"];
-    assert_eq!(
-        (
-            d["rows_in"].as_u64(),
-            d["rows"].as_u64(),
-            d["quarantined"].as_u64()
-        ),
-        (Some(6), Some(2), Some(4)),
-        "{m:#}"
-    );
+    assert_eq!(workforce_counts(&m), (Some(6), Some(2), Some(4)), "{m:#}");
     let q = m["sources"][0]["quarantine_file"].as_str().unwrap();
     assert!(q.starts_with("restricted/quarantine/"), "{q}");
     let qtext = std::fs::read_to_string(out.join(q)).unwrap();
@@ -516,13 +528,7 @@ fn duplicates_past_the_memory_budget_are_found_and_removed_before_commit() {
     std::fs::write(&path, csv).unwrap();
     let run = |budget: Option<&str>| {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config(
-            dir.path(),
-            &format!(
-                "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n",
-                path.display()
-            ),
-        );
+        let cfg = canonical_config(dir.path(), &path);
         let mut cmd = eqpipe();
         cmd.args(["run", "--config", cfg.to_str().unwrap()])
             .env(KEY_ENV, KEY);
@@ -639,13 +645,7 @@ fn a_large_csv_converted_in_parallel_keeps_order_lines_and_counts() {
     let path = input.path().join("big.csv");
     std::fs::write(&path, csv).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        dir.path(),
-        &format!(
-            "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n",
-            path.display()
-        ),
-    );
+    let cfg = canonical_config(dir.path(), &path);
     let o = run_with_key(&cfg);
     assert!(o.status.success(), "{}", text(&o));
     let logs = text(&o);
@@ -655,15 +655,7 @@ fn a_large_csv_converted_in_parallel_keeps_order_lines_and_counts() {
     );
     let out = dir.path().join("out");
     let m = last_manifest(&out);
-    let d = &m["sources"][0]["datasets"]["workforce"];
-    assert_eq!(
-        (
-            d["rows_in"].as_u64(),
-            d["rows"].as_u64(),
-            d["quarantined"].as_u64()
-        ),
-        (Some(n), Some(n - 1), Some(1))
-    );
+    assert_eq!(workforce_counts(&m), (Some(n), Some(n - 1), Some(1)));
     let q = m["sources"][0]["quarantine_file"].as_str().unwrap();
     let quarantine = std::fs::read_to_string(out.join(q)).unwrap();
     assert!(

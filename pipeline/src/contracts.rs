@@ -304,15 +304,6 @@ impl Validator {
         self.keys.spill_in(dir);
     }
 
-    /// Holds at most `budget` unique keys in memory (the rest are spilled).
-    pub fn set_key_budget(&mut self, budget: usize) {
-        let dir = self.keys.spill_parent().map(Path::to_path_buf);
-        self.keys = UniqueKeys::with_budget(budget);
-        if let Some(d) = dir {
-            self.keys.spill_in(&d);
-        }
-    }
-
     /// Ends the duplicate check: the stored rows found, among the keys
     /// spilled to disk, to repeat an earlier row's key (to be removed
     /// before the file is committed). Empty unless the step stored more
@@ -617,63 +608,55 @@ impl Validator {
 /// One column of a unique key, read as bytes without formatting: text as
 /// its UTF-8, fixed-width values (dates, numbers) as their native bytes,
 /// anything else through Arrow's display formatter.
-enum KeyPart<'a> {
-    Text(
-        &'a arrow_array::StringArray,
-        Option<Vec<usize>>,
-        &'a dyn Array,
-    ),
+struct KeyPart<'a> {
+    col: &'a dyn Array,
+    read: KeyRead<'a>,
+}
+
+enum KeyRead<'a> {
+    /// The text values, and a dictionary column's keys.
+    Text(&'a arrow_array::StringArray, Option<Vec<usize>>),
     /// The values buffer, the first value's byte offset, the width.
-    Fixed(arrow_buffer::Buffer, usize, usize, &'a dyn Array),
-    Shown(ArrayFormatter<'a>, &'a dyn Array),
+    Fixed(arrow_buffer::Buffer, usize, usize),
+    Shown(ArrayFormatter<'a>),
 }
 
 impl<'a> KeyPart<'a> {
     fn new(col: &'a dyn Array) -> Result<Self, arrow_schema::ArrowError> {
-        if let Some(s) = col.as_string_opt::<i32>() {
-            return Ok(KeyPart::Text(s, None, col));
-        }
-        if let Some(d) = col.as_any_dictionary_opt()
+        let read = if let Some(s) = col.as_string_opt::<i32>() {
+            KeyRead::Text(s, None)
+        } else if let Some(d) = col.as_any_dictionary_opt()
             && let Some(values) = d.values().as_string_opt::<i32>()
         {
-            return Ok(KeyPart::Text(values, Some(d.normalized_keys()), col));
-        }
-        if let Some(width) = col.data_type().primitive_width() {
-            let data = col.to_data();
-            if let Some(buf) = data.buffers().first() {
-                return Ok(KeyPart::Fixed(
-                    buf.clone(),
-                    data.offset() * width,
-                    width,
-                    col,
-                ));
-            }
-        }
-        let opts = FormatOptions::default().with_null("");
-        Ok(KeyPart::Shown(ArrayFormatter::try_new(col, &opts)?, col))
+            KeyRead::Text(values, Some(d.normalized_keys()))
+        } else if let Some(width) = col.data_type().primitive_width()
+            && let Some(buf) = col.to_data().buffers().first()
+        {
+            KeyRead::Fixed(buf.clone(), col.offset() * width, width)
+        } else {
+            let opts = FormatOptions::default().with_null("");
+            KeyRead::Shown(ArrayFormatter::try_new(col, &opts)?)
+        };
+        Ok(KeyPart { col, read })
     }
 
     /// Appends row `i`'s bytes and length (`u32::MAX` for a null).
     fn append(&self, i: usize, key: &mut Vec<u8>) {
-        let (col, start) = match self {
-            KeyPart::Text(_, _, col) | KeyPart::Fixed(_, _, _, col) | KeyPart::Shown(_, col) => {
-                (*col, key.len())
-            }
-        };
-        if col.is_null(i) {
+        if self.col.is_null(i) {
             key.extend_from_slice(&u32::MAX.to_le_bytes());
             return;
         }
-        match self {
-            KeyPart::Text(values, keys, _) => {
+        let start = key.len();
+        match &self.read {
+            KeyRead::Text(values, keys) => {
                 let k = keys.as_ref().map_or(i, |k| k[i]);
                 key.extend_from_slice(values.value(k).as_bytes());
             }
-            KeyPart::Fixed(buf, offset, width, _) => {
+            KeyRead::Fixed(buf, offset, width) => {
                 let at = offset + i * width;
                 key.extend_from_slice(&buf.as_slice()[at..at + width]);
             }
-            KeyPart::Shown(f, _) => {
+            KeyRead::Shown(f) => {
                 use std::io::Write as _;
                 let _ = write!(key, "{}", f.value(i));
             }
@@ -748,6 +731,10 @@ pub fn row_as_text(batch: &RecordBatch, i: usize) -> Vec<String> {
 mod tests {
     use super::*;
 
+    use arrow_array::{Int64Array, StringArray, UInt64Array};
+    use arrow_schema::{Field, Schema};
+    use eqpipe_plugin_sdk::contract::SOURCE_ROW_COLUMN;
+
     #[test]
     fn unique_key_bytes_keep_values_apart() {
         use arrow_array::{Date32Array, DictionaryArray, types::Int32Type};
@@ -780,9 +767,6 @@ mod tests {
         let sliced = Date32Array::from(vec![1, 2, 3]).slice(1, 2);
         assert_eq!(key(&[&sliced], 0), key(&[&Date32Array::from(vec![2])], 0));
     }
-    use arrow_array::{Int64Array, StringArray, UInt64Array};
-    use arrow_schema::{Field, Schema};
-    use eqpipe_plugin_sdk::contract::SOURCE_ROW_COLUMN;
 
     fn contract() -> Arc<Contract> {
         Arc::new(

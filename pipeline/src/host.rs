@@ -439,7 +439,6 @@ fn write_rejections(
     let rows = batch
         .column_by_name(SOURCE_ROW_COLUMN)
         .and_then(|c| arrow_cast::cast::cast(c, &arrow_schema::DataType::UInt64).ok());
-
     for r in rejections {
         let file = files
             .as_ref()

@@ -285,9 +285,7 @@ impl FinishedFile {
         self.tmp_path = PathBuf::new();
         Ok(self.final_path.clone())
     }
-}
 
-impl FinishedFile {
     /// Rewrites the file without the rows at `drop` (positions in the
     /// file, ascending), passing each removed row to `removed` (its batch
     /// and index there) first. The rows kept keep their order; the new

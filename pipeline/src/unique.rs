@@ -106,21 +106,11 @@ impl UniqueKeys {
         }
     }
 
-    /// The in-memory budget, in keys.
-    pub fn budget(&self) -> usize {
-        self.budget
-    }
-
     /// Spill files go in a temporary folder under `dir` (created owner-only
     /// under the restricted root); without it, in the system's temporary
     /// folder.
     pub fn spill_in(&mut self, dir: &Path) {
         self.spill_parent = Some(dir.to_path_buf());
-    }
-
-    /// Where spill files go, if set.
-    pub fn spill_parent(&self) -> Option<&Path> {
-        self.spill_parent.as_deref()
     }
 
     /// Keys written to the spill files so far.

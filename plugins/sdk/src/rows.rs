@@ -154,9 +154,7 @@ impl<'a> TextColumn<'a> {
             None => self.values.value(i),
         }
     }
-}
 
-impl<'a> TextColumn<'a> {
     /// Whether row `i` is null.
     pub fn is_null(&self, i: usize) -> bool {
         self.col.is_null(i)
@@ -196,11 +194,6 @@ impl Interner {
         id
     }
 
-    /// The id of `s`, if it was interned.
-    pub fn id(&self, s: &str) -> Option<u32> {
-        self.ids.get(s).copied()
-    }
-
     /// The text of `id`.
     pub fn get(&self, id: u32) -> &str {
         &self.values[id as usize]
@@ -236,10 +229,11 @@ impl Interner {
                         })
                     })
                     .collect();
+                let empty = self.intern("");
                 (0..n)
                     .map(|i| {
                         if col.col.is_null(i) {
-                            self.intern("")
+                            empty
                         } else {
                             map[keys[i]]
                         }
@@ -375,5 +369,21 @@ mod text_column_tests {
             assert_eq!(text_values(col).unwrap(), vec!["F", "", "M"]);
         }
         assert!(TextColumn::new(&arrow_array::Int32Array::from(vec![1])).is_err());
+    }
+
+    #[test]
+    fn an_interner_gives_plain_and_dictionary_columns_the_same_ids() {
+        let plain = arrow_array::StringArray::from(vec![Some("F"), None, Some("M"), Some("F")]);
+        let dict: DictionaryArray<Int32Type> =
+            vec![Some("M"), Some("F"), None].into_iter().collect();
+        let mut ids = Interner::new();
+        let a = ids.ids(&TextColumn::new(&plain).unwrap());
+        let b = ids.ids(&TextColumn::new(&dict).unwrap());
+        assert_eq!(a, vec![0, 1, 2, 0]);
+        assert_eq!(b, vec![2, 0, 1]);
+        assert_eq!(
+            (ids.len(), ids.get(1), ids.values()[2].as_str()),
+            (3, "", "M")
+        );
     }
 }
