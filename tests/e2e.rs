@@ -219,7 +219,23 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
 
     // The manifest, written last, names every file of the run.
     let m = last_manifest(&out);
-    assert_eq!(m["outcome"], "success");
+    // The demo's case-system extract holds postcodes its lookup does not
+    // know, on purpose: the loss is reported, not silent.
+    assert_eq!(m["outcome"], "success_with_warnings");
+    let services = m["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "services")
+        .unwrap();
+    assert_eq!(services["status"], "succeeded_with_warnings");
+    let w = &services["warnings"][0];
+    assert_eq!(w["kind"], "coverage", "{w}");
+    assert!(
+        w["count"].as_u64().unwrap() > 0
+            && w["of"].as_u64().unwrap() > w["count"].as_u64().unwrap(),
+        "{w}"
+    );
     assert_eq!(
         m["sources"][0]["datasets"]["census_counts"]["quarantined"],
         0

@@ -102,7 +102,7 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
         dir.path(),
         &inputs.public_dir,
         &format!(
-            "[[sources]]\nname = \"referrals\"\nlibrary = \"{}\"\n[sources.options]\nbase_url = \"{}export\"\napi_key_env = \"TEST_REFERRALS_KEY\"\npage_size = 2\n",
+            "[[sources]]\nname = \"referrals\"\nlibrary = \"{}\"\nmax_rejected_pct = 50\n[sources.options]\nbase_url = \"{}export\"\napi_key_env = \"TEST_REFERRALS_KEY\"\npage_size = 2\n",
             lib.display(),
             server.base
         ),
@@ -112,13 +112,14 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
         .env("TEST_REFERRALS_KEY", "s3cret-key-value")
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    // Two of five rows rejected (below this step's limit): exit 4.
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     let out = dir.path().join("out");
     let m = last_manifest(&out);
     census_ok(&out, &m);
     let r = source(&m, "referrals");
     assert_eq!(r["plugin_version"], "0.1.0");
-    assert_eq!(r["plugin_abi"], "1.2");
+    assert_eq!(r["plugin_abi"], "1.3");
     let d = &r["datasets"]["service_referrals"];
     assert_eq!(d["rows_in"], 5);
     assert_eq!(d["rows"], 3);
@@ -135,7 +136,7 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
         schema.field_with_name("referrals").unwrap().data_type(),
         &arrow_schema::DataType::Int64
     );
-    assert!(kv["eqpipe.plugin_abi"] == "1.2" && kv["eqpipe.plugin"] == "example-referrals");
+    assert!(kv["eqpipe.plugin_abi"] == "1.3" && kv["eqpipe.plugin"] == "example-referrals");
 
     // Quarantine: page URL, line, column and reason for each rejected row.
     let q = std::fs::read_to_string(out.join(r["quarantine_file"].as_str().unwrap())).unwrap();
@@ -181,7 +182,7 @@ fn a_library_built_for_another_abi_is_refused_and_the_rest_of_the_run_completes(
     let e = source(&m, "future")["error"].as_str().unwrap().to_string();
     assert!(e.contains(lib.to_str().unwrap()), "names the file: {e}");
     assert!(
-        e.contains("ABI 99.0") && e.contains("ABI 1.2"),
+        e.contains("ABI 99.0") && e.contains("ABI 1.3"),
         "names both versions: {e}"
     );
     assert!(e.contains("rebuild"), "says what to do: {e}");
@@ -641,9 +642,9 @@ fn a_plugin_written_in_c_loads_and_runs() {
     let visits = source(&m, "visits");
     assert_eq!(visits["status"], "succeeded", "{m:#}");
     assert_eq!(visits["plugin_version"], "1.0.0");
-    // Built against the previous minor version (1.0), loaded by a 1.2 host.
+    // Built against the previous minor version (1.0), loaded by a 1.3 host.
     assert_eq!(visits["plugin_abi"], "1.0");
-    assert_eq!(m["abi_version"], "1.2");
+    assert_eq!(m["abi_version"], "1.3");
     assert_eq!(kv_abi(&b.out()), "1.0");
     assert_eq!(visits["datasets"]["library_visits"]["rows"], 3);
     let (schema, rows, kv, batches) = read_parquet(

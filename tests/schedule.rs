@@ -126,7 +126,7 @@ fn the_daemon_fires_on_schedule_never_overlaps_and_stops_cleanly_on_sigterm() {
     assert!(o.status.success());
     assert_eq!(text(&o).matches("every-second").count(), runs.len());
     let o = run(&["runs", "show", "--out", out.to_str().unwrap(), "latest"]);
-    assert!(text(&o).contains("Cancelled"), "{}", text(&o));
+    assert!(text(&o).contains("cancelled"), "{}", text(&o));
 }
 
 #[test]

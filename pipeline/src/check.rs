@@ -198,6 +198,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         contracts_dir: None,
         max_parallel: Some(1),
         fetch: FetchConfig::default(),
+        quality: Default::default(),
         schedules: Vec::new(),
         objectives: Vec::new(),
         objective_files: Vec::new(),
@@ -217,6 +218,8 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
             memory_limit_mb: None,
             options: table,
             max_rejected_pct: None,
+            parse: Default::default(),
+            accept_shrink: false,
         }],
         indicators: Vec::<IndicatorConfig>::new(),
         base_dir: base_dir.to_path_buf(),
@@ -230,6 +233,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         scheduled: None,
         force: true,
         snapshot_date: None,
+        accept_shrink: false,
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let started = Instant::now();

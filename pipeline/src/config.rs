@@ -80,8 +80,58 @@ pub struct SourceConfig {
     #[serde(default)]
     pub options: toml::Table,
     /// Fail the source (keeping the last good output) when more than this
-    /// percentage of its rows is quarantined.
+    /// percentage of its rows is quarantined (default: `[quality]
+    /// max_rejected_pct`, 1%).
     pub max_rejected_pct: Option<f64>,
+    /// How the source's files write numbers and dates: `decimal = ","`,
+    /// `date_format = "%d/%m/%Y"`.
+    #[serde(default)]
+    pub parse: crate::published::Formats,
+    /// Let this source's output shrink (fewer rows than `[quality]
+    /// max_shrink_pct` allows, or none at all) without failing; the step
+    /// then ends `succeeded with warnings`.
+    #[serde(default)]
+    pub accept_shrink: bool,
+}
+
+/// Which data-quality warnings fail a step instead of only being reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// Rows rejected (below the limit) and quarantined.
+    RejectedRows,
+    /// Unreadable values of optional columns stored as null.
+    NulledValues,
+    /// A plugin's coverage warning: areas missing from a lookup, unmatched
+    /// postcodes, unmapped answers.
+    Coverage,
+    /// The output shrank past the limit and was accepted (`accept_shrink`).
+    AcceptedShrink,
+}
+
+/// `[quality]`: when a loss of data fails a step, and what only warns.
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QualityConfig {
+    /// Fail a step when more than this percentage of its rows is rejected
+    /// (a step's own `max_rejected_pct` wins). Default 1.
+    pub max_rejected_pct: f64,
+    /// Fail a source whose rows fall by more than this percentage from its
+    /// last good output (or to none), unless it has `accept_shrink` or the
+    /// run `--accept-shrink`. Default 50.
+    pub max_shrink_pct: f64,
+    /// Warnings that fail the step instead (default none).
+    pub fail_on: Vec<WarningKind>,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            max_rejected_pct: 1.0,
+            max_shrink_pct: 50.0,
+            fail_on: Vec::new(),
+        }
+    }
 }
 
 /// One `[[indicators]]` entry.
@@ -144,6 +194,10 @@ pub struct Config {
     /// Fetch layer settings.
     #[serde(default)]
     pub fetch: FetchConfig,
+    /// When a loss of data fails a step (`max_rejected_pct`,
+    /// `max_shrink_pct`, `fail_on`).
+    #[serde(default)]
+    pub quality: QualityConfig,
     /// Disclosure control of published indicators (`threshold`, default 10;
     /// `suppress_zero`, default false).
     #[serde(default)]
@@ -315,6 +369,17 @@ impl Config {
                 return Err(invalid(format!(
                     "{at}: max_rejected_pct must be between 0 and 100"
                 )));
+            }
+            s.parse
+                .check()
+                .map_err(|m| invalid(format!("{at}: parse: {m}")))?;
+        }
+        for (key, v) in [
+            ("max_rejected_pct", self.quality.max_rejected_pct),
+            ("max_shrink_pct", self.quality.max_shrink_pct),
+        ] {
+            if !(0.0..=100.0).contains(&v) {
+                return Err(invalid(format!("quality.{key} must be between 0 and 100")));
             }
         }
         let mut outs = HashSet::new();

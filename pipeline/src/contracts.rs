@@ -8,7 +8,7 @@
 //! schema is wrong as a whole (a required column missing, an incompatible
 //! type) is an error for the whole emit.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,11 +17,13 @@ use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
 use arrow_cast::cast::{CastOptions, can_cast_types, cast_with_options};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, SchemaRef};
+use eqpipe_plugin_sdk::contract::OnError;
 use eqpipe_plugin_sdk::contract::{
     REJECT_COLUMN, SOURCE_FILE_COLUMN, SOURCE_ROW_COLUMN, is_reserved,
 };
 use eqpipe_plugin_sdk::{ColumnType, Contract};
 
+use crate::published::{self, Cell, Formats, Precision};
 use crate::unique::{self, LateDuplicate, SourceRow, UniqueKeys};
 
 /// Contracts shipped with eqpipe (`config/contracts/`), compiled in.
@@ -208,6 +210,192 @@ pub struct Validated {
     pub batch: RecordBatch,
     /// Rejections, in row order.
     pub rejections: Vec<Rejection>,
+    /// Per column, values that were statistical markers (`..`, `[c]`, …),
+    /// stored as null.
+    pub markers: BTreeMap<String, u64>,
+    /// Per column (`on_error = "null"`), unreadable values stored as null:
+    /// how many and the first reason.
+    pub nulled: BTreeMap<String, (u64, String)>,
+}
+
+/// Text columns read into a contract type (numbers and dates as published).
+struct ReadText {
+    /// The plain (non-dictionary) typed column; null where not read.
+    array: ArrayRef,
+    /// Rows whose text could not be read, with the reason.
+    bad: Vec<(usize, String)>,
+    /// Rows holding a statistical marker.
+    marked: Vec<usize>,
+    /// For date columns, each row's precision.
+    precision: Vec<Option<Precision>>,
+    /// The first row whose date reads only as month/day.
+    month_day: Option<usize>,
+}
+
+fn is_textual(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        || matches!(t, DataType::Dictionary(_, v) if matches!(**v, DataType::Utf8 | DataType::LargeUtf8))
+}
+
+/// Reads a text column into a numeric or date contract type, each distinct
+/// dictionary value once.
+fn read_text(
+    src: &dyn Array,
+    c: &eqpipe_plugin_sdk::Column,
+    formats: &Formats,
+) -> Result<ReadText, arrow_schema::ArrowError> {
+    use arrow_array::builder::{Date32Builder, Float64Builder, PrimitiveBuilder};
+    use arrow_array::types as t;
+    let n = src.len();
+    // The text values and, for a dictionary, each row's key.
+    let (values, keys): (ArrayRef, Option<Vec<usize>>) = match src.as_any_dictionary_opt() {
+        Some(d) => (
+            arrow_cast::cast::cast(d.values(), &DataType::Utf8)?,
+            Some(d.normalized_keys()),
+        ),
+        None => (arrow_cast::cast::cast(src, &DataType::Utf8)?, None),
+    };
+    let text = values.as_string::<i32>();
+    let percent = published::is_percent(c.unit.as_deref());
+    enum V {
+        I(i64),
+        F(f64),
+        D(i32, Precision),
+    }
+    let read_one = |s: &str| -> Cell<V> {
+        match c.ty {
+            ColumnType::Float64 => match published::number(s, formats, percent) {
+                Cell::Value(v) => Cell::Value(V::F(v)),
+                Cell::Empty => Cell::Empty,
+                Cell::Marker(m) => Cell::Marker(m),
+                Cell::Bad(r) => Cell::Bad(r),
+            },
+            ColumnType::Date => match published::date(s, formats) {
+                Cell::Value((d, p)) => Cell::Value(V::D(published::days(d), p)),
+                Cell::Empty => Cell::Empty,
+                Cell::Marker(m) => Cell::Marker(m),
+                Cell::Bad(r) => Cell::Bad(r),
+            },
+            _ => match published::integer(s, formats, percent) {
+                Cell::Value(v) => {
+                    let fits = match c.ty {
+                        ColumnType::Int16 => i16::try_from(v).is_ok(),
+                        ColumnType::Int32 => i32::try_from(v).is_ok(),
+                        ColumnType::UInt8 => u8::try_from(v).is_ok(),
+                        _ => true,
+                    };
+                    if fits {
+                        Cell::Value(V::I(v))
+                    } else {
+                        Cell::Bad(format!("out of range for {}", type_name(c.ty)))
+                    }
+                }
+                Cell::Empty => Cell::Empty,
+                Cell::Marker(m) => Cell::Marker(m),
+                Cell::Bad(r) => Cell::Bad(r),
+            },
+        }
+    };
+    let distinct: Option<Vec<Cell<V>>> = keys.as_ref().map(|_| {
+        (0..text.len())
+            .map(|k| {
+                if text.is_valid(k) {
+                    read_one(text.value(k))
+                } else {
+                    Cell::Empty
+                }
+            })
+            .collect()
+    });
+    let mut out = ReadText {
+        array: new_null_array(&DataType::Null, 0),
+        bad: Vec::new(),
+        marked: Vec::new(),
+        precision: Vec::new(),
+        month_day: None,
+    };
+    let mut ints: PrimitiveBuilder<t::Int64Type> = PrimitiveBuilder::with_capacity(0);
+    let mut floats = Float64Builder::with_capacity(0);
+    let mut dates = Date32Builder::with_capacity(0);
+    match c.ty {
+        ColumnType::Float64 => floats = Float64Builder::with_capacity(n),
+        ColumnType::Date => {
+            dates = Date32Builder::with_capacity(n);
+            out.precision = Vec::with_capacity(n);
+        }
+        _ => ints = PrimitiveBuilder::with_capacity(n),
+    }
+    let mut owned;
+    for i in 0..n {
+        let cell: &Cell<V> = match (&distinct, &keys) {
+            (Some(d), Some(k)) => {
+                if src.is_null(i) {
+                    owned = Cell::Empty;
+                    &owned
+                } else {
+                    &d[k[i]]
+                }
+            }
+            _ => {
+                owned = if text.is_valid(i) {
+                    read_one(text.value(i))
+                } else {
+                    Cell::Empty
+                };
+                &owned
+            }
+        };
+        let mut precision = None;
+        match cell {
+            Cell::Value(V::I(v)) => ints.append_value(*v),
+            Cell::Value(V::F(v)) => floats.append_value(*v),
+            Cell::Value(V::D(d, p)) => {
+                if *p < Precision::Day && c.precision_column.is_none() {
+                    out.bad.push((
+                        i,
+                        format!("a {} alone where a full date is wanted", p.as_str()),
+                    ));
+                    dates.append_null();
+                } else {
+                    dates.append_value(*d);
+                    precision = Some(*p);
+                }
+            }
+            other => {
+                match other {
+                    Cell::Marker(_) => out.marked.push(i),
+                    Cell::Bad(r) => {
+                        if c.ty == ColumnType::Date
+                            && r.contains("month/day")
+                            && out.month_day.is_none()
+                        {
+                            out.month_day = Some(i);
+                        }
+                        out.bad.push((i, r.clone()));
+                    }
+                    _ => {}
+                }
+                match c.ty {
+                    ColumnType::Float64 => floats.append_null(),
+                    ColumnType::Date => dates.append_null(),
+                    _ => ints.append_null(),
+                }
+            }
+        }
+        if c.ty == ColumnType::Date {
+            out.precision.push(precision);
+        }
+    }
+    out.array = match c.ty {
+        ColumnType::Float64 => Arc::new(floats.finish()),
+        ColumnType::Date => Arc::new(dates.finish()),
+        _ => cast_with_options(
+            &(Arc::new(ints.finish()) as ArrayRef),
+            &c.ty.arrow_type(false),
+            &CastOptions::default(),
+        )?,
+    };
+    Ok(out)
 }
 
 /// Validates batches of one dataset.
@@ -226,6 +414,8 @@ pub struct Validator {
     /// position in the stored file).
     rows_in: u64,
     stored: u64,
+    /// How the source writes numbers and dates.
+    formats: Formats,
 }
 
 /// Whether a column of type `from` may be converted to the contract type.
@@ -295,7 +485,14 @@ impl Validator {
             keys: UniqueKeys::default(),
             rows_in: 0,
             stored: 0,
+            formats: Formats::default(),
         }
+    }
+
+    /// Reads text as the source declared (`[sources.parse]`: decimal
+    /// commas, a date format).
+    pub fn set_formats(&mut self, formats: Formats) {
+        self.formats = formats;
     }
 
     /// Writes the duplicate check's spill files (past its memory budget)
@@ -396,10 +593,85 @@ impl Validator {
             format_options: FormatOptions::default(),
         };
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.contract.columns.len());
+        let mut markers: BTreeMap<String, u64> = BTreeMap::new();
+        let mut nulled: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        // Dates read first where a precision column records how precise
+        // each one was (the host fills it in where the source did not).
+        let mut read: HashMap<usize, ReadText> = HashMap::new();
+        let mut precision_of: HashMap<&str, Vec<Option<Precision>>> = HashMap::new();
+        for (ci, c) in self.contract.columns.iter().enumerate() {
+            if let (Some(p), Some(src)) = (&c.precision_column, batch.column_by_name(&c.name))
+                && is_textual(src.data_type())
+            {
+                let r = read_text(src.as_ref(), c, &self.formats)
+                    .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
+                precision_of.insert(p.as_str(), r.precision.clone());
+                read.insert(ci, r);
+            }
+        }
         for (ci, c) in self.contract.columns.iter().enumerate() {
             let mut conversion_failed = vec![false; 0];
             let plain = c.ty.arrow_type(false);
-            let converted: ArrayRef = match batch.column_by_name(&c.name) {
+            let filled: Option<ArrayRef> = precision_of.get(c.name.as_str()).map(|p| {
+                let given = batch
+                    .column_by_name(&c.name)
+                    .and_then(|g| arrow_cast::cast::cast(g, &DataType::Utf8).ok());
+                let given = given.as_ref().map(|g| g.as_string::<i32>());
+                Arc::new(arrow_array::StringArray::from_iter((0..n).map(|i| {
+                    given
+                        .filter(|g| g.is_valid(i))
+                        .map(|g| g.value(i))
+                        .or(p[i].map(Precision::as_str))
+                }))) as ArrayRef
+            });
+            let source = filled.as_ref().or_else(|| batch.column_by_name(&c.name));
+            let converted: ArrayRef = match source {
+                Some(src)
+                    if is_textual(src.data_type())
+                        && (c.ty.is_numeric() || c.ty == ColumnType::Date) =>
+                {
+                    let r = match read.remove(&ci) {
+                        Some(r) => r,
+                        None => read_text(src.as_ref(), c, &self.formats)
+                            .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?,
+                    };
+                    if let Some(i) = r.month_day
+                        && self.formats.date_format.is_none()
+                    {
+                        let at = SourceColumns::of(batch).row(i, self.rows_in);
+                        return Err(self.mismatch(format!(
+                            "column `{}` holds dates that read only as month/day (like 03/31/2020; first at {}), so its other dates cannot be told apart from day/month ones: set date_format = \"%m/%d/%Y\" (or \"%d/%m/%Y\") under the source's [sources.parse]",
+                            c.name,
+                            at.describe()
+                        )));
+                    }
+                    conversion_failed = vec![false; n];
+                    for (i, reason) in r.bad {
+                        if c.on_error == OnError::Null {
+                            let e = nulled.entry(c.name.clone()).or_insert((0, reason.clone()));
+                            e.0 += 1;
+                        } else {
+                            conversion_failed[i] = true;
+                            note(&mut faults, i, &c.name, reason);
+                        }
+                    }
+                    if !r.marked.is_empty() {
+                        if c.nullable {
+                            *markers.entry(c.name.clone()).or_default() += r.marked.len() as u64;
+                        } else {
+                            for i in r.marked {
+                                conversion_failed[i] = true;
+                                note(
+                                    &mut faults,
+                                    i,
+                                    &c.name,
+                                    "a statistical marker (a withheld or missing value) where a value is required".into(),
+                                );
+                            }
+                        }
+                    }
+                    r.array
+                }
                 None if c.nullable => new_null_array(&plain, n),
                 None => {
                     return Err(self.mismatch(format!("required column `{}` is missing", c.name)));
@@ -454,23 +726,43 @@ impl Validator {
                     }
                 }
             }
+            let mut converted = converted;
             if c.min.is_some() || c.max.is_some() {
                 let as_f64 = cast_with_options(&converted, &DataType::Float64, &opts)
                     .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
                 let vals = as_f64.as_primitive::<arrow_array::types::Float64Type>();
+                let mut outside: Vec<(usize, String)> = Vec::new();
                 for i in 0..n {
                     if vals.is_valid(i) {
                         let v = vals.value(i);
                         if let Some(min) = c.min
                             && v < min
                         {
-                            note(&mut faults, i, &c.name, format!("below the minimum {min}"));
+                            outside.push((i, format!("below the minimum {min}")));
                         }
                         if let Some(max) = c.max
                             && v > max
                         {
-                            note(&mut faults, i, &c.name, format!("above the maximum {max}"));
+                            outside.push((i, format!("above the maximum {max}")));
                         }
+                    }
+                }
+                if c.on_error == OnError::Null && !outside.is_empty() {
+                    // An optional column's impossible value is dropped, not
+                    // the row.
+                    let mut mask = vec![false; n];
+                    for (i, _) in &outside {
+                        mask[*i] = true;
+                    }
+                    let e = nulled
+                        .entry(c.name.clone())
+                        .or_insert((0, outside[0].1.clone()));
+                    e.0 += outside.len() as u64;
+                    converted = arrow_select::nullif::nullif(&converted, &BooleanArray::from(mask))
+                        .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
+                } else {
+                    for (i, reason) in outside {
+                        note(&mut faults, i, &c.name, reason);
                     }
                 }
             }
@@ -601,7 +893,12 @@ impl Validator {
             .map_err(|e| self.mismatch(format!("cannot assemble the batch: {e}")))?;
         self.rows_in += n as u64;
         self.stored += batch.num_rows() as u64;
-        Ok(Validated { batch, rejections })
+        Ok(Validated {
+            batch,
+            rejections,
+            markers,
+            nulled,
+        })
     }
 }
 
@@ -814,7 +1111,7 @@ nullable = true
                 Arc::new(StringArray::from(vec![
                     Some("1"),
                     Some("2"),
-                    Some("x"),
+                    Some("x1"),
                     Some("4"),
                     Some("-5"),
                 ])),

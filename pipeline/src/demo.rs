@@ -1278,6 +1278,8 @@ fn source(name: &str, plugin: &str, options: toml::Table, max_rejected_pct: f64)
         memory_limit_mb: Option::None,
         options,
         max_rejected_pct: Some(max_rejected_pct),
+        parse: Default::default(),
+        accept_shrink: false,
     }
 }
 
@@ -1336,6 +1338,7 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         contracts_dir: Option::None,
         max_parallel: Option::None,
         disclosure: Default::default(),
+        quality: Default::default(),
         schedules: Vec::new(),
         // The example objective sets of config/objectives/.
         objectives: crate::objectives::examples(),

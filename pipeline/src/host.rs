@@ -113,6 +113,44 @@ pub struct DatasetStats {
     /// Rows suppressed so that suppressed ones cannot be recovered.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub secondary_suppressed: u64,
+    /// Rejected rows by their first reason (reasons never hold values).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rejected_reasons: BTreeMap<String, u64>,
+    /// Per column, statistical markers (`..`, `[c]`, …) stored as null.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub markers: BTreeMap<String, u64>,
+    /// Per column (`on_error = "null"`), unreadable values stored as null.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nulled: BTreeMap<String, NulledValues>,
+}
+
+/// Unreadable values of one optional column, stored as null.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NulledValues {
+    /// How many.
+    pub count: u64,
+    /// The first reason.
+    pub reason: String,
+}
+
+/// The most distinct rejection reasons counted per dataset (the rest are
+/// counted under "other reasons").
+const MAX_REASONS: usize = 20;
+
+impl DatasetStats {
+    fn count_reason(&mut self, reason: &str) {
+        let first = reason.split("; ").next().unwrap_or(reason);
+        if let Some(n) = self.rejected_reasons.get_mut(first) {
+            *n += 1;
+        } else if self.rejected_reasons.len() < MAX_REASONS {
+            self.rejected_reasons.insert(first.to_string(), 1);
+        } else {
+            *self
+                .rejected_reasons
+                .entry("other reasons".into())
+                .or_default() += 1;
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -234,6 +272,19 @@ impl Sink {
                 )
                 .map_err(store_err)?;
                 stats.quarantined += validated.rejections.len() as u64;
+                for r in &validated.rejections {
+                    stats.count_reason(&r.reason);
+                }
+            }
+            for (c, n) in validated.markers {
+                *stats.markers.entry(c).or_default() += n;
+            }
+            for (c, (n, reason)) in validated.nulled {
+                let e = stats
+                    .nulled
+                    .entry(c)
+                    .or_insert_with(|| NulledValues { count: 0, reason });
+                e.count += n;
             }
             if validated.batch.num_rows() > 0 {
                 stats.rows += validated.batch.num_rows() as u64;
@@ -319,6 +370,9 @@ impl Sink {
                     )?;
                     stats.rows -= late.len() as u64;
                     stats.quarantined += late.len() as u64;
+                    for _ in &late {
+                        stats.count_reason(&late_reason(c));
+                    }
                 }
                 let mut raw =
                     PendingFile::create(restricted.clone(), &self.run_id, schema.clone())?;
@@ -364,6 +418,9 @@ impl Sink {
                 })?;
                 stats.rows -= late.len() as u64;
                 stats.quarantined += late.len() as u64;
+                for _ in &late {
+                    stats.count_reason(&late_reason(c));
+                }
                 tracing::info!(
                     dataset = %name,
                     rows = late.len(),
@@ -379,6 +436,16 @@ impl Sink {
 
 fn store_err(e: StoreError) -> (i32, String) {
     (abi::STATUS_IO, e.to_string())
+}
+
+/// The reason a row repeating an earlier key is rejected (as the
+/// validator words it for keys found in memory).
+fn late_reason(contract: &eqpipe_plugin_sdk::Contract) -> String {
+    let column = contract.unique.first().map(String::as_str).unwrap_or("row");
+    format!(
+        "{column}: duplicate of an earlier row with the same {}",
+        contract.unique.join(", ")
+    )
 }
 
 /// Quarantines a stored row found at the end to repeat an earlier key.
@@ -398,10 +465,7 @@ fn write_late_duplicate(
         ),
     };
     let column = contract.unique.first().map(String::as_str).unwrap_or("row");
-    let reason = format!(
-        "{column}: duplicate of an earlier row with the same {}",
-        contract.unique.join(", ")
-    );
+    let reason = late_reason(contract);
     q.write(
         &file,
         &row,
@@ -543,6 +607,8 @@ pub struct StepContext {
     pub inputs: HashMap<String, (SchemaRef, Vec<PathBuf>)>,
     /// URLs fetched.
     pub fetches: Mutex<Vec<FetchRecord>>,
+    /// Coverage warnings the plugin raised (ABI 1.3 `warn`).
+    pub warnings: Mutex<Vec<crate::runner::Warning>>,
     /// A progress bar, when stderr is a terminal.
     pub progress: Option<indicatif::ProgressBar>,
     /// The step writes personal data: what it fetches is cached under the
@@ -571,6 +637,7 @@ impl StepContext {
             open_input: host_open_input,
             snapshot_date: abi::StrRef::new(&self.snapshot_date),
             open_input_columns: host_open_input_columns,
+            warn: host_warn,
         }
     }
 
@@ -663,6 +730,30 @@ unsafe extern "C" fn host_log(ctx: *mut c_void, level: u32, message: abi::StrRef
             abi::LOG_DEBUG => tracing::debug!(target: "plugin", "{msg}"),
             _ => tracing::trace!(target: "plugin", "{msg}"),
         }
+    }));
+}
+
+unsafe extern "C" fn host_warn(
+    ctx: *mut c_void,
+    dataset: abi::StrRef,
+    what: abi::StrRef,
+    count: u64,
+    of: u64,
+) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as for host_log.
+        let s = unsafe { step(ctx) };
+        let dataset = unsafe { dataset.as_str() }.unwrap_or("");
+        let what = unsafe { what.as_str() }.unwrap_or("(not UTF-8)");
+        let w = crate::runner::Warning {
+            kind: crate::config::WarningKind::Coverage,
+            dataset: (!dataset.is_empty()).then(|| dataset.to_string()),
+            what: what.chars().take(200).collect(),
+            count,
+            of: (of > 0).then_some(of),
+        };
+        tracing::debug!(target: "plugin", "coverage: {w}");
+        s.warnings.lock().expect("not poisoned").push(w);
     }));
 }
 

@@ -18,7 +18,8 @@
 //! are re-logged by the parent under the step's span.
 //!
 //! Frames: `B` + u32 name length + name + u64 length + Arrow IPC stream (one
-//! batch); `D` + u64 length + JSON outcome (status, message, fetches).
+//! batch); `D` + u64 length + JSON outcome (status, message, fetches, the
+//! coverage warnings the plugin raised).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -90,6 +91,9 @@ struct Done {
     cancelled: bool,
     message: String,
     fetches: Vec<WireFetch>,
+    /// Coverage warnings the plugin raised.
+    #[serde(default)]
+    warnings: Vec<crate::runner::Warning>,
 }
 
 /// Why an isolated step failed.
@@ -310,6 +314,10 @@ pub fn invoke(
     }
     let done = done.into_inner().expect("not poisoned");
     if let Some(d) = &done {
+        ctx.warnings
+            .lock()
+            .expect("not poisoned")
+            .extend(d.warnings.iter().cloned());
         ctx.fetches
             .lock()
             .expect("not poisoned")
@@ -525,17 +533,19 @@ pub fn child_main() -> i32 {
     }
     let outcome = run_job(job, cancel, &mut out);
     let done = match outcome {
-        Ok(fetches) => Done {
+        Ok((fetches, warnings)) => Done {
             ok: true,
             cancelled: false,
             message: String::new(),
             fetches,
+            warnings,
         },
         Err((cancelled, message, fetches)) => Done {
             ok: false,
             cancelled,
             message,
             fetches,
+            warnings: Vec::new(),
         },
     };
     match out.done(&done) {
@@ -551,7 +561,8 @@ pub fn child_main() -> i32 {
     2
 }
 
-type JobResult = Result<Vec<WireFetch>, (bool, String, Vec<WireFetch>)>;
+type JobResult =
+    Result<(Vec<WireFetch>, Vec<crate::runner::Warning>), (bool, String, Vec<WireFetch>)>;
 
 #[cfg(unix)]
 fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
@@ -611,12 +622,14 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
         pipe: Default::default(),
         inputs,
         fetches: Mutex::new(Vec::new()),
+        warnings: Mutex::new(Vec::new()),
         progress: None,
         personal: job.personal,
         snapshot_date: job.snapshot_date,
         scope: job.scope,
     };
     let result = crate::runner::invoke(&ctx, &job.options);
+    let warnings = std::mem::take(&mut *ctx.warnings.lock().expect("not poisoned"));
     let fetches = ctx
         .fetches
         .into_inner()
@@ -632,7 +645,7 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
         })
         .collect();
     match result {
-        Ok(()) => Ok(fetches),
+        Ok(()) => Ok((fetches, warnings)),
         Err(f) => Err((
             f.status == crate::runner::StepStatus::Cancelled,
             f.message,

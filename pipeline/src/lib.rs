@@ -19,6 +19,8 @@ pub mod lock;
 pub mod objectives;
 pub mod observe;
 pub mod partners;
+/// Numbers and dates as published (the SDK's rules, shared with plugins).
+pub use eqpipe_plugin_sdk::published;
 pub mod registry;
 pub mod report;
 pub mod runner;

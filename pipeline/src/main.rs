@@ -61,6 +61,11 @@ enum Command {
         /// {snapshot_year}, {snapshot_month} or {financial_year}.
         #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
         snapshot_date: Option<chrono::NaiveDate>,
+        /// Let sources' outputs shrink past `[quality] max_shrink_pct` (or
+        /// to no rows) this once: a smaller extract replaces the last good
+        /// output instead of failing.
+        #[arg(long)]
+        accept_shrink: bool,
     },
     /// Check a config and its plugins without running anything.
     Validate {
@@ -318,12 +323,13 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             out,
             force,
             snapshot_date,
+            accept_shrink,
         } => {
             let cfg = Config::load(&config)?;
             let out = out
                 .or_else(|| cfg.output_dir.as_ref().map(|d| cfg.resolve(d)))
                 .context("no output folder: set `output_dir` in the config or pass --out")?;
-            let manifest = run_with(&cfg, &out, progress, force, snapshot_date)?;
+            let manifest = run_with(&cfg, &out, progress, force, snapshot_date, accept_shrink)?;
             Ok(report(&manifest, &out))
         }
         Command::Validate { config } => validate(&config),
@@ -453,8 +459,8 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
         } => {
             let runs = manifests(&out)?;
             println!(
-                "{:<28} {:<10} {:>8} {:>10} {:>11}  schedule",
-                "run", "outcome", "secs", "rows", "quarantined"
+                "{:<28} {:<22} {:>8} {:>10} {:>11} {:>8}  schedule",
+                "run", "outcome", "secs", "rows", "quarantined", "warnings"
             );
             for m in runs.iter().rev().take(limit) {
                 let rows: u64 = m
@@ -464,13 +470,20 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
                     .flat_map(|s| s.datasets.values())
                     .map(|d| d.stats.rows)
                     .sum();
+                let warnings: usize = m
+                    .sources
+                    .iter()
+                    .chain(&m.indicators)
+                    .map(|s| s.warnings.len())
+                    .sum();
                 println!(
-                    "{:<28} {:<10} {:>8.1} {:>10} {:>11}  {}",
+                    "{:<28} {:<22} {:>8.1} {:>10} {:>11} {:>8}  {}",
                     m.run_id,
-                    format!("{:?}", m.outcome).to_lowercase(),
+                    m.outcome.as_str(),
                     m.duration_ms as f64 / 1000.0,
                     rows,
                     m.quarantined(),
+                    warnings,
                     m.schedule.as_deref().unwrap_or("")
                 );
             }
@@ -519,8 +532,11 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             let runs = manifests(&out)?;
             let m = find_run(&runs, &id, &out)?;
             println!(
-                "run {}  {:?}  {} to {}",
-                m.run_id, m.outcome, m.started_at, m.finished_at
+                "run {}  {}  {} to {}",
+                m.run_id,
+                m.outcome.as_str(),
+                m.started_at,
+                m.finished_at
             );
             if let (Some(s), Some(t)) = (&m.schedule, &m.scheduled_for) {
                 println!("schedule {s}, for {t}");
@@ -605,6 +621,7 @@ fn run_with(
     progress: bool,
     force: bool,
     snapshot_date: Option<chrono::NaiveDate>,
+    accept_shrink: bool,
 ) -> Result<RunManifest> {
     let cancel = Arc::new(AtomicBool::new(false));
     install_signal_handlers(cancel.clone());
@@ -615,36 +632,47 @@ fn run_with(
         scheduled: None,
         snapshot_date,
         force,
+        accept_shrink,
     };
     Ok(runner::run(cfg, &opts)?)
 }
 
 fn report(m: &RunManifest, out: &Path) -> ExitCode {
     println!(
-        "run {} {:?} in {:.1}s",
+        "run {} {} in {:.1}s",
         m.run_id,
-        m.outcome,
+        m.outcome.as_str(),
         m.duration_ms as f64 / 1000.0
     );
     for s in m.sources.iter().chain(&m.indicators) {
         let rows: u64 = s.datasets.values().map(|d| d.stats.rows).sum();
         let q: u64 = s.datasets.values().map(|d| d.stats.quarantined).sum();
         match s.status {
-            StepStatus::Succeeded => println!(
-                "  ok       {:<24} {rows:>10} rows{}",
-                s.name,
-                if q > 0 {
-                    format!(
-                        ", {q} quarantined ({})",
-                        s.quarantine_file.as_deref().unwrap_or("")
-                    )
-                } else {
-                    String::new()
+            StepStatus::Succeeded | StepStatus::SucceededWithWarnings => {
+                println!(
+                    "  {:<8} {:<24} {rows:>10} rows{}",
+                    if s.status == StepStatus::Succeeded {
+                        "ok"
+                    } else {
+                        "warnings"
+                    },
+                    s.name,
+                    if q > 0 {
+                        format!(
+                            ", {q} quarantined ({})",
+                            s.quarantine_file.as_deref().unwrap_or("")
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                for w in &s.warnings {
+                    println!("           {:<24} {w}", "");
                 }
-            ),
+            }
             other => println!(
                 "  {:<8} {:<24} {}",
-                format!("{other:?}").to_lowercase(),
+                other.as_str(),
                 s.name,
                 s.error.as_deref().unwrap_or("")
             ),
@@ -658,6 +686,12 @@ fn report(m: &RunManifest, out: &Path) -> ExitCode {
     );
     match m.outcome {
         Outcome::Success => ExitCode::SUCCESS,
+        Outcome::SuccessWithWarnings => {
+            println!(
+                "eqpipe: succeeded with data-quality warnings (see the report's data quality section, or the manifest's `warnings`)"
+            );
+            ExitCode::from(4)
+        }
         Outcome::Partial => {
             eprintln!(
                 "eqpipe: partial run: {}",
@@ -927,8 +961,14 @@ fn demo(out: &Path, progress: bool) -> Result<ExitCode> {
     );
     let cfg = eqpipe::demo::config(&server.base_url(), &inputs.tables, &input_dir);
     // The demo regenerates its inputs each time: always run everything.
-    let manifest = run_with(&cfg, out, progress, true, None)?;
-    let code = report(&manifest, out);
+    // The demo's generated inputs are new each time (a fresh city, not a
+    // shrunken extract), and it holds deliberately broken rows to show the
+    // quarantine: a run with data-quality warnings is its expected outcome.
+    let manifest = run_with(&cfg, out, progress, true, None, true)?;
+    let mut code = report(&manifest, out);
+    if manifest.outcome == Outcome::SuccessWithWarnings {
+        code = ExitCode::SUCCESS;
+    }
     println!(
         "\nOpen the outputs:\n  python -c \"import pandas as pd; print(pd.read_parquet('{0}/indicators/community_profile').head())\"\n  duckdb -c \"SELECT * FROM read_parquet('{0}/datasets/census_counts/**/*.parquet', hive_partitioning=1) LIMIT 5\"",
         out.display()

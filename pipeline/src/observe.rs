@@ -43,7 +43,7 @@ fn label(s: &str) -> String {
 /// The Prometheus text exposition of a run.
 pub fn metrics(m: &RunManifest) -> String {
     let mut s = String::new();
-    let outcome = format!("{:?}", m.outcome).to_lowercase();
+    let outcome = m.outcome.as_str().to_string();
     let _ = writeln!(
         s,
         "# HELP eqpipe_run_success 1 if the last run succeeded in full."
@@ -96,7 +96,20 @@ pub fn metrics(m: &RunManifest) -> String {
             s,
             "eqpipe_step_status{{step=\"{}\",kind=\"{kind}\",status=\"{}\"}} 1",
             label(&st.name),
-            format!("{:?}", st.status).to_lowercase()
+            st.status.as_str()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "# HELP eqpipe_step_warnings Data-quality warnings of each step in the last run."
+    );
+    let _ = writeln!(s, "# TYPE eqpipe_step_warnings gauge");
+    for (kind, st) in &steps {
+        let _ = writeln!(
+            s,
+            "eqpipe_step_warnings{{step=\"{}\",kind=\"{kind}\"}} {}",
+            label(&st.name),
+            st.warnings.len()
         );
     }
     let _ = writeln!(
@@ -153,11 +166,7 @@ pub fn write_metrics(root: &Path, m: &RunManifest) {
 
 /// The webhook message for a run.
 pub fn message(m: &RunManifest) -> serde_json::Value {
-    let mut text = format!(
-        "eqpipe run {} ended {}: ",
-        m.run_id,
-        format!("{:?}", m.outcome).to_lowercase()
-    );
+    let mut text = format!("eqpipe run {} ended {}: ", m.run_id, m.outcome.as_str());
     let problems: Vec<String> = m
         .sources
         .iter()
@@ -171,18 +180,45 @@ pub fn message(m: &RunManifest) -> serde_json::Value {
                 .lines()
                 .next()
                 .unwrap_or("");
+            format!("{} {} ({why})", s.name, s.status.as_str())
+        })
+        .collect();
+    let warned: Vec<String> = m
+        .sources
+        .iter()
+        .chain(&m.indicators)
+        .filter(|s| !s.warnings.is_empty())
+        .map(|s| {
+            let ws: Vec<String> = s.warnings.iter().take(3).map(|w| w.to_string()).collect();
+            let more = s.warnings.len().saturating_sub(3);
             format!(
-                "{} {} ({why})",
+                "{} {} ({}{})",
                 s.name,
-                format!("{:?}", s.status).to_lowercase()
+                s.status.as_str(),
+                ws.join("; "),
+                if more > 0 {
+                    format!("; {more} more")
+                } else {
+                    String::new()
+                }
             )
         })
         .collect();
-    if problems.is_empty() {
+    if problems.is_empty() && warned.is_empty() {
         text.push_str("every step succeeded or was unchanged.");
     } else {
-        text.push_str(&problems.join("; "));
-        text.push_str(". The last good outputs of those steps are untouched.");
+        if !problems.is_empty() {
+            text.push_str(&problems.join("; "));
+            text.push_str(". The last good outputs of those steps are untouched.");
+        }
+        if !warned.is_empty() {
+            if !problems.is_empty() {
+                text.push(' ');
+            }
+            text.push_str("Data-quality warnings: ");
+            text.push_str(&warned.join("; "));
+            text.push('.');
+        }
     }
     serde_json::json!({
         "text": text,
@@ -190,6 +226,7 @@ pub fn message(m: &RunManifest) -> serde_json::Value {
         "outcome": m.outcome,
         "schedule": m.schedule,
         "failed_steps": problems,
+        "warning_steps": warned,
     })
 }
 

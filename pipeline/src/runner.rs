@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub snapshot_date: Option<chrono::NaiveDate>,
     /// Run every step even when its inputs are unchanged.
     pub force: bool,
+    /// Let every source's output shrink past `[quality] max_shrink_pct`
+    /// (or to none) this once (`--accept-shrink`).
+    pub accept_shrink: bool,
 }
 
 /// How a step ended.
@@ -52,6 +55,11 @@ pub struct RunOptions {
 pub enum StepStatus {
     /// Ran and its outputs were committed.
     Succeeded,
+    /// Ran and its outputs were committed, but it lost some data below the
+    /// limits (rows rejected, values nulled, coverage a plugin reported
+    /// missing, an accepted shrink): see the step's `warnings`.
+    #[serde(rename = "succeeded_with_warnings")]
+    SucceededWithWarnings,
     /// Failed; its last good outputs are untouched.
     Failed,
     /// Not run (for example, no input data).
@@ -66,8 +74,72 @@ pub enum StepStatus {
 impl StepStatus {
     /// Succeeded, or unchanged (its outputs are current).
     pub fn ok(self) -> bool {
-        matches!(self, StepStatus::Succeeded | StepStatus::Unchanged)
+        matches!(
+            self,
+            StepStatus::Succeeded | StepStatus::SucceededWithWarnings | StepStatus::Unchanged
+        )
     }
+
+    /// The status as the manifest spells it (`succeeded_with_warnings`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::SucceededWithWarnings => "succeeded_with_warnings",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Cancelled => "cancelled",
+            StepStatus::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// A data-quality finding of a step: what was lost and how much, as
+/// counts and column names, never values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Which kind (operators may fail steps on a kind: `[quality] fail_on`).
+    pub kind: crate::config::WarningKind,
+    /// The dataset it concerns, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// What, in a few words (`rank: not an integer`, `LSOAs not in the
+    /// 2019 indices`).
+    pub what: String,
+    /// How many (rows, values, areas, …).
+    pub count: u64,
+    /// Of how many, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub of: Option<u64>,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(d) = &self.dataset {
+            write!(f, "{d}: ")?;
+        }
+        write!(f, "{}: {}", self.what, self.count)?;
+        if let Some(of) = self.of {
+            write!(f, " of {of}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How much loss a step may take before it fails, and how its files write
+/// numbers and dates.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StepPolicy {
+    /// Fail above this share of rejected rows (percent).
+    pub(crate) max_rejected_pct: f64,
+    /// Sources: fail when the rows fall by more than this percentage from
+    /// the last good output, or to none (`None`: not checked).
+    pub(crate) max_shrink_pct: Option<f64>,
+    /// A shrink is allowed (`accept_shrink`, `--accept-shrink`).
+    pub(crate) accept_shrink: bool,
+    /// Warnings that fail the step.
+    pub(crate) fail_on: Vec<crate::config::WarningKind>,
+    /// How text is read (`[sources.parse]`).
+    pub(crate) formats: crate::published::Formats,
 }
 
 /// How the run ended.
@@ -76,12 +148,28 @@ impl StepStatus {
 pub enum Outcome {
     /// Every step succeeded.
     Success,
+    /// Every step succeeded, some with data-quality warnings.
+    #[serde(rename = "success_with_warnings")]
+    SuccessWithWarnings,
     /// Some steps failed or were skipped.
     Partial,
     /// Nothing succeeded.
     Failed,
     /// Stopped before the end.
     Cancelled,
+}
+
+impl Outcome {
+    /// The outcome as the manifest spells it (`success_with_warnings`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::SuccessWithWarnings => "success_with_warnings",
+            Outcome::Partial => "partial",
+            Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// What one dataset of a step holds after the run.
@@ -131,6 +219,10 @@ pub struct StepReport {
     /// Input datasets read (indicators).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<String>,
+    /// Data-quality warnings (the step `succeeded_with_warnings`, or
+    /// failed on one named in `[quality] fail_on`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 /// The run manifest, `runs/<run_id>.json`, written last.
@@ -190,7 +282,9 @@ impl RunManifest {
                 format!(
                     "{}: {}",
                     s.name,
-                    s.error.clone().unwrap_or_else(|| format!("{:?}", s.status))
+                    s.error
+                        .clone()
+                        .unwrap_or_else(|| s.status.as_str().to_string())
                 )
             })
     }
@@ -468,6 +562,7 @@ fn empty_report(name: &str, plugin: String) -> StepReport {
         quarantine_file: None,
         fetches: Vec::new(),
         inputs: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
@@ -502,11 +597,15 @@ fn run_step(
     options: &serde_json::Value,
     targets: HashMap<String, Target>,
     inputs: HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>,
-    max_rejected_pct: Option<f64>,
+    policy: &StepPolicy,
     isolated: Option<(crate::config::PluginRef, crate::isolate::Limits)>,
     scope: Option<crate::host::Scope>,
 ) -> Result<(), StepFailure> {
     let name = report.name.clone();
+    let mut targets = targets;
+    for t in targets.values_mut() {
+        t.validator.set_formats(policy.formats.clone());
+    }
     // Rejected rows of personal datasets are personal too, and so are the
     // rejected rows of an indicator before disclosure control.
     let personal = targets
@@ -536,7 +635,8 @@ fn run_step(
     shaping.sort_by_key(|(k, _)| *k);
     let options_text = serde_json::json!({
         "options": options,
-        "max_rejected_pct": max_rejected_pct,
+        "max_rejected_pct": policy.max_rejected_pct,
+        "parse": policy.formats,
         "targets": shaping
             .iter()
             .map(|(k, t)| serde_json::json!({
@@ -595,6 +695,7 @@ fn run_step(
         pipe: Default::default(),
         inputs,
         fetches: Mutex::new(Vec::new()),
+        warnings: Mutex::new(Vec::new()),
         progress: shared.bar(&name),
         personal,
         snapshot_date: shared.snapshot.to_string(),
@@ -635,6 +736,7 @@ fn run_step(
         pb.finish_and_clear();
     }
     let fetches = ctx.fetches.into_inner().expect("not poisoned");
+    let mut ctx_warnings = ctx.warnings.into_inner().expect("not poisoned");
     report.fetches = fetches.clone();
     let sink = ctx.sink.into_inner().expect("not poisoned");
     report.quarantine_file = sink.quarantine_path().map(|p| rel(&shared.root, &p));
@@ -659,26 +761,101 @@ fn run_step(
         // file in `finish`.)
         report.quarantine_file = Some(rel(&shared.root, &quarantine));
     }
-    if let Some(limit) = max_rejected_pct
-        && rows_in > 0
-    {
+    let store_stats = |report: &mut StepReport| {
+        for (d, s) in &stats {
+            report.datasets.insert(
+                d.clone(),
+                DatasetReport {
+                    stats: s.clone(),
+                    ..Default::default()
+                },
+            );
+        }
+    };
+    let limit = policy.max_rejected_pct;
+    if rows_in > 0 && rejected as f64 * 100.0 / rows_in as f64 > limit {
         let pct = rejected as f64 * 100.0 / rows_in as f64;
-        if pct > limit {
-            for (d, s) in &stats {
-                report.datasets.insert(
-                    d.clone(),
-                    DatasetReport {
-                        stats: s.clone(),
-                        ..Default::default()
-                    },
-                );
+        store_stats(report);
+        return Err(StepFailure::failed(format!(
+            "rejected {rejected} of {rows_in} rows ({pct:.1}%), above the limit of {limit}% (max_rejected_pct); top reasons: {}; the last good output is kept, see {}",
+            top_reasons(&stats, 3),
+            report.quarantine_file.clone().unwrap_or_default()
+        )));
+    }
+    let mut warnings = quality_warnings(&stats);
+    warnings.append(&mut ctx_warnings);
+    // The last good output is the baseline only when it was made with the
+    // same settings (a changed config may rightly make less).
+    let same_settings = incremental::load(&fp_path)
+        .is_some_and(|old| old.options == incremental::sha(&options_text));
+    if let Some(max_shrink) = policy.max_shrink_pct {
+        // A source with no rows at all, or a dataset that fell far below
+        // its last good output, would replace good data with less.
+        let mains: Vec<&(String, CopyKind, store::FinishedFile)> = files
+            .iter()
+            .filter(|(_, c, _)| *c == CopyKind::Main)
+            .collect();
+        let mut shrinks: Vec<(String, String, u64, Option<u64>)> = Vec::new();
+        if !mains.is_empty() && mains.iter().all(|(_, _, f)| f.rows() == 0) {
+            let before: u64 = mains
+                .iter()
+                .filter_map(|(_, _, f)| store::committed_rows(f.final_path()))
+                .sum();
+            let names: Vec<&str> = mains.iter().map(|(d, _, _)| d.as_str()).collect();
+            shrinks.push((
+                names.join(", "),
+                if before > 0 {
+                    format!("yielded no rows where its last good output has {before}")
+                } else {
+                    "yielded no rows".to_string()
+                },
+                0,
+                (before > 0).then_some(before),
+            ));
+        } else {
+            for (d, _, f) in mains.iter().filter(|_| same_settings) {
+                let now = f.rows();
+                let Some(b) = store::committed_rows(f.final_path()).filter(|b| *b > 0) else {
+                    continue;
+                };
+                if (now as f64) < b as f64 * (1.0 - max_shrink / 100.0) {
+                    shrinks.push((
+                        d.clone(),
+                        format!(
+                            "yielded {now} rows where its last good output has {b} (a fall of {:.0}%, above the limit of {max_shrink}%: max_shrink_pct)",
+                            100.0 - now as f64 * 100.0 / b as f64
+                        ),
+                        now,
+                        Some(b),
+                    ));
+                }
             }
-            return Err(StepFailure::failed(format!(
-                "rejected {rejected} of {rows_in} rows ({pct:.1}%), above the limit of {limit}% set by max_rejected_pct; the last good output is kept, see {}",
-                report.quarantine_file.clone().unwrap_or_default()
-            )));
+        }
+        for (d, what, now, before) in shrinks {
+            if !policy.accept_shrink {
+                store_stats(report);
+                return Err(StepFailure::failed(format!(
+                    "`{d}` {what}; the last good output is kept (accept_shrink = true on the source, or --accept-shrink, allows it)"
+                )));
+            }
+            warnings.push(Warning {
+                kind: crate::config::WarningKind::AcceptedShrink,
+                dataset: Some(d),
+                what: format!("accepted shrink: {what}"),
+                count: now,
+                of: before,
+            });
         }
     }
+    if let Some(w) = warnings.iter().find(|w| policy.fail_on.contains(&w.kind)) {
+        store_stats(report);
+        let message = format!(
+            "a data-quality warning the config fails on ([quality] fail_on): {w}; the last good output is kept"
+        );
+        report.warnings = warnings;
+        return Err(StepFailure::failed(message));
+    }
+    report.warnings = warnings;
     // The unsuppressed copy first: a published file never exists without it.
     let mut files = files;
     files.sort_by_key(|(_, copy, _)| *copy != CopyKind::Unsuppressed);
@@ -735,6 +912,55 @@ fn run_step(
     Ok(())
 }
 
+/// The commonest rejection reasons of a step, `reason (count)`.
+fn top_reasons(stats: &BTreeMap<String, DatasetStats>, n: usize) -> String {
+    let mut all: Vec<(&String, u64)> = stats
+        .values()
+        .flat_map(|s| s.rejected_reasons.iter().map(|(r, c)| (r, *c)))
+        .collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let shown: Vec<String> = all
+        .iter()
+        .take(n)
+        .map(|(r, c)| format!("{r} ({c})"))
+        .collect();
+    if shown.is_empty() {
+        "none recorded".into()
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// The warnings a step's counts imply: rejected rows by reason, and
+/// unreadable optional values stored as null.
+fn quality_warnings(stats: &BTreeMap<String, DatasetStats>) -> Vec<Warning> {
+    use crate::config::WarningKind;
+    let mut out = Vec::new();
+    for (d, s) in stats {
+        let mut reasons: Vec<(&String, &u64)> = s.rejected_reasons.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (r, c) in reasons {
+            out.push(Warning {
+                kind: WarningKind::RejectedRows,
+                dataset: Some(d.clone()),
+                what: format!("rows rejected: {r}"),
+                count: *c,
+                of: Some(s.rows_in),
+            });
+        }
+        for (col, n) in &s.nulled {
+            out.push(Warning {
+                kind: WarningKind::NulledValues,
+                dataset: Some(d.clone()),
+                what: format!("{col}: values stored as null ({})", n.reason),
+                count: n.count,
+                of: Some(s.rows_in),
+            });
+        }
+    }
+    out
+}
+
 /// Replays a source's recorded fetches (or stamps an indicator's input
 /// files) and compares them with its last successful run.
 fn inputs_unchanged(
@@ -773,7 +999,13 @@ fn inputs_unchanged(
 fn finish_report(report: &mut StepReport, started: Instant, result: Result<(), StepFailure>) {
     report.duration_ms = started.elapsed().as_millis() as u64;
     match result {
-        Ok(()) => report.status = StepStatus::Succeeded,
+        Ok(()) if report.warnings.is_empty() => report.status = StepStatus::Succeeded,
+        Ok(()) => {
+            for w in &report.warnings {
+                tracing::warn!(step = %report.name, kind = ?w.kind, "data quality: {w}");
+            }
+            report.status = StepStatus::SucceededWithWarnings;
+        }
         Err(f) if f.status == StepStatus::Unchanged => {
             tracing::info!(step = %report.name, "{}", f.message);
             report.status = StepStatus::Unchanged;
@@ -837,6 +1069,7 @@ pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::run
         pipe: Default::default(),
         inputs: HashMap::new(),
         fetches: Mutex::new(Vec::new()),
+        warnings: Mutex::new(Vec::new()),
         progress: None,
         personal: false,
         snapshot_date: chrono::Utc::now().date_naive().to_string(),
@@ -976,8 +1209,26 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                 .unwrap_or(2)
         })
         .max(1);
-    let max_rejected: Vec<Option<f64>> =
-        config.sources.iter().map(|s| s.max_rejected_pct).collect();
+    let max_rejected: Vec<StepPolicy> = config
+        .sources
+        .iter()
+        .map(|s| StepPolicy {
+            max_rejected_pct: s
+                .max_rejected_pct
+                .unwrap_or(config.quality.max_rejected_pct),
+            max_shrink_pct: Some(config.quality.max_shrink_pct),
+            accept_shrink: s.accept_shrink || opts.accept_shrink,
+            fail_on: config.quality.fail_on.clone(),
+            formats: s.parse.clone(),
+        })
+        .collect();
+    let indicator_policy = StepPolicy {
+        max_rejected_pct: config.quality.max_rejected_pct,
+        max_shrink_pct: None,
+        accept_shrink: false,
+        fail_on: config.quality.fail_on.clone(),
+        formats: Default::default(),
+    };
     let queue: Mutex<VecDeque<(usize, StepReport, Prepared)>> = Mutex::new(
         prepared
             .into_iter()
@@ -1017,7 +1268,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                                 &options,
                                 targets,
                                 HashMap::new(),
-                                max_rejected[i],
+                                &max_rejected[i],
                                 isolation_of(
                                     &config.sources[i].isolation,
                                     config.source_plugin(&config.sources[i]),
@@ -1136,7 +1387,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                     &options,
                     targets,
                     inputs,
-                    None,
+                    &indicator_policy,
                     isolated(),
                     None,
                 )
@@ -1190,7 +1441,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                     &lopts,
                     targets,
                     inputs,
-                    None,
+                    &indicator_policy,
                     isolated(),
                     level
                         .partner
@@ -1234,6 +1485,12 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         || all.iter().any(|s| s.status == StepStatus::Cancelled)
     {
         Outcome::Cancelled
+    } else if ok == all.len()
+        && all
+            .iter()
+            .any(|s| s.status == StepStatus::SucceededWithWarnings)
+    {
+        Outcome::SuccessWithWarnings
     } else if ok == all.len() {
         Outcome::Success
     } else if ok == 0 {

@@ -370,6 +370,7 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
             // firing covers that firing's day, not the day it ran.
             snapshot_date: Some(fired.with_timezone(&s.tz).date_naive()),
             force: false,
+            accept_shrink: false,
         };
         tracing::info!(schedule = %s.config.name, fired = %fired.to_rfc3339(), "run starting");
         counters.runs.fetch_add(1, Ordering::Relaxed);

@@ -263,6 +263,15 @@ pub struct FinishedFile {
     rows: u64,
 }
 
+/// Rows of a committed Parquet file, read from its footer (`None` when
+/// there is no readable file).
+pub fn committed_rows(path: &Path) -> Option<u64> {
+    use parquet::file::reader::FileReader as _;
+    let f = std::fs::File::open(path).ok()?;
+    let r = parquet::file::reader::SerializedFileReader::new(f).ok()?;
+    u64::try_from(r.metadata().file_metadata().num_rows()).ok()
+}
+
 impl FinishedFile {
     /// Rows in the file.
     pub fn rows(&self) -> u64 {

@@ -59,6 +59,16 @@ pub struct SourceRow {
     pub row: u64,
 }
 
+impl SourceRow {
+    /// `file.csv, row 12`, or `emitted row 12`.
+    pub fn describe(&self) -> String {
+        match &self.file {
+            Some(f) => format!("{f}, row {}", self.row),
+            None => format!("emitted row {}", self.row),
+        }
+    }
+}
+
 /// A row found, at the end, to repeat an earlier row's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LateDuplicate {

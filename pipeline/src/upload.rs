@@ -100,6 +100,9 @@ pub struct Receipt {
     /// The first rejected rows, with reasons.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejections: Vec<ReceiptRejection>,
+    /// Data-quality warnings the source raised on it (counts, never values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<crate::runner::Warning>,
     /// Why the file was refused, if it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -638,6 +641,7 @@ pub fn check_upload(
         scheduled: None,
         snapshot_date: None,
         force: true,
+        accept_shrink: false,
     };
     let manifest = match crate::runner::run(&cfg, &opts) {
         Ok(m) => m,
@@ -666,13 +670,17 @@ pub fn check_upload(
             });
         }
     }
-    receipt.accepted = step.status == crate::runner::StepStatus::Succeeded;
+    receipt.warnings = step.warnings.clone();
+    receipt.accepted = matches!(
+        step.status,
+        crate::runner::StepStatus::Succeeded | crate::runner::StepStatus::SucceededWithWarnings
+    );
     if !receipt.accepted {
         // Error messages name files by their scratch path: show the name.
         let msg = step
             .error
             .clone()
-            .unwrap_or_else(|| format!("the source ended {:?}", step.status));
+            .unwrap_or_else(|| format!("the source ended {}", step.status.as_str()));
         receipt.error = Some(msg.replace(&inbox.display().to_string(), "inbox"));
     }
     receipt

@@ -23,7 +23,7 @@
 /*
  The ABI minor version. Minor versions only append fields and functions.
  */
-#define EQPIPE_ABI_MINOR 2
+#define EQPIPE_ABI_MINOR 3
 
 /*
  Status returned by every ABI function: success.
@@ -340,6 +340,21 @@ typedef int32_t (*EqpipeOpenInputColumnsFn)(void *ctx,
                                             struct EqpipePluginError *out_error);
 
 /*
+ **Added in 1.3.** Raises a coverage warning: part of what the plugin was
+ given could not be used, below any limit that would fail the step (LSOAs
+ missing from a lookup, unmatched postcodes, unmapped answers). `dataset`
+ is the dataset it concerns (empty for none), `what` a few words naming
+ the loss (never a value from personal data), `count` how many were lost,
+ `of` of how many (0 when unknown). The step then ends
+ `succeeded_with_warnings`, and operators may make such warnings fail it.
+ */
+typedef void (*WarnFn)(void *ctx,
+                       struct EqpipeStrRef dataset,
+                       struct EqpipeStrRef what,
+                       uint64_t count,
+                       uint64_t of);
+
+/*
  The services the host offers a plugin, valid for the duration of the
  `create` or `run` call it is passed to.
  */
@@ -397,6 +412,11 @@ typedef struct EqpipeHostApi {
    [`open_input`](Self::open_input) only.
    */
   EqpipeOpenInputColumnsFn open_input_columns;
+  /*
+   **Added in 1.3.** See [`WarnFn`]. Call it only when `struct_size`
+   reaches [`HOST_API_V1_3_SIZE`]; on an older host, log the warning.
+   */
+  WarnFn warn;
 } EqpipeHostApi;
 
 /*

@@ -44,7 +44,7 @@ use std::ffi::{c_char, c_void};
 /// The ABI major version. A host refuses a plugin whose major differs.
 pub const ABI_MAJOR: u32 = 1;
 /// The ABI minor version. Minor versions only append fields and functions.
-pub const ABI_MINOR: u32 = 2;
+pub const ABI_MINOR: u32 = 3;
 
 /// The name of the symbol every plugin library exports, NUL-terminated.
 pub const ENTRY_SYMBOL: &[u8] = b"eqpipe_plugin_entry\0";
@@ -447,6 +447,16 @@ pub type OpenInputColumnsFn = unsafe extern "C" fn(
     out_error: *mut PluginError,
 ) -> i32;
 
+/// **Added in 1.3.** Raises a coverage warning: part of what the plugin was
+/// given could not be used, below any limit that would fail the step (LSOAs
+/// missing from a lookup, unmatched postcodes, unmapped answers). `dataset`
+/// is the dataset it concerns (empty for none), `what` a few words naming
+/// the loss (never a value from personal data), `count` how many were lost,
+/// `of` of how many (0 when unknown). The step then ends
+/// `succeeded_with_warnings`, and operators may make such warnings fail it.
+pub type WarnFn =
+    unsafe extern "C" fn(ctx: *mut c_void, dataset: StrRef, what: StrRef, count: u64, of: u64);
+
 /// The services the host offers a plugin, valid for the duration of the
 /// `create` or `run` call it is passed to.
 #[repr(C)]
@@ -481,6 +491,9 @@ pub struct HostApi {
     /// `struct_size` reaches [`HOST_API_V1_2_SIZE`]; an older host offers
     /// [`open_input`](Self::open_input) only.
     pub open_input_columns: OpenInputColumnsFn,
+    /// **Added in 1.3.** See [`WarnFn`]. Call it only when `struct_size`
+    /// reaches [`HOST_API_V1_3_SIZE`]; on an older host, log the warning.
+    pub warn: WarnFn,
 }
 
 /// The `struct_size` of a 1.0 host's [`HostApi`] (up to `open_input`).
@@ -492,6 +505,10 @@ pub const HOST_API_V1_1_SIZE: usize = HOST_API_V1_0_SIZE + std::mem::size_of::<S
 /// The `struct_size` from which a [`HostApi`] has `open_input_columns` (1.2).
 pub const HOST_API_V1_2_SIZE: usize =
     std::mem::offset_of!(HostApi, open_input_columns) + std::mem::size_of::<OpenInputColumnsFn>();
+
+/// The `struct_size` from which a [`HostApi`] has `warn` (1.3).
+pub const HOST_API_V1_3_SIZE: usize =
+    std::mem::offset_of!(HostApi, warn) + std::mem::size_of::<WarnFn>();
 
 /// The minimum `struct_size` of a descriptor the host can read (ABI 1.0).
 pub const DESCRIPTOR_V1_0_SIZE: usize = std::mem::size_of::<PluginDescriptor>();

@@ -151,6 +151,32 @@ impl<'a> Context<'a> {
         self.log(Level::Warn, message)
     }
 
+    /// Raises a coverage warning: `count` of `of` (when known) things the
+    /// plugin was given could not be used (LSOAs missing from a lookup,
+    /// unmatched postcodes, unmapped answers). `what` names the loss in a
+    /// few words, never with a value from personal data. The step ends
+    /// `succeeded_with_warnings` (or fails, where the operator says so) and
+    /// the report's data-quality section lists it. On a host older than ABI
+    /// 1.3 it is logged as a warning instead.
+    pub fn coverage_warning(&self, dataset: Option<&str>, what: &str, count: u64, of: Option<u64>) {
+        if self.api.struct_size < abi::HOST_API_V1_3_SIZE {
+            let of = of.map(|o| format!(" of {o}")).unwrap_or_default();
+            self.warn(&format!("{what}: {count}{of}"));
+            return;
+        }
+        // SAFETY: struct_size says the function is there; the strings are
+        // borrowed for the call.
+        unsafe {
+            (self.api.warn)(
+                self.api.ctx,
+                abi::StrRef::new(dataset.unwrap_or("")),
+                abi::StrRef::new(what),
+                count,
+                of.unwrap_or(0),
+            )
+        }
+    }
+
     /// Logs at debug level.
     pub fn debug(&self, message: &str) {
         self.log(Level::Debug, message)

@@ -136,7 +136,43 @@ pub struct Column {
     /// raw value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decimals: Option<u32>,
+    /// What the host does with a value it cannot read as the column's type
+    /// (see [`OnError`]): reject the row (the default), or, for a column
+    /// that the dataset's main figures do not need, store a null and count
+    /// it. Only nullable columns may set `null`.
+    #[serde(default, skip_serializing_if = "OnError::is_reject")]
+    pub on_error: OnError,
+    /// For a `date` column: the `utf8` column that records how precise each
+    /// value is (`year`, `month` or `day`). With it, a year (`2021`) or a
+    /// month (`2021-03`) alone is accepted and stored as the period's first
+    /// day with its precision beside it; without it, a value less precise
+    /// than a day is rejected rather than invented as the 1st of January.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision_column: Option<String>,
 }
+
+/// What the host does with a value that cannot be read as its column's
+/// type (an unreadable number, an impossible date).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// The row is rejected and quarantined with the reason.
+    #[default]
+    Reject,
+    /// The value becomes null, the row is kept, and the nulled values are
+    /// counted (the step ends `succeeded with warnings`).
+    Null,
+}
+
+impl OnError {
+    /// True for the default, [`OnError::Reject`].
+    pub fn is_reject(&self) -> bool {
+        *self == OnError::Reject
+    }
+}
+
+/// The values [`Column::precision_column`] holds.
+pub const PRECISIONS: [&str; 3] = ["year", "month", "day"];
 
 /// The logical types a contract column can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,6 +300,31 @@ impl Contract {
                     "column `{}`: allowed values apply only to utf8 columns",
                     c.name
                 )));
+            }
+        }
+        for c in &self.columns {
+            if c.on_error == OnError::Null && !c.nullable {
+                return Err(err(format!(
+                    "column `{}`: on_error = \"null\" needs a nullable column",
+                    c.name
+                )));
+            }
+            if let Some(p) = &c.precision_column {
+                if c.ty != ColumnType::Date {
+                    return Err(err(format!(
+                        "column `{}`: precision_column applies only to date columns",
+                        c.name
+                    )));
+                }
+                match self.column(p) {
+                    Some(pc) if pc.ty == ColumnType::Utf8 => {}
+                    _ => {
+                        return Err(err(format!(
+                            "column `{}`: precision_column `{p}` must be a utf8 column of the contract",
+                            c.name
+                        )));
+                    }
+                }
             }
         }
         if let Some(d) = &self.disclosure {

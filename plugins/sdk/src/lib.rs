@@ -51,6 +51,7 @@ mod context;
 pub mod contract;
 mod error;
 mod manifest;
+pub mod published;
 mod rows;
 pub mod stats;
 
@@ -441,6 +442,20 @@ mod tests {
         abi::STATUS_UNSUPPORTED
     }
 
+    unsafe extern "C" fn warn(
+        ctx: *mut std::ffi::c_void,
+        _d: abi::StrRef,
+        what: abi::StrRef,
+        count: u64,
+        _of: u64,
+    ) {
+        let h = unsafe { &*(ctx as *const TestHost) };
+        h.logs.lock().unwrap().push(format!(
+            "coverage {}: {count}",
+            unsafe { what.as_str() }.unwrap()
+        ));
+    }
+
     fn api(h: &TestHost) -> abi::HostApi {
         abi::HostApi {
             abi_major: abi::ABI_MAJOR,
@@ -455,6 +470,7 @@ mod tests {
             open_input,
             snapshot_date: abi::StrRef::new("2025-03-31"),
             open_input_columns,
+            warn,
         }
     }
 
@@ -515,6 +531,27 @@ mod tests {
         a.struct_size = abi::HOST_API_V1_0_SIZE;
         let ctx = Context::new(&a).unwrap();
         assert_eq!(ctx.snapshot_date(), None);
+    }
+
+    #[test]
+    fn coverage_warnings_reach_a_1_3_host_and_are_logged_on_an_older_one() {
+        let host = TestHost::default();
+        let mut a = api(&host);
+        Context::new(&a)
+            .unwrap()
+            .coverage_warning(None, "LSOAs not in the indices", 3, Some(40));
+        a.abi_minor = 2;
+        a.struct_size = abi::HOST_API_V1_2_SIZE;
+        Context::new(&a)
+            .unwrap()
+            .coverage_warning(None, "LSOAs not in the indices", 3, Some(40));
+        assert_eq!(
+            host.logs.lock().unwrap().as_slice(),
+            [
+                "coverage LSOAs not in the indices: 3",
+                "LSOAs not in the indices: 3 of 40"
+            ]
+        );
     }
 
     #[test]

@@ -9,8 +9,13 @@
 //! deprived 20%. The population share uses the file's own population
 //! denominators. LSOAs are assigned to areas through `geography_lookup`
 //! rows whose child LSOAs are on the same boundaries as the indices
-//! (2011 LSOAs for IoD2019, 2021 for IoD2025), and to their local authority
-//! through the indices file itself.
+//! (2011 LSOAs for IoD2019, 2021 for IoD2025) and whose relation is
+//! `within` (containment); `best_fit` rows map codes across boundary
+//! vintages and never make an LSOA part of an area. LSOAs reach their local
+//! authority through the indices file itself. Every row says which LSOA
+//! boundaries it counts and, where the lookup says, the area code's
+//! vintage. LSOAs of an area that the indices do not rank are reported as a
+//! coverage warning.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -95,6 +100,8 @@ struct Row {
     code: String,
     name: String,
     level: String,
+    area_vintage: Option<i16>,
+    lsoa_vintage: Option<i16>,
     edition: i16,
     domain: String,
     s: Summary,
@@ -164,6 +171,8 @@ impl IndicatorPlugin for DeprivationProfile {
         }
         // parent -> (name, level, lsoas), from lookups on the same boundaries.
         let mut parents: BTreeMap<String, (String, String, BTreeSet<String>)> = BTreeMap::new();
+        let mut parent_vintage: HashMap<String, i16> = HashMap::new();
+        let mut best_fit = 0u64;
         for batch in ctx.open_input("geography_lookup")? {
             ctx.check_cancelled()?;
             let b = batch?;
@@ -174,10 +183,20 @@ impl IndicatorPlugin for DeprivationProfile {
             let parent = text_values(c("parent_code")?.as_ref())?;
             let parent_name = text_values(c("parent_name")?.as_ref())?;
             let parent_level = text_values(c("parent_level")?.as_ref())?;
+            let p_vintage = f64_values(c("parent_vintage")?.as_ref())?;
+            let relation = text_values(c("relation")?.as_ref())?;
             for i in 0..b.num_rows() {
                 let vintage = child_vintage[i].unwrap_or(0.0) as i16;
                 if child_level[i] != "lsoa" || !vintages.contains(&vintage) {
                     continue;
+                }
+                if relation[i] != "within" {
+                    // A successor on other boundaries, not a containing area.
+                    best_fit += 1;
+                    continue;
+                }
+                if let Some(v) = p_vintage[i] {
+                    parent_vintage.insert(parent[i].clone(), v as i16);
                 }
                 if !self.options.levels.is_empty()
                     && !self.options.levels.contains(&parent_level[i])
@@ -203,15 +222,25 @@ impl IndicatorPlugin for DeprivationProfile {
                 parents.entry(code).or_insert((name, "ltla".into(), lsoas));
             }
         }
+        if best_fit > 0 {
+            ctx.info(&format!(
+                "{best_fit} best-fit lookup rows (codes across boundary vintages) are not containment and were not used to build areas"
+            ));
+        }
+        let lsoa_vintage = (vintages.len() == 1).then(|| *vintages.iter().next().expect("one"));
         let mut rows = Vec::new();
         for ((edition, domain), by_lsoa) in &standings {
+            let (mut missing, mut wanted, mut areas_short) = (0u64, 0u64, 0u64);
             for (code, (name, level, lsoas)) in &parents {
                 let found: Vec<&Standing> = lsoas.iter().filter_map(|l| by_lsoa.get(l)).collect();
                 if found.is_empty() {
                     continue;
                 }
+                wanted += lsoas.len() as u64;
                 if found.len() < lsoas.len() {
-                    ctx.warn(&format!(
+                    missing += (lsoas.len() - found.len()) as u64;
+                    areas_short += 1;
+                    ctx.debug(&format!(
                         "{code} {name}: {} of its {} LSOAs are not in the {edition} indices",
                         lsoas.len() - found.len(),
                         lsoas.len()
@@ -221,10 +250,22 @@ impl IndicatorPlugin for DeprivationProfile {
                     code: code.clone(),
                     name: name.clone(),
                     level: level.clone(),
+                    area_vintage: parent_vintage.get(code).copied(),
+                    lsoa_vintage,
                     edition: *edition,
                     domain: domain.clone(),
                     s: summarise(found),
                 });
+            }
+            if missing > 0 {
+                ctx.coverage_warning(
+                    Some("deprivation_profile"),
+                    &format!(
+                        "LSOAs of profiled areas not ranked in the {edition} indices ({domain}; {areas_short} areas affected)"
+                    ),
+                    missing,
+                    Some(wanted),
+                );
             }
         }
         ctx.info(&format!("{} area profiles", rows.len()));
@@ -254,6 +295,8 @@ fn to_batch(rows: &[Row]) -> Result<RecordBatch, PluginError> {
         f("pct_population_most_deprived_10pct", true),
         f("pct_population_most_deprived_20pct", true),
         s("summary"),
+        Field::new("lsoa_vintage", DataType::Int16, true),
+        Field::new("area_vintage", DataType::Int16, true),
     ]));
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.code.as_str()))),
@@ -278,6 +321,8 @@ fn to_batch(rows: &[Row]) -> Result<RecordBatch, PluginError> {
                     .unwrap_or_else(|| "an unknown share".into())
             )
         }))),
+        Arc::new(Int16Array::from_iter(rows.iter().map(|r| r.lsoa_vintage))),
+        Arc::new(Int16Array::from_iter(rows.iter().map(|r| r.area_vintage))),
     ];
     Ok(RecordBatch::try_new(schema, cols)?)
 }

@@ -309,9 +309,12 @@ impl IndicatorPlugin for PayGap {
             }));
         }
         if missing_pay > 0 {
-            ctx.warn(&format!(
-                "{missing_pay} full-pay relevant employee records have no hourly pay and are left out of the hourly measures"
-            ));
+            ctx.coverage_warning(
+                Some("pay_gap"),
+                "full-pay relevant employee records with no hourly pay, left out of the hourly measures",
+                missing_pay as u64,
+                None,
+            );
         }
         let mut rows = Vec::new();
         for (snapshot, staff) in &by_snapshot {

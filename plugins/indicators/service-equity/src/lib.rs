@@ -399,10 +399,15 @@ impl IndicatorPlugin for ServiceEquity {
             }
         }
         if unmatched > 0 {
-            ctx.warn(&format!(
-                "{unmatched} users live in an LSOA outside {} or with no known LSOA: left out of the rates by decile",
-                self.options.catchment
-            ));
+            ctx.coverage_warning(
+                Some("service_equity"),
+                &format!(
+                    "users in an LSOA outside {} or with no known LSOA: left out of the rates by decile",
+                    self.options.catchment
+                ),
+                unmatched as u64,
+                None,
+            );
         }
         let (start, end) = (self.from.unwrap_or(first), self.to.unwrap_or(last));
         let batch = to_batch(&rows, start, end)?;

@@ -687,10 +687,12 @@ impl SourcePlugin for ServiceUsage {
             0
         };
         if self.unmatched_postcodes > 0 {
-            ctx.warn(&format!(
-                "{} of {n} rows have a postcode the lookup does not know (terminated, mistyped or outside its coverage); their area is left empty",
-                self.unmatched_postcodes
-            ));
+            ctx.coverage_warning(
+                Some("service_usage"),
+                "postcodes the lookup does not know (terminated, mistyped or outside its coverage): area left empty",
+                self.unmatched_postcodes,
+                Some(n as u64),
+            );
         }
         report_unmapped(ctx, &self.classifier, self.options.on_unmapped)
     }

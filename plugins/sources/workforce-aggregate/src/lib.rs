@@ -9,6 +9,13 @@
 //! Each cell becomes a row of `workforce_counts`, with its category mapped
 //! onto the Census 2021 classification (`category_label`) so representation
 //! indicators can take counts as well as records.
+//!
+//! `published` may be a year, a year and month, or a date, as the format
+//! allows (`^[0-9]{4}(-[0-9]{2})?(-[0-9]{2})?$`); the host reads it (and the
+//! other published date forms, or the source's `date_format`) and keeps its
+//! precision in `published_precision`. A partner whose file names the row
+//! columns differently maps them with `columns`; a column that is neither a
+//! row column nor `<characteristic>_<category>` is a coverage warning.
 
 use eqpipe_plugin_sdk::prelude::*;
 use serde::Deserialize;
@@ -20,7 +27,22 @@ pub struct Options {
     /// The published CSV files (URLs or paths).
     #[schemars(length(min = 1))]
     pub files: Vec<String>,
+    /// The file's header for each of the format's row columns, where it
+    /// differs: `{ published = "Date", organisation = "Employer" }`. Keys:
+    /// published, organisation, organisation_division, organisation_level,
+    /// employees.
+    #[serde(default)]
+    pub columns: std::collections::BTreeMap<String, String>,
 }
+
+/// The row columns a mapping may rename.
+const MAPPABLE: &[&str] = &[
+    "published",
+    "organisation",
+    "organisation_division",
+    "organisation_level",
+    "employees",
+];
 
 /// The plugin.
 pub struct WorkforceAggregate {
@@ -133,16 +155,6 @@ fn capitalise(s: &str) -> String {
     }
 }
 
-/// `2021-10` as `2021-10-01`; other dates unchanged.
-fn full_date(s: &str) -> String {
-    let s = s.trim();
-    if s.len() == 7 && s.as_bytes()[4] == b'-' {
-        format!("{s}-01")
-    } else {
-        s.to_string()
-    }
-}
-
 impl SourcePlugin for WorkforceAggregate {
     type Options = Options;
 
@@ -158,6 +170,14 @@ impl SourcePlugin for WorkforceAggregate {
     fn new(options: Options, _ctx: &Context) -> Result<Self, PluginError> {
         if options.files.is_empty() {
             return Err(PluginError::config("`files` is empty"));
+        }
+        for k in options.columns.keys() {
+            if !MAPPABLE.contains(&k.as_str()) {
+                return Err(PluginError::config(format!(
+                    "columns: `{k}` is not a row column of the format (one of: {})",
+                    MAPPABLE.join(", ")
+                )));
+            }
         }
         Ok(WorkforceAggregate { options })
     }
@@ -177,40 +197,86 @@ impl SourcePlugin for WorkforceAggregate {
                 .iter()
                 .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
                 .collect();
-            let col = |n: &str| header.iter().position(|h| h == n);
+            for (i, h) in header.iter().enumerate() {
+                if let Some(j) = header[..i].iter().position(|x| x == h) {
+                    return Err(PluginError::data(format!(
+                        "{name}: the header names `{h}` twice (columns {} and {}): which one holds the figures cannot be told",
+                        j + 1,
+                        i + 1
+                    )));
+                }
+            }
+            let mapped: Vec<String> = self
+                .options
+                .columns
+                .values()
+                .map(|v| v.trim().to_ascii_lowercase())
+                .collect();
+            let col = |n: &str| {
+                let want = self
+                    .options
+                    .columns
+                    .get(n)
+                    .map(|v| v.trim().to_ascii_lowercase())
+                    .unwrap_or_else(|| n.to_string());
+                header.iter().position(|h| *h == want)
+            };
             let (Some(published), Some(organisation)) = (col("published"), col("organisation"))
             else {
                 return Err(PluginError::data(format!(
-                    "{name}: expected `published` and `organisation` columns (found: {})",
+                    "{name}: expected `{}` and `{}` columns (found: {}); map other names with `columns`",
+                    self.options
+                        .columns
+                        .get("published")
+                        .map_or("published", String::as_str),
+                    self.options
+                        .columns
+                        .get("organisation")
+                        .map_or("organisation", String::as_str),
                     header.join(", ")
                 )));
             };
             let division = col("organisation_division").or_else(|| col("organisation_grouping"));
+            let level = col("organisation_level");
             let employees = col("employees");
             // Category columns: (index, characteristic, category, label, level).
             let mut cats = Vec::new();
+            let mut ignored = 0u64;
             for (i, h) in header.iter().enumerate() {
-                if ROW_COLUMNS.contains(&h.as_str()) {
+                if ROW_COLUMNS.contains(&h.as_str()) || mapped.contains(h) {
                     continue;
                 }
                 let Some((ch, cat)) = h.split_once('_') else {
                     ctx.warn(&format!(
                         "{name}: column `{h}` is not `<characteristic>_<category>`; ignored"
                     ));
+                    ignored += 1;
                     continue;
                 };
                 let Some((_, dataset_name)) = CHARACTERISTICS.iter().find(|(c, _)| *c == ch) else {
                     ctx.warn(&format!(
                         "{name}: unknown characteristic in column `{h}`; ignored"
                     ));
+                    ignored += 1;
                     continue;
                 };
                 let (label, level) = harmonise(dataset_name, cat);
                 cats.push((i, *dataset_name, cat.to_string(), label, level));
             }
+            if ignored > 0 {
+                ctx.coverage_warning(
+                    Some("workforce_counts"),
+                    &format!(
+                        "{name}: columns that are not a known <characteristic>_<category> (ignored)"
+                    ),
+                    ignored,
+                    Some(header.len() as u64),
+                );
+            }
             let mut rows = TextRows::new(&[
                 "published",
                 "organisation",
+                "organisation_level",
                 "division",
                 "employees",
                 "characteristic",
@@ -223,22 +289,23 @@ impl SourcePlugin for WorkforceAggregate {
                 let line = r as u64 + 2;
                 let rec = rec.map_err(|e| PluginError::data(format!("{name}, row {line}: {e}")))?;
                 let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("").trim();
-                let date = full_date(get(Some(published)));
-                for (i, ch, cat, label, level) in &cats {
+                let date = get(Some(published));
+                for (i, ch, cat, label, cat_level) in &cats {
                     let v = get(Some(*i));
                     if v.is_empty() {
                         continue;
                     }
                     rows.push(
                         [
-                            date.as_str(),
+                            date,
                             get(Some(organisation)),
+                            get(level),
                             get(division),
                             get(employees),
                             ch,
                             cat,
                             label,
-                            &level.to_string(),
+                            &cat_level.to_string(),
                             v,
                         ],
                         &name,
@@ -278,6 +345,5 @@ mod tests {
         assert_eq!(harmonise("gender", "total"), ("total".into(), 0));
         assert_eq!(harmonise("religion", "muslim"), ("Muslim".into(), 1));
         assert_eq!(harmonise("age", "25-34"), ("25-34".into(), 1));
-        assert_eq!(full_date("2021-10"), "2021-10-01");
     }
 }

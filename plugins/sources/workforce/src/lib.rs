@@ -109,6 +109,79 @@ pub struct Options {
     /// a council's own answers.
     #[serde(default)]
     pub classifications_dir: Option<String>,
+    /// How a CSV extract's bytes are text: `auto` (UTF-8, a field that is
+    /// not UTF-8 read as Windows-1252, as Excel and HR systems write it),
+    /// `utf-8` (invalid bytes in a column that is read reject the row) or
+    /// `windows-1252` (also `latin-1`). Only the mapped columns are decoded.
+    #[serde(default)]
+    pub encoding: TextEncoding,
+}
+
+/// How the bytes of a CSV file are text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+pub enum TextEncoding {
+    /// UTF-8 (a byte-order mark is skipped); a field that is not valid
+    /// UTF-8 is read as Windows-1252.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// UTF-8 only: invalid bytes in a column that is read reject the row.
+    #[serde(rename = "utf-8", alias = "utf8")]
+    Utf8,
+    /// Windows-1252 (Latin-1's printable characters and more).
+    #[serde(
+        rename = "windows-1252",
+        alias = "cp1252",
+        alias = "latin-1",
+        alias = "iso-8859-1"
+    )]
+    Windows1252,
+}
+
+impl TextEncoding {
+    /// Decodes one field; `None` for bytes that are not text in a strict
+    /// UTF-8 file.
+    pub fn decode<'a>(self, bytes: &'a [u8]) -> Option<std::borrow::Cow<'a, str>> {
+        let latin = |b: &'a [u8]| encoding_rs::WINDOWS_1252.decode_without_bom_handling(b).0;
+        match self {
+            TextEncoding::Windows1252 => Some(latin(bytes)),
+            TextEncoding::Utf8 => std::str::from_utf8(bytes)
+                .ok()
+                .map(std::borrow::Cow::Borrowed),
+            TextEncoding::Auto => Some(match std::str::from_utf8(bytes) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => latin(bytes),
+            }),
+        }
+    }
+
+    /// Fills `out` with the fields of `rec`, decoding only those `used`
+    /// says are read (the others are left empty, so a column nobody reads
+    /// never fails a row). Returns the first read column whose bytes are
+    /// not text.
+    pub fn decode_record(
+        self,
+        rec: &csv::ByteRecord,
+        used: &[bool],
+        out: &mut csv::StringRecord,
+    ) -> Option<usize> {
+        out.clear();
+        let mut bad = None;
+        for (i, f) in rec.iter().enumerate() {
+            if !used.get(i).copied().unwrap_or(false) {
+                out.push_field("");
+                continue;
+            }
+            match self.decode(f) {
+                Some(t) => out.push_field(&t),
+                None => {
+                    bad.get_or_insert(i);
+                    out.push_field("");
+                }
+            }
+        }
+        bad
+    }
 }
 
 /// The plugin.
@@ -213,31 +286,56 @@ pub struct Table {
 }
 
 /// Opens a CSV extract (ragged lines allowed, to be rejected by the
-/// caller) and reads its header (trimmed, without a byte-order mark).
+/// caller) and reads its header (trimmed, without a byte-order mark,
+/// decoded as `encoding` says).
 pub fn open_csv(
     path: &Path,
     name: &str,
+    encoding: TextEncoding,
 ) -> Result<(csv::Reader<std::fs::File>, Vec<String>), PluginError> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
         .map_err(|e| PluginError::io(format!("{name}: {e}")))?;
     let header: Vec<String> = rdr
-        .headers()
+        .byte_headers()
         .map_err(|e| PluginError::data(format!("{name}: cannot read the header: {e}")))?
         .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
-        .collect();
+        .enumerate()
+        .map(|(i, h)| {
+            let h = h.strip_prefix(b"\xef\xbb\xbf").unwrap_or(h);
+            encoding
+                .decode(h)
+                .map(|t| t.trim().to_string())
+                .ok_or_else(|| {
+                    PluginError::data(format!(
+                        "{name}: header column {} is not UTF-8 text (set encoding = \"windows-1252\" for files saved by Excel on Windows)",
+                        i + 1
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
     Ok((rdr, header))
 }
 
-/// Reads a whole CSV extract (ragged lines kept, to be rejected by the caller).
+/// Reads a whole CSV extract (ragged lines kept, to be rejected by the
+/// caller); fields that are not UTF-8 are read as Windows-1252.
 pub fn read_csv(path: &Path, name: &str) -> Result<Table, PluginError> {
-    let (mut rdr, header) = open_csv(path, name)?;
+    let (mut rdr, header) = open_csv(path, name, TextEncoding::Auto)?;
     let mut rows = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
+    for (i, rec) in rdr.byte_records().enumerate() {
         let rec = rec.map_err(|e| PluginError::data(format!("{name}, row {}: {e}", i + 2)))?;
-        rows.push((i as u64 + 2, rec.iter().map(str::to_string).collect()));
+        rows.push((
+            i as u64 + 2,
+            rec.iter()
+                .map(|f| {
+                    TextEncoding::Auto
+                        .decode(f)
+                        .unwrap_or_default()
+                        .into_owned()
+                })
+                .collect(),
+        ));
     }
     Ok(Table { header, rows })
 }
@@ -358,27 +456,35 @@ pub fn report_unmapped(
     if classifier.unmapped.is_empty() {
         return Ok(());
     }
-    let report: Vec<String> = classifier
+    // Answers are free text from people: only the field and the counts
+    // are said, never an answer.
+    let report: Vec<(String, u64, usize)> = classifier
         .unmapped
         .iter()
-        .map(|(field, answers)| {
-            let list: Vec<String> = answers
-                .iter()
-                .map(|(a, n)| format!("`{a}` ({n})"))
-                .collect();
-            format!("{field}: {}", list.join(", "))
-        })
+        .map(|(field, answers)| (field.to_string(), answers.values().sum(), answers.len()))
         .collect();
-    let msg = format!(
-        "answers no classification knows (add them to a file in classifications_dir): {}",
-        report.join("; ")
-    );
     match on {
         OnUnmapped::Warn => {
-            ctx.warn(&msg);
+            for (field, rows, distinct) in &report {
+                ctx.coverage_warning(
+                    None,
+                    &format!(
+                        "{field}: answers no classification knows ({distinct} distinct; add aliases in classifications_dir)"
+                    ),
+                    *rows,
+                    None,
+                );
+            }
             Ok(())
         }
-        OnUnmapped::Fail => Err(PluginError::data(msg)),
+        OnUnmapped::Fail => Err(PluginError::data(format!(
+            "answers no classification knows (add them to a file in classifications_dir): {}",
+            report
+                .iter()
+                .map(|(f, rows, distinct)| format!("{f}: {rows} rows, {distinct} distinct answers"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
     }
 }
 
@@ -400,22 +506,14 @@ pub fn read_table(
 /// `31/03/2025`, `31-03-2025`, `2025/03/31` and `2025-03-31` as
 /// `2025-03-31`; anything else is left for the host to reject.
 pub fn iso_date(s: &str) -> String {
-    let s = s.trim();
-    let first = s.split([' ', 'T']).next().unwrap_or(s);
-    let parts: Vec<&str> = first.split(['/', '-', '.']).collect();
-    if parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-    {
-        if parts[0].len() == 4 {
-            return format!("{}-{:0>2}-{:0>2}", parts[0], parts[1], parts[2]);
-        }
-        if parts[2].len() == 4 {
-            return format!("{}-{:0>2}-{:0>2}", parts[2], parts[1], parts[0]);
-        }
+    use eqpipe_plugin_sdk::published::{self, Cell, Precision};
+    // The host's rules for published dates (UK day/month order, `31 Mar
+    // 2020`, Excel serials); anything less than a day, or unreadable, is
+    // passed on as written for the host to judge.
+    match published::date(s, &Default::default()) {
+        Cell::Value((d, Precision::Day)) => d.format("%Y-%m-%d").to_string(),
+        _ => s.trim().to_string(),
     }
-    s.to_string()
 }
 
 /// The standard workforce age band.
@@ -519,7 +617,7 @@ impl Workforce {
         let mut rows = TextRows::new(OUT);
         let mut n = 0u64;
         let result = feed(&mut |line, rec| {
-            if conv.row(line, rec, &mut rows) {
+            if conv.row(line, rec, None, &mut rows) {
                 n += 1;
             }
             if rows.len() >= 64 * 1024 {
@@ -539,21 +637,28 @@ impl Workforce {
     /// is bounded by the chunks in flight, whatever the file's size.
     fn convert_csv(&mut self, ctx: &Context, path: &Path, name: &str) -> Result<u64, PluginError> {
         const CHUNK: usize = 16 * 1024;
-        let (mut rdr, header) = open_csv(path, name)?;
+        let encoding = self.options.encoding;
+        let (mut rdr, header) = open_csv(path, name, encoding)?;
         let classifier = std::mem::take(&mut self.classifier);
         let proto = Converter::new(&self.options, &self.key, &header, name, classifier)?;
+        // Only the mapped columns are decoded.
+        let mut used = vec![false; header.len()];
+        for i in proto.idx.iter().flatten() {
+            used[*i] = true;
+        }
+        let (used, header) = (&used, &header);
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         struct Job {
             seq: u64,
             first_line: u64,
-            records: Vec<csv::StringRecord>,
+            records: Vec<csv::ByteRecord>,
             used: usize,
         }
         struct Done {
             seq: u64,
             batch: Option<Result<RecordBatch, PluginError>>,
             rows: u64,
-            records: Vec<csv::StringRecord>,
+            records: Vec<csv::ByteRecord>,
         }
         let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Job>(workers);
         let job_rx = std::sync::Mutex::new(job_rx);
@@ -569,6 +674,7 @@ impl Workforce {
                     let (job_rx, done_tx) = (&job_rx, done_tx.clone());
                     s.spawn(move || {
                         let mut rows = TextRows::new(OUT);
+                        let mut text = csv::StringRecord::new();
                         loop {
                             let job = match job_rx.lock().map(|r| r.recv()) {
                                 Ok(Ok(job)) => job,
@@ -576,7 +682,14 @@ impl Workforce {
                             };
                             let mut count = 0;
                             for (k, rec) in job.records[..job.used].iter().enumerate() {
-                                if conv.row(job.first_line + k as u64, rec, &mut rows) {
+                                let bad = encoding.decode_record(rec, used, &mut text);
+                                let bad = bad.map(|i| {
+                                    format!(
+                                        "column `{}`: not UTF-8 text (set encoding = \"windows-1252\" for files saved by Excel on Windows)",
+                                        header[i]
+                                    )
+                                });
+                                if conv.row(job.first_line + k as u64, &text, bad, &mut rows) {
                                     count += 1;
                                 }
                             }
@@ -600,9 +713,9 @@ impl Workforce {
             // Emits finished chunks in order; returns the chunks' buffers.
             let mut pending: BTreeMap<u64, Done> = BTreeMap::new();
             let mut next = 0u64;
-            let mut free: Vec<Vec<csv::StringRecord>> = Vec::new();
+            let mut free: Vec<Vec<csv::ByteRecord>> = Vec::new();
             let mut emit_ready =
-                |done: Done, free: &mut Vec<Vec<csv::StringRecord>>| -> Result<(), PluginError> {
+                |done: Done, free: &mut Vec<Vec<csv::ByteRecord>>| -> Result<(), PluginError> {
                     pending.insert(done.seq, done);
                     while let Some(d) = pending.remove(&next) {
                         next += 1;
@@ -621,12 +734,12 @@ impl Workforce {
                 loop {
                     ctx.check_cancelled()?;
                     let mut records = free.pop().unwrap_or_default();
-                    records.resize_with(CHUNK, csv::StringRecord::new);
+                    records.resize_with(CHUNK, csv::ByteRecord::new);
                     let first_line = line + 1;
                     let mut used = 0;
                     while used < CHUNK {
                         line += 1;
-                        match rdr.read_record(&mut records[used]) {
+                        match rdr.read_byte_record(&mut records[used]) {
                             Ok(true) => used += 1,
                             Ok(false) => break,
                             Err(e) => {
@@ -727,7 +840,16 @@ impl<'a> Converter<'a> {
                 .get(*c)
                 .map(|s| s.to_ascii_lowercase())
                 .unwrap_or_else(|| c.to_string());
-            if let Some(i) = lower.iter().position(|h| *h == wanted) {
+            let mut at = lower.iter().enumerate().filter(|(_, h)| **h == wanted);
+            if let Some((i, _)) = at.next() {
+                if let Some((j, _)) = at.next() {
+                    return Err(PluginError::data(format!(
+                        "{name}: the header names `{}` twice (columns {} and {}), so which one holds {c} cannot be told; rename one or map {c} to another column",
+                        header[i],
+                        i + 1,
+                        j + 1
+                    )));
+                }
                 idx[k] = Some(i);
             } else if options.columns.contains_key(*c) {
                 return Err(PluginError::data(format!(
@@ -766,7 +888,13 @@ impl<'a> Converter<'a> {
 
     /// Appends the row of one record (line `line` of the file) to `rows`;
     /// false for a blank line, which is skipped.
-    fn row(&mut self, line: u64, rec: &dyn Record, rows: &mut TextRows) -> bool {
+    fn row(
+        &mut self,
+        line: u64,
+        rec: &dyn Record,
+        unreadable: Option<String>,
+        rows: &mut TextRows,
+    ) -> bool {
         if (0..rec.width()).all(|i| rec.field(i).unwrap_or("").trim().is_empty()) {
             return false;
         }
@@ -812,6 +940,9 @@ impl<'a> Converter<'a> {
                 "{} fields, but the header has {width}",
                 rec.width()
             ));
+        }
+        if let Some(u) = unreadable {
+            why(format_args!("{u}"));
         }
         if id.is_empty() {
             why(format_args!("employee_id is empty"));
@@ -868,8 +999,8 @@ impl<'a> Converter<'a> {
                 self.age_text.as_str(),
                 age_band(age),
                 get(c_hours),
-                &money(get(c_pay)),
-                &money(get(c_bonus)),
+                get(c_pay),
+                get(c_bonus),
                 yes_no(get(c_full_pay)),
                 &iso_date_cow(get(c_start)),
                 &iso_date_cow(get(c_leaver)),
@@ -913,15 +1044,6 @@ impl Record for Vec<String> {
     }
     fn width(&self) -> usize {
         self.len()
-    }
-}
-
-/// Pay as written in HR exports (`£1,234.50`) as a plain number.
-fn money(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains([',', '£']) {
-        std::borrow::Cow::Owned(s.replace([',', '£'], ""))
-    } else {
-        std::borrow::Cow::Borrowed(s)
     }
 }
 
