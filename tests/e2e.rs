@@ -217,6 +217,19 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
         "{md}"
     );
 
+    // A declared dataset the run left empty is still a whole file with its
+    // provenance (the demo's tables are all counts: no rates).
+    let (_, rates_rows, rates_kv, _) =
+        read_parquet(&out.join("datasets/census_rates/source=census/part-0.parquet"));
+    assert_eq!(rates_rows, 0);
+    for k in [
+        "eqpipe.dataset",
+        "eqpipe.run_id",
+        "eqpipe.step",
+        "eqpipe.source_urls",
+    ] {
+        assert!(rates_kv.contains_key(k), "{k} missing: {rates_kv:?}");
+    }
     // The manifest, written last, names every file of the run.
     let m = last_manifest(&out);
     // The demo's case-system extract holds postcodes its lookup does not

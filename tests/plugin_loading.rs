@@ -157,6 +157,26 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
         "{q}"
     );
 
+    // Rolling the run back keeps the plugin's own dataset in the catalogue
+    // (its contract comes from the plugin's manifest, not the built-ins).
+    let catalogued = |out: &std::path::Path| {
+        let c: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("catalog.json")).unwrap()).unwrap();
+        c["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "service_referrals")
+    };
+    assert!(catalogued(&out));
+    let id = m["run_id"].as_str().unwrap();
+    let r = run(&["runs", "restore", "--out", out.to_str().unwrap(), id]);
+    assert!(r.status.success(), "{}", text(&r));
+    assert!(
+        catalogued(&out),
+        "restore dropped a plugin-declared dataset"
+    );
+
     // The secret never reaches outputs or logs.
     let logs = text(&o);
     assert!(!logs.contains("s3cret-key-value"));

@@ -178,6 +178,37 @@ impl Contracts {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Contract>> {
         self.by_name.values()
     }
+
+    /// Where a run records every contract it knew (built-in, from
+    /// `contracts_dir`, declared by plugins), so that later commands on the
+    /// folder (`runs restore`) describe its datasets as the run did.
+    pub fn recorded_path(root: &Path) -> std::path::PathBuf {
+        root.join(".eqpipe-contracts.json")
+    }
+
+    /// Records the contracts under `root` (see [`Contracts::recorded_path`]).
+    pub fn record(&self, root: &Path) -> Result<(), crate::store::StoreError> {
+        let all: Vec<&Contract> = self.by_name.values().map(|c| c.as_ref()).collect();
+        let json = serde_json::to_vec_pretty(&all).expect("serialisable");
+        crate::store::write_atomic(&Self::recorded_path(root), &json)
+    }
+
+    /// The built-ins plus the contracts the last run under `root` recorded.
+    pub fn recorded(root: &Path) -> Self {
+        let mut c = Self::builtin();
+        let recorded: Vec<Contract> = std::fs::read(Self::recorded_path(root))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        for r in recorded {
+            if r.check().is_ok() {
+                c.by_name
+                    .entry(r.name.clone())
+                    .or_insert_with(|| Arc::new(r));
+            }
+        }
+        c
+    }
 }
 
 /// The schema of an emitted stream cannot be made to fit the contract.

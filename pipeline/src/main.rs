@@ -513,7 +513,9 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             for base in [out.clone(), out.join(eqpipe::store::RESTRICTED_DIR)] {
                 let _ = std::fs::remove_dir_all(base.join(".state"));
             }
-            let contracts = eqpipe::contracts::Contracts::builtin();
+            // The contracts the runs knew (contracts_dir, plugins' own), not
+            // only the built-ins: no dataset drops out of the catalogue.
+            let contracts = eqpipe::contracts::Contracts::recorded(&out);
             eqpipe::catalog::write(&out, &contracts, &m.run_id)?;
             eqpipe::report::write(&out, m)?;
             for f in &files {

@@ -1513,6 +1513,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         sources,
         indicators,
     };
+    if let Err(e) = shared.contracts.record(&root) {
+        tracing::error!("cannot record the run's contracts: {e}");
+    }
     if let Err(e) = crate::catalog::write(&root, &shared.contracts, &run_id) {
         tracing::error!("cannot write the data catalogue: {e}");
     }

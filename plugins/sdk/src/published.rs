@@ -19,7 +19,8 @@
 //!   where the contract keeps a precision column, `2021-03` and `2021` as
 //!   periods. Day and month are never swapped: a value that can only be
 //!   month/day (`03/31/2020`) is an error naming the column and the example.
-//!   A source may name its own `date_format` (chrono's `%d/%m/%Y` syntax).
+//!   A source may name its own `date_format` (chrono's `%d/%m/%Y` syntax);
+//!   ISO dates, which cannot be misread, are still taken beside it.
 
 use chrono::{Datelike, NaiveDate};
 
@@ -407,6 +408,18 @@ fn parse_with_format(t: &str, f: &str) -> Option<(NaiveDate, Precision)> {
     None
 }
 
+/// `2020-03-31`, with or without a time.
+fn iso(t: &str) -> Option<(NaiveDate, Precision)> {
+    let d = date_part(t)?;
+    let b = d.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::parse_from_str(d, "%Y-%m-%d")
+        .ok()
+        .map(|d| (d, Precision::Day))
+}
+
 /// Reads a date as published (see the module docs). Returns the date (a
 /// period's first day) and how precise the text was.
 pub fn date(s: &str, formats: &Formats) -> Cell<(NaiveDate, Precision)> {
@@ -418,7 +431,8 @@ pub fn date(s: &str, formats: &Formats) -> Cell<(NaiveDate, Precision)> {
         return Cell::Marker(t.to_string());
     }
     if let Some(f) = &formats.date_format {
-        return match parse_with_format(t, f) {
+        // ISO dates cannot be misread, so they are taken beside the format.
+        return match parse_with_format(t, f).or_else(|| iso(t)) {
             Some(d) => Cell::Value(d),
             None => Cell::Bad(format!("not a date in the source's date_format `{f}`")),
         };
@@ -640,6 +654,7 @@ mod tests {
         };
         assert!(us.check().is_ok());
         assert_eq!(date("03/31/2020", &us), day(2020, 3, 31));
+        assert_eq!(date("2020-03-31", &us), day(2020, 3, 31), "ISO beside it");
         assert!(matches!(date("31/03/2020", &us), Cell::Bad(r) if r.contains("%m/%d/%Y")));
         let compact = Formats {
             decimal: None,

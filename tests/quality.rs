@@ -1,0 +1,567 @@
+//! Real inputs, loud failures: the formats councils really receive are
+//! read without loss, and every loss that remains is loud (a failed step
+//! that keeps the last good output, or `succeeded_with_warnings`), never a
+//! quiet `Success`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Date32Type, Float64Type, Int16Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+use common::*;
+
+const KEY_ENV: &str = "EQPIPE_TEST_QUALITY_KEY";
+const KEY: &str = "a-quality-test-key-of-enough-length";
+
+fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel)
+}
+
+fn write(dir: &Path, name: &str, body: impl AsRef<[u8]>) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+fn run_cfg(cfg: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", "--config", cfg.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    eqpipe().args(&args).env(KEY_ENV, KEY).output().unwrap()
+}
+
+fn text_at(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
+    let c = b.column_by_name(name).unwrap();
+    if c.is_null(i) {
+        return None;
+    }
+    Some(match c.as_any_dictionary_opt() {
+        Some(d) => d
+            .values()
+            .as_string::<i32>()
+            .value(d.normalized_keys()[i])
+            .to_string(),
+        None => c.as_string::<i32>().value(i).to_string(),
+    })
+}
+
+/// Inserts thousands separators as Excel writes them (`29199` -> `29,199`).
+fn excel_thousands(n: &str) -> String {
+    let digits: Vec<char> = n.chars().collect();
+    let mut out = String::new();
+    for (i, c) in digits.iter().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(*c);
+    }
+    out
+}
+
+/// IoD2019 File 2 as a council saves it from the workbook: every rank with
+/// Excel's thousands separators (`"29,199"`). Every LSOA and its deciles
+/// must survive, and Manchester's profile must match the file: 167 of its
+/// 282 neighbourhoods among England's 20% most deprived, counted here
+/// straight from the published rows. The ONS LSOA 2011 -> 2021 best-fit
+/// lookup is loaded too: its best-fit pairs are not containment and must
+/// not become `lsoa`-level areas.
+#[test]
+fn real_iod2019_saved_with_thousands_separators_loses_no_row() {
+    let gz = shared("iod2019/File_2_-_IoD2019_Domains_of_Deprivation.csv.gz");
+    let mut raw = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+        .read_to_string(&mut raw)
+        .unwrap();
+    let mut rdr = csv::Reader::from_reader(raw.as_bytes());
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
+    let imd_decile = header
+        .iter()
+        .position(|h| h.starts_with("Index of Multiple Deprivation (IMD) Decile"))
+        .unwrap();
+    let lad = header
+        .iter()
+        .position(|h| h.starts_with("Local Authority District code"))
+        .unwrap();
+    let ranks: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i].contains(" Rank "))
+        .collect();
+    assert_eq!(ranks.len(), 8, "IMD and seven domains");
+    let mut saved = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(Vec::new());
+    saved.write_record(&header).unwrap();
+    let (mut lsoas, mut with_comma) = (0usize, 0usize);
+    let (mut man, mut man20, mut man10) = (0, 0, 0);
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        lsoas += 1;
+        let mut fields: Vec<String> = rec.iter().map(str::to_string).collect();
+        for &r in &ranks {
+            fields[r] = excel_thousands(&fields[r]);
+            with_comma += usize::from(fields[r].contains(','));
+        }
+        if &rec[lad] == "E08000003" {
+            let d: u8 = rec[imd_decile].parse().unwrap();
+            man += 1;
+            man20 += i32::from(d <= 2);
+            man10 += i32::from(d == 1);
+        }
+        saved.write_record(&fields).unwrap();
+    }
+    assert_eq!(lsoas, 32_844);
+    assert!(with_comma > 200_000, "most ranks now carry a separator");
+    assert_eq!((man, man20), (282, 167), "the published figures");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "File_1_IoD2019_saved_from_excel.csv",
+        saved.into_inner().unwrap(),
+    );
+    let lookup = shared("lookups/lsoa11-to-lsoa21-to-lad22-best-fit.csv");
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n\
+             [[sources]]\nname = \"imd\"\nplugin = \"deprivation\"\n[sources.options]\nurl = \"{}\"\n\
+             [[sources]]\nname = \"lookups\"\nplugin = \"geography\"\n[sources.options]\nlookups = [\"{}\"]\n\
+             [[indicators]]\nplugin = \"deprivation-profile\"\n",
+            file.display(),
+            lookup.display()
+        ),
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    assert_eq!(m["outcome"], "success", "{m:#}");
+    let d = &m["sources"][0]["datasets"]["deprivation"];
+    assert_eq!(d["rows"].as_u64(), Some(32_844 * 8), "{d}");
+    assert_eq!(d["quarantined"].as_u64(), Some(0), "{d}");
+    // The ranks themselves were read, not dropped.
+    let (_, _, _, dep) = read_parquet(&out.join("datasets/deprivation/source=imd/part-0.parquet"));
+    let mut first_rank = None;
+    for b in &dep {
+        let r = b
+            .column_by_name("rank")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Int32Type>();
+        assert_eq!(r.null_count(), 0);
+        first_rank.get_or_insert(r.value(0));
+    }
+    assert_eq!(
+        first_rank,
+        Some(29_199),
+        "E01000001's IMD rank, once \"29,199\""
+    );
+
+    let (_, _, _, prof) = read_parquet(&out.join("indicators/deprivation_profile/part-0.parquet"));
+    let mut levels: HashMap<String, usize> = HashMap::new();
+    let mut manchester = None;
+    for b in &prof {
+        for i in 0..b.num_rows() {
+            let level = text_at(b, "geography_level", i).unwrap();
+            *levels.entry(level.clone()).or_default() += 1;
+            if text_at(b, "area_code", i).as_deref() == Some("E08000003") {
+                let n = |c: &str| {
+                    b.column_by_name(c)
+                        .unwrap()
+                        .as_primitive::<Int64Type>()
+                        .value(i)
+                };
+                let v = |c: &str| b.column_by_name(c).unwrap().as_primitive::<Int16Type>();
+                manchester = Some((
+                    level,
+                    n("lsoas"),
+                    n("lsoas_most_deprived_20pct"),
+                    n("lsoas_most_deprived_10pct"),
+                    v("lsoa_vintage").value(i),
+                    v("area_vintage")
+                        .is_valid(i)
+                        .then(|| v("area_vintage").value(i)),
+                ));
+            }
+        }
+    }
+    assert!(
+        !levels.contains_key("lsoa"),
+        "best-fit pairs are not areas: {levels:?}"
+    );
+    assert_eq!(
+        manchester,
+        Some((
+            "ltla".to_string(),
+            man,
+            man20 as i64,
+            man10 as i64,
+            2011,
+            Some(2022)
+        )),
+        "{levels:?}"
+    );
+}
+
+/// A good HR extract, then the files that used to replace it silently.
+fn hr_extract(rows: usize) -> String {
+    let mut s = String::from(
+        "employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date\n",
+    );
+    for i in 0..rows {
+        s.push_str(&format!(
+            "E{i:05},2025-03-31,Housing,G{},F,White: Irish,No,{},37,{:.2},0,2015-05-01,\n",
+            1 + i % 6,
+            25 + i % 30,
+            12.0 + i as f64 / 10.0
+        ));
+    }
+    s
+}
+
+fn hr_config(dir: &Path, csv: &Path, extra: &str) -> PathBuf {
+    write(
+        dir,
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n{extra}[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n",
+            csv.display()
+        ),
+    )
+}
+
+fn stored_rows(out: &Path) -> usize {
+    read_parquet(&out.join("restricted/datasets/workforce/source=hr/part-0.parquet")).1
+}
+
+#[test]
+fn an_empty_shrunken_or_fully_rejected_extract_never_replaces_the_good_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let csv = dir.path().join("hr.csv");
+    let cfg = hr_config(dir.path(), &csv, "");
+    std::fs::write(&csv, hr_extract(50)).unwrap();
+    let o = run_cfg(&cfg, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(stored_rows(&out), 50);
+
+    let failed = |o: &std::process::Output| {
+        assert_eq!(o.status.code(), Some(1), "{}", text(o));
+        let m = last_manifest(&out);
+        assert_eq!(m["sources"][0]["status"], "failed");
+        m["sources"][0]["error"].as_str().unwrap().to_string()
+    };
+    // Only the header.
+    std::fs::write(&csv, hr_extract(0)).unwrap();
+    let e = failed(&run_cfg(&cfg, &[]));
+    assert!(
+        e.contains("yielded no rows where its last good output has 50") && e.contains("kept"),
+        "{e}"
+    );
+    assert_eq!(stored_rows(&out), 50, "the last good output stands");
+    // Every row rejected (no employee ids).
+    let bad: String = hr_extract(50)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l}\n")
+            } else {
+                format!("{}\n", &l[l.find(',').unwrap()..])
+            }
+        })
+        .collect();
+    std::fs::write(&csv, bad).unwrap();
+    let e = failed(&run_cfg(&cfg, &[]));
+    assert!(
+        e.contains("rejected 50 of 50 rows (100.0%), above the limit of 1%")
+            && e.contains("employee_key: missing value (50)"),
+        "{e}"
+    );
+    assert_eq!(stored_rows(&out), 50);
+    // One bad row in 50 (2%): above the default limit of 1%.
+    let mut one_bad = hr_extract(50);
+    one_bad = one_bad.replacen("E00007,", ",", 1);
+    std::fs::write(&csv, &one_bad).unwrap();
+    let e = failed(&run_cfg(&cfg, &[]));
+    assert!(e.contains("rejected 1 of 50 rows (2.0%)"), "{e}");
+    // A fall of 60% fails; 40% is within the default 50%.
+    std::fs::write(&csv, hr_extract(20)).unwrap();
+    let e = failed(&run_cfg(&cfg, &[]));
+    assert!(
+        e.contains("yielded 20 rows where its last good output has 50 (a fall of 60%"),
+        "{e}"
+    );
+    std::fs::write(&csv, hr_extract(30)).unwrap();
+    let o = run_cfg(&cfg, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(stored_rows(&out), 30);
+    // Said once on the command line, a shrink is accepted, and reported.
+    std::fs::write(&csv, hr_extract(0)).unwrap();
+    let o = run_cfg(&cfg, &["--accept-shrink"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&out);
+    assert_eq!(m["outcome"], "success_with_warnings");
+    assert_eq!(m["sources"][0]["warnings"][0]["kind"], "accepted_shrink");
+    assert_eq!(stored_rows(&out), 0);
+    // The run history shows each outcome.
+    let o = run(&["runs", "list", "--out", out.to_str().unwrap()]);
+    let list = text(&o);
+    assert_eq!(list.matches(" failed ").count(), 4, "{list}");
+    assert_eq!(list.matches("success_with_warnings").count(), 1, "{list}");
+}
+
+#[test]
+fn a_run_wide_limit_and_fail_on_warnings_are_the_operators_to_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("hr.csv");
+    let mut extract = hr_extract(50);
+    extract = extract.replacen("E00007,", ",", 1);
+    std::fs::write(&csv, &extract).unwrap();
+    // A run-wide limit of 5%: 1 in 50 passes, with a warning.
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n[quality]\nmax_rejected_pct = 5\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n",
+            csv.display()
+        ),
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&dir.path().join("out"));
+    let w = &m["sources"][0]["warnings"][0];
+    assert_eq!(
+        (w["kind"].as_str(), w["count"].as_u64(), w["of"].as_u64()),
+        (Some("rejected_rows"), Some(1), Some(50)),
+        "{w}"
+    );
+    let metrics = std::fs::read_to_string(dir.path().join("out/metrics.prom")).unwrap();
+    assert!(
+        metrics.contains(
+            "eqpipe_step_status{step=\"hr\",kind=\"source\",status=\"succeeded_with_warnings\"} 1"
+        ) && metrics.contains("eqpipe_step_warnings{step=\"hr\",kind=\"source\"} 1"),
+        "{metrics}"
+    );
+    // The operator fails steps on rejected rows.
+    let body = std::fs::read_to_string(&cfg).unwrap().replace(
+        "max_rejected_pct = 5\n",
+        "max_rejected_pct = 5\nfail_on = [\"rejected_rows\"]\n",
+    );
+    std::fs::write(&cfg, body).unwrap();
+    let o = run_cfg(&cfg, &["--force"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let m = last_manifest(&dir.path().join("out"));
+    assert!(
+        m["sources"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("[quality] fail_on"),
+        "{m:#}"
+    );
+}
+
+/// HR exports as they arrive: Windows-1252 from Excel, a repeated header,
+/// decimal commas, UK and spelt-out dates, month/day order.
+#[test]
+fn hr_exports_in_the_encodings_and_formats_they_come_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let csv = dir.path().join("hr.csv");
+    let header = "employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date,forename\n";
+    // Windows-1252: org_unit "Café services" (0xE9), and a forename in a
+    // column nobody reads (0xEB, "Zoë") that must not fail the file.
+    let mut bytes: Vec<u8> = header.as_bytes().to_vec();
+    for i in 0..20 {
+        bytes.extend_from_slice(format!("E{i:03},31 Mar 2025,Caf").as_bytes());
+        bytes.push(0xE9);
+        bytes.extend_from_slice(b" services,G1,F,White: Irish,No,30,37,\"12.50\",0,01/05/2015,,Zo");
+        bytes.push(0xEB);
+        bytes.push(b'\n');
+    }
+    std::fs::write(&csv, &bytes).unwrap();
+    let cfg = hr_config(dir.path(), &csv, "");
+    let o = run_cfg(&cfg, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, rows, _, b) =
+        read_parquet(&out.join("restricted/datasets/workforce/source=hr/part-0.parquet"));
+    assert_eq!(rows, 20);
+    assert_eq!(
+        text_at(&b[0], "org_unit", 0).as_deref(),
+        Some("Café services")
+    );
+    let day = |c: &str| {
+        b[0].column_by_name(c)
+            .unwrap()
+            .as_primitive::<Date32Type>()
+            .value(0)
+    };
+    // 31 March 2025 and 1 May 2015, as days since 1970-01-01.
+    assert_eq!((day("snapshot_date"), day("start_date")), (20178, 16556));
+
+    // Strict UTF-8: the row's mapped column is named, the value never.
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\nmax_rejected_pct = 100\naccept_shrink = true\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\nencoding = \"utf-8\"\n",
+            csv.display()
+        ),
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&out);
+    let reasons = &m["sources"][0]["datasets"]["workforce"]["rejected_reasons"];
+    assert_eq!(
+        reasons["row: column `org_unit`: not UTF-8 text (set encoding = \"windows-1252\" for files saved by Excel on Windows)"],
+        20,
+        "{m:#}"
+    );
+
+    // A decimal comma is never read as a hundred times the pay.
+    // Every pay written with a decimal comma (quoted, as a CSV must).
+    let comma: String = hr_extract(3)
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+            if i > 0 {
+                f[9] = format!("\"{}\"", f[9].replace('.', ","));
+            }
+            f.join(",") + "\n"
+        })
+        .collect();
+    assert!(comma.contains(",\"12,00\","), "{comma}");
+    std::fs::write(&csv, &comma).unwrap();
+    let cfg = hr_config(
+        dir.path(),
+        &csv,
+        "max_rejected_pct = 100\naccept_shrink = true\n",
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&out);
+    let reasons = m["sources"][0]["datasets"]["workforce"]["rejected_reasons"].to_string();
+    assert!(reasons.contains("hourly_pay: a decimal comma"), "{reasons}");
+    let cfg = hr_config(
+        dir.path(),
+        &csv,
+        "accept_shrink = true\n[sources.parse]\ndecimal = \",\"\n",
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, _, _, b) =
+        read_parquet(&out.join("restricted/datasets/workforce/source=hr/part-0.parquet"));
+    let pay = b[0]
+        .column_by_name("hourly_pay")
+        .unwrap()
+        .as_primitive::<Float64Type>();
+    assert_eq!((pay.value(0), pay.value(1)), (12.0, 12.1));
+
+    // A header naming a mapped column twice.
+    let twice = hr_extract(3).replacen("leaver_date\n", "grade\n", 1);
+    std::fs::write(&csv, twice).unwrap();
+    let o = run_cfg(&hr_config(dir.path(), &csv, ""), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("the header names `grade` twice (columns 4 and 13)"),
+        "{}",
+        text(&o)
+    );
+
+    // Month/day dates: never guessed, the step fails naming the column.
+    let us = hr_extract(3).replace("2015-05-01", "05/31/2015");
+    std::fs::write(&csv, us).unwrap();
+    let o = run_cfg(&hr_config(dir.path(), &csv, ""), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("column `start_date` holds dates that read only as month/day"),
+        "{}",
+        text(&o)
+    );
+    // Said so, they are read.
+    let o = run_cfg(
+        &hr_config(
+            dir.path(),
+            &csv,
+            "[sources.parse]\ndate_format = \"%m/%d/%Y\"\n",
+        ),
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// The open diversity-data format allows a year, a month or a date in
+/// `published`; each is kept with its precision, and a partner's own
+/// column names are mapped.
+#[test]
+fn published_workforce_counts_dated_by_year_month_or_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "diversity.csv",
+        "Date,Employer,organisation_level,employees,gender_female,gender_male,gender_total,ethnicity_white,ethnicity_asian\n\
+         2021,Northbridge Council,organisation,1200,700,500,1200,900,[c]\n\
+         2022-03,Northbridge Council,organisation,\"1,250\",730,520,\"1,250\",920,200\n\
+         2023-03-31,Northbridge Council,organisation,1300,760,540,1300,940,210\n",
+    );
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"div\"\nplugin = \"workforce-aggregate\"\n[sources.options]\nfiles = [\"{}\"]\n[sources.options.columns]\npublished = \"Date\"\norganisation = \"Employer\"\n",
+            csv.display()
+        ),
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    let d = &m["sources"][0]["datasets"]["workforce_counts"];
+    // 3 rows x 5 categories, one a suppression marker: null, counted.
+    assert_eq!(
+        (d["rows"].as_u64(), d["quarantined"].as_u64()),
+        (Some(15), Some(0)),
+        "{d}"
+    );
+    assert_eq!(d["markers"]["count"], 1, "{d}");
+    assert_eq!(m["outcome"], "success", "a publisher's marker is no loss");
+    let (_, _, _, b) =
+        read_parquet(&out.join("datasets/workforce_counts/source=div/part-0.parquet"));
+    let b = &b[0];
+    let dates = b
+        .column_by_name("published")
+        .unwrap()
+        .as_primitive::<Date32Type>();
+    let mut seen = Vec::new();
+    for i in 0..b.num_rows() {
+        let p = (
+            dates.value(i),
+            text_at(b, "published_precision", i).unwrap(),
+        );
+        if !seen.contains(&p) {
+            seen.push(p);
+        }
+        assert_eq!(
+            text_at(b, "organisation_level", i).as_deref(),
+            Some("organisation")
+        );
+    }
+    // 2021-01-01, 2022-03-01 and 2023-03-31 as days since 1970-01-01.
+    assert_eq!(
+        seen,
+        vec![
+            (18628, "year".to_string()),
+            (19052, "month".to_string()),
+            (19447, "day".to_string())
+        ]
+    );
+    let employees = b
+        .column_by_name("employees")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert!((0..b.num_rows()).any(|i| employees.value(i) == 1250));
+}
