@@ -1384,6 +1384,45 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
             assert!(svg.contains("<title") && svg.contains("<desc"));
         }
     }
+    // The data-quality section comes first on the index, as the browser
+    // built it, and carries the manifest's warnings, counts and all.
+    let dom = render(
+        &browser,
+        &pages[0],
+        &dir.path().join("profile-q"),
+        &["--dump-dom"],
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout).to_string();
+    let quality = dom
+        .find("<h2 id=\"quality\">Data quality</h2>")
+        .expect("a data quality section");
+    assert!(quality < dom.find("<h2>Pages</h2>").unwrap(), "at the top");
+    let m = last_manifest(&out);
+    let mut warned = 0;
+    for st in m["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(m["indicators"].as_array().unwrap())
+    {
+        for w in st["warnings"].as_array().into_iter().flatten() {
+            warned += 1;
+            let row = format!(
+                "<tr><th scope=\"row\">{}</th><td>succeeded with warnings</td>",
+                st["name"].as_str().unwrap()
+            );
+            let at = dom
+                .find(&row)
+                .unwrap_or_else(|| panic!("{row} not in the index"));
+            let count = format!("<td class=\"n\">{}</td>", w["count"]);
+            assert!(dom[at..].contains(&count), "{w}");
+        }
+    }
+    assert!(
+        warned >= 2,
+        "the demo's unknown postcodes and users outside the catchment"
+    );
+    assert!(dom.contains("step(s) succeeded with warnings"));
     let objectives = std::fs::read_to_string(report.join("objectives.html")).unwrap();
     assert!(objectives.contains("Status: not enough data."));
     assert!(objectives.contains("How progress is judged"));

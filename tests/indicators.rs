@@ -869,13 +869,20 @@ fn each_ward_is_compared_with_its_own_authority() {
         "\u{feff}WD22CD,WD22NM,LAD22CD,LAD22NM\nE05999101,North Ward,E08999101,Alphaton\nE05999201,South Ward,E08999201,Betaby\n",
     )
     .unwrap();
+    // A boundary change: North Ward's best-fit successor is South Ward's
+    // code. A successor is not a parent, so it is no comparator.
+    std::fs::write(
+        dir.path().join("wd22-wd23.csv"),
+        "WD22CD,WD22NM,WD23CD,WD23NM\nE05999101,North Ward,E05999201,South Ward\n",
+    )
+    .unwrap();
     let src = |name: &str, level: &str| {
         format!(
             "[[sources]]\nname = \"{name}\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"census2021-ts008-{level}.csv\"\ntables = [\"TS008\"]\ngeography = \"{level}\"\n"
         )
     };
     let cfg = format!(
-        "output_dir = \"out\"\n{}{}[[sources]]\nname = \"lookup\"\nplugin = \"geography\"\n[sources.options]\nlookups = [\"wd22-lad22.csv\"]\n[[indicators]]\nplugin = \"community-profile\"\n[indicators.options]\nlevels = [\"wd\"]\n",
+        "output_dir = \"out\"\n{}{}[[sources]]\nname = \"lookup\"\nplugin = \"geography\"\n[sources.options]\nlookups = [\"wd22-lad22.csv\", \"wd22-wd23.csv\"]\n[[indicators]]\nplugin = \"community-profile\"\n[indicators.options]\nlevels = [\"wd\"]\n",
         src("wards", "wd"),
         src("authorities", "ltla")
     );

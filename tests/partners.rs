@@ -596,6 +596,28 @@ mod upload {
             "scratch files are cleaned up"
         );
 
+        // An extract holding only its header, or one whose every row is
+        // rejected, never replaces good data: refused with the reason.
+        let header_only = extract(10, 0x4, 0).lines().next().unwrap().to_string() + "\n";
+        let every_row_bad = extract(10, 0x4, 0).replace(",2025-03-31,", ",31/02/2025,");
+        for (body, why) in [
+            (header_only, "yielded no rows"),
+            (every_row_bad, "rejected 10 of 10 rows"),
+        ] {
+            let (code, receipt) = put(
+                &server,
+                "/inbox/manchester/manchester_hr/workforce-2025-05.csv",
+                Some(&tokens["manchester"]),
+                body,
+            );
+            assert_eq!(code, 422, "{receipt:#}");
+            assert!(
+                receipt["error"].as_str().unwrap().contains(why),
+                "{why}: {receipt:#}"
+            );
+            assert!(!s.inbox("manchester").join("workforce-2025-05.csv").exists());
+        }
+
         // The audit log has every attempt, and no token.
         let audit = std::fs::read_to_string(s.out.join("audit/uploads.jsonl")).unwrap();
         let lines: Vec<serde_json::Value> = audit
@@ -606,7 +628,7 @@ mod upload {
             .iter()
             .map(|l| l["status"].as_u64().unwrap())
             .collect();
-        assert_eq!(statuses, vec![401, 401, 403, 201, 422]);
+        assert_eq!(statuses, vec![401, 401, 403, 201, 422, 422, 422]);
         assert_eq!(lines[2]["token_partner"], "manchester");
         assert_eq!(lines[3]["rows_valid"], 40);
         for t in tokens.values() {

@@ -565,3 +565,137 @@ fn published_workforce_counts_dated_by_year_month_or_day() {
         .as_primitive::<Int64Type>();
     assert!((0..b.num_rows()).any(|i| employees.value(i) == 1250));
 }
+
+/// Three employers' published returns for one year (one dated by year
+/// alone), benchmarked against each other and against their areas' Census
+/// populations; every expected figure is worked out here from the inputs.
+#[test]
+fn published_profiles_are_benchmarked_against_peers_and_the_census() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "census2021-ts008-ltla.csv",
+        "\"date\",\"geography\",\"geography code\",\"Sex: All persons; measures: Value\",\"Sex: Female; measures: Value\",\"Sex: Male; measures: Value\"\n\
+         \"2021\",\"Alphaton\",\"E08999101\",1000,520,480\n\
+         \"2021\",\"Betaby\",\"E08999201\",2000,1000,1000\n",
+    );
+    // (organisation, published, female, male, prefer not to say, white, asian)
+    let returns = [
+        ("Alphaton Council", "2024", 700, 500, 100, 900, "[c]"),
+        ("Betaby Council", "2024-03", 450, 450, 0, 800, "100"),
+        ("Gammaford Trust", "2024-03-31", 300, 100, 20, 350, "50"),
+    ];
+    let mut csv = String::from(
+        "published,organisation,employees,gender_female,gender_male,gender_prefernottosay,ethnicity_white,ethnicity_asian\n",
+    );
+    for (org, date, f, m, p, w, a) in returns {
+        csv.push_str(&format!("{date},{org},{},{f},{m},{p},{w},{a}\n", f + m + p));
+    }
+    write(dir.path(), "returns.csv", csv);
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        "output_dir = \"out\"\n\
+         [[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"census2021-ts008-ltla.csv\"\ntables = [\"TS008\"]\ngeography = \"ltla\"\n\
+         [[sources]]\nname = \"returns\"\nplugin = \"workforce-aggregate\"\n[sources.options]\nfiles = [\"returns.csv\"]\n\
+         [[indicators]]\nplugin = \"workforce-benchmark\"\n[indicators.options]\ncharacteristics = [\"sex\", \"ethnic_group_broad\"]\n\
+         [indicators.options.comparators.\"Alphaton Council\"]\narea = \"E08999101\"\n\
+         [indicators.options.comparators.\"*\"]\narea = \"E08999201\"\n",
+    );
+    let o = run_cfg(&cfg, &[]);
+    // Alphaton's Asian count is withheld: its ethnicity shares cannot be
+    // computed, which is reported.
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&dir.path().join("out"));
+    let step = m["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "workforce_benchmark")
+        .unwrap();
+    assert_eq!(step["warnings"][0]["count"], 1, "{step:#}");
+    let (_, _, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/indicators/workforce_benchmark/part-0.parquet"),
+    );
+    let mut got: HashMap<(String, String, String), Vec<Option<f64>>> = HashMap::new();
+    for b in &batches {
+        let f = |c: &str| {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .clone()
+        };
+        let n = |c: &str| {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone()
+        };
+        let (share, census, ratio, median, diff) = (
+            f("share"),
+            f("census_share"),
+            f("representation_ratio"),
+            f("peer_median_share"),
+            f("difference_from_peer_median"),
+        );
+        let (peers, rank) = (n("peers"), n("share_rank"));
+        let opt = |a: &arrow_array::Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+        for i in 0..b.num_rows() {
+            got.insert(
+                (
+                    text_at(b, "organisation", i).unwrap(),
+                    text_at(b, "characteristic", i).unwrap(),
+                    text_at(b, "category", i).unwrap(),
+                ),
+                vec![
+                    opt(&share, i),
+                    opt(&census, i),
+                    opt(&ratio, i),
+                    Some(peers.value(i) as f64),
+                    opt(&median, i),
+                    opt(&diff, i),
+                    rank.is_valid(i).then(|| rank.value(i) as f64),
+                ],
+            );
+        }
+    }
+    let key = |o: &str, c: &str, k: &str| (o.to_string(), c.to_string(), k.to_string());
+    let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() < 1e-9);
+    // Women's shares of those who answered: 700/1200, 450/900, 300/400.
+    let (fa, fb, fc) = (700.0 * 100.0 / 1200.0, 50.0, 75.0);
+    let median_f = fa; // 50 < 58.3 < 75
+    let a = &got[&key("Alphaton Council", "sex", "F")];
+    assert!(
+        close(a[0], fa) && close(a[1], 52.0) && close(a[2], fa / 52.0),
+        "{a:?}"
+    );
+    assert!(
+        close(a[3], 3.0) && close(a[4], median_f) && close(a[5], 0.0) && close(a[6], 2.0),
+        "{a:?}"
+    );
+    let b = &got[&key("Betaby Council", "sex", "F")];
+    assert!(
+        close(b[0], fb) && close(b[1], 50.0) && close(b[2], 1.0) && close(b[6], 3.0),
+        "{b:?}"
+    );
+    let c = &got[&key("Gammaford Trust", "sex", "F")];
+    assert!(
+        close(c[0], fc) && close(c[5], fc - median_f) && close(c[6], 1.0),
+        "{c:?}"
+    );
+    // Not disclosed: 100 of Alphaton's 1,300 counted; 20 of Gammaford's 420.
+    let nd = &got[&key("Alphaton Council", "sex", "not_disclosed")];
+    assert!(close(nd[0], 100.0 * 100.0 / 1300.0), "{nd:?}");
+    // Ethnicity: Alphaton's withheld cell leaves it without shares; the
+    // other two are each other's peers (Asian: 100/900 and 50/400).
+    let w = &got[&key("Alphaton Council", "ethnic_group_broad", "White")];
+    assert_eq!(w[0], None, "{w:?}");
+    let asian = "Asian, Asian British or Asian Welsh";
+    let (ab, ac) = (100.0 * 100.0 / 900.0, 50.0 * 100.0 / 400.0);
+    let e = &got[&key("Betaby Council", "ethnic_group_broad", asian)];
+    assert!(
+        close(e[0], ab) && close(e[3], 2.0) && close(e[4], (ab + ac) / 2.0) && close(e[6], 2.0),
+        "{e:?}"
+    );
+}

@@ -81,6 +81,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/contracts/service_equity.toml"),
     ),
     (
+        "workforce_benchmark.toml",
+        include_str!("../../config/contracts/workforce_benchmark.toml"),
+    ),
+    (
         "workforce_flows.toml",
         include_str!("../../config/contracts/workforce_flows.toml"),
     ),
@@ -263,6 +267,17 @@ struct ReadText {
     month_day: Option<usize>,
 }
 
+/// Each row's index into a dictionary's values (0 for every row of a
+/// dictionary with no values, whose rows are all null: Arrow's
+/// `normalized_keys` refuses that case).
+fn dictionary_keys(d: &dyn arrow_array::AnyDictionaryArray) -> Vec<usize> {
+    if d.values().is_empty() {
+        vec![0; d.keys().len()]
+    } else {
+        d.normalized_keys()
+    }
+}
+
 fn is_textual(t: &DataType) -> bool {
     matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
         || matches!(t, DataType::Dictionary(_, v) if matches!(**v, DataType::Utf8 | DataType::LargeUtf8))
@@ -282,7 +297,7 @@ fn read_text(
     let (values, keys): (ArrayRef, Option<Vec<usize>>) = match src.as_any_dictionary_opt() {
         Some(d) => (
             arrow_cast::cast::cast(d.values(), &DataType::Utf8)?,
-            Some(d.normalized_keys()),
+            Some(dictionary_keys(d)),
         ),
         None => (arrow_cast::cast::cast(src, &DataType::Utf8)?, None),
     };
@@ -956,7 +971,7 @@ impl<'a> KeyPart<'a> {
         } else if let Some(d) = col.as_any_dictionary_opt()
             && let Some(values) = d.values().as_string_opt::<i32>()
         {
-            KeyRead::Text(values, Some(d.normalized_keys()))
+            KeyRead::Text(values, Some(dictionary_keys(d)))
         } else if let Some(width) = col.data_type().primitive_width()
             && let Some(buf) = col.to_data().buffers().first()
         {
@@ -1091,6 +1106,11 @@ mod tests {
             key(&[&b], 1),
             "text keys alike however stored"
         );
+        // A dictionary column whose rows are all null has no values: every
+        // row keys as null (Arrow refuses to normalise its keys).
+        let empty: DictionaryArray<Int32Type> = vec![None::<&str>, None].into_iter().collect();
+        assert_eq!(empty.values().len(), 0);
+        assert_eq!(key(&[&empty], 1), u32::MAX.to_le_bytes().to_vec());
         // A sliced date column reads from its offset.
         let sliced = Date32Array::from(vec![1, 2, 3]).slice(1, 2);
         assert_eq!(key(&[&sliced], 0), key(&[&Date32Array::from(vec![2])], 0));

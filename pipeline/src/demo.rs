@@ -716,6 +716,7 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     let workforce_files = write_workforce(&dir.join("workforce"), &mut rng)?;
     write_recruitment(&dir.join("recruitment"), &mut rng)?;
     write_services(&dir.join("services"), &public, &lsoas, &mut rng)?;
+    write_diversity_returns(&public)?;
     Ok(DemoInputs {
         public_dir: public,
         workforce_files,
@@ -724,8 +725,61 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     })
 }
 
-/// An IoD2019-style "scores, ranks, deciles and population denominators"
-/// file for the city's LSOAs (ranks placed within England's 32,844).
+/// The file of the city's anchor organisations' published workforce
+/// diversity returns (the open diversity-data format), as a partnership
+/// collects them: dated by year, by month or by day as each employer
+/// wrote it, one Asian count withheld (`[c]`), thousands separators.
+pub const DIVERSITY_FILE: &str = "anchor-diversity-returns-2024.csv";
+
+fn write_diversity_returns(public: &Path) -> std::io::Result<()> {
+    let rows = [
+        (
+            "2024",
+            "Northbridge City Council",
+            "7,236",
+            ["4,101", "3,135", "0"],
+            ["5,502", "398", "301", "[c]", "96"],
+        ),
+        (
+            "2024-03",
+            "Northbridge NHS Trust",
+            "9,870",
+            ["7,322", "2,501", "47"],
+            ["6,410", "1,622", "612", "588", "238"],
+        ),
+        (
+            "2024-03-31",
+            "Northbridge College",
+            "1,140",
+            ["702", "431", "7"],
+            ["866", "141", "58", "39", "20"],
+        ),
+    ];
+    let mut s = String::from(
+        "published,organisation,organisation_level,employees,gender_female,gender_male,gender_prefernottosay,ethnicity_white,ethnicity_asian,ethnicity_black,ethnicity_mixed,ethnicity_other\n",
+    );
+    let q = |v: &str| {
+        if v.contains(',') {
+            format!("\"{v}\"")
+        } else {
+            v.to_string()
+        }
+    };
+    for (date, org, employees, gender, ethnicity) in rows {
+        let cells: Vec<String> = gender
+            .iter()
+            .chain(ethnicity.iter())
+            .map(|v| q(v))
+            .collect();
+        s.push_str(&format!(
+            "{date},{org},organisation,{},{}\n",
+            q(employees),
+            cells.join(",")
+        ));
+    }
+    std::fs::write(public.join(DIVERSITY_FILE), s)
+}
+
 /// A generated LSOA: code, ward, IMD decile, residents.
 struct Lsoa {
     code: String,
@@ -734,6 +788,21 @@ struct Lsoa {
     population: u32,
 }
 
+/// `29199` as `29,199`, as Excel writes numbers saved to CSV.
+fn thousands(n: u32) -> String {
+    let d = n.to_string();
+    let mut out = String::new();
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An IoD2019-style "scores, ranks, deciles and population denominators"
+/// file for the city's LSOAs (ranks placed within England's 32,844).
 fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<Vec<Lsoa>> {
     let mut lsoas = Vec::new();
     let mut w = csv::Writer::from_path(dir.join(IMD_FILE))?;
@@ -808,15 +877,16 @@ fn write_imd(dir: &Path, wards: &[Area], rng: &mut Rng) -> std::io::Result<Vec<L
                 CITY_CODE.to_string(),
                 CITY_NAME.to_string(),
                 format!("{score:.3}"),
-                rank.to_string(),
+                // Ranks as Excel saves them from the published workbook.
+                thousands(rank),
                 decile(rank).to_string(),
                 format!("{income:.3}"),
-                income_rank.to_string(),
+                thousands(income_rank),
                 decile(income_rank).to_string(),
                 format!("{emp:.3}"),
-                emp_rank.to_string(),
+                thousands(emp_rank),
                 decile(emp_rank).to_string(),
-                pop.to_string(),
+                thousands(pop),
                 kids.to_string(),
                 working.to_string(),
                 older.to_string(),
@@ -1117,7 +1187,17 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
             }
         }
         let path = dir.join(format!("workforce-{snapshot}.csv"));
-        let mut w = csv::Writer::from_path(&path)?;
+        // The newest snapshot comes as HR systems export it from Excel:
+        // Windows-1252, UK dates, pay with a pound sign.
+        let excel = year == 2025;
+        let uk = |iso: &str| -> String {
+            if excel && iso.len() == 10 {
+                format!("{}/{}/{}", &iso[8..10], &iso[5..7], &iso[..4])
+            } else {
+                iso.to_string()
+            }
+        };
+        let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record([
             "employee_id",
             "snapshot_date",
@@ -1151,7 +1231,7 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
             };
             w.write_record([
                 format!("NB{:06}", p.id),
-                snapshot.clone(),
+                uk(&snapshot),
                 units[p.unit].to_string(),
                 grades[p.grade].to_string(),
                 p.sex.to_string(),
@@ -1161,15 +1241,28 @@ fn write_workforce(dir: &Path, rng: &mut Rng) -> std::io::Result<Vec<PathBuf>> {
                 p.orientation.to_string(),
                 (year - p.birth_year).to_string(),
                 format!("{:.1}", p.hours),
-                format!("{pay:.2}"),
+                if excel {
+                    format!("£{pay:.2}")
+                } else {
+                    format!("{pay:.2}")
+                },
                 bonus,
-                p.start.clone(),
+                uk(&p.start),
                 String::new(),
                 // About 3% on reduced or nil pay for leave in the period.
                 if rng.f64() < 0.03 { "N" } else { "Y" }.to_string(),
             ])?;
         }
-        w.flush()?;
+        let text = String::from_utf8(w.into_inner().map_err(|e| e.into_error())?)
+            .expect("written as UTF-8");
+        let bytes = if excel {
+            let (b, _, lossy) = encoding_rs::WINDOWS_1252.encode(&text);
+            assert!(!lossy, "the demo's text fits Windows-1252");
+            b.into_owned()
+        } else {
+            text.into_bytes()
+        };
+        std::fs::write(&path, bytes)?;
         files.push(path);
     }
     Ok(files)
@@ -1437,6 +1530,17 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                 1.0,
             ),
             source(
+                "diversity",
+                "workforce-aggregate",
+                table(&[(
+                    "files",
+                    toml::Value::Array(vec![toml::Value::String(format!(
+                        "{base_url}{DIVERSITY_FILE}"
+                    ))]),
+                )]),
+                0.0,
+            ),
+            source(
                 "lookups",
                 "geography",
                 table(&[(
@@ -1473,6 +1577,20 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
                 table(&[("catchment", toml::Value::String(CITY_CODE.into()))]),
             ),
             indicator("pay_gap", "pay-gap", toml::Table::new()),
+            indicator(
+                "workforce_benchmark",
+                "workforce-benchmark",
+                table(&[(
+                    "comparators",
+                    toml::Value::Table(table(&[(
+                        "*",
+                        toml::Value::Table(table(&[(
+                            "area",
+                            toml::Value::String(CITY_CODE.into()),
+                        )])),
+                    )])),
+                )]),
+            ),
         ],
         base_dir: base_dir.to_path_buf(),
         path: Option::None,

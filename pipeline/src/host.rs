@@ -573,8 +573,17 @@ impl Pipe {
         for (name, batch) in queue {
             let schema = batch.schema();
             let reader = arrow_array::RecordBatchIterator::new(vec![Ok(batch)], schema);
+            // A fault in validation fails this step, never the run.
             let result = match sink.lock() {
-                Ok(mut s) => s.emit(&name, reader),
+                Ok(mut s) => catch_unwind(AssertUnwindSafe(|| s.emit(&name, reader)))
+                    .unwrap_or_else(|_| {
+                        Err((
+                            abi::STATUS_INTERNAL,
+                            format!(
+                                "validating `{name}` failed inside eqpipe (a bug: please report it)"
+                            ),
+                        ))
+                    }),
                 Err(_) => Err((abi::STATUS_INTERNAL, "sink poisoned".to_string())),
             };
             if let Err(e) = result {

@@ -97,6 +97,11 @@ pub fn builtins() -> Vec<Builtin> {
         name: "service-equity",
         descriptor: eqpipe_service_equity::descriptor,
     });
+    #[cfg(feature = "builtin-workforce-benchmark")]
+    v.push(Builtin {
+        name: "workforce-benchmark",
+        descriptor: eqpipe_workforce_benchmark::descriptor,
+    });
     v
 }
 

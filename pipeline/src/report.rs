@@ -508,6 +508,11 @@ fn render(
             workforce.push_str(&pay_gap_section(&batches));
         }
     }
+    for (_, file) in outputs.get("workforce_benchmark").into_iter().flatten() {
+        if let Some((batches, _)) = read(file) {
+            workforce.push_str(&benchmark_section(&batches));
+        }
+    }
     let mut services = String::new();
     for (_, file) in outputs.get("service_equity").into_iter().flatten() {
         if let Some((batches, _)) = read(file) {
@@ -556,13 +561,14 @@ fn render(
     }
 
     let mut body = format!(
-        "<p>Run <code>{}</code>, {} to {}: <strong>{:?}</strong>. eqpipe {}.</p>\n",
+        "<p>Run <code>{}</code>, {} to {}: <strong>{}</strong>. eqpipe {}.</p>\n",
         esc(&manifest.run_id),
         esc(&manifest.started_at),
         esc(&manifest.finished_at),
-        manifest.outcome,
+        manifest.outcome.as_str().replace('_', " "),
         esc(&manifest.pipeline_version)
     );
+    body.push_str(&quality_section(manifest));
     body.push_str("<h2>Pages</h2>\n<ul>\n");
     if has_objectives {
         body.push_str("<li><a href=\"objectives.html\">Equality objectives: progress against each target</a></li>\n");
@@ -585,10 +591,10 @@ fn render(
         let q: u64 = s.datasets.values().map(|d| d.stats.quarantined).sum();
         let _ = writeln!(
             body,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{:?}</td><td class=\"n\">{rows}</td><td class=\"n\">{q}</td></tr>",
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"n\">{rows}</td><td class=\"n\">{q}</td></tr>",
             esc(&s.name),
             esc(&s.plugin),
-            s.status
+            s.status.as_str().replace('_', " ")
         );
     }
     body.push_str("</tbody>\n</table>\n");
@@ -598,6 +604,98 @@ fn render(
     let index = dir.join("index.html");
     store::write_atomic(&index, page(title, &body).as_bytes())?;
     Ok(index)
+}
+
+/// The data-quality section at the top of the index: every step that
+/// failed and why, and every loss a step that succeeded took (rows
+/// rejected by reason, values nulled, coverage a plugin could not use,
+/// accepted shrinks), with the quarantine file's name. Counts and column
+/// names only, never a value.
+fn quality_section(manifest: &RunManifest) -> String {
+    use crate::runner::StepStatus;
+    let steps: Vec<&crate::runner::StepReport> = manifest
+        .sources
+        .iter()
+        .chain(&manifest.indicators)
+        .collect();
+    let failed: Vec<_> = steps
+        .iter()
+        .filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::Cancelled))
+        .collect();
+    let warned: Vec<_> = steps.iter().filter(|s| !s.warnings.is_empty()).collect();
+    let mut s = String::from(
+        "<section aria-labelledby=\"quality\" class=\"quality\">\n<h2 id=\"quality\">Data quality</h2>\n",
+    );
+    if failed.is_empty() && warned.is_empty() {
+        s.push_str("<p>Every step read all of its input: no rows rejected, no values lost, no areas or answers left out.</p>\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "<p><strong>{} step(s) failed</strong> (their last good outputs are unchanged) and <strong>{} step(s) succeeded with warnings</strong>: the figures below were lost on the way. Rejected rows are kept, with the reason, in the quarantine files named here (restricted where the data is personal).</p>",
+            failed.len(),
+            warned.len()
+        );
+        s.push_str("<table>\n<caption>Data lost in this run, by step</caption>\n<thead><tr><th scope=\"col\">Step</th><th scope=\"col\">Status</th><th scope=\"col\">What</th><th scope=\"col\">How many</th><th scope=\"col\">Of</th><th scope=\"col\">Quarantine file</th></tr></thead>\n<tbody>\n");
+        let quarantine = |st: &crate::runner::StepReport| {
+            st.quarantine_file
+                .as_deref()
+                .map(|q| format!("<code>{}</code>", esc(q)))
+                .unwrap_or_default()
+        };
+        for st in &failed {
+            let _ = writeln!(
+                s,
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td></td><td></td><td>{}</td></tr>",
+                esc(&st.name),
+                st.status.as_str(),
+                esc(st.error.as_deref().unwrap_or("")),
+                quarantine(st)
+            );
+        }
+        for st in &warned {
+            for w in &st.warnings {
+                let what = match &w.dataset {
+                    Some(d) => format!("{d}: {}", w.what),
+                    None => w.what.clone(),
+                };
+                let _ = writeln!(
+                    s,
+                    "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                    esc(&st.name),
+                    st.status.as_str().replace('_', " "),
+                    esc(&what),
+                    w.count,
+                    w.of.map(|o| o.to_string()).unwrap_or_default(),
+                    if w.kind == crate::config::WarningKind::RejectedRows {
+                        quarantine(st)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        s.push_str("</tbody>\n</table>\n");
+    }
+    let withheld: Vec<String> = steps
+        .iter()
+        .flat_map(|st| {
+            st.datasets.iter().flat_map(move |(d, r)| {
+                r.stats
+                    .markers
+                    .iter()
+                    .map(move |(c, n)| format!("{} ({d}.{c}): {n}", st.name))
+            })
+        })
+        .collect();
+    if !withheld.is_empty() {
+        let _ = writeln!(
+            s,
+            "<p>Values the publishers withheld or marked missing (<code>..</code>, <code>[c]</code>, <code>[x]</code> and the like), stored as empty: {}.</p>",
+            esc(&withheld.join("; "))
+        );
+    }
+    s.push_str("</section>\n");
+    s
 }
 
 fn slug(s: &str) -> String {
@@ -818,6 +916,113 @@ fn area_pages(
         out.insert(code.clone(), (name.clone(), body));
     }
     out
+}
+
+/// Organisations' published workforce shares side by side, for the latest
+/// year of returns: each category's share, its Census share in the
+/// organisation's area, and the median of the organisations.
+fn benchmark_section(batches: &[RecordBatch]) -> String {
+    struct R {
+        year: i32,
+        published: String,
+        org: String,
+        characteristic: String,
+        category: String,
+        share: Option<f64>,
+        census: Option<f64>,
+        median: Option<f64>,
+        rank: Option<f64>,
+        peers: Option<f64>,
+    }
+    let mut rows = Vec::new();
+    for b in batches {
+        let c = Cols(b);
+        let (days, published, org, division) = (
+            c.days("published"),
+            c.date("published"),
+            c.text("organisation"),
+            c.opt_text("division"),
+        );
+        let (precision, ch, cat) = (
+            c.opt_text("published_precision"),
+            c.text("characteristic"),
+            c.text("category"),
+        );
+        let (share, census, median, rank, peers) = (
+            c.num("share"),
+            c.num("census_share"),
+            c.num("peer_median_share"),
+            c.num("share_rank"),
+            c.num("peers"),
+        );
+        for i in 0..b.num_rows() {
+            if division[i].is_some() {
+                continue;
+            }
+            let d = days[i].unwrap_or(0);
+            let year: i32 = chrono::DateTime::from_timestamp(i64::from(d) * 86_400, 0)
+                .map(|t| t.format("%Y").to_string().parse().unwrap_or(0))
+                .unwrap_or(0);
+            let shown = match precision[i].as_deref() {
+                Some("year") => year.to_string(),
+                Some("month") => chrono::DateTime::from_timestamp(i64::from(d) * 86_400, 0)
+                    .map(|t| t.format("%B %Y").to_string())
+                    .unwrap_or_default(),
+                _ => published[i].clone(),
+            };
+            rows.push(R {
+                year,
+                published: shown,
+                org: org[i].clone(),
+                characteristic: ch[i].clone(),
+                category: cat[i].clone(),
+                share: share[i],
+                census: census[i],
+                median: median[i],
+                rank: rank[i],
+                peers: peers[i],
+            });
+        }
+    }
+    let Some(latest) = rows.iter().map(|r| r.year).max() else {
+        return String::new();
+    };
+    let mut s = format!(
+        "<h2>How we compare with other employers, {latest}</h2>\n<p>Each organisation's published workforce return: the share of employees who gave an answer in each group, the same group's share of the organisation's area at the 2021 Census, and the median of the organisations that published that year. A rank of 1 is the highest share.</p>\n"
+    );
+    let characteristics: BTreeSet<&str> = rows
+        .iter()
+        .filter(|r| r.year == latest)
+        .map(|r| r.characteristic.as_str())
+        .collect();
+    for ch in characteristics {
+        let _ = write!(
+            s,
+            "<table>\n<caption>Published workforce returns, {latest}: {}</caption>\n<thead><tr><th scope=\"col\">Organisation</th><th scope=\"col\">Return</th><th scope=\"col\">Group</th><th scope=\"col\">Share</th><th scope=\"col\">Area (Census 2021)</th><th scope=\"col\">Median of organisations</th><th scope=\"col\">Rank</th></tr></thead>\n<tbody>\n",
+            esc(characteristic_title(ch))
+        );
+        for r in rows
+            .iter()
+            .filter(|r| r.year == latest && r.characteristic == ch)
+        {
+            let _ = writeln!(
+                s,
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(&r.org),
+                esc(&r.published),
+                esc(&label(&r.category)),
+                pct(r.share, false),
+                pct(r.census, false),
+                pct(r.median, false),
+                match (r.rank, r.peers) {
+                    (Some(k), Some(n)) => format!("{k:.0} of {n:.0}"),
+                    _ => "–".into(),
+                }
+            );
+        }
+        s.push_str("</tbody>\n</table>\n");
+    }
+    s
 }
 
 fn label(category: &str) -> String {

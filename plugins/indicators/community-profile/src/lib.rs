@@ -8,8 +8,9 @@
 //! England and Wales), the comparator's percent in the same category and the
 //! difference in percentage points. With `parents` (the default), each
 //! area is also compared with its own parent areas from `geography_lookup`
-//! (a ward with its local authority and region), so one run can profile
-//! the wards of several authorities, each against its own.
+//! (a ward with its local authority and region: rows with relation
+//! `within`, never a best-fit successor on other boundaries), so one run
+//! can profile the wards of several authorities, each against its own.
 //!
 //! Streaming, in bounded memory (a national output-area profile is about
 //! 95 million Census cells): the first pass over `census_counts` keeps
@@ -218,11 +219,18 @@ impl IndicatorPlugin for CommunityProfile {
                 let b = batch?;
                 let child = eqpipe_plugin_sdk::column(&b, "geography_lookup", "child_code")?;
                 let parent = eqpipe_plugin_sdk::column(&b, "geography_lookup", "parent_code")?;
-                let (child, parent) = (
+                let relation = eqpipe_plugin_sdk::column(&b, "geography_lookup", "relation")?;
+                let (child, parent, relation) = (
                     TextColumn::new(child.as_ref())?,
                     TextColumn::new(parent.as_ref())?,
+                    TextColumn::new(relation.as_ref())?,
                 );
                 for i in 0..b.num_rows() {
+                    // A best-fit successor on other boundaries is not a
+                    // containing area to compare with.
+                    if relation.get(i) != "within" {
+                        continue;
+                    }
                     let (c, p) = (areas.add(child.get(i)), areas.add(parent.get(i)));
                     areas.candidate[p as usize] = true;
                     let e = direct.entry(c).or_default();

@@ -83,7 +83,9 @@ pub struct Comparator {
 }
 
 impl Comparator {
-    fn population(&self) -> String {
+    /// What the population is, as printed (`All residents`, `Residents aged
+    /// 16-64`).
+    pub fn population(&self) -> String {
         match (&self.population, self.ages) {
             (Some(p), _) => p.clone(),
             (None, Some([lo, hi])) => format!("Residents aged {lo}-{hi}"),
