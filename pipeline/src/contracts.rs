@@ -310,18 +310,10 @@ fn read_text(
     }
     let read_one = |s: &str| -> Cell<V> {
         match c.ty {
-            ColumnType::Float64 => match published::number(s, formats, percent) {
-                Cell::Value(v) => Cell::Value(V::F(v)),
-                Cell::Empty => Cell::Empty,
-                Cell::Marker(m) => Cell::Marker(m),
-                Cell::Bad(r) => Cell::Bad(r),
-            },
-            ColumnType::Date => match published::date(s, formats) {
-                Cell::Value((d, p)) => Cell::Value(V::D(published::days(d), p)),
-                Cell::Empty => Cell::Empty,
-                Cell::Marker(m) => Cell::Marker(m),
-                Cell::Bad(r) => Cell::Bad(r),
-            },
+            ColumnType::Float64 => published::number(s, formats, percent).map(V::F),
+            ColumnType::Date => {
+                published::date(s, formats).map(|(d, p)| V::D(published::days(d), p))
+            }
             _ => match published::integer(s, formats, percent) {
                 Cell::Value(v) => {
                     let fits = match c.ty {
@@ -336,9 +328,7 @@ fn read_text(
                         Cell::Bad(format!("out of range for {}", type_name(c.ty)))
                     }
                 }
-                Cell::Empty => Cell::Empty,
-                Cell::Marker(m) => Cell::Marker(m),
-                Cell::Bad(r) => Cell::Bad(r),
+                other => other.map(V::I),
             },
         }
     };

@@ -297,14 +297,15 @@ pub fn integer(s: &str, formats: &Formats, percent: bool) -> Cell<i64> {
             }
         }
         Cell::Bad(r) if r == "not a number" => Cell::Bad("not an integer".into()),
-        other => other.map_never(),
+        other => other.map(|v| v as i64),
     }
 }
 
-impl Cell<f64> {
-    fn map_never<U>(self) -> Cell<U> {
+impl<T> Cell<T> {
+    /// The same cell with its value, if any, turned by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Cell<U> {
         match self {
-            Cell::Value(_) => unreachable!("values are handled by the caller"),
+            Cell::Value(v) => Cell::Value(f(v)),
             Cell::Empty => Cell::Empty,
             Cell::Marker(m) => Cell::Marker(m),
             Cell::Bad(r) => Cell::Bad(r),
