@@ -97,9 +97,11 @@ fn real_iod2019_saved_with_thousands_separators_loses_no_row() {
     saved.write_record(&header).unwrap();
     let (mut lsoas, mut with_comma) = (0usize, 0usize);
     let (mut man, mut man20, mut man10) = (0, 0, 0);
+    let mut imd: HashMap<String, u8> = HashMap::new();
     for rec in rdr.records() {
         let rec = rec.unwrap();
         lsoas += 1;
+        imd.insert(rec[0].to_string(), rec[imd_decile].parse().unwrap());
         let mut fields: Vec<String> = rec.iter().map(str::to_string).collect();
         for &r in &ranks {
             fields[r] = excel_thousands(&fields[r]);
@@ -123,18 +125,23 @@ fn real_iod2019_saved_with_thousands_separators_loses_no_row() {
         saved.into_inner().unwrap(),
     );
     let lookup = shared("lookups/lsoa11-to-lsoa21-to-lad22-best-fit.csv");
-    let cfg = write(
-        dir.path(),
-        "pipeline.toml",
-        format!(
-            "output_dir = \"out\"\n\
-             [[sources]]\nname = \"imd\"\nplugin = \"deprivation\"\n[sources.options]\nurl = \"{}\"\n\
-             [[sources]]\nname = \"lookups\"\nplugin = \"geography\"\n[sources.options]\nlookups = [\"{}\"]\n\
-             [[indicators]]\nplugin = \"deprivation-profile\"\n",
-            file.display(),
-            lookup.display()
-        ),
-    );
+    let wards = shared("real/boundaries/gm-lsoa21-to-ward22-best-fit.csv");
+    let config = |extra: &str| {
+        write(
+            dir.path(),
+            "pipeline.toml",
+            format!(
+                "output_dir = \"out\"\n\
+                 [[sources]]\nname = \"imd\"\nplugin = \"deprivation\"\n[sources.options]\nurl = \"{}\"\n\
+                 [[sources]]\nname = \"lookups\"\nplugin = \"geography\"\n[sources.options]\nlookups = [\"{}\", \"{}\"]\n\
+                 [[indicators]]\nplugin = \"deprivation-profile\"\n[indicators.options]\n{extra}",
+                file.display(),
+                lookup.display(),
+                wards.display()
+            ),
+        )
+    };
+    let cfg = config("");
     let o = run_cfg(&cfg, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let out = dir.path().join("out");
@@ -192,6 +199,9 @@ fn real_iod2019_saved_with_thousands_separators_loses_no_row() {
         !levels.contains_key("lsoa"),
         "best-fit pairs are not areas: {levels:?}"
     );
+    // The 2022 wards are on 2021 LSOAs: reached only through an explicit
+    // best-fit step.
+    assert!(!levels.contains_key("wd"), "{levels:?}");
     assert_eq!(
         manchester,
         Some((
@@ -204,6 +214,75 @@ fn real_iod2019_saved_with_thousands_separators_loses_no_row() {
         )),
         "{levels:?}"
     );
+
+    // With best_fit = true, every 2011 LSOA counts in the 2022 ward that
+    // holds its best-fit 2021 successor: worked out here from the three
+    // published files.
+    let read_csv = |p: &Path| {
+        let mut r = csv::Reader::from_path(p).unwrap();
+        let h: Vec<String> = r
+            .headers()
+            .unwrap()
+            .iter()
+            .map(|h| h.trim_start_matches('\u{feff}').to_ascii_uppercase())
+            .collect();
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        (h, rows)
+    };
+    let (h, rows) = read_csv(&lookup);
+    let (c11, c21) = (
+        h.iter().position(|x| x == "LSOA11CD").unwrap(),
+        h.iter().position(|x| x == "LSOA21CD").unwrap(),
+    );
+    let successor: HashMap<String, String> = rows
+        .iter()
+        .map(|r| (r[c11].to_string(), r[c21].to_string()))
+        .collect();
+    let (h, rows) = read_csv(&wards);
+    let (l21, wd) = (
+        h.iter().position(|x| x == "LSOA21CD").unwrap(),
+        h.iter().position(|x| x == "WD22CD").unwrap(),
+    );
+    let ward_of: HashMap<String, String> = rows
+        .iter()
+        .map(|r| (r[l21].to_string(), r[wd].to_string()))
+        .collect();
+    let mut expected: HashMap<String, (i64, i64, i64)> = HashMap::new();
+    for (lsoa, decile) in &imd {
+        let Some(w) = successor.get(lsoa).and_then(|n| ward_of.get(n)) else {
+            continue;
+        };
+        let e = expected.entry(w.clone()).or_default();
+        e.0 += 1;
+        e.1 += i64::from(*decile <= 2);
+        e.2 += i64::from(*decile == 1);
+    }
+    assert_eq!(expected.len(), 215, "Greater Manchester's 2022 wards");
+    let o = run_cfg(&config("best_fit = true\nlevels = [\"wd\"]\n"), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, _, _, prof) = read_parquet(&out.join("indicators/deprivation_profile/part-0.parquet"));
+    let mut got: HashMap<String, (i64, i64, i64)> = HashMap::new();
+    for b in &prof {
+        let n = |c: &str, i: usize| {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(i)
+        };
+        for i in 0..b.num_rows() {
+            assert_eq!(text_at(b, "geography_level", i).as_deref(), Some("wd"));
+            assert_eq!(text_at(b, "lsoa_mapping", i).as_deref(), Some("best_fit"));
+            got.insert(
+                text_at(b, "area_code", i).unwrap(),
+                (
+                    n("lsoas", i),
+                    n("lsoas_most_deprived_20pct", i),
+                    n("lsoas_most_deprived_10pct", i),
+                ),
+            );
+        }
+    }
+    assert_eq!(got, expected);
 }
 
 /// A good HR extract, then the files that used to replace it silently.

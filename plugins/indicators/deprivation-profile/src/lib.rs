@@ -12,8 +12,11 @@
 //! (2011 LSOAs for IoD2019, 2021 for IoD2025) and whose relation is
 //! `within` (containment); `best_fit` rows map codes across boundary
 //! vintages and never make an LSOA part of an area. LSOAs reach their local
-//! authority through the indices file itself. Every row says which LSOA
-//! boundaries it counts and, where the lookup says, the area code's
+//! authority through the indices file itself. With `best_fit = true`, areas
+//! on newer boundaries are reached through an explicit best-fit step (each
+//! LSOA in the areas containing its best-fit successor). Every row says
+//! which LSOA boundaries it counts, how they were assigned to the area
+//! (`within` or `best_fit`) and, where the lookup says, the area code's
 //! vintage. LSOAs of an area that the indices do not rank are reported as a
 //! coverage warning.
 
@@ -39,6 +42,24 @@ pub struct Options {
     /// Parent levels to profile from the lookups (default every level).
     #[serde(default)]
     pub levels: Vec<String>,
+    /// Also profile areas that lookups give on newer LSOA boundaries than
+    /// the indices' (IoD2019's 2011 LSOAs in 2022 wards), through the
+    /// best-fit lookup between the two vintages: each LSOA counts in the
+    /// areas containing its best-fit successor (`lsoa_mapping =
+    /// "best_fit"`). Off by default: best-fit is an approximation to choose.
+    #[serde(default)]
+    pub best_fit: bool,
+}
+
+/// A lookup row whose child is an LSOA.
+struct LookupRow {
+    child: String,
+    child_vintage: i16,
+    parent: String,
+    parent_name: String,
+    parent_level: String,
+    parent_vintage: Option<i16>,
+    within: bool,
 }
 
 fn default_domains() -> Vec<String> {
@@ -102,6 +123,7 @@ struct Row {
     level: String,
     area_vintage: Option<i16>,
     lsoa_vintage: Option<i16>,
+    mapping: &'static str,
     edition: i16,
     domain: String,
     s: Summary,
@@ -169,10 +191,8 @@ impl IndicatorPlugin for DeprivationProfile {
                 self.options.domains
             )));
         }
-        // parent -> (name, level, lsoas), from lookups on the same boundaries.
-        let mut parents: BTreeMap<String, (String, String, BTreeSet<String>)> = BTreeMap::new();
-        let mut parent_vintage: HashMap<String, i16> = HashMap::new();
-        let mut best_fit = 0u64;
+        // The lookups' rows between LSOAs and their parents or successors.
+        let mut lookup: Vec<LookupRow> = Vec::new();
         for batch in ctx.open_input("geography_lookup")? {
             ctx.check_cancelled()?;
             let b = batch?;
@@ -186,45 +206,114 @@ impl IndicatorPlugin for DeprivationProfile {
             let p_vintage = f64_values(c("parent_vintage")?.as_ref())?;
             let relation = text_values(c("relation")?.as_ref())?;
             for i in 0..b.num_rows() {
-                let vintage = child_vintage[i].unwrap_or(0.0) as i16;
-                if child_level[i] != "lsoa" || !vintages.contains(&vintage) {
+                if child_level[i] != "lsoa" {
                     continue;
                 }
-                if relation[i] != "within" {
-                    // A successor on other boundaries, not a containing area.
-                    best_fit += 1;
-                    continue;
-                }
-                if let Some(v) = p_vintage[i] {
-                    parent_vintage.insert(parent[i].clone(), v as i16);
-                }
-                if !self.options.levels.is_empty()
-                    && !self.options.levels.contains(&parent_level[i])
-                {
-                    continue;
-                }
-                parents
-                    .entry(parent[i].clone())
-                    .or_insert_with(|| {
-                        (
-                            parent_name[i].clone(),
-                            parent_level[i].clone(),
-                            BTreeSet::new(),
-                        )
-                    })
-                    .2
-                    .insert(child[i].clone());
+                lookup.push(LookupRow {
+                    child: child[i].clone(),
+                    child_vintage: child_vintage[i].unwrap_or(0.0) as i16,
+                    parent: parent[i].clone(),
+                    parent_name: parent_name[i].clone(),
+                    parent_level: parent_level[i].clone(),
+                    parent_vintage: p_vintage[i].map(|v| v as i16),
+                    within: relation[i] == "within",
+                });
             }
+        }
+        let wanted_level =
+            |l: &str| self.options.levels.is_empty() || self.options.levels.iter().any(|x| x == l);
+        // parent -> (name, level, lsoas), from lookups on the indices' own
+        // boundaries: containment only.
+        let mut parents: BTreeMap<String, (String, String, BTreeSet<String>)> = BTreeMap::new();
+        let mut parent_vintage: HashMap<String, i16> = HashMap::new();
+        let mut mapping: HashMap<String, &'static str> = HashMap::new();
+        let (mut best_fit_rows, mut other_boundaries) = (0u64, 0u64);
+        for r in &lookup {
+            if !vintages.contains(&r.child_vintage) {
+                other_boundaries += u64::from(r.within);
+                continue;
+            }
+            if !r.within {
+                // A successor on other boundaries, not a containing area.
+                best_fit_rows += 1;
+                continue;
+            }
+            if let Some(v) = r.parent_vintage {
+                parent_vintage.insert(r.parent.clone(), v);
+            }
+            if !wanted_level(&r.parent_level) {
+                continue;
+            }
+            mapping.insert(r.parent.clone(), "within");
+            parents
+                .entry(r.parent.clone())
+                .or_insert_with(|| {
+                    (
+                        r.parent_name.clone(),
+                        r.parent_level.clone(),
+                        BTreeSet::new(),
+                    )
+                })
+                .2
+                .insert(r.child.clone());
+        }
+        // The explicit best-fit step: each LSOA of the indices counts in the
+        // areas that contain its best-fit successor on newer boundaries
+        // (IoD2019's 2011 LSOAs in 2022 wards), for areas no lookup on the
+        // indices' own boundaries gives.
+        if self.options.best_fit {
+            let successor: HashMap<&str, &str> = lookup
+                .iter()
+                .filter(|r| {
+                    !r.within && vintages.contains(&r.child_vintage) && r.parent_level == "lsoa"
+                })
+                .map(|r| (r.child.as_str(), r.parent.as_str()))
+                .collect();
+            let mut containing: HashMap<&str, Vec<&LookupRow>> = HashMap::new();
+            for r in lookup
+                .iter()
+                .filter(|r| r.within && !vintages.contains(&r.child_vintage))
+            {
+                containing.entry(r.child.as_str()).or_default().push(r);
+            }
+            let direct: BTreeSet<String> = parents.keys().cloned().collect();
+            for (old, new) in &successor {
+                for r in containing.get(new).into_iter().flatten() {
+                    if direct.contains(&r.parent) || !wanted_level(&r.parent_level) {
+                        continue;
+                    }
+                    if let Some(v) = r.parent_vintage {
+                        parent_vintage.insert(r.parent.clone(), v);
+                    }
+                    mapping.insert(r.parent.clone(), "best_fit");
+                    parents
+                        .entry(r.parent.clone())
+                        .or_insert_with(|| {
+                            (
+                                r.parent_name.clone(),
+                                r.parent_level.clone(),
+                                BTreeSet::new(),
+                            )
+                        })
+                        .2
+                        .insert(old.to_string());
+                }
+            }
+        } else if other_boundaries > 0 {
+            ctx.info(&format!(
+                "{other_boundaries} lookup rows relate LSOAs on other boundaries than the indices' ({vintages:?}); set best_fit = true to reach their areas through a best-fit lookup"
+            ));
         }
         // Local authorities straight from the indices, unless a lookup gave them.
         if self.options.levels.is_empty() || self.options.levels.iter().any(|l| l == "ltla") {
             for (code, (name, lsoas)) in lads {
+                mapping.entry(code.clone()).or_insert("within");
                 parents.entry(code).or_insert((name, "ltla".into(), lsoas));
             }
         }
-        if best_fit > 0 {
+        if best_fit_rows > 0 && !self.options.best_fit {
             ctx.info(&format!(
-                "{best_fit} best-fit lookup rows (codes across boundary vintages) are not containment and were not used to build areas"
+                "{best_fit_rows} best-fit lookup rows (codes across boundary vintages) are not containment and were not used to build areas"
             ));
         }
         let lsoa_vintage = (vintages.len() == 1).then(|| *vintages.iter().next().expect("one"));
@@ -252,6 +341,7 @@ impl IndicatorPlugin for DeprivationProfile {
                     level: level.clone(),
                     area_vintage: parent_vintage.get(code).copied(),
                     lsoa_vintage,
+                    mapping: mapping.get(code).copied().unwrap_or("within"),
                     edition: *edition,
                     domain: domain.clone(),
                     s: summarise(found),
@@ -297,6 +387,7 @@ fn to_batch(rows: &[Row]) -> Result<RecordBatch, PluginError> {
         s("summary"),
         Field::new("lsoa_vintage", DataType::Int16, true),
         Field::new("area_vintage", DataType::Int16, true),
+        Field::new("lsoa_mapping", DataType::Utf8, true),
     ]));
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.code.as_str()))),
@@ -323,6 +414,7 @@ fn to_batch(rows: &[Row]) -> Result<RecordBatch, PluginError> {
         }))),
         Arc::new(Int16Array::from_iter(rows.iter().map(|r| r.lsoa_vintage))),
         Arc::new(Int16Array::from_iter(rows.iter().map(|r| r.area_vintage))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.mapping))),
     ];
     Ok(RecordBatch::try_new(schema, cols)?)
 }
