@@ -778,3 +778,94 @@ fn published_profiles_are_benchmarked_against_peers_and_the_census() {
         "{e:?}"
     );
 }
+
+/// IoD2019 File 2 (the real file: no population) joined with a File 6 of
+/// population denominators, as councils combine them for population
+/// shares. The denominators here are made up, one LSOA left out; the
+/// shares are checked against a sum made from the two files.
+#[test]
+fn iod_files_joined_by_lsoa_give_population_shares() {
+    let gz = shared("iod2019/File_2_-_IoD2019_Domains_of_Deprivation.csv.gz");
+    let mut raw = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+        .read_to_string(&mut raw)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file2 = write(dir.path(), "File_2.csv", &raw);
+    let mut rdr = csv::Reader::from_reader(raw.as_bytes());
+    let decile_col = rdr
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h.starts_with("Index of Multiple Deprivation (IMD) Decile"))
+        .unwrap();
+    let mut file6 = String::from(
+        "LSOA code (2011),LSOA name (2011),Local Authority District code (2019),Local Authority District name (2019),Total population: mid 2015 (excluding prisoners)\n",
+    );
+    let (mut pop, mut pop20, mut dropped) = (0i64, 0i64, None);
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.unwrap();
+        if &rec[2] != "E08000003" {
+            continue;
+        }
+        if dropped.is_none() {
+            dropped = Some(rec[0].to_string());
+            continue;
+        }
+        let p = 1200 + (i as i64 * 37) % 900;
+        let decile: u8 = rec[decile_col].parse().unwrap();
+        pop += p;
+        if decile <= 2 {
+            pop20 += p;
+        }
+        file6.push_str(&format!(
+            "{},\"{}\",{},{},\"{}\"\n",
+            &rec[0],
+            &rec[1],
+            &rec[2],
+            &rec[3],
+            excel_thousands(&p.to_string())
+        ));
+    }
+    let file6 = write(dir.path(), "File_6.csv", file6);
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n\
+             [[sources]]\nname = \"imd\"\nplugin = \"deprivation\"\n[sources.options]\nurls = [\"{}\", \"{}\"]\nlocal_authorities = [\"E08000003\"]\n\
+             [[indicators]]\nplugin = \"deprivation-profile\"\n",
+            file2.display(),
+            file6.display()
+        ),
+    );
+    let o = run_cfg(&cfg, &[]);
+    // One LSOA has no denominator: reported, not silent.
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&dir.path().join("out"));
+    let w = &m["sources"][0]["warnings"][0];
+    assert_eq!(
+        (w["count"].as_u64(), w["of"].as_u64()),
+        (Some(1), Some(282)),
+        "{w}"
+    );
+    assert!(w["what"].as_str().unwrap().contains("File_6.csv"), "{w}");
+    let (_, _, _, prof) = read_parquet(
+        &dir.path()
+            .join("out/indicators/deprivation_profile/part-0.parquet"),
+    );
+    let b = &prof[0];
+    let i = (0..b.num_rows())
+        .find(|&i| text_at(b, "area_code", i).as_deref() == Some("E08000003"))
+        .unwrap();
+    let f = |c: &str| {
+        b.column_by_name(c)
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .value(i)
+    };
+    assert_eq!(f("population"), pop as f64);
+    assert!(
+        (f("pct_population_most_deprived_20pct") - pop20 as f64 * 100.0 / pop as f64).abs() < 1e-9
+    );
+}

@@ -260,12 +260,24 @@ impl IndicatorPlugin for CommunityProfile {
                 }
             }
         }
-        for (c, &id) in self.options.comparators.iter().zip(&named) {
-            if !areas.present(id) {
-                ctx.warn(&format!(
-                    "comparator area {c} is not in census_counts; load its geography level to compare with it"
-                ));
-            }
+        let absent: Vec<&String> = self
+            .options
+            .comparators
+            .iter()
+            .zip(&named)
+            .filter(|(_, id)| !areas.present(**id))
+            .map(|(c, _)| c)
+            .collect();
+        if !absent.is_empty() {
+            ctx.coverage_warning(
+                Some("community_profile"),
+                &format!(
+                    "comparator areas not in census_counts, so not compared with ({}; load their geography level)",
+                    absent.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                absent.len() as u64,
+                Some(self.options.comparators.len() as u64),
+            );
         }
         let comparator_percent: HashMap<(u32, u32, u32), Option<f64>> = candidate_counts
             .into_iter()

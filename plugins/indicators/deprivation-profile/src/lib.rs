@@ -136,7 +136,8 @@ impl IndicatorPlugin for DeprivationProfile {
         Manifest::indicator("deprivation-profile", env!("CARGO_PKG_VERSION"))
             .description("Neighbourhoods and residents of each area among England's most deprived 10% and 20%")
             .consumes("deprivation")
-            .consumes("geography_lookup")
+            // Without lookups, local authorities come from the indices.
+            .consumes_optional("geography_lookup")
             .produces("deprivation_profile")
     }
 

@@ -237,7 +237,15 @@ impl IndicatorPlugin for ServiceEquity {
             .remove(&self.options.catchment)
             .unwrap_or_default();
         if census.is_empty() {
-            ctx.warn(&format!("catchment {} has no rows in census_counts: shares are reported without a population to compare with", self.options.catchment));
+            ctx.coverage_warning(
+                Some("service_equity"),
+                &format!(
+                    "catchment {} has no rows in census_counts: shares are reported without a population to compare with",
+                    self.options.catchment
+                ),
+                1,
+                Some(1),
+            );
         }
         let cmp = Comparator {
             area: self.options.catchment.clone(),
@@ -270,10 +278,15 @@ impl IndicatorPlugin for ServiceEquity {
             }
         }
         if decile_of.is_empty() {
-            ctx.warn(&format!(
-                "no IMD deciles for LSOAs of {} in deprivation: no rates by decile or SII",
-                self.options.catchment
-            ));
+            ctx.coverage_warning(
+                Some("service_equity"),
+                &format!(
+                    "no IMD deciles for LSOAs of {} in deprivation: no rates by decile or SII",
+                    self.options.catchment
+                ),
+                1,
+                Some(1),
+            );
         }
 
         let mut rows = Vec::new();

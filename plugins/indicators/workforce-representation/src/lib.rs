@@ -396,17 +396,27 @@ impl IndicatorPlugin for Representation {
                 .filter(|n| !pop.contains_key(*n))
                 .collect();
             if rows.is_empty() {
-                ctx.warn(&format!(
-                    "comparator area {} has no rows in census_counts; load its geography level",
-                    c.area
-                ));
+                ctx.coverage_warning(
+                    Some("workforce_representation"),
+                    &format!(
+                        "comparator area {} has no rows in census_counts (load its geography level): characteristics not compared",
+                        c.area
+                    ),
+                    names.len() as u64,
+                    Some(names.len() as u64),
+                );
             } else if !missing.is_empty() {
-                ctx.warn(&format!(
-                    "comparator {} ({}): no usable Census table for {}",
-                    c.area,
-                    c.population(),
-                    missing.join(", ")
-                ));
+                ctx.coverage_warning(
+                    Some("workforce_representation"),
+                    &format!(
+                        "comparator {} ({}): characteristics with no usable Census table, not compared ({})",
+                        c.area,
+                        c.population(),
+                        missing.join(", ")
+                    ),
+                    missing.len() as u64,
+                    Some(names.len() as u64),
+                );
             }
             let name = area_names
                 .get(&c.area)

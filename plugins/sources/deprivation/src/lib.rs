@@ -10,11 +10,16 @@
 //! (excluding prisoners)`. The LSOA boundary year comes from the LSOA code
 //! column's label and the edition from the option or from that year.
 //!
+//! Several files of one edition (`urls`) are joined by LSOA code: File 2's
+//! ranks and deciles with File 6's population denominators, say (File 7
+//! has both). Each measure comes from the first file that has it; an LSOA
+//! missing from one of the files is a coverage warning.
+//!
 //! Decile 1 is the most deprived 10% of LSOAs in England. Source: Ministry of
 //! Housing, Communities and Local Government, English Indices of Deprivation,
 //! Open Government Licence v3.0.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use eqpipe_plugin_sdk::prelude::*;
 use serde::Deserialize;
@@ -23,8 +28,15 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Options {
-    /// The published CSV (URL or path).
-    pub url: String,
+    /// The published CSV (URL or path): File 1, 2, 5 or 7, or any file of
+    /// the indices with score, rank or decile columns.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Several files of one edition read together and joined by LSOA code
+    /// (e.g. File 2's ranks and deciles with File 6's population
+    /// denominators). The first file that gives a measure is used.
+    #[serde(default)]
+    pub urls: Vec<String>,
     /// 2019 or 2025; guessed from the LSOA boundary year when left out.
     #[serde(default)]
     pub edition: Option<i16>,
@@ -32,6 +44,9 @@ pub struct Options {
     #[serde(default)]
     pub local_authorities: Vec<String>,
 }
+
+/// One read file: its name, layout, and rows with their line numbers.
+type ReadFile = (String, Layout, Vec<(u64, csv::StringRecord)>);
 
 /// The plugin.
 pub struct Deprivation {
@@ -125,9 +140,9 @@ pub fn parse_header(header: &[String]) -> Result<Layout, String> {
             break;
         }
     }
-    if domains.is_empty() {
+    if domains.is_empty() && find("total population").is_none() {
         return Err(
-            "no `… Score`, `… Rank` or `… Decile` columns: not an Indices of Deprivation file"
+            "no `… Score`, `… Rank` or `… Decile` columns and no population denominators: not an Indices of Deprivation file"
                 .into(),
         );
     }
@@ -153,6 +168,11 @@ impl SourcePlugin for Deprivation {
     }
 
     fn new(options: Options, _ctx: &Context) -> Result<Self, PluginError> {
+        if options.url.is_some() != options.urls.is_empty() {
+            return Err(PluginError::config(
+                "give the published file as `url`, or several files of one edition as `urls`",
+            ));
+        }
         if let Some(e) = options.edition
             && !(2004..=2099).contains(&e)
         {
@@ -164,45 +184,117 @@ impl SourcePlugin for Deprivation {
     }
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
-        let got = ctx.fetch_url(&self.options.url)?;
-        let file = self
-            .options
-            .url
-            .rsplit('/')
-            .next()
-            .unwrap_or(&self.options.url)
-            .to_string();
-        let mut rdr = csv::ReaderBuilder::new()
-            .from_path(&got.path)
-            .map_err(|e| PluginError::io(format!("{file}: {e}")))?;
-        let header: Vec<String> = rdr
-            .headers()
-            .map_err(|e| PluginError::data(format!("{file}: cannot read the header: {e}")))?
-            .iter()
-            .map(str::to_string)
-            .collect();
-        let layout =
-            parse_header(&header).map_err(|e| PluginError::data(format!("{file}: {e}")))?;
-        let edition = self
-            .options
-            .edition
-            .unwrap_or(if layout.lsoa_vintage >= 2021 {
-                2025
-            } else {
-                2019
-            });
+        let urls: Vec<String> = match &self.options.url {
+            Some(u) => vec![u.clone()],
+            None => self.options.urls.clone(),
+        };
+        // Each file: its name, layout and rows by LSOA (in file order).
+        let mut files: Vec<ReadFile> = Vec::new();
+        for url in &urls {
+            ctx.check_cancelled()?;
+            let got = ctx.fetch_url(url)?;
+            let file = url.rsplit('/').next().unwrap_or(url).to_string();
+            let mut rdr = csv::ReaderBuilder::new()
+                .from_path(&got.path)
+                .map_err(|e| PluginError::io(format!("{file}: {e}")))?;
+            let header: Vec<String> = rdr
+                .headers()
+                .map_err(|e| PluginError::data(format!("{file}: cannot read the header: {e}")))?
+                .iter()
+                .map(str::to_string)
+                .collect();
+            let layout =
+                parse_header(&header).map_err(|e| PluginError::data(format!("{file}: {e}")))?;
+            if let Some((first, l, _)) = files.first()
+                && l.lsoa_vintage != layout.lsoa_vintage
+            {
+                return Err(PluginError::data(format!(
+                    "{file} is on {} LSOAs but {first} on {}: files of one edition only",
+                    layout.lsoa_vintage, l.lsoa_vintage
+                )));
+            }
+            let mut rows = Vec::new();
+            for (i, rec) in rdr.records().enumerate() {
+                let line = i as u64 + 2;
+                rows.push((
+                    line,
+                    rec.map_err(|e| PluginError::data(format!("{file}, row {line}: {e}")))?,
+                ));
+            }
+            files.push((file, layout, rows));
+        }
+        if files.iter().all(|(_, l, _)| l.domains.is_empty()) {
+            return Err(PluginError::data(
+                "none of the files has `… Score`, `… Rank` or `… Decile` columns: add the file with the indices".to_string(),
+            ));
+        }
+        let vintage_year = files[0].1.lsoa_vintage;
+        let edition =
+            self.options
+                .edition
+                .unwrap_or(if vintage_year >= 2021 { 2025 } else { 2019 });
         let keep: HashSet<&str> = self
             .options
             .local_authorities
             .iter()
             .map(String::as_str)
             .collect();
-        if !keep.is_empty() && layout.lad_code.is_none() {
+        if !keep.is_empty() && files.iter().all(|(_, l, _)| l.lad_code.is_none()) {
             return Err(PluginError::config(format!(
-                "{file} has no local authority column, so `local_authorities` cannot be applied"
+                "{} has no local authority column, so `local_authorities` cannot be applied",
+                files[0].0
             )));
         }
+        // Each file's rows by LSOA code; a code twice in one file is an error.
+        let mut index: Vec<HashMap<String, usize>> = Vec::new();
+        for (file, layout, rows) in &files {
+            let mut by_code = HashMap::with_capacity(rows.len());
+            for (k, (line, rec)) in rows.iter().enumerate() {
+                let code = rec.get(layout.lsoa_code).unwrap_or("").trim();
+                if code.is_empty() {
+                    return Err(PluginError::data(format!(
+                        "{file}, row {line}: the LSOA code is empty"
+                    )));
+                }
+                if by_code.insert(code.to_string(), k).is_some() {
+                    return Err(PluginError::data(format!(
+                        "{file}, row {line}: LSOA {code} appears twice"
+                    )));
+                }
+            }
+            index.push(by_code);
+        }
+        // The LSOAs: those of the files with domains, in the first one's order.
+        let mut order: Vec<String> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
+        for (_, layout, rows) in files.iter().filter(|(_, l, _)| !l.domains.is_empty()) {
+            for (_, rec) in rows {
+                let code = rec.get(layout.lsoa_code).unwrap_or("").trim();
+                if seen.insert(code.to_string()) {
+                    order.push(code.to_string());
+                }
+            }
+        }
+        // Domains across the files: the first file that gives a measure.
+        // (domain, [score, rank, decile] as (file, column)).
+        type Sources = [Option<(usize, usize)>; 3];
+        let mut domains: Vec<(String, Sources)> = Vec::new();
+        for (f, (_, layout, _)) in files.iter().enumerate() {
+            for (name, dc) in &layout.domains {
+                let at = match domains.iter().position(|(n, _)| n == name) {
+                    Some(p) => p,
+                    None => {
+                        domains.push((name.clone(), [None; 3]));
+                        domains.len() - 1
+                    }
+                };
+                for (slot, col) in [dc.score, dc.rank, dc.decile].into_iter().enumerate() {
+                    if domains[at].1[slot].is_none() {
+                        domains[at].1[slot] = col.map(|c| (f, c));
+                    }
+                }
+            }
+        }
         let mut rows = TextRows::new(&[
             "lsoa_code",
             "lsoa_name",
@@ -216,39 +308,53 @@ impl SourcePlugin for Deprivation {
             "lsoa_vintage",
             "edition",
         ]);
-        let (vintage, edition_text) = (layout.lsoa_vintage.to_string(), edition.to_string());
+        let (vintage, edition_text) = (vintage_year.to_string(), edition.to_string());
         let mut lsoas = 0u64;
-        for (i, rec) in rdr.records().enumerate() {
-            let line = i as u64 + 2;
-            let rec = rec.map_err(|e| PluginError::data(format!("{file}, row {line}: {e}")))?;
-            let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("");
-            let code = get(Some(layout.lsoa_code)).trim();
-            if code.is_empty() {
-                return Err(PluginError::data(format!(
-                    "{file}, row {line}: the LSOA code is empty"
-                )));
-            }
-            if !keep.is_empty() && !keep.contains(get(layout.lad_code).trim()) {
+        let mut missing: Vec<u64> = vec![0; files.len()];
+        for code in &order {
+            // The first file that has the LSOA and gives the field.
+            let field = |pick: &dyn Fn(&Layout) -> Option<usize>| -> (&str, String, u64) {
+                for (f, (file, layout, frows)) in files.iter().enumerate() {
+                    if let (Some(col), Some(&k)) = (pick(layout), index[f].get(code)) {
+                        let (line, rec) = &frows[k];
+                        return (rec.get(col).unwrap_or(""), file.clone(), *line);
+                    }
+                }
+                ("", files[0].0.clone(), 0)
+            };
+            let lad = field(&|l| l.lad_code).0;
+            if !keep.is_empty() && !keep.contains(lad.trim()) {
                 continue;
             }
-            if !seen.insert(code.to_string()) {
-                return Err(PluginError::data(format!(
-                    "{file}, row {line}: LSOA {code} appears twice"
-                )));
+            for (f, by_code) in index.iter().enumerate() {
+                missing[f] += u64::from(!by_code.contains_key(code));
             }
             lsoas += 1;
-            for (domain, dc) in &layout.domains {
+            let (name, lad_name, population) = (
+                field(&|l| l.lsoa_name).0,
+                field(&|l| l.lad_name).0,
+                field(&|l| l.population).0,
+            );
+            let (_, file, line) = field(&|l| Some(l.lsoa_code));
+            for (domain, cols) in &domains {
+                let get = |slot: usize| match cols[slot] {
+                    Some((f, c)) => index[f]
+                        .get(code)
+                        .and_then(|&k| files[f].2[k].1.get(c))
+                        .unwrap_or(""),
+                    None => "",
+                };
                 rows.push(
                     [
                         code,
-                        get(layout.lsoa_name),
-                        get(layout.lad_code),
-                        get(layout.lad_name),
+                        name,
+                        lad,
+                        lad_name,
                         domain,
-                        get(dc.score),
-                        get(dc.rank),
-                        get(dc.decile),
-                        get(layout.population),
+                        get(0),
+                        get(1),
+                        get(2),
+                        population,
                         &vintage,
                         &edition_text,
                     ],
@@ -262,9 +368,27 @@ impl SourcePlugin for Deprivation {
             }
         }
         ctx.emit_rows("deprivation", &mut rows)?;
+        for (f, n) in missing.iter().enumerate() {
+            if *n > 0 && files.len() > 1 {
+                ctx.coverage_warning(
+                    Some("deprivation"),
+                    &format!(
+                        "LSOAs not in {} (their measures from it are empty)",
+                        files[f].0
+                    ),
+                    *n,
+                    Some(lsoas),
+                );
+            }
+        }
         ctx.info(&format!(
-            "{file}: {lsoas} LSOAs, {} domains, IoD{edition}",
-            layout.domains.len()
+            "{}: {lsoas} LSOAs, {} domains, IoD{edition}",
+            files
+                .iter()
+                .map(|(f, _, _)| f.as_str())
+                .collect::<Vec<_>>()
+                .join(" + "),
+            domains.len()
         ));
         Ok(())
     }
