@@ -246,10 +246,13 @@ impl PendingFile {
 
 impl Drop for PendingFile {
     fn drop(&mut self) {
-        // Abandoned before finish: stop the writer and remove the partial
-        // file.
+        // Abandoned before finish, or its writer failed (a full disk): stop
+        // the writer and remove the partial file. (`finish` hands the file
+        // on and leaves no path here.)
         if self.worker.is_some() {
             let _ = self.join();
+        }
+        if !self.tmp_path.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.tmp_path);
         }
     }
@@ -357,17 +360,38 @@ impl Drop for FinishedFile {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = path.parent().expect("a file has a folder");
     create_dir(dir)?;
-    let tmp = dir.join(format!(
+    let tmp = TempPath(dir.join(format!(
         ".{}.{}.tmp",
         path.file_name().expect("a file name").to_string_lossy(),
         std::process::id()
-    ));
+    )));
     // Owner-only under the restricted root.
-    let mut f = create_file(&tmp)?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
+    let mut f = create_file(&tmp.0)?;
+    f.write_all(bytes).map_err(io(&tmp.0))?;
+    f.sync_all().map_err(io(&tmp.0))?;
+    std::fs::rename(&tmp.0, path).map_err(io(path))?;
+    tmp.keep();
     Ok(())
+}
+
+/// A temporary file removed when dropped, on every error path, unless
+/// [`TempPath::keep`] says it was renamed into place.
+#[derive(Debug)]
+pub struct TempPath(pub PathBuf);
+
+impl TempPath {
+    /// The file was committed (renamed): nothing to remove.
+    pub fn keep(mut self) {
+        self.0 = PathBuf::new();
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
 }
 
 /// Folder of kept versions, under the output root (published files) and
@@ -521,7 +545,9 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
                     if std::fs::remove_dir_all(&p).is_ok() {
                         *n += 1;
                     }
-                } else if name != ".cache" {
+                } else if name != ".cache" && name != ".uploads" {
+                    // (Not the fetch cache, nor the upload server's staging,
+                    // which it cleans itself and may be using.)
                     walk(&p, n);
                 }
             } else if name.starts_with('.')
@@ -532,17 +558,10 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
             }
         }
     }
+    // The whole output root: the catalogue's, metrics' and report's
+    // temporaries as well as the datasets'.
     let mut n = 0;
-    for sub in [
-        "datasets",
-        "indicators",
-        "runs",
-        "reports",
-        VERSIONS_DIR,
-        RESTRICTED_DIR,
-    ] {
-        walk(&root.join(sub), &mut n);
-    }
+    walk(root, &mut n);
     n
 }
 
@@ -806,12 +825,37 @@ mod tests {
         std::fs::write(d.join(".eqpipe-keys-AbC123/000.keys"), [0u8; 32]).unwrap();
         std::fs::write(d.join(".part-0.parquet.r1.tmp"), "x").unwrap();
         std::fs::write(d.join("part-0.parquet"), "kept").unwrap();
-        assert_eq!(remove_stale_temporaries(dir.path()), 2);
+        // The catalogue's, the metrics' and the report's temporaries too;
+        // not the upload server's staging or the fetch cache.
+        std::fs::write(dir.path().join(".catalog.json.123.tmp"), "x").unwrap();
+        std::fs::write(dir.path().join(".metrics.prom.123.tmp"), "x").unwrap();
+        std::fs::create_dir_all(dir.path().join("report")).unwrap();
+        std::fs::write(dir.path().join("report/.index.html.123.tmp"), "x").unwrap();
+        let staging = dir.path().join("restricted/partner=a/.uploads/x");
+        std::fs::create_dir_all(&staging).unwrap();
+        std::fs::write(staging.join(".body.tmp"), "in use").unwrap();
+        assert_eq!(remove_stale_temporaries(dir.path()), 5);
         let left: Vec<String> = std::fs::read_dir(&d)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
             .collect();
         assert_eq!(left, ["part-0.parquet"]);
+        assert!(!dir.path().join("report/.index.html.123.tmp").exists());
+        assert!(staging.join(".body.tmp").exists());
+    }
+
+    #[test]
+    fn temporaries_are_removed_when_a_write_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder where the file should be: the rename fails.
+        let target = dir.path().join("out.json");
+        std::fs::create_dir_all(target.join("inside")).unwrap();
+        assert!(write_atomic(&target, b"{}").is_err());
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(left, ["out.json"], "no temporary left");
     }
 
     #[test]

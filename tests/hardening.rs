@@ -1,0 +1,128 @@
+//! Faults an unattended pipeline meets: a full disk mid-step leaves the disk
+//! as it found it, and the run's manifest, catalogue and report are still
+//! written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+const KEY_ENV: &str = "EQPIPE_TEST_HARDENING_KEY";
+
+/// A small tmpfs at `dir`, unmounted on drop. `None` where mounting is not
+/// allowed (not root), unless EQPIPE_REQUIRE_TMPFS says it must be.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var_os("EQPIPE_REQUIRE_TMPFS").is_none(),
+                "EQPIPE_REQUIRE_TMPFS is set but a tmpfs cannot be mounted (run as root)"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here");
+            return None;
+        }
+        Some(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_step_and_leaves_no_temporary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let Some(_fs) = Tmpfs::mount(&out, "3m") else {
+        return;
+    };
+    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+        .unwrap()
+        .public_dir;
+    // A workforce extract whose pseudonymised keys alone need ~12 MB.
+    let mut csv = String::from(
+        "employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date\n",
+    );
+    for i in 0..200_000 {
+        csv.push_str(&format!(
+            "E{i:07},2025-03-31,Unit {},G{},F,White: Irish,No,40,37,{:.2},0,2015-05-01,\n",
+            i % 97,
+            1 + i % 9,
+            11.0 + (i % 1000) as f64 / 100.0
+        ));
+    }
+    let extract = dir.path().join("big.csv");
+    std::fs::write(&extract, csv).unwrap();
+    let census = format!(
+        "output_dir = \"out\"\n[versions]\nkeep = 0\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}/\"\ntables = [\"TS008\"]\ngeography = \"wd\"\n",
+        public.display()
+    );
+    let cfg = dir.path().join("pipeline.toml");
+    std::fs::write(&cfg, &census).unwrap();
+    let run_it = || {
+        eqpipe()
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .env(KEY_ENV, "a-hardening-test-key-long-enough")
+            .output()
+            .unwrap()
+    };
+    let o = run_it();
+    assert!(o.status.success(), "{}", text(&o));
+    let census_file = out.join("datasets/census_counts/source=census/part-0.parquet");
+    let before = std::fs::read(&census_file).unwrap();
+
+    std::fs::write(
+        &cfg,
+        format!(
+            "{census}[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n",
+            extract.display()
+        ),
+    )
+    .unwrap();
+    let o = run_it();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let m = last_manifest(&out);
+    let hr = m["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "hr")
+        .unwrap();
+    assert_eq!(hr["status"], "failed");
+    assert!(
+        hr["error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{hr}"
+    );
+    // The disk as it was: no partial file anywhere, the good output whole,
+    // and the run recorded (two manifests), with its catalogue and report.
+    let temporaries: Vec<PathBuf> = files_under(&out)
+        .into_iter()
+        .filter(|f| {
+            let n = f.file_name().unwrap().to_string_lossy().to_string();
+            n.ends_with(".tmp") || n.starts_with(".eqpipe-keys")
+        })
+        .collect();
+    assert!(temporaries.is_empty(), "{temporaries:?}");
+    assert_eq!(std::fs::read(&census_file).unwrap(), before);
+    assert_eq!(std::fs::read_dir(out.join("runs")).unwrap().count(), 2);
+    assert!(out.join("catalog.json").exists() && out.join("report/index.html").exists());
+    assert!(
+        !out.join("restricted/datasets/workforce")
+            .join("source=hr/part-0.parquet")
+            .exists()
+    );
+}
