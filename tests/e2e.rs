@@ -1476,8 +1476,41 @@ fn every_example_config_validates() {
             } else {
                 p.clone()
             };
-            let o = run(&["validate", "--config", checked.to_str().unwrap()]);
+            // The variables its secrets live in (`…_env = "NAME"`): without
+            // them validate names each one missing; with them it passes.
+            let vars: Vec<String> = body
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .filter_map(|l| {
+                    let (k, v) = l.split_once('=')?;
+                    let v = v.split('"').nth(1)?;
+                    k.trim().ends_with("_env").then(|| v.to_string())
+                })
+                .filter(|v| !v.contains('{'))
+                .collect();
+            let mut cmd = eqpipe();
+            cmd.args(["validate", "--config", checked.to_str().unwrap()]);
+            for v in &vars {
+                cmd.env_remove(v);
+            }
+            if let Some(v) = vars.first() {
+                let o = cmd.output().unwrap();
+                assert_eq!(o.status.code(), Some(1), "{}: {}", p.display(), text(&o));
+                assert!(
+                    text(&o).contains(&format!(
+                        "names the environment variable {v}, which is not set"
+                    )),
+                    "{}: {}",
+                    p.display(),
+                    text(&o)
+                );
+            }
+            for v in &vars {
+                cmd.env(v, "a-value-validate-never-prints");
+            }
+            let o = cmd.output().unwrap();
             assert!(o.status.success(), "{}: {}", p.display(), text(&o));
+            assert!(!text(&o).contains("a-value-validate-never-prints"));
             n += 1;
         }
     }

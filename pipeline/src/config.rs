@@ -276,6 +276,87 @@ pub enum ConfigError {
     },
 }
 
+/// A TOML error that names the line and the key but never a value: toml
+/// quotes the offending line and the value itself, and a line of a config
+/// may hold a secret written where it does not belong.
+fn without_values(text: &str, e: &toml::de::Error) -> String {
+    let complaint: Vec<String> = e
+        .message()
+        .lines()
+        .map(|l| {
+            // `"…"` and `'…'` are values; keys and expectations come in
+            // backticks.
+            let mut out = String::new();
+            let mut quote: Option<char> = None;
+            for c in l.chars() {
+                match quote {
+                    Some(q) if c == q => {
+                        quote = None;
+                        out.push_str("(value not shown)");
+                    }
+                    Some(_) => {}
+                    None if c == '"' || c == '\'' => quote = Some(c),
+                    None => out.push(c),
+                }
+            }
+            out
+        })
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let Some(span) = e.span() else {
+        return complaint.join("; ");
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line_no = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let key = match line.split_once('=') {
+        Some((k, _)) => format!(", key `{}`", k.trim()),
+        None if line.trim_start().starts_with('[') => {
+            format!(", table `{}`", line.trim().trim_matches(['[', ']']))
+        }
+        None => String::new(),
+    };
+    format!(
+        "at line {line_no}, column {column}{key}: {}",
+        complaint.join("; ")
+    )
+}
+
+/// Whether `s` can be an environment variable's name as the config expects
+/// them (`NOMIS_API_KEY`): a secret pasted in its place is refused.
+pub fn is_variable_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Every string under a key ending in `_env` in a TOML table, with its
+/// dotted key.
+fn env_keys(prefix: &str, t: &toml::Table, out: &mut Vec<(String, String)>) {
+    for (k, v) in t {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::String(s) if k.ends_with("_env") => out.push((key, s.clone())),
+            toml::Value::Table(inner) => env_keys(&key, inner, out),
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let toml::Value::Table(inner) = item {
+                        env_keys(&format!("{key}[{i}]"), inner, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// What a plugin reference in the config points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginRef {
@@ -295,6 +376,55 @@ impl std::fmt::Display for PluginRef {
 }
 
 impl Config {
+    /// Every config value that names an environment variable holding a
+    /// secret: (where, key, the variable's name). Plugin options' keys
+    /// ending in `_env`, partners' keys, the partnership's shared key, the
+    /// webhook.
+    pub fn variable_names(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let mut found = Vec::new();
+            env_keys("", &s.options, &mut found);
+            out.extend(
+                found
+                    .into_iter()
+                    .map(|(k, v)| (format!("sources[{i}] (`{}`) options", s.name), k, v)),
+            );
+        }
+        for (i, ind) in self.indicators.iter().enumerate() {
+            let mut found = Vec::new();
+            env_keys("", &ind.options, &mut found);
+            out.extend(
+                found
+                    .into_iter()
+                    .map(|(k, v)| (format!("indicators[{i}] options"), k, v)),
+            );
+        }
+        for (i, p) in self.partners.iter().enumerate() {
+            if let Some(k) = &p.key_env {
+                out.push((
+                    format!("partners[{i}] (`{}`)", p.id),
+                    "key_env".into(),
+                    k.clone(),
+                ));
+            }
+        }
+        if let Some(k) = &self.partnership.shared_key_env {
+            out.push(("partnership".into(), "shared_key_env".into(), k.clone()));
+        }
+        if let Some(n) = &self.notify {
+            out.push((
+                "notify".into(),
+                "webhook_url_env".into(),
+                n.webhook_url_env.clone(),
+            ));
+        }
+        // Placeholders the host fills in later (`{partner.key}`) are names
+        // too, once filled: leave them to the run.
+        out.retain(|(_, _, v)| !v.contains('{'));
+        out
+    }
+
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -321,7 +451,7 @@ impl Config {
     pub fn parse(text: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
+            message: without_values(text, &e),
         })?;
         config.base_dir = base_dir.to_path_buf();
         for f in config.objective_files.clone() {
@@ -343,6 +473,13 @@ impl Config {
             path: origin.to_string(),
             message,
         };
+        for (at, key, value) in self.variable_names() {
+            if !is_variable_name(&value) {
+                return Err(invalid(format!(
+                    "{at}: `{key}` must name an environment variable (capital letters, digits and _, such as EQPIPE_PSEUDONYMISATION_KEY) that holds the secret; the value given does not look like a variable name, so it is not shown: if it is the secret itself, move it into the environment and rotate it"
+                )));
+            }
+        }
         let mut names = HashSet::new();
         for (i, s) in self.sources.iter().enumerate() {
             let at = format!("sources[{i}] (`{}`)", s.name);
@@ -572,6 +709,46 @@ plugin = "community-profile"
         assert_eq!(
             c.source_plugin(&c.sources[0]),
             PluginRef::Library(PathBuf::from("/etc/eqpipe/plugins/libx.so"))
+        );
+    }
+
+    /// A secret written where the name of its variable belongs, or in an
+    /// unknown key, or where a string is expected, is never echoed.
+    #[test]
+    fn config_errors_never_echo_a_secret() {
+        const MARK: &str = "zq-SECRET-7f3a9c";
+        let cases = [
+            format!("webhook_url = \"https://hooks.example/{MARK}/x\"\n"),
+            format!(
+                "[[sources]]\nname = \"a\"\nplugin = \"x\"\n[sources.options]\npseudonymisation_key_env = \"{MARK}\"\n"
+            ),
+            format!(
+                "[[sources]]\nname = \"a\"\nplugin = \"x\"\n[sources.options]\n[sources.options.http]\ntoken_env = \"{MARK}\"\n"
+            ),
+            format!("[[partners]]\nid = \"p\"\nname = \"P\"\nsources = []\nkey_env = \"{MARK}\"\n"),
+            format!("[notify]\nwebhook_url_env = \"https://hooks.example/{MARK}\"\n"),
+            format!("[notify]\nwebhook_url_env = [\"{MARK}\"]\n"),
+            format!(
+                "output_dir = \"out\"\n[[sources]]\nname = \"a\"\nplugin = \"x\"\napi_key = \"{MARK}\"\n"
+            ),
+        ];
+        for c in &cases {
+            let e = parse(c).unwrap_err().to_string();
+            assert!(!e.contains(MARK), "echoed: {e}");
+            assert!(e.contains("test.toml"), "{e}");
+        }
+        // The key and the line are still named.
+        let e = parse(&cases[0]).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("webhook_url"), "{e}");
+        let e = parse(&cases[1]).unwrap_err().to_string();
+        assert!(
+            e.contains("pseudonymisation_key_env") && e.contains("sources[0]"),
+            "{e}"
+        );
+        // Real variable names pass.
+        assert!(is_variable_name("EQPIPE_PSEUDONYMISATION_KEY") && is_variable_name("_X1"));
+        assert!(
+            !is_variable_name("eqpipe_key") && !is_variable_name("a b") && !is_variable_name("")
         );
     }
 }

@@ -718,6 +718,15 @@ fn report(m: &RunManifest, out: &Path) -> ExitCode {
 fn validate(path: &Path) -> Result<ExitCode> {
     let cfg = Config::load(path)?;
     let mut problems = Vec::new();
+    // Every secret the config names must be there when it runs (its value
+    // is never read here, let alone printed).
+    for (at, key, var) in cfg.variable_names() {
+        if std::env::var_os(&var).is_none() {
+            problems.push(format!(
+                "{at}: `{key}` names the environment variable {var}, which is not set"
+            ));
+        }
+    }
     match eqpipe::schedule::check(&cfg) {
         Ok(s) => {
             for s in s {

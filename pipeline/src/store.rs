@@ -66,11 +66,24 @@ pub fn create_file(path: &Path) -> Result<File, StoreError> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
-    if is_restricted(path) {
+    {
         use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
+        if is_restricted(path) {
+            o.mode(0o600);
+        } else if is_manifest(path) {
+            // Run manifests name steps, errors and files: for the operators
+            // (owner and group), not the world.
+            o.mode(0o640);
+        }
     }
     o.open(path).map_err(io(path))
+}
+
+/// A run manifest (`runs/<run_id>.json`, or its temporary).
+fn is_manifest(path: &Path) -> bool {
+    path.parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "runs")
 }
 
 /// A store error.
