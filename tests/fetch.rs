@@ -298,6 +298,79 @@ fn connection_failures_are_retried_then_reported() {
         matches!(err, FetchError::Transport { attempts: 3, .. }),
         "{err}"
     );
+    assert!(err.to_string().contains("connection refused"), "{err}");
+}
+
+/// A raw server on 127.0.0.1 that answers every connection with `reply`
+/// after reading the request, then waits `hold` before closing.
+fn raw_server(reply: &'static [u8], hold: Duration) -> String {
+    use std::io::{Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Bounded: a few connections (the first attempt and its retries).
+        for s in l.incoming().take(6) {
+            let Ok(mut s) = s else { break };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(reply);
+            let _ = s.flush();
+            std::thread::sleep(hold);
+        }
+    });
+    format!("http://{addr}/file.csv")
+}
+
+/// Fetch errors say what happened: a body cut short (with the byte
+/// counts), a read that timed out (with the limit), a redirect loop.
+#[test]
+fn fetch_errors_name_their_cause() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fetcher = Fetcher::new(
+        FetchConfig {
+            retries: 1,
+            backoff_base_ms: 10,
+            backoff_max_ms: 20,
+            min_interval_ms: 0,
+            timeout_secs: 1,
+            ..FetchConfig::default()
+        },
+        dir.path().join("cache"),
+        dir.path().to_path_buf(),
+        rt.handle().clone(),
+    )
+    .unwrap();
+    let get = |url: &str| {
+        fetcher
+            .fetch_blocking(&FetchRequest::get(url.to_string()), &no_cancel())
+            .unwrap_err()
+            .to_string()
+    };
+    // Declares 1,000 bytes, sends 10, closes.
+    let url = raw_server(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nContent-Type: text/csv\r\n\r\n0123456789",
+        Duration::from_millis(0),
+    );
+    let e = get(&url);
+    assert!(e.contains("cut off after 10 of 1000 bytes"), "{e}");
+    // Headers, then nothing for longer than timeout_secs.
+    let url = raw_server(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nab",
+        Duration::from_secs(3),
+    );
+    let e = get(&url);
+    assert!(e.contains("timed out after 1 s"), "{e}");
+    // A redirect to itself, for ever.
+    let server = TestServer::start(Box::new(|_, _| {
+        (302, vec![("Location".into(), "/loop".into())], vec![])
+    }));
+    let e = get(&format!("{}loop", server.base));
+    assert!(e.contains("too many redirects"), "{e}");
 }
 
 #[test]

@@ -119,10 +119,47 @@ fn a_full_disk_fails_the_step_and_leaves_no_temporary() {
     assert!(temporaries.is_empty(), "{temporaries:?}");
     assert_eq!(std::fs::read(&census_file).unwrap(), before);
     assert_eq!(std::fs::read_dir(out.join("runs")).unwrap().count(), 2);
+    // Manifests are for the operators, not the world.
+    for f in std::fs::read_dir(out.join("runs")).unwrap().flatten() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = f.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o007, 0, "{}: {mode:o}", f.path().display());
+    }
     assert!(out.join("catalog.json").exists() && out.join("report/index.html").exists());
     assert!(
         !out.join("restricted/datasets/workforce")
             .join("source=hr/part-0.parquet")
             .exists()
+    );
+}
+
+/// A maintenance page served with 200 where the Census zip should be: the
+/// error says what came instead.
+#[test]
+fn an_html_page_where_a_zip_was_expected_is_named() {
+    let server = TestServer::start(Box::new(|_, _| {
+        (
+            200,
+            vec![("Content-Type".into(), "text/html; charset=utf-8".into())],
+            b"<!DOCTYPE html>\n<html><body>Down for maintenance</body></html>\n".to_vec(),
+        )
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"ltla\"\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    let o = run(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("expected a zip archive but the server sent text/html")
+            && text(&o).contains("starting `<!DOCTYPE html>`"),
+        "{}",
+        text(&o)
     );
 }

@@ -443,7 +443,7 @@ impl Fetcher {
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    let msg = redact(e.without_url().to_string());
+                    let msg = redact(self.cause(e));
                     if attempt < attempts_allowed {
                         tracing::warn!(url = %shown, attempt, "fetch failed ({msg}); retrying");
                         self.sleep(self.backoff(attempt - 1, None), cancel).await?;
@@ -576,6 +576,69 @@ impl Fetcher {
         Ok(())
     }
 
+    /// What went wrong with a request, in words an operator can act on:
+    /// refused, timed out (connecting or reading, with the limit), too many
+    /// redirects, the name not found, the body cut off; then the innermost
+    /// cause. Never the URL (it may carry a secret).
+    fn cause(&self, e: reqwest::Error) -> String {
+        use std::error::Error as _;
+        let mut inner: Vec<String> = Vec::new();
+        let mut refused = false;
+        let mut src = e.source();
+        while let Some(s) = src {
+            if let Some(io) = s.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::ConnectionRefused
+            {
+                refused = true;
+            }
+            inner.push(s.to_string());
+            src = s.source();
+        }
+        let (timeout, connect, redirect, body) = (
+            e.is_timeout(),
+            e.is_connect(),
+            e.is_redirect(),
+            e.is_body() || e.is_decode(),
+        );
+        let root = match inner.last() {
+            Some(r) => r.clone(),
+            None => e.without_url().to_string(),
+        };
+        let cfg = &self.config;
+        let what = if timeout && connect {
+            format!(
+                "timed out after {} s connecting (connect_timeout_secs)",
+                cfg.connect_timeout_secs
+            )
+        } else if timeout {
+            format!(
+                "timed out after {} s (timeout_secs) waiting for the server",
+                cfg.timeout_secs
+            )
+        } else if refused {
+            "connection refused (nothing is listening there)".to_string()
+        } else if redirect {
+            "too many redirects".to_string()
+        } else if connect {
+            if root.to_ascii_lowercase().contains("dns")
+                || root.contains("failed to lookup address")
+            {
+                "the host name could not be resolved".to_string()
+            } else {
+                "could not connect".to_string()
+            }
+        } else if body {
+            "the response body could not be read".to_string()
+        } else {
+            "the request failed".to_string()
+        };
+        if inner.is_empty() {
+            what
+        } else {
+            format!("{what}: {root}")
+        }
+    }
+
     async fn download(
         &self,
         resp: reqwest::Response,
@@ -612,8 +675,15 @@ impl Fetcher {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(DownloadError::Fatal(FetchError::Cancelled));
                 }
-                let chunk =
-                    chunk.map_err(|e| DownloadError::Retryable(e.without_url().to_string()))?;
+                let chunk = chunk.map_err(|e| {
+                    DownloadError::Retryable(match expected {
+                        Some(exp) => format!(
+                            "the body was cut off after {n} of {exp} bytes ({})",
+                            self.cause(e)
+                        ),
+                        None => format!("the body was cut off after {n} bytes ({})", self.cause(e)),
+                    })
+                })?;
                 n += chunk.len() as u64;
                 if n > limit {
                     return Err(DownloadError::Fatal(FetchError::TooLarge {

@@ -244,7 +244,27 @@ impl SourcePlugin for OnsCensus {
             }
             let file = std::fs::File::open(&got.path)?;
             let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
-                PluginError::data(format!("{url}: not a readable zip archive: {e}"))
+                // Say what came instead: an HTML error page served with 200
+                // is the usual cause (public data, so its first line may be
+                // shown).
+                let first: String = std::fs::read(&got.path)
+                    .ok()
+                    .map(|b| {
+                        String::from_utf8_lossy(&b[..b.len().min(200)])
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                            .trim()
+                            .chars()
+                            .take(80)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                PluginError::data(format!(
+                    "{url}: expected a zip archive but the server sent {} ({} bytes, starting `{first}`): {e}",
+                    got.content_type.as_deref().unwrap_or("no content type"),
+                    got.bytes
+                ))
             })?;
             for level in &self.levels {
                 ctx.check_cancelled()?;
