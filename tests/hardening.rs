@@ -163,3 +163,118 @@ fn an_html_page_where_a_zip_was_expected_is_named() {
         text(&o)
     );
 }
+
+/// Names and identifiers planted in every column an HR extract's rows can
+/// shift into (an unquoted comma moves a forename into the next column)
+/// never reach a log line, an error, a manifest or a published file; only
+/// the restricted store and its quarantine may hold them.
+#[test]
+fn planted_names_and_ids_reach_no_log_manifest_or_published_file() {
+    const NAME: &str = "Zebulonia";
+    const ID: &str = "RAWID-77341";
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from(
+        "employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,religion,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date\n",
+    );
+    for i in 0..60 {
+        csv.push_str(&format!(
+            "E{i:04},2025-03-31,Housing,G{},{},White: Irish,No,Christian,{},37,{:.2},0,2015-05-01,\n",
+            1 + i % 3,
+            if i % 2 == 0 { "F" } else { "M" },
+            25 + i % 30,
+            12.0 + i as f64 / 10.0
+        ));
+    }
+    // The planted rows: the name in each column that takes free text or a
+    // value the host parses, and a raw id.
+    for (k, col) in [
+        "sex",
+        "ethnic_group",
+        "disability",
+        "religion",
+        "age",
+        "contract_hours",
+        "hourly_pay",
+        "bonus_pay",
+        "snapshot_date",
+        "start_date",
+        "leaver_date",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut fields = vec![
+            format!("{ID}-{k}"),
+            "2025-03-31".into(),
+            "Housing".into(),
+            "G1".into(),
+            "F".into(),
+            "White: Irish".into(),
+            "No".into(),
+            "Christian".into(),
+            "40".into(),
+            "37".into(),
+            "15.00".into(),
+            "0".into(),
+            "2015-05-01".into(),
+            String::new(),
+        ];
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let at = header.iter().position(|h| h == col).unwrap();
+        fields[at] = NAME.to_string();
+        csv.push_str(&fields.join(","));
+        csv.push('\n');
+    }
+    let extract = dir.path().join("hr.csv");
+    std::fs::write(&extract, csv).unwrap();
+    let cfg = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"hr\"\nplugin = \"workforce\"\nmax_rejected_pct = 100\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"{KEY_ENV}\"\n[[indicators]]\nplugin = \"pay-gap\"\n[indicators.options]\nsnapshot_date = \"2025-03-31\"\n",
+            extract.display()
+        ),
+    )
+    .unwrap();
+    for format in ["human", "json"] {
+        let o = eqpipe()
+            .args([
+                "--log-format",
+                format,
+                "-v",
+                "run",
+                "--force",
+                "--config",
+                cfg.to_str().unwrap(),
+            ])
+            .env(KEY_ENV, "a-hardening-test-key-long-enough")
+            .output()
+            .unwrap();
+        assert!(matches!(o.status.code(), Some(0) | Some(4)), "{}", text(&o));
+        let logs = text(&o);
+        assert!(
+            !logs.contains(NAME) && !logs.contains(ID),
+            "a value in the logs: {logs}"
+        );
+    }
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    assert!(
+        m["sources"][0]["datasets"]["workforce"]["quarantined"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{m:#}"
+    );
+    for f in files_under(&out) {
+        if f.strip_prefix(&out).unwrap().starts_with("restricted") {
+            continue;
+        }
+        let body = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).to_string();
+        assert!(
+            !body.contains(NAME) && !body.contains(ID),
+            "a planted value in {}",
+            f.display()
+        );
+    }
+}
