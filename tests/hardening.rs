@@ -278,3 +278,109 @@ fn planted_names_and_ids_reach_no_log_manifest_or_published_file() {
         );
     }
 }
+
+/// The upload endpoint under abuse, on loopback: half-open requests and
+/// stalled bodies are cut off, a declared oversize body is refused before
+/// a byte is read, one client cannot hold every connection, a run of wrong
+/// tokens is made to wait, and staging left by a killed server is removed.
+#[test]
+fn the_upload_server_sheds_abuse() {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    const TOKEN: &str = "eqp_hardening-test-token-0123456789";
+    const PARTNER_KEY: &str = "EQPIPE_TEST_HARDENING_PARTNER_KEY";
+    // SAFETY: no other thread of this test binary reads this variable.
+    unsafe { std::env::set_var(PARTNER_KEY, "a-partner-key-long-enough-for-it") };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let abandoned = out.join("restricted/partner=a/.uploads/0123abcd");
+    std::fs::create_dir_all(&abandoned).unwrap();
+    std::fs::write(abandoned.join("body"), "half an upload").unwrap();
+    let text = format!(
+        "output_dir = \"out\"\n[serve]\nlisten = \"127.0.0.1:0\"\nmax_upload_mb = 1\nheader_timeout_secs = 1\nbody_idle_timeout_secs = 1\nmax_connections_per_client = 3\nmax_token_failures = 3\n\
+         [[sources]]\nname = \"a_hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{{inbox}}/*.csv\"\n\
+         [[partners]]\nid = \"a\"\nname = \"A\"\nsources = [\"a_hr\"]\nkey_env = \"{PARTNER_KEY}\"\ntoken_sha256 = [\"{}\"]\ninbox = \"inbox/a\"\n",
+        eqpipe::partners::hash_token(TOKEN)
+    );
+    let cfg = eqpipe::config::Config::parse(&text, "test.toml", dir.path()).unwrap();
+    let server = eqpipe::upload::start(cfg, out.clone()).unwrap();
+    let addr = server.addr();
+    assert!(
+        !abandoned.exists(),
+        "staging from a killed server is removed at start"
+    );
+    let connect = || {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    };
+    // Reads until the server closes; the status line of what it sent.
+    let answer = |mut s: TcpStream| -> (String, Duration) {
+        let t = Instant::now();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        (text.lines().next().unwrap_or("").to_string(), t.elapsed())
+    };
+    let head = |token: &str, len: u64| {
+        format!(
+            "PUT /inbox/a/a_hr/w.csv HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        )
+    };
+
+    // Half-open: headers never finished. Closed after header_timeout_secs.
+    let mut s = connect();
+    s.write_all(b"PUT /inbox/a/a_hr/w.csv HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let (_, waited) = answer(s);
+    assert!(waited < Duration::from_secs(5), "held {waited:?}");
+
+    // A body that stalls: 408 after body_idle_timeout_secs.
+    let mut s = connect();
+    s.write_all(head(TOKEN, 100).as_bytes()).unwrap();
+    s.write_all(b"employee_id").unwrap();
+    let (status, waited) = answer(s);
+    assert!(status.contains("408"), "{status}");
+    assert!(waited < Duration::from_secs(5), "held {waited:?}");
+
+    // 2 GB declared, over max_upload_mb: 413 at once, no body sent.
+    let mut s = connect();
+    s.write_all(head(TOKEN, 2 << 30).as_bytes()).unwrap();
+    let (status, waited) = answer(s);
+    assert!(status.contains("413"), "{status}");
+    assert!(waited < Duration::from_secs(2), "{waited:?}");
+
+    // One client holds three idle connections; a fourth is closed at once.
+    let held: Vec<TcpStream> = (0..3).map(|_| connect()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, waited) = answer(connect());
+    assert!(
+        status.is_empty() && waited < Duration::from_secs(1),
+        "{status} {waited:?}"
+    );
+    drop(held);
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // Three wrong tokens, then even the right one must wait (429).
+    for _ in 0..3 {
+        let mut s = connect();
+        s.write_all(head("eqp_wrong", 0).as_bytes()).unwrap();
+        assert!(answer(s).0.contains("401"));
+    }
+    let mut s = connect();
+    s.write_all(head(TOKEN, 0).as_bytes()).unwrap();
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    assert!(
+        buf.starts_with("HTTP/1.1 429") && buf.to_ascii_lowercase().contains("retry-after: "),
+        "{buf}"
+    );
+    // Nothing half-received is left behind.
+    let staging = out.join("restricted/partner=a/.uploads");
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    drop(server);
+}

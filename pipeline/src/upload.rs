@@ -17,7 +17,13 @@
 //!   under the output folder: time, client address, partner, token
 //!   fingerprint (the first 12 hex digits of its hash), file, size, SHA-256,
 //!   status and row counts. Nothing in it identifies a person.
+//! - Abuse is shed: header and TLS-handshake timeout, a body idle timeout
+//!   (408), a cap on connections in all and per client address (closed at
+//!   once), 413 before reading a body whose declared length is over the
+//!   limit, a growing wait (429, `Retry-After`) for an address that keeps
+//!   sending wrong tokens, and staging a killed server left removed at start.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -49,6 +55,21 @@ pub struct ServeConfig {
     pub max_upload_mb: u64,
     /// Rejected rows listed in a receipt (default 100; all are counted).
     pub receipt_rejections: usize,
+    /// A client must send its request headers within this many seconds
+    /// (and complete the TLS handshake), or the connection is closed
+    /// (default 10).
+    pub header_timeout_secs: u64,
+    /// The longest gap between two pieces of an upload's body before it is
+    /// abandoned with 408 (default 30).
+    pub body_idle_timeout_secs: u64,
+    /// Connections served at once (default 64); more are closed at once.
+    pub max_connections: usize,
+    /// Connections one client address may hold at once (default 8).
+    pub max_connections_per_client: usize,
+    /// Failed tokens one address may send in a minute before it is made
+    /// to wait (429 with Retry-After, doubling while it keeps failing;
+    /// default 10).
+    pub max_token_failures: u32,
 }
 
 impl Default for ServeConfig {
@@ -59,9 +80,18 @@ impl Default for ServeConfig {
             tls_key: None,
             max_upload_mb: 512,
             receipt_rejections: 100,
+            header_timeout_secs: 10,
+            body_idle_timeout_secs: 30,
+            max_connections: 64,
+            max_connections_per_client: 8,
+            max_token_failures: 10,
         }
     }
 }
+
+/// Failed tokens per client address: (count in the window, window start,
+/// locked out until).
+type Failures = HashMap<std::net::IpAddr, (u32, std::time::Instant, Option<std::time::Instant>)>;
 
 /// A rejected row, as a receipt shows it (no values).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -154,6 +184,69 @@ struct State {
     config: Config,
     out: PathBuf,
     audit: Mutex<()>,
+    /// Open connections per client address.
+    clients: Mutex<HashMap<std::net::IpAddr, usize>>,
+    /// Token failures per client address.
+    failures: Mutex<Failures>,
+}
+
+impl State {
+    /// How long `ip` must still wait after too many failed tokens.
+    fn locked_out(&self, ip: std::net::IpAddr) -> Option<std::time::Duration> {
+        let f = self.failures.lock().expect("not poisoned");
+        let until = f.get(&ip)?.2?;
+        until.checked_duration_since(std::time::Instant::now())
+    }
+
+    /// Counts a failed token from `ip`; past the limit it must wait, twice
+    /// as long each time it fails again (1 s up to 5 min).
+    fn failed_token(&self, ip: std::net::IpAddr) {
+        let now = std::time::Instant::now();
+        let limit = self.config.serve.max_token_failures.max(1);
+        let mut f = self.failures.lock().expect("not poisoned");
+        let e = f.entry(ip).or_insert((0, now, None));
+        if now.duration_since(e.1) > std::time::Duration::from_secs(60) && e.2.is_none() {
+            *e = (0, now, None);
+        }
+        e.0 += 1;
+        if e.0 >= limit {
+            let over = (e.0 - limit).min(8);
+            let wait = std::time::Duration::from_secs((1u64 << over).min(300));
+            e.2 = Some(now + wait);
+        }
+    }
+}
+
+/// A client's connection, counted while it is open.
+struct ClientSlot {
+    state: Arc<State>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut c = self.state.clients.lock().expect("not poisoned");
+        if let Some(n) = c.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Removes staging folders an earlier server left (killed mid-upload).
+pub fn remove_abandoned_uploads(out: &Path, partners: &[Partner]) -> usize {
+    let mut n = 0;
+    for p in partners {
+        let staging = partners::restricted_root(out, &p.id).join(".uploads");
+        for e in std::fs::read_dir(&staging).into_iter().flatten().flatten() {
+            if std::fs::remove_dir_all(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -214,11 +307,22 @@ pub fn start(config: Config, out: PathBuf) -> Result<UploadServer, String> {
         .block_on(tokio::net::TcpListener::bind(addr))
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let abandoned = remove_abandoned_uploads(&out, &config.partners);
+    if abandoned > 0 {
+        tracing::info!(
+            abandoned,
+            "removed uploads an earlier server left half-received"
+        );
+    }
     let state = Arc::new(State {
         config,
         out,
         audit: Mutex::new(()),
+        clients: Mutex::new(HashMap::new()),
+        failures: Mutex::new(HashMap::new()),
     });
+    let connections = Arc::new(tokio::sync::Semaphore::new(sc.max_connections.max(1)));
+    let header_timeout = std::time::Duration::from_secs(sc.header_timeout_secs.max(1));
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let has_tls = acceptor.is_some();
@@ -237,26 +341,51 @@ pub fn start(config: Config, out: PathBuf) -> Result<UploadServer, String> {
                             }
                         },
                     };
+                    // Over the caps: closed at once, nothing read.
+                    let Ok(permit) = connections.clone().try_acquire_owned() else {
+                        tracing::warn!(%remote, "connection refused: serve.max_connections reached");
+                        continue;
+                    };
+                    let slot = {
+                        let mut c = state.clients.lock().expect("not poisoned");
+                        let n = c.entry(remote.ip()).or_default();
+                        if *n >= state.config.serve.max_connections_per_client.max(1) {
+                            tracing::warn!(%remote, "connection refused: serve.max_connections_per_client reached");
+                            continue;
+                        }
+                        *n += 1;
+                        ClientSlot {
+                            state: state.clone(),
+                            ip: remote.ip(),
+                        }
+                    };
                     let state = state.clone();
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
+                        let _held = (permit, slot);
                         let service = hyper::service::service_fn(move |req| {
                             let state = state.clone();
                             async move { Ok::<_, Infallible>(handle(state, req, remote).await) }
                         });
-                        let http = hyper::server::conn::http1::Builder::new();
+                        let mut http = hyper::server::conn::http1::Builder::new();
+                        http.timer(hyper_util::rt::TokioTimer::new())
+                            .header_read_timeout(header_timeout);
                         let result = match acceptor {
-                            Some(a) => match a.accept(tcp).await {
-                                Ok(tls) => {
+                            Some(a) => match tokio::time::timeout(header_timeout, a.accept(tcp)).await {
+                                Err(_) => {
+                                    tracing::debug!(%remote, "TLS handshake timed out");
+                                    return;
+                                }
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%remote, "TLS handshake failed: {e}");
+                                    return;
+                                }
+                                Ok(Ok(tls)) => {
                                     http.serve_connection(
                                         hyper_util::rt::TokioIo::new(tls),
                                         service,
                                     )
                                     .await
-                                }
-                                Err(e) => {
-                                    tracing::debug!(%remote, "TLS handshake failed: {e}");
-                                    return;
                                 }
                             },
                             None => {
@@ -406,6 +535,14 @@ async fn handle(
         audit(state, line);
         resp
     }
+    if let Some(wait) = state.locked_out(remote.ip()) {
+        let m = "too many failed tokens from this address: wait before trying again";
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, m);
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
+        return finish(&state, &mut line, r, Some(m));
+    }
     let Some(token) = token else {
         let m = "missing bearer token (Authorization: Bearer <token>)";
         return finish(
@@ -417,6 +554,7 @@ async fn handle(
     };
     line.token = Some(partners::hash_token(&token)[..12].to_string());
     let Some(owner) = partners::token_owner(&state.config.partners, &token) else {
+        state.failed_token(remote.ip());
         let m = "unknown token";
         return finish(
             &state,
@@ -480,12 +618,29 @@ async fn handle(
             Some(m),
         );
     }
+    let limit = state.config.serve.max_upload_mb.saturating_mul(1 << 20);
+    // A declared length over the limit is refused before any byte is read.
+    if let Some(declared) = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        && declared > limit
+    {
+        let m = format!("the file is larger than serve.max_upload_mb ({limit} bytes)");
+        return finish(
+            &state,
+            &mut line,
+            error(StatusCode::PAYLOAD_TOO_LARGE, &m),
+            Some("too large"),
+        );
+    }
     // Stream the body into a scratch file under the partner's restricted root.
     let scratch =
         partners::restricted_root(&state.out, &owner.id).join(format!(".uploads/{}", nonce()));
     let staged = scratch.join("body");
-    let limit = state.config.serve.max_upload_mb.saturating_mul(1 << 20);
-    let received = receive(req.into_body(), &scratch, &staged, limit).await;
+    let idle = std::time::Duration::from_secs(state.config.serve.body_idle_timeout_secs.max(1));
+    let received = receive(req.into_body(), &scratch, &staged, limit, idle).await;
     let (bytes, sha) = match received {
         Ok(x) => x,
         Err((status, m)) => {
@@ -563,6 +718,7 @@ async fn receive(
     scratch: &Path,
     staged: &Path,
     limit: u64,
+    idle: std::time::Duration,
 ) -> Result<(u64, String), (StatusCode, String)> {
     let internal = |e: String| {
         tracing::error!("cannot stage an upload: {e}");
@@ -575,7 +731,20 @@ async fn receive(
     let mut f = store::create_file(staged).map_err(|e| internal(e.to_string()))?;
     let mut hasher = Sha256::new();
     let mut n = 0u64;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => {
+                return Err((
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "no data for {} s (serve.body_idle_timeout_secs): the upload was abandoned",
+                        idle.as_secs()
+                    ),
+                ));
+            }
+            Ok(None) => break,
+            Ok(Some(frame)) => frame,
+        };
         let frame =
             frame.map_err(|e| (StatusCode::BAD_REQUEST, format!("reading the upload: {e}")))?;
         if let Ok(data) = frame.into_data() {
