@@ -384,3 +384,79 @@ fn the_upload_server_sheds_abuse() {
     assert!(left.is_empty(), "{left:?}");
     drop(server);
 }
+
+/// A marker secret in every place a secret lives (the pseudonymisation
+/// key, an API key sent in a query, the webhook URL), used for real on
+/// local servers, failing where it can: it is found in no file under the
+/// output folder and in no log line.
+#[test]
+fn marker_secrets_reach_no_file_and_no_log() {
+    use std::sync::{Arc, Mutex};
+    const KEY: &str = "MARKERKEY-4b1d9e-pseudonymisation-secret";
+    const API: &str = "MARKERAPI-77c2f0";
+    const HOOK: &str = "MARKERHOOK-e0a513";
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let s = seen.clone();
+    // Nomis stand-in: sees the key, fails every time (the error path).
+    let api = TestServer::start(Box::new(move |url, _| {
+        s.lock().unwrap().push(url.to_string());
+        (503, vec![], b"unavailable".to_vec())
+    }));
+    let hooks: Arc<Mutex<Vec<String>>> = Arc::default();
+    let h = hooks.clone();
+    let hook = TestServer::start(Box::new(move |url, _| {
+        h.lock().unwrap().push(url.to_string());
+        (200, vec![], vec![])
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let extract = dir.path().join("hr.csv");
+    std::fs::write(
+        &extract,
+        "employee_id,snapshot_date,org_unit,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,start_date,leaver_date\n\
+         E1,2025-03-31,Housing,G1,F,White: Irish,No,40,37,12.00,0,2015-05-01,\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out\"\n[fetch]\nretries = 1\nbackoff_base_ms = 10\nmin_interval_ms = 0\n[notify]\nwebhook_url_env = \"EQPIPE_TEST_MARKER_HOOK\"\nalways = true\n\
+             [[sources]]\nname = \"hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{}\"\npseudonymisation_key_env = \"EQPIPE_TEST_MARKER_KEY\"\n\
+             [[sources]]\nname = \"aps\"\nplugin = \"nomis-api\"\n[sources.options]\nbase_url = \"{}api/v01\"\ndataset = \"NM_17_5\"\napi_key_env = \"EQPIPE_TEST_MARKER_API\"\n[sources.options.params]\ngeography = \"1946157081\"\n",
+            extract.display(),
+            api.base
+        ),
+    )
+    .unwrap();
+    let o = eqpipe()
+        .args(["-v", "run", "--config", cfg.to_str().unwrap()])
+        .env("EQPIPE_TEST_MARKER_KEY", KEY)
+        .env("EQPIPE_TEST_MARKER_API", API)
+        .env(
+            "EQPIPE_TEST_MARKER_HOOK",
+            format!("{}hook/{HOOK}", hook.base),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    // Each secret was used.
+    assert!(seen.lock().unwrap().iter().any(|u| u.contains(API)));
+    assert!(hooks.lock().unwrap().iter().any(|u| u.contains(HOOK)));
+    let logs = text(&o);
+    let out = dir.path().join("out");
+    for marker in [KEY, API, HOOK] {
+        assert!(!logs.contains(marker), "{marker} in the logs: {logs}");
+        for f in files_under(&out) {
+            let body = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).to_string();
+            assert!(!body.contains(marker), "{marker} in {}", f.display());
+        }
+    }
+    let m = last_manifest(&out);
+    let aps = m["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "aps")
+        .unwrap();
+    assert!(aps["error"].as_str().unwrap().contains("REDACTED"), "{aps}");
+}
