@@ -869,3 +869,33 @@ fn iod_files_joined_by_lsoa_give_population_shares() {
         (f("pct_population_most_deprived_20pct") - pop20 as f64 * 100.0 / pop as f64).abs() < 1e-9
     );
 }
+
+/// An employer's return saved by Excel on Windows (Windows-1252) is read,
+/// its accented name intact.
+#[test]
+fn a_windows_1252_diversity_return_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"published,organisation,gender_female,gender_male\n2024,Caf".to_vec();
+    bytes.push(0xE9);
+    bytes.extend_from_slice(b" Services Trust,40,30\n");
+    let csv = write(dir.path(), "return.csv", bytes);
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"div\"\nplugin = \"workforce-aggregate\"\n[sources.options]\nfiles = [\"{}\"]\n",
+            csv.display()
+        ),
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, rows, _, b) = read_parquet(
+        &dir.path()
+            .join("out/datasets/workforce_counts/source=div/part-0.parquet"),
+    );
+    assert_eq!(rows, 2);
+    assert_eq!(
+        text_at(&b[0], "organisation", 0).as_deref(),
+        Some("Café Services Trust")
+    );
+}

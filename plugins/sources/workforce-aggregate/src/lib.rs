@@ -35,6 +35,14 @@ pub struct Options {
     pub columns: std::collections::BTreeMap<String, String>,
 }
 
+/// A field as text: UTF-8, or Windows-1252 where it is not.
+fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(b).0,
+    }
+}
+
 /// The row columns a mapping may rename.
 const MAPPABLE: &[&str] = &[
     "published",
@@ -192,10 +200,15 @@ impl SourcePlugin for WorkforceAggregate {
                 .from_path(&got.path)
                 .map_err(|e| PluginError::io(format!("{name}: {e}")))?;
             let header: Vec<String> = rdr
-                .headers()
+                .byte_headers()
                 .map_err(|e| PluginError::data(format!("{name}: cannot read the header: {e}")))?
                 .iter()
-                .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+                .map(|h| {
+                    text(h)
+                        .trim()
+                        .trim_start_matches('\u{feff}')
+                        .to_ascii_lowercase()
+                })
                 .collect();
             for (i, h) in header.iter().enumerate() {
                 if let Some(j) = header[..i].iter().position(|x| x == h) {
@@ -285,10 +298,18 @@ impl SourcePlugin for WorkforceAggregate {
                 "category_level",
                 "count",
             ]);
-            for (r, rec) in rdr.records().enumerate() {
+            for (r, rec) in rdr.byte_records().enumerate() {
                 let line = r as u64 + 2;
                 let rec = rec.map_err(|e| PluginError::data(format!("{name}, row {line}: {e}")))?;
-                let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).unwrap_or("").trim();
+                // Employers' returns saved by Excel on Windows are
+                // Windows-1252: each field is read as UTF-8, else as that.
+                let rec: Vec<String> = rec.iter().map(|f| text(f).into_owned()).collect();
+                let get = |i: Option<usize>| {
+                    i.and_then(|i| rec.get(i))
+                        .map(String::as_str)
+                        .unwrap_or("")
+                        .trim()
+                };
                 let date = get(Some(published));
                 for (i, ch, cat, label, cat_level) in &cats {
                     let v = get(Some(*i));
