@@ -422,7 +422,9 @@ fn a_run_wide_limit_and_fail_on_warnings_are_the_operators_to_set() {
     assert!(
         metrics.contains(
             "eqpipe_step_status{step=\"hr\",kind=\"source\",status=\"succeeded_with_warnings\"} 1"
-        ) && metrics.contains("eqpipe_step_warnings{step=\"hr\",kind=\"source\"} 1"),
+        ) && metrics.contains("eqpipe_step_warnings{step=\"hr\",kind=\"source\"} 1")
+            && metrics.contains("eqpipe_run_warnings 1")
+            && metrics.contains("eqpipe_run_success 0"),
         "{metrics}"
     );
     // The operator fails steps on rejected rows.

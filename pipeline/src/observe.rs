@@ -54,6 +54,16 @@ pub fn metrics(m: &RunManifest) -> String {
         "eqpipe_run_success {}",
         u8::from(m.outcome == Outcome::Success)
     );
+    let _ = writeln!(
+        s,
+        "# HELP eqpipe_run_warnings 1 if the last run completed with data-quality warnings."
+    );
+    let _ = writeln!(s, "# TYPE eqpipe_run_warnings gauge");
+    let _ = writeln!(
+        s,
+        "eqpipe_run_warnings {}",
+        u8::from(m.outcome == Outcome::SuccessWithWarnings)
+    );
     let _ = writeln!(s, "# HELP eqpipe_run_info The last run: id and outcome.");
     let _ = writeln!(s, "# TYPE eqpipe_run_info gauge");
     let _ = writeln!(
