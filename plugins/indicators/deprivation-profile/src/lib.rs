@@ -51,6 +51,31 @@ pub struct Options {
     pub best_fit: bool,
 }
 
+/// Areas by code: (name, level, LSOAs).
+type Areas = BTreeMap<String, (String, String, BTreeSet<String>)>;
+
+/// Puts `lsoa` in the area `r` names, recording how it got there.
+fn place(
+    parents: &mut Areas,
+    mapping: &mut HashMap<String, &'static str>,
+    r: &LookupRow,
+    lsoa: &str,
+    how: &'static str,
+) {
+    mapping.insert(r.parent.clone(), how);
+    parents
+        .entry(r.parent.clone())
+        .or_insert_with(|| {
+            (
+                r.parent_name.clone(),
+                r.parent_level.clone(),
+                BTreeSet::new(),
+            )
+        })
+        .2
+        .insert(lsoa.to_string());
+}
+
 /// A lookup row whose child is an LSOA.
 struct LookupRow {
     child: String,
@@ -225,7 +250,7 @@ impl IndicatorPlugin for DeprivationProfile {
             |l: &str| self.options.levels.is_empty() || self.options.levels.iter().any(|x| x == l);
         // parent -> (name, level, lsoas), from lookups on the indices' own
         // boundaries: containment only.
-        let mut parents: BTreeMap<String, (String, String, BTreeSet<String>)> = BTreeMap::new();
+        let mut parents: Areas = BTreeMap::new();
         let mut parent_vintage: HashMap<String, i16> = HashMap::new();
         let mut mapping: HashMap<String, &'static str> = HashMap::new();
         let (mut best_fit_rows, mut other_boundaries) = (0u64, 0u64);
@@ -245,18 +270,7 @@ impl IndicatorPlugin for DeprivationProfile {
             if !wanted_level(&r.parent_level) {
                 continue;
             }
-            mapping.insert(r.parent.clone(), "within");
-            parents
-                .entry(r.parent.clone())
-                .or_insert_with(|| {
-                    (
-                        r.parent_name.clone(),
-                        r.parent_level.clone(),
-                        BTreeSet::new(),
-                    )
-                })
-                .2
-                .insert(r.child.clone());
+            place(&mut parents, &mut mapping, r, &r.child, "within");
         }
         // The explicit best-fit step: each LSOA of the indices counts in the
         // areas that contain its best-fit successor on newer boundaries
@@ -286,18 +300,7 @@ impl IndicatorPlugin for DeprivationProfile {
                     if let Some(v) = r.parent_vintage {
                         parent_vintage.insert(r.parent.clone(), v);
                     }
-                    mapping.insert(r.parent.clone(), "best_fit");
-                    parents
-                        .entry(r.parent.clone())
-                        .or_insert_with(|| {
-                            (
-                                r.parent_name.clone(),
-                                r.parent_level.clone(),
-                                BTreeSet::new(),
-                            )
-                        })
-                        .2
-                        .insert(old.to_string());
+                    place(&mut parents, &mut mapping, r, old, "best_fit");
                 }
             }
         } else if other_boundaries > 0 {
