@@ -20,19 +20,22 @@ struct Env {
 }
 
 fn env() -> Env {
+    env_with(FetchConfig {
+        retries: 2,
+        backoff_base_ms: 20,
+        backoff_max_ms: 100,
+        min_interval_ms: 0,
+        ..FetchConfig::default()
+    })
+}
+
+fn env_with(cfg: FetchConfig) -> Env {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = FetchConfig {
-        retries: 2,
-        backoff_base_ms: 20,
-        backoff_max_ms: 100,
-        min_interval_ms: 0,
-        ..FetchConfig::default()
-    };
     let fetcher = Fetcher::new(
         cfg,
         dir.path().join("cache"),
@@ -325,28 +328,16 @@ fn raw_server(reply: &'static [u8], hold: Duration) -> String {
 /// counts), a read that timed out (with the limit), a redirect loop.
 #[test]
 fn fetch_errors_name_their_cause() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let fetcher = Fetcher::new(
-        FetchConfig {
-            retries: 1,
-            backoff_base_ms: 10,
-            backoff_max_ms: 20,
-            min_interval_ms: 0,
-            timeout_secs: 1,
-            ..FetchConfig::default()
-        },
-        dir.path().join("cache"),
-        dir.path().to_path_buf(),
-        rt.handle().clone(),
-    )
-    .unwrap();
+    let e = env_with(FetchConfig {
+        retries: 1,
+        backoff_base_ms: 10,
+        backoff_max_ms: 20,
+        min_interval_ms: 0,
+        timeout_secs: 1,
+        ..FetchConfig::default()
+    });
     let get = |url: &str| {
-        fetcher
+        e.fetcher
             .fetch_blocking(&FetchRequest::get(url.to_string()), &no_cancel())
             .unwrap_err()
             .to_string()

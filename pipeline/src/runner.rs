@@ -656,10 +656,13 @@ fn run_step(
         })
         .collect();
     indicator_inputs.sort_by(|a, b| a.file.cmp(&b.file));
+    // The step's last successful run: its fingerprint decides whether to
+    // run again, and whether its output is the baseline for the shrink rule.
+    let previous = incremental::load(&fp_path);
     if !shared.opts.force
-        && let Some(old) = incremental::load(&fp_path)
+        && let Some(old) = &previous
         && incremental::same_step(
-            &old,
+            old,
             &plugin.manifest.name,
             &plugin.manifest.version,
             &options_text,
@@ -667,7 +670,7 @@ fn run_step(
         )
         && inputs_unchanged(
             shared,
-            &old,
+            old,
             is_source,
             personal,
             &indicator_inputs,
@@ -786,7 +789,8 @@ fn run_step(
     warnings.append(&mut ctx_warnings);
     // The last good output is the baseline only when it was made with the
     // same settings (a changed config may rightly make less).
-    let same_settings = incremental::load(&fp_path)
+    let same_settings = previous
+        .as_ref()
         .is_some_and(|old| old.options == incremental::sha(&options_text));
     if let Some(max_shrink) = policy.max_shrink_pct {
         // A source with no rows at all, or a dataset that fell far below
