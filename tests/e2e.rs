@@ -30,6 +30,9 @@ fn demo_writes_typed_parquet_an_indicator_and_a_manifest() {
     let out = dir.path().join("demo");
     let o = run(&["demo", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
+    // Every path the demo writes, against the golden list taken before the
+    // host was split into crates (`tests/golden/demo-layout.txt`).
+    assert_golden("demo-layout.txt", &layout(&out));
 
     // census_counts: the contract's types, provenance, and rows.
     let (schema, rows, kv, batches) =

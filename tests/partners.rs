@@ -664,3 +664,33 @@ mod upload {
         assert_eq!(sal["datasets"]["workforce"]["quarantined"], 1);
     }
 }
+
+/// Every path a partnership run writes, against the golden list in
+/// `tests/golden/partnership-layout.txt` (taken before the host was split
+/// into crates and kept equal across the move): the published, restricted
+/// and per-partner roots, quarantine, caches, state and versions.
+#[test]
+fn a_partnership_run_writes_the_golden_layout() {
+    let s = setup(&BTreeMap::new());
+    std::fs::write(
+        s.inbox("manchester").join("workforce-2025-03.csv"),
+        extract(420, 0x51, 4),
+    )
+    .unwrap();
+    // One of Salford's rows has no id: it is quarantined, the rest kept.
+    let mut salford = extract(260, 0x77, 12);
+    salford = salford.replacen("\nP100003,", "\n,", 1);
+    std::fs::write(s.inbox("salford").join("workforce-2025-03.csv"), salford).unwrap();
+    std::fs::write(
+        s.inbox("trafford").join("workforce-2025-03.csv"),
+        extract(150, 0x99, 0),
+    )
+    .unwrap();
+    let o = run_partnership(&s);
+    assert!(
+        matches!(o.status.code(), Some(0 | 4)),
+        "the run completes: {}",
+        text(&o)
+    );
+    assert_golden("partnership-layout.txt", &layout(&s.out));
+}

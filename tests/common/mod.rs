@@ -247,3 +247,83 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// Every path under `root` (folders and files), relative and sorted, one per
+/// line, with the parts that change from run to run masked: run ids
+/// (`20261202T004216.584Z-7d7f` → `<run>`) and content hashes (64 hex
+/// digits → `<hash>`). Folders end in `/`.
+pub fn layout(root: &Path) -> String {
+    fn mask(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < b.len() {
+            let hex = b[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+                .count();
+            if hex >= 64 {
+                out.push_str("<hash>");
+                i += hex;
+                continue;
+            }
+            // A run id: 8 digits, T, 6 digits, '.', 3 digits, "Z-", 4 hex.
+            let run = &b[i..];
+            if run.len() >= 25
+                && run[..8].iter().all(u8::is_ascii_digit)
+                && run[8] == b'T'
+                && run[9..15].iter().all(u8::is_ascii_digit)
+                && run[15] == b'.'
+                && run[16..19].iter().all(u8::is_ascii_digit)
+                && &run[19..21] == b"Z-"
+                && run[21..25].iter().all(u8::is_ascii_hexdigit)
+            {
+                out.push_str("<run>");
+                i += 25;
+                continue;
+            }
+            out.push(b[i] as char);
+            i += 1;
+        }
+        out
+    }
+    let mut lines = std::collections::BTreeSet::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                lines.insert(format!("{}/", mask(&rel)));
+                stack.push(p);
+            } else {
+                lines.insert(mask(&rel));
+            }
+        }
+    }
+    lines.into_iter().collect::<Vec<_>>().join("\n") + "\n"
+}
+
+/// Compares `actual` with the golden file `tests/golden/<name>`; with
+/// `EQPIPE_UPDATE_GOLDEN=1` writes it instead. The golden files are
+/// reviewed like code: a change to one is a change to what users see.
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = workspace_root().join("tests").join("golden").join(name);
+    if std::env::var_os("EQPIPE_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (EQPIPE_UPDATE_GOLDEN=1 writes it)", path.display()));
+    if expected != actual {
+        let exp: std::collections::BTreeSet<&str> = expected.lines().collect();
+        let act: std::collections::BTreeSet<&str> = actual.lines().collect();
+        let gone: Vec<_> = exp.difference(&act).collect();
+        let new: Vec<_> = act.difference(&exp).collect();
+        panic!(
+            "{} differs from what was written.\nmissing: {gone:#?}\nunexpected: {new:#?}",
+            path.display()
+        );
+    }
+}
