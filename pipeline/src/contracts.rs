@@ -194,7 +194,10 @@ impl Contracts {
     pub fn record(&self, root: &Path) -> Result<(), crate::store::StoreError> {
         let all: Vec<&Contract> = self.by_name.values().map(|c| c.as_ref()).collect();
         let json = serde_json::to_vec_pretty(&all).expect("serialisable");
-        crate::store::write_atomic(&Self::recorded_path(root), &json)
+        Ok(crate::store::write_atomic(
+            &Self::recorded_path(root),
+            &json,
+        )?)
     }
 
     /// The built-ins plus the contracts the last run under `root` recorded.

@@ -12,32 +12,10 @@ use arrow_array::Array;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::DataType;
 use rust_xlsxwriter::{Format, Workbook};
-use serde::{Deserialize, Serialize};
 
 use crate::contracts::Contracts;
 use crate::store;
-
-/// A spreadsheet format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    /// Comma-separated text (UTF-8 with a byte-order mark, which Excel
-    /// needs to read it as UTF-8).
-    Csv,
-    /// Excel workbook.
-    Xlsx,
-}
-
-/// `[exports]` in the config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportsConfig {
-    /// Formats to write.
-    pub formats: Vec<ExportFormat>,
-    /// Indicators (output folder names) to export; all when empty.
-    #[serde(default)]
-    pub indicators: Vec<String>,
-}
+pub use eqpipe_core::config::{ExportFormat, ExportsConfig};
 
 /// Excel's limit.
 const MAX_ROWS: usize = 1_048_575;

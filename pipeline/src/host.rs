@@ -25,6 +25,7 @@ use crate::disclosure::{self, Policy};
 use crate::fetch::Fetcher;
 use crate::registry::Plugin;
 use crate::store::{FinishedFile, PendingFile, QuarantineWriter, StoreError};
+pub use eqpipe_core::manifest::{DatasetStats, FetchRecord, NulledValues};
 
 /// Where one emitted dataset goes.
 pub struct Target {
@@ -93,68 +94,6 @@ impl Scope {
         }
         Ok(())
     }
-}
-
-/// Counts for one dataset of one step.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct DatasetStats {
-    /// Rows the plugin emitted.
-    pub rows_in: u64,
-    /// Rows stored.
-    pub rows: u64,
-    /// Rows quarantined.
-    pub quarantined: u64,
-    /// Columns the plugin sent that the contract does not have (dropped).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dropped_columns: Vec<String>,
-    /// Rows suppressed before publication for their own small counts.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub suppressed: u64,
-    /// Rows suppressed so that suppressed ones cannot be recovered.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub secondary_suppressed: u64,
-    /// Rejected rows by their first reason (reasons never hold values).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub rejected_reasons: BTreeMap<String, u64>,
-    /// Per column, statistical markers (`..`, `[c]`, …) stored as null.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub markers: BTreeMap<String, u64>,
-    /// Per column (`on_error = "null"`), unreadable values stored as null.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub nulled: BTreeMap<String, NulledValues>,
-}
-
-/// Unreadable values of one optional column, stored as null.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct NulledValues {
-    /// How many.
-    pub count: u64,
-    /// The first reason.
-    pub reason: String,
-}
-
-/// The most distinct rejection reasons counted per dataset (the rest are
-/// counted under "other reasons").
-const MAX_REASONS: usize = 20;
-
-impl DatasetStats {
-    fn count_reason(&mut self, reason: &str) {
-        let first = reason.split("; ").next().unwrap_or(reason);
-        if let Some(n) = self.rejected_reasons.get_mut(first) {
-            *n += 1;
-        } else if self.rejected_reasons.len() < MAX_REASONS {
-            self.rejected_reasons.insert(first.to_string(), 1);
-        } else {
-            *self
-                .rejected_reasons
-                .entry("other reasons".into())
-                .or_default() += 1;
-        }
-    }
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 /// Which copy of a dataset a closed file is.
@@ -530,26 +469,6 @@ fn write_rejections(
         )?;
     }
     Ok(())
-}
-
-/// A URL fetched during a step, for the manifest and provenance.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct FetchRecord {
-    /// The URL, secrets redacted.
-    pub url: String,
-    /// Served from the cache without a download.
-    pub from_cache: bool,
-    /// Bytes in the body.
-    pub bytes: u64,
-    /// When the body was downloaded.
-    pub fetched_at: Option<String>,
-    /// The request as the plugin made it (secrets only as variable names),
-    /// kept for incremental runs, not in the manifest.
-    #[serde(skip)]
-    pub request: Option<FetchRequest>,
-    /// SHA-256 of what came back (file bytes, or a folder's listing).
-    #[serde(skip)]
-    pub digest: Option<String>,
 }
 
 /// The hand-over from a plugin's thread to the thread storing its rows.

@@ -6,7 +6,8 @@
 
 pub mod catalog;
 pub mod check;
-pub mod config;
+pub use eqpipe_core::config;
+pub use eqpipe_core::{fsio, layout, manifest, provenance, vars};
 pub mod contracts;
 pub mod demo;
 pub mod disclosure;

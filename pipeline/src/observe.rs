@@ -18,21 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
-
 use crate::runner::{Outcome, RunManifest};
 use crate::store;
-
-/// `[notify]` in the config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NotifyConfig {
-    /// Environment variable holding the webhook URL (it is a secret).
-    pub webhook_url_env: String,
-    /// Post after every run, not only when one is not a success.
-    #[serde(default)]
-    pub always: bool,
-}
+pub use eqpipe_core::config::NotifyConfig;
 
 fn label(s: &str) -> String {
     s.replace('\\', "\\\\")

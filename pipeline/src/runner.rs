@@ -14,18 +14,16 @@ use std::time::Instant;
 
 use eqpipe_plugin_abi as abi;
 use eqpipe_plugin_sdk::PluginKind;
-use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Isolation, options_json};
 use crate::contracts::{Contracts, Validator};
 use crate::fetch::Fetcher;
-use crate::host::{CopyKind, DatasetStats, FetchRecord, Sink, StepContext, Target};
+use crate::host::{CopyKind, Sink, StepContext, Target};
 use crate::incremental;
 use crate::registry::{self, Plugin};
 use crate::store::{self, PART_FILE};
-
-/// The pipeline's version, recorded in manifests and provenance.
-pub const PIPELINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use eqpipe_core::manifest::*;
+pub use eqpipe_core::vars::{snapshot_vars, with_vars};
 
 /// How a run is carried out.
 #[derive(Debug, Clone)]
@@ -49,82 +47,6 @@ pub struct RunOptions {
     pub accept_shrink: bool,
 }
 
-/// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StepStatus {
-    /// Ran and its outputs were committed.
-    Succeeded,
-    /// Ran and its outputs were committed, but it lost some data below the
-    /// limits (rows rejected, values nulled, coverage a plugin reported
-    /// missing, an accepted shrink): see the step's `warnings`.
-    #[serde(rename = "succeeded_with_warnings")]
-    SucceededWithWarnings,
-    /// Failed; its last good outputs are untouched.
-    Failed,
-    /// Not run (for example, no input data).
-    Skipped,
-    /// Stopped by cancellation; outputs untouched.
-    Cancelled,
-    /// Not run: its inputs are unchanged since its last successful run,
-    /// whose outputs stand.
-    Unchanged,
-}
-
-impl StepStatus {
-    /// Succeeded, or unchanged (its outputs are current).
-    pub fn ok(self) -> bool {
-        matches!(
-            self,
-            StepStatus::Succeeded | StepStatus::SucceededWithWarnings | StepStatus::Unchanged
-        )
-    }
-
-    /// The status as the manifest spells it (`succeeded_with_warnings`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StepStatus::Succeeded => "succeeded",
-            StepStatus::SucceededWithWarnings => "succeeded_with_warnings",
-            StepStatus::Failed => "failed",
-            StepStatus::Skipped => "skipped",
-            StepStatus::Cancelled => "cancelled",
-            StepStatus::Unchanged => "unchanged",
-        }
-    }
-}
-
-/// A data-quality finding of a step: what was lost and how much, as
-/// counts and column names, never values.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Warning {
-    /// Which kind (operators may fail steps on a kind: `[quality] fail_on`).
-    pub kind: crate::config::WarningKind,
-    /// The dataset it concerns, if one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dataset: Option<String>,
-    /// What, in a few words (`rank: not an integer`, `LSOAs not in the
-    /// 2019 indices`).
-    pub what: String,
-    /// How many (rows, values, areas, …).
-    pub count: u64,
-    /// Of how many, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub of: Option<u64>,
-}
-
-impl std::fmt::Display for Warning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(d) = &self.dataset {
-            write!(f, "{d}: ")?;
-        }
-        write!(f, "{}: {}", self.what, self.count)?;
-        if let Some(of) = self.of {
-            write!(f, " of {of}")?;
-        }
-        Ok(())
-    }
-}
-
 /// How much loss a step may take before it fails, and how its files write
 /// numbers and dates.
 #[derive(Debug, Clone, Default)]
@@ -142,200 +64,12 @@ pub(crate) struct StepPolicy {
     pub(crate) formats: crate::published::Formats,
 }
 
-/// How the run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Every step succeeded.
-    Success,
-    /// Every step succeeded, some with data-quality warnings.
-    #[serde(rename = "success_with_warnings")]
-    SuccessWithWarnings,
-    /// Some steps failed or were skipped.
-    Partial,
-    /// Nothing succeeded.
-    Failed,
-    /// Stopped before the end.
-    Cancelled,
-}
-
-impl Outcome {
-    /// The outcome as the manifest spells it (`success_with_warnings`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::SuccessWithWarnings => "success_with_warnings",
-            Outcome::Partial => "partial",
-            Outcome::Failed => "failed",
-            Outcome::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// What one dataset of a step holds after the run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DatasetReport {
-    /// Counts.
-    #[serde(flatten)]
-    pub stats: DatasetStats,
-    /// The committed file, relative to the output root.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// For disclosure-controlled datasets, the unsuppressed rows under the
-    /// restricted root.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unsuppressed_file: Option<String>,
-}
-
-/// The record of one step in the run manifest.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StepReport {
-    /// Source name or indicator output name.
-    pub name: String,
-    /// The plugin as named in the config.
-    pub plugin: String,
-    /// The plugin's own version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugin_version: Option<String>,
-    /// The plugin ABI it was built for (`1.0`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugin_abi: Option<String>,
-    /// How it ended.
-    pub status: StepStatus,
-    /// Why it failed or was skipped (one line).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Wall time.
-    pub duration_ms: u64,
-    /// Per dataset produced.
-    #[serde(default)]
-    pub datasets: BTreeMap<String, DatasetReport>,
-    /// Rejected rows, relative to the output root.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quarantine_file: Option<String>,
-    /// URLs fetched (secrets redacted).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fetches: Vec<FetchRecord>,
-    /// Input datasets read (indicators).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub inputs: Vec<String>,
-    /// Data-quality warnings (the step `succeeded_with_warnings`, or
-    /// failed on one named in `[quality] fail_on`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<Warning>,
-}
-
-/// The run manifest, `runs/<run_id>.json`, written last.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunManifest {
-    /// Unique run id (UTC time plus a random suffix).
-    pub run_id: String,
-    /// eqpipe's version.
-    pub pipeline_version: String,
-    /// The host's plugin ABI.
-    pub abi_version: String,
-    /// The config file, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<String>,
-    /// Start time (RFC 3339).
-    pub started_at: String,
-    /// End time (RFC 3339).
-    pub finished_at: String,
-    /// Wall time.
-    pub duration_ms: u64,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// The schedule that fired it, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schedule: Option<String>,
-    /// The firing time it stands for (RFC 3339): the period it covers,
-    /// whenever it actually ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheduled_for: Option<String>,
-    /// The data period the run covers (YYYY-MM-DD).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot_date: Option<String>,
-    /// Sources.
-    pub sources: Vec<StepReport>,
-    /// Indicators.
-    pub indicators: Vec<StepReport>,
-}
-
-impl RunManifest {
-    /// Total rows quarantined in the run.
-    pub fn quarantined(&self) -> u64 {
-        self.sources
-            .iter()
-            .chain(&self.indicators)
-            .flat_map(|s| s.datasets.values())
-            .map(|d| d.stats.quarantined)
-            .sum()
-    }
-
-    /// The first failure, as one line.
-    pub fn first_error(&self) -> Option<String> {
-        self.sources
-            .iter()
-            .chain(&self.indicators)
-            .find(|s| !s.status.ok())
-            .map(|s| {
-                format!(
-                    "{}: {}",
-                    s.name,
-                    s.error
-                        .clone()
-                        .unwrap_or_else(|| s.status.as_str().to_string())
-                )
-            })
-    }
-}
-
 /// A run that could not start at all.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Output folder, runtime or contracts.
     #[error("{0}")]
     Setup(String),
-}
-
-/// The placeholders plugin options may use, for a run covering `date`:
-/// `{snapshot_date}` (2025-03-31), `{snapshot_year}` (2025),
-/// `{snapshot_month}` (03) and `{financial_year}` (2024-25, the UK
-/// financial year April to March that contains the date).
-pub fn snapshot_vars(date: chrono::NaiveDate) -> Vec<(&'static str, String)> {
-    use chrono::Datelike;
-    let fy = if date.month() >= 4 {
-        date.year()
-    } else {
-        date.year() - 1
-    };
-    vec![
-        ("{snapshot_date}", date.to_string()),
-        ("{snapshot_year}", date.year().to_string()),
-        ("{snapshot_month}", format!("{:02}", date.month())),
-        (
-            "{financial_year}",
-            format!("{fy}-{:02}", (fy + 1).rem_euclid(100)),
-        ),
-    ]
-}
-
-/// Replaces the placeholders in every string of a plugin's options.
-pub fn with_vars<K: AsRef<str>>(v: serde_json::Value, vars: &[(K, String)]) -> serde_json::Value {
-    use serde_json::Value;
-    match v {
-        Value::String(s) if s.contains('{') => Value::String(
-            vars.iter()
-                .fold(s, |acc, (k, val)| acc.replace(k.as_ref(), val)),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(|x| with_vars(x, vars)).collect()),
-        Value::Object(o) => Value::Object(
-            o.into_iter()
-                .map(|(k, x)| (k, with_vars(x, vars)))
-                .collect(),
-        ),
-        other => other,
-    }
 }
 
 fn new_run_id() -> String {

@@ -16,11 +16,12 @@
 //! half-written file and a failed step leaves the last good file untouched.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use arrow_array::{RecordBatch, RecordBatchReader};
 use arrow_schema::{ArrowError, SchemaRef};
+pub use eqpipe_core::fsio::{TempPath, create_dir, create_file, write_atomic};
+pub use eqpipe_core::layout::{PART_FILE, RESTRICTED_DIR, VERSIONS_DIR, is_restricted};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -30,61 +31,6 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 /// Rows per Parquet row group: large enough for good compression and fast
 /// scans, small enough to keep the writer's memory bounded.
 pub const ROW_GROUP_ROWS: usize = 256 * 1024;
-
-/// The file name of a dataset partition or indicator output.
-pub const PART_FILE: &str = "part-0.parquet";
-
-/// The folder, under the output root, for personal (special-category) data:
-/// folders 0700, files 0600. Nothing under it is published.
-pub const RESTRICTED_DIR: &str = "restricted";
-
-/// True for paths under the restricted root.
-pub fn is_restricted(path: &Path) -> bool {
-    path.components().any(|c| c.as_os_str() == RESTRICTED_DIR)
-}
-
-/// Creates `dir` and its parents; under the restricted root, every folder
-/// from `restricted` down is made owner-only (0700).
-pub fn create_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    #[cfg(unix)]
-    if is_restricted(dir) {
-        use std::os::unix::fs::PermissionsExt;
-        let mut p = dir.to_path_buf();
-        loop {
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).map_err(io(&p))?;
-            if p.file_name().is_some_and(|n| n == RESTRICTED_DIR) || !p.pop() {
-                break;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Creates a file; under the restricted root it is owner-only (0600).
-pub fn create_file(path: &Path) -> Result<File, StoreError> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        if is_restricted(path) {
-            o.mode(0o600);
-        } else if is_manifest(path) {
-            // Run manifests name steps, errors and files: for the operators
-            // (owner and group), not the world.
-            o.mode(0o640);
-        }
-    }
-    o.open(path).map_err(io(path))
-}
-
-/// A run manifest (`runs/<run_id>.json`, or its temporary).
-fn is_manifest(path: &Path) -> bool {
-    path.parent()
-        .and_then(|p| p.file_name())
-        .is_some_and(|n| n == "runs")
-}
 
 /// A store error.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +54,15 @@ pub enum StoreError {
     /// Disclosure control could not be applied.
     #[error("disclosure control: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+}
+
+impl From<eqpipe_core::fsio::FsError> for StoreError {
+    fn from(e: eqpipe_core::fsio::FsError) -> Self {
+        StoreError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -368,48 +323,6 @@ impl Drop for FinishedFile {
         }
     }
 }
-
-/// Writes `bytes` to `path` atomically (temporary name, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let dir = path.parent().expect("a file has a folder");
-    create_dir(dir)?;
-    let tmp = TempPath(dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().expect("a file name").to_string_lossy(),
-        std::process::id()
-    )));
-    // Owner-only under the restricted root.
-    let mut f = create_file(&tmp.0)?;
-    f.write_all(bytes).map_err(io(&tmp.0))?;
-    f.sync_all().map_err(io(&tmp.0))?;
-    std::fs::rename(&tmp.0, path).map_err(io(path))?;
-    tmp.keep();
-    Ok(())
-}
-
-/// A temporary file removed when dropped, on every error path, unless
-/// [`TempPath::keep`] says it was renamed into place.
-#[derive(Debug)]
-pub struct TempPath(pub PathBuf);
-
-impl TempPath {
-    /// The file was committed (renamed): nothing to remove.
-    pub fn keep(mut self) {
-        self.0 = PathBuf::new();
-    }
-}
-
-impl Drop for TempPath {
-    fn drop(&mut self) {
-        if !self.0.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
-
-/// Folder of kept versions, under the output root (published files) and
-/// under the restricted root (personal files, which never leave it).
-pub const VERSIONS_DIR: &str = "versions";
 
 /// The roots versions are kept under: the output folder, the restricted
 /// root, and in a partnership each partner's restricted root (a partner's

@@ -35,50 +35,9 @@
 //! that line's value at the target date.
 
 use chrono::NaiveDate;
+pub use eqpipe_core::config::objectives::{Direction, Uncertainty};
 use eqpipe_plugin_sdk::stats::{difference_interval, wilson};
 use serde::{Deserialize, Serialize};
-
-/// Which way is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Higher is better (e.g. the share of senior staff who are disabled).
-    Increase,
-    /// Lower is better (e.g. a pay gap, a non-disclosure rate).
-    Decrease,
-}
-
-impl Direction {
-    fn sign(self) -> f64 {
-        match self {
-            Direction::Increase => 1.0,
-            Direction::Decrease => -1.0,
-        }
-    }
-
-    /// Whether `value` meets `target` in this direction.
-    pub fn meets(self, value: f64, target: f64) -> bool {
-        (value - target) * self.sign() >= -1e-9
-    }
-
-    /// The word for it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Direction::Increase => "increase",
-            Direction::Decrease => "decrease",
-        }
-    }
-}
-
-/// How the uncertainty of a change is judged.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Uncertainty {
-    /// The value is a percentage `numerator / denominator × 100`: 95%
-    /// intervals from the counts.
-    Proportion,
-    /// Changes within ± this (in the value's units) are not a clear change.
-    Tolerance(f64),
-}
 
 /// What one measure is held to.
 #[derive(Debug, Clone, PartialEq)]

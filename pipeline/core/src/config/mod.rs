@@ -3,6 +3,22 @@
 //! Unknown keys and wrong types are errors that name the key, the file and
 //! the line. Relative paths are resolved against the config file's folder.
 
+pub mod disclosure;
+pub mod exports;
+pub mod notify;
+pub mod objectives;
+pub mod partners;
+pub mod schedules;
+pub mod serve;
+
+pub use disclosure::Policy;
+pub use exports::{ExportFormat, ExportsConfig};
+pub use notify::NotifyConfig;
+pub use objectives::{Measure, Objective};
+pub use partners::{Partner, Partnership};
+pub use schedules::{CatchUp, Overlap, ScheduleConfig};
+pub use serve::ServeConfig;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -86,7 +102,7 @@ pub struct SourceConfig {
     /// How the source's files write numbers and dates: `decimal = ","`,
     /// `date_format = "%d/%m/%Y"`.
     #[serde(default)]
-    pub parse: crate::published::Formats,
+    pub parse: eqpipe_plugin_sdk::published::Formats,
     /// Let this source's output shrink (fewer rows than `[quality]
     /// max_shrink_pct` allows, or none at all) without failing; the step
     /// then ends `succeeded with warnings`.
@@ -201,7 +217,7 @@ pub struct Config {
     /// Disclosure control of published indicators (`threshold`, default 10;
     /// `suppress_zero`, default false).
     #[serde(default)]
-    pub disclosure: crate::disclosure::Policy,
+    pub disclosure: disclosure::Policy,
     /// The sources.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
@@ -210,20 +226,20 @@ pub struct Config {
     pub indicators: Vec<IndicatorConfig>,
     /// CSV and XLSX copies of the published indicators.
     #[serde(default)]
-    pub exports: Option<crate::export::ExportsConfig>,
+    pub exports: Option<exports::ExportsConfig>,
     /// Failure notifications (a webhook).
     #[serde(default)]
-    pub notify: Option<crate::observe::NotifyConfig>,
+    pub notify: Option<notify::NotifyConfig>,
     /// How many runs' versions of the outputs are kept (`versions/`).
     #[serde(default)]
     pub versions: VersionsConfig,
     /// Schedules for `eqpipe schedule`.
     #[serde(default)]
-    pub schedules: Vec<crate::schedule::ScheduleConfig>,
+    pub schedules: Vec<schedules::ScheduleConfig>,
     /// Equality objectives, inline (`[[objectives]]`); those in
     /// `objective_files` are added to them when the config is loaded.
     #[serde(default)]
-    pub objectives: Vec<crate::objectives::Objective>,
+    pub objectives: Vec<objectives::Objective>,
     /// Files of objectives (`config/objectives/*.toml`), relative to the
     /// config.
     #[serde(default)]
@@ -231,13 +247,13 @@ pub struct Config {
     /// The partners of a partnership (`[[partners]]`): each one's sources,
     /// key, upload tokens and inbox. Empty for a single organisation.
     #[serde(default)]
-    pub partners: Vec<crate::partners::Partner>,
+    pub partners: Vec<partners::Partner>,
     /// The partnership as a whole (`[partnership]`).
     #[serde(default)]
-    pub partnership: crate::partners::Partnership,
+    pub partnership: partners::Partnership,
     /// The upload endpoint (`eqpipe serve`).
     #[serde(default)]
-    pub serve: crate::upload::ServeConfig,
+    pub serve: serve::ServeConfig,
     /// Folder of the config file (relative paths resolve against it).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -455,13 +471,12 @@ impl Config {
         })?;
         config.base_dir = base_dir.to_path_buf();
         for f in config.objective_files.clone() {
-            let objectives =
-                crate::objectives::load_file(&config.resolve(&f)).map_err(|message| {
-                    ConfigError::Invalid {
-                        path: origin.to_string(),
-                        message,
-                    }
-                })?;
+            let objectives = objectives::load_file(&config.resolve(&f)).map_err(|message| {
+                ConfigError::Invalid {
+                    path: origin.to_string(),
+                    message,
+                }
+            })?;
             config.objectives.extend(objectives);
         }
         config.check(origin)?;
@@ -543,21 +558,20 @@ impl Config {
                 self.disclosure.threshold
             )));
         }
-        crate::objectives::check(&self.objectives).map_err(invalid)?;
+        objectives::check(&self.objectives).map_err(invalid)?;
         let source_names: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
-        crate::partners::check(&self.partners, &self.partnership, &source_names)
-            .map_err(invalid)?;
+        partners::check(&self.partners, &self.partnership, &source_names).map_err(invalid)?;
         for s in &self.sources {
             let key = self
                 .partner_of(&s.name)
-                .and_then(|p| crate::partners::key_env(&self.partnership, p));
-            if let (Some(k), Some(set)) = (key, s.options.get(crate::partners::KEY_OPTION))
+                .and_then(|p| partners::key_env(&self.partnership, p));
+            if let (Some(k), Some(set)) = (key, s.options.get(partners::KEY_OPTION))
                 && set.as_str() != Some(k)
             {
                 return Err(invalid(format!(
                     "source `{}` belongs to a partner whose key is in `{k}`; leave out {} (the partner's key is used)",
                     s.name,
-                    crate::partners::KEY_OPTION
+                    partners::KEY_OPTION
                 )));
             }
         }
@@ -578,8 +592,8 @@ impl Config {
     }
 
     /// The partner a source belongs to, if any.
-    pub fn partner_of(&self, source: &str) -> Option<&crate::partners::Partner> {
-        crate::partners::owner_of(&self.partners, source)
+    pub fn partner_of(&self, source: &str) -> Option<&partners::Partner> {
+        partners::owner_of(&self.partners, source)
     }
 
     /// Resolves a path from the config against its folder.
