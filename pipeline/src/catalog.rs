@@ -4,16 +4,13 @@
 //! lives, how many rows it holds, which plugin made it from which source,
 //! under which licence, and when.
 
-use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use eqpipe_plugin_sdk::{ColumnType, Contract};
-use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde::Serialize;
 
-use crate::contracts::Contracts;
-use crate::store::{self, PART_FILE, RESTRICTED_DIR};
+use eqpipe_store::contracts::Contracts;
+use eqpipe_store::files::{self as store, PART_FILE, RESTRICTED_DIR, file_facts};
 
 /// One column as the catalogue describes it.
 #[derive(Debug, Clone, Serialize)]
@@ -103,26 +100,6 @@ fn columns(c: &Contract) -> Vec<CatalogColumn> {
             allowed: col.allowed.clone(),
         })
         .collect()
-}
-
-/// The key-value metadata (provenance) of a Parquet file.
-pub fn file_metadata(path: &Path) -> Option<BTreeMap<String, String>> {
-    file_facts(path).map(|(_, kv)| kv)
-}
-
-/// Rows and provenance of one Parquet file.
-fn file_facts(path: &Path) -> Option<(u64, BTreeMap<String, String>)> {
-    let reader = SerializedFileReader::new(File::open(path).ok()?).ok()?;
-    let md = reader.metadata().file_metadata();
-    let kv = md
-        .key_value_metadata()
-        .map(|v| {
-            v.iter()
-                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    Some((md.num_rows() as u64, kv))
 }
 
 fn folders(dir: &Path) -> Vec<PathBuf> {

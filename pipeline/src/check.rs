@@ -11,9 +11,9 @@ use eqpipe_plugin_abi as abi;
 use eqpipe_plugin_sdk::PluginKind;
 
 use crate::config::{Config, FetchConfig, IndicatorConfig, Isolation, SourceConfig};
-use crate::contracts::Contracts;
 use crate::registry::{self, LoadError, Plugin};
 use crate::runner::{self, RunOptions, StepStatus};
+use eqpipe_store::contracts::Contracts;
 
 /// The result of one check.
 #[derive(Debug, Clone)]

@@ -13,9 +13,9 @@ use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::DataType;
 use rust_xlsxwriter::{Format, Workbook};
 
-use crate::contracts::Contracts;
-use crate::store;
 pub use eqpipe_core::config::{ExportFormat, ExportsConfig};
+use eqpipe_store::contracts::Contracts;
+use eqpipe_store::files as store;
 
 /// Excel's limit.
 const MAX_ROWS: usize = 1_048_575;
@@ -49,12 +49,12 @@ pub fn write(
         // (each row carries its partner_id).
         let mut parts = vec![dir.join(store::PART_FILE)];
         if !parts[0].exists() {
-            parts = crate::partners::level_files(&dir);
+            parts = eqpipe_store::files::level_files(&dir);
         }
         let mut batches = Vec::new();
         let mut kv = Default::default();
         for part in &parts {
-            let (b, k) = crate::report::read(part)
+            let (b, k) = eqpipe_store::files::read(part)
                 .ok_or_else(|| format!("{}: not a readable Parquet file", part.display()))?;
             batches.extend(b);
             kv = k;

@@ -406,7 +406,7 @@ impl Fetcher {
             .unwrap_or(self.config.max_bytes)
             .min(self.config.max_bytes);
         let (body_path, meta_path) = Self::cache_paths(cache_dir, &shown);
-        crate::store::create_dir(cache_dir).map_err(|e| FetchError::Cache {
+        eqpipe_store::files::create_dir(cache_dir).map_err(|e| FetchError::Cache {
             path: cache_dir.display().to_string(),
             message: e.to_string(),
         })?;
@@ -524,7 +524,7 @@ impl Fetcher {
                         fetched_at: chrono::Utc::now().to_rfc3339(),
                     };
                     let json = serde_json::to_vec_pretty(&meta).expect("serialisable");
-                    crate::store::write_atomic(&meta_path, &json).map_err(|e| {
+                    eqpipe_store::files::write_atomic(&meta_path, &json).map_err(|e| {
                         FetchError::Cache {
                             path: meta_path.display().to_string(),
                             message: e.to_string(),
@@ -661,7 +661,7 @@ impl Fetcher {
             fastrand::u32(..)
         ));
         // Owner-only under the restricted root, like every file there.
-        let std_file = crate::store::create_file(&part).map_err(|e| {
+        let std_file = eqpipe_store::files::create_file(&part).map_err(|e| {
             DownloadError::Fatal(FetchError::Cache {
                 path: shown_path.clone(),
                 message: e.to_string(),

@@ -613,7 +613,7 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
         plugin,
         fetcher: Arc::new(fetcher),
         cancel,
-        sink: Mutex::new(crate::host::Sink::new(
+        sink: Mutex::new(eqpipe_store::sink::Sink::new(
             "isolated",
             HashMap::new(),
             PathBuf::new(),

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::runner::{Outcome, RunManifest};
-use crate::store;
 pub use eqpipe_core::config::NotifyConfig;
+use eqpipe_store::files as store;
 
 fn label(s: &str) -> String {
     s.replace('\\', "\\\\")

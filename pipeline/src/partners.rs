@@ -17,16 +17,12 @@
 //!   that partner's rows only) and once for the partnership (on all of
 //!   them), and applies disclosure control to all levels together, so a
 //!   partnership figure minus the other partners' published figures cannot
-//!   reveal a suppressed cell ([`crate::disclosure::protect_levels`]);
+//!   reveal a suppressed cell ([`eqpipe_store::protect::protect_levels`]);
 //! - accepts uploads into each partner's inbox (`eqpipe serve`, see
 //!   [`crate::upload`]) with per-partner tokens stored as SHA-256 hashes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, StringArray, types::Int32Type};
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use sha2::{Digest, Sha256};
 
 pub use eqpipe_core::config::partners::{
@@ -75,28 +71,6 @@ pub fn check_distinct_keys(partners: &[Partner], partnership: &Partnership) -> R
     Ok(())
 }
 
-/// `schema` with a leading `partner_id` column (dictionary-encoded text).
-pub fn tagged_schema(schema: &Schema) -> SchemaRef {
-    let mut fields = vec![Arc::new(Field::new(
-        PARTNER_COLUMN,
-        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-        false,
-    ))];
-    fields.extend(schema.fields().iter().cloned());
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
-}
-
-/// `batch` with a leading `partner_id` column holding `id` on every row.
-pub fn tag(batch: &RecordBatch, id: &str) -> Result<RecordBatch, ArrowError> {
-    let n = batch.num_rows();
-    let keys = arrow_array::Int32Array::from(vec![0; n]);
-    let values: ArrayRef = Arc::new(StringArray::from(vec![id]));
-    let col: ArrayRef = Arc::new(DictionaryArray::<Int32Type>::try_new(keys, values)?);
-    let mut columns = vec![col];
-    columns.extend(batch.columns().iter().cloned());
-    RecordBatch::try_new(tagged_schema(&batch.schema()), columns)
-}
-
 /// The SHA-256 (hex) of a token, as `token_sha256` stores it.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.trim().as_bytes()))
@@ -129,38 +103,6 @@ pub fn token_owner<'a>(partners: &'a [Partner], token: &str) -> Option<&'a Partn
         }
     }
     found
-}
-
-/// An indicator's published file: `indicators/<name>/part-0.parquet`, or in
-/// a partnership the partnership level's `indicators/<name>/partner=<id>/`.
-pub fn published_file(root: &Path, name: &str) -> PathBuf {
-    let dir = root.join("indicators").join(name);
-    let plain = dir.join(crate::store::PART_FILE);
-    if plain.exists() {
-        return plain;
-    }
-    level_files(&dir)
-        .into_iter()
-        .find(|f| {
-            crate::catalog::file_metadata(f)
-                .is_some_and(|kv| kv.get(LEVEL_KEY).is_some_and(|l| l == "partnership"))
-        })
-        .unwrap_or(plain)
-}
-
-/// The level files of a partnership's indicator folder:
-/// `<dir>/partner=<id>/part-0.parquet` that exist, sorted.
-pub fn level_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("partner="))
-        .map(|e| e.path().join(crate::store::PART_FILE))
-        .filter(|p| p.exists())
-        .collect();
-    files.sort();
-    files
 }
 
 #[cfg(test)]
@@ -218,21 +160,5 @@ mod tests {
         assert_eq!(token_owner(&ps, &t).map(|p| p.id.as_str()), Some("a"));
         assert!(token_owner(&ps, "eqp_wrong").is_none());
         assert!(token_owner(&ps, &hash_token(&t)).is_none());
-    }
-
-    #[test]
-    fn tagging_adds_a_leading_partner_column() {
-        let b = RecordBatch::try_from_iter([(
-            "n",
-            Arc::new(arrow_array::Int64Array::from(vec![1, 2])) as ArrayRef,
-        )])
-        .unwrap();
-        let t = tag(&b, "leicester").unwrap();
-        assert_eq!(t.schema().field(0).name(), PARTNER_COLUMN);
-        assert_eq!(t.num_columns(), 2);
-        let f =
-            arrow_cast::display::ArrayFormatter::try_new(t.column(0).as_ref(), &Default::default())
-                .unwrap();
-        assert_eq!(f.value(1).to_string(), "leicester");
     }
 }

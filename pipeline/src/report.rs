@@ -21,7 +21,7 @@ use eqpipe_plugin_sdk::{bool_values, date_values, f64_values, text_values};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::runner::RunManifest;
-use crate::store::{self, PART_FILE, StoreError};
+use eqpipe_store::files::{self as store, PART_FILE, StoreError, read};
 
 /// Folder of the report under the output root.
 pub const REPORT_DIR: &str = "report";
@@ -180,23 +180,6 @@ fn shorten(s: &str, n: usize) -> String {
     }
 }
 
-/// A whole Parquet file and its key-value metadata.
-pub(crate) fn read(path: &Path) -> Option<(Vec<RecordBatch>, BTreeMap<String, String>)> {
-    let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
-    let kv = b
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|v| {
-            v.iter()
-                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let batches = b.build().ok()?.collect::<Result<Vec<_>, _>>().ok()?;
-    Some((batches, kv))
-}
-
 /// The row groups of a community profile that may hold areas with a page:
 /// a row group whose `geography_level` statistics say it holds output
 /// areas or LSOAs only is not read (a national OA profile is 85 million
@@ -309,9 +292,9 @@ fn published(root: &Path, level: Option<&str>) -> BTreeMap<String, Vec<(String, 
             Some(id) if d.join(format!("partner={id}")).join(PART_FILE).exists() => {
                 d.join(format!("partner={id}")).join(PART_FILE)
             }
-            _ => crate::partners::published_file(root, &name),
+            _ => eqpipe_store::files::published_file(root, &name),
         };
-        if let Some((_, kv)) = crate::catalog::file_metadata(&f)
+        if let Some((_, kv)) = eqpipe_store::files::file_metadata(&f)
             .filter(|_| f.exists())
             .map(|kv| ((), kv))
             && let Some(ds) = kv.get("eqpipe.dataset")
@@ -347,7 +330,7 @@ fn sources(root: &Path) -> String {
             parts.sort();
             for p in parts {
                 // The footer only: a dataset can have millions of rows.
-                let Some(kv) = crate::catalog::file_metadata(&p) else {
+                let Some(kv) = eqpipe_store::files::file_metadata(&p) else {
                     continue;
                 };
                 let restricted = store::is_restricted(&p);
@@ -400,7 +383,7 @@ fn partner_levels(root: &Path) -> Vec<String> {
         for l in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
             let n = l.file_name().to_string_lossy().to_string();
             if let Some(id) = n.strip_prefix("partner=")
-                && crate::catalog::file_metadata(&l.path().join(PART_FILE)).is_some_and(|kv| {
+                && eqpipe_store::files::file_metadata(&l.path().join(PART_FILE)).is_some_and(|kv| {
                     kv.get(crate::partners::LEVEL_KEY)
                         .is_some_and(|v| v == "partner")
                 })
@@ -1764,11 +1747,11 @@ pub(crate) fn partners_page(root: &Path, partners: &[String]) -> String {
             .iter()
             .map(|id| d.join(format!("partner={id}")).join(PART_FILE))
             .collect();
-        files.push(crate::partners::published_file(root, &name));
+        files.push(eqpipe_store::files::published_file(root, &name));
         if !files[0].exists() {
             continue;
         }
-        let Some(dataset) = crate::catalog::file_metadata(&files[0])
+        let Some(dataset) = eqpipe_store::files::file_metadata(&files[0])
             .and_then(|kv| kv.get("eqpipe.dataset").cloned())
         else {
             continue;

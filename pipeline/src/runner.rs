@@ -16,14 +16,15 @@ use eqpipe_plugin_abi as abi;
 use eqpipe_plugin_sdk::PluginKind;
 
 use crate::config::{Config, Isolation, options_json};
-use crate::contracts::{Contracts, Validator};
 use crate::fetch::Fetcher;
-use crate::host::{CopyKind, Sink, StepContext, Target};
-use crate::incremental;
+use crate::host::StepContext;
 use crate::registry::{self, Plugin};
-use crate::store::{self, PART_FILE};
 pub use eqpipe_core::manifest::*;
 pub use eqpipe_core::vars::{snapshot_vars, with_vars};
+use eqpipe_store::contracts::{Contracts, Validator};
+use eqpipe_store::files::{self as store, PART_FILE};
+use eqpipe_store::fingerprint as incremental;
+use eqpipe_store::sink::{CopyKind, Sink, Target};
 
 /// How a run is carried out.
 #[derive(Debug, Clone)]
@@ -141,8 +142,8 @@ impl Shared<'_> {
         // An indicator inherits the licences of the data it was made from.
         let mut licences: Vec<String> = m.licence.iter().cloned().collect();
         for f in input_files {
-            if let Some(l) =
-                crate::catalog::file_metadata(f).and_then(|kv| kv.get("eqpipe.licence").cloned())
+            if let Some(l) = eqpipe_store::files::file_metadata(f)
+                .and_then(|kv| kv.get("eqpipe.licence").cloned())
                 && !licences.contains(&l)
             {
                 licences.push(l);
@@ -829,8 +830,8 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     })?;
     // One writer per output folder (a manual run and a scheduled one, or
     // two daemons, never write the same files at once).
-    let _lock =
-        crate::lock::OutputLock::acquire(&root).map_err(|e| RunError::Setup(e.to_string()))?;
+    let _lock = eqpipe_store::lock::OutputLock::acquire(&root)
+        .map_err(|e| RunError::Setup(e.to_string()))?;
     let stale = store::remove_stale_temporaries(&root);
     if stale > 0 {
         tracing::info!(
@@ -1296,8 +1297,8 @@ fn objectives_step(shared: &Shared<'_>, config: &Config, indicators: &[StepRepor
     report.plugin_version = Some(PIPELINE_VERSION.into());
     let root = &shared.root;
     let dataset_of = |folder: &str| {
-        let file = crate::partners::published_file(root, folder);
-        crate::catalog::file_metadata(&file)
+        let file = eqpipe_store::files::published_file(root, folder);
+        eqpipe_store::files::file_metadata(&file)
             .and_then(|kv| kv.get("eqpipe.dataset").cloned())
             .or_else(|| {
                 indicators
@@ -1653,7 +1654,7 @@ impl<'c> Partnering<'c> {
 
 /// Publishes a partnership's levels of one indicator together: reads every
 /// level's unsuppressed rows, applies disclosure control across the levels
-/// ([`crate::disclosure::protect_levels`]) and commits each level's file
+/// ([`eqpipe_store::protect::protect_levels`]) and commits each level's file
 /// only when all were written.
 #[allow(clippy::too_many_arguments)]
 fn publish_levels(
@@ -1661,7 +1662,7 @@ fn publish_levels(
     name: &str,
     dataset: &str,
     contract: &eqpipe_plugin_sdk::Contract,
-    policy: crate::disclosure::Policy,
+    policy: eqpipe_store::protect::Policy,
     levels: &[crate::partners::Level],
     level_reports: &[StepReport],
     partnering: &Partnering<'_>,
@@ -1689,7 +1690,8 @@ fn publish_levels(
     let mut present = Vec::new();
     let mut batches = Vec::new();
     for level in levels {
-        if let Some((b, kv)) = crate::report::read(&partnering.unsuppressed_path(level, name)) {
+        if let Some((b, kv)) = eqpipe_store::files::read(&partnering.unsuppressed_path(level, name))
+        {
             batches.extend(b);
             present.push((level, kv));
         }
@@ -1703,7 +1705,7 @@ fn publish_levels(
     let schema = batches[0].schema();
     let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| failed(&e))?;
     let protected =
-        crate::disclosure::protect_levels(&all, contract, &policy).map_err(|e| failed(&e))?;
+        eqpipe_store::protect::protect_levels(&all, contract, &policy).map_err(|e| failed(&e))?;
     let published = protected.batch.expect("a protected batch");
     let ids = arrow_cast::cast(
         published

@@ -150,7 +150,7 @@ fn load_state(out: &Path) -> State {
 
 fn save_state(out: &Path, state: &State) {
     let json = serde_json::to_vec_pretty(state).expect("serialisable");
-    if let Err(e) = crate::store::write_atomic(&state_path(out), &json) {
+    if let Err(e) = eqpipe_store::files::write_atomic(&state_path(out), &json) {
         tracing::error!("cannot save the schedule state: {e}");
     }
 }

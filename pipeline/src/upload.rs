@@ -38,8 +38,8 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::partners::{self, Partner};
-use crate::store;
 pub use eqpipe_core::config::ServeConfig;
+use eqpipe_store::files as store;
 
 /// Failed tokens per client address: (count in the window, window start,
 /// locked out until).

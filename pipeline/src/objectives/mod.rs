@@ -36,9 +36,9 @@ use eqpipe_plugin_sdk::{ColumnType, Contract, date_values, f64_values, text_valu
 
 pub use progress::{Direction, Point, Progress, Rule, Status, Uncertainty};
 
-use crate::contracts::{Contracts, Validator};
-use crate::store::{PART_FILE, PendingFile, StoreError};
 pub use eqpipe_core::config::objectives::*;
+use eqpipe_store::contracts::{Contracts, Validator};
+use eqpipe_store::files::{PART_FILE, PendingFile, StoreError};
 
 /// The rule a measure is held to (`unit` for the wording).
 pub fn rule(m: &Measure, unit: &str) -> Rule {
@@ -351,7 +351,7 @@ pub fn read_history(path: &Path) -> Result<Vec<Record>, String> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let (batches, _) = crate::report::read(path)
+    let (batches, _) = eqpipe_store::files::read(path)
         .ok_or_else(|| format!("cannot read the objectives history {}", path.display()))?;
     let mut out = Vec::new();
     for b in &batches {
@@ -463,7 +463,7 @@ fn dates(v: impl IntoIterator<Item = Option<NaiveDate>>) -> ArrayRef {
 fn conform(contract: Arc<Contract>, columns: Vec<(&str, ArrayRef)>) -> Result<RecordBatch, String> {
     let columns: Vec<(&str, ArrayRef)> = columns
         .into_iter()
-        .map(|(name, col)| (name, crate::disclosure::round(&col, &contract, name)))
+        .map(|(name, col)| (name, eqpipe_store::protect::round(&col, &contract, name)))
         .collect();
     let batch = RecordBatch::try_from_iter(columns).map_err(|e| e.to_string())?;
     let mut v = Validator::new(contract);
@@ -698,10 +698,10 @@ pub fn run(
     let mut new = Vec::new();
     for o in objectives {
         for m in &o.measures {
-            let file = crate::partners::published_file(root, &m.indicator);
+            let file = eqpipe_store::files::published_file(root, &m.indicator);
             let data = inputs
                 .entry(m.indicator.clone())
-                .or_insert_with(|| crate::report::read(&file));
+                .or_insert_with(|| eqpipe_store::files::read(&file));
             let Some((batches, _)) = data else {
                 out.warnings.push(format!(
                     "objective `{}`, measure `{}`: no published `{}` output yet; progress uses the recorded history only",

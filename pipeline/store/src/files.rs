@@ -15,6 +15,7 @@
 //! only when the step that wrote it succeeded, so a reader never sees a
 //! half-written file and a failed step leaves the last good file untouched.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -572,7 +573,7 @@ impl Iterator for MultiFileReader {
                         // A partner's rows carry `partner_id`, host metadata
                         // that plugins do not see.
                         let b = if b.num_columns() == self.schema.fields().len() + 1
-                            && b.schema().field(0).name() == crate::partners::PARTNER_COLUMN
+                            && b.schema().field(0).name() == eqpipe_core::provenance::PARTNER_COLUMN
                         {
                             match b.project(&(1..b.num_columns()).collect::<Vec<_>>()) {
                                 Ok(b) => b,
@@ -706,6 +707,77 @@ impl QuarantineWriter {
     }
 }
 
+/// An indicator's published file: `indicators/<name>/part-0.parquet`, or in
+/// a partnership the partnership level's `indicators/<name>/partner=<id>/`.
+pub fn published_file(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join("indicators").join(name);
+    let plain = dir.join(crate::files::PART_FILE);
+    if plain.exists() {
+        return plain;
+    }
+    level_files(&dir)
+        .into_iter()
+        .find(|f| {
+            file_metadata(f).is_some_and(|kv| {
+                kv.get(eqpipe_core::provenance::LEVEL_KEY)
+                    .is_some_and(|l| l == "partnership")
+            })
+        })
+        .unwrap_or(plain)
+}
+
+/// The level files of a partnership's indicator folder:
+/// `<dir>/partner=<id>/part-0.parquet` that exist, sorted.
+pub fn level_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("partner="))
+        .map(|e| e.path().join(crate::files::PART_FILE))
+        .filter(|p| p.exists())
+        .collect();
+    files.sort();
+    files
+}
+
+/// A whole Parquet file and its key-value metadata.
+pub fn read(path: &Path) -> Option<(Vec<RecordBatch>, BTreeMap<String, String>)> {
+    let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
+    let kv = b
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|v| {
+            v.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let batches = b.build().ok()?.collect::<Result<Vec<_>, _>>().ok()?;
+    Some((batches, kv))
+}
+
+/// The key-value metadata (provenance) of a Parquet file.
+pub fn file_metadata(path: &Path) -> Option<BTreeMap<String, String>> {
+    file_facts(path).map(|(_, kv)| kv)
+}
+
+/// Rows and provenance of one Parquet file.
+pub fn file_facts(path: &Path) -> Option<(u64, BTreeMap<String, String>)> {
+    let reader = parquet::file::reader::SerializedFileReader::new(File::open(path).ok()?).ok()?;
+    let md = parquet::file::reader::FileReader::metadata(&reader).file_metadata();
+    let kv = md
+        .key_value_metadata()
+        .map(|v| {
+            v.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((md.num_rows() as u64, kv))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -805,7 +877,7 @@ mod tests {
         p.write(&b).unwrap();
         p.finish(&[]).unwrap().commit().unwrap();
         let tagged = dir.path().join("y/part-0.parquet");
-        let t = crate::partners::tag(&b, "p1").unwrap();
+        let t = crate::partition::tag(&b, "p1").unwrap();
         let mut p = PendingFile::create(tagged.clone(), "r", t.schema()).unwrap();
         p.write(&t).unwrap();
         p.finish(&[]).unwrap().commit().unwrap();

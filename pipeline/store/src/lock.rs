@@ -73,27 +73,14 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-/// Takes an exclusive `flock` without waiting: `Ok(false)` when another
-/// open file holds it.
-#[cfg(unix)]
+/// Takes an exclusive lock without waiting (`flock` on Unix, through
+/// std): `Ok(false)` when another open file holds it.
 fn try_flock(f: &std::fs::File) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd as _;
-    // SAFETY: a valid open descriptor; flock has no memory effects.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
+    match f.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
-    let e = std::io::Error::last_os_error();
-    if e.kind() == std::io::ErrorKind::WouldBlock {
-        Ok(false)
-    } else {
-        Err(e)
-    }
-}
-
-#[cfg(not(unix))]
-fn try_flock(_f: &std::fs::File) -> std::io::Result<bool> {
-    Ok(true)
 }
 
 /// Whether `f` is still the file at `path` (not one a releasing holder

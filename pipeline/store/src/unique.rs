@@ -177,7 +177,7 @@ impl UniqueKeys {
     fn open_spill(&self) -> std::io::Result<Spill> {
         let dir = match &self.spill_parent {
             Some(p) => {
-                crate::store::create_dir(p).map_err(std::io::Error::other)?;
+                crate::files::create_dir(p).map_err(std::io::Error::other)?;
                 tempfile::Builder::new()
                     .prefix(SPILL_PREFIX)
                     .tempdir_in(p)?

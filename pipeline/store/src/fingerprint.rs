@@ -20,7 +20,7 @@ use eqpipe_plugin_sdk::FetchRequest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store;
+use crate::files as store;
 
 /// One input of a step and its digest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -30,75 +30,75 @@ use crate::unique::{self, LateDuplicate, SourceRow, UniqueKeys};
 const BUILTIN: &[(&str, &str)] = &[
     (
         "census_counts.toml",
-        include_str!("../../config/contracts/census_counts.toml"),
+        include_str!("../../../config/contracts/census_counts.toml"),
     ),
     (
         "community_profile.toml",
-        include_str!("../../config/contracts/community_profile.toml"),
+        include_str!("../../../config/contracts/community_profile.toml"),
     ),
     (
         "census_rates.toml",
-        include_str!("../../config/contracts/census_rates.toml"),
+        include_str!("../../../config/contracts/census_rates.toml"),
     ),
     (
         "nomis_observations.toml",
-        include_str!("../../config/contracts/nomis_observations.toml"),
+        include_str!("../../../config/contracts/nomis_observations.toml"),
     ),
     (
         "workforce_counts.toml",
-        include_str!("../../config/contracts/workforce_counts.toml"),
+        include_str!("../../../config/contracts/workforce_counts.toml"),
     ),
     (
         "recruitment.toml",
-        include_str!("../../config/contracts/recruitment.toml"),
+        include_str!("../../../config/contracts/recruitment.toml"),
     ),
     (
         "workforce.toml",
-        include_str!("../../config/contracts/workforce.toml"),
+        include_str!("../../../config/contracts/workforce.toml"),
     ),
     (
         "geography_lookup.toml",
-        include_str!("../../config/contracts/geography_lookup.toml"),
+        include_str!("../../../config/contracts/geography_lookup.toml"),
     ),
     (
         "deprivation.toml",
-        include_str!("../../config/contracts/deprivation.toml"),
+        include_str!("../../../config/contracts/deprivation.toml"),
     ),
     (
         "service_usage.toml",
-        include_str!("../../config/contracts/service_usage.toml"),
+        include_str!("../../../config/contracts/service_usage.toml"),
     ),
     (
         "pay_gap.toml",
-        include_str!("../../config/contracts/pay_gap.toml"),
+        include_str!("../../../config/contracts/pay_gap.toml"),
     ),
     (
         "deprivation_profile.toml",
-        include_str!("../../config/contracts/deprivation_profile.toml"),
+        include_str!("../../../config/contracts/deprivation_profile.toml"),
     ),
     (
         "service_equity.toml",
-        include_str!("../../config/contracts/service_equity.toml"),
+        include_str!("../../../config/contracts/service_equity.toml"),
     ),
     (
         "workforce_benchmark.toml",
-        include_str!("../../config/contracts/workforce_benchmark.toml"),
+        include_str!("../../../config/contracts/workforce_benchmark.toml"),
     ),
     (
         "workforce_flows.toml",
-        include_str!("../../config/contracts/workforce_flows.toml"),
+        include_str!("../../../config/contracts/workforce_flows.toml"),
     ),
     (
         "workforce_representation.toml",
-        include_str!("../../config/contracts/workforce_representation.toml"),
+        include_str!("../../../config/contracts/workforce_representation.toml"),
     ),
     (
         "objective_history.toml",
-        include_str!("../../config/contracts/objective_history.toml"),
+        include_str!("../../../config/contracts/objective_history.toml"),
     ),
     (
         "objective_progress.toml",
-        include_str!("../../config/contracts/objective_progress.toml"),
+        include_str!("../../../config/contracts/objective_progress.toml"),
     ),
 ];
 
@@ -191,10 +191,10 @@ impl Contracts {
     }
 
     /// Records the contracts under `root` (see [`Contracts::recorded_path`]).
-    pub fn record(&self, root: &Path) -> Result<(), crate::store::StoreError> {
+    pub fn record(&self, root: &Path) -> Result<(), crate::files::StoreError> {
         let all: Vec<&Contract> = self.by_name.values().map(|c| c.as_ref()).collect();
         let json = serde_json::to_vec_pretty(&all).expect("serialisable");
-        Ok(crate::store::write_atomic(
+        Ok(crate::files::write_atomic(
             &Self::recorded_path(root),
             &json,
         )?)
@@ -1063,6 +1063,114 @@ pub fn row_as_text(batch: &RecordBatch, i: usize) -> Vec<String> {
         .collect()
 }
 
+/// Schema compatibility: `config/contracts/schema-lock.json` records what
+/// readers see of every built-in contract (version and, per column, name,
+/// type, nullability, dictionary encoding). A change that could break a
+/// reader (a column removed, renamed, retyped, re-encoded, made nullable,
+/// or moved) must bump the contract's `version`; any change must update the
+/// lock, with `EQPIPE_UPDATE_SCHEMA_LOCK=1 cargo test -p eqpipe schema_lock`.
+#[cfg(test)]
+mod schema_lock {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Locked {
+        version: u32,
+        columns: Vec<String>,
+    }
+
+    fn describe(c: &Contract) -> Locked {
+        Locked {
+            version: c.version,
+            columns: c
+                .columns
+                .iter()
+                .map(|col| {
+                    format!(
+                        "{} {:?}{}{}",
+                        col.name,
+                        col.ty,
+                        if col.nullable { " nullable" } else { "" },
+                        if col.categorical { " categorical" } else { "" }
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Breaking unless the new columns are the old ones with others added
+    /// at the end (added columns are nullable for old writers' sake).
+    fn breaking(old: &Locked, new: &Locked) -> bool {
+        new.columns.len() < old.columns.len() || new.columns[..old.columns.len()] != old.columns[..]
+    }
+
+    #[test]
+    fn schema_lock() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/contracts/schema-lock.json");
+        let locked: BTreeMap<String, Locked> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let current: BTreeMap<String, Locked> = Contracts::builtin()
+            .iter()
+            .map(|c| (c.name.clone(), describe(c)))
+            .collect();
+        let mut problems = Vec::new();
+        for (name, now) in &current {
+            match locked.get(name) {
+                None => problems.push(format!("{name}: new contract, not in the lock")),
+                Some(old) if old == now => {}
+                Some(old) if breaking(old, now) && old.version == now.version => problems.push(format!(
+                    "{name}: a change readers would notice ({:?} -> {:?}) without a version bump: raise `version` in config/contracts/{name}.toml",
+                    old.columns, now.columns
+                )),
+                Some(_) => problems.push(format!("{name}: changed; update the lock")),
+            }
+        }
+        for name in locked.keys() {
+            if !current.contains_key(name) {
+                problems.push(format!("{name}: removed; readers of it will break"));
+            }
+        }
+        let must_bump = problems.iter().any(|p| p.contains("version bump"));
+        if !problems.is_empty()
+            && std::env::var_os("EQPIPE_UPDATE_SCHEMA_LOCK").is_some()
+            && !must_bump
+        {
+            let json = serde_json::to_string_pretty(&current).unwrap() + "\n";
+            std::fs::write(&path, json).unwrap();
+            return;
+        }
+        assert!(
+            problems.is_empty(),
+            "schema lock: {}\n(after bumping versions where asked: EQPIPE_UPDATE_SCHEMA_LOCK=1 cargo test -p eqpipe schema_lock)",
+            problems.join("\n")
+        );
+    }
+
+    #[test]
+    fn appending_is_compatible_and_anything_else_is_not() {
+        let l = |v: &[&str]| Locked {
+            version: 1,
+            columns: v.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(!breaking(
+            &l(&["a Int64"]),
+            &l(&["a Int64", "b Utf8 nullable"])
+        ));
+        assert!(breaking(&l(&["a Int64", "b Utf8"]), &l(&["a Int64"])));
+        assert!(breaking(&l(&["a Int64"]), &l(&["a Float64"])));
+        assert!(breaking(
+            &l(&["a Int64", "b Utf8"]),
+            &l(&["b Utf8", "a Int64"])
+        ));
+        assert!(breaking(&l(&["a Int64"]), &l(&["a Int64 nullable"])));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1218,113 +1326,5 @@ nullable = true
         let cc = c.get("census_counts").unwrap();
         assert_eq!(cc.arrow_schema().fields().len(), 11);
         assert!(c.get("community_profile").is_some());
-    }
-}
-
-/// Schema compatibility: `config/contracts/schema-lock.json` records what
-/// readers see of every built-in contract (version and, per column, name,
-/// type, nullability, dictionary encoding). A change that could break a
-/// reader (a column removed, renamed, retyped, re-encoded, made nullable,
-/// or moved) must bump the contract's `version`; any change must update the
-/// lock, with `EQPIPE_UPDATE_SCHEMA_LOCK=1 cargo test -p eqpipe schema_lock`.
-#[cfg(test)]
-mod schema_lock {
-    use std::collections::BTreeMap;
-
-    use super::*;
-
-    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-    struct Locked {
-        version: u32,
-        columns: Vec<String>,
-    }
-
-    fn describe(c: &Contract) -> Locked {
-        Locked {
-            version: c.version,
-            columns: c
-                .columns
-                .iter()
-                .map(|col| {
-                    format!(
-                        "{} {:?}{}{}",
-                        col.name,
-                        col.ty,
-                        if col.nullable { " nullable" } else { "" },
-                        if col.categorical { " categorical" } else { "" }
-                    )
-                })
-                .collect(),
-        }
-    }
-
-    /// Breaking unless the new columns are the old ones with others added
-    /// at the end (added columns are nullable for old writers' sake).
-    fn breaking(old: &Locked, new: &Locked) -> bool {
-        new.columns.len() < old.columns.len() || new.columns[..old.columns.len()] != old.columns[..]
-    }
-
-    #[test]
-    fn schema_lock() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/contracts/schema-lock.json");
-        let locked: BTreeMap<String, Locked> = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let current: BTreeMap<String, Locked> = Contracts::builtin()
-            .iter()
-            .map(|c| (c.name.clone(), describe(c)))
-            .collect();
-        let mut problems = Vec::new();
-        for (name, now) in &current {
-            match locked.get(name) {
-                None => problems.push(format!("{name}: new contract, not in the lock")),
-                Some(old) if old == now => {}
-                Some(old) if breaking(old, now) && old.version == now.version => problems.push(format!(
-                    "{name}: a change readers would notice ({:?} -> {:?}) without a version bump: raise `version` in config/contracts/{name}.toml",
-                    old.columns, now.columns
-                )),
-                Some(_) => problems.push(format!("{name}: changed; update the lock")),
-            }
-        }
-        for name in locked.keys() {
-            if !current.contains_key(name) {
-                problems.push(format!("{name}: removed; readers of it will break"));
-            }
-        }
-        let must_bump = problems.iter().any(|p| p.contains("version bump"));
-        if !problems.is_empty()
-            && std::env::var_os("EQPIPE_UPDATE_SCHEMA_LOCK").is_some()
-            && !must_bump
-        {
-            let json = serde_json::to_string_pretty(&current).unwrap() + "\n";
-            std::fs::write(&path, json).unwrap();
-            return;
-        }
-        assert!(
-            problems.is_empty(),
-            "schema lock: {}\n(after bumping versions where asked: EQPIPE_UPDATE_SCHEMA_LOCK=1 cargo test -p eqpipe schema_lock)",
-            problems.join("\n")
-        );
-    }
-
-    #[test]
-    fn appending_is_compatible_and_anything_else_is_not() {
-        let l = |v: &[&str]| Locked {
-            version: 1,
-            columns: v.iter().map(|s| s.to_string()).collect(),
-        };
-        assert!(!breaking(
-            &l(&["a Int64"]),
-            &l(&["a Int64", "b Utf8 nullable"])
-        ));
-        assert!(breaking(&l(&["a Int64", "b Utf8"]), &l(&["a Int64"])));
-        assert!(breaking(&l(&["a Int64"]), &l(&["a Float64"])));
-        assert!(breaking(
-            &l(&["a Int64", "b Utf8"]),
-            &l(&["b Utf8", "a Int64"])
-        ));
-        assert!(breaking(&l(&["a Int64"]), &l(&["a Int64 nullable"])));
     }
 }

@@ -226,7 +226,7 @@ pub fn protect_levels(
     contract: &Contract,
     policy: &Policy,
 ) -> Result<Protected, ArrowError> {
-    use crate::partners::PARTNER_COLUMN;
+    use eqpipe_core::provenance::PARTNER_COLUMN;
     let Some(rules) = &contract.disclosure else {
         return protect(batch, contract, policy);
     };
@@ -256,7 +256,7 @@ pub fn protect_levels(
 }
 
 /// Rounds a float column to its contract's `decimals` (others unchanged).
-pub(crate) fn round(col: &ArrayRef, contract: &Contract, name: &str) -> ArrayRef {
+pub fn round(col: &ArrayRef, contract: &Contract, name: &str) -> ArrayRef {
     let decimals = contract.column(name).and_then(|c| c.decimals);
     match (decimals, col.data_type()) {
         (Some(d), DataType::Float64) => {
