@@ -11,8 +11,8 @@ use eqpipe_plugin_abi as abi;
 use eqpipe_plugin_sdk::PluginKind;
 
 use crate::config::{Config, FetchConfig, IndicatorConfig, Isolation, SourceConfig};
-use crate::registry::{self, LoadError, Plugin};
 use crate::runner::{self, RunOptions, StepStatus};
+use eqpipe_plugin_host::registry::{self, LoadError, Plugin};
 use eqpipe_store::contracts::Contracts;
 
 /// The result of one check.
@@ -135,35 +135,20 @@ pub fn check(path: &Path, options: serde_json::Value, base_dir: &Path) -> Vec<Ch
 /// as an error from `create`, not a crash.
 fn errors_come_back(plugin: &Plugin) -> CheckLine {
     let tmp = tempdir();
-    let (ctx, _runtime) = crate::runner::probe_context(plugin.clone(), &tmp);
-    let api = ctx.host_api();
-    let Some(create) = plugin.descriptor.create else {
-        return line("errors come back as errors", false, "no create function");
-    };
-    let mut instance = std::ptr::null_mut();
-    let mut err = abi::PluginError::none();
-    // SAFETY: an ABI call with valid arguments; `ctx` outlives it.
-    let code = unsafe {
-        create(
-            abi::StrRef::new("\"options that are not an object\""),
-            &api,
-            &mut instance,
-            &mut err,
-        )
-    };
-    // SAFETY: the plugin filled `err` or left it empty.
-    let msg = unsafe { err.message.take() };
-    if code == abi::STATUS_OK {
-        if let Some(destroy) = plugin.descriptor.destroy {
-            // SAFETY: instance from create, destroyed once.
-            unsafe { destroy(instance) };
+    let (ctx, _runtime) = eqpipe_plugin_host::instance::probe_context(plugin.clone(), &tmp);
+    let (code, msg) = match eqpipe_plugin_host::instance::try_create(
+        &ctx,
+        "\"options that are not an object\"",
+    ) {
+        Ok(()) => {
+            return line(
+                "errors come back as errors",
+                false,
+                "create accepted options that are not an object",
+            );
         }
-        return line(
-            "errors come back as errors",
-            false,
-            "create accepted options that are not an object",
-        );
-    }
+        Err(e) => e,
+    };
     let _ = std::fs::remove_dir_all(&tmp);
     line(
         "errors come back as errors",

@@ -286,6 +286,7 @@ fn install_signal_handlers(cancel: Arc<AtomicBool>) {
 }
 
 fn main() -> ExitCode {
+    eqpipe::builtins::install();
     let cli = Cli::parse();
     if matches!(cli.command, Command::PluginHost) {
         // A child of an isolated step: JSON logs on stderr for the parent to

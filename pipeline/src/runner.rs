@@ -16,11 +16,12 @@ use eqpipe_plugin_abi as abi;
 use eqpipe_plugin_sdk::PluginKind;
 
 use crate::config::{Config, Isolation, options_json};
-use crate::fetch::Fetcher;
-use crate::host::StepContext;
-use crate::registry::{self, Plugin};
 pub use eqpipe_core::manifest::*;
 pub use eqpipe_core::vars::{snapshot_vars, with_vars};
+use eqpipe_plugin_host::fetch::Fetcher;
+use eqpipe_plugin_host::host::StepContext;
+use eqpipe_plugin_host::instance::{StepFailure, isolation_of, run_plugin};
+use eqpipe_plugin_host::registry::{self, Plugin};
 use eqpipe_store::contracts::{Contracts, Validator};
 use eqpipe_store::files::{self as store, PART_FILE};
 use eqpipe_store::fingerprint as incremental;
@@ -176,114 +177,6 @@ impl Shared<'_> {
 /// A resolved plugin with its options, or why it could not be prepared.
 type Prepared = Result<(Plugin, serde_json::Value), StepFailure>;
 
-/// Why a step did not succeed.
-pub(crate) struct StepFailure {
-    pub(crate) status: StepStatus,
-    pub(crate) message: String,
-}
-
-impl StepFailure {
-    fn failed(message: impl Into<String>) -> Self {
-        StepFailure {
-            status: StepStatus::Failed,
-            message: message.into(),
-        }
-    }
-}
-
-/// Calls create, run and destroy on one plugin instance.
-pub(crate) fn invoke(ctx: &StepContext, options: &str) -> Result<(), StepFailure> {
-    let desc = ctx.plugin.descriptor;
-    let api = ctx.host_api();
-    let (create, run, destroy) = (
-        desc.create.expect("checked at load"),
-        desc.run.expect("checked at load"),
-        desc.destroy.expect("checked at load"),
-    );
-    let read_err = |code: i32, err: &mut abi::PluginError| {
-        // SAFETY: the plugin filled `err` (or left it empty).
-        let mut msg = unsafe { err.message.take() };
-        if msg.is_empty() {
-            msg = abi::status_name(code).to_string();
-        }
-        let status = if code == abi::STATUS_CANCELLED {
-            StepStatus::Cancelled
-        } else {
-            StepStatus::Failed
-        };
-        StepFailure {
-            status,
-            message: format!("{} ({})", msg, abi::status_name(code)),
-        }
-    };
-    let mut instance = std::ptr::null_mut();
-    let mut err = abi::PluginError::none();
-    // SAFETY: ABI call with valid arguments; `ctx` outlives it.
-    let code = unsafe { create(abi::StrRef::new(options), &api, &mut instance, &mut err) };
-    if code != abi::STATUS_OK {
-        return Err(read_err(code, &mut err));
-    }
-    let mut err = abi::PluginError::none();
-    // SAFETY: as above; `instance` came from create.
-    let code = unsafe { run(instance, &api, &mut err) };
-    // SAFETY: destroy exactly once.
-    unsafe { destroy(instance) };
-    if code != abi::STATUS_OK {
-        return Err(read_err(code, &mut err));
-    }
-    if ctx.cancel.load(Ordering::Relaxed) {
-        return Err(StepFailure {
-            status: StepStatus::Cancelled,
-            message: "cancelled".into(),
-        });
-    }
-    Ok(())
-}
-
-/// Runs the step's plugin, in this process or its own.
-fn run_plugin(
-    ctx: &StepContext,
-    options: &serde_json::Value,
-    isolated: &Option<(crate::config::PluginRef, crate::isolate::Limits)>,
-) -> Result<(), StepFailure> {
-    match isolated {
-        Some((r, limits)) => {
-            tracing::info!(
-                timeout_secs = limits.timeout.map(|t| t.as_secs()),
-                memory_limit_mb = limits.memory_limit_mb,
-                "running in its own process"
-            );
-            crate::isolate::invoke(ctx, r, &options.to_string(), limits).map_err(|e| StepFailure {
-                status: if e.cancelled {
-                    StepStatus::Cancelled
-                } else {
-                    StepStatus::Failed
-                },
-                message: e.message,
-            })
-        }
-        None => invoke(ctx, &options.to_string()),
-    }
-}
-
-/// The plugin and limits of a step under `isolation = "process"`.
-fn isolation_of(
-    isolation: &Isolation,
-    r: crate::config::PluginRef,
-    timeout_secs: Option<u64>,
-    memory_limit_mb: Option<u64>,
-) -> Option<(crate::config::PluginRef, crate::isolate::Limits)> {
-    (*isolation == Isolation::Process).then(|| {
-        (
-            r,
-            crate::isolate::Limits {
-                timeout: timeout_secs.map(std::time::Duration::from_secs),
-                memory_limit_mb,
-            },
-        )
-    })
-}
-
 fn empty_report(name: &str, plugin: String) -> StepReport {
     StepReport {
         name: name.to_string(),
@@ -333,8 +226,11 @@ fn run_step(
     targets: HashMap<String, Target>,
     inputs: HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>,
     policy: &StepPolicy,
-    isolated: Option<(crate::config::PluginRef, crate::isolate::Limits)>,
-    scope: Option<crate::host::Scope>,
+    isolated: Option<(
+        crate::config::PluginRef,
+        eqpipe_plugin_host::isolate::Limits,
+    )>,
+    scope: Option<eqpipe_plugin_host::host::Scope>,
 ) -> Result<(), StepFailure> {
     let name = report.name.clone();
     let mut targets = targets;
@@ -780,45 +676,9 @@ fn prepare(
     Ok(plugin)
 }
 
-/// A step context that serves no data, for probing a plugin's entry points
-/// (the conformance kit). Keep the returned runtime alive while using it.
-pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::runtime::Runtime) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime");
-    let fetcher = Fetcher::new(
-        crate::config::FetchConfig::default(),
-        scratch.join("cache"),
-        scratch.to_path_buf(),
-        rt.handle().clone(),
-    )
-    .expect("a fetcher");
-    let ctx = StepContext {
-        step: "probe".into(),
-        plugin,
-        fetcher: Arc::new(fetcher),
-        cancel: Arc::new(AtomicBool::new(false)),
-        sink: Mutex::new(Sink::new(
-            "probe",
-            HashMap::new(),
-            scratch.join("probe.csv"),
-        )),
-        forward: None,
-        pipe: Default::default(),
-        inputs: HashMap::new(),
-        fetches: Mutex::new(Vec::new()),
-        warnings: Mutex::new(Vec::new()),
-        progress: None,
-        personal: false,
-        snapshot_date: chrono::Utc::now().date_naive().to_string(),
-        scope: None,
-    };
-    (ctx, rt)
-}
-
 /// Runs the pipeline described by `config`.
 pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> {
+    crate::builtins::install();
     let started_at = chrono::Utc::now();
     let t0 = Instant::now();
     let root = opts.output_dir.clone();
@@ -1530,13 +1390,13 @@ impl<'c> Partnering<'c> {
     }
 
     /// What a partner's step may reach.
-    fn scope(&self, p: &crate::partners::Partner) -> crate::host::Scope {
+    fn scope(&self, p: &crate::partners::Partner) -> eqpipe_plugin_host::host::Scope {
         let mut denied = Vec::new();
         for q in self.config.partners.iter().filter(|q| q.id != p.id) {
             denied.push(crate::partners::restricted_root(&self.root, &q.id));
             denied.push(self.inbox(q));
         }
-        crate::host::Scope {
+        eqpipe_plugin_host::host::Scope {
             partner: p.id.clone(),
             cache_dir: Some(
                 crate::partners::restricted_root(&self.root, &p.id)
@@ -1554,11 +1414,11 @@ impl<'c> Partnering<'c> {
     fn source_scope(
         &self,
         partner: Option<&crate::partners::Partner>,
-    ) -> Option<crate::host::Scope> {
+    ) -> Option<eqpipe_plugin_host::host::Scope> {
         match partner {
             Some(p) => Some(self.scope(p)),
             None if self.config.partners.is_empty() => None,
-            None => Some(crate::host::Scope {
+            None => Some(eqpipe_plugin_host::host::Scope {
                 partner: String::new(),
                 cache_dir: None,
                 denied: self

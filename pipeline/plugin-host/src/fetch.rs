@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::config::FetchConfig;
+use eqpipe_core::config::FetchConfig;
 
 /// What shows in place of a secret.
 pub const REDACTED: &str = "REDACTED";

@@ -34,8 +34,8 @@ use arrow_schema::SchemaRef;
 use eqpipe_plugin_sdk::{FetchRequest, PluginKind};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{FetchConfig, PluginRef};
 use crate::host::{FetchRecord, StepContext};
+use eqpipe_core::config::{FetchConfig, PluginRef};
 
 /// Limits of an isolated step.
 #[derive(Debug, Clone, Default)]
@@ -93,7 +93,7 @@ struct Done {
     fetches: Vec<WireFetch>,
     /// Coverage warnings the plugin raised.
     #[serde(default)]
-    warnings: Vec<crate::runner::Warning>,
+    warnings: Vec<eqpipe_core::manifest::Warning>,
 }
 
 /// Why an isolated step failed.
@@ -562,7 +562,7 @@ pub fn child_main() -> i32 {
 }
 
 type JobResult =
-    Result<(Vec<WireFetch>, Vec<crate::runner::Warning>), (bool, String, Vec<WireFetch>)>;
+    Result<(Vec<WireFetch>, Vec<eqpipe_core::manifest::Warning>), (bool, String, Vec<WireFetch>)>;
 
 #[cfg(unix)]
 fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
@@ -628,7 +628,7 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
         snapshot_date: job.snapshot_date,
         scope: job.scope,
     };
-    let result = crate::runner::invoke(&ctx, &job.options);
+    let result = crate::instance::invoke(&ctx, &job.options);
     let warnings = std::mem::take(&mut *ctx.warnings.lock().expect("not poisoned"));
     let fetches = ctx
         .fetches
@@ -647,7 +647,7 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
     match result {
         Ok(()) => Ok((fetches, warnings)),
         Err(f) => Err((
-            f.status == crate::runner::StepStatus::Cancelled,
+            f.status == eqpipe_core::manifest::StepStatus::Cancelled,
             f.message,
             fetches,
         )),

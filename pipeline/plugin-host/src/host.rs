@@ -127,7 +127,7 @@ pub struct StepContext {
     /// URLs fetched.
     pub fetches: Mutex<Vec<FetchRecord>>,
     /// Coverage warnings the plugin raised (ABI 1.3 `warn`).
-    pub warnings: Mutex<Vec<crate::runner::Warning>>,
+    pub warnings: Mutex<Vec<eqpipe_core::manifest::Warning>>,
     /// A progress bar, when stderr is a terminal.
     pub progress: Option<indicatif::ProgressBar>,
     /// The step writes personal data: what it fetches is cached under the
@@ -265,8 +265,8 @@ unsafe extern "C" fn host_warn(
         let s = unsafe { step(ctx) };
         let dataset = unsafe { dataset.as_str() }.unwrap_or("");
         let what = unsafe { what.as_str() }.unwrap_or("(not UTF-8)");
-        let w = crate::runner::Warning {
-            kind: crate::config::WarningKind::Coverage,
+        let w = eqpipe_core::manifest::Warning {
+            kind: eqpipe_core::config::WarningKind::Coverage,
             dataset: (!dataset.is_empty()).then(|| dataset.to_string()),
             what: what.chars().take(200).collect(),
             count,
