@@ -1434,17 +1434,17 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         quality: Default::default(),
         schedules: Vec::new(),
         // The example objective sets of config/objectives/.
-        objectives: crate::objectives::examples(),
+        objectives: eqpipe_publish::objectives::examples(),
         objective_files: Vec::new(),
         partners: Vec::new(),
         partnership: Default::default(),
         serve: Default::default(),
         versions: Default::default(),
         notify: Option::None,
-        exports: Some(crate::export::ExportsConfig {
+        exports: Some(eqpipe_publish::export::ExportsConfig {
             formats: vec![
-                crate::export::ExportFormat::Csv,
-                crate::export::ExportFormat::Xlsx,
+                eqpipe_publish::export::ExportFormat::Csv,
+                eqpipe_publish::export::ExportFormat::Xlsx,
             ],
             indicators: vec!["pay_gap".into(), "workforce_representation".into()],
         }),

@@ -1115,14 +1115,14 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     if let Err(e) = shared.contracts.record(&root) {
         tracing::error!("cannot record the run's contracts: {e}");
     }
-    if let Err(e) = crate::catalog::write(&root, &shared.contracts, &run_id) {
+    if let Err(e) = eqpipe_publish::catalog::write(&root, &shared.contracts, &run_id) {
         tracing::error!("cannot write the data catalogue: {e}");
     }
-    if let Err(e) = crate::report::write(&root, &manifest) {
+    if let Err(e) = eqpipe_publish::report::write(&root, &manifest) {
         tracing::error!("cannot write the report: {e}");
     }
     if let Some(exports) = &config.exports {
-        match crate::export::write(&root, exports, &shared.contracts) {
+        match eqpipe_publish::export::write(&root, exports, &shared.contracts) {
             Ok(files) => tracing::info!(files = files.len(), "exports written"),
             Err(e) => tracing::error!("cannot write the exports: {e}"),
         }
@@ -1137,7 +1137,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
             );
         }
     }
-    crate::observe::write_metrics(&root, &manifest);
+    eqpipe_publish::metrics::write_metrics(&root, &manifest);
     let json = serde_json::to_vec_pretty(&manifest).expect("serialisable");
     store::write_atomic(&root.join("runs").join(format!("{run_id}.json")), &json)
         .map_err(|e| RunError::Setup(format!("cannot write the run manifest: {e}")))?;
@@ -1168,7 +1168,7 @@ fn objectives_step(shared: &Shared<'_>, config: &Config, indicators: &[StepRepor
             })
             .and_then(|d| shared.contracts.get(&d))
     };
-    let result = crate::objectives::run(
+    let result = eqpipe_publish::objectives::run(
         root,
         &shared.run_id,
         &config.objectives,
@@ -1185,7 +1185,10 @@ fn objectives_step(shared: &Shared<'_>, config: &Config, indicators: &[StepRepor
                 statuses = ?out.statuses,
                 "objectives assessed"
             );
-            let names = [crate::objectives::HISTORY, crate::objectives::PROGRESS];
+            let names = [
+                eqpipe_publish::objectives::HISTORY,
+                eqpipe_publish::objectives::PROGRESS,
+            ];
             let rows = [out.history_rows, out.measures];
             for f in &out.files {
                 shared.keep_version(f);

@@ -20,7 +20,7 @@ use arrow_array::{Array, RecordBatch};
 use eqpipe_plugin_sdk::{bool_values, date_values, f64_values, text_values};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::runner::RunManifest;
+use eqpipe_core::manifest::RunManifest;
 use eqpipe_store::files::{self as store, PART_FILE, StoreError, read};
 
 /// Folder of the report under the output root.
@@ -384,7 +384,7 @@ fn partner_levels(root: &Path) -> Vec<String> {
             let n = l.file_name().to_string_lossy().to_string();
             if let Some(id) = n.strip_prefix("partner=")
                 && eqpipe_store::files::file_metadata(&l.path().join(PART_FILE)).is_some_and(|kv| {
-                    kv.get(crate::partners::LEVEL_KEY)
+                    kv.get(eqpipe_core::provenance::LEVEL_KEY)
                         .is_some_and(|v| v == "partner")
                 })
             {
@@ -595,8 +595,8 @@ fn render(
 /// accepted shrinks), with the quarantine file's name. Counts and column
 /// names only, never a value.
 fn quality_section(manifest: &RunManifest) -> String {
-    use crate::runner::StepStatus;
-    let steps: Vec<&crate::runner::StepReport> = manifest
+    use eqpipe_core::manifest::StepStatus;
+    let steps: Vec<&eqpipe_core::manifest::StepReport> = manifest
         .sources
         .iter()
         .chain(&manifest.indicators)
@@ -619,7 +619,7 @@ fn quality_section(manifest: &RunManifest) -> String {
             warned.len()
         );
         s.push_str("<table>\n<caption>Data lost in this run, by step</caption>\n<thead><tr><th scope=\"col\">Step</th><th scope=\"col\">Status</th><th scope=\"col\">What</th><th scope=\"col\">How many</th><th scope=\"col\">Of</th><th scope=\"col\">Quarantine file</th></tr></thead>\n<tbody>\n");
-        let quarantine = |st: &crate::runner::StepReport| {
+        let quarantine = |st: &eqpipe_core::manifest::StepReport| {
             st.quarantine_file
                 .as_deref()
                 .map(|q| format!("<code>{}</code>", esc(q)))
@@ -649,7 +649,7 @@ fn quality_section(manifest: &RunManifest) -> String {
                     esc(&what),
                     w.count,
                     w.of.map(|o| o.to_string()).unwrap_or_default(),
-                    if w.kind == crate::config::WarningKind::RejectedRows {
+                    if w.kind == eqpipe_core::config::WarningKind::RejectedRows {
                         quarantine(st)
                     } else {
                         String::new()

@@ -170,7 +170,7 @@ fn entry(
                 cols.insert(
                     0,
                     CatalogColumn {
-                        name: crate::partners::PARTNER_COLUMN.into(),
+                        name: eqpipe_core::provenance::PARTNER_COLUMN.into(),
                         ty: "utf8".into(),
                         nullable: false,
                         categorical: true,

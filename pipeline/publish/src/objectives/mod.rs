@@ -63,15 +63,15 @@ pub const PROGRESS: &str = "objective_progress";
 pub const EXAMPLES: &[(&str, &str)] = &[
     (
         "inclusive-employment.toml",
-        include_str!("../../../config/objectives/inclusive-employment.toml"),
+        include_str!("../../../../config/objectives/inclusive-employment.toml"),
     ),
     (
         "knowing-our-communities.toml",
-        include_str!("../../../config/objectives/knowing-our-communities.toml"),
+        include_str!("../../../../config/objectives/knowing-our-communities.toml"),
     ),
     (
         "pay-gaps-and-diversity.toml",
-        include_str!("../../../config/objectives/pay-gaps-and-diversity.toml"),
+        include_str!("../../../../config/objectives/pay-gaps-and-diversity.toml"),
     ),
 ];
 
@@ -769,13 +769,13 @@ pub fn run(
         ("eqpipe.run_id".to_string(), run_id.to_string()),
         (
             "eqpipe.pipeline_version".into(),
-            crate::runner::PIPELINE_VERSION.into(),
+            eqpipe_core::manifest::PIPELINE_VERSION.into(),
         ),
         ("eqpipe.step".into(), "objectives".into()),
         ("eqpipe.plugin".into(), "eqpipe-objectives".into()),
         (
             "eqpipe.plugin_version".into(),
-            crate::runner::PIPELINE_VERSION.into(),
+            eqpipe_core::manifest::PIPELINE_VERSION.into(),
         ),
         ("eqpipe.created_at".into(), chrono::Utc::now().to_rfc3339()),
     ];
