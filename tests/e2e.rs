@@ -423,8 +423,8 @@ fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
 #[test]
 fn eqpipe_run_against_a_local_server_then_reuses_unchanged_files() {
     let dir = tempfile::tempdir().unwrap();
-    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
-    let server = eqpipe::serve::StaticServer::start(&inputs.public_dir).unwrap();
+    let inputs = eqpipe_engine::demo::generate(&dir.path().join("inputs")).unwrap();
+    let server = eqpipe_engine::serve::StaticServer::start(&inputs.public_dir).unwrap();
     let out = dir.path().join("out");
     let cfg = write_config(
         dir.path(),
@@ -496,7 +496,7 @@ comparators = ["E08999001"]
 #[test]
 fn a_failed_source_leaves_the_last_good_output_untouched() {
     let dir = tempfile::tempdir().unwrap();
-    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
+    let inputs = eqpipe_engine::demo::generate(&dir.path().join("inputs")).unwrap();
     let out = dir.path().join("out");
     let good = write_config(
         dir.path(),
@@ -610,7 +610,7 @@ fn json_logs_are_one_object_per_line() {
 }
 
 fn shared_data() -> std::path::PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
     assert!(
         p.exists(),
         "{} is missing: the shared data folder must sit beside the repository",
@@ -627,7 +627,7 @@ fn shared_data() -> std::path::PathBuf {
 fn real_ts007_files_at_every_level_keep_their_totals_and_hierarchy() {
     let data = shared_data().join("census2021");
     // Served over HTTP by a local server, as the real files would be.
-    let server = eqpipe::serve::StaticServer::start(&data).unwrap();
+    let server = eqpipe_engine::serve::StaticServer::start(&data).unwrap();
     for level in ["ctry", "rgn", "utla", "ltla"] {
         let dir = tempfile::tempdir().unwrap();
         let file = data.join(format!("census2021-ts007-{level}.csv"));
@@ -702,7 +702,7 @@ fn real_ons_lookups_become_child_parent_pairs() {
     let lookups = shared_data().join("lookups");
     let lsoa = lookups.join("lsoa11-to-lsoa21-to-lad22-best-fit.csv");
     let msoa = lookups.join("msoa11-to-msoa21-to-lad22.csv");
-    let server = eqpipe::serve::StaticServer::start(&lookups).unwrap();
+    let server = eqpipe_engine::serve::StaticServer::start(&lookups).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(
         dir.path(),
@@ -1459,7 +1459,7 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
 /// (keys, plugins, their options, schedules).
 #[test]
 fn every_example_config_validates() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/examples");
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let p = e.path();

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use eqpipe::config::FetchConfig;
-use eqpipe::fetch::{FetchError, Fetcher};
+use eqpipe_engine::config::FetchConfig;
+use eqpipe_engine::fetch::{FetchError, Fetcher};
 use eqpipe_plugin_sdk::FetchRequest;
 
 struct Env {

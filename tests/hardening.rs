@@ -47,7 +47,7 @@ fn a_full_disk_fails_the_step_and_leaves_no_temporary() {
     let Some(_fs) = Tmpfs::mount(&out, "3m") else {
         return;
     };
-    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+    let public = eqpipe_engine::demo::generate(&dir.path().join("inputs"))
         .unwrap()
         .public_dir;
     // A workforce extract whose pseudonymised keys alone need ~12 MB.
@@ -303,10 +303,10 @@ fn the_upload_server_sheds_abuse() {
         "output_dir = \"out\"\n[serve]\nlisten = \"127.0.0.1:0\"\nmax_upload_mb = 1\nheader_timeout_secs = 1\nbody_idle_timeout_secs = 1\nmax_connections_per_client = 3\nmax_token_failures = 3\n\
          [[sources]]\nname = \"a_hr\"\nplugin = \"workforce\"\n[sources.options]\npath = \"{{inbox}}/*.csv\"\n\
          [[partners]]\nid = \"a\"\nname = \"A\"\nsources = [\"a_hr\"]\nkey_env = \"{PARTNER_KEY}\"\ntoken_sha256 = [\"{}\"]\ninbox = \"inbox/a\"\n",
-        eqpipe::partners::hash_token(TOKEN)
+        eqpipe_engine::partners::hash_token(TOKEN)
     );
-    let cfg = eqpipe::config::Config::parse(&text, "test.toml", dir.path()).unwrap();
-    let server = eqpipe::upload::start(cfg, out.clone()).unwrap();
+    let cfg = eqpipe_engine::config::Config::parse(&text, "test.toml", dir.path()).unwrap();
+    let server = eqpipe_engine::upload::start(cfg, out.clone()).unwrap();
     let addr = server.addr();
     assert!(
         !abandoned.exists(),

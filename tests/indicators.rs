@@ -398,7 +398,7 @@ fn an_indicator_reading_personal_data_must_publish_through_disclosure_control() 
     let contracts = dir.path().join("contracts");
     std::fs::create_dir_all(&contracts).unwrap();
     let original = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/contracts/pay_gap.toml"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/contracts/pay_gap.toml"),
     )
     .unwrap();
     let start = original.find("[disclosure]").unwrap();
@@ -418,7 +418,7 @@ fn an_indicator_reading_personal_data_must_publish_through_disclosure_control() 
 
 fn shared_ts007() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/census2021/census2021-ts007-ltla.csv");
+        .join("../../../shared/data/census2021/census2021-ts007-ltla.csv");
     assert!(
         p.exists(),
         "{} is missing: the shared data folder must sit beside the repository",
@@ -642,7 +642,7 @@ fn nomis_counts(path: &Path) -> BTreeMap<String, BTreeMap<String, f64>> {
 /// percentage the comparator's, and the difference their difference.
 #[test]
 fn community_profiles_from_real_census_files_reproduce_the_published_percentages() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/census2021");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/census2021");
     assert!(data.exists(), "{} is missing", data.display());
     let dir = tempfile::tempdir().unwrap();
     let areas = ["E08000003", "E08000025", "E06000016", "E07000178"];

@@ -402,7 +402,7 @@ fn the_example_objective_sets_run_on_the_demo() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let files: Vec<_> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/objectives"))
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/objectives"))
             .unwrap()
             .flatten()
             .map(|e| e.path())

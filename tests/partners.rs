@@ -485,7 +485,7 @@ mod upload {
                 &format!("sources = [\"{id}_hr\"]\n"),
                 &format!(
                     "sources = [\"{id}_hr\"]\ntoken_sha256 = [\"{}\"]\n",
-                    eqpipe::partners::hash_token(token)
+                    eqpipe_engine::partners::hash_token(token)
                 ),
                 1,
             );
@@ -544,8 +544,8 @@ mod upload {
     fn tokens_write_only_their_own_inbox_and_uploads_get_receipts() {
         let s = setup(&BTreeMap::new());
         let tokens: BTreeMap<&str, String> = [
-            ("manchester", eqpipe::partners::new_token().unwrap()),
-            ("salford", eqpipe::partners::new_token().unwrap()),
+            ("manchester", eqpipe_engine::partners::new_token().unwrap()),
+            ("salford", eqpipe_engine::partners::new_token().unwrap()),
         ]
         .into();
         let server = serve(&s, &tokens);

@@ -29,7 +29,7 @@ struct Beside {
 impl Beside {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+        let public = eqpipe_engine::demo::generate(&dir.path().join("inputs"))
             .unwrap()
             .public_dir;
         Beside { dir, public }
@@ -97,7 +97,7 @@ fn a_partner_plugin_is_loaded_from_its_library_and_pages_through_an_export() {
         }
     }));
     let dir = tempfile::tempdir().unwrap();
-    let inputs = eqpipe::demo::generate(&dir.path().join("inputs")).unwrap();
+    let inputs = eqpipe_engine::demo::generate(&dir.path().join("inputs")).unwrap();
     let cfg = config_with(
         dir.path(),
         &inputs.public_dir,
@@ -622,7 +622,7 @@ fn kv_abi(out: &Path) -> String {
 /// Builds `examples/c-plugin/library_visits.c` with the system C compiler
 /// against the cbindgen header.
 fn build_c_plugin(dir: &Path) -> std::path::PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let lib = dir.join("liblibrary_visits.so");
     let o = std::process::Command::new("cc")
         .args([

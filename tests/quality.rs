@@ -19,7 +19,7 @@ const KEY: &str = "a-quality-test-key-of-enough-length";
 
 fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
+        .join("../../../shared/data")
         .join(rel)
 }
 

@@ -12,7 +12,7 @@ use common::*;
 
 fn setup(schedule: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+    let public = eqpipe_engine::demo::generate(&dir.path().join("inputs"))
         .unwrap()
         .public_dir;
     let slow = cdylib("eqpipe-fixture-misbehaving");
@@ -201,7 +201,7 @@ fn a_live_lock_holder_is_named_and_the_run_refused() {
 #[test]
 fn unchanged_sources_and_indicators_are_not_run_again() {
     let dir = tempfile::tempdir().unwrap();
-    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+    let public = eqpipe_engine::demo::generate(&dir.path().join("inputs"))
         .unwrap()
         .public_dir;
     let cfg = dir.path().join("pipeline.toml");
@@ -210,7 +210,7 @@ fn unchanged_sources_and_indicators_are_not_run_again() {
         format!(
             "output_dir = \"out\"\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{p}/\"\ntables = [\"TS008\"]\ngeography = [\"wd\", \"ltla\"]\n[[sources]]\nname = \"imd\"\nplugin = \"deprivation\"\n[sources.options]\nurl = \"{p}/{imd}\"\n[[indicators]]\nplugin = \"community-profile\"\n[indicators.options]\ncomparators = [\"E08999001\"]\n",
             p = public.display(),
-            imd = eqpipe::demo::IMD_FILE
+            imd = eqpipe_engine::demo::IMD_FILE
         ),
     )
     .unwrap();
@@ -354,7 +354,7 @@ fn http_get(addr: &str, path: &str) -> String {
 #[test]
 fn sighup_reloads_a_valid_config_keeps_the_running_one_otherwise_and_metrics_are_served() {
     let dir = tempfile::tempdir().unwrap();
-    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+    let public = eqpipe_engine::demo::generate(&dir.path().join("inputs"))
         .unwrap()
         .public_dir;
     let cfg = dir.path().join("pipeline.toml");
@@ -456,7 +456,7 @@ fn sighup_reloads_a_valid_config_keeps_the_running_one_otherwise_and_metrics_are
 #[test]
 fn versions_are_kept_pruned_and_restored() {
     let dir = tempfile::tempdir().unwrap();
-    let public = eqpipe::demo::generate(&dir.path().join("inputs"))
+    let public = eqpipe_engine::demo::generate(&dir.path().join("inputs"))
         .unwrap()
         .public_dir;
     let cfg = dir.path().join("pipeline.toml");

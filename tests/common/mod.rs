@@ -30,9 +30,9 @@ pub fn text(o: &Output) -> String {
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .join("../..")
+        .canonicalize()
         .unwrap()
-        .to_path_buf()
 }
 
 /// Builds a workspace crate as a dynamic library (in a target folder of its

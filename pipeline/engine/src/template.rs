@@ -9,7 +9,7 @@ use eqpipe_plugin_sdk::contract::is_kebab_case;
 /// Where the SDK lives, for the generated crate's dependency: the SDK
 /// beside this build of eqpipe when it is there, else the published one.
 pub fn default_sdk() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/sdk");
     p.exists().then(|| p.canonicalize().unwrap_or(p))
 }
 

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
-use eqpipe::config::{Config, options_json};
-use eqpipe::registry;
-use eqpipe::runner::{self, Outcome, RunManifest, RunOptions, StepStatus};
+use eqpipe_engine::config::{Config, options_json};
+use eqpipe_engine::registry;
+use eqpipe_engine::runner::{self, Outcome, RunManifest, RunOptions, StepStatus};
 use eqpipe_plugin_sdk::PluginKind;
 
 #[derive(Parser)]
@@ -286,7 +286,7 @@ fn install_signal_handlers(cancel: Arc<AtomicBool>) {
 }
 
 fn main() -> ExitCode {
-    eqpipe::builtins::install();
+    eqpipe_engine::builtins::install();
     let cli = Cli::parse();
     if matches!(cli.command, Command::PluginHost) {
         // A child of an isolated step: JSON logs on stderr for the parent to
@@ -299,7 +299,7 @@ fn main() -> ExitCode {
             .json()
             .flatten_event(true)
             .init();
-        return ExitCode::from(eqpipe::isolate::child_main() as u8);
+        return ExitCode::from(eqpipe_engine::isolate::child_main() as u8);
     }
     let progress = std::io::stderr().is_terminal() && matches!(cli.log_format, LogFormat::Human);
     let runs_pipeline = matches!(cli.command, Command::Run { .. } | Command::Demo { .. });
@@ -346,11 +346,11 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             if let Some(l) = listen {
                 cfg.serve.listen = l;
             }
-            let server = eqpipe::upload::start(cfg, out.clone()).map_err(anyhow::Error::msg)?;
+            let server = eqpipe_engine::upload::start(cfg, out.clone()).map_err(anyhow::Error::msg)?;
             println!(
                 "accepting uploads at {}/inbox/<partner>/<source>/<file>; audit log {}",
                 server.base_url(),
-                eqpipe::upload::audit_path(&out).display()
+                eqpipe_engine::upload::audit_path(&out).display()
             );
             let cancel = Arc::new(AtomicBool::new(false));
             install_signal_handlers(cancel.clone());
@@ -363,13 +363,13 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
         Command::Partners {
             command: PartnersCommand::Token { id },
         } => {
-            let token = eqpipe::partners::new_token().map_err(anyhow::Error::msg)?;
+            let token = eqpipe_engine::partners::new_token().map_err(anyhow::Error::msg)?;
             println!(
                 "token for partner `{id}` (give it to them once; it is not stored):\n  {token}"
             );
             println!(
                 "add to its [[partners]] entry:\n  token_sha256 = [\"{}\"]",
-                eqpipe::partners::hash_token(&token)
+                eqpipe_engine::partners::hash_token(&token)
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -386,12 +386,12 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
                 println!("  sources: {}", p.sources.join(", "));
                 println!(
                     "  key:     {}",
-                    eqpipe::partners::key_env(&cfg.partnership, p).unwrap_or("(none)")
+                    eqpipe_engine::partners::key_env(&cfg.partnership, p).unwrap_or("(none)")
                 );
                 if let Some(o) = &out {
                     println!(
                         "  inbox:   {}",
-                        eqpipe::partners::inbox(o, p, |x| cfg.resolve(x)).display()
+                        eqpipe_engine::partners::inbox(o, p, |x| cfg.resolve(x)).display()
                     );
                 }
                 println!("  upload tokens: {}", p.token_sha256.len());
@@ -418,8 +418,8 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
                 NewKind::Source => PluginKind::Source,
                 NewKind::Indicator => PluginKind::Indicator,
             };
-            let sdk = sdk.or_else(eqpipe::template::default_sdk);
-            let root = eqpipe::template::generate(&name, kind, &dir, sdk.as_deref())
+            let sdk = sdk.or_else(eqpipe_engine::template::default_sdk);
+            let root = eqpipe_engine::template::generate(&name, kind, &dir, sdk.as_deref())
                 .map_err(anyhow::Error::msg)?;
             println!(
                 "created {}
@@ -440,7 +440,7 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             let reload = Arc::new(AtomicBool::new(false));
             install_signal_handlers(cancel.clone());
             install_reload_handler(reload.clone());
-            let r = eqpipe::schedule::run_daemon(&eqpipe::schedule::DaemonOptions {
+            let r = eqpipe_engine::schedule::run_daemon(&eqpipe_engine::schedule::DaemonOptions {
                 config_path: config,
                 out,
                 cancel,
@@ -495,7 +495,7 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
         } => {
             let runs = manifests(&out)?;
             let m = find_run(&runs, &id, &out)?;
-            let kept = eqpipe::store::version_runs(&out);
+            let kept = eqpipe_engine::store::version_runs(&out);
             if !kept.contains(&m.run_id) {
                 anyhow::bail!(
                     "no kept versions of run {} (versions are kept for the newest runs only: [versions] keep; kept now: {})",
@@ -507,18 +507,18 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
                     }
                 );
             }
-            let _lock = eqpipe::lock::OutputLock::acquire(&out)?;
-            let files = eqpipe::store::restore_version(&out, &m.run_id)?;
+            let _lock = eqpipe_engine::lock::OutputLock::acquire(&out)?;
+            let files = eqpipe_engine::store::restore_version(&out, &m.run_id)?;
             // Every step runs in full next time: its fingerprint described
             // the files that were just replaced.
-            for base in [out.clone(), out.join(eqpipe::store::RESTRICTED_DIR)] {
+            for base in [out.clone(), out.join(eqpipe_engine::store::RESTRICTED_DIR)] {
                 let _ = std::fs::remove_dir_all(base.join(".state"));
             }
             // The contracts the runs knew (contracts_dir, plugins' own), not
             // only the built-ins: no dataset drops out of the catalogue.
-            let contracts = eqpipe::contracts::Contracts::recorded(&out);
-            eqpipe::catalog::write(&out, &contracts, &m.run_id)?;
-            eqpipe::report::write(&out, m)?;
+            let contracts = eqpipe_engine::contracts::Contracts::recorded(&out);
+            eqpipe_engine::catalog::write(&out, &contracts, &m.run_id)?;
+            eqpipe_engine::report::write(&out, m)?;
             for f in &files {
                 println!("restored {}", f.strip_prefix(&out).unwrap_or(f).display());
             }
@@ -728,7 +728,7 @@ fn validate(path: &Path) -> Result<ExitCode> {
             ));
         }
     }
-    match eqpipe::schedule::check(&cfg) {
+    match eqpipe_engine::schedule::check(&cfg) {
         Ok(s) => {
             for s in s {
                 println!("schedule  {:<20} {}", s.config.name, s.config.cron);
@@ -742,11 +742,11 @@ fn validate(path: &Path) -> Result<ExitCode> {
         match registry::resolve(&r, PluginKind::Source) {
             Ok(p) => {
                 let mut options = options_json(&s.options);
-                eqpipe::partners::set_key(
+                eqpipe_engine::partners::set_key(
                     &mut options,
                     &p.manifest.config_schema,
                     cfg.partner_of(&s.name)
-                        .and_then(|o| eqpipe::partners::key_env(&cfg.partnership, o)),
+                        .and_then(|o| eqpipe_engine::partners::key_env(&cfg.partnership, o)),
                 );
                 if let Err(e) = registry::check_options(&p, &options) {
                     problems.push(format!("source `{}`: {e}", s.name));
@@ -761,8 +761,8 @@ fn validate(path: &Path) -> Result<ExitCode> {
         }
     }
     let contracts = match &cfg.contracts_dir {
-        Some(d) => eqpipe::contracts::Contracts::with_dir(&cfg.resolve(d))?,
-        None => eqpipe::contracts::Contracts::builtin(),
+        Some(d) => eqpipe_engine::contracts::Contracts::with_dir(&cfg.resolve(d))?,
+        None => eqpipe_engine::contracts::Contracts::builtin(),
     };
     // Indicator output folder -> the contract of what it publishes.
     let mut outputs = std::collections::HashMap::new();
@@ -803,7 +803,7 @@ fn validate(path: &Path) -> Result<ExitCode> {
     }
     if !cfg.objectives.is_empty() {
         let before = problems.len();
-        problems.extend(eqpipe::objectives::check_columns(
+        problems.extend(eqpipe_engine::objectives::check_columns(
             &cfg.objectives,
             &|folder| outputs.get(folder).cloned().flatten(),
         ));
@@ -875,7 +875,7 @@ fn list_plugins(config: Option<&Path>) -> Result<ExitCode> {
             .chain(cfg.indicators.iter().map(|i| cfg.indicator_plugin(i)));
         let mut failed = false;
         for r in refs {
-            if let eqpipe::config::PluginRef::Library(path) = &r {
+            if let eqpipe_engine::config::PluginRef::Library(path) = &r {
                 match registry::load_library(path) {
                     Ok(p) => show(&p),
                     Err(e) => {
@@ -901,8 +901,8 @@ fn check_plugin(library: &Path, config: Option<&Path>) -> Result<ExitCode> {
         let wanted = library
             .canonicalize()
             .unwrap_or_else(|_| library.to_path_buf());
-        let same = |r: &eqpipe::config::PluginRef| match r {
-            eqpipe::config::PluginRef::Library(p) => {
+        let same = |r: &eqpipe_engine::config::PluginRef| match r {
+            eqpipe_engine::config::PluginRef::Library(p) => {
                 p.canonicalize().unwrap_or_else(|_| p.clone()) == wanted
             }
             _ => false,
@@ -923,7 +923,7 @@ fn check_plugin(library: &Path, config: Option<&Path>) -> Result<ExitCode> {
             );
         }
     }
-    let lines = eqpipe::check::check(library, options, &base);
+    let lines = eqpipe_engine::check::check(library, options, &base);
     let mut failed = 0;
     for l in &lines {
         let tag = match l.ok {
@@ -949,18 +949,18 @@ fn demo(out: &Path, progress: bool) -> Result<ExitCode> {
     let t = std::time::Instant::now();
     // The inputs sit beside the outputs, not in them: the workforce extract
     // holds (fictional) raw identifiers, which never belong under an output.
-    let input_dir = eqpipe::demo::input_dir(out);
-    if std::env::var_os(eqpipe::demo::KEY_ENV).is_none() {
+    let input_dir = eqpipe_engine::demo::input_dir(out);
+    if std::env::var_os(eqpipe_engine::demo::KEY_ENV).is_none() {
         // SAFETY: set before any other thread of this process starts.
-        unsafe { std::env::set_var(eqpipe::demo::KEY_ENV, eqpipe::demo::DEMO_KEY) };
+        unsafe { std::env::set_var(eqpipe_engine::demo::KEY_ENV, eqpipe_engine::demo::DEMO_KEY) };
     }
-    let inputs = eqpipe::demo::generate(&input_dir).with_context(|| {
+    let inputs = eqpipe_engine::demo::generate(&input_dir).with_context(|| {
         format!(
             "cannot write the demo's inputs under {}",
             input_dir.display()
         )
     })?;
-    let server = eqpipe::serve::StaticServer::start(&inputs.public_dir)
+    let server = eqpipe_engine::serve::StaticServer::start(&inputs.public_dir)
         .context("cannot start the demo's local HTTP server")?;
     tracing::info!(url = %server.base_url(), "serving the generated public files");
     println!(
@@ -971,7 +971,7 @@ fn demo(out: &Path, progress: bool) -> Result<ExitCode> {
         t.elapsed().as_secs_f64(),
         server.base_url()
     );
-    let cfg = eqpipe::demo::config(&server.base_url(), &inputs.tables, &input_dir);
+    let cfg = eqpipe_engine::demo::config(&server.base_url(), &inputs.tables, &input_dir);
     // The demo regenerates its inputs each time: always run everything.
     // The demo's generated inputs are new each time (a fresh city, not a
     // shrunken extract), and it holds deliberately broken rows to show the

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use eqpipe::contracts::{Contracts, Validator};
+use eqpipe_engine::contracts::{Contracts, Validator};
 
 const ROWS: usize = 65_536;
 
@@ -130,7 +130,7 @@ fn disclosure(c: &mut Criterion) {
             &batch,
             |b, batch| {
                 b.iter(|| {
-                    eqpipe::disclosure::protect(batch, &contract, &Default::default()).unwrap()
+                    eqpipe_engine::disclosure::protect(batch, &contract, &Default::default()).unwrap()
                 })
             },
         );
