@@ -130,7 +130,8 @@ fn disclosure(c: &mut Criterion) {
             &batch,
             |b, batch| {
                 b.iter(|| {
-                    eqpipe_engine::disclosure::protect(batch, &contract, &Default::default()).unwrap()
+                    eqpipe_engine::disclosure::protect(batch, &contract, &Default::default())
+                        .unwrap()
                 })
             },
         );

@@ -7,6 +7,8 @@ pub const PARTNER_COLUMN: &str = "partner_id";
 
 /// The metadata keys, `eqpipe.*`.
 pub mod keys {
+    /// What every key starts with.
+    pub const PREFIX: &str = "eqpipe.";
     /// The dataset's name.
     pub const DATASET: &str = "eqpipe.dataset";
     /// Its contract's version.

@@ -128,46 +128,64 @@ impl Shared<'_> {
     ) -> Vec<(String, String)> {
         let m = &plugin.manifest;
         let mut md = vec![
-            ("eqpipe.run_id".to_string(), self.run_id.clone()),
-            ("eqpipe.pipeline_version".into(), PIPELINE_VERSION.into()),
-            ("eqpipe.step".into(), step.to_string()),
-            ("eqpipe.plugin".into(), m.name.clone()),
-            ("eqpipe.plugin_version".into(), m.version.clone()),
             (
-                "eqpipe.plugin_abi".into(),
+                eqpipe_core::provenance::keys::RUN_ID.to_string(),
+                self.run_id.clone(),
+            ),
+            (
+                eqpipe_core::provenance::keys::PIPELINE_VERSION.into(),
+                PIPELINE_VERSION.into(),
+            ),
+            (eqpipe_core::provenance::keys::STEP.into(), step.to_string()),
+            (eqpipe_core::provenance::keys::PLUGIN.into(), m.name.clone()),
+            (
+                eqpipe_core::provenance::keys::PLUGIN_VERSION.into(),
+                m.version.clone(),
+            ),
+            (
+                eqpipe_core::provenance::keys::PLUGIN_ABI.into(),
                 format!("{}.{}", plugin.abi_version.0, plugin.abi_version.1),
             ),
-            ("eqpipe.created_at".into(), chrono::Utc::now().to_rfc3339()),
-            ("eqpipe.snapshot_date".into(), self.snapshot.to_string()),
+            (
+                eqpipe_core::provenance::keys::CREATED_AT.into(),
+                chrono::Utc::now().to_rfc3339(),
+            ),
+            (
+                eqpipe_core::provenance::keys::SNAPSHOT_DATE.into(),
+                self.snapshot.to_string(),
+            ),
         ];
         // An indicator inherits the licences of the data it was made from.
         let mut licences: Vec<String> = m.licence.iter().cloned().collect();
         for f in input_files {
             if let Some(l) = eqpipe_store::files::file_metadata(f)
-                .and_then(|kv| kv.get("eqpipe.licence").cloned())
+                .and_then(|kv| kv.get(eqpipe_core::provenance::keys::LICENCE).cloned())
                 && !licences.contains(&l)
             {
                 licences.push(l);
             }
         }
         if !licences.is_empty() {
-            md.push(("eqpipe.licence".into(), licences.join(" | ")));
+            md.push((
+                eqpipe_core::provenance::keys::LICENCE.into(),
+                licences.join(" | "),
+            ));
         }
         if !input_files.is_empty() {
             let rels: Vec<String> = input_files.iter().map(|f| rel(&self.root, f)).collect();
             md.push((
-                "eqpipe.inputs".into(),
+                eqpipe_core::provenance::keys::INPUTS.into(),
                 serde_json::to_string(&rels).expect("json"),
             ));
         }
         if !fetches.is_empty() {
             let urls: Vec<&str> = fetches.iter().map(|f| f.url.as_str()).collect();
             md.push((
-                "eqpipe.source_urls".into(),
+                eqpipe_core::provenance::keys::SOURCE_URLS.into(),
                 serde_json::to_string(&urls).expect("json"),
             ));
             if let Some(t) = fetches.iter().filter_map(|f| f.fetched_at.clone()).max() {
-                md.push(("eqpipe.fetched_at".into(), t));
+                md.push((eqpipe_core::provenance::keys::FETCHED_AT.into(), t));
             }
         }
         md
@@ -1159,7 +1177,7 @@ fn objectives_step(shared: &Shared<'_>, config: &Config, indicators: &[StepRepor
     let dataset_of = |folder: &str| {
         let file = eqpipe_store::files::published_file(root, folder);
         eqpipe_store::files::file_metadata(&file)
-            .and_then(|kv| kv.get("eqpipe.dataset").cloned())
+            .and_then(|kv| kv.get(eqpipe_core::provenance::keys::DATASET).cloned())
             .or_else(|| {
                 indicators
                     .iter()
@@ -1588,7 +1606,10 @@ fn publish_levels(
             arrow_select::filter::filter_record_batch(&published, &mask).map_err(|e| failed(&e))?;
         let mut md: Vec<(String, String)> = kv
             .into_iter()
-            .filter(|(k, _)| k.starts_with("eqpipe.") && k != "eqpipe.disclosure")
+            .filter(|(k, _)| {
+                k.starts_with(eqpipe_core::provenance::keys::PREFIX)
+                    && k != eqpipe_core::provenance::keys::DISCLOSURE
+            })
             .collect();
         md.push((
             crate::partners::LEVEL_KEY.into(),
@@ -1600,7 +1621,7 @@ fn publish_levels(
             .into(),
         ));
         md.push((
-            "eqpipe.disclosure".into(),
+            eqpipe_core::provenance::keys::DISCLOSURE.into(),
             serde_json::json!({
                 "threshold": policy.threshold,
                 "suppress_zero": policy.suppress_zero,

@@ -129,18 +129,21 @@ fn entry(
     for f in &files {
         if let Some((n, kv)) = file_facts(f) {
             rows += n;
-            if let (Some(p), Some(v)) = (kv.get("eqpipe.plugin"), kv.get("eqpipe.plugin_version")) {
+            if let (Some(p), Some(v)) = (
+                kv.get(eqpipe_core::provenance::keys::PLUGIN),
+                kv.get(eqpipe_core::provenance::keys::PLUGIN_VERSION),
+            ) {
                 let s = format!("{p} {v}");
                 if !produced_by.contains(&s) {
                     produced_by.push(s);
                 }
             }
-            if let Some(l) = kv.get("eqpipe.licence")
+            if let Some(l) = kv.get(eqpipe_core::provenance::keys::LICENCE)
                 && !licences.contains(l)
             {
                 licences.push(l.clone());
             }
-            if let Some(t) = kv.get("eqpipe.created_at")
+            if let Some(t) = kv.get(eqpipe_core::provenance::keys::CREATED_AT)
                 && last_updated.as_ref().is_none_or(|l| t > l)
             {
                 last_updated = Some(t.clone());
@@ -245,7 +248,8 @@ pub fn build(root: &Path, contracts: &Contracts, run_id: &str) -> Catalog {
             .to_string();
         // The folder is the indicator's config name; its contract is the
         // dataset recorded in the file.
-        let dataset = file_facts(file).and_then(|(_, kv)| kv.get("eqpipe.dataset").cloned());
+        let dataset = file_facts(file)
+            .and_then(|(_, kv)| kv.get(eqpipe_core::provenance::keys::DATASET).cloned());
         if let Some(contract) = dataset.and_then(|d| contracts.get(&d)) {
             entries.push(entry(root, &name, "indicator", &dir, files, &contract));
         }

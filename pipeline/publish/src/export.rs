@@ -59,7 +59,7 @@ pub fn write(
             batches.extend(b);
             kv = k;
         }
-        let dataset = kv.get("eqpipe.dataset").cloned();
+        let dataset = kv.get(eqpipe_core::provenance::keys::DATASET).cloned();
         let contract = dataset.as_deref().and_then(|d| contracts.get(d));
         let Some(schema) = batches.first().map(|b| b.schema()) else {
             continue;
@@ -175,16 +175,20 @@ pub fn write(
                     }
                     for (k, v) in &kv {
                         if [
-                            "eqpipe.run_id",
-                            "eqpipe.plugin",
-                            "eqpipe.plugin_version",
-                            "eqpipe.licence",
-                            "eqpipe.created_at",
-                            "eqpipe.disclosure",
+                            eqpipe_core::provenance::keys::RUN_ID,
+                            eqpipe_core::provenance::keys::PLUGIN,
+                            eqpipe_core::provenance::keys::PLUGIN_VERSION,
+                            eqpipe_core::provenance::keys::LICENCE,
+                            eqpipe_core::provenance::keys::CREATED_AT,
+                            eqpipe_core::provenance::keys::DISCLOSURE,
                         ]
                         .contains(&k.as_str())
                         {
-                            line(k.trim_start_matches("eqpipe."), v, true)?;
+                            line(
+                                k.trim_start_matches(eqpipe_core::provenance::keys::PREFIX),
+                                v,
+                                true,
+                            )?;
                         }
                     }
                     line(

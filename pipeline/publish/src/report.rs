@@ -297,7 +297,7 @@ fn published(root: &Path, level: Option<&str>) -> BTreeMap<String, Vec<(String, 
         if let Some((_, kv)) = eqpipe_store::files::file_metadata(&f)
             .filter(|_| f.exists())
             .map(|kv| ((), kv))
-            && let Some(ds) = kv.get("eqpipe.dataset")
+            && let Some(ds) = kv.get(eqpipe_core::provenance::keys::DATASET)
         {
             let name = d
                 .file_name()
@@ -337,7 +337,7 @@ fn sources(root: &Path) -> String {
                 let from = if restricted {
                     "organisation's own records (restricted; not published)".to_string()
                 } else {
-                    kv.get("eqpipe.source_urls")
+                    kv.get(eqpipe_core::provenance::keys::SOURCE_URLS)
                         .map(|u| u.replace(',', ", "))
                         .unwrap_or_default()
                 };
@@ -345,15 +345,15 @@ fn sources(root: &Path) -> String {
                 let _ = writeln!(
                     rows,
                     "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&g("eqpipe.dataset")),
+                    esc(&g(eqpipe_core::provenance::keys::DATASET)),
                     esc(&format!(
                         "{} {}",
-                        g("eqpipe.plugin"),
-                        g("eqpipe.plugin_version")
+                        g(eqpipe_core::provenance::keys::PLUGIN),
+                        g(eqpipe_core::provenance::keys::PLUGIN_VERSION)
                     )),
                     esc(&from),
-                    esc(&g("eqpipe.fetched_at")),
-                    esc(&g("eqpipe.licence"))
+                    esc(&g(eqpipe_core::provenance::keys::FETCHED_AT)),
+                    esc(&g(eqpipe_core::provenance::keys::LICENCE))
                 );
             }
         }
@@ -1752,7 +1752,7 @@ pub(crate) fn partners_page(root: &Path, partners: &[String]) -> String {
             continue;
         }
         let Some(dataset) = eqpipe_store::files::file_metadata(&files[0])
-            .and_then(|kv| kv.get("eqpipe.dataset").cloned())
+            .and_then(|kv| kv.get(eqpipe_core::provenance::keys::DATASET).cloned())
         else {
             continue;
         };

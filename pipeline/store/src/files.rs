@@ -797,7 +797,9 @@ mod tests {
         let b = batch(10);
         let mut p = PendingFile::create(target.clone(), "r1", b.schema()).unwrap();
         p.write(&b).unwrap();
-        let f = p.finish(&[("eqpipe.run_id".into(), "r1".into())]).unwrap();
+        let f = p
+            .finish(&[(eqpipe_core::provenance::keys::RUN_ID.into(), "r1".into())])
+            .unwrap();
         assert!(!target.exists(), "not visible before commit");
         f.commit().unwrap();
         let reader =
@@ -809,7 +811,8 @@ mod tests {
             .unwrap();
         assert!(
             kv.iter()
-                .any(|k| k.key == "eqpipe.run_id" && k.value.as_deref() == Some("r1"))
+                .any(|k| k.key == eqpipe_core::provenance::keys::RUN_ID
+                    && k.value.as_deref() == Some("r1"))
         );
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 10);

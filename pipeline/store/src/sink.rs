@@ -234,8 +234,14 @@ impl Sink {
             let c = target.validator.contract();
             let schema = target.stored_schema();
             let mut md = metadata.to_vec();
-            md.push(("eqpipe.dataset".into(), c.name.clone()));
-            md.push(("eqpipe.contract_version".into(), c.version.to_string()));
+            md.push((
+                eqpipe_core::provenance::keys::DATASET.into(),
+                c.name.clone(),
+            ));
+            md.push((
+                eqpipe_core::provenance::keys::CONTRACT_VERSION.into(),
+                c.version.to_string(),
+            ));
             let stats = self.stats.entry(name.clone()).or_default();
             if let Some((policy, restricted)) = &target.disclosure {
                 let batches = self.held.remove(&name).unwrap_or_default();
@@ -277,7 +283,7 @@ impl Sink {
                 stats.suppressed = protected.primary;
                 stats.secondary_suppressed = protected.secondary;
                 md.push((
-                    "eqpipe.disclosure".into(),
+                    eqpipe_core::provenance::keys::DISCLOSURE.into(),
                     serde_json::json!({
                         "threshold": policy.threshold,
                         "suppress_zero": policy.suppress_zero,

@@ -766,18 +766,30 @@ pub fn run(
         }
     }
     let mut md = vec![
-        ("eqpipe.run_id".to_string(), run_id.to_string()),
         (
-            "eqpipe.pipeline_version".into(),
+            eqpipe_core::provenance::keys::RUN_ID.to_string(),
+            run_id.to_string(),
+        ),
+        (
+            eqpipe_core::provenance::keys::PIPELINE_VERSION.into(),
             eqpipe_core::manifest::PIPELINE_VERSION.into(),
         ),
-        ("eqpipe.step".into(), "objectives".into()),
-        ("eqpipe.plugin".into(), "eqpipe-objectives".into()),
         (
-            "eqpipe.plugin_version".into(),
+            eqpipe_core::provenance::keys::STEP.into(),
+            "objectives".into(),
+        ),
+        (
+            eqpipe_core::provenance::keys::PLUGIN.into(),
+            "eqpipe-objectives".into(),
+        ),
+        (
+            eqpipe_core::provenance::keys::PLUGIN_VERSION.into(),
             eqpipe_core::manifest::PIPELINE_VERSION.into(),
         ),
-        ("eqpipe.created_at".into(), chrono::Utc::now().to_rfc3339()),
+        (
+            eqpipe_core::provenance::keys::CREATED_AT.into(),
+            chrono::Utc::now().to_rfc3339(),
+        ),
     ];
     let mut licences: Vec<String> = Vec::new();
     let mut files = Vec::new();
@@ -785,7 +797,7 @@ pub fn run(
         if let Some((_, kv)) = data {
             files.push(format!("indicators/{name}/{PART_FILE}"));
             for l in kv
-                .get("eqpipe.licence")
+                .get(eqpipe_core::provenance::keys::LICENCE)
                 .into_iter()
                 .flat_map(|l| l.split(" | "))
             {
@@ -796,17 +808,23 @@ pub fn run(
         }
     }
     if !licences.is_empty() {
-        md.push(("eqpipe.licence".into(), licences.join(" | ")));
+        md.push((
+            eqpipe_core::provenance::keys::LICENCE.into(),
+            licences.join(" | "),
+        ));
     }
     md.push((
-        "eqpipe.inputs".into(),
+        eqpipe_core::provenance::keys::INPUTS.into(),
         serde_json::to_string(&files).expect("json"),
     ));
     let write = |contract: &Arc<Contract>, batch: RecordBatch| {
         let mut md = md.clone();
-        md.push(("eqpipe.dataset".into(), contract.name.clone()));
         md.push((
-            "eqpipe.contract_version".into(),
+            eqpipe_core::provenance::keys::DATASET.into(),
+            contract.name.clone(),
+        ));
+        md.push((
+            eqpipe_core::provenance::keys::CONTRACT_VERSION.into(),
             contract.version.to_string(),
         ));
         let path = root.join("indicators").join(&contract.name).join(PART_FILE);

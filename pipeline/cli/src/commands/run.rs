@@ -1,0 +1,51 @@
+//! `eqpipe run`: one run of the pipeline a config describes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context as _, Result};
+use eqpipe_core::config::Config;
+use eqpipe_core::manifest::RunManifest;
+use eqpipe_engine::runner::{self, RunOptions};
+
+/// Runs the config at `config` into `out` (or its `output_dir`).
+pub(crate) fn run(
+    config: &Path,
+    out: Option<PathBuf>,
+    progress: bool,
+    force: bool,
+    snapshot_date: Option<chrono::NaiveDate>,
+    accept_shrink: bool,
+) -> Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    let out = out
+        .or_else(|| cfg.output_dir.as_ref().map(|d| cfg.resolve(d)))
+        .context("no output folder: set `output_dir` in the config or pass --out")?;
+    let manifest = run_with(&cfg, &out, progress, force, snapshot_date, accept_shrink)?;
+    Ok(crate::summary::print(&manifest, &out))
+}
+
+/// Runs `cfg` with Ctrl-C and SIGTERM wired to cancellation.
+pub(crate) fn run_with(
+    cfg: &Config,
+    out: &Path,
+    progress: bool,
+    force: bool,
+    snapshot_date: Option<chrono::NaiveDate>,
+    accept_shrink: bool,
+) -> Result<RunManifest> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    crate::signals::cancel_on_signal(cancel.clone());
+    let opts = RunOptions {
+        output_dir: out.to_path_buf(),
+        cancel,
+        progress,
+        scheduled: None,
+        snapshot_date,
+        force,
+        accept_shrink,
+    };
+    Ok(runner::run(cfg, &opts)?)
+}

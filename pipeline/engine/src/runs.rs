@@ -1,0 +1,152 @@
+//! The run history: the manifests under `runs/`, finding one by id, and
+//! putting back the files an earlier run wrote (`eqpipe runs restore`).
+
+use std::path::{Path, PathBuf};
+
+use eqpipe_core::layout::RESTRICTED_DIR;
+use eqpipe_core::manifest::RunManifest;
+
+/// Why the history could not be read or a run not restored.
+#[derive(Debug, thiserror::Error)]
+pub enum RunsError {
+    /// No `runs/` folder.
+    #[error("no run history in {dir}: {source}")]
+    NoHistory {
+        /// The folder looked in.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A manifest could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The manifest.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No run matches.
+    #[error("no run `{id}` in {dir}")]
+    NotFound {
+        /// The id asked for.
+        id: String,
+        /// The runs folder.
+        dir: PathBuf,
+    },
+    /// Several runs match a prefix.
+    #[error("`{id}` matches {n} runs; give more of the id")]
+    Ambiguous {
+        /// The prefix asked for.
+        id: String,
+        /// How many match.
+        n: usize,
+    },
+    /// Versions of the run are no longer kept.
+    #[error(
+        "no kept versions of run {run} (versions are kept for the newest runs only: [versions] keep; kept now: {kept})"
+    )]
+    NotKept {
+        /// The run.
+        run: String,
+        /// The runs whose versions are kept, or `none`.
+        kept: String,
+    },
+    /// The output lock.
+    #[error(transparent)]
+    Lock(#[from] eqpipe_store::lock::LockError),
+    /// Putting files back, or rewriting the catalogue and report.
+    #[error(transparent)]
+    Store(#[from] eqpipe_store::files::StoreError),
+}
+
+/// The run history: every readable manifest, oldest first, and the files
+/// that could not be parsed (with why).
+#[derive(Debug, Default)]
+pub struct History {
+    /// The manifests, oldest first.
+    pub runs: Vec<RunManifest>,
+    /// Files under `runs/` that are not a manifest this eqpipe reads.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Every run manifest under `out/runs`.
+pub fn list(out: &Path) -> Result<History, RunsError> {
+    let dir = out.join("runs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|source| RunsError::NoHistory {
+            dir: dir.clone(),
+            source,
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut runs = Vec::new();
+    let mut skipped = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(&f).map_err(|source| RunsError::Read {
+            path: f.clone(),
+            source,
+        })?;
+        match serde_json::from_slice::<RunManifest>(&bytes) {
+            Ok(m) => runs.push(m),
+            Err(e) => skipped.push((f, e.to_string())),
+        }
+    }
+    Ok(History { runs, skipped })
+}
+
+/// One run by id, unique prefix or `latest`.
+pub fn find<'a>(
+    runs: &'a [RunManifest],
+    id: &str,
+    out: &Path,
+) -> Result<&'a RunManifest, RunsError> {
+    let found: Vec<&RunManifest> = if id == "latest" {
+        runs.last().into_iter().collect()
+    } else {
+        runs.iter().filter(|m| m.run_id.starts_with(id)).collect()
+    };
+    match found.as_slice() {
+        [m] => Ok(*m),
+        [] => Err(RunsError::NotFound {
+            id: id.to_string(),
+            dir: out.join("runs"),
+        }),
+        _ => Err(RunsError::Ambiguous {
+            id: id.to_string(),
+            n: found.len(),
+        }),
+    }
+}
+
+/// Puts back the files run `m` wrote, under the output lock, then forgets
+/// every step's fingerprint (they described the files just replaced) and
+/// rewrites the catalogue and report. Returns the files put back.
+pub fn restore(out: &Path, m: &RunManifest) -> Result<Vec<PathBuf>, RunsError> {
+    let kept = eqpipe_store::files::version_runs(out);
+    if !kept.contains(&m.run_id) {
+        return Err(RunsError::NotKept {
+            run: m.run_id.clone(),
+            kept: if kept.is_empty() {
+                "none".to_string()
+            } else {
+                kept.join(", ")
+            },
+        });
+    }
+    let _lock = eqpipe_store::lock::OutputLock::acquire(out)?;
+    let files = eqpipe_store::files::restore_version(out, &m.run_id)?;
+    // Every step runs in full next time: its fingerprint described the
+    // files that were just replaced.
+    for base in [out.to_path_buf(), out.join(RESTRICTED_DIR)] {
+        let _ = std::fs::remove_dir_all(base.join(".state"));
+    }
+    // The contracts the runs knew (contracts_dir, plugins' own), not only
+    // the built-ins: no dataset drops out of the catalogue.
+    let contracts = eqpipe_store::contracts::Contracts::recorded(out);
+    eqpipe_publish::catalog::write(out, &contracts, &m.run_id)?;
+    eqpipe_publish::report::write(out, m)?;
+    Ok(files)
+}
