@@ -77,7 +77,18 @@ fn provenance_keys_are_spelled_only_in_core_provenance() {
 
 #[test]
 fn output_folder_names_are_spelled_only_in_core_layout() {
-    for name in ["\"part-0.parquet\"", "\"restricted\"", "\"versions\""] {
+    for name in [
+        "\"part-0.parquet\"",
+        "\"restricted\"",
+        "\"versions\"",
+        "\"partner=",
+        "partner={",
+        "join(\"datasets\")",
+        "join(\"indicators\")",
+        "join(\"runs\")",
+        "\"quarantine\"",
+        "\".state\"",
+    ] {
         let bad = offenders(name, &["core/src/layout.rs"]);
         assert!(
             bad.is_empty(),

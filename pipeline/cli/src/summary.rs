@@ -51,8 +51,8 @@ pub(crate) fn print(m: &RunManifest, out: &Path) -> ExitCode {
     }
     println!(
         "  manifest {}",
-        out.join("runs")
-            .join(format!("{}.json", m.run_id))
+        eqpipe_core::layout::Layout::new(out)
+            .run_manifest(&m.run_id)
             .display()
     );
     match m.outcome {

@@ -16,6 +16,7 @@ use eqpipe_plugin_abi as abi;
 use eqpipe_plugin_sdk::PluginKind;
 
 use crate::config::{Config, Isolation, options_json};
+use eqpipe_core::layout::{Layout, Privacy};
 pub use eqpipe_core::manifest::*;
 pub use eqpipe_core::vars::{snapshot_vars, with_vars};
 use eqpipe_plugin_host::fetch::Fetcher;
@@ -221,17 +222,7 @@ fn source_path(
     source: &str,
     partner: Option<&str>,
 ) -> PathBuf {
-    let dataset = contract.name.as_str();
-    let base = match (contract.personal, partner) {
-        (true, Some(p)) => crate::partners::restricted_root(root, p).join("datasets"),
-        (true, None) => root.join(store::RESTRICTED_DIR).join("datasets"),
-        (false, _) => root.join("datasets"),
-    };
-    let mut dir = base.join(dataset);
-    if let (false, Some(p)) = (contract.personal, partner) {
-        dir = dir.join(format!("partner={p}"));
-    }
-    dir.join(format!("source={source}")).join(PART_FILE)
+    Layout::new(root).source_file(&contract.name, contract.personal, source, partner)
 }
 
 /// Runs one step end to end: plugin, sink, commit. Fills `report`.
@@ -260,14 +251,9 @@ fn run_step(
     let personal = targets
         .values()
         .any(|t| t.validator.contract().personal || t.disclosure.is_some());
-    let quarantine_root = match (&scope, personal) {
-        (Some(s), true) => crate::partners::restricted_root(&shared.root, &s.partner),
-        (None, true) => shared.root.join(store::RESTRICTED_DIR),
-        _ => shared.root.clone(),
-    };
-    let quarantine = quarantine_root
-        .join("quarantine")
-        .join(&shared.run_id)
+    let privacy = Privacy::of(personal, scope.as_ref().map(|s| s.partner.as_str()));
+    let quarantine = Layout::new(&shared.root)
+        .quarantine(privacy, &shared.run_id)
         .join(format!("{name}.csv"));
     let input_files: Vec<PathBuf> = inputs
         .values()
@@ -734,7 +720,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         .cache_dir
         .as_ref()
         .map(|d| config.resolve(d))
-        .unwrap_or_else(|| root.join(".cache").join("http"));
+        .unwrap_or_else(|| Layout::new(&root).http_cache(Privacy::Public));
     let fetcher = Arc::new(
         Fetcher::new(
             config.fetch.clone(),
@@ -743,7 +729,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
             runtime.handle().clone(),
         )
         .map_err(|e| RunError::Setup(e.to_string()))?
-        .with_restricted_cache(root.join(store::RESTRICTED_DIR).join(".cache").join("http")),
+        .with_restricted_cache(Layout::new(&root).http_cache(Privacy::Restricted)),
     );
     let run_id = new_run_id();
     let snapshot = opts.snapshot_date.unwrap_or_else(|| {
@@ -976,14 +962,11 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
                         disclosure: contract.disclosure.as_ref().map(|_| {
                             (
                                 config.disclosure,
-                                root.join(store::RESTRICTED_DIR)
-                                    .join("indicators")
-                                    .join(&name)
-                                    .join(PART_FILE),
+                                Layout::new(&root).indicator_file(Privacy::Restricted, &name),
                             )
                         }),
                         validator: Validator::new(contract.clone()),
-                        final_path: root.join("indicators").join(&name).join(PART_FILE),
+                        final_path: Layout::new(&root).indicator_file(Privacy::Public, &name),
                         partner: None,
                         publish: true,
                     },
@@ -1157,7 +1140,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     }
     eqpipe_publish::metrics::write_metrics(&root, &manifest);
     let json = serde_json::to_vec_pretty(&manifest).expect("serialisable");
-    store::write_atomic(&root.join("runs").join(format!("{run_id}.json")), &json)
+    store::write_atomic(&Layout::new(&root).run_manifest(&run_id), &json)
         .map_err(|e| RunError::Setup(format!("cannot write the run manifest: {e}")))?;
     crate::observe::notify(config.notify.as_ref(), &manifest, &runtime);
     drop(_guard);
@@ -1419,11 +1402,7 @@ impl<'c> Partnering<'c> {
         }
         eqpipe_plugin_host::host::Scope {
             partner: p.id.clone(),
-            cache_dir: Some(
-                crate::partners::restricted_root(&self.root, &p.id)
-                    .join(".cache")
-                    .join("http"),
-            ),
+            cache_dir: Some(Layout::new(&self.root).http_cache(Privacy::Partner(&p.id))),
             denied,
         }
     }
@@ -1508,28 +1487,16 @@ impl<'c> Partnering<'c> {
     /// A level's unsuppressed rows: under the partner's own restricted
     /// root, or the restricted root's `indicators/<name>/partner=<id>/`.
     fn unsuppressed_path(&self, level: &crate::partners::Level, name: &str) -> PathBuf {
+        let layout = Layout::new(&self.root);
         match level.partner {
-            Some(_) => crate::partners::restricted_root(&self.root, &level.id)
-                .join("indicators")
-                .join(name)
-                .join(PART_FILE),
-            None => self
-                .root
-                .join(store::RESTRICTED_DIR)
-                .join("indicators")
-                .join(name)
-                .join(format!("partner={}", level.id))
-                .join(PART_FILE),
+            Some(_) => layout.indicator_file(Privacy::Partner(&level.id), name),
+            None => layout.level_file(Privacy::Restricted, name, &level.id),
         }
     }
 
     /// A level's published file.
     fn published_path(&self, level: &crate::partners::Level, name: &str) -> PathBuf {
-        self.root
-            .join("indicators")
-            .join(name)
-            .join(format!("partner={}", level.id))
-            .join(PART_FILE)
+        Layout::new(&self.root).level_file(Privacy::Public, name, &level.id)
     }
 }
 

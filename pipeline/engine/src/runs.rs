@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use eqpipe_core::layout::RESTRICTED_DIR;
 use eqpipe_core::manifest::RunManifest;
 
 /// Why the history could not be read or a run not restored.
@@ -71,7 +70,7 @@ pub struct History {
 
 /// Every run manifest under `out/runs`.
 pub fn list(out: &Path) -> Result<History, RunsError> {
-    let dir = out.join("runs");
+    let dir = eqpipe_core::layout::Layout::new(out).runs();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|source| RunsError::NoHistory {
             dir: dir.clone(),
@@ -112,7 +111,7 @@ pub fn find<'a>(
         [m] => Ok(*m),
         [] => Err(RunsError::NotFound {
             id: id.to_string(),
-            dir: out.join("runs"),
+            dir: eqpipe_core::layout::Layout::new(out).runs(),
         }),
         _ => Err(RunsError::Ambiguous {
             id: id.to_string(),
@@ -140,8 +139,8 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Vec<PathBuf>, RunsError> {
     let files = eqpipe_store::files::restore_version(out, &m.run_id)?;
     // Every step runs in full next time: its fingerprint described the
     // files that were just replaced.
-    for base in [out.to_path_buf(), out.join(RESTRICTED_DIR)] {
-        let _ = std::fs::remove_dir_all(base.join(".state"));
+    for dir in eqpipe_core::layout::Layout::new(out).fingerprint_dirs() {
+        let _ = std::fs::remove_dir_all(dir);
     }
     // The contracts the runs knew (contracts_dir, plugins' own), not only
     // the built-ins: no dataset drops out of the catalogue.

@@ -167,8 +167,11 @@ fn entry(
             let mut cols = columns(contract);
             // A partnership's files lead with the partner they belong to.
             if files.iter().any(|f| {
-                f.components()
-                    .any(|c| c.as_os_str().to_string_lossy().starts_with("partner="))
+                f.components().any(|c| {
+                    c.as_os_str()
+                        .to_string_lossy()
+                        .starts_with(eqpipe_core::layout::PARTITION_PREFIX)
+                })
             }) {
                 cols.insert(
                     0,
@@ -212,11 +215,13 @@ pub fn build(root: &Path, contracts: &Contracts, run_id: &str) -> Catalog {
     };
     let mut bases = vec![root.to_path_buf(), root.join(RESTRICTED_DIR)];
     bases.extend(folders(&root.join(RESTRICTED_DIR)).into_iter().filter(|p| {
-        p.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("partner="))
+        p.file_name().is_some_and(|n| {
+            n.to_string_lossy()
+                .starts_with(eqpipe_core::layout::PARTITION_PREFIX)
+        })
     }));
     for base in bases {
-        for dir in folders(&base.join("datasets")) {
+        for dir in folders(&base.join(eqpipe_core::layout::DATASETS_DIR)) {
             let name = dir
                 .file_name()
                 .unwrap_or_default()
@@ -231,7 +236,7 @@ pub fn build(root: &Path, contracts: &Contracts, run_id: &str) -> Catalog {
             }
         }
     }
-    for dir in folders(&root.join("indicators")) {
+    for dir in folders(&root.join(eqpipe_core::layout::INDICATORS_DIR)) {
         let plain = dir.join(PART_FILE);
         let files = if plain.exists() {
             vec![plain]

@@ -31,7 +31,7 @@ pub fn write(
     contracts: &Contracts,
 ) -> Result<Vec<String>, String> {
     let mut written = Vec::new();
-    let Ok(dirs) = std::fs::read_dir(root.join("indicators")) else {
+    let Ok(dirs) = std::fs::read_dir(root.join(eqpipe_core::layout::INDICATORS_DIR)) else {
         return Ok(written);
     };
     let mut dirs: Vec<_> = dirs.flatten().map(|e| e.path()).collect();
@@ -84,7 +84,7 @@ pub fn write(
                         }
                     }
                     let bytes = w.into_inner().map_err(|e| e.to_string())?;
-                    let path = root.join("exports").join(format!("{name}.csv"));
+                    let path = eqpipe_core::layout::Layout::new(root).export_file(&name, "csv");
                     store::write_atomic(&path, &bytes).map_err(|e| e.to_string())?;
                     written.push(format!("exports/{name}.csv"));
                 }
@@ -209,7 +209,7 @@ pub fn write(
                         }
                     }
                     let bytes = wb.save_to_buffer().map_err(xlsx_err)?;
-                    let path = root.join("exports").join(format!("{name}.xlsx"));
+                    let path = eqpipe_core::layout::Layout::new(root).export_file(&name, "xlsx");
                     store::write_atomic(&path, &bytes).map_err(|e| e.to_string())?;
                     written.push(format!("exports/{name}.xlsx"));
                 }

@@ -277,7 +277,7 @@ fn day(d: i32) -> String {
 /// indicators that are not run per partner are shared by every level.
 fn published(root: &Path, level: Option<&str>) -> BTreeMap<String, Vec<(String, PathBuf)>> {
     let mut out: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
-    let Ok(dirs) = std::fs::read_dir(root.join("indicators")) else {
+    let Ok(dirs) = std::fs::read_dir(root.join(eqpipe_core::layout::INDICATORS_DIR)) else {
         return out;
     };
     let mut dirs: Vec<PathBuf> = dirs.flatten().map(|e| e.path()).collect();
@@ -289,8 +289,12 @@ fn published(root: &Path, level: Option<&str>) -> BTreeMap<String, Vec<(String, 
             .to_string_lossy()
             .to_string();
         let f = match level {
-            Some(id) if d.join(format!("partner={id}")).join(PART_FILE).exists() => {
-                d.join(format!("partner={id}")).join(PART_FILE)
+            Some(id)
+                if d.join(eqpipe_core::layout::partition(id))
+                    .join(PART_FILE)
+                    .exists() =>
+            {
+                d.join(eqpipe_core::layout::partition(id)).join(PART_FILE)
             }
             _ => eqpipe_store::files::published_file(root, &name),
         };
@@ -314,7 +318,7 @@ fn published(root: &Path, level: Option<&str>) -> BTreeMap<String, Vec<(String, 
 fn sources(root: &Path) -> String {
     let mut rows = String::new();
     for base in [root.to_path_buf(), root.join(store::RESTRICTED_DIR)] {
-        let Ok(sets) = std::fs::read_dir(base.join("datasets")) else {
+        let Ok(sets) = std::fs::read_dir(base.join(eqpipe_core::layout::DATASETS_DIR)) else {
             continue;
         };
         let mut sets: Vec<PathBuf> = sets.flatten().map(|e| e.path()).collect();
@@ -375,14 +379,14 @@ const METHOD: &str = "<h2 id=\"method\">Method</h2>\n<ul>\n\
 /// files marked as a partner's level), sorted.
 fn partner_levels(root: &Path) -> Vec<String> {
     let mut ids = BTreeSet::new();
-    for d in std::fs::read_dir(root.join("indicators"))
+    for d in std::fs::read_dir(root.join(eqpipe_core::layout::INDICATORS_DIR))
         .into_iter()
         .flatten()
         .flatten()
     {
         for l in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
             let n = l.file_name().to_string_lossy().to_string();
-            if let Some(id) = n.strip_prefix("partner=")
+            if let Some(id) = eqpipe_core::layout::partition_id(&n)
                 && eqpipe_store::files::file_metadata(&l.path().join(PART_FILE)).is_some_and(|kv| {
                     kv.get(eqpipe_core::provenance::LEVEL_KEY)
                         .is_some_and(|v| v == "partner")
@@ -413,10 +417,10 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
             "partners.html".to_string(),
         ));
         for id in &partners {
-            let f = format!("partner={id}/index.html");
+            let f = format!("{}/index.html", eqpipe_core::layout::partition(id));
             render(
                 root,
-                &dir.join(format!("partner={id}")),
+                &dir.join(eqpipe_core::layout::partition(id)),
                 published(root, Some(id)),
                 manifest,
                 &format!("Equality evidence report: {id}"),
@@ -1728,7 +1732,7 @@ pub(crate) fn partners_page(root: &Path, partners: &[String]) -> String {
     let mut body = format!(
         "<p class=\"note\">Each partner's figures and the partnership's, from the published files. {SUPPRESSED_NOTE} Cells are also withheld where a partner's figure could be worked out from the partnership's and the other partners'.</p>\n"
     );
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("indicators"))
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(eqpipe_core::layout::INDICATORS_DIR))
         .into_iter()
         .flatten()
         .flatten()
@@ -1745,7 +1749,7 @@ pub(crate) fn partners_page(root: &Path, partners: &[String]) -> String {
             .to_string();
         let mut files: Vec<PathBuf> = partners
             .iter()
-            .map(|id| d.join(format!("partner={id}")).join(PART_FILE))
+            .map(|id| d.join(eqpipe_core::layout::partition(id)).join(PART_FILE))
             .collect();
         files.push(eqpipe_store::files::published_file(root, &name));
         if !files[0].exists() {

@@ -338,8 +338,10 @@ fn version_bases(root: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             p.is_dir()
-                && p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("partner="))
+                && p.file_name().is_some_and(|n| {
+                    n.to_string_lossy()
+                        .starts_with(eqpipe_core::layout::PARTITION_PREFIX)
+                })
         })
         .collect();
     partners.sort();
@@ -353,7 +355,10 @@ fn split_root(root: &Path, file: &Path) -> Option<(PathBuf, PathBuf)> {
     let restricted = root.join(RESTRICTED_DIR);
     if let Ok(rel) = file.strip_prefix(&restricted) {
         if let Some(first) = rel.components().next()
-            && first.as_os_str().to_string_lossy().starts_with("partner=")
+            && first
+                .as_os_str()
+                .to_string_lossy()
+                .starts_with(eqpipe_core::layout::PARTITION_PREFIX)
         {
             let base = restricted.join(first.as_os_str());
             let rest = rel.strip_prefix(first.as_os_str()).expect("its first part");
@@ -710,7 +715,7 @@ impl QuarantineWriter {
 /// An indicator's published file: `indicators/<name>/part-0.parquet`, or in
 /// a partnership the partnership level's `indicators/<name>/partner=<id>/`.
 pub fn published_file(root: &Path, name: &str) -> PathBuf {
-    let dir = root.join("indicators").join(name);
+    let dir = root.join(eqpipe_core::layout::INDICATORS_DIR).join(name);
     let plain = dir.join(crate::files::PART_FILE);
     if plain.exists() {
         return plain;
@@ -733,7 +738,11 @@ pub fn level_files(dir: &Path) -> Vec<PathBuf> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("partner="))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(eqpipe_core::layout::PARTITION_PREFIX)
+        })
         .map(|e| e.path().join(crate::files::PART_FILE))
         .filter(|p| p.exists())
         .collect();

@@ -117,12 +117,7 @@ pub fn stamp(path: &Path) -> String {
 /// Where a step's fingerprint lives (under the restricted root for steps
 /// that write personal data).
 pub fn path(root: &Path, kind: &str, step: &str, personal: bool) -> PathBuf {
-    let base = if personal {
-        root.join(store::RESTRICTED_DIR)
-    } else {
-        root.to_path_buf()
-    };
-    base.join(".state").join(kind).join(format!("{step}.json"))
+    eqpipe_core::layout::Layout::new(root).fingerprint(kind, step, personal)
 }
 
 /// The stored fingerprint, if any.

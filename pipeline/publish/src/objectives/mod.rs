@@ -727,7 +727,8 @@ pub fn run(
             }));
         }
     }
-    let history_path = root.join("indicators").join(HISTORY).join(PART_FILE);
+    let history_path = eqpipe_core::layout::Layout::new(root)
+        .indicator_file(eqpipe_core::layout::Privacy::Public, HISTORY);
     let old = read_history(&history_path).map_err(ObjectivesError::Measure)?;
     let (history, warnings) = merge(old, new);
     out.warnings.extend(warnings);
@@ -827,7 +828,8 @@ pub fn run(
             eqpipe_core::provenance::keys::CONTRACT_VERSION.into(),
             contract.version.to_string(),
         ));
-        let path = root.join("indicators").join(&contract.name).join(PART_FILE);
+        let path = eqpipe_core::layout::Layout::new(root)
+            .indicator_file(eqpipe_core::layout::Privacy::Public, &contract.name);
         let mut w = PendingFile::create(path, run_id, batch.schema())?;
         w.write(&batch)?;
         w.finish(&md)
