@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use arrow_array::RecordBatch;
 
 use super::progress::{percent_interval, show};
-use crate::report::{Cols, esc};
+use crate::report::Cols;
+use crate::report::html::esc;
 
 /// One measure's row of `objective_progress`.
 struct Row {

@@ -1,0 +1,250 @@
+//! A page per profiled area: community profile and deprivation.
+
+use super::*;
+
+/// The row groups of a community profile that may hold areas with a page:
+/// a row group whose `geography_level` statistics say it holds output
+/// areas or LSOAs only is not read (a national OA profile is 85 million
+/// rows, none of them with a page).
+pub(super) fn read_pageable_profile(path: &Path) -> Option<Vec<RecordBatch>> {
+    use parquet::file::statistics::Statistics;
+    let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
+    let md = b.metadata().clone();
+    let level = md
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == "geography_level");
+    let keep: Vec<usize> = (0..md.num_row_groups())
+        .filter(|&rg| {
+            let only = level.and_then(|i| match md.row_group(rg).column(i).statistics() {
+                Some(Statistics::ByteArray(s)) => match (s.min_opt(), s.max_opt()) {
+                    (Some(lo), Some(hi)) if lo == hi => Some(lo.as_utf8().ok()?.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            });
+            !only.is_some_and(|l| NO_PAGE_LEVELS.contains(&l.as_str()))
+        })
+        .collect();
+    b.with_row_groups(keep)
+        .build()
+        .ok()?
+        .collect::<Result<Vec<_>, _>>()
+        .ok()
+}
+
+/// A profile row: (table, topic, label, level, count, percent) and the
+/// comparators' (name, percent, difference).
+pub(super) struct ProfileRow {
+    pub(super) label: String,
+    pub(super) level: u8,
+    pub(super) count: Option<f64>,
+    pub(super) percent: Option<f64>,
+    pub(super) comparators: Vec<(String, Option<f64>, Option<f64>)>,
+}
+
+/// Deprivation paragraphs and tables by area code.
+pub(super) fn deprivation_sections(batches: &[RecordBatch], out: &mut BTreeMap<String, String>) {
+    for b in batches {
+        let c = Cols(b);
+        let (code, edition, domain, summary) = (
+            c.text("area_code"),
+            c.num("edition"),
+            c.text("domain"),
+            c.text("summary"),
+        );
+        let (lsoas, d10, d20) = (
+            c.num("lsoas"),
+            c.num("lsoas_most_deprived_10pct"),
+            c.num("lsoas_most_deprived_20pct"),
+        );
+        let (p10, p20) = (
+            c.num("pct_population_most_deprived_10pct"),
+            c.num("pct_population_most_deprived_20pct"),
+        );
+        for i in 0..b.num_rows() {
+            let s = out.entry(code[i].clone()).or_default();
+            let _ = write!(
+                s,
+                "<section aria-labelledby=\"dep-{k}\">\n<h2 id=\"dep-{k}\">Deprivation: {} ({})</h2>\n<p>{}.</p>\n<table>\n<caption>Neighbourhoods (LSOAs) among England's most deprived: {} {}</caption>\n<thead><tr><th scope=\"col\">Measure</th><th scope=\"col\">Most deprived 10%</th><th scope=\"col\">Most deprived 20%</th></tr></thead>\n<tbody>\n<tr><th scope=\"row\">Neighbourhoods (of {})</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n<tr><th scope=\"row\">Share of residents</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n</tbody>\n</table>\n</section>\n",
+                esc(&domain[i]),
+                num(edition[i], false),
+                esc(&summary[i]),
+                esc(&domain[i]),
+                num(edition[i], false),
+                num(lsoas[i], false),
+                num(d10[i], false),
+                num(d20[i], false),
+                pct(p10[i], false),
+                pct(p20[i], false),
+                k = i
+            );
+        }
+    }
+}
+
+/// area code -> (name, page body).
+/// Geography levels too fine for a report page each.
+pub(super) const NO_PAGE_LEVELS: [&str; 2] = ["oa", "lsoa"];
+
+pub(super) fn area_pages(
+    batches: &[RecordBatch],
+    deprivation: &BTreeMap<String, String>,
+) -> BTreeMap<String, (String, String)> {
+    // area -> (name, level) ; (area, table) -> (topic, rows by label in order)
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut tables: BTreeMap<(String, String), (String, Vec<ProfileRow>)> = BTreeMap::new();
+    let mut comparator_names: BTreeSet<String> = BTreeSet::new();
+    for b in batches {
+        let c = Cols(b);
+        let (code, name, table, topic, label) = (
+            c.text("area_code"),
+            c.text("area_name"),
+            c.text("table_code"),
+            c.text("topic"),
+            c.text("category_label"),
+        );
+        let levels = c.text("geography_level");
+        let (level, count, percent) = (c.num("category_level"), c.num("count"), c.num("percent"));
+        let (cname, cpct, diff) = (
+            c.opt_text("comparator_name"),
+            c.num("comparator_percent"),
+            c.num("difference_pp"),
+        );
+        for i in 0..b.num_rows() {
+            // No page per output area or LSOA (190,000 and 35,000 of them):
+            // their profiles are in the Parquet output.
+            if NO_PAGE_LEVELS.contains(&levels[i].as_str()) {
+                continue;
+            }
+            names
+                .entry(code[i].clone())
+                .or_insert_with(|| name[i].clone());
+            let entry = tables
+                .entry((code[i].clone(), table[i].clone()))
+                .or_insert_with(|| (topic[i].clone(), Vec::new()));
+            let row = match entry.1.last_mut().filter(|r| r.label == label[i]) {
+                Some(r) => r,
+                None => {
+                    entry.1.push(ProfileRow {
+                        label: label[i].clone(),
+                        level: level[i].unwrap_or(1.0) as u8,
+                        count: count[i],
+                        percent: percent[i],
+                        comparators: Vec::new(),
+                    });
+                    entry.1.last_mut().expect("just pushed")
+                }
+            };
+            if let Some(n) = &cname[i] {
+                comparator_names.insert(n.clone());
+                row.comparators.push((n.clone(), cpct[i], diff[i]));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (code, name) in &names {
+        let mut body = format!(
+            "<p>Census 2021, usual residents (households where the table says so). Each percentage is of the area's total in the same table. Compared with: {}.</p>\n",
+            esc(&comparator_names
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "))
+        );
+        let mut toc = String::from("<ul>\n");
+        let mut sections = String::new();
+        // This area's tables only (the map is ordered by area first).
+        for ((_, table), (topic, rows)) in tables
+            .range((code.clone(), String::new())..)
+            .take_while(|((area, _), _)| area == code)
+        {
+            let id = slug(table);
+            let _ = writeln!(
+                toc,
+                "<li><a href=\"#{id}\">{} ({})</a></li>",
+                esc(topic),
+                esc(table)
+            );
+            let _ = writeln!(
+                sections,
+                "<section aria-labelledby=\"h-{id}\">\n<h2 id=\"h-{id}\">{} ({})</h2>",
+                esc(topic),
+                esc(table)
+            );
+            let cmp: Vec<String> = rows
+                .first()
+                .map(|r| r.comparators.iter().map(|c| c.0.clone()).collect())
+                .unwrap_or_default();
+            let top: Vec<&ProfileRow> = rows.iter().filter(|r| r.level == 1).collect();
+            if top.len() > 1 && top.len() <= 25 {
+                let cats: Vec<String> = top.iter().map(|r| r.label.clone()).collect();
+                let mut series = vec![Series {
+                    name: name.clone(),
+                    values: top.iter().map(|r| r.percent).collect(),
+                }];
+                for (k, cn) in cmp.iter().enumerate().take(2) {
+                    series.push(Series {
+                        name: cn.clone(),
+                        values: top
+                            .iter()
+                            .map(|r| r.comparators.get(k).and_then(|c| c.1))
+                            .collect(),
+                    });
+                }
+                sections.push_str(&bar_chart(
+                    &format!("c-{id}"),
+                    &format!("{topic}: {name} compared with {}", cmp.join(" and ")),
+                    &cats,
+                    &series,
+                ));
+            }
+            let _ = write!(
+                sections,
+                "<table>\n<caption>{}: {} ({})</caption>\n<thead><tr><th scope=\"col\">Category</th><th scope=\"col\">Count</th><th scope=\"col\">Percent</th>",
+                esc(topic),
+                esc(name),
+                esc(table)
+            );
+            for cn in &cmp {
+                let _ = write!(
+                    sections,
+                    "<th scope=\"col\">{}</th><th scope=\"col\">Difference (percentage points)</th>",
+                    esc(cn)
+                );
+            }
+            sections.push_str("</tr></thead>\n<tbody>\n");
+            for r in rows {
+                let class = if r.level > 1 { " class=\"sub\"" } else { "" };
+                let _ = write!(
+                    sections,
+                    "<tr><th scope=\"row\"{class}>{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+                    esc(&r.label),
+                    num(r.count, false),
+                    pct(r.percent, false)
+                );
+                for (_, p, d) in &r.comparators {
+                    let d = d.map(|d| format!("{d:+.1}")).unwrap_or_else(|| "–".into());
+                    let _ = write!(
+                        sections,
+                        "<td class=\"n\">{}</td><td class=\"n\">{d}</td>",
+                        pct(*p, false)
+                    );
+                }
+                sections.push_str("</tr>\n");
+            }
+            sections.push_str("</tbody>\n</table>\n</section>\n");
+        }
+        toc.push_str("</ul>\n");
+        body.push_str(&toc);
+        if let Some(d) = deprivation.get(code) {
+            body.push_str(d);
+        }
+        body.push_str(&sections);
+        body.push_str("<p><a href=\"index.html#method\">Method and data sources</a></p>\n");
+        out.insert(code.clone(), (name.clone(), body));
+    }
+    out
+}
