@@ -1,0 +1,527 @@
+//! The built-in demo: a fictional city, "Northbridge", generated
+//! deterministically in the real published formats, served from a local
+//! HTTP server so the real fetch path runs, and put through the real
+//! pipeline. No network, no config.
+//!
+//! Generated inputs (in `<out>-input/`, beside the outputs):
+//! * `public/census2021-tsNNN.zip`: Nomis Census 2021 bulk layout, members
+//!   `census2021-tsNNN-{ctry,ltla,wd}.csv` with the published column labels;
+//!   wards add up to the city, categories add up to their totals;
+//! * `public/imd2019-lsoa-scores-ranks-deciles.csv`: an IoD2019-style LSOA
+//!   file (scores, ranks, deciles, population denominators);
+//! * `public/lsoa11-to-wd22-to-lad22-lookup.csv`: an ONS-style lookup of
+//!   the city's LSOAs to wards and the local authority;
+//! * `workforce/workforce-YYYY-MM-DD.csv`: a council workforce extract, three
+//!   yearly snapshots (identifiers are fictional);
+//! * `recruitment/applications.csv`: an applicant-tracking export, two
+//!   financial years, stages in the system's own words;
+//! * `services/contacts-2024-25.csv` and `public/nspl-northbridge.csv`: a
+//!   case-system extract (three services, clients' postcodes and dates of
+//!   birth) and an NSPL-style postcode lookup.
+//!
+//! Every figure is invented. Area codes use the unused `…999…` ranges so
+//! they cannot be mistaken for real areas, apart from the national rows
+//! (`K04000001`, `E92000001`, `W92000004`) the bulk files always carry.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, FetchConfig, IndicatorConfig, Isolation, SourceConfig};
+
+/// The fictional local authority.
+pub const CITY_CODE: &str = "E08999001";
+/// Its name.
+pub const CITY_NAME: &str = "Northbridge";
+/// The environment variable the demo's workforce source reads its
+/// pseudonymisation key from.
+pub const KEY_ENV: &str = "EQPIPE_DEMO_PSEUDONYMISATION_KEY";
+/// The key the demo uses when that variable is not set. Only for the
+/// fictional demo data: a real deployment sets its own secret.
+pub const DEMO_KEY: &str = "demo-only-key-not-a-secret-0001";
+
+/// Where the demo writes its inputs for outputs in `out`: beside it.
+pub fn input_dir(out: &Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "eqpipe-demo".into());
+    out.with_file_name(format!("{name}-input"))
+}
+/// The IoD2019-style file the demo serves.
+pub const IMD_FILE: &str = "imd2019-lsoa-scores-ranks-deciles.csv";
+/// The ONS-style LSOA → ward → local authority lookup the demo serves.
+pub const LOOKUP_FILE: &str = "lsoa11-to-wd22-to-lad22-lookup.csv";
+/// The NSPL-style postcode lookup of the city's fictional postcodes.
+pub const POSTCODE_FILE: &str = "nspl-northbridge.csv";
+/// England and Wales, the national comparator.
+pub const EW_CODE: &str = "K04000001";
+
+/// A deterministic random stream (SplitMix64), so the demo is identical on
+/// every machine and every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.f64()
+    }
+}
+
+use Drift::*;
+
+mod census;
+mod imd;
+mod recruitment;
+mod services;
+mod workforce;
+use census::*;
+use imd::*;
+use recruitment::*;
+use services::*;
+use workforce::*;
+
+const WARD_NAMES: &[&str] = &[
+    "Ashworth",
+    "Bramley Park",
+    "Canal Side",
+    "Dunmore",
+    "Eastgate",
+    "Fenwick",
+    "Greystone",
+    "Harbour",
+    "Ironbridge",
+    "Jubilee",
+    "Kingsmead",
+    "Larkhill",
+    "Millbrook",
+    "Northfields",
+    "Oakwood",
+    "Priory",
+    "Queensway",
+    "Riverside",
+    "St Anne's",
+    "Thornley",
+    "University",
+    "Victoria Park",
+    "Westcliffe",
+    "Yarrow",
+];
+
+/// A ward's character, which shapes its shares.
+struct Area {
+    code: String,
+    name: String,
+    population: f64,
+    diverse: f64,
+    deprived: f64,
+    young: f64,
+}
+
+/// What the generator wrote.
+#[derive(Debug, Clone)]
+pub struct DemoInputs {
+    /// Folder served over HTTP (the public files).
+    pub public_dir: PathBuf,
+    /// The workforce extracts.
+    pub workforce_files: Vec<PathBuf>,
+    /// Table codes generated.
+    pub tables: Vec<String>,
+    /// Ward codes.
+    pub wards: Vec<String>,
+}
+
+fn wards(rng: &mut Rng) -> Vec<Area> {
+    WARD_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Area {
+            code: format!("E05999{:03}", i + 1),
+            name: name.to_string(),
+            population: rng.range(14_000.0, 31_000.0).round(),
+            diverse: rng.range(0.3, 4.5),
+            deprived: rng.range(0.6, 1.8),
+            young: rng.range(0.7, 1.6),
+        })
+        .collect()
+}
+
+/// Writes the demo's inputs under `dir` (deterministic).
+pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
+    let public = dir.join("public");
+    std::fs::create_dir_all(&public)?;
+    let mut rng = Rng(0x00E9_A11E_2021);
+    let wards = wards(&mut rng);
+    let national = [
+        Area {
+            code: "K04000001".into(),
+            name: "England and Wales".into(),
+            population: 59_597_542.0,
+            diverse: 1.0,
+            deprived: 1.0,
+            young: 1.0,
+        },
+        Area {
+            code: "E92000001".into(),
+            name: "England".into(),
+            population: 56_490_048.0,
+            diverse: 1.04,
+            deprived: 1.0,
+            young: 1.0,
+        },
+        Area {
+            code: "W92000004".into(),
+            name: "Wales".into(),
+            population: 3_107_494.0,
+            diverse: 0.35,
+            deprived: 1.1,
+            young: 0.95,
+        },
+    ];
+    let mut tables = Vec::new();
+    for t in TABLES {
+        let header = header_line(t);
+        let ward_rows: Vec<Vec<i64>> = wards.iter().map(|w| table_counts(t, w, &mut rng)).collect();
+        let national_rows: Vec<Vec<i64>> = national
+            .iter()
+            .map(|a| table_counts(t, a, &mut rng))
+            .collect();
+        write_table_zip(
+            &public,
+            t.code,
+            &header,
+            &wards,
+            &ward_rows,
+            &national,
+            &national_rows,
+        )?;
+        tables.push(t.code.to_string());
+    }
+    // TS007, single year of age, in its published layout: bands with the
+    // single years beneath them and nothing in the labels to say so.
+    let header = ts007_header();
+    let ward_rows: Vec<Vec<i64>> = wards.iter().map(|w| ts007_counts(w, &mut rng)).collect();
+    let national_rows: Vec<Vec<i64>> = national.iter().map(|a| ts007_counts(a, &mut rng)).collect();
+    write_table_zip(
+        &public,
+        "TS007",
+        &header,
+        &wards,
+        &ward_rows,
+        &national,
+        &national_rows,
+    )?;
+    tables.push("TS007".to_string());
+    let lsoas = write_imd(&public, &wards, &mut rng)?;
+    let workforce_files = write_workforce(&dir.join("workforce"), &mut rng)?;
+    write_recruitment(&dir.join("recruitment"), &mut rng)?;
+    write_services(&dir.join("services"), &public, &lsoas, &mut rng)?;
+    write_diversity_returns(&public)?;
+    Ok(DemoInputs {
+        public_dir: public,
+        workforce_files,
+        tables,
+        wards: wards.iter().map(|w| w.code.clone()).collect(),
+    })
+}
+
+fn table(entries: &[(&str, toml::Value)]) -> toml::Table {
+    entries
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// A built-in source step of the demo.
+fn source(name: &str, plugin: &str, options: toml::Table, max_rejected_pct: f64) -> SourceConfig {
+    SourceConfig {
+        name: name.into(),
+        plugin: Some(plugin.into()),
+        library: Option::None,
+        isolation: Isolation::InProcess,
+        timeout_secs: Option::None,
+        memory_limit_mb: Option::None,
+        options,
+        max_rejected_pct: Some(max_rejected_pct),
+        parse: Default::default(),
+        accept_shrink: false,
+    }
+}
+
+/// A built-in indicator step of the demo.
+fn indicator(name: &str, plugin: &str, options: toml::Table) -> IndicatorConfig {
+    IndicatorConfig {
+        name: Some(name.into()),
+        plugin: Some(plugin.into()),
+        library: Option::None,
+        isolation: Isolation::InProcess,
+        timeout_secs: Option::None,
+        memory_limit_mb: Option::None,
+        options,
+    }
+}
+
+/// The pipeline configuration the demo runs, against the local server.
+pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
+    let mut source_options = toml::Table::new();
+    source_options.insert("base_url".into(), toml::Value::String(base_url.to_string()));
+    source_options.insert(
+        "tables".into(),
+        toml::Value::Array(
+            tables
+                .iter()
+                .map(|t| toml::Value::String(t.clone()))
+                .collect(),
+        ),
+    );
+    source_options.insert(
+        "geography".into(),
+        toml::Value::Array(
+            ["ctry", "ltla", "wd"]
+                .iter()
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+    );
+    let mut profile_options = toml::Table::new();
+    profile_options.insert(
+        "comparators".into(),
+        toml::Value::Array(vec![
+            toml::Value::String(CITY_CODE.into()),
+            toml::Value::String(EW_CODE.into()),
+        ]),
+    );
+    profile_options.insert(
+        "levels".into(),
+        toml::Value::Array(vec![
+            toml::Value::String("wd".into()),
+            toml::Value::String("ltla".into()),
+        ]),
+    );
+    Config {
+        output_dir: Option::None,
+        contracts_dir: Option::None,
+        max_parallel: Option::None,
+        disclosure: Default::default(),
+        quality: Default::default(),
+        schedules: Vec::new(),
+        // The example objective sets of config/objectives/.
+        objectives: eqpipe_publish::objectives::examples(),
+        objective_files: Vec::new(),
+        partners: Vec::new(),
+        partnership: Default::default(),
+        serve: Default::default(),
+        versions: Default::default(),
+        notify: Option::None,
+        exports: Some(eqpipe_publish::export::ExportsConfig {
+            formats: vec![
+                eqpipe_publish::export::ExportFormat::Csv,
+                eqpipe_publish::export::ExportFormat::Xlsx,
+            ],
+            indicators: vec!["pay_gap".into(), "workforce_representation".into()],
+        }),
+        fetch: FetchConfig {
+            min_interval_ms: 0,
+            ..FetchConfig::default()
+        },
+        sources: vec![
+            source("census", "ons-census", source_options, 0.0),
+            source(
+                "imd",
+                "deprivation",
+                table(&[("url", toml::Value::String(format!("{base_url}{IMD_FILE}")))]),
+                0.0,
+            ),
+            source(
+                "workforce",
+                "workforce",
+                table(&[
+                    (
+                        "path",
+                        toml::Value::String("workforce/workforce-*.csv".into()),
+                    ),
+                    (
+                        "pseudonymisation_key_env",
+                        toml::Value::String(KEY_ENV.into()),
+                    ),
+                    (
+                        "senior",
+                        toml::Value::Array(vec![
+                            toml::Value::String("SM1".into()),
+                            toml::Value::String("SM2".into()),
+                        ]),
+                    ),
+                ]),
+                1.0,
+            ),
+            source(
+                "recruitment",
+                "recruitment",
+                table(&[
+                    (
+                        "path",
+                        toml::Value::String("recruitment/applications.csv".into()),
+                    ),
+                    (
+                        "pseudonymisation_key_env",
+                        toml::Value::String(KEY_ENV.into()),
+                    ),
+                ]),
+                1.0,
+            ),
+            source(
+                "services",
+                "service-usage",
+                table(&[
+                    (
+                        "path",
+                        toml::Value::String("services/contacts-*.csv".into()),
+                    ),
+                    (
+                        "pseudonymisation_key_env",
+                        toml::Value::String(KEY_ENV.into()),
+                    ),
+                    (
+                        "postcode_lookup",
+                        toml::Value::Table(table(&[(
+                            "path",
+                            toml::Value::String(format!("{base_url}{POSTCODE_FILE}")),
+                        )])),
+                    ),
+                    (
+                        "columns",
+                        toml::Value::Table(table(&[
+                            ("person_id", toml::Value::String("Client ID".into())),
+                            ("contact_date", toml::Value::String("Contact Date".into())),
+                            ("date_of_birth", toml::Value::String("Date of Birth".into())),
+                            ("sex", toml::Value::String("Gender".into())),
+                            ("ethnic_group", toml::Value::String("Ethnicity".into())),
+                        ])),
+                    ),
+                ]),
+                1.0,
+            ),
+            source(
+                "diversity",
+                "workforce-aggregate",
+                table(&[(
+                    "files",
+                    toml::Value::Array(vec![toml::Value::String(format!(
+                        "{base_url}{DIVERSITY_FILE}"
+                    ))]),
+                )]),
+                0.0,
+            ),
+            source(
+                "lookups",
+                "geography",
+                table(&[(
+                    "lookups",
+                    toml::Value::Array(vec![toml::Value::String(format!(
+                        "{base_url}{LOOKUP_FILE}"
+                    ))]),
+                )]),
+                0.0,
+            ),
+        ],
+        indicators: vec![
+            indicator("community_profile", "community-profile", profile_options),
+            indicator(
+                "deprivation_profile",
+                "deprivation-profile",
+                toml::Table::new(),
+            ),
+            indicator(
+                "workforce_representation",
+                "workforce-representation",
+                table(&[(
+                    "comparators",
+                    toml::Value::Array(vec![toml::Value::Table(table(&[(
+                        "area",
+                        toml::Value::String(CITY_CODE.into()),
+                    )]))]),
+                )]),
+            ),
+            indicator("workforce_flows", "workforce-flows", toml::Table::new()),
+            indicator(
+                "service_equity",
+                "service-equity",
+                table(&[("catchment", toml::Value::String(CITY_CODE.into()))]),
+            ),
+            indicator("pay_gap", "pay-gap", toml::Table::new()),
+            indicator(
+                "workforce_benchmark",
+                "workforce-benchmark",
+                table(&[(
+                    "comparators",
+                    toml::Value::Table(table(&[(
+                        "*",
+                        toml::Value::Table(table(&[(
+                            "area",
+                            toml::Value::String(CITY_CODE.into()),
+                        )])),
+                    )])),
+                )]),
+            ),
+        ],
+        base_dir: base_dir.to_path_buf(),
+        path: Option::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apportion_keeps_the_total() {
+        let v = apportion(1001, &[1.0, 1.0, 1.0]);
+        assert_eq!(v.iter().sum::<i64>(), 1001);
+        assert!(v.iter().all(|x| (333..=334).contains(x)));
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_tables_add_up() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        generate(a.path()).unwrap();
+        generate(b.path()).unwrap();
+        for f in [
+            "public/census2021-ts021.zip",
+            "public/imd2019-lsoa-scores-ranks-deciles.csv",
+            "workforce/workforce-2025-03-31.csv",
+        ] {
+            assert_eq!(
+                std::fs::read(a.path().join(f)).unwrap(),
+                std::fs::read(b.path().join(f)).unwrap(),
+                "{f} differs between two generations"
+            );
+        }
+        let mut rng = Rng(7);
+        let ward = &wards(&mut rng)[0];
+        for t in TABLES {
+            let c = table_counts(t, ward, &mut rng);
+            let leaves: i64 = t
+                .categories
+                .iter()
+                .zip(&c[1..])
+                .filter(|((l, _, _), _)| {
+                    !t.categories
+                        .iter()
+                        .any(|(m, _, _)| m.starts_with(&format!("{l}: ")))
+                })
+                .map(|(_, n)| *n)
+                .sum();
+            assert_eq!(leaves, c[0], "{}: leaves sum to the total", t.code);
+        }
+    }
+}
