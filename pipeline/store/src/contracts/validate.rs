@@ -1,0 +1,546 @@
+//! The validator: an emitted batch checked against its dataset's contract,
+//! typed, dictionary-encoded, and split into valid and rejected rows.
+
+use super::*;
+
+/// The schema of an emitted stream cannot be made to fit the contract.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("dataset `{dataset}` (contract v{version}): {message}")]
+pub struct SchemaMismatch {
+    /// The dataset.
+    pub dataset: String,
+    /// Contract version.
+    pub version: u32,
+    /// What does not fit, and what the contract wants.
+    pub message: String,
+}
+
+/// One rejected row.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// Index of the row in the emitted batch.
+    pub index: usize,
+    /// The first column at fault.
+    pub column: String,
+    /// Every reason (never the value itself, so reasons are safe to log).
+    pub reason: String,
+}
+
+/// A validated batch: the rows that passed, conformed to the contract, and
+/// the rejected rows with their reasons.
+pub struct Validated {
+    /// Passed rows, exactly the contract's schema.
+    pub batch: RecordBatch,
+    /// Rejections, in row order.
+    pub rejections: Vec<Rejection>,
+    /// Per column, values that were statistical markers (`..`, `[c]`, …),
+    /// stored as null.
+    pub markers: BTreeMap<String, u64>,
+    /// Per column (`on_error = "null"`), unreadable values stored as null:
+    /// how many and the first reason.
+    pub nulled: BTreeMap<String, (u64, String)>,
+}
+
+/// Validates batches of one dataset.
+pub struct Validator {
+    contract: Arc<Contract>,
+    schema: SchemaRef,
+    /// The same columns, all nullable: rejected rows may hold nulls until
+    /// they are filtered out.
+    loose: SchemaRef,
+    allowed: Vec<Option<HashSet<String>>>,
+    /// Indexes of the `unique` columns, and the keys seen so far (as
+    /// digests, spilled to disk past a budget).
+    unique: Vec<usize>,
+    keys: UniqueKeys,
+    /// Rows validated so far, and rows passed (the next passed row's
+    /// position in the stored file).
+    rows_in: u64,
+    stored: u64,
+    /// How the source writes numbers and dates.
+    formats: Formats,
+}
+
+/// Whether a column of type `from` may be converted to the contract type.
+/// Text may be parsed into anything (failures are per-row); typed values
+/// only widen.
+pub(super) fn convertible(from: &DataType, to: ColumnType) -> bool {
+    use DataType as D;
+    let textual = matches!(from, D::Utf8 | D::LargeUtf8 | D::Utf8View)
+        || matches!(from, D::Dictionary(_, v) if matches!(**v, D::Utf8 | D::LargeUtf8));
+    if textual || matches!(from, D::Null) {
+        return true;
+    }
+    let to_type = to.arrow_type(false);
+    if from == &to_type {
+        return true;
+    }
+    match to {
+        ColumnType::Utf8 => false,
+        ColumnType::Boolean => false,
+        ColumnType::Date => matches!(from, D::Date32 | D::Date64 | D::Timestamp(_, _)),
+        ColumnType::Float64 => from.is_numeric(),
+        ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 | ColumnType::UInt8 => {
+            from.is_integer() && can_cast_types(from, &to_type)
+        }
+    }
+}
+
+pub(super) fn type_name(t: ColumnType) -> &'static str {
+    match t {
+        ColumnType::Utf8 => "text",
+        ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 | ColumnType::UInt8 => {
+            "an integer"
+        }
+        ColumnType::Float64 => "a number",
+        ColumnType::Boolean => "true/false",
+        ColumnType::Date => "a date (YYYY-MM-DD)",
+    }
+}
+
+impl Validator {
+    /// A validator for one contract.
+    pub fn new(contract: Arc<Contract>) -> Self {
+        let schema = contract.arrow_schema();
+        let allowed = contract
+            .columns
+            .iter()
+            .map(|c| c.allowed.as_ref().map(|a| a.iter().cloned().collect()))
+            .collect();
+        let loose = Arc::new(arrow_schema::Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
+        let unique = contract
+            .unique
+            .iter()
+            .filter_map(|u| contract.columns.iter().position(|c| &c.name == u))
+            .collect();
+        Validator {
+            contract,
+            schema,
+            loose,
+            allowed,
+            unique,
+            keys: UniqueKeys::default(),
+            rows_in: 0,
+            stored: 0,
+            formats: Formats::default(),
+        }
+    }
+
+    /// Reads text as the source declared (`[sources.parse]`: decimal
+    /// commas, a date format).
+    pub fn set_formats(&mut self, formats: Formats) {
+        self.formats = formats;
+    }
+
+    /// Writes the duplicate check's spill files (past its memory budget)
+    /// under `dir`.
+    pub fn spill_keys_in(&mut self, dir: &Path) {
+        self.keys.spill_in(dir);
+    }
+
+    /// Ends the duplicate check: the stored rows found, among the keys
+    /// spilled to disk, to repeat an earlier row's key (to be removed
+    /// before the file is committed). Empty unless the step stored more
+    /// keys than the memory budget.
+    pub fn finish_unique(&mut self) -> std::io::Result<Vec<LateDuplicate>> {
+        self.keys.finish()
+    }
+
+    /// The stored schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The contract.
+    pub fn contract(&self) -> &Arc<Contract> {
+        &self.contract
+    }
+
+    pub(super) fn mismatch(&self, message: String) -> SchemaMismatch {
+        SchemaMismatch {
+            dataset: self.contract.name.clone(),
+            version: self.contract.version,
+            message,
+        }
+    }
+
+    /// Checks a stream's schema as a whole, before any row is read.
+    pub fn check_schema(
+        &self,
+        schema: &arrow_schema::Schema,
+    ) -> Result<Vec<String>, SchemaMismatch> {
+        for c in &self.contract.columns {
+            match schema.field_with_name(&c.name) {
+                Err(_) if !c.nullable => {
+                    return Err(self.mismatch(format!(
+                        "required column `{}` is missing (the stream has: {})",
+                        c.name,
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                Err(_) => {}
+                Ok(f) => {
+                    if !convertible(f.data_type(), c.ty) {
+                        return Err(self.mismatch(format!(
+                            "column `{}` is {} but the contract wants {} ({:?})",
+                            c.name,
+                            f.data_type(),
+                            type_name(c.ty),
+                            c.ty
+                        )));
+                    }
+                }
+            }
+        }
+        let known: HashSet<&str> = self
+            .contract
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        Ok(schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| !known.contains(n.as_str()) && !is_reserved(n))
+            .collect())
+    }
+
+    /// Validates and conforms one batch.
+    pub fn validate(&mut self, batch: &RecordBatch) -> Result<Validated, SchemaMismatch> {
+        let n = batch.num_rows();
+        // Per row: (first column at fault, reasons).
+        let mut faults: Vec<Option<(String, Vec<String>)>> = vec![None; n];
+        fn note(
+            faults: &mut [Option<(String, Vec<String>)>],
+            row: usize,
+            column: &str,
+            reason: String,
+        ) {
+            let f = faults[row].get_or_insert_with(|| (column.to_string(), Vec::new()));
+            f.1.push(format!("{column}: {reason}"));
+        }
+        let opts = CastOptions {
+            safe: true,
+            format_options: FormatOptions::default(),
+        };
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.contract.columns.len());
+        let mut markers: BTreeMap<String, u64> = BTreeMap::new();
+        let mut nulled: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        // Dates read first where a precision column records how precise
+        // each one was (the host fills it in where the source did not).
+        let mut read: HashMap<usize, ReadText> = HashMap::new();
+        let mut precision_of: HashMap<&str, Vec<Option<Precision>>> = HashMap::new();
+        for (ci, c) in self.contract.columns.iter().enumerate() {
+            if let (Some(p), Some(src)) = (&c.precision_column, batch.column_by_name(&c.name))
+                && is_textual(src.data_type())
+            {
+                let r = read_text(src.as_ref(), c, &self.formats)
+                    .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
+                precision_of.insert(p.as_str(), r.precision.clone());
+                read.insert(ci, r);
+            }
+        }
+        for (ci, c) in self.contract.columns.iter().enumerate() {
+            let mut conversion_failed = vec![false; 0];
+            let plain = c.ty.arrow_type(false);
+            let filled: Option<ArrayRef> = precision_of.get(c.name.as_str()).map(|p| {
+                let given = batch
+                    .column_by_name(&c.name)
+                    .and_then(|g| arrow_cast::cast::cast(g, &DataType::Utf8).ok());
+                let given = given.as_ref().map(|g| g.as_string::<i32>());
+                Arc::new(arrow_array::StringArray::from_iter((0..n).map(|i| {
+                    given
+                        .filter(|g| g.is_valid(i))
+                        .map(|g| g.value(i))
+                        .or(p[i].map(Precision::as_str))
+                }))) as ArrayRef
+            });
+            let source = filled.as_ref().or_else(|| batch.column_by_name(&c.name));
+            let converted: ArrayRef = match source {
+                Some(src)
+                    if is_textual(src.data_type())
+                        && (c.ty.is_numeric() || c.ty == ColumnType::Date) =>
+                {
+                    let r = match read.remove(&ci) {
+                        Some(r) => r,
+                        None => read_text(src.as_ref(), c, &self.formats)
+                            .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?,
+                    };
+                    if let Some(i) = r.month_day
+                        && self.formats.date_format.is_none()
+                    {
+                        let at = SourceColumns::of(batch).row(i, self.rows_in);
+                        return Err(self.mismatch(format!(
+                            "column `{}` holds dates that read only as month/day (like 03/31/2020; first at {}), so its other dates cannot be told apart from day/month ones: set date_format = \"%m/%d/%Y\" (or \"%d/%m/%Y\") under the source's [sources.parse]",
+                            c.name,
+                            at.describe()
+                        )));
+                    }
+                    conversion_failed = vec![false; n];
+                    for (i, reason) in r.bad {
+                        if c.on_error == OnError::Null {
+                            let e = nulled.entry(c.name.clone()).or_insert((0, reason.clone()));
+                            e.0 += 1;
+                        } else {
+                            conversion_failed[i] = true;
+                            note(&mut faults, i, &c.name, reason);
+                        }
+                    }
+                    if !r.marked.is_empty() {
+                        if c.nullable {
+                            *markers.entry(c.name.clone()).or_default() += r.marked.len() as u64;
+                        } else {
+                            for i in r.marked {
+                                conversion_failed[i] = true;
+                                note(
+                                    &mut faults,
+                                    i,
+                                    &c.name,
+                                    "a statistical marker (a withheld or missing value) where a value is required".into(),
+                                );
+                            }
+                        }
+                    }
+                    r.array
+                }
+                None if c.nullable => new_null_array(&plain, n),
+                None => {
+                    return Err(self.mismatch(format!("required column `{}` is missing", c.name)));
+                }
+                Some(src)
+                    if src.data_type() == &c.ty.arrow_type(c.categorical)
+                        && c.categorical
+                        && self.allowed[ci].is_none() =>
+                {
+                    // Already dictionary-encoded text: nothing to convert.
+                    if !c.nullable && src.null_count() > 0 {
+                        for i in 0..n {
+                            if src.is_null(i) {
+                                note(&mut faults, i, &c.name, "missing value".into());
+                            }
+                        }
+                    }
+                    columns.push(src.clone());
+                    continue;
+                }
+                Some(src) => {
+                    if !convertible(src.data_type(), c.ty) {
+                        return Err(self.mismatch(format!(
+                            "column `{}` is {} but the contract wants {}",
+                            c.name,
+                            src.data_type(),
+                            type_name(c.ty)
+                        )));
+                    }
+                    let out = if src.data_type() == &plain {
+                        src.clone()
+                    } else {
+                        cast_with_options(src, &plain, &opts).map_err(|e| {
+                            self.mismatch(format!("column `{}` cannot be converted: {e}", c.name))
+                        })?
+                    };
+                    // Values present in the input but lost in conversion.
+                    if out.null_count() > src.null_count() {
+                        conversion_failed =
+                            (0..n).map(|i| out.is_null(i) && src.is_valid(i)).collect();
+                        for (i, _) in conversion_failed.iter().enumerate().filter(|(_, f)| **f) {
+                            note(&mut faults, i, &c.name, format!("not {}", type_name(c.ty)));
+                        }
+                    }
+                    out
+                }
+            };
+            if !c.nullable && converted.null_count() > 0 {
+                for i in 0..n {
+                    if converted.is_null(i) && !conversion_failed.get(i).copied().unwrap_or(false) {
+                        note(&mut faults, i, &c.name, "missing value".into());
+                    }
+                }
+            }
+            let mut converted = converted;
+            if c.min.is_some() || c.max.is_some() {
+                let as_f64 = cast_with_options(&converted, &DataType::Float64, &opts)
+                    .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
+                let vals = as_f64.as_primitive::<arrow_array::types::Float64Type>();
+                let mut outside: Vec<(usize, String)> = Vec::new();
+                for i in 0..n {
+                    if vals.is_valid(i) {
+                        let v = vals.value(i);
+                        if let Some(min) = c.min
+                            && v < min
+                        {
+                            outside.push((i, format!("below the minimum {min}")));
+                        }
+                        if let Some(max) = c.max
+                            && v > max
+                        {
+                            outside.push((i, format!("above the maximum {max}")));
+                        }
+                    }
+                }
+                if c.on_error == OnError::Null && !outside.is_empty() {
+                    // An optional column's impossible value is dropped, not
+                    // the row.
+                    let mut mask = vec![false; n];
+                    for (i, _) in &outside {
+                        mask[*i] = true;
+                    }
+                    let e = nulled
+                        .entry(c.name.clone())
+                        .or_insert((0, outside[0].1.clone()));
+                    e.0 += outside.len() as u64;
+                    converted = arrow_select::nullif::nullif(&converted, &BooleanArray::from(mask))
+                        .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
+                } else {
+                    for (i, reason) in outside {
+                        note(&mut faults, i, &c.name, reason);
+                    }
+                }
+            }
+            let stored = c.ty.arrow_type(c.categorical);
+            let final_col = if stored != plain {
+                cast_with_options(&converted, &stored, &opts)
+                    .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?
+            } else {
+                converted
+            };
+            if let Some(allowed) = &self.allowed[ci] {
+                let mut outside = |i: usize| {
+                    note(
+                        &mut faults,
+                        i,
+                        &c.name,
+                        "not one of the allowed values".into(),
+                    )
+                };
+                if let Some(dict) = final_col.as_any_dictionary_opt() {
+                    // Check each distinct value once, then the rows using
+                    // the ones outside the list.
+                    let values = dict.values().as_string::<i32>();
+                    let bad: Vec<bool> = (0..values.len())
+                        .map(|k| values.is_valid(k) && !allowed.contains(values.value(k)))
+                        .collect();
+                    if bad.iter().any(|b| *b) {
+                        let keys = dict.normalized_keys();
+                        for (i, k) in keys.iter().enumerate() {
+                            if final_col.is_valid(i) && bad[*k] {
+                                outside(i);
+                            }
+                        }
+                    }
+                } else {
+                    let s = final_col.as_string::<i32>();
+                    for i in 0..n {
+                        if s.is_valid(i) && !allowed.contains(s.value(i)) {
+                            outside(i);
+                        }
+                    }
+                }
+            }
+            columns.push(final_col);
+        }
+        // Rows the source rejected itself.
+        if let Some(r) = batch.column_by_name(REJECT_COLUMN) {
+            let reasons = arrow_cast::cast::cast(r, &DataType::Utf8)
+                .map_err(|e| self.mismatch(format!("column `{REJECT_COLUMN}`: {e}")))?;
+            let reasons = reasons.as_string::<i32>();
+            for i in 0..n {
+                if reasons.is_valid(i) {
+                    note(&mut faults, i, "row", reasons.value(i).to_string());
+                }
+            }
+        }
+        // Duplicates of an earlier row (only rows that passed everything
+        // else claim their key).
+        if !self.unique.is_empty() {
+            let parts: Vec<KeyPart> = self
+                .unique
+                .iter()
+                .map(|&ci| KeyPart::new(columns[ci].as_ref()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| self.mismatch(format!("unique key: {e}")))?;
+            let what = self.contract.unique.join(", ");
+            // The key's bytes: each value's bytes then its length (which
+            // reads back unambiguously from the end), in one reused buffer.
+            let mut key: Vec<u8> = Vec::new();
+            let mut sources: Option<SourceColumns> = None;
+            let first_row = self.rows_in;
+            let mut ordinal = self.stored;
+            for i in 0..n {
+                if faults[i].is_some() {
+                    continue;
+                }
+                key.clear();
+                for p in &parts {
+                    p.append(i, &mut key);
+                }
+                let new = self
+                    .keys
+                    .claim(unique::key_digest(&key), ordinal, || {
+                        sources
+                            .get_or_insert_with(|| SourceColumns::of(batch))
+                            .row(i, first_row)
+                    })
+                    .map_err(|e| self.mismatch(format!("spilling unique keys to disk: {e}")))?;
+                if new {
+                    ordinal += 1;
+                } else {
+                    note(
+                        &mut faults,
+                        i,
+                        &self.contract.unique[0],
+                        format!("duplicate of an earlier row with the same {what}"),
+                    );
+                }
+            }
+        }
+        let conformed = RecordBatch::try_new(self.loose.clone(), columns)
+            .map_err(|e| self.mismatch(format!("cannot assemble the batch: {e}")))?;
+        let rejections: Vec<Rejection> = faults
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, f)| {
+                f.map(|(column, reasons)| Rejection {
+                    index,
+                    column,
+                    reason: reasons.join("; "),
+                })
+            })
+            .collect();
+        let kept = if rejections.is_empty() {
+            conformed
+        } else {
+            let keep: BooleanArray = {
+                let mut k = vec![true; n];
+                for r in &rejections {
+                    k[r.index] = false;
+                }
+                BooleanArray::from(k)
+            };
+            arrow_select::filter::filter_record_batch(&conformed, &keep)
+                .map_err(|e| self.mismatch(format!("cannot filter rejected rows: {e}")))?
+        };
+        let batch = RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())
+            .map_err(|e| self.mismatch(format!("cannot assemble the batch: {e}")))?;
+        self.rows_in += n as u64;
+        self.stored += batch.num_rows() as u64;
+        Ok(Validated {
+            batch,
+            rejections,
+            markers,
+            nulled,
+        })
+    }
+}
