@@ -42,24 +42,7 @@ pub(super) fn run_step(
     let kind = if is_source { "sources" } else { "indicators" };
     let fp_path = incremental::path(&shared.root, kind, &name, personal);
     let partner_cache = scope.as_ref().and_then(|s| s.cache_dir.clone());
-    // Everything that shapes the output: the plugin's options, the step's
-    // rejection threshold, the contracts and the disclosure policy.
-    let mut shaping: Vec<(&String, &Target)> = targets.iter().collect();
-    shaping.sort_by_key(|(k, _)| *k);
-    let options_text = serde_json::json!({
-        "options": options,
-        "max_rejected_pct": policy.max_rejected_pct,
-        "parse": policy.formats,
-        "targets": shaping
-            .iter()
-            .map(|(k, t)| serde_json::json!({
-                "dataset": k,
-                "contract": t.validator.contract().as_ref(),
-                "disclosure": t.disclosure.as_ref().map(|d| d.0),
-            }))
-            .collect::<Vec<_>>(),
-    })
-    .to_string();
+    let options_text = shaping_text(options, policy, &targets);
     let mut indicator_inputs: Vec<incremental::Input> = input_files
         .iter()
         .map(|f| incremental::Input {
@@ -120,34 +103,7 @@ pub(super) fn run_step(
     let span = tracing::info_span!("step", step = %name, plugin = %plugin.manifest.name);
     let _guard = span.enter();
     tracing::info!("started");
-    // The plugin reads and converts on this thread while a second one
-    // validates and writes what it emitted (two cores in use).
-    // (An isolated plugin's batches already arrive on a thread of their
-    // own: no queue, and the storing thread ends at once.)
-    let (queue, stored) = std::sync::mpsc::sync_channel(2);
-    *ctx.pipe.queue.lock().expect("not poisoned") = isolated.is_none().then_some(queue);
-    let result = std::thread::scope(|scope| {
-        let storing_span = tracing::Span::current();
-        let (pipe, sink) = (&ctx.pipe, &ctx.sink);
-        scope.spawn(move || {
-            let _g = storing_span.enter();
-            pipe.drain(sink, stored);
-        });
-        let result = run_plugin(&ctx, options, &isolated);
-        ctx.pipe.queue.lock().expect("not poisoned").take();
-        result
-    });
-    let result = match (result, ctx.pipe.error.lock().expect("not poisoned").take()) {
-        (Ok(()), Some((code, msg))) => Err(StepFailure {
-            status: if code == abi::STATUS_CANCELLED {
-                StepStatus::Cancelled
-            } else {
-                StepStatus::Failed
-            },
-            message: format!("{msg} ({})", abi::status_name(code)),
-        }),
-        (r, _) => r,
-    };
+    let result = run_with_storing_thread(&ctx, options, &isolated);
     if let Some(pb) = &ctx.progress {
         pb.finish_and_clear();
     }
@@ -208,46 +164,7 @@ pub(super) fn run_step(
     if let Some(max_shrink) = policy.max_shrink_pct {
         // A source with no rows at all, or a dataset that fell far below
         // its last good output, would replace good data with less.
-        let mains: Vec<&(String, CopyKind, store::FinishedFile)> = files
-            .iter()
-            .filter(|(_, c, _)| *c == CopyKind::Main)
-            .collect();
-        let mut shrinks: Vec<(String, String, u64, Option<u64>)> = Vec::new();
-        if !mains.is_empty() && mains.iter().all(|(_, _, f)| f.rows() == 0) {
-            let before: u64 = mains
-                .iter()
-                .filter_map(|(_, _, f)| store::committed_rows(f.final_path()))
-                .sum();
-            let names: Vec<&str> = mains.iter().map(|(d, _, _)| d.as_str()).collect();
-            shrinks.push((
-                names.join(", "),
-                if before > 0 {
-                    format!("yielded no rows where its last good output has {before}")
-                } else {
-                    "yielded no rows".to_string()
-                },
-                0,
-                (before > 0).then_some(before),
-            ));
-        } else {
-            for (d, _, f) in mains.iter().filter(|_| same_settings) {
-                let now = f.rows();
-                let Some(b) = store::committed_rows(f.final_path()).filter(|b| *b > 0) else {
-                    continue;
-                };
-                if (now as f64) < b as f64 * (1.0 - max_shrink / 100.0) {
-                    shrinks.push((
-                        d.clone(),
-                        format!(
-                            "yielded {now} rows where its last good output has {b} (a fall of {:.0}%, above the limit of {max_shrink}%: max_shrink_pct)",
-                            100.0 - now as f64 * 100.0 / b as f64
-                        ),
-                        now,
-                        Some(b),
-                    ));
-                }
-            }
-        }
+        let shrinks = shrinks(&files, max_shrink, same_settings);
         for (d, what, now, before) in shrinks {
             if !policy.accept_shrink {
                 store_stats(report);
@@ -273,47 +190,19 @@ pub(super) fn run_step(
         return Err(StepFailure::failed(message));
     }
     report.warnings = warnings;
-    // The unsuppressed copy first: a published file never exists without it.
-    let mut files = files;
-    files.sort_by_key(|(_, copy, _)| *copy != CopyKind::Unsuppressed);
-    for (d, copy, f) in files {
-        let path = f.commit().map_err(|e| StepFailure::failed(e.to_string()))?;
-        shared.keep_version(&path);
-        let entry = report.datasets.entry(d.clone()).or_default();
-        entry.stats = stats.get(&d).cloned().unwrap_or_default();
-        match copy {
-            CopyKind::Main => entry.file = Some(rel(&shared.root, &path)),
-            CopyKind::Unsuppressed => entry.unsuppressed_file = Some(rel(&shared.root, &path)),
-        }
-    }
-    let inputs = if is_source {
-        fetches
-            .iter()
-            .filter_map(|f| {
-                Some(incremental::Input {
-                    request: Some(f.request.clone()?),
-                    file: None,
-                    digest: f.digest.clone()?,
-                })
-            })
-            .collect()
-    } else {
-        indicator_inputs
-    };
-    incremental::save(
+    commit(shared, report, files, &stats)?;
+    save_fingerprint(
+        shared,
+        report,
+        &plugin,
         &fp_path,
-        &incremental::Fingerprint {
-            plugin: plugin.manifest.name.clone(),
-            version: plugin.manifest.version.clone(),
-            options: incremental::sha(&options_text),
-            run_id: shared.run_id.clone(),
-            inputs,
-            outputs: report
-                .datasets
-                .iter()
-                .filter_map(|(d, r)| Some((d.clone(), r.file.clone()?)))
-                .collect(),
+        &options_text,
+        if is_source {
+            None
+        } else {
+            Some(indicator_inputs)
         },
+        &fetches,
     );
     if rejected > 0 {
         tracing::warn!(
@@ -327,6 +216,186 @@ pub(super) fn run_step(
         "succeeded"
     );
     Ok(())
+}
+
+/// Everything that shapes a step's output, as the text its fingerprint
+/// hashes: the plugin's options, the step's rejection threshold and
+/// parsing rules, the contracts and the disclosure policy.
+fn shaping_text(
+    options: &serde_json::Value,
+    policy: &StepPolicy,
+    targets: &HashMap<String, Target>,
+) -> String {
+    let mut shaping: Vec<(&String, &Target)> = targets.iter().collect();
+    shaping.sort_by_key(|(k, _)| *k);
+    serde_json::json!({
+        "options": options,
+        "max_rejected_pct": policy.max_rejected_pct,
+        "parse": policy.formats,
+        "targets": shaping
+            .iter()
+            .map(|(k, t)| serde_json::json!({
+                "dataset": k,
+                "contract": t.validator.contract().as_ref(),
+                "disclosure": t.disclosure.as_ref().map(|d| d.0),
+            }))
+            .collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// Runs the plugin on this thread while a second one validates and writes
+/// what it emitted (two cores in use). An isolated plugin's batches already
+/// arrive on a thread of their own: no queue, and the storing thread ends
+/// at once. The storing side's first error fails the step.
+fn run_with_storing_thread(
+    ctx: &StepContext,
+    options: &serde_json::Value,
+    isolated: &Option<(
+        crate::config::PluginRef,
+        eqpipe_plugin_host::isolate::Limits,
+    )>,
+) -> Result<(), StepFailure> {
+    let (queue, stored) = std::sync::mpsc::sync_channel(2);
+    *ctx.pipe.queue.lock().expect("not poisoned") = isolated.is_none().then_some(queue);
+    let result = std::thread::scope(|scope| {
+        let storing_span = tracing::Span::current();
+        let (pipe, sink) = (&ctx.pipe, &ctx.sink);
+        scope.spawn(move || {
+            let _g = storing_span.enter();
+            pipe.drain(sink, stored);
+        });
+        let result = run_plugin(ctx, options, isolated);
+        ctx.pipe.queue.lock().expect("not poisoned").take();
+        result
+    });
+    match (result, ctx.pipe.error.lock().expect("not poisoned").take()) {
+        (Ok(()), Some((code, msg))) => Err(StepFailure {
+            status: if code == abi::STATUS_CANCELLED {
+                StepStatus::Cancelled
+            } else {
+                StepStatus::Failed
+            },
+            message: format!("{msg} ({})", abi::status_name(code)),
+        }),
+        (r, _) => r,
+    }
+}
+
+/// A source's datasets that would replace good data with less: every
+/// dataset empty, or one fallen past `max_shrink` percent from its last
+/// good output made with the same settings. Each: dataset(s), what
+/// happened, rows now, rows before.
+fn shrinks(
+    files: &[(String, CopyKind, store::FinishedFile)],
+    max_shrink: f64,
+    same_settings: bool,
+) -> Vec<(String, String, u64, Option<u64>)> {
+    let mains: Vec<&(String, CopyKind, store::FinishedFile)> = files
+        .iter()
+        .filter(|(_, c, _)| *c == CopyKind::Main)
+        .collect();
+    let mut shrinks: Vec<(String, String, u64, Option<u64>)> = Vec::new();
+    if !mains.is_empty() && mains.iter().all(|(_, _, f)| f.rows() == 0) {
+        let before: u64 = mains
+            .iter()
+            .filter_map(|(_, _, f)| store::committed_rows(f.final_path()))
+            .sum();
+        let names: Vec<&str> = mains.iter().map(|(d, _, _)| d.as_str()).collect();
+        shrinks.push((
+            names.join(", "),
+            if before > 0 {
+                format!("yielded no rows where its last good output has {before}")
+            } else {
+                "yielded no rows".to_string()
+            },
+            0,
+            (before > 0).then_some(before),
+        ));
+    } else {
+        for (d, _, f) in mains.iter().filter(|_| same_settings) {
+            let now = f.rows();
+            let Some(b) = store::committed_rows(f.final_path()).filter(|b| *b > 0) else {
+                continue;
+            };
+            if (now as f64) < b as f64 * (1.0 - max_shrink / 100.0) {
+                shrinks.push((
+                    d.clone(),
+                    format!(
+                        "yielded {now} rows where its last good output has {b} (a fall of {:.0}%, above the limit of {max_shrink}%: max_shrink_pct)",
+                        100.0 - now as f64 * 100.0 / b as f64
+                    ),
+                    now,
+                    Some(b),
+                ));
+            }
+        }
+    }
+    shrinks
+}
+
+/// Commits a step's files, the unsuppressed copy first (a published file
+/// never exists without it), keeps their versions and records them.
+fn commit(
+    shared: &Shared<'_>,
+    report: &mut StepReport,
+    mut files: Vec<(String, CopyKind, store::FinishedFile)>,
+    stats: &BTreeMap<String, DatasetStats>,
+) -> Result<(), StepFailure> {
+    files.sort_by_key(|(_, copy, _)| *copy != CopyKind::Unsuppressed);
+    for (d, copy, f) in files {
+        let path = f.commit().map_err(|e| StepFailure::failed(e.to_string()))?;
+        shared.keep_version(&path);
+        let entry = report.datasets.entry(d.clone()).or_default();
+        entry.stats = stats.get(&d).cloned().unwrap_or_default();
+        match copy {
+            CopyKind::Main => entry.file = Some(rel(&shared.root, &path)),
+            CopyKind::Unsuppressed => entry.unsuppressed_file = Some(rel(&shared.root, &path)),
+        }
+    }
+    Ok(())
+}
+
+/// Records what the step read and wrote, so the next run can skip it when
+/// nothing changed: a source's fetches (requests and digests), or an
+/// indicator's input files.
+fn save_fingerprint(
+    shared: &Shared<'_>,
+    report: &StepReport,
+    plugin: &Plugin,
+    fp_path: &Path,
+    options_text: &str,
+    indicator_inputs: Option<Vec<incremental::Input>>,
+    fetches: &[FetchRecord],
+) {
+    let inputs = match indicator_inputs {
+        Some(i) => i,
+        None => fetches
+            .iter()
+            .filter_map(|f| {
+                Some(incremental::Input {
+                    request: Some(f.request.clone()?),
+                    file: None,
+                    digest: f.digest.clone()?,
+                })
+            })
+            .collect(),
+    };
+    incremental::save(
+        fp_path,
+        &incremental::Fingerprint {
+            plugin: plugin.manifest.name.clone(),
+            version: plugin.manifest.version.clone(),
+            options: incremental::sha(options_text),
+            run_id: shared.run_id.clone(),
+            inputs,
+            outputs: report
+                .datasets
+                .iter()
+                .filter_map(|(d, r)| Some((d.clone(), r.file.clone()?)))
+                .collect(),
+        },
+    );
 }
 
 /// The commonest rejection reasons of a step, `reason (count)`.
