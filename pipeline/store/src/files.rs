@@ -753,16 +753,7 @@ pub fn level_files(dir: &Path) -> Vec<PathBuf> {
 /// A whole Parquet file and its key-value metadata.
 pub fn read(path: &Path) -> Option<(Vec<RecordBatch>, BTreeMap<String, String>)> {
     let b = ParquetRecordBatchReaderBuilder::try_new(File::open(path).ok()?).ok()?;
-    let kv = b
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|v| {
-            v.iter()
-                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let kv = key_values(b.metadata().file_metadata());
     let batches = b.build().ok()?.collect::<Result<Vec<_>, _>>().ok()?;
     Some((batches, kv))
 }
@@ -776,15 +767,18 @@ pub fn file_metadata(path: &Path) -> Option<BTreeMap<String, String>> {
 pub fn file_facts(path: &Path) -> Option<(u64, BTreeMap<String, String>)> {
     let reader = parquet::file::reader::SerializedFileReader::new(File::open(path).ok()?).ok()?;
     let md = parquet::file::reader::FileReader::metadata(&reader).file_metadata();
-    let kv = md
-        .key_value_metadata()
+    Some((md.num_rows() as u64, key_values(md)))
+}
+
+/// A file's key-value metadata as a map (a key without a value maps to "").
+fn key_values(md: &parquet::file::metadata::FileMetaData) -> BTreeMap<String, String> {
+    md.key_value_metadata()
         .map(|v| {
             v.iter()
                 .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
                 .collect()
         })
-        .unwrap_or_default();
-    Some((md.num_rows() as u64, kv))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
