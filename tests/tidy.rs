@@ -88,6 +88,12 @@ fn output_folder_names_are_spelled_only_in_core_layout() {
         "join(\"runs\")",
         "\"quarantine\"",
         "\".state\"",
+        "\".cache\"",
+        "\".uploads\"",
+        "\"catalog.json\"",
+        "\"metrics.prom\"",
+        "\"schedules.json\"",
+        "\"report\"",
     ] {
         let bad = offenders(name, &["core/src/layout.rs"]);
         assert!(

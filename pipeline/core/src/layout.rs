@@ -31,6 +31,9 @@ pub const RESTRICTED_DIR: &str = "restricted";
 /// under the restricted root (personal files, which never leave it).
 pub const VERSIONS_DIR: &str = "versions";
 
+/// The HTML report's folder.
+pub const REPORT_DIR: &str = "report";
+
 /// Folders of datasets and of indicator outputs, under each base.
 pub const DATASETS_DIR: &str = "datasets";
 /// See [`DATASETS_DIR`].
@@ -40,7 +43,13 @@ pub const INDICATORS_DIR: &str = "indicators";
 pub const PARTITION_PREFIX: &str = "partner=";
 
 /// The fetch cache, under each base's `.cache`.
-const HTTP_CACHE: [&str; 2] = [".cache", "http"];
+const HTTP_CACHE: [&str; 2] = [CACHE_DIR, "http"];
+
+/// The fetch caches' folder, under each base.
+pub const CACHE_DIR: &str = ".cache";
+
+/// The upload staging folder, under a partner's restricted root.
+pub const UPLOAD_STAGING: &str = ".uploads";
 
 /// Step fingerprints (incremental runs), under the root or restricted root.
 pub const STATE_DIR: &str = ".state";
@@ -205,7 +214,38 @@ impl Layout {
 
     /// `report/`.
     pub fn report(&self) -> PathBuf {
-        self.root.join("report")
+        self.root.join(REPORT_DIR)
+    }
+
+    /// `catalog.json` and `catalog.md`.
+    pub fn catalog(&self) -> (PathBuf, PathBuf) {
+        (self.root.join("catalog.json"), self.root.join("catalog.md"))
+    }
+
+    /// `metrics.prom`.
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.prom")
+    }
+
+    /// The daemon's last firing of each schedule: `schedules.json`.
+    pub fn schedules_state(&self) -> PathBuf {
+        self.root.join("schedules.json")
+    }
+
+    /// The contracts the runs knew: `.eqpipe-contracts.json`.
+    pub fn recorded_contracts(&self) -> PathBuf {
+        self.root.join(".eqpipe-contracts.json")
+    }
+
+    /// The upload audit log: `audit/uploads.jsonl`.
+    pub fn upload_audit(&self) -> PathBuf {
+        self.root.join("audit").join("uploads.jsonl")
+    }
+
+    /// Where a partner's uploads are staged while they are checked:
+    /// `restricted/partner=<id>/.uploads/`.
+    pub fn upload_staging(&self, id: &str) -> PathBuf {
+        self.partner_root(id).join(UPLOAD_STAGING)
     }
 
     /// A partner's inbox: its `inbox` setting (resolved by the caller), or

@@ -172,8 +172,10 @@ impl MetricsServer {
                             .with_status_code(404)
                     } else {
                         let root = root.lock().map(|r| r.clone()).unwrap_or_default();
-                        let mut body =
-                            std::fs::read_to_string(root.join("metrics.prom")).unwrap_or_default();
+                        let mut body = std::fs::read_to_string(
+                            eqpipe_core::layout::Layout::new(root.as_path()).metrics(),
+                        )
+                        .unwrap_or_default();
                         body.push_str(&daemon_metrics(&counters, started));
                         tiny_http::Response::from_string(body).with_header(
                             "Content-Type: text/plain; version=0.0.4; charset=utf-8"

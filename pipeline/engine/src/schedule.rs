@@ -138,7 +138,7 @@ pub struct State {
 }
 
 fn state_path(out: &Path) -> PathBuf {
-    out.join("schedules.json")
+    eqpipe_core::layout::Layout::new(out).schedules_state()
 }
 
 fn load_state(out: &Path) -> State {

@@ -191,7 +191,7 @@ impl Drop for ClientSlot {
 pub fn remove_abandoned_uploads(out: &Path, partners: &[Partner]) -> usize {
     let mut n = 0;
     for p in partners {
-        let staging = partners::restricted_root(out, &p.id).join(".uploads");
+        let staging = eqpipe_core::layout::Layout::new(out).upload_staging(&p.id);
         for e in std::fs::read_dir(&staging).into_iter().flatten().flatten() {
             if std::fs::remove_dir_all(e.path()).is_ok() {
                 n += 1;
@@ -418,7 +418,7 @@ struct AuditLine<'a> {
 
 /// The audit log of uploads.
 pub fn audit_path(out: &Path) -> PathBuf {
-    out.join("audit").join("uploads.jsonl")
+    eqpipe_core::layout::Layout::new(out).upload_audit()
 }
 
 fn audit(state: &State, line: &AuditLine<'_>) {

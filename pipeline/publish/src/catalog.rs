@@ -333,7 +333,8 @@ pub fn write(
 ) -> Result<Catalog, store::StoreError> {
     let c = build(root, contracts, run_id);
     let json = serde_json::to_vec_pretty(&c).expect("serialisable");
-    store::write_atomic(&root.join("catalog.json"), &json)?;
-    store::write_atomic(&root.join("catalog.md"), markdown(&c).as_bytes())?;
+    let (json_path, md_path) = eqpipe_core::layout::Layout::new(root).catalog();
+    store::write_atomic(&json_path, &json)?;
+    store::write_atomic(&md_path, markdown(&c).as_bytes())?;
     Ok(c)
 }

@@ -144,7 +144,10 @@ pub fn metrics(m: &RunManifest) -> String {
 
 /// Writes `metrics.prom` beside the outputs.
 pub fn write_metrics(root: &Path, m: &RunManifest) {
-    if let Err(e) = store::write_atomic(&root.join("metrics.prom"), metrics(m).as_bytes()) {
+    if let Err(e) = store::write_atomic(
+        &eqpipe_core::layout::Layout::new(root).metrics(),
+        metrics(m).as_bytes(),
+    ) {
         tracing::warn!("cannot write metrics.prom: {e}");
     }
 }

@@ -477,7 +477,9 @@ pub fn remove_stale_temporaries(root: &Path) -> usize {
                     if std::fs::remove_dir_all(&p).is_ok() {
                         *n += 1;
                     }
-                } else if name != ".cache" && name != ".uploads" {
+                } else if name != eqpipe_core::layout::CACHE_DIR
+                    && name != eqpipe_core::layout::UPLOAD_STAGING
+                {
                     // (Not the fetch cache, nor the upload server's staging,
                     // which it cleans itself and may be using.)
                     walk(&p, n);

@@ -39,7 +39,7 @@ use services::*;
 use workforce::*;
 
 /// Folder of the report under the output root.
-pub const REPORT_DIR: &str = "report";
+pub use eqpipe_core::layout::REPORT_DIR;
 
 /// Columns of one batch, as text, numbers, flags and dates.
 pub(crate) struct Cols<'a>(pub(crate) &'a RecordBatch);
@@ -226,7 +226,7 @@ fn partner_levels(root: &Path) -> Vec<String> {
 /// `report/partner=<id>/`, and `partners.html` compares them.
 pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError> {
     let partners = partner_levels(root);
-    let dir = root.join(REPORT_DIR);
+    let dir = eqpipe_core::layout::Layout::new(root).report();
     let mut extra = Vec::new();
     if !partners.is_empty() {
         let body = crate::report::partners_page(root, &partners);

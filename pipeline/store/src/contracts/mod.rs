@@ -195,7 +195,7 @@ impl Contracts {
     /// `contracts_dir`, declared by plugins), so that later commands on the
     /// folder (`runs restore`) describe its datasets as the run did.
     pub fn recorded_path(root: &Path) -> std::path::PathBuf {
-        root.join(".eqpipe-contracts.json")
+        eqpipe_core::layout::Layout::new(root).recorded_contracts()
     }
 
     /// Records the contracts under `root` (see [`Contracts::recorded_path`]).
