@@ -89,7 +89,7 @@ fn output_folder_names_are_spelled_only_in_core_layout() {
         "\"quarantine\"",
         "\".state\"",
         "\".cache\"",
-        "\".uploads\"",
+        "\".uploads",
         "\"catalog.json\"",
         "\"metrics.prom\"",
         "\"schedules.json\"",

@@ -258,16 +258,6 @@ impl Layout {
     }
 }
 
-/// A partner's restricted root: `restricted/partner=<id>/`.
-pub fn restricted_root(root: &Path, id: &str) -> PathBuf {
-    Layout::new(root).partner_root(id)
-}
-
-/// A partner's inbox (see [`Layout::inbox`]).
-pub fn inbox(root: &Path, p: &Partner, resolve: impl Fn(&Path) -> PathBuf) -> PathBuf {
-    Layout::new(root).inbox(p, resolve)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,6 @@ use sha2::{Digest, Sha256};
 pub use eqpipe_core::config::partners::{
     DEFAULT_PARTNERSHIP_ID, KEY_OPTION, Level, Partner, Partnership, check, key_env, owner_of,
 };
-pub use eqpipe_core::layout::{inbox, restricted_root};
 pub use eqpipe_core::provenance::{LEVEL_KEY, PARTNER_COLUMN};
 pub use eqpipe_core::vars::partner_vars as vars;
 

@@ -34,7 +34,9 @@ pub(crate) fn list(config: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
         if let Some(o) = &out {
             println!(
                 "  inbox:   {}",
-                eqpipe_engine::partners::inbox(o, p, |x| cfg.resolve(x)).display()
+                eqpipe_core::layout::Layout::new(o)
+                    .inbox(p, |x| cfg.resolve(x))
+                    .display()
             );
         }
         println!("  upload tokens: {}", p.token_sha256.len());

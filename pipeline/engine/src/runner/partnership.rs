@@ -27,7 +27,7 @@ impl<'c> Partnering<'c> {
     }
 
     pub(super) fn inbox(&self, p: &crate::partners::Partner) -> PathBuf {
-        crate::partners::inbox(&self.root, p, |x| self.config.resolve(x))
+        eqpipe_core::layout::Layout::new(&self.root).inbox(p, |x| self.config.resolve(x))
     }
 
     pub(super) fn owner(&self, source: &str) -> Option<&'c crate::partners::Partner> {
@@ -44,7 +44,7 @@ impl<'c> Partnering<'c> {
     pub(super) fn scope(&self, p: &crate::partners::Partner) -> eqpipe_plugin_host::host::Scope {
         let mut denied = Vec::new();
         for q in self.config.partners.iter().filter(|q| q.id != p.id) {
-            denied.push(crate::partners::restricted_root(&self.root, &q.id));
+            denied.push(eqpipe_core::layout::Layout::new(&self.root).partner_root(&q.id));
             denied.push(self.inbox(q));
         }
         eqpipe_plugin_host::host::Scope {
@@ -74,7 +74,7 @@ impl<'c> Partnering<'c> {
                     .iter()
                     .flat_map(|q| {
                         [
-                            crate::partners::restricted_root(&self.root, &q.id),
+                            eqpipe_core::layout::Layout::new(&self.root).partner_root(&q.id),
                             self.inbox(q),
                         ]
                     })

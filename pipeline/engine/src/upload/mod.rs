@@ -499,8 +499,9 @@ async fn handle(
         );
     }
     // Stream the body into a scratch file under the partner's restricted root.
-    let scratch =
-        partners::restricted_root(&state.out, &owner.id).join(format!(".uploads/{}", nonce()));
+    let scratch = eqpipe_core::layout::Layout::new(&state.out)
+        .upload_staging(&owner.id)
+        .join(nonce());
     let staged = scratch.join("body");
     let idle = std::time::Duration::from_secs(state.config.serve.body_idle_timeout_secs.max(1));
     let received = receive(req.into_body(), &scratch, &staged, limit, idle).await;
@@ -544,7 +545,8 @@ async fn handle(
         .find(|p| p.id == partner_id)
         .expect("the token's partner");
     let status = if receipt.accepted {
-        let inbox = partners::inbox(&state.out, inbox_owner, |p| state.config.resolve(p));
+        let inbox = eqpipe_core::layout::Layout::new(&state.out)
+            .inbox(inbox_owner, |p| state.config.resolve(p));
         let stored = store::create_dir(&inbox)
             .map_err(|e| e.to_string())
             .and_then(|_| std::fs::rename(&staged, inbox.join(&file)).map_err(|e| e.to_string()));

@@ -68,7 +68,7 @@ pub fn check_upload(
     let mut p = partner.clone();
     p.inbox = None;
     p.sources = vec![source.to_string()];
-    let inbox = partners::inbox(&out, &p, |x| x.to_path_buf());
+    let inbox = eqpipe_core::layout::Layout::new(&out).inbox(&p, |x| x.to_path_buf());
     let placed = store::create_dir(&inbox)
         .map_err(|e| e.to_string())
         .and_then(|_| std::fs::hard_link(staged, inbox.join(name)).map_err(|e| e.to_string()));
