@@ -40,8 +40,6 @@ pub(super) fn read_text(
     c: &eqpipe_plugin_sdk::Column,
     formats: &Formats,
 ) -> Result<ReadText, arrow_schema::ArrowError> {
-    use arrow_array::builder::{Date32Builder, Float64Builder, PrimitiveBuilder};
-    use arrow_array::types as t;
     let n = src.len();
     // The text values and, for a dictionary, each row's key.
     let (values, keys): (ArrayRef, Option<Vec<usize>>) = match src.as_any_dictionary_opt() {
@@ -53,35 +51,7 @@ pub(super) fn read_text(
     };
     let text = values.as_string::<i32>();
     let percent = published::is_percent(c.unit.as_deref());
-    enum V {
-        I(i64),
-        F(f64),
-        D(i32, Precision),
-    }
-    let read_one = |s: &str| -> Cell<V> {
-        match c.ty {
-            ColumnType::Float64 => published::number(s, formats, percent).map(V::F),
-            ColumnType::Date => {
-                published::date(s, formats).map(|(d, p)| V::D(published::days(d), p))
-            }
-            _ => match published::integer(s, formats, percent) {
-                Cell::Value(v) => {
-                    let fits = match c.ty {
-                        ColumnType::Int16 => i16::try_from(v).is_ok(),
-                        ColumnType::Int32 => i32::try_from(v).is_ok(),
-                        ColumnType::UInt8 => u8::try_from(v).is_ok(),
-                        _ => true,
-                    };
-                    if fits {
-                        Cell::Value(V::I(v))
-                    } else {
-                        Cell::Bad(format!("out of range for {}", type_name(c.ty)))
-                    }
-                }
-                other => other.map(V::I),
-            },
-        }
-    };
+    let read_one = |s: &str| read_value(s, c, formats, percent);
     let distinct: Option<Vec<Cell<V>>> = keys.as_ref().map(|_| {
         (0..text.len())
             .map(|k| {
@@ -100,16 +70,9 @@ pub(super) fn read_text(
         precision: Vec::new(),
         month_day: None,
     };
-    let mut ints: PrimitiveBuilder<t::Int64Type> = PrimitiveBuilder::with_capacity(0);
-    let mut floats = Float64Builder::with_capacity(0);
-    let mut dates = Date32Builder::with_capacity(0);
-    match c.ty {
-        ColumnType::Float64 => floats = Float64Builder::with_capacity(n),
-        ColumnType::Date => {
-            dates = Date32Builder::with_capacity(n);
-            out.precision = Vec::with_capacity(n);
-        }
-        _ => ints = PrimitiveBuilder::with_capacity(n),
+    let mut builders = Builders::new(c.ty, n);
+    if c.ty == ColumnType::Date {
+        out.precision = Vec::with_capacity(n);
     }
     let mut owned;
     for i in 0..n {
@@ -131,19 +94,83 @@ pub(super) fn read_text(
                 &owned
             }
         };
+        builders.push(i, cell, c, &mut out);
+    }
+    out.array = builders.finish(c)?;
+    Ok(out)
+}
+
+/// A value read from text, in the contract's type.
+enum V {
+    I(i64),
+    F(f64),
+    D(i32, Precision),
+}
+
+/// One text value read as the column's type (integers checked to fit).
+fn read_value(s: &str, c: &eqpipe_plugin_sdk::Column, formats: &Formats, percent: bool) -> Cell<V> {
+    match c.ty {
+        ColumnType::Float64 => published::number(s, formats, percent).map(V::F),
+        ColumnType::Date => published::date(s, formats).map(|(d, p)| V::D(published::days(d), p)),
+        _ => match published::integer(s, formats, percent) {
+            Cell::Value(v) => {
+                let fits = match c.ty {
+                    ColumnType::Int16 => i16::try_from(v).is_ok(),
+                    ColumnType::Int32 => i32::try_from(v).is_ok(),
+                    ColumnType::UInt8 => u8::try_from(v).is_ok(),
+                    _ => true,
+                };
+                if fits {
+                    Cell::Value(V::I(v))
+                } else {
+                    Cell::Bad(format!("out of range for {}", type_name(c.ty)))
+                }
+            }
+            other => other.map(V::I),
+        },
+    }
+}
+
+/// The typed column being built, one builder for the column's type.
+struct Builders {
+    ints: arrow_array::builder::PrimitiveBuilder<arrow_array::types::Int64Type>,
+    floats: arrow_array::builder::Float64Builder,
+    dates: arrow_array::builder::Date32Builder,
+}
+
+impl Builders {
+    fn new(ty: ColumnType, n: usize) -> Self {
+        let cap = |t: ColumnType| if t == ty { n } else { 0 };
+        let int = !matches!(ty, ColumnType::Float64 | ColumnType::Date);
+        Builders {
+            ints: arrow_array::builder::PrimitiveBuilder::with_capacity(if int { n } else { 0 }),
+            floats: arrow_array::builder::Float64Builder::with_capacity(cap(ColumnType::Float64)),
+            dates: arrow_array::builder::Date32Builder::with_capacity(cap(ColumnType::Date)),
+        }
+    }
+
+    /// Row `i`'s cell appended; what it was noted in `out` (an unreadable
+    /// value, a marker, a date too imprecise, a month/day date).
+    fn push(
+        &mut self,
+        i: usize,
+        cell: &Cell<V>,
+        c: &eqpipe_plugin_sdk::Column,
+        out: &mut ReadText,
+    ) {
         let mut precision = None;
         match cell {
-            Cell::Value(V::I(v)) => ints.append_value(*v),
-            Cell::Value(V::F(v)) => floats.append_value(*v),
+            Cell::Value(V::I(v)) => self.ints.append_value(*v),
+            Cell::Value(V::F(v)) => self.floats.append_value(*v),
             Cell::Value(V::D(d, p)) => {
                 if *p < Precision::Day && c.precision_column.is_none() {
                     out.bad.push((
                         i,
                         format!("a {} alone where a full date is wanted", p.as_str()),
                     ));
-                    dates.append_null();
+                    self.dates.append_null();
                 } else {
-                    dates.append_value(*d);
+                    self.dates.append_value(*d);
                     precision = Some(*p);
                 }
             }
@@ -162,9 +189,9 @@ pub(super) fn read_text(
                     _ => {}
                 }
                 match c.ty {
-                    ColumnType::Float64 => floats.append_null(),
-                    ColumnType::Date => dates.append_null(),
-                    _ => ints.append_null(),
+                    ColumnType::Float64 => self.floats.append_null(),
+                    ColumnType::Date => self.dates.append_null(),
+                    _ => self.ints.append_null(),
                 }
             }
         }
@@ -172,14 +199,20 @@ pub(super) fn read_text(
             out.precision.push(precision);
         }
     }
-    out.array = match c.ty {
-        ColumnType::Float64 => Arc::new(floats.finish()),
-        ColumnType::Date => Arc::new(dates.finish()),
-        _ => cast_with_options(
-            &(Arc::new(ints.finish()) as ArrayRef),
-            &c.ty.arrow_type(false),
-            &CastOptions::default(),
-        )?,
-    };
-    Ok(out)
+
+    /// The finished column in the contract's plain type.
+    fn finish(
+        mut self,
+        c: &eqpipe_plugin_sdk::Column,
+    ) -> Result<ArrayRef, arrow_schema::ArrowError> {
+        Ok(match c.ty {
+            ColumnType::Float64 => Arc::new(self.floats.finish()),
+            ColumnType::Date => Arc::new(self.dates.finish()),
+            _ => cast_with_options(
+                &(Arc::new(self.ints.finish()) as ArrayRef),
+                &c.ty.arrow_type(false),
+                &CastOptions::default(),
+            )?,
+        })
+    }
 }

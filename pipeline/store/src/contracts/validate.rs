@@ -217,31 +217,40 @@ impl Validator {
             .collect())
     }
 
-    /// Validates and conforms one batch.
+    /// Validates and conforms one batch: each column converted and checked
+    /// in turn, then the source's own rejections and the duplicate check,
+    /// then the passed rows split from the rejected ones.
     pub fn validate(&mut self, batch: &RecordBatch) -> Result<Validated, SchemaMismatch> {
         let n = batch.num_rows();
-        // Per row: (first column at fault, reasons).
-        let mut faults: Vec<Option<(String, Vec<String>)>> = vec![None; n];
-        fn note(
-            faults: &mut [Option<(String, Vec<String>)>],
-            row: usize,
-            column: &str,
-            reason: String,
-        ) {
-            let f = faults[row].get_or_insert_with(|| (column.to_string(), Vec::new()));
-            f.1.push(format!("{column}: {reason}"));
-        }
-        let opts = CastOptions {
-            safe: true,
-            format_options: FormatOptions::default(),
-        };
+        let mut found = Findings::new(n);
+        let (mut read, precision_of) = self.read_precision_dates(batch)?;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.contract.columns.len());
-        let mut markers: BTreeMap<String, u64> = BTreeMap::new();
-        let mut nulled: BTreeMap<String, (u64, String)> = BTreeMap::new();
-        // Dates read first where a precision column records how precise
-        // each one was (the host fills it in where the source did not).
-        let mut read: HashMap<usize, ReadText> = HashMap::new();
-        let mut precision_of: HashMap<&str, Vec<Option<Precision>>> = HashMap::new();
+        for ci in 0..self.contract.columns.len() {
+            let column = self.conform_column(ci, batch, &mut read, &precision_of, &mut found)?;
+            columns.push(column);
+        }
+        drop(precision_of);
+        self.source_rejections(batch, &mut found)?;
+        self.check_unique(batch, &columns, &mut found)?;
+        self.split(columns, found)
+    }
+
+    /// Dates read first where a precision column records how precise each
+    /// one was (the host fills it in where the source did not): the read
+    /// columns by index, and each precision column's values by name.
+    #[allow(clippy::type_complexity)]
+    fn read_precision_dates(
+        &self,
+        batch: &RecordBatch,
+    ) -> Result<
+        (
+            HashMap<usize, ReadText>,
+            HashMap<&str, Vec<Option<Precision>>>,
+        ),
+        SchemaMismatch,
+    > {
+        let mut read = HashMap::new();
+        let mut precision_of = HashMap::new();
         for (ci, c) in self.contract.columns.iter().enumerate() {
             if let (Some(p), Some(src)) = (&c.precision_column, batch.column_by_name(&c.name))
                 && is_textual(src.data_type())
@@ -252,263 +261,307 @@ impl Validator {
                 read.insert(ci, r);
             }
         }
-        for (ci, c) in self.contract.columns.iter().enumerate() {
-            let mut conversion_failed = vec![false; 0];
-            let plain = c.ty.arrow_type(false);
-            let filled: Option<ArrayRef> = precision_of.get(c.name.as_str()).map(|p| {
-                let given = batch
-                    .column_by_name(&c.name)
-                    .and_then(|g| arrow_cast::cast::cast(g, &DataType::Utf8).ok());
-                let given = given.as_ref().map(|g| g.as_string::<i32>());
-                Arc::new(arrow_array::StringArray::from_iter((0..n).map(|i| {
-                    given
-                        .filter(|g| g.is_valid(i))
-                        .map(|g| g.value(i))
-                        .or(p[i].map(Precision::as_str))
-                }))) as ArrayRef
-            });
-            let source = filled.as_ref().or_else(|| batch.column_by_name(&c.name));
-            let converted: ArrayRef = match source {
-                Some(src)
-                    if is_textual(src.data_type())
-                        && (c.ty.is_numeric() || c.ty == ColumnType::Date) =>
-                {
-                    let r = match read.remove(&ci) {
-                        Some(r) => r,
-                        None => read_text(src.as_ref(), c, &self.formats)
-                            .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?,
-                    };
-                    if let Some(i) = r.month_day
-                        && self.formats.date_format.is_none()
-                    {
-                        let at = SourceColumns::of(batch).row(i, self.rows_in);
-                        return Err(self.mismatch(format!(
-                            "column `{}` holds dates that read only as month/day (like 03/31/2020; first at {}), so its other dates cannot be told apart from day/month ones: set date_format = \"%m/%d/%Y\" (or \"%d/%m/%Y\") under the source's [sources.parse]",
-                            c.name,
-                            at.describe()
-                        )));
-                    }
-                    conversion_failed = vec![false; n];
-                    for (i, reason) in r.bad {
-                        if c.on_error == OnError::Null {
-                            let e = nulled.entry(c.name.clone()).or_insert((0, reason.clone()));
-                            e.0 += 1;
-                        } else {
-                            conversion_failed[i] = true;
-                            note(&mut faults, i, &c.name, reason);
-                        }
-                    }
-                    if !r.marked.is_empty() {
-                        if c.nullable {
-                            *markers.entry(c.name.clone()).or_default() += r.marked.len() as u64;
-                        } else {
-                            for i in r.marked {
-                                conversion_failed[i] = true;
-                                note(
-                                    &mut faults,
-                                    i,
-                                    &c.name,
-                                    "a statistical marker (a withheld or missing value) where a value is required".into(),
-                                );
-                            }
-                        }
-                    }
-                    r.array
-                }
-                None if c.nullable => new_null_array(&plain, n),
-                None => {
-                    return Err(self.mismatch(format!("required column `{}` is missing", c.name)));
-                }
-                Some(src)
-                    if src.data_type() == &c.ty.arrow_type(c.categorical)
-                        && c.categorical
-                        && self.allowed[ci].is_none() =>
-                {
-                    // Already dictionary-encoded text: nothing to convert.
-                    if !c.nullable && src.null_count() > 0 {
-                        for i in 0..n {
-                            if src.is_null(i) {
-                                note(&mut faults, i, &c.name, "missing value".into());
-                            }
-                        }
-                    }
-                    columns.push(src.clone());
-                    continue;
-                }
-                Some(src) => {
-                    if !convertible(src.data_type(), c.ty) {
-                        return Err(self.mismatch(format!(
-                            "column `{}` is {} but the contract wants {}",
-                            c.name,
-                            src.data_type(),
-                            type_name(c.ty)
-                        )));
-                    }
-                    let out = if src.data_type() == &plain {
-                        src.clone()
-                    } else {
-                        cast_with_options(src, &plain, &opts).map_err(|e| {
-                            self.mismatch(format!("column `{}` cannot be converted: {e}", c.name))
-                        })?
-                    };
-                    // Values present in the input but lost in conversion.
-                    if out.null_count() > src.null_count() {
-                        conversion_failed =
-                            (0..n).map(|i| out.is_null(i) && src.is_valid(i)).collect();
-                        for (i, _) in conversion_failed.iter().enumerate().filter(|(_, f)| **f) {
-                            note(&mut faults, i, &c.name, format!("not {}", type_name(c.ty)));
-                        }
-                    }
-                    out
-                }
-            };
-            if !c.nullable && converted.null_count() > 0 {
-                for i in 0..n {
-                    if converted.is_null(i) && !conversion_failed.get(i).copied().unwrap_or(false) {
-                        note(&mut faults, i, &c.name, "missing value".into());
-                    }
+        Ok((read, precision_of))
+    }
+
+    /// One contract column, converted to its stored type and checked
+    /// (required, range, allowed values); every fault noted per row.
+    fn conform_column(
+        &self,
+        ci: usize,
+        batch: &RecordBatch,
+        read: &mut HashMap<usize, ReadText>,
+        precision_of: &HashMap<&str, Vec<Option<Precision>>>,
+        found: &mut Findings,
+    ) -> Result<ArrayRef, SchemaMismatch> {
+        let c = &self.contract.columns[ci];
+        let n = batch.num_rows();
+        let plain = c.ty.arrow_type(false);
+        let filled = precision_of
+            .get(c.name.as_str())
+            .map(|p| filled_precision(batch.column_by_name(&c.name), p, n));
+        let source = filled.as_ref().or_else(|| batch.column_by_name(&c.name));
+        let (converted, conversion_failed) = match self.convert(ci, batch, source, read, found)? {
+            Converted::Ready(column) => return Ok(column),
+            Converted::Plain { array, failed } => (array, failed),
+        };
+        if !c.nullable && converted.null_count() > 0 {
+            for i in 0..n {
+                if converted.is_null(i) && !conversion_failed.get(i).copied().unwrap_or(false) {
+                    found.note(i, &c.name, "missing value".into());
                 }
             }
-            let mut converted = converted;
-            if c.min.is_some() || c.max.is_some() {
-                let as_f64 = cast_with_options(&converted, &DataType::Float64, &opts)
-                    .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
-                let vals = as_f64.as_primitive::<arrow_array::types::Float64Type>();
-                let mut outside: Vec<(usize, String)> = Vec::new();
-                for i in 0..n {
-                    if vals.is_valid(i) {
-                        let v = vals.value(i);
-                        if let Some(min) = c.min
-                            && v < min
-                        {
-                            outside.push((i, format!("below the minimum {min}")));
-                        }
-                        if let Some(max) = c.max
-                            && v > max
-                        {
-                            outside.push((i, format!("above the maximum {max}")));
+        }
+        let converted = self.check_range(c, converted, found)?;
+        let stored = c.ty.arrow_type(c.categorical);
+        let final_col = if stored != plain {
+            cast_with_options(&converted, &stored, &CAST)
+                .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?
+        } else {
+            converted
+        };
+        if let Some(allowed) = &self.allowed[ci] {
+            check_allowed(&c.name, &final_col, allowed, found);
+        }
+        Ok(final_col)
+    }
+
+    /// The column in the contract's plain type, with the rows whose value
+    /// was present but could not be read; or, for text already
+    /// dictionary-encoded as the contract stores it, the column as it is.
+    fn convert(
+        &self,
+        ci: usize,
+        batch: &RecordBatch,
+        source: Option<&ArrayRef>,
+        read: &mut HashMap<usize, ReadText>,
+        found: &mut Findings,
+    ) -> Result<Converted, SchemaMismatch> {
+        let c = &self.contract.columns[ci];
+        let n = batch.num_rows();
+        let plain = c.ty.arrow_type(false);
+        match source {
+            Some(src)
+                if is_textual(src.data_type())
+                    && (c.ty.is_numeric() || c.ty == ColumnType::Date) =>
+            {
+                let r = match read.remove(&ci) {
+                    Some(r) => r,
+                    None => read_text(src.as_ref(), c, &self.formats)
+                        .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?,
+                };
+                self.read_findings(c, batch, r, found)
+            }
+            None if c.nullable => Ok(Converted::Plain {
+                array: new_null_array(&plain, n),
+                failed: Vec::new(),
+            }),
+            None => Err(self.mismatch(format!("required column `{}` is missing", c.name))),
+            Some(src)
+                if src.data_type() == &c.ty.arrow_type(c.categorical)
+                    && c.categorical
+                    && self.allowed[ci].is_none() =>
+            {
+                // Already dictionary-encoded text: nothing to convert.
+                if !c.nullable && src.null_count() > 0 {
+                    for i in 0..n {
+                        if src.is_null(i) {
+                            found.note(i, &c.name, "missing value".into());
                         }
                     }
                 }
-                if c.on_error == OnError::Null && !outside.is_empty() {
-                    // An optional column's impossible value is dropped, not
-                    // the row.
-                    let mut mask = vec![false; n];
-                    for (i, _) in &outside {
-                        mask[*i] = true;
-                    }
-                    let e = nulled
-                        .entry(c.name.clone())
-                        .or_insert((0, outside[0].1.clone()));
-                    e.0 += outside.len() as u64;
-                    converted = arrow_select::nullif::nullif(&converted, &BooleanArray::from(mask))
-                        .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
+                Ok(Converted::Ready(src.clone()))
+            }
+            Some(src) => {
+                if !convertible(src.data_type(), c.ty) {
+                    return Err(self.mismatch(format!(
+                        "column `{}` is {} but the contract wants {}",
+                        c.name,
+                        src.data_type(),
+                        type_name(c.ty)
+                    )));
+                }
+                let out = if src.data_type() == &plain {
+                    src.clone()
                 } else {
-                    for (i, reason) in outside {
-                        note(&mut faults, i, &c.name, reason);
+                    cast_with_options(src, &plain, &CAST).map_err(|e| {
+                        self.mismatch(format!("column `{}` cannot be converted: {e}", c.name))
+                    })?
+                };
+                // Values present in the input but lost in conversion.
+                let mut failed = Vec::new();
+                if out.null_count() > src.null_count() {
+                    failed = (0..n).map(|i| out.is_null(i) && src.is_valid(i)).collect();
+                    for (i, _) in failed.iter().enumerate().filter(|(_, f)| **f) {
+                        found.note(i, &c.name, format!("not {}", type_name(c.ty)));
                     }
                 }
+                Ok(Converted::Plain { array: out, failed })
             }
-            let stored = c.ty.arrow_type(c.categorical);
-            let final_col = if stored != plain {
-                cast_with_options(&converted, &stored, &opts)
-                    .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?
+        }
+    }
+
+    /// What reading a text column found: unreadable values (rejected, or
+    /// nulled under `on_error = "null"`) and statistical markers (null in
+    /// an optional column, a fault in a required one).
+    fn read_findings(
+        &self,
+        c: &eqpipe_plugin_sdk::Column,
+        batch: &RecordBatch,
+        r: ReadText,
+        found: &mut Findings,
+    ) -> Result<Converted, SchemaMismatch> {
+        if let Some(i) = r.month_day
+            && self.formats.date_format.is_none()
+        {
+            let at = SourceColumns::of(batch).row(i, self.rows_in);
+            return Err(self.mismatch(format!(
+                "column `{}` holds dates that read only as month/day (like 03/31/2020; first at {}), so its other dates cannot be told apart from day/month ones: set date_format = \"%m/%d/%Y\" (or \"%d/%m/%Y\") under the source's [sources.parse]",
+                c.name,
+                at.describe()
+            )));
+        }
+        let mut failed = vec![false; batch.num_rows()];
+        for (i, reason) in r.bad {
+            if c.on_error == OnError::Null {
+                found.null(&c.name, 1, reason);
             } else {
-                converted
-            };
-            if let Some(allowed) = &self.allowed[ci] {
-                let mut outside = |i: usize| {
-                    note(
-                        &mut faults,
+                failed[i] = true;
+                found.note(i, &c.name, reason);
+            }
+        }
+        if !r.marked.is_empty() {
+            if c.nullable {
+                *found.markers.entry(c.name.clone()).or_default() += r.marked.len() as u64;
+            } else {
+                for i in r.marked {
+                    failed[i] = true;
+                    found.note(
                         i,
                         &c.name,
-                        "not one of the allowed values".into(),
-                    )
-                };
-                if let Some(dict) = final_col.as_any_dictionary_opt() {
-                    // Check each distinct value once, then the rows using
-                    // the ones outside the list.
-                    let values = dict.values().as_string::<i32>();
-                    let bad: Vec<bool> = (0..values.len())
-                        .map(|k| values.is_valid(k) && !allowed.contains(values.value(k)))
-                        .collect();
-                    if bad.iter().any(|b| *b) {
-                        let keys = dict.normalized_keys();
-                        for (i, k) in keys.iter().enumerate() {
-                            if final_col.is_valid(i) && bad[*k] {
-                                outside(i);
-                            }
-                        }
-                    }
-                } else {
-                    let s = final_col.as_string::<i32>();
-                    for i in 0..n {
-                        if s.is_valid(i) && !allowed.contains(s.value(i)) {
-                            outside(i);
-                        }
-                    }
-                }
-            }
-            columns.push(final_col);
-        }
-        // Rows the source rejected itself.
-        if let Some(r) = batch.column_by_name(REJECT_COLUMN) {
-            let reasons = arrow_cast::cast::cast(r, &DataType::Utf8)
-                .map_err(|e| self.mismatch(format!("column `{REJECT_COLUMN}`: {e}")))?;
-            let reasons = reasons.as_string::<i32>();
-            for i in 0..n {
-                if reasons.is_valid(i) {
-                    note(&mut faults, i, "row", reasons.value(i).to_string());
-                }
-            }
-        }
-        // Duplicates of an earlier row (only rows that passed everything
-        // else claim their key).
-        if !self.unique.is_empty() {
-            let parts: Vec<KeyPart> = self
-                .unique
-                .iter()
-                .map(|&ci| KeyPart::new(columns[ci].as_ref()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| self.mismatch(format!("unique key: {e}")))?;
-            let what = self.contract.unique.join(", ");
-            // The key's bytes: each value's bytes then its length (which
-            // reads back unambiguously from the end), in one reused buffer.
-            let mut key: Vec<u8> = Vec::new();
-            let mut sources: Option<SourceColumns> = None;
-            let first_row = self.rows_in;
-            let mut ordinal = self.stored;
-            for i in 0..n {
-                if faults[i].is_some() {
-                    continue;
-                }
-                key.clear();
-                for p in &parts {
-                    p.append(i, &mut key);
-                }
-                let new = self
-                    .keys
-                    .claim(unique::key_digest(&key), ordinal, || {
-                        sources
-                            .get_or_insert_with(|| SourceColumns::of(batch))
-                            .row(i, first_row)
-                    })
-                    .map_err(|e| self.mismatch(format!("spilling unique keys to disk: {e}")))?;
-                if new {
-                    ordinal += 1;
-                } else {
-                    note(
-                        &mut faults,
-                        i,
-                        &self.contract.unique[0],
-                        format!("duplicate of an earlier row with the same {what}"),
+                        "a statistical marker (a withheld or missing value) where a value is required".into(),
                     );
                 }
             }
         }
+        Ok(Converted::Plain {
+            array: r.array,
+            failed,
+        })
+    }
+
+    /// The contract's `min`/`max`: a value outside is a fault of its row,
+    /// or (under `on_error = "null"`) dropped from an optional column.
+    fn check_range(
+        &self,
+        c: &eqpipe_plugin_sdk::Column,
+        converted: ArrayRef,
+        found: &mut Findings,
+    ) -> Result<ArrayRef, SchemaMismatch> {
+        if c.min.is_none() && c.max.is_none() {
+            return Ok(converted);
+        }
+        let n = converted.len();
+        let as_f64 = cast_with_options(&converted, &DataType::Float64, &CAST)
+            .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))?;
+        let vals = as_f64.as_primitive::<arrow_array::types::Float64Type>();
+        let mut outside: Vec<(usize, String)> = Vec::new();
+        for i in 0..n {
+            if vals.is_valid(i) {
+                let v = vals.value(i);
+                if let Some(min) = c.min
+                    && v < min
+                {
+                    outside.push((i, format!("below the minimum {min}")));
+                }
+                if let Some(max) = c.max
+                    && v > max
+                {
+                    outside.push((i, format!("above the maximum {max}")));
+                }
+            }
+        }
+        if c.on_error == OnError::Null && !outside.is_empty() {
+            // An optional column's impossible value is dropped, not the row.
+            let mut mask = vec![false; n];
+            for (i, _) in &outside {
+                mask[*i] = true;
+            }
+            found.null(&c.name, outside.len() as u64, outside[0].1.clone());
+            arrow_select::nullif::nullif(&converted, &BooleanArray::from(mask))
+                .map_err(|e| self.mismatch(format!("column `{}`: {e}", c.name)))
+        } else {
+            for (i, reason) in outside {
+                found.note(i, &c.name, reason);
+            }
+            Ok(converted)
+        }
+    }
+
+    /// Rows the source rejected itself (the reserved reject column).
+    fn source_rejections(
+        &self,
+        batch: &RecordBatch,
+        found: &mut Findings,
+    ) -> Result<(), SchemaMismatch> {
+        if let Some(r) = batch.column_by_name(REJECT_COLUMN) {
+            let reasons = arrow_cast::cast::cast(r, &DataType::Utf8)
+                .map_err(|e| self.mismatch(format!("column `{REJECT_COLUMN}`: {e}")))?;
+            let reasons = reasons.as_string::<i32>();
+            for i in 0..reasons.len() {
+                if reasons.is_valid(i) {
+                    found.note(i, "row", reasons.value(i).to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Duplicates of an earlier row (only rows that passed everything else
+    /// claim their key).
+    fn check_unique(
+        &mut self,
+        batch: &RecordBatch,
+        columns: &[ArrayRef],
+        found: &mut Findings,
+    ) -> Result<(), SchemaMismatch> {
+        if self.unique.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<KeyPart> = self
+            .unique
+            .iter()
+            .map(|&ci| KeyPart::new(columns[ci].as_ref()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.mismatch(format!("unique key: {e}")))?;
+        let what = self.contract.unique.join(", ");
+        // The key's bytes: each value's bytes then its length (which reads
+        // back unambiguously from the end), in one reused buffer.
+        let mut key: Vec<u8> = Vec::new();
+        let mut sources: Option<SourceColumns> = None;
+        let first_row = self.rows_in;
+        let mut ordinal = self.stored;
+        for i in 0..batch.num_rows() {
+            if found.rows[i].is_some() {
+                continue;
+            }
+            key.clear();
+            for p in &parts {
+                p.append(i, &mut key);
+            }
+            let new = self
+                .keys
+                .claim(unique::key_digest(&key), ordinal, || {
+                    sources
+                        .get_or_insert_with(|| SourceColumns::of(batch))
+                        .row(i, first_row)
+                })
+                .map_err(|e| self.mismatch(format!("spilling unique keys to disk: {e}")))?;
+            if new {
+                ordinal += 1;
+            } else {
+                found.note(
+                    i,
+                    &self.contract.unique[0],
+                    format!("duplicate of an earlier row with the same {what}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The conformed columns split into the passed rows (exactly the
+    /// contract's schema) and the rejections, in row order.
+    fn split(
+        &mut self,
+        columns: Vec<ArrayRef>,
+        found: Findings,
+    ) -> Result<Validated, SchemaMismatch> {
+        let n = found.rows.len();
         let conformed = RecordBatch::try_new(self.loose.clone(), columns)
             .map_err(|e| self.mismatch(format!("cannot assemble the batch: {e}")))?;
-        let rejections: Vec<Rejection> = faults
+        let rejections: Vec<Rejection> = found
+            .rows
             .into_iter()
             .enumerate()
             .filter_map(|(index, f)| {
@@ -522,14 +575,11 @@ impl Validator {
         let kept = if rejections.is_empty() {
             conformed
         } else {
-            let keep: BooleanArray = {
-                let mut k = vec![true; n];
-                for r in &rejections {
-                    k[r.index] = false;
-                }
-                BooleanArray::from(k)
-            };
-            arrow_select::filter::filter_record_batch(&conformed, &keep)
+            let mut keep = vec![true; n];
+            for r in &rejections {
+                keep[r.index] = false;
+            }
+            arrow_select::filter::filter_record_batch(&conformed, &BooleanArray::from(keep))
                 .map_err(|e| self.mismatch(format!("cannot filter rejected rows: {e}")))?
         };
         let batch = RecordBatch::try_new(self.schema.clone(), kept.columns().to_vec())
@@ -539,8 +589,96 @@ impl Validator {
         Ok(Validated {
             batch,
             rejections,
-            markers,
-            nulled,
+            markers: found.markers,
+            nulled: found.nulled,
         })
+    }
+}
+
+/// Text casts that fail per value (null), never for the whole column.
+const CAST: CastOptions<'static> = CastOptions {
+    safe: true,
+    format_options: FormatOptions::new(),
+};
+
+/// A column after conversion: in the contract's plain type with the rows
+/// whose present value could not be read, or already in its stored form.
+enum Converted {
+    Plain { array: ArrayRef, failed: Vec<bool> },
+    Ready(ArrayRef),
+}
+
+/// What one batch's checks found: per row, the first column at fault and
+/// every reason; per column, markers read as null and values nulled under
+/// `on_error = "null"` (how many, and the first reason).
+struct Findings {
+    rows: Vec<Option<(String, Vec<String>)>>,
+    markers: BTreeMap<String, u64>,
+    nulled: BTreeMap<String, (u64, String)>,
+}
+
+impl Findings {
+    fn new(rows: usize) -> Self {
+        Findings {
+            rows: vec![None; rows],
+            markers: BTreeMap::new(),
+            nulled: BTreeMap::new(),
+        }
+    }
+
+    /// A fault of one row (its first column at fault is kept).
+    fn note(&mut self, row: usize, column: &str, reason: String) {
+        let f = self.rows[row].get_or_insert_with(|| (column.to_string(), Vec::new()));
+        f.1.push(format!("{column}: {reason}"));
+    }
+
+    /// Values of an optional column stored as null instead of rejected.
+    fn null(&mut self, column: &str, count: u64, reason: String) {
+        let e = self.nulled.entry(column.to_string()).or_insert((0, reason));
+        e.0 += count;
+    }
+}
+
+/// A date column with its precision column filled in where the source
+/// gave none (from how precisely each date was written).
+fn filled_precision(
+    given: Option<&ArrayRef>,
+    precision: &[Option<Precision>],
+    n: usize,
+) -> ArrayRef {
+    let given = given.and_then(|g| arrow_cast::cast::cast(g, &DataType::Utf8).ok());
+    let given = given.as_ref().map(|g| g.as_string::<i32>());
+    Arc::new(arrow_array::StringArray::from_iter((0..n).map(|i| {
+        given
+            .filter(|g| g.is_valid(i))
+            .map(|g| g.value(i))
+            .or(precision[i].map(Precision::as_str))
+    })))
+}
+
+/// The allowed-values check: each distinct value of a dictionary once,
+/// then the rows using the ones outside the list.
+fn check_allowed(name: &str, column: &ArrayRef, allowed: &HashSet<String>, found: &mut Findings) {
+    let mut outside = |i: usize| found.note(i, name, "not one of the allowed values".into());
+    if let Some(dict) = column.as_any_dictionary_opt() {
+        let values = dict.values().as_string::<i32>();
+        let bad: Vec<bool> = (0..values.len())
+            .map(|k| values.is_valid(k) && !allowed.contains(values.value(k)))
+            .collect();
+        if bad.iter().any(|b| *b) {
+            let keys = dict.normalized_keys();
+            for (i, k) in keys.iter().enumerate() {
+                if column.is_valid(i) && bad[*k] {
+                    outside(i);
+                }
+            }
+        }
+    } else {
+        let s = column.as_string::<i32>();
+        for i in 0..s.len() {
+            if s.is_valid(i) && !allowed.contains(s.value(i)) {
+                outside(i);
+            }
+        }
     }
 }
