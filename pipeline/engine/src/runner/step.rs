@@ -3,137 +3,58 @@
 
 use super::*;
 
-/// Runs one step end to end: plugin, sink, commit. Fills `report`.
+/// How a step is isolated, if at all: the plugin's reference and limits.
+type Isolated = Option<(
+    crate::config::PluginRef,
+    eqpipe_plugin_host::isolate::Limits,
+)>;
+
+/// Runs one step end to end, in phases: replay if nothing it reads has
+/// changed, run the plugin beside the storing thread, the quality gate
+/// (rejections, shrink, `fail_on`), then commit and record its
+/// fingerprint. Fills `report`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn run_step(
     shared: &Shared<'_>,
     report: &mut StepReport,
     plugin: Plugin,
     options: &serde_json::Value,
-    targets: HashMap<String, Target>,
+    mut targets: HashMap<String, Target>,
     inputs: HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>,
     policy: &StepPolicy,
-    isolated: Option<(
-        crate::config::PluginRef,
-        eqpipe_plugin_host::isolate::Limits,
-    )>,
+    isolated: Isolated,
     scope: Option<eqpipe_plugin_host::host::Scope>,
 ) -> Result<(), StepFailure> {
-    let name = report.name.clone();
-    let mut targets = targets;
     for t in targets.values_mut() {
         t.validator.set_formats(policy.formats.clone());
     }
-    // Rejected rows of personal datasets are personal too, and so are the
-    // rejected rows of an indicator before disclosure control.
-    let personal = targets
-        .values()
-        .any(|t| t.validator.contract().personal || t.disclosure.is_some());
-    let privacy = Privacy::of(personal, scope.as_ref().map(|s| s.partner.as_str()));
-    let quarantine = Layout::new(&shared.root)
-        .quarantine(privacy, &shared.run_id)
-        .join(format!("{name}.csv"));
-    let input_files: Vec<PathBuf> = inputs
-        .values()
-        .flat_map(|(_, f)| f.iter().cloned())
-        .collect();
-    // Incremental: skip the step when nothing it reads has changed.
-    let is_source = plugin.manifest.kind == PluginKind::Source;
-    let kind = if is_source { "sources" } else { "indicators" };
-    let fp_path = incremental::path(&shared.root, kind, &name, personal);
-    let partner_cache = scope.as_ref().and_then(|s| s.cache_dir.clone());
-    let options_text = shaping_text(options, policy, &targets);
-    let mut indicator_inputs: Vec<incremental::Input> = input_files
-        .iter()
-        .map(|f| incremental::Input {
-            request: None,
-            file: Some(rel(&shared.root, f)),
-            digest: incremental::stamp(f),
-        })
-        .collect();
-    indicator_inputs.sort_by(|a, b| a.file.cmp(&b.file));
-    // The step's last successful run: its fingerprint decides whether to
-    // run again, and whether its output is the baseline for the shrink rule.
-    let previous = incremental::load(&fp_path);
-    if !shared.opts.force
-        && let Some(old) = &previous
-        && incremental::same_step(
-            old,
-            &plugin.manifest.name,
-            &plugin.manifest.version,
-            &options_text,
-            &shared.root,
-        )
-        && inputs_unchanged(
-            shared,
-            old,
-            is_source,
-            personal,
-            &indicator_inputs,
-            partner_cache.as_deref(),
-        )
-    {
-        for (d, f) in &old.outputs {
-            report.datasets.entry(d.clone()).or_default().file = Some(f.clone());
-        }
-        return Err(StepFailure {
-            status: StepStatus::Unchanged,
-            message: format!(
-                "inputs unchanged since run {}: not run again, its outputs stand (--force to run it)",
-                old.run_id
-            ),
-        });
+    let facts = StepFacts::new(
+        shared,
+        &report.name,
+        &plugin,
+        options,
+        policy,
+        &targets,
+        &inputs,
+        scope.as_ref(),
+    );
+    if !shared.opts.force {
+        facts.replay_if_unchanged(shared, report, &plugin)?;
     }
-    let ctx = StepContext {
-        step: name.clone(),
-        plugin: plugin.clone(),
-        fetcher: shared.fetcher.clone(),
-        cancel: shared.opts.cancel.clone(),
-        sink: Mutex::new(Sink::new(&shared.run_id, targets, quarantine)),
-        forward: None,
-        pipe: Default::default(),
-        inputs,
-        fetches: Mutex::new(Vec::new()),
-        warnings: Mutex::new(Vec::new()),
-        progress: shared.bar(&name),
-        personal,
-        snapshot_date: shared.snapshot.to_string(),
-        scope: scope.clone(),
-    };
-    let span = tracing::info_span!("step", step = %name, plugin = %plugin.manifest.name);
-    let _guard = span.enter();
-    tracing::info!("started");
-    let result = run_with_storing_thread(&ctx, options, &isolated);
-    if let Some(pb) = &ctx.progress {
-        pb.finish_and_clear();
-    }
-    let fetches = ctx.fetches.into_inner().expect("not poisoned");
-    let mut ctx_warnings = ctx.warnings.into_inner().expect("not poisoned");
-    report.fetches = fetches.clone();
-    let sink = ctx.sink.into_inner().expect("not poisoned");
-    report.quarantine_file = sink.quarantine_path().map(|p| rel(&shared.root, &p));
-    for (d, stats) in sink.stats() {
-        report.datasets.insert(
-            d.clone(),
-            DatasetReport {
-                stats: stats.clone(),
-                ..Default::default()
-            },
-        );
-    }
-    result?;
+    let (sink, fetches, plugin_warnings) = invoke(
+        shared, report, &facts, &plugin, options, targets, inputs, &isolated, scope,
+    )?;
     let quarantine = sink.quarantine_target();
     let (files, stats) = sink
-        .finish(&shared.provenance(&name, &plugin, &fetches, &input_files))
+        .finish(&shared.provenance(&report.name, &plugin, &fetches, &facts.input_files))
         .map_err(|e| StepFailure::failed(e.to_string()))?;
-    let rows_in: u64 = stats.values().map(|s| s.rows_in).sum();
     let rejected: u64 = stats.values().map(|s| s.quarantined).sum();
     if rejected > 0 {
         // (Rows found duplicated only at the end reach the quarantine
         // file in `finish`.)
         report.quarantine_file = Some(rel(&shared.root, &quarantine));
     }
-    let store_stats = |report: &mut StepReport| {
+    if let Err(failure) = quality_gate(report, policy, &facts, &files, &stats, plugin_warnings) {
         for (d, s) in &stats {
             report.datasets.insert(
                 d.clone(),
@@ -143,65 +64,16 @@ pub(super) fn run_step(
                 },
             );
         }
-    };
-    let limit = policy.max_rejected_pct;
-    if rows_in > 0 && rejected as f64 * 100.0 / rows_in as f64 > limit {
-        let pct = rejected as f64 * 100.0 / rows_in as f64;
-        store_stats(report);
-        return Err(StepFailure::failed(format!(
-            "rejected {rejected} of {rows_in} rows ({pct:.1}%), above the limit of {limit}% (max_rejected_pct); top reasons: {}; the last good output is kept, see {}",
-            top_reasons(&stats, 3),
-            report.quarantine_file.clone().unwrap_or_default()
-        )));
+        return Err(failure);
     }
-    let mut warnings = quality_warnings(&stats);
-    warnings.append(&mut ctx_warnings);
-    // The last good output is the baseline only when it was made with the
-    // same settings (a changed config may rightly make less).
-    let same_settings = previous
-        .as_ref()
-        .is_some_and(|old| old.options == incremental::sha(&options_text));
-    if let Some(max_shrink) = policy.max_shrink_pct {
-        // A source with no rows at all, or a dataset that fell far below
-        // its last good output, would replace good data with less.
-        let shrinks = shrinks(&files, max_shrink, same_settings);
-        for (d, what, now, before) in shrinks {
-            if !policy.accept_shrink {
-                store_stats(report);
-                return Err(StepFailure::failed(format!(
-                    "`{d}` {what}; the last good output is kept (accept_shrink = true on the source, or --accept-shrink, allows it)"
-                )));
-            }
-            warnings.push(Warning {
-                kind: crate::config::WarningKind::AcceptedShrink,
-                dataset: Some(d),
-                what: format!("accepted shrink: {what}"),
-                count: now,
-                of: before,
-            });
-        }
-    }
-    if let Some(w) = warnings.iter().find(|w| policy.fail_on.contains(&w.kind)) {
-        store_stats(report);
-        let message = format!(
-            "a data-quality warning the config fails on ([quality] fail_on): {w}; the last good output is kept"
-        );
-        report.warnings = warnings;
-        return Err(StepFailure::failed(message));
-    }
-    report.warnings = warnings;
     commit(shared, report, files, &stats)?;
     save_fingerprint(
         shared,
         report,
         &plugin,
-        &fp_path,
-        &options_text,
-        if is_source {
-            None
-        } else {
-            Some(indicator_inputs)
-        },
+        &facts.fingerprint,
+        &facts.options_text,
+        (!facts.is_source).then_some(facts.indicator_inputs),
         &fetches,
     );
     if rejected > 0 {
@@ -216,6 +88,234 @@ pub(super) fn run_step(
         "succeeded"
     );
     Ok(())
+}
+
+/// What a step is, worked out before it runs: whether it handles personal
+/// data, where its quarantine file and fingerprint go, what shapes its
+/// output, what it reads, and its last successful run.
+struct StepFacts {
+    personal: bool,
+    is_source: bool,
+    quarantine: PathBuf,
+    fingerprint: PathBuf,
+    options_text: String,
+    input_files: Vec<PathBuf>,
+    indicator_inputs: Vec<incremental::Input>,
+    partner_cache: Option<PathBuf>,
+    previous: Option<incremental::Fingerprint>,
+}
+
+impl StepFacts {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        shared: &Shared<'_>,
+        name: &str,
+        plugin: &Plugin,
+        options: &serde_json::Value,
+        policy: &StepPolicy,
+        targets: &HashMap<String, Target>,
+        inputs: &HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>,
+        scope: Option<&eqpipe_plugin_host::host::Scope>,
+    ) -> Self {
+        // Rejected rows of personal datasets are personal too, and so are
+        // the rejected rows of an indicator before disclosure control.
+        let personal = targets
+            .values()
+            .any(|t| t.validator.contract().personal || t.disclosure.is_some());
+        let privacy = Privacy::of(personal, scope.map(|s| s.partner.as_str()));
+        let quarantine = Layout::new(&shared.root)
+            .quarantine(privacy, &shared.run_id)
+            .join(format!("{name}.csv"));
+        let input_files: Vec<PathBuf> = inputs
+            .values()
+            .flat_map(|(_, f)| f.iter().cloned())
+            .collect();
+        let is_source = plugin.manifest.kind == PluginKind::Source;
+        let kind = if is_source { "sources" } else { "indicators" };
+        let mut indicator_inputs: Vec<incremental::Input> = input_files
+            .iter()
+            .map(|f| incremental::Input {
+                request: None,
+                file: Some(rel(&shared.root, f)),
+                digest: incremental::stamp(f),
+            })
+            .collect();
+        indicator_inputs.sort_by(|a, b| a.file.cmp(&b.file));
+        let fingerprint = incremental::path(&shared.root, kind, name, personal);
+        // The step's last successful run: its fingerprint decides whether
+        // to run again, and whether its output is the baseline for the
+        // shrink rule.
+        let previous = incremental::load(&fingerprint);
+        StepFacts {
+            personal,
+            is_source,
+            quarantine,
+            fingerprint,
+            options_text: shaping_text(options, policy, targets),
+            input_files,
+            indicator_inputs,
+            partner_cache: scope.and_then(|s| s.cache_dir.clone()),
+            previous,
+        }
+    }
+
+    /// Incremental: the step is not run again when its plugin, settings
+    /// and everything it reads are as at its last successful run (an
+    /// `Unchanged` failure, its outputs standing).
+    fn replay_if_unchanged(
+        &self,
+        shared: &Shared<'_>,
+        report: &mut StepReport,
+        plugin: &Plugin,
+    ) -> Result<(), StepFailure> {
+        let Some(old) = &self.previous else {
+            return Ok(());
+        };
+        let unchanged = incremental::same_step(
+            old,
+            &plugin.manifest.name,
+            &plugin.manifest.version,
+            &self.options_text,
+            &shared.root,
+        ) && inputs_unchanged(
+            shared,
+            old,
+            self.is_source,
+            self.personal,
+            &self.indicator_inputs,
+            self.partner_cache.as_deref(),
+        );
+        if !unchanged {
+            return Ok(());
+        }
+        for (d, f) in &old.outputs {
+            report.datasets.entry(d.clone()).or_default().file = Some(f.clone());
+        }
+        Err(StepFailure {
+            status: StepStatus::Unchanged,
+            message: format!(
+                "inputs unchanged since run {}: not run again, its outputs stand (--force to run it)",
+                old.run_id
+            ),
+        })
+    }
+}
+
+/// Runs the plugin with its sink on the storing thread and fills the
+/// report with what it fetched, quarantined and stored; the sink, the
+/// fetches and the plugin's own warnings when it succeeded.
+#[allow(clippy::too_many_arguments)]
+fn invoke(
+    shared: &Shared<'_>,
+    report: &mut StepReport,
+    facts: &StepFacts,
+    plugin: &Plugin,
+    options: &serde_json::Value,
+    targets: HashMap<String, Target>,
+    inputs: HashMap<String, (arrow_schema::SchemaRef, Vec<PathBuf>)>,
+    isolated: &Isolated,
+    scope: Option<eqpipe_plugin_host::host::Scope>,
+) -> Result<(Sink, Vec<FetchRecord>, Vec<Warning>), StepFailure> {
+    let name = report.name.clone();
+    let ctx = StepContext {
+        step: name.clone(),
+        plugin: plugin.clone(),
+        fetcher: shared.fetcher.clone(),
+        cancel: shared.opts.cancel.clone(),
+        sink: Mutex::new(Sink::new(&shared.run_id, targets, facts.quarantine.clone())),
+        forward: None,
+        pipe: Default::default(),
+        inputs,
+        fetches: Mutex::new(Vec::new()),
+        warnings: Mutex::new(Vec::new()),
+        progress: shared.bar(&name),
+        personal: facts.personal,
+        snapshot_date: shared.snapshot.to_string(),
+        scope,
+    };
+    let span = tracing::info_span!("step", step = %name, plugin = %plugin.manifest.name);
+    let _guard = span.enter();
+    tracing::info!("started");
+    let result = run_with_storing_thread(&ctx, options, isolated);
+    if let Some(pb) = &ctx.progress {
+        pb.finish_and_clear();
+    }
+    let fetches = ctx.fetches.into_inner().expect("not poisoned");
+    let warnings = ctx.warnings.into_inner().expect("not poisoned");
+    report.fetches = fetches.clone();
+    let sink = ctx.sink.into_inner().expect("not poisoned");
+    report.quarantine_file = sink.quarantine_path().map(|p| rel(&shared.root, &p));
+    for (d, stats) in sink.stats() {
+        report.datasets.insert(
+            d.clone(),
+            DatasetReport {
+                stats: stats.clone(),
+                ..Default::default()
+            },
+        );
+    }
+    result?;
+    Ok((sink, fetches, warnings))
+}
+
+/// The quality gate between a step's finished files and their commit:
+/// too many rejected rows, a shrink past `max_shrink_pct` (unless
+/// accepted, then a warning), or a warning the config fails on, each
+/// fails the step and keeps the last good output. Sets the step's
+/// warnings.
+fn quality_gate(
+    report: &mut StepReport,
+    policy: &StepPolicy,
+    facts: &StepFacts,
+    files: &[(String, CopyKind, store::FinishedFile)],
+    stats: &BTreeMap<String, DatasetStats>,
+    mut plugin_warnings: Vec<Warning>,
+) -> Result<(), StepFailure> {
+    let rows_in: u64 = stats.values().map(|s| s.rows_in).sum();
+    let rejected: u64 = stats.values().map(|s| s.quarantined).sum();
+    let limit = policy.max_rejected_pct;
+    if rows_in > 0 && rejected as f64 * 100.0 / rows_in as f64 > limit {
+        let pct = rejected as f64 * 100.0 / rows_in as f64;
+        return Err(StepFailure::failed(format!(
+            "rejected {rejected} of {rows_in} rows ({pct:.1}%), above the limit of {limit}% (max_rejected_pct); top reasons: {}; the last good output is kept, see {}",
+            top_reasons(stats, 3),
+            report.quarantine_file.clone().unwrap_or_default()
+        )));
+    }
+    let mut warnings = quality_warnings(stats);
+    warnings.append(&mut plugin_warnings);
+    // The last good output is the baseline only when it was made with the
+    // same settings (a changed config may rightly make less).
+    let same_settings = facts
+        .previous
+        .as_ref()
+        .is_some_and(|old| old.options == incremental::sha(&facts.options_text));
+    if let Some(max_shrink) = policy.max_shrink_pct {
+        // A source with no rows at all, or a dataset that fell far below
+        // its last good output, would replace good data with less.
+        for (d, what, now, before) in shrinks(files, max_shrink, same_settings) {
+            if !policy.accept_shrink {
+                return Err(StepFailure::failed(format!(
+                    "`{d}` {what}; the last good output is kept (accept_shrink = true on the source, or --accept-shrink, allows it)"
+                )));
+            }
+            warnings.push(Warning {
+                kind: crate::config::WarningKind::AcceptedShrink,
+                dataset: Some(d),
+                what: format!("accepted shrink: {what}"),
+                count: now,
+                of: before,
+            });
+        }
+    }
+    let failing = warnings.iter().find(|w| policy.fail_on.contains(&w.kind));
+    let failure = failing.map(|w| {
+        StepFailure::failed(format!(
+            "a data-quality warning the config fails on ([quality] fail_on): {w}; the last good output is kept"
+        ))
+    });
+    report.warnings = warnings;
+    failure.map_or(Ok(()), Err)
 }
 
 /// Everything that shapes a step's output, as the text its fingerprint
@@ -251,10 +351,7 @@ fn shaping_text(
 fn run_with_storing_thread(
     ctx: &StepContext,
     options: &serde_json::Value,
-    isolated: &Option<(
-        crate::config::PluginRef,
-        eqpipe_plugin_host::isolate::Limits,
-    )>,
+    isolated: &Isolated,
 ) -> Result<(), StepFailure> {
     let (queue, stored) = std::sync::mpsc::sync_channel(2);
     *ctx.pipe.queue.lock().expect("not poisoned") = isolated.is_none().then_some(queue);
