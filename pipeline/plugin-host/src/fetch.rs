@@ -105,6 +105,60 @@ struct CacheMeta {
     fetched_at: String,
 }
 
+impl CacheMeta {
+    /// The cached copy's metadata, if both the body and its metadata are
+    /// there and readable.
+    fn load(body: &Path, meta: &Path) -> Option<CacheMeta> {
+        if !body.exists() {
+            return None;
+        }
+        std::fs::read(meta)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    }
+
+    /// A response's validators and type, before its body is read.
+    fn of(shown: &str, headers: &reqwest::header::HeaderMap) -> CacheMeta {
+        let header = |n| {
+            headers
+                .get(n)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
+        CacheMeta {
+            url: shown.to_string(),
+            etag: header(ETAG),
+            last_modified: header(LAST_MODIFIED),
+            content_type: header(CONTENT_TYPE),
+            bytes: 0,
+            fetched_at: String::new(),
+        }
+    }
+
+    /// The response a plugin sees for the body at `path`.
+    fn response(
+        &self,
+        path: &Path,
+        shown: &str,
+        status: u16,
+        from_cache: bool,
+        not_modified: bool,
+    ) -> FetchResponse {
+        FetchResponse {
+            path: path.display().to_string(),
+            url: shown.to_string(),
+            status,
+            from_cache,
+            not_modified,
+            bytes: self.bytes,
+            etag: self.etag.clone(),
+            last_modified: self.last_modified.clone(),
+            content_type: self.content_type.clone(),
+            fetched_at: Some(self.fetched_at.clone()),
+        }
+    }
+}
+
 /// The fetch service shared by every step of a run.
 pub struct Fetcher {
     client: reqwest::Client,
@@ -383,6 +437,8 @@ impl Fetcher {
         Duration::from_millis(exp / 2 + fastrand::u64(0..=exp / 2))
     }
 
+    // Long: one retry loop; every arm decides retry or return with the
+    // attempt count, the cached validators and the redaction in scope.
     async fn http(
         &self,
         req: &FetchRequest,
@@ -410,14 +466,7 @@ impl Fetcher {
             path: cache_dir.display().to_string(),
             message: e.to_string(),
         })?;
-        let cached: Option<CacheMeta> = if body_path.exists() {
-            std::fs::read(&meta_path)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-        } else {
-            None
-        };
-
+        let cached = CacheMeta::load(&body_path, &meta_path);
         let attempts_allowed = self.config.retries + 1;
         let mut attempt = 0;
         loop {
@@ -457,18 +506,7 @@ impl Fetcher {
                 && let Some(c) = &cached
             {
                 tracing::info!(url = %shown, "not modified; using the cached copy (no download)");
-                return Ok(FetchResponse {
-                    path: body_path.display().to_string(),
-                    url: shown.clone(),
-                    status: 304,
-                    from_cache: true,
-                    not_modified: true,
-                    bytes: c.bytes,
-                    etag: c.etag.clone(),
-                    last_modified: c.last_modified.clone(),
-                    content_type: c.content_type.clone(),
-                    fetched_at: Some(c.fetched_at.clone()),
-                });
+                return Ok(c.response(&body_path, &shown, 304, true, true));
             }
             if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                 if attempt < attempts_allowed {
@@ -500,29 +538,15 @@ impl Fetcher {
                     limit,
                 });
             }
-            let header = |n| {
-                resp.headers()
-                    .get(n)
-                    .and_then(|v: &HeaderValue| v.to_str().ok())
-                    .map(str::to_string)
-            };
-            let etag = header(ETAG);
-            let last_modified = header(LAST_MODIFIED);
-            let content_type = header(CONTENT_TYPE);
+            let mut meta = CacheMeta::of(&shown, resp.headers());
             let expected = resp.content_length();
             match self
                 .download(resp, &body_path, limit, expected, cancel)
                 .await
             {
                 Ok(bytes) => {
-                    let meta = CacheMeta {
-                        url: shown.clone(),
-                        etag,
-                        last_modified,
-                        content_type,
-                        bytes,
-                        fetched_at: chrono::Utc::now().to_rfc3339(),
-                    };
+                    meta.bytes = bytes;
+                    meta.fetched_at = chrono::Utc::now().to_rfc3339();
                     let json = serde_json::to_vec_pretty(&meta).expect("serialisable");
                     eqpipe_store::files::write_atomic(&meta_path, &json).map_err(|e| {
                         FetchError::Cache {
@@ -531,18 +555,7 @@ impl Fetcher {
                         }
                     })?;
                     tracing::info!(url = %shown, bytes, "downloaded");
-                    return Ok(FetchResponse {
-                        path: body_path.display().to_string(),
-                        url: shown,
-                        status: status.as_u16(),
-                        from_cache: false,
-                        not_modified: false,
-                        bytes,
-                        etag: meta.etag,
-                        last_modified: meta.last_modified,
-                        content_type: meta.content_type,
-                        fetched_at: Some(meta.fetched_at),
-                    });
+                    return Ok(meta.response(&body_path, &shown, status.as_u16(), false, false));
                 }
                 Err(DownloadError::Fatal(FetchError::TooLarge { size, limit, .. })) => {
                     return Err(FetchError::TooLarge {

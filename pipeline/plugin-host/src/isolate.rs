@@ -24,7 +24,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -148,15 +148,63 @@ fn signal_name(sig: i32) -> String {
 }
 
 /// Runs `ctx`'s plugin in a child process; emitted batches go into
-/// `ctx.sink` here, fetch records into `ctx.fetches`.
+/// `ctx.sink` here, fetch records into `ctx.fetches`. Three threads: the
+/// child's log lines re-logged, its frames read into the sink, and this
+/// one watching for exit, timeout and cancellation.
 pub fn invoke(
     ctx: &StepContext,
     plugin: &PluginRef,
     options: &str,
     limits: &Limits,
 ) -> Result<(), IsolatedError> {
+    let (mut child, mut stdin) = spawn(&job_for(ctx, plugin, options, limits))?;
+    let stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+    let span = tracing::Span::current();
+    let last_lines: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+    let emit_error: Mutex<Option<String>> = Mutex::new(None);
+    let done: Mutex<Option<Done>> = Mutex::new(None);
+    let stop = AtomicBool::new(false);
+    let mut timed_out = false;
+    let status = std::thread::scope(|scope| {
+        let (logs_span, lines) = (span.clone(), &last_lines);
+        scope.spawn(move || {
+            let _g = logs_span.enter();
+            relog_lines(stderr, lines);
+        });
+        let (frames_span, emit_error, done, stop) = (span.clone(), &emit_error, &done, &stop);
+        scope.spawn(move || {
+            let _g = frames_span.enter();
+            read_frames(stdout, ctx, emit_error, done, stop);
+        });
+        watch(&mut child, &mut stdin, ctx, limits, stop, &mut timed_out)
+    });
+    drop(stdin);
+    let status = status.map_err(|e| failed(format!("lost the plugin process: {e}")))?;
+    if let Some(e) = emit_error.into_inner().expect("not poisoned") {
+        return Err(failed(e));
+    }
+    if timed_out {
+        return Err(failed(format!(
+            "the plugin did not finish within {} s (timeout_secs) and its process was killed",
+            limits.timeout.unwrap_or_default().as_secs()
+        )));
+    }
+    let last = last_words(&last_lines.into_inner().expect("not poisoned"));
+    outcome(
+        ctx,
+        done.into_inner().expect("not poisoned"),
+        status,
+        &last,
+        limits,
+    )
+}
+
+/// The job the child is sent: the plugin, its options and everything the
+/// host side of its context holds (fetch settings, caches, inputs, scope).
+fn job_for(ctx: &StepContext, plugin: &PluginRef, options: &str, limits: &Limits) -> Job {
     let fetcher = &ctx.fetcher;
-    let job = Job {
+    Job {
         plugin: match plugin {
             PluginRef::Builtin(n) => WireRef::Builtin(n.clone()),
             PluginRef::Library(p) => WireRef::Library(p.clone()),
@@ -177,7 +225,11 @@ pub fn invoke(
         memory_limit_mb: limits.memory_limit_mb,
         snapshot_date: ctx.snapshot_date.clone(),
         scope: ctx.scope.clone(),
-    };
+    }
+}
+
+/// Starts `eqpipe plugin-host` and sends it the job as one JSON line.
+fn spawn(job: &Job) -> Result<(Child, ChildStdin), IsolatedError> {
     let exe = std::env::current_exe().map_err(|e| failed(format!("cannot find eqpipe: {e}")))?;
     let mut child = Command::new(exe)
         .arg("plugin-host")
@@ -190,7 +242,7 @@ pub fn invoke(
         .spawn()
         .map_err(|e| failed(format!("cannot start the plugin process: {e}")))?;
     let mut stdin = child.stdin.take().expect("piped");
-    let line = serde_json::to_string(&job).expect("serialisable") + "\n";
+    let line = serde_json::to_string(job).expect("serialisable") + "\n";
     if let Err(e) = stdin.write_all(line.as_bytes()) {
         let _ = child.kill();
         let _ = child.wait();
@@ -198,121 +250,126 @@ pub fn invoke(
             "cannot send the job to the plugin process: {e}"
         )));
     }
-    let stdout = child.stdout.take().expect("piped");
-    let stderr = child.stderr.take().expect("piped");
-    let span = tracing::Span::current();
-    let last_lines: Arc<Mutex<VecDeque<String>>> = Arc::new(Mutex::new(VecDeque::new()));
-    let emit_error: Mutex<Option<String>> = Mutex::new(None);
-    let done: Mutex<Option<Done>> = Mutex::new(None);
-    let stop = AtomicBool::new(false);
-    let started = Instant::now();
-    let mut timed_out = false;
-    let mut cancel_sent: Option<Instant> = None;
-    let status = std::thread::scope(|scope| {
-        // The child's log lines, re-logged here.
-        let (logs_span, lines) = (span.clone(), last_lines.clone());
-        scope.spawn(move || {
-            let _g = logs_span.enter();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                relog(&line);
-                let mut l = lines.lock().expect("not poisoned");
-                l.push_back(line);
-                if l.len() > 8 {
-                    l.pop_front();
-                }
-            }
-        });
-        // Frames: batches into the sink, then the outcome.
-        let (frames_span, emit_error, done, stop) = (span.clone(), &emit_error, &done, &stop);
-        scope.spawn(move || {
-            let _g = frames_span.enter();
-            let mut r = BufReader::new(stdout);
-            loop {
-                let mut tag = [0u8; 1];
-                if r.read_exact(&mut tag).is_err() {
-                    break;
-                }
-                let result = match tag[0] {
-                    b'B' => read_batch(&mut r).and_then(|(name, batch)| {
-                        if emit_error.lock().expect("not poisoned").is_some() {
-                            return Ok(());
-                        }
-                        let schema = batch.schema();
-                        let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
-                        let mut sink = ctx.sink.lock().expect("not poisoned");
-                        sink.emit(&name, reader).map_err(|(_, m)| m)
-                    }),
-                    b'D' => read_frame(&mut r).and_then(|b| {
-                        let d: Done = serde_json::from_slice(&b).map_err(|e| e.to_string())?;
-                        *done.lock().expect("not poisoned") = Some(d);
-                        Ok(())
-                    }),
-                    t => Err(format!("unknown frame {t:#x} from the plugin process")),
-                };
-                if let Err(e) = result {
-                    emit_error.lock().expect("not poisoned").get_or_insert(e);
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-        });
-        // Watch: exit, timeout, cancellation.
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Ok(status),
-                Ok(None) => {}
-                Err(e) => break Err(e),
-            }
-            if stop.load(Ordering::Relaxed) {
-                let _ = child.kill();
-            }
-            if let Some(t) = limits.timeout
-                && started.elapsed() > t
-                && !timed_out
-            {
-                timed_out = true;
-                let _ = child.kill();
-            }
-            if ctx.cancel.load(Ordering::Relaxed) {
-                match cancel_sent {
-                    None => {
-                        let _ = stdin.write_all(b"cancel\n");
-                        let _ = stdin.flush();
-                        cancel_sent = Some(Instant::now());
-                    }
-                    Some(t) if t.elapsed() > Duration::from_secs(10) => {
-                        let _ = child.kill();
-                    }
-                    _ => {}
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
+    Ok((child, stdin))
+}
+
+/// The child's log lines, re-logged here; the last eight kept for the
+/// error message should it die.
+fn relog_lines(stderr: impl Read, last: &Mutex<VecDeque<String>>) {
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        relog(&line);
+        let mut l = last.lock().expect("not poisoned");
+        l.push_back(line);
+        if l.len() > 8 {
+            l.pop_front();
         }
-    });
-    drop(stdin);
-    let status = status.map_err(|e| failed(format!("lost the plugin process: {e}")))?;
-    // The child's last words: what the runtime printed as it died if it
-    // said why (a failed allocation, a panic), else its last line.
-    let last = {
-        let lines = last_lines.lock().expect("not poisoned");
-        let telling = ["memory allocation", "panicked at", "fatal runtime error"];
-        lines
-            .iter()
-            .rev()
-            .find(|l| telling.iter().any(|t| l.contains(t)))
-            .or_else(|| lines.iter().rev().find(|l| !l.trim().is_empty()))
-            .map(|l| log_message(l))
-            .unwrap_or_default()
-    };
-    if let Some(e) = emit_error.into_inner().expect("not poisoned") {
-        return Err(failed(e));
     }
-    if timed_out {
-        return Err(failed(format!(
-            "the plugin did not finish within {} s (timeout_secs) and its process was killed",
-            limits.timeout.unwrap_or_default().as_secs()
-        )));
+}
+
+/// The child's frames: batches into the sink, then the outcome. The first
+/// error is kept and stops the child; later batches are read and dropped.
+fn read_frames(
+    stdout: impl Read,
+    ctx: &StepContext,
+    emit_error: &Mutex<Option<String>>,
+    done: &Mutex<Option<Done>>,
+    stop: &AtomicBool,
+) {
+    let mut r = BufReader::new(stdout);
+    loop {
+        let mut tag = [0u8; 1];
+        if r.read_exact(&mut tag).is_err() {
+            break;
+        }
+        let result = match tag[0] {
+            b'B' => read_batch(&mut r).and_then(|(name, batch)| {
+                if emit_error.lock().expect("not poisoned").is_some() {
+                    return Ok(());
+                }
+                let schema = batch.schema();
+                let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
+                let mut sink = ctx.sink.lock().expect("not poisoned");
+                sink.emit(&name, reader).map_err(|(_, m)| m)
+            }),
+            b'D' => read_frame(&mut r).and_then(|b| {
+                let d: Done = serde_json::from_slice(&b).map_err(|e| e.to_string())?;
+                *done.lock().expect("not poisoned") = Some(d);
+                Ok(())
+            }),
+            t => Err(format!("unknown frame {t:#x} from the plugin process")),
+        };
+        if let Err(e) = result {
+            emit_error.lock().expect("not poisoned").get_or_insert(e);
+            stop.store(true, Ordering::Relaxed);
+        }
     }
-    let done = done.into_inner().expect("not poisoned");
+}
+
+/// Waits for the child to exit, killing it on a frame error, past its
+/// timeout, or ten seconds after a cancellation it was told of.
+fn watch(
+    child: &mut Child,
+    stdin: &mut ChildStdin,
+    ctx: &StepContext,
+    limits: &Limits,
+    stop: &AtomicBool,
+    timed_out: &mut bool,
+) -> std::io::Result<std::process::ExitStatus> {
+    let started = Instant::now();
+    let mut cancel_sent: Option<Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if stop.load(Ordering::Relaxed) {
+            let _ = child.kill();
+        }
+        if let Some(t) = limits.timeout
+            && started.elapsed() > t
+            && !*timed_out
+        {
+            *timed_out = true;
+            let _ = child.kill();
+        }
+        if ctx.cancel.load(Ordering::Relaxed) {
+            match cancel_sent {
+                None => {
+                    let _ = stdin.write_all(b"cancel\n");
+                    let _ = stdin.flush();
+                    cancel_sent = Some(Instant::now());
+                }
+                Some(t) if t.elapsed() > Duration::from_secs(10) => {
+                    let _ = child.kill();
+                }
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The child's last words: what the runtime printed as it died if it said
+/// why (a failed allocation, a panic), else its last line.
+fn last_words(lines: &VecDeque<String>) -> String {
+    let telling = ["memory allocation", "panicked at", "fatal runtime error"];
+    lines
+        .iter()
+        .rev()
+        .find(|l| telling.iter().any(|t| l.contains(t)))
+        .or_else(|| lines.iter().rev().find(|l| !l.trim().is_empty()))
+        .map(|l| log_message(l))
+        .unwrap_or_default()
+}
+
+/// The step's result from the child's report (its warnings and fetches
+/// kept), or, if it died without one, how it died and its last words.
+fn outcome(
+    ctx: &StepContext,
+    done: Option<Done>,
+    status: std::process::ExitStatus,
+    last: &str,
+    limits: &Limits,
+) -> Result<(), IsolatedError> {
     if let Some(d) = &done {
         ctx.warnings
             .lock()
