@@ -231,28 +231,7 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
         }
         None => None,
     };
-    // Work due now: (schedule index, firing time), from missed firings.
-    let mut due: Vec<(usize, DateTime<Utc>)> = Vec::new();
-    for (i, s) in schedules.iter().enumerate() {
-        let Some(last) = state.last.get(&s.config.name).copied() else {
-            state.last.insert(s.config.name.clone(), start);
-            continue;
-        };
-        let missed = s.missed(last, start);
-        if missed.is_empty() {
-            continue;
-        }
-        tracing::info!(schedule = %s.config.name, missed = missed.len(), policy = ?s.config.catch_up, "firings missed while the daemon was down");
-        match s.config.catch_up {
-            CatchUp::Skip => {
-                state
-                    .last
-                    .insert(s.config.name.clone(), *missed.last().expect("not empty"));
-            }
-            CatchUp::Latest => due.push((i, *missed.last().expect("not empty"))),
-            CatchUp::All => due.extend(missed.iter().map(|t| (i, *t))),
-        }
-    }
+    let mut due = catch_up(&schedules, &mut state, start);
     save_state(&root, &state);
     tracing::info!(schedules = schedules.len(), output = %root.display(), "scheduler started");
     loop {
@@ -309,54 +288,10 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
                 break;
             }
         }
-        let selected = select(&config, &s.config);
-        let run_opts = RunOptions {
-            output_dir: root.clone(),
-            cancel: opts.cancel.clone(),
-            progress: opts.progress,
-            scheduled: Some((s.config.name.clone(), fired.to_rfc3339())),
-            // Keyed by the period it stands for: a catch-up run for a missed
-            // firing covers that firing's day, not the day it ran.
-            snapshot_date: Some(fired.with_timezone(&s.tz).date_naive()),
-            force: false,
-            accept_shrink: false,
-        };
-        tracing::info!(schedule = %s.config.name, fired = %fired.to_rfc3339(), "run starting");
-        counters.runs.fetch_add(1, Ordering::Relaxed);
-        match runner::run(&selected, &run_opts) {
-            Ok(m) => {
-                // (A run with data-quality warnings completed: its warnings
-                // are in its manifest and metrics, not a failure.)
-                if !matches!(m.outcome, Outcome::Success | Outcome::SuccessWithWarnings) {
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
-                }
-                tracing::info!(schedule = %s.config.name, run = %m.run_id, outcome = ?m.outcome, "run finished");
-                if m.outcome == Outcome::Cancelled {
-                    break;
-                }
-            }
-            Err(e) => {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(schedule = %s.config.name, "run not started: {e}");
-            }
+        if run_fired(&config, &root, &s, fired, opts, &counters) == Some(Outcome::Cancelled) {
+            break;
         }
-        // Firings that came during the run.
-        let now = Utc::now();
-        let during = s.missed(fired, now);
-        let last = match (s.config.overlap, during.last()) {
-            (_, None) => fired,
-            (Overlap::Skip, Some(t)) => {
-                tracing::warn!(schedule = %s.config.name, skipped = during.len(), "firings skipped: the run was still going (overlap = skip)");
-                *t
-            }
-            (Overlap::Queue, Some(t)) => {
-                tracing::info!(schedule = %s.config.name, coalesced = during.len(), "firings during the run: running once more (overlap = queue)");
-                due.push((i, *t));
-                fired
-            }
-        };
-        let e = state.last.entry(s.config.name.clone()).or_insert(last);
-        *e = (*e).max(last);
+        after_run(&s, i, fired, &mut due, &mut state);
         save_state(&root, &state);
     }
     let report = DaemonReport {
@@ -365,6 +300,107 @@ pub fn run_daemon(opts: &DaemonOptions) -> Result<DaemonReport, String> {
     };
     tracing::info!(runs = report.runs, "scheduler stopped");
     Ok(report)
+}
+
+/// Work due at start: (schedule index, firing time) for the firings missed
+/// while the daemon was down, as each schedule's `catch_up` says. A
+/// schedule never run before starts its clock now.
+fn catch_up(
+    schedules: &[Schedule],
+    state: &mut State,
+    start: DateTime<Utc>,
+) -> Vec<(usize, DateTime<Utc>)> {
+    let mut due: Vec<(usize, DateTime<Utc>)> = Vec::new();
+    for (i, s) in schedules.iter().enumerate() {
+        let Some(last) = state.last.get(&s.config.name).copied() else {
+            state.last.insert(s.config.name.clone(), start);
+            continue;
+        };
+        let missed = s.missed(last, start);
+        if missed.is_empty() {
+            continue;
+        }
+        tracing::info!(schedule = %s.config.name, missed = missed.len(), policy = ?s.config.catch_up, "firings missed while the daemon was down");
+        match s.config.catch_up {
+            CatchUp::Skip => {
+                state
+                    .last
+                    .insert(s.config.name.clone(), *missed.last().expect("not empty"));
+            }
+            CatchUp::Latest => due.push((i, *missed.last().expect("not empty"))),
+            CatchUp::All => due.extend(missed.iter().map(|t| (i, *t))),
+        }
+    }
+    due
+}
+
+/// One firing's run of the schedule's selected steps, keyed by the
+/// period it stands for; counted, and logged. Its outcome, if it ran.
+fn run_fired(
+    config: &Config,
+    root: &Path,
+    s: &Schedule,
+    fired: DateTime<Utc>,
+    opts: &DaemonOptions,
+    counters: &crate::observe::DaemonCounters,
+) -> Option<Outcome> {
+    let selected = select(config, &s.config);
+    let run_opts = RunOptions {
+        output_dir: root.to_path_buf(),
+        cancel: opts.cancel.clone(),
+        progress: opts.progress,
+        scheduled: Some((s.config.name.clone(), fired.to_rfc3339())),
+        // Keyed by the period it stands for: a catch-up run for a missed
+        // firing covers that firing's day, not the day it ran.
+        snapshot_date: Some(fired.with_timezone(&s.tz).date_naive()),
+        force: false,
+        accept_shrink: false,
+    };
+    tracing::info!(schedule = %s.config.name, fired = %fired.to_rfc3339(), "run starting");
+    counters.runs.fetch_add(1, Ordering::Relaxed);
+    match runner::run(&selected, &run_opts) {
+        Ok(m) => {
+            // (A run with data-quality warnings completed: its warnings
+            // are in its manifest and metrics, not a failure.)
+            if !matches!(m.outcome, Outcome::Success | Outcome::SuccessWithWarnings) {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::info!(schedule = %s.config.name, run = %m.run_id, outcome = ?m.outcome, "run finished");
+            Some(m.outcome)
+        }
+        Err(e) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(schedule = %s.config.name, "run not started: {e}");
+            None
+        }
+    }
+}
+
+/// Firings that came during the run: skipped or run once more, as the
+/// schedule's `overlap` says; the schedule's clock moved on.
+fn after_run(
+    s: &Schedule,
+    i: usize,
+    fired: DateTime<Utc>,
+    due: &mut Vec<(usize, DateTime<Utc>)>,
+    state: &mut State,
+) {
+    let now = Utc::now();
+    let during = s.missed(fired, now);
+    let last = match (s.config.overlap, during.last()) {
+        (_, None) => fired,
+        (Overlap::Skip, Some(t)) => {
+            tracing::warn!(schedule = %s.config.name, skipped = during.len(), "firings skipped: the run was still going (overlap = skip)");
+            *t
+        }
+        (Overlap::Queue, Some(t)) => {
+            tracing::info!(schedule = %s.config.name, coalesced = during.len(), "firings during the run: running once more (overlap = queue)");
+            due.push((i, *t));
+            fired
+        }
+    };
+    let e = state.last.entry(s.config.name.clone()).or_insert(last);
+    *e = (*e).max(last);
 }
 
 #[cfg(test)]

@@ -236,82 +236,20 @@ pub fn start(config: Config, out: PathBuf) -> Result<UploadServer, String> {
     });
     let connections = Arc::new(tokio::sync::Semaphore::new(sc.max_connections.max(1)));
     let header_timeout = std::time::Duration::from_secs(sc.header_timeout_secs.max(1));
-    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let has_tls = acceptor.is_some();
     let thread = std::thread::Builder::new()
         .name("eqpipe-serve".into())
         .spawn(move || {
-            rt.block_on(async move {
-                loop {
-                    let (tcp, remote) = tokio::select! {
-                        _ = &mut stop_rx => break,
-                        got = listener.accept() => match got {
-                            Ok(c) => c,
-                            Err(e) => {
-                                tracing::warn!("accept failed: {e}");
-                                continue;
-                            }
-                        },
-                    };
-                    // Over the caps: closed at once, nothing read.
-                    let Ok(permit) = connections.clone().try_acquire_owned() else {
-                        tracing::warn!(%remote, "connection refused: serve.max_connections reached");
-                        continue;
-                    };
-                    let slot = {
-                        let mut c = state.clients.lock().expect("not poisoned");
-                        let n = c.entry(remote.ip()).or_default();
-                        if *n >= state.config.serve.max_connections_per_client.max(1) {
-                            tracing::warn!(%remote, "connection refused: serve.max_connections_per_client reached");
-                            continue;
-                        }
-                        *n += 1;
-                        ClientSlot {
-                            state: state.clone(),
-                            ip: remote.ip(),
-                        }
-                    };
-                    let state = state.clone();
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move {
-                        let _held = (permit, slot);
-                        let service = hyper::service::service_fn(move |req| {
-                            let state = state.clone();
-                            async move { Ok::<_, Infallible>(handle(state, req, remote).await) }
-                        });
-                        let mut http = hyper::server::conn::http1::Builder::new();
-                        http.timer(hyper_util::rt::TokioTimer::new())
-                            .header_read_timeout(header_timeout);
-                        let result = match acceptor {
-                            Some(a) => match tokio::time::timeout(header_timeout, a.accept(tcp)).await {
-                                Err(_) => {
-                                    tracing::debug!(%remote, "TLS handshake timed out");
-                                    return;
-                                }
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%remote, "TLS handshake failed: {e}");
-                                    return;
-                                }
-                                Ok(Ok(tls)) => {
-                                    http.serve_connection(
-                                        hyper_util::rt::TokioIo::new(tls),
-                                        service,
-                                    )
-                                    .await
-                                }
-                            },
-                            None => {
-                                http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
-                                    .await
-                            }
-                        };
-                        if let Err(e) = result {
-                            tracing::debug!(%remote, "connection ended: {e}");
-                        }
-                    });
-                }
-            });
+            rt.block_on(accept_loop(
+                listener,
+                state,
+                connections,
+                acceptor,
+                header_timeout,
+                stop_rx,
+            ));
             rt.shutdown_background();
         })
         .map_err(|e| format!("cannot start the server thread: {e}"))?;
@@ -321,6 +259,94 @@ pub fn start(config: Config, out: PathBuf) -> Result<UploadServer, String> {
         stop: Some(stop_tx),
         thread: Some(thread),
     })
+}
+
+/// Accepts connections until told to stop: over `serve.max_connections`
+/// or a client's `max_connections_per_client`, a connection is closed at
+/// once with nothing read.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    connections: Arc<tokio::sync::Semaphore>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    header_timeout: std::time::Duration,
+    mut stop_rx: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        let (tcp, remote) = tokio::select! {
+            _ = &mut stop_rx => break,
+            got = listener.accept() => match got {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            tracing::warn!(%remote, "connection refused: serve.max_connections reached");
+            continue;
+        };
+        let slot = {
+            let mut c = state.clients.lock().expect("not poisoned");
+            let n = c.entry(remote.ip()).or_default();
+            if *n >= state.config.serve.max_connections_per_client.max(1) {
+                tracing::warn!(%remote, "connection refused: serve.max_connections_per_client reached");
+                continue;
+            }
+            *n += 1;
+            ClientSlot {
+                state: state.clone(),
+                ip: remote.ip(),
+            }
+        };
+        let (state, acceptor) = (state.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let _held = (permit, slot);
+            serve_connection(state, tcp, remote, acceptor, header_timeout).await;
+        });
+    }
+}
+
+/// One connection: the TLS handshake (within the header timeout) if the
+/// server has a certificate, then HTTP/1.1 requests to [`handle`].
+async fn serve_connection(
+    state: Arc<State>,
+    tcp: tokio::net::TcpStream,
+    remote: SocketAddr,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    header_timeout: std::time::Duration,
+) {
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(state, req, remote).await) }
+    });
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let result = match acceptor {
+        Some(a) => match tokio::time::timeout(header_timeout, a.accept(tcp)).await {
+            Err(_) => {
+                tracing::debug!(%remote, "TLS handshake timed out");
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(%remote, "TLS handshake failed: {e}");
+                return;
+            }
+            Ok(Ok(tls)) => {
+                http.serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await
+            }
+        },
+        None => {
+            http.serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+                .await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%remote, "connection ended: {e}");
+    }
 }
 
 fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
@@ -354,6 +380,9 @@ fn safe_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
+/// One request: `GET /health`, or an upload `PUT /inbox/<partner>/<source>/<file>`
+/// admitted, received, checked and delivered to the inbox; every request
+/// but the health check is audited.
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
@@ -371,7 +400,11 @@ async fn handle(
             "not found: PUT /inbox/<partner>/<source>/<file>",
         );
     };
-    let (partner_id, source, file) = (partner_id.to_string(), source.to_string(), file.to_string());
+    let target = UploadTarget {
+        partner: partner_id.to_string(),
+        source: source.to_string(),
+        file: file.to_string(),
+    };
     let mut line = AuditLine {
         time: chrono::Utc::now().to_rfc3339(),
         remote: remote.to_string(),
@@ -379,133 +412,21 @@ async fn handle(
         path: &path,
         ..Default::default()
     };
-    let token = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(String::from);
-    fn finish<'a>(
-        state: &State,
-        line: &mut AuditLine<'a>,
-        resp: Response<Full<Bytes>>,
-        msg: Option<&'a str>,
-    ) -> Response<Full<Bytes>> {
-        line.status = resp.status().as_u16();
-        line.message = msg;
-        audit(state, line);
-        resp
-    }
-    if let Some(wait) = state.locked_out(remote.ip()) {
-        let m = "too many failed tokens from this address: wait before trying again";
-        let mut r = error(StatusCode::TOO_MANY_REQUESTS, m);
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    let owner = match admit(&state, &req, remote, &target, &mut line) {
+        Ok(owner) => owner.clone(),
+        Err(refusal) => {
+            let (response, message) = *refusal;
+            return finish(&state, &mut line, response, Some(&message));
         }
-        return finish(&state, &mut line, r, Some(m));
-    }
-    let Some(token) = token else {
-        let m = "missing bearer token (Authorization: Bearer <token>)";
-        return finish(
-            &state,
-            &mut line,
-            error(StatusCode::UNAUTHORIZED, m),
-            Some(m),
-        );
     };
-    line.token = Some(partners::hash_token(&token)[..12].to_string());
-    let Some(owner) = partners::token_owner(&state.config.partners, &token) else {
-        state.failed_token(remote.ip());
-        let m = "unknown token";
-        return finish(
-            &state,
-            &mut line,
-            error(StatusCode::UNAUTHORIZED, m),
-            Some(m),
-        );
-    };
-    line.token_partner = Some(owner.id.as_str());
-    if owner.id != partner_id {
-        let m = format!(
-            "this token is partner `{}`'s; it cannot write to partner `{partner_id}`'s inbox",
-            owner.id
-        );
-        return finish(
-            &state,
-            &mut line,
-            error(StatusCode::FORBIDDEN, &m),
-            Some("wrong partner"),
-        );
-    }
-    if method != Method::PUT && method != Method::POST {
-        let m = "use PUT (or POST) to upload";
-        return finish(
-            &state,
-            &mut line,
-            error(StatusCode::METHOD_NOT_ALLOWED, m),
-            Some(m),
-        );
-    }
-    if !owner.sources.contains(&source) {
-        let m = format!(
-            "partner `{partner_id}` has no source `{source}` (its sources: {})",
-            owner.sources.join(", ")
-        );
-        return finish(
-            &state,
-            &mut line,
-            error(StatusCode::NOT_FOUND, &m),
-            Some("unknown source"),
-        );
-    }
-    if !safe_name(&file) {
-        let m = "file names are letters, digits, '.', '-' and '_' (not starting with '.')";
-        return finish(
-            &state,
-            &mut line,
-            error(StatusCode::BAD_REQUEST, m),
-            Some(m),
-        );
-    }
-    if let Some(var) = partners::key_env(&state.config.partnership, owner)
-        && std::env::var(var).map(|v| v.len() < 16).unwrap_or(true)
-    {
-        let m = "the server has no pseudonymisation key for this partner; ask the partnership's administrator";
-        tracing::error!(partner = %owner.id, var, "upload refused: the key variable is not set");
-        return finish(
-            &state,
-            &mut line,
-            error(StatusCode::SERVICE_UNAVAILABLE, m),
-            Some(m),
-        );
-    }
-    let limit = state.config.serve.max_upload_mb.saturating_mul(1 << 20);
-    // A declared length over the limit is refused before any byte is read.
-    if let Some(declared) = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        && declared > limit
-    {
-        let m = format!("the file is larger than serve.max_upload_mb ({limit} bytes)");
-        return finish(
-            &state,
-            &mut line,
-            error(StatusCode::PAYLOAD_TOO_LARGE, &m),
-            Some("too large"),
-        );
-    }
     // Stream the body into a scratch file under the partner's restricted root.
+    let limit = state.config.serve.max_upload_mb.saturating_mul(1 << 20);
     let scratch = eqpipe_core::layout::Layout::new(&state.out)
         .upload_staging(&owner.id)
         .join(nonce());
     let staged = scratch.join("body");
     let idle = std::time::Duration::from_secs(state.config.serve.body_idle_timeout_secs.max(1));
-    let received = receive(req.into_body(), &scratch, &staged, limit, idle).await;
-    let (bytes, sha) = match received {
+    let (bytes, sha) = match receive(req.into_body(), &scratch, &staged, limit, idle).await {
         Ok(x) => x,
         Err((status, m)) => {
             let _ = std::fs::remove_dir_all(&scratch);
@@ -513,11 +434,10 @@ async fn handle(
         }
     };
     line.bytes = Some(bytes);
-    let owner = owner.clone();
     let st = state.clone();
     let (src, name, stg, scr) = (
-        source.clone(),
-        file.clone(),
+        target.source.clone(),
+        target.file.clone(),
         staged.clone(),
         scratch.clone(),
     );
@@ -532,44 +452,180 @@ async fn handle(
             ..Default::default()
         },
     };
-    receipt.partner = partner_id.clone();
-    receipt.source = source.clone();
-    receipt.file = file.clone();
+    receipt.partner = target.partner.clone();
+    receipt.source = target.source.clone();
+    receipt.file = target.file.clone();
     receipt.bytes = bytes;
     receipt.sha256 = sha.clone();
     receipt.received_at = line.time.clone();
-    let inbox_owner = state
-        .config
-        .partners
-        .iter()
-        .find(|p| p.id == partner_id)
-        .expect("the token's partner");
-    let status = if receipt.accepted {
-        let inbox = eqpipe_core::layout::Layout::new(&state.out)
-            .inbox(inbox_owner, |p| state.config.resolve(p));
-        let stored = store::create_dir(&inbox)
-            .map_err(|e| e.to_string())
-            .and_then(|_| std::fs::rename(&staged, inbox.join(&file)).map_err(|e| e.to_string()));
-        match stored {
-            Ok(()) => StatusCode::CREATED,
-            Err(e) => {
-                tracing::error!(partner = %partner_id, "cannot store an upload in the inbox: {e}");
-                receipt.accepted = false;
-                receipt.error = Some("the server could not store the file".into());
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        }
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
+    let status = deliver(&state, &target, &staged, &mut receipt);
     let _ = std::fs::remove_dir_all(&scratch);
     line.sha256 = Some(&sha);
     line.rows_valid = Some(receipt.rows_valid);
     line.rows_rejected = Some(receipt.rows_rejected);
     let body = serde_json::to_value(&receipt).expect("serialisable");
-    tracing::info!(partner = %partner_id, source = %source, file = %file, status = status.as_u16(), rows = receipt.rows_valid, rejected = receipt.rows_rejected, "upload");
+    tracing::info!(partner = %target.partner, source = %target.source, file = %target.file, status = status.as_u16(), rows = receipt.rows_valid, rejected = receipt.rows_rejected, "upload");
     let msg = receipt.error.clone();
     finish(&state, &mut line, json(status, &body), msg.as_deref())
+}
+
+/// Where an upload is addressed: the partner, its source and the file name.
+struct UploadTarget {
+    partner: String,
+    source: String,
+    file: String,
+}
+
+/// A request refused before its body is read: the response, and the
+/// audit log's message.
+type Refusal = Box<(Response<Full<Bytes>>, String)>;
+
+/// The audit line written with the response's status and a message.
+fn finish<'a>(
+    state: &State,
+    line: &mut AuditLine<'a>,
+    resp: Response<Full<Bytes>>,
+    msg: Option<&'a str>,
+) -> Response<Full<Bytes>> {
+    line.status = resp.status().as_u16();
+    line.message = msg;
+    audit(state, line);
+    resp
+}
+
+/// Everything checked before a byte of the body is read, in order: the
+/// address not locked out, a known token of the addressed partner, the
+/// method, the partner's source, a safe file name, the partner's
+/// pseudonymisation key present, a declared length within the limit. The
+/// token's owner, or the refusal and the audit log's message.
+fn admit<'s>(
+    state: &'s State,
+    req: &Request<Incoming>,
+    remote: SocketAddr,
+    target: &UploadTarget,
+    line: &mut AuditLine<'s>,
+) -> Result<&'s Partner, Refusal> {
+    let refuse = |status: StatusCode, m: &str| Err(Box::new((error(status, m), m.to_string())));
+    if let Some(wait) = state.locked_out(remote.ip()) {
+        let m = "too many failed tokens from this address: wait before trying again";
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, m);
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
+        return Err(Box::new((r, m.to_string())));
+    }
+    let token = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token (Authorization: Bearer <token>)",
+        );
+    };
+    line.token = Some(partners::hash_token(token)[..12].to_string());
+    let Some(owner) = partners::token_owner(&state.config.partners, token) else {
+        state.failed_token(remote.ip());
+        return refuse(StatusCode::UNAUTHORIZED, "unknown token");
+    };
+    line.token_partner = Some(owner.id.as_str());
+    let partner_id = &target.partner;
+    if owner.id != *partner_id {
+        let m = format!(
+            "this token is partner `{}`'s; it cannot write to partner `{partner_id}`'s inbox",
+            owner.id
+        );
+        return Err(Box::new((
+            error(StatusCode::FORBIDDEN, &m),
+            "wrong partner".into(),
+        )));
+    }
+    if req.method() != Method::PUT && req.method() != Method::POST {
+        return refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use PUT (or POST) to upload",
+        );
+    }
+    if !owner.sources.contains(&target.source) {
+        let m = format!(
+            "partner `{partner_id}` has no source `{}` (its sources: {})",
+            target.source,
+            owner.sources.join(", ")
+        );
+        return Err(Box::new((
+            error(StatusCode::NOT_FOUND, &m),
+            "unknown source".into(),
+        )));
+    }
+    if !safe_name(&target.file) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "file names are letters, digits, '.', '-' and '_' (not starting with '.')",
+        );
+    }
+    if let Some(var) = partners::key_env(&state.config.partnership, owner)
+        && std::env::var(var).map(|v| v.len() < 16).unwrap_or(true)
+    {
+        tracing::error!(partner = %owner.id, var, "upload refused: the key variable is not set");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server has no pseudonymisation key for this partner; ask the partnership's administrator",
+        );
+    }
+    let limit = state.config.serve.max_upload_mb.saturating_mul(1 << 20);
+    // A declared length over the limit is refused before any byte is read.
+    if let Some(declared) = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        && declared > limit
+    {
+        let m = format!("the file is larger than serve.max_upload_mb ({limit} bytes)");
+        return Err(Box::new((
+            error(StatusCode::PAYLOAD_TOO_LARGE, &m),
+            "too large".into(),
+        )));
+    }
+    Ok(owner)
+}
+
+/// An accepted upload moved into the partner's inbox (201), or the
+/// receipt turned into a refusal if it cannot be stored (500); a refused
+/// one is 422.
+fn deliver(
+    state: &State,
+    target: &UploadTarget,
+    staged: &Path,
+    receipt: &mut Receipt,
+) -> StatusCode {
+    if !receipt.accepted {
+        return StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    let inbox_owner = state
+        .config
+        .partners
+        .iter()
+        .find(|p| p.id == target.partner)
+        .expect("the token's partner");
+    let inbox = eqpipe_core::layout::Layout::new(&state.out)
+        .inbox(inbox_owner, |p| state.config.resolve(p));
+    let stored = store::create_dir(&inbox)
+        .map_err(|e| e.to_string())
+        .and_then(|_| std::fs::rename(staged, inbox.join(&target.file)).map_err(|e| e.to_string()));
+    match stored {
+        Ok(()) => StatusCode::CREATED,
+        Err(e) => {
+            tracing::error!(partner = %target.partner, "cannot store an upload in the inbox: {e}");
+            receipt.accepted = false;
+            receipt.error = Some("the server could not store the file".into());
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    }
 }
 
 fn nonce() -> String {
