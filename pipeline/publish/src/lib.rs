@@ -12,6 +12,7 @@
 //! - It knows nothing about plugins or how a run is scheduled.
 
 #![forbid(unsafe_code)]
+#![deny(unreachable_pub)]
 
 pub mod catalog;
 pub mod export;

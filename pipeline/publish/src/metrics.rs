@@ -16,6 +16,8 @@ fn label(s: &str) -> String {
 }
 
 /// The Prometheus text exposition of a run.
+// Long: the exposition is a flat list of metric families, each a few
+// lines, in the order Prometheus shows them.
 pub fn metrics(m: &RunManifest) -> String {
     let mut s = String::new();
     let outcome = m.outcome.as_str().to_string();

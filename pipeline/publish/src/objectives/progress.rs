@@ -250,6 +250,9 @@ impl Rule {
     }
 
     /// Applies the rule to a series (any order; one point per period).
+    // Long: the progress rule as the methodology states it, one early
+    // return per case in the order the reasons are written; split, the order
+    // of the checks would be spread over several functions.
     pub fn assess(&self, series: &[Point]) -> Progress {
         let mut points: Vec<&Point> = series.iter().collect();
         points.sort_by_key(|p| p.period);

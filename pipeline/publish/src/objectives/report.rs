@@ -174,6 +174,8 @@ fn signed(v: Option<f64>) -> String {
 /// A line chart of the series with its 95% intervals, the target (a
 /// diamond at the target date, and a dashed line at its level) and the
 /// projection (a dotted line from the latest figure to the target date).
+// Long: one SVG drawn top to bottom (axes, intervals, series, target,
+// projection) on one coordinate system.
 fn chart(id: &str, r: &Row, figs: &[Fig]) -> String {
     let shown: Vec<&Fig> = figs
         .iter()
@@ -338,6 +340,8 @@ const METHOD: &str = "<h2 id=\"objectives-method\">How progress is judged</h2>\n
 <p>The margin of uncertainty: for percentages of people, the 95% confidence interval of the difference between the two percentages (Newcombe's hybrid score method, from the counts behind them); a change is only called an improvement when the whole interval is on the better side of zero. For other figures, such as pay gaps, the objective sets a tolerance: changes within it are not counted as a change. The trend is a straight line fitted (least squares) through the figures from the baseline to the latest period, and the projection is that line at the target date.</p>\n";
 
 /// The page body, or `None` when no objective was assessed.
+// Long: the page's HTML in reading order (summary table, then one
+// block per objective and measure).
 pub(crate) fn section(progress: &[RecordBatch], recorded: &[RecordBatch]) -> Option<String> {
     let rows = rows(progress);
     if rows.is_empty() {

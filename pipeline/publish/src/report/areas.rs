@@ -85,10 +85,13 @@ pub(super) fn deprivation_sections(batches: &[RecordBatch], out: &mut BTreeMap<S
     }
 }
 
-/// area code -> (name, page body).
 /// Geography levels too fine for a report page each.
 pub(super) const NO_PAGE_LEVELS: [&str; 2] = ["oa", "lsoa"];
 
+/// The area pages of the community profile: area code -> (name, page
+/// body).
+// Long: one pass over the profile rows builds every area's page in
+// reading order.
 pub(super) fn area_pages(
     batches: &[RecordBatch],
     deprivation: &BTreeMap<String, String>,

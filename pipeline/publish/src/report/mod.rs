@@ -265,6 +265,8 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
     )
 }
 
+// Long: the report's pages assembled in their order (data quality first,
+// then each section, the index last), sharing the page list.
 fn render(
     root: &Path,
     dir: &Path,

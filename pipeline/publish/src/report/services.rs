@@ -2,6 +2,8 @@
 
 use super::*;
 
+// Long: the services page's HTML in reading order, one table per service
+// and dimension.
 pub(super) fn services_section(batches: &[RecordBatch]) -> String {
     struct S {
         service: String,

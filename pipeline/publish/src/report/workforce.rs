@@ -123,21 +123,68 @@ pub(super) fn characteristic_title(c: &str) -> &str {
     }
 }
 
+/// One row of the representation indicator, as the report shows it.
+struct R {
+    snapshot: String,
+    ch: String,
+    scope: String,
+    scope_value: String,
+    category: String,
+    count: Option<f64>,
+    share: Option<f64>,
+    cmp: Option<f64>,
+    cmp_name: Option<String>,
+    ratio: Option<f64>,
+    change: Option<f64>,
+    suppressed: bool,
+}
+
+/// The representation section: per characteristic, the organisation's
+/// latest snapshot against the comparator (a chart and a table), then
+/// women, ethnic minority and disabled shares by grade.
 pub(super) fn representation_section(batches: &[RecordBatch]) -> String {
-    struct R {
-        snapshot: String,
-        ch: String,
-        scope: String,
-        scope_value: String,
-        category: String,
-        count: Option<f64>,
-        share: Option<f64>,
-        cmp: Option<f64>,
-        cmp_name: Option<String>,
-        ratio: Option<f64>,
-        change: Option<f64>,
-        suppressed: bool,
+    let (rows, snapshots) = representation_rows(batches);
+    let Some((_, latest)) = snapshots.iter().next_back().cloned() else {
+        return String::new();
+    };
+    let mut s = format!("<h2>Workforce representation, {}</h2>\n", esc(&latest));
+    let comparator = rows.iter().find_map(|r| r.cmp_name.clone());
+    let cmp_label = comparator.clone().unwrap_or_else(|| "Population".into());
+    let first_cmp = comparator.clone();
+    let characteristics: Vec<String> = {
+        let mut seen = Vec::new();
+        for r in &rows {
+            if !seen.contains(&r.ch) {
+                seen.push(r.ch.clone());
+            }
+        }
+        seen
+    };
+    for ch in &characteristics {
+        let org: Vec<&R> = rows
+            .iter()
+            .filter(|r| {
+                r.snapshot == latest
+                    && &r.ch == ch
+                    && r.scope == "organisation"
+                    && r.cmp_name == first_cmp
+            })
+            .collect();
+        if org.is_empty()
+            || org
+                .iter()
+                .all(|r| r.category == "not_disclosed" || r.count == Some(0.0))
+        {
+            continue;
+        }
+        characteristic_table(&mut s, ch, &org, &cmp_label, &latest);
     }
+    grades_table(&mut s, &rows, &latest, &first_cmp);
+    s
+}
+
+/// The indicator's rows, and its snapshots (date value, shown date).
+fn representation_rows(batches: &[RecordBatch]) -> (Vec<R>, BTreeSet<(i32, String)>) {
     let mut rows = Vec::new();
     let mut snapshots = BTreeSet::new();
     for b in batches {
@@ -187,97 +234,74 @@ pub(super) fn representation_section(batches: &[RecordBatch]) -> String {
             });
         }
     }
-    let Some((_, latest)) = snapshots.iter().next_back().cloned() else {
-        return String::new();
-    };
-    let mut s = format!("<h2>Workforce representation, {}</h2>\n", esc(&latest));
-    let comparator = rows.iter().find_map(|r| r.cmp_name.clone());
-    let cmp_label = comparator.clone().unwrap_or_else(|| "Population".into());
-    let first_cmp = comparator.clone();
-    let characteristics: Vec<String> = {
-        let mut seen = Vec::new();
-        for r in &rows {
-            if !seen.contains(&r.ch) {
-                seen.push(r.ch.clone());
-            }
-        }
-        seen
-    };
-    for ch in &characteristics {
-        let org: Vec<&R> = rows
-            .iter()
-            .filter(|r| {
-                r.snapshot == latest
-                    && &r.ch == ch
-                    && r.scope == "organisation"
-                    && r.cmp_name == first_cmp
-            })
-            .collect();
-        if org.is_empty()
-            || org
-                .iter()
-                .all(|r| r.category == "not_disclosed" || r.count == Some(0.0))
-        {
-            continue;
-        }
-        let id = slug(ch);
-        let title = characteristic_title(ch);
-        let shown: Vec<&&R> = org
-            .iter()
-            .filter(|r| r.category != "not_disclosed")
-            .collect();
-        if shown.len() <= 25 {
-            let cats: Vec<String> = shown.iter().map(|r| label(&r.category)).collect();
-            let series = vec![
-                Series {
-                    name: "Workforce".into(),
-                    values: shown
-                        .iter()
-                        .map(|r| if r.suppressed { None } else { r.share })
-                        .collect(),
-                },
-                Series {
-                    name: cmp_label.clone(),
-                    values: shown.iter().map(|r| r.cmp).collect(),
-                },
-            ];
-            s.push_str(&bar_chart(
-                &format!("r-{id}"),
-                &format!("{title}: workforce compared with {cmp_label}"),
-                &cats,
-                &series,
-            ));
-        }
-        let _ = write!(
-            s,
-            "<table>\n<caption>{}: workforce at {} compared with {}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Employees</th><th scope=\"col\">Workforce share</th><th scope=\"col\">{}</th><th scope=\"col\">Representation ratio</th><th scope=\"col\">Change since previous snapshot (percentage points)</th></tr></thead>\n<tbody>\n",
-            esc(title),
-            esc(&latest),
-            esc(&cmp_label),
-            esc(&cmp_label)
-        );
-        for r in &org {
-            let ratio = match (r.ratio, r.suppressed) {
-                (_, true) => "[c]".into(),
-                (Some(v), _) => format!("{v:.2}"),
-                _ => "–".into(),
-            };
-            let change = match (r.change, r.suppressed) {
-                (_, true) => "[c]".into(),
-                (Some(v), _) => format!("{v:+.1}"),
-                _ => "–".into(),
-            };
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{ratio}</td><td class=\"n\">{change}</td></tr>",
-                esc(&label(&r.category)),
-                num(r.count, r.suppressed),
-                pct(r.share, r.suppressed),
-                pct(r.cmp, false)
-            );
-        }
-        s.push_str("</tbody>\n</table>\n");
+    (rows, snapshots)
+}
+
+/// One characteristic: a chart (up to 25 groups) and the table of the
+/// organisation's groups against the comparator.
+fn characteristic_table(s: &mut String, ch: &str, org: &[&R], cmp_label: &str, latest: &str) {
+    let id = slug(ch);
+    let title = characteristic_title(ch);
+    let shown: Vec<&&R> = org
+        .iter()
+        .filter(|r| r.category != "not_disclosed")
+        .collect();
+    if shown.len() <= 25 {
+        let cats: Vec<String> = shown.iter().map(|r| label(&r.category)).collect();
+        let series = vec![
+            Series {
+                name: "Workforce".into(),
+                values: shown
+                    .iter()
+                    .map(|r| if r.suppressed { None } else { r.share })
+                    .collect(),
+            },
+            Series {
+                name: cmp_label.to_string(),
+                values: shown.iter().map(|r| r.cmp).collect(),
+            },
+        ];
+        s.push_str(&bar_chart(
+            &format!("r-{id}"),
+            &format!("{title}: workforce compared with {cmp_label}"),
+            &cats,
+            &series,
+        ));
     }
+    let _ = write!(
+        s,
+        "<table>\n<caption>{}: workforce at {} compared with {}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Employees</th><th scope=\"col\">Workforce share</th><th scope=\"col\">{}</th><th scope=\"col\">Representation ratio</th><th scope=\"col\">Change since previous snapshot (percentage points)</th></tr></thead>\n<tbody>\n",
+        esc(title),
+        esc(latest),
+        esc(cmp_label),
+        esc(cmp_label)
+    );
+    for r in org {
+        let ratio = match (r.ratio, r.suppressed) {
+            (_, true) => "[c]".into(),
+            (Some(v), _) => format!("{v:.2}"),
+            _ => "–".into(),
+        };
+        let change = match (r.change, r.suppressed) {
+            (_, true) => "[c]".into(),
+            (Some(v), _) => format!("{v:+.1}"),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            s,
+            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{ratio}</td><td class=\"n\">{change}</td></tr>",
+            esc(&label(&r.category)),
+            num(r.count, r.suppressed),
+            pct(r.share, r.suppressed),
+            pct(r.cmp, false)
+        );
+    }
+    s.push_str("</tbody>\n</table>\n");
+}
+
+/// Representation by grade: female, ethnic minority and disabled shares
+/// of each grade band and of the senior grades.
+fn grades_table(s: &mut String, rows: &[R], latest: &str, first_cmp: &Option<String>) {
     // Representation by grade: female and ethnic minority shares.
     let grades: Vec<String> = {
         let mut g: Vec<String> = rows
@@ -305,7 +329,7 @@ pub(super) fn representation_section(batches: &[RecordBatch]) -> String {
                     && (scope != "grade_band" || r.scope_value == grade)
                     && r.ch == ch
                     && r.category == cat
-                    && r.cmp_name == first_cmp
+                    && r.cmp_name == *first_cmp
             })
         };
         let mut scopes: Vec<(String, &str)> =
@@ -365,7 +389,6 @@ pub(super) fn representation_section(batches: &[RecordBatch]) -> String {
         }
         s.push_str("</tbody>\n</table>\n<p class=\"note\">Shares are of employees in the grade who stated the characteristic.</p>\n");
     }
-    s
 }
 
 pub(super) fn flows_section(batches: &[RecordBatch]) -> String {
@@ -474,16 +497,41 @@ pub(super) fn flows_section(batches: &[RecordBatch]) -> String {
     s
 }
 
+/// The pay gap section: the statutory gender pay gap and quarter pay
+/// bands, the ethnicity and disability gaps by group, and the gender gap
+/// over time.
 pub(super) fn pay_gap_section(batches: &[RecordBatch]) -> String {
-    struct P {
-        day: i32,
-        snapshot: String,
-        dimension: String,
-        measure: String,
-        group: String,
-        value: Option<f64>,
-        suppressed: bool,
-    }
+    let rows = pay_gap_rows(batches);
+    let Some(latest) = rows
+        .iter()
+        .max_by_key(|r| r.day)
+        .map(|r| r.snapshot.clone())
+    else {
+        return String::new();
+    };
+    let gaps = PayGaps { rows, latest };
+    let mut s = format!(
+        "<h2>Pay gaps, snapshot {}</h2>\n<p>A positive gap means the group's pay is lower than the reference group's.</p>\n",
+        esc(&gaps.latest)
+    );
+    gaps.gender(&mut s);
+    gaps.by_group(&mut s);
+    gaps.trend(&mut s);
+    s
+}
+
+/// One row of the pay gap indicator, as the report shows it.
+struct P {
+    day: i32,
+    snapshot: String,
+    dimension: String,
+    measure: String,
+    group: String,
+    value: Option<f64>,
+    suppressed: bool,
+}
+
+fn pay_gap_rows(batches: &[RecordBatch]) -> Vec<P> {
     let mut rows = Vec::new();
     for b in batches {
         let c = Cols(b);
@@ -511,150 +559,172 @@ pub(super) fn pay_gap_section(batches: &[RecordBatch]) -> String {
             });
         }
     }
-    let Some(latest) = rows
-        .iter()
-        .max_by_key(|r| r.day)
-        .map(|r| r.snapshot.clone())
-    else {
-        return String::new();
-    };
-    let find = |dim: &str, m: &str, g: &str| {
-        rows.iter()
-            .find(|r| r.snapshot == latest && r.dimension == dim && r.measure == m && r.group == g)
-    };
-    let show = |r: Option<&P>| {
-        r.map(|r| pct(r.value, r.suppressed))
-            .unwrap_or_else(|| "–".into())
-    };
-    let mut s = format!(
-        "<h2>Pay gaps, snapshot {}</h2>\n<p>A positive gap means the group's pay is lower than the reference group's.</p>\n",
-        esc(&latest)
-    );
-    // Gender pay gap: the statutory figures.
-    if find("sex", "mean_hourly_gap_pct", "F").is_some() {
-        s.push_str("<table>\n<caption>Gender pay gap (statutory measures)</caption>\n<thead><tr><th scope=\"col\">Measure</th><th scope=\"col\">Value</th></tr></thead>\n<tbody>\n");
-        for (m, g, text) in [
-            ("mean_hourly_gap_pct", "F", "Mean hourly pay gap"),
-            ("median_hourly_gap_pct", "F", "Median hourly pay gap"),
-            ("mean_bonus_gap_pct", "F", "Mean bonus gap"),
-            ("median_bonus_gap_pct", "F", "Median bonus gap"),
-            ("pct_receiving_bonus", "M", "Men receiving a bonus"),
-            ("pct_receiving_bonus", "F", "Women receiving a bonus"),
-        ] {
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{text}</th><td class=\"n\">{}</td></tr>",
-                show(find("sex", m, g))
-            );
-        }
-        s.push_str("</tbody>\n</table>\n");
-        let quartiles = [
-            ("lower_quartile_pct", "Lower quarter"),
-            ("lower_middle_quartile_pct", "Lower middle quarter"),
-            ("upper_middle_quartile_pct", "Upper middle quarter"),
-            ("upper_quartile_pct", "Upper quarter"),
-        ];
-        let val = |m: &str, g: &str| {
-            find("sex", m, g).and_then(|r| if r.suppressed { None } else { r.value })
-        };
-        s.push_str(&bar_chart(
-            "quartiles",
-            "Women and men in each quarter pay band",
-            &quartiles
-                .iter()
-                .map(|q| q.1.to_string())
-                .collect::<Vec<_>>(),
-            &[
-                Series {
-                    name: "Women".into(),
-                    values: quartiles.iter().map(|q| val(q.0, "F")).collect(),
-                },
-                Series {
-                    name: "Men".into(),
-                    values: quartiles.iter().map(|q| val(q.0, "M")).collect(),
-                },
-            ],
-        ));
-        s.push_str("<table>\n<caption>Quarter pay bands: share of women and men</caption>\n<thead><tr><th scope=\"col\">Pay band</th><th scope=\"col\">Women</th><th scope=\"col\">Men</th></tr></thead>\n<tbody>\n");
-        for (m, text) in quartiles {
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{text}</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                show(find("sex", m, "F")),
-                show(find("sex", m, "M"))
-            );
-        }
-        s.push_str("</tbody>\n</table>\n");
+    rows
+}
+
+/// The pay gap indicator's rows and its latest snapshot.
+struct PayGaps {
+    rows: Vec<P>,
+    latest: String,
+}
+
+/// A figure as shown: `[c]` if withheld, a dash if absent.
+fn show_row(r: Option<&P>) -> String {
+    r.map(|r| pct(r.value, r.suppressed))
+        .unwrap_or_else(|| "–".into())
+}
+
+impl PayGaps {
+    /// The latest snapshot's figure for a dimension, measure and group.
+    fn find(&self, dim: &str, m: &str, g: &str) -> Option<&P> {
+        self.rows.iter().find(|r| {
+            r.snapshot == self.latest && r.dimension == dim && r.measure == m && r.group == g
+        })
     }
-    for (dim, title) in [
-        ("ethnicity", "Ethnicity pay gap (against White British)"),
-        (
-            "disability",
-            "Disability pay gap (against non-disabled employees)",
-        ),
-    ] {
-        let groups: Vec<String> = {
-            let mut g = Vec::new();
-            for r in rows.iter().filter(|r| {
-                r.snapshot == latest && r.dimension == dim && r.measure == "mean_hourly_gap_pct"
-            }) {
-                if !g.contains(&r.group) {
-                    g.push(r.group.clone());
-                }
+
+    fn show(&self, dim: &str, m: &str, g: &str) -> String {
+        show_row(self.find(dim, m, g))
+    }
+
+    /// Gender pay gap: the statutory figures, and the quarter pay bands.
+    fn gender(&self, s: &mut String) {
+        // Gender pay gap: the statutory figures.
+        if self.find("sex", "mean_hourly_gap_pct", "F").is_some() {
+            s.push_str("<table>\n<caption>Gender pay gap (statutory measures)</caption>\n<thead><tr><th scope=\"col\">Measure</th><th scope=\"col\">Value</th></tr></thead>\n<tbody>\n");
+            for (m, g, text) in [
+                ("mean_hourly_gap_pct", "F", "Mean hourly pay gap"),
+                ("median_hourly_gap_pct", "F", "Median hourly pay gap"),
+                ("mean_bonus_gap_pct", "F", "Mean bonus gap"),
+                ("median_bonus_gap_pct", "F", "Median bonus gap"),
+                ("pct_receiving_bonus", "M", "Men receiving a bonus"),
+                ("pct_receiving_bonus", "F", "Women receiving a bonus"),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "<tr><th scope=\"row\">{text}</th><td class=\"n\">{}</td></tr>",
+                    self.show("sex", m, g)
+                );
             }
-            g
-        };
-        if groups.is_empty() {
-            continue;
+            s.push_str("</tbody>\n</table>\n");
+            let quartiles = [
+                ("lower_quartile_pct", "Lower quarter"),
+                ("lower_middle_quartile_pct", "Lower middle quarter"),
+                ("upper_middle_quartile_pct", "Upper middle quarter"),
+                ("upper_quartile_pct", "Upper quarter"),
+            ];
+            let val = |m: &str, g: &str| {
+                self.find("sex", m, g)
+                    .and_then(|r| if r.suppressed { None } else { r.value })
+            };
+            s.push_str(&bar_chart(
+                "quartiles",
+                "Women and men in each quarter pay band",
+                &quartiles
+                    .iter()
+                    .map(|q| q.1.to_string())
+                    .collect::<Vec<_>>(),
+                &[
+                    Series {
+                        name: "Women".into(),
+                        values: quartiles.iter().map(|q| val(q.0, "F")).collect(),
+                    },
+                    Series {
+                        name: "Men".into(),
+                        values: quartiles.iter().map(|q| val(q.0, "M")).collect(),
+                    },
+                ],
+            ));
+            s.push_str("<table>\n<caption>Quarter pay bands: share of women and men</caption>\n<thead><tr><th scope=\"col\">Pay band</th><th scope=\"col\">Women</th><th scope=\"col\">Men</th></tr></thead>\n<tbody>\n");
+            for (m, text) in quartiles {
+                let _ = writeln!(
+                    s,
+                    "<tr><th scope=\"row\">{text}</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                    self.show("sex", m, "F"),
+                    self.show("sex", m, "M")
+                );
+            }
+            s.push_str("</tbody>\n</table>\n");
         }
-        let _ = write!(
-            s,
-            "<table>\n<caption>{title}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Mean hourly gap</th><th scope=\"col\">Median hourly gap</th><th scope=\"col\">Mean bonus gap</th><th scope=\"col\">Median bonus gap</th></tr></thead>\n<tbody>\n"
-        );
-        for g in &groups {
+    }
+
+    /// Ethnicity and disability gaps, group by group.
+    fn by_group(&self, s: &mut String) {
+        for (dim, title) in [
+            ("ethnicity", "Ethnicity pay gap (against White British)"),
+            (
+                "disability",
+                "Disability pay gap (against non-disabled employees)",
+            ),
+        ] {
+            let groups: Vec<String> = {
+                let mut g = Vec::new();
+                for r in self.rows.iter().filter(|r| {
+                    r.snapshot == self.latest
+                        && r.dimension == dim
+                        && r.measure == "mean_hourly_gap_pct"
+                }) {
+                    if !g.contains(&r.group) {
+                        g.push(r.group.clone());
+                    }
+                }
+                g
+            };
+            if groups.is_empty() {
+                continue;
+            }
+            let _ = write!(
+                s,
+                "<table>\n<caption>{title}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Mean hourly gap</th><th scope=\"col\">Median hourly gap</th><th scope=\"col\">Mean bonus gap</th><th scope=\"col\">Median bonus gap</th></tr></thead>\n<tbody>\n"
+            );
+            for g in &groups {
+                let _ = writeln!(
+                    s,
+                    "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                    esc(&label(g)),
+                    self.show(dim, "mean_hourly_gap_pct", g),
+                    self.show(dim, "median_hourly_gap_pct", g),
+                    self.show(dim, "mean_bonus_gap_pct", g),
+                    self.show(dim, "median_bonus_gap_pct", g)
+                );
+            }
             let _ = writeln!(
                 s,
-                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(&label(g)),
-                show(find(dim, "mean_hourly_gap_pct", g)),
-                show(find(dim, "median_hourly_gap_pct", g)),
-                show(find(dim, "mean_bonus_gap_pct", g)),
-                show(find(dim, "median_bonus_gap_pct", g))
+                "</tbody>\n</table>\n<p class=\"note\">Employees who did not state it: {} of all employees; they are left out of the gaps.</p>",
+                self.show(dim, "not_disclosed_pct", "not_disclosed")
             );
         }
-        let _ = writeln!(
-            s,
-            "</tbody>\n</table>\n<p class=\"note\">Employees who did not state it: {} of all employees; they are left out of the gaps.</p>",
-            show(find(dim, "not_disclosed_pct", "not_disclosed"))
-        );
     }
-    // Trend of the gender gap over snapshots.
-    let mut by_snapshot: BTreeMap<i32, (String, Option<&P>, Option<&P>)> = BTreeMap::new();
-    for r in rows
-        .iter()
-        .filter(|r| r.dimension == "sex" && r.group == "F")
-    {
-        let e = by_snapshot
-            .entry(r.day)
-            .or_insert((r.snapshot.clone(), None, None));
-        match r.measure.as_str() {
-            "mean_hourly_gap_pct" => e.1 = Some(r),
-            "median_hourly_gap_pct" => e.2 = Some(r),
-            _ => {}
+
+    /// The gender gap over snapshots.
+    fn trend(&self, s: &mut String) {
+        // Trend of the gender gap over snapshots.
+        let mut by_snapshot: BTreeMap<i32, (String, Option<&P>, Option<&P>)> = BTreeMap::new();
+        for r in self
+            .rows
+            .iter()
+            .filter(|r| r.dimension == "sex" && r.group == "F")
+        {
+            let e = by_snapshot
+                .entry(r.day)
+                .or_insert((r.snapshot.clone(), None, None));
+            match r.measure.as_str() {
+                "mean_hourly_gap_pct" => e.1 = Some(r),
+                "median_hourly_gap_pct" => e.2 = Some(r),
+                _ => {}
+            }
+        }
+        if by_snapshot.len() > 1 {
+            s.push_str("<table>\n<caption>Gender pay gap over time</caption>\n<thead><tr><th scope=\"col\">Snapshot</th><th scope=\"col\">Mean hourly gap</th><th scope=\"col\">Median hourly gap</th></tr></thead>\n<tbody>\n");
+            for (snapshot, mean, median) in by_snapshot.values() {
+                let _ = writeln!(
+                    s,
+                    "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                    esc(snapshot),
+                    show_row(*mean),
+                    show_row(*median)
+                );
+            }
+            s.push_str("</tbody>\n</table>\n");
         }
     }
-    if by_snapshot.len() > 1 {
-        s.push_str("<table>\n<caption>Gender pay gap over time</caption>\n<thead><tr><th scope=\"col\">Snapshot</th><th scope=\"col\">Mean hourly gap</th><th scope=\"col\">Median hourly gap</th></tr></thead>\n<tbody>\n");
-        for (snapshot, mean, median) in by_snapshot.values() {
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(snapshot),
-                show(*mean),
-                show(*median)
-            );
-        }
-        s.push_str("</tbody>\n</table>\n");
-    }
-    s
 }
