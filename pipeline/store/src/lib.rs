@@ -18,6 +18,7 @@
 //!   beyond the partner column it tags. It has no `unsafe` code.
 
 #![forbid(unsafe_code)]
+#![deny(unreachable_pub)]
 
 pub mod contracts;
 pub mod files;
