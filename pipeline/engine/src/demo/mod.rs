@@ -26,7 +26,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::config::{Config, FetchConfig, IndicatorConfig, Isolation, SourceConfig};
+use crate::config::Config;
 
 /// The fictional local authority.
 pub const CITY_CODE: &str = "E08999001";
@@ -234,248 +234,34 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     })
 }
 
-fn table(entries: &[(&str, toml::Value)]) -> toml::Table {
-    entries
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
+/// The demo's pipeline (`config/demo.toml`), with `@…@` words to fill in.
+const DEMO_TOML: &str = include_str!("../../../../config/demo.toml");
 
-/// A built-in source step of the demo.
-fn source(name: &str, plugin: &str, options: toml::Table, max_rejected_pct: f64) -> SourceConfig {
-    SourceConfig {
-        name: name.into(),
-        plugin: Some(plugin.into()),
-        library: Option::None,
-        isolation: Isolation::InProcess,
-        timeout_secs: Option::None,
-        memory_limit_mb: Option::None,
-        options,
-        max_rejected_pct: Some(max_rejected_pct),
-        parse: Default::default(),
-        accept_shrink: false,
-    }
-}
-
-/// A built-in indicator step of the demo.
-fn indicator(name: &str, plugin: &str, options: toml::Table) -> IndicatorConfig {
-    IndicatorConfig {
-        name: Some(name.into()),
-        plugin: Some(plugin.into()),
-        library: Option::None,
-        isolation: Isolation::InProcess,
-        timeout_secs: Option::None,
-        memory_limit_mb: Option::None,
-        options,
-    }
-}
-
-/// The pipeline configuration the demo runs, against the local server.
+/// The pipeline configuration the demo runs, against the local server:
+/// `config/demo.toml` with the server's address, the generated census
+/// tables and the demo's codes and file names filled in, read like any
+/// other config, plus the example objective sets of `config/objectives/`.
 pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
-    let mut source_options = toml::Table::new();
-    source_options.insert("base_url".into(), toml::Value::String(base_url.to_string()));
-    source_options.insert(
-        "tables".into(),
-        toml::Value::Array(
-            tables
-                .iter()
-                .map(|t| toml::Value::String(t.clone()))
-                .collect(),
-        ),
-    );
-    source_options.insert(
-        "geography".into(),
-        toml::Value::Array(
-            ["ctry", "ltla", "wd"]
-                .iter()
-                .map(|s| toml::Value::String(s.to_string()))
-                .collect(),
-        ),
-    );
-    let mut profile_options = toml::Table::new();
-    profile_options.insert(
-        "comparators".into(),
-        toml::Value::Array(vec![
-            toml::Value::String(CITY_CODE.into()),
-            toml::Value::String(EW_CODE.into()),
-        ]),
-    );
-    profile_options.insert(
-        "levels".into(),
-        toml::Value::Array(vec![
-            toml::Value::String("wd".into()),
-            toml::Value::String("ltla".into()),
-        ]),
-    );
-    Config {
-        output_dir: Option::None,
-        contracts_dir: Option::None,
-        max_parallel: Option::None,
-        disclosure: Default::default(),
-        quality: Default::default(),
-        schedules: Vec::new(),
-        // The example objective sets of config/objectives/.
-        objectives: eqpipe_publish::objectives::examples(),
-        objective_files: Vec::new(),
-        partners: Vec::new(),
-        partnership: Default::default(),
-        serve: Default::default(),
-        versions: Default::default(),
-        notify: Option::None,
-        exports: Some(eqpipe_publish::export::ExportsConfig {
-            formats: vec![
-                eqpipe_publish::export::ExportFormat::Csv,
-                eqpipe_publish::export::ExportFormat::Xlsx,
-            ],
-            indicators: vec!["pay_gap".into(), "workforce_representation".into()],
-        }),
-        fetch: FetchConfig {
-            min_interval_ms: 0,
-            ..FetchConfig::default()
-        },
-        sources: vec![
-            source("census", "ons-census", source_options, 0.0),
-            source(
-                "imd",
-                "deprivation",
-                table(&[("url", toml::Value::String(format!("{base_url}{IMD_FILE}")))]),
-                0.0,
-            ),
-            source(
-                "workforce",
-                "workforce",
-                table(&[
-                    (
-                        "path",
-                        toml::Value::String("workforce/workforce-*.csv".into()),
-                    ),
-                    (
-                        "pseudonymisation_key_env",
-                        toml::Value::String(KEY_ENV.into()),
-                    ),
-                    (
-                        "senior",
-                        toml::Value::Array(vec![
-                            toml::Value::String("SM1".into()),
-                            toml::Value::String("SM2".into()),
-                        ]),
-                    ),
-                ]),
-                1.0,
-            ),
-            source(
-                "recruitment",
-                "recruitment",
-                table(&[
-                    (
-                        "path",
-                        toml::Value::String("recruitment/applications.csv".into()),
-                    ),
-                    (
-                        "pseudonymisation_key_env",
-                        toml::Value::String(KEY_ENV.into()),
-                    ),
-                ]),
-                1.0,
-            ),
-            source(
-                "services",
-                "service-usage",
-                table(&[
-                    (
-                        "path",
-                        toml::Value::String("services/contacts-*.csv".into()),
-                    ),
-                    (
-                        "pseudonymisation_key_env",
-                        toml::Value::String(KEY_ENV.into()),
-                    ),
-                    (
-                        "postcode_lookup",
-                        toml::Value::Table(table(&[(
-                            "path",
-                            toml::Value::String(format!("{base_url}{POSTCODE_FILE}")),
-                        )])),
-                    ),
-                    (
-                        "columns",
-                        toml::Value::Table(table(&[
-                            ("person_id", toml::Value::String("Client ID".into())),
-                            ("contact_date", toml::Value::String("Contact Date".into())),
-                            ("date_of_birth", toml::Value::String("Date of Birth".into())),
-                            ("sex", toml::Value::String("Gender".into())),
-                            ("ethnic_group", toml::Value::String("Ethnicity".into())),
-                        ])),
-                    ),
-                ]),
-                1.0,
-            ),
-            source(
-                "diversity",
-                "workforce-aggregate",
-                table(&[(
-                    "files",
-                    toml::Value::Array(vec![toml::Value::String(format!(
-                        "{base_url}{DIVERSITY_FILE}"
-                    ))]),
-                )]),
-                0.0,
-            ),
-            source(
-                "lookups",
-                "geography",
-                table(&[(
-                    "lookups",
-                    toml::Value::Array(vec![toml::Value::String(format!(
-                        "{base_url}{LOOKUP_FILE}"
-                    ))]),
-                )]),
-                0.0,
-            ),
-        ],
-        indicators: vec![
-            indicator("community_profile", "community-profile", profile_options),
-            indicator(
-                "deprivation_profile",
-                "deprivation-profile",
-                toml::Table::new(),
-            ),
-            indicator(
-                "workforce_representation",
-                "workforce-representation",
-                table(&[(
-                    "comparators",
-                    toml::Value::Array(vec![toml::Value::Table(table(&[(
-                        "area",
-                        toml::Value::String(CITY_CODE.into()),
-                    )]))]),
-                )]),
-            ),
-            indicator("workforce_flows", "workforce-flows", toml::Table::new()),
-            indicator(
-                "service_equity",
-                "service-equity",
-                table(&[("catchment", toml::Value::String(CITY_CODE.into()))]),
-            ),
-            indicator("pay_gap", "pay-gap", toml::Table::new()),
-            indicator(
-                "workforce_benchmark",
-                "workforce-benchmark",
-                table(&[(
-                    "comparators",
-                    toml::Value::Table(table(&[(
-                        "*",
-                        toml::Value::Table(table(&[(
-                            "area",
-                            toml::Value::String(CITY_CODE.into()),
-                        )])),
-                    )])),
-                )]),
-            ),
-        ],
-        base_dir: base_dir.to_path_buf(),
-        path: Option::None,
-    }
+    let tables = toml::Value::Array(tables.iter().cloned().map(toml::Value::String).collect());
+    let text = [
+        ("@BASE_URL@", base_url),
+        ("@TABLES@", &tables.to_string()),
+        ("@IMD_FILE@", IMD_FILE),
+        ("@POSTCODE_FILE@", POSTCODE_FILE),
+        ("@DIVERSITY_FILE@", DIVERSITY_FILE),
+        ("@LOOKUP_FILE@", LOOKUP_FILE),
+        ("@KEY_ENV@", KEY_ENV),
+        ("@CITY_CODE@", CITY_CODE),
+        ("@EW_CODE@", EW_CODE),
+    ]
+    .iter()
+    .fold(DEMO_TOML.to_string(), |t, (word, value)| {
+        t.replace(word, value)
+    });
+    let mut config = Config::parse(&text, "config/demo.toml", base_dir)
+        .unwrap_or_else(|e| panic!("the demo's config/demo.toml: {e}"));
+    config.objectives = eqpipe_publish::objectives::examples();
+    config
 }
 
 #[cfg(test)]

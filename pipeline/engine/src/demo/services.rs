@@ -7,6 +7,8 @@ use super::*;
 /// client's postcode and date of birth) and an NSPL-style postcode lookup
 /// for the city's fictional `NB` postcodes. Use leans towards deprived
 /// neighbourhoods for some services and away for others.
+// Long: one synthetic extract written row by row; its random draws must
+// stay in this order for the demo to be the same on every machine.
 pub(super) fn write_services(
     dir: &Path,
     public: &Path,
