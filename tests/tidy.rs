@@ -193,3 +193,180 @@ fn the_host_crates_depend_one_way() {
         }
     }
 }
+
+/// The host's rooms stay small enough to read: no module over this many
+/// lines (its test module aside).
+const MAX_MODULE_LINES: usize = 800;
+/// Nor a function over this many, unless a `// Long:` comment just above
+/// it (or on its first line) says why it reads better whole.
+const MAX_FUNCTION_LINES: usize = 120;
+
+#[test]
+fn host_modules_stay_under_800_lines() {
+    let bad: Vec<String> = sources()
+        .into_iter()
+        .filter_map(|(file, code)| {
+            let n = code.lines().count();
+            (n > MAX_MODULE_LINES).then(|| format!("{file}: {n} lines"))
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "split these modules (at most {MAX_MODULE_LINES} lines each):\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn long_functions_say_why() {
+    let mut bad = Vec::new();
+    let mut seen = 0;
+    for (file, code) in sources() {
+        for f in functions(&code) {
+            seen += 1;
+            if f.lines <= MAX_FUNCTION_LINES {
+                continue;
+            }
+            let lines: Vec<&str> = code.lines().collect();
+            let above = lines[f.start.saturating_sub(8)..=f.start.min(lines.len() - 1) + 1]
+                .iter()
+                .any(|l| l.trim_start().starts_with("// Long:"));
+            if !above {
+                bad.push(format!(
+                    "{file}:{}: `{}` is {} lines",
+                    f.start + 1,
+                    f.name,
+                    f.lines
+                ));
+            }
+        }
+    }
+    assert!(seen > 500, "found the host's functions: {seen}");
+    assert!(
+        bad.is_empty(),
+        "split these functions (at most {MAX_FUNCTION_LINES} lines), or say why beside them with a `// Long:` comment:\n{}",
+        bad.join("\n")
+    );
+}
+
+/// A function found in source text: its name, first line (0-based) and
+/// length in lines.
+struct Function {
+    name: String,
+    start: usize,
+    lines: usize,
+}
+
+/// Every `fn` with a body, by matching braces outside comments, strings
+/// and character literals.
+fn functions(code: &str) -> Vec<Function> {
+    let b = code.as_bytes();
+    // Per byte: its line, and whether it is code (not comment or literal).
+    let mut line = 0usize;
+    let mut lines = vec![0usize; b.len()];
+    let mut is_code = vec![true; b.len()];
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        let skip_to = if b[i..].starts_with(b"//") {
+            i + b[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .unwrap_or(b.len() - i)
+        } else if b[i..].starts_with(b"/*") {
+            i + 2 + code[i + 2..].find("*/").map_or(b.len() - i - 2, |p| p + 2)
+        } else if b[i] == b'r'
+            && (b[i..].starts_with(b"r\"") || b[i..].starts_with(b"r#"))
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric() && b[i - 1] != b'_')
+        {
+            let hashes = b[i + 1..].iter().take_while(|&&c| c == b'#').count();
+            if b.get(i + 1 + hashes) == Some(&b'"') {
+                let close = format!("\"{}", "#".repeat(hashes));
+                let body = i + 2 + hashes;
+                body + code[body..]
+                    .find(&close)
+                    .map_or(b.len() - body, |p| p + close.len())
+            } else {
+                i + 1
+            }
+        } else if b[i] == b'"' {
+            let mut j = i + 1;
+            while j < b.len() && b[j] != b'"' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            j + 1
+        } else if b[i] == b'\'' {
+            // A character literal ('x', '\n', '{'), not a lifetime.
+            if b.get(i + 1) == Some(&b'\\') {
+                i + 2
+                    + b[i + 2..]
+                        .iter()
+                        .position(|&c| c == b'\'')
+                        .map_or(0, |p| p + 1)
+            } else if b.get(i + 2) == Some(&b'\'') {
+                i + 3
+            } else {
+                i + 1
+            }
+        } else {
+            i + 1
+        };
+        let skip_to = skip_to.min(b.len());
+        for k in start..skip_to {
+            lines[k] = line;
+            is_code[k] = skip_to == start + 1 && !(b[start] == b'\'' || b[start] == b'"');
+            if b[k] == b'\n' {
+                line += 1;
+            }
+        }
+        i = skip_to.max(start + 1);
+    }
+    let mut out = Vec::new();
+    let mut k = 0;
+    while let Some(p) = code[k..].find("fn ") {
+        let at = k + p;
+        k = at + 3;
+        if !is_code[at] || (at > 0 && (b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_')) {
+            continue;
+        }
+        let name: String = code[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            continue;
+        }
+        // The body: the first `{` in code before any `;` (a declaration
+        // without a body has none), then its match.
+        let mut j = at;
+        while j < b.len() && !(is_code[j] && (b[j] == b'{' || b[j] == b';')) {
+            j += 1;
+        }
+        if j >= b.len() || b[j] == b';' {
+            continue;
+        }
+        let open = j;
+        let mut depth = 0i64;
+        while j < b.len() {
+            if is_code[j] {
+                match b[j] {
+                    b'{' => depth += 1,
+                    b'}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if depth == 0 {
+                break;
+            }
+            j += 1;
+        }
+        let end = j.min(b.len() - 1);
+        out.push(Function {
+            name,
+            start: lines[at],
+            lines: lines[end] - lines[at] + 1,
+        });
+        let _ = open;
+    }
+    out
+}

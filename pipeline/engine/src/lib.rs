@@ -24,6 +24,7 @@
 //! bench reach the lower crates by.
 
 #![forbid(unsafe_code)]
+#![deny(unreachable_pub)]
 
 pub mod builtins;
 pub mod check;

@@ -16,6 +16,8 @@
 //!   schedules, and knows a partnership only as a `Scope`: a list of denied
 //!   folders.
 
+#![deny(unreachable_pub)]
+
 pub mod fetch;
 pub mod host;
 pub mod instance;
