@@ -50,6 +50,11 @@ pub fn table() -> Vec<Builtin> {
         name: "workforce-aggregate",
         descriptor: eqpipe_workforce_aggregate::descriptor,
     });
+    #[cfg(feature = "builtin-spend")]
+    v.push(Builtin {
+        name: "spend",
+        descriptor: eqpipe_spend::descriptor,
+    });
     #[cfg(feature = "builtin-recruitment")]
     v.push(Builtin {
         name: "recruitment",

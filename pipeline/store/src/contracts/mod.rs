@@ -101,6 +101,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/workforce_representation.toml"),
     ),
     (
+        "spend.toml",
+        include_str!("../../../../config/contracts/spend.toml"),
+    ),
+    (
         "objective_history.toml",
         include_str!("../../../../config/contracts/objective_history.toml"),
     ),
