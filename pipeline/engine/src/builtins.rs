@@ -55,6 +55,11 @@ pub fn table() -> Vec<Builtin> {
         name: "spend",
         descriptor: eqpipe_spend::descriptor,
     });
+    #[cfg(feature = "builtin-grants")]
+    v.push(Builtin {
+        name: "grants",
+        descriptor: eqpipe_grants::descriptor,
+    });
     #[cfg(feature = "builtin-recruitment")]
     v.push(Builtin {
         name: "recruitment",

@@ -105,6 +105,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/spend.toml"),
     ),
     (
+        "grants.toml",
+        include_str!("../../../../config/contracts/grants.toml"),
+    ),
+    (
         "objective_history.toml",
         include_str!("../../../../config/contracts/objective_history.toml"),
     ),
