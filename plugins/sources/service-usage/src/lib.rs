@@ -299,27 +299,28 @@ fn with_params(url: &str, params: &[(&str, String)]) -> String {
     u
 }
 
-impl ServiceUsage {
-    fn load_postcodes(&mut self, ctx: &Context) -> Result<(), PluginError> {
-        let Some(l) = self.options.postcode_lookup.clone() else {
-            return Ok(());
-        };
-        let got = ctx.fetch_url(&l.path)?;
-        let name = l.path.rsplit('/').next().unwrap_or(&l.path).to_string();
-        let mut rdr = csv::ReaderBuilder::new()
-            .flexible(true)
-            .from_path(&got.path)
-            .map_err(|e| PluginError::io(format!("{name}: {e}")))?;
-        let header: Vec<String> = rdr
-            .headers()
-            .map_err(|e| PluginError::data(format!("{name}: {e}")))?
-            .iter()
-            .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-            .collect();
-        let find = |given: &Option<String>,
-                    candidates: &[&str],
-                    what: &str|
-         -> Result<usize, PluginError> {
+/// An ONS postcode lookup read into postcode key -> (LSOA, ward), its
+/// columns found by their usual names or the ones `l` gives. Shared by
+/// the sources that place organisations or people by postcode.
+pub fn load_postcode_lookup(
+    ctx: &Context,
+    l: &PostcodeLookup,
+) -> Result<HashMap<String, (String, String)>, PluginError> {
+    let got = ctx.fetch_url(&l.path)?;
+    let mut out = HashMap::new();
+    let name = l.path.rsplit('/').next().unwrap_or(&l.path).to_string();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&got.path)
+        .map_err(|e| PluginError::io(format!("{name}: {e}")))?;
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| PluginError::data(format!("{name}: {e}")))?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    let find =
+        |given: &Option<String>, candidates: &[&str], what: &str| -> Result<usize, PluginError> {
             if let Some(g) = given {
                 return header
                     .iter()
@@ -349,24 +350,32 @@ impl ServiceUsage {
                 candidates.join(", ")
             )))
         };
-        let pc = find(
-            &l.postcode_column,
-            &["pcds", "pcd", "pcd2", "postcode"],
-            "postcode",
-        )?;
-        let lsoa = find(
-            &l.lsoa_column,
-            &["lsoa21cd", "lsoa21", "lsoa11cd", "lsoa11"],
-            "LSOA",
-        )?;
-        let ward = find(&l.ward_column, &["ward", "osward"], "ward")?;
-        for rec in rdr.records() {
-            let rec = rec.map_err(|e| PluginError::data(format!("{name}: {e}")))?;
-            let get = |i: usize| rec.get(i).unwrap_or("").trim().to_string();
-            self.postcodes
-                .insert(postcode_key(&get(pc)), (get(lsoa), get(ward)));
-        }
-        ctx.info(&format!("{name}: {} postcodes", self.postcodes.len()));
+    let pc = find(
+        &l.postcode_column,
+        &["pcds", "pcd", "pcd2", "postcode"],
+        "postcode",
+    )?;
+    let lsoa = find(
+        &l.lsoa_column,
+        &["lsoa21cd", "lsoa21", "lsoa11cd", "lsoa11"],
+        "LSOA",
+    )?;
+    let ward = find(&l.ward_column, &["ward", "osward"], "ward")?;
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| PluginError::data(format!("{name}: {e}")))?;
+        let get = |i: usize| rec.get(i).unwrap_or("").trim().to_string();
+        out.insert(postcode_key(&get(pc)), (get(lsoa), get(ward)));
+    }
+    ctx.info(&format!("{name}: {} postcodes", out.len()));
+    Ok(out)
+}
+
+impl ServiceUsage {
+    fn load_postcodes(&mut self, ctx: &Context) -> Result<(), PluginError> {
+        let Some(l) = self.options.postcode_lookup.clone() else {
+            return Ok(());
+        };
+        self.postcodes = load_postcode_lookup(ctx, &l)?;
         Ok(())
     }
 
