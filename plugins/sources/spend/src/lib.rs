@@ -139,6 +139,7 @@ const FIELDS: &[(&str, bool, &[&str])] = &[
             "supplierid",
             "beneficiaryotherid",
             "suppliernumber",
+            "supplierno",
             "supplierreference",
             "suppliercode",
             "vendorid",
@@ -233,6 +234,37 @@ pub fn match_headers(
         }
     }
     out
+}
+
+/// A supplier's name as it is matched across files: upper case, `&` as
+/// AND, punctuation as spaces, a leading THE and the legal form at the end
+/// dropped (LTD, LIMITED, PLC, LLP, CIC, CIO, …, and the cut-off forms
+/// truncated exports leave: `Treework Lt`), spaces collapsed. So
+/// `LifeCentre Events Ltd ` and `LIFECENTRE EVENTS LIMITED` meet.
+pub fn name_key(name: &str) -> String {
+    const FORMS: &[&str] = &[
+        "LTD", "LIMITED", "PLC", "LLP", "CIC", "CIO", "LLC", "INC", "CO", "COMPANY", "UK",
+    ];
+    let upper: String = name
+        .to_uppercase()
+        .replace('&', " AND ")
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    let mut words: Vec<&str> = upper.split_whitespace().collect();
+    if words.first() == Some(&"THE") && words.len() > 1 {
+        words.remove(0);
+    }
+    while words.len() > 1 {
+        let last = words[words.len() - 1];
+        let cut_off = last.len() >= 2 && ("LIMITED".starts_with(last) || "LTD".starts_with(last));
+        if FORMS.contains(&last) || cut_off {
+            words.pop();
+        } else {
+            break;
+        }
+    }
+    words.join(" ")
 }
 
 /// A field as text: UTF-8, or Windows-1252 where it is not.
@@ -455,6 +487,22 @@ mod tests {
 
     fn headers(h: &[&str]) -> Vec<String> {
         h.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn supplier_names_meet_across_spellings() {
+        assert_eq!(
+            name_key("LifeCentre Events Ltd "),
+            name_key("LIFECENTRE EVENTS LIMITED")
+        );
+        assert_eq!(name_key("The Growth Company"), "GROWTH");
+        assert_eq!(
+            name_key("Arboricultural Services Treework Lt"),
+            "ARBORICULTURAL SERVICES TREEWORK"
+        );
+        assert_eq!(name_key("Verint Systems UK Ltd.,"), "VERINT SYSTEMS");
+        assert_eq!(name_key("Marks & Spencer plc"), "MARKS AND SPENCER");
+        assert_eq!(name_key("Ltd"), "LTD", "a name is never emptied");
     }
 
     #[test]
