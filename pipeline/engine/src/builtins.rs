@@ -60,6 +60,16 @@ pub fn table() -> Vec<Builtin> {
         name: "grants",
         descriptor: eqpipe_grants::descriptor,
     });
+    #[cfg(feature = "builtin-supplier-register")]
+    v.push(Builtin {
+        name: "supplier-register",
+        descriptor: eqpipe_supplier_register::descriptor,
+    });
+    #[cfg(feature = "builtin-social-value")]
+    v.push(Builtin {
+        name: "social-value",
+        descriptor: eqpipe_social_value::descriptor,
+    });
     #[cfg(feature = "builtin-recruitment")]
     v.push(Builtin {
         name: "recruitment",

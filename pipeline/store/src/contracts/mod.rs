@@ -109,6 +109,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/grants.toml"),
     ),
     (
+        "suppliers.toml",
+        include_str!("../../../../config/contracts/suppliers.toml"),
+    ),
+    (
+        "social_value.toml",
+        include_str!("../../../../config/contracts/social_value.toml"),
+    ),
+    (
         "objective_history.toml",
         include_str!("../../../../config/contracts/objective_history.toml"),
     ),
