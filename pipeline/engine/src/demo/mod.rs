@@ -83,11 +83,13 @@ mod census;
 mod imd;
 mod recruitment;
 mod services;
+mod spend;
 mod workforce;
 use census::*;
 use imd::*;
 use recruitment::*;
 use services::*;
+use spend::*;
 use workforce::*;
 
 const WARD_NAMES: &[&str] = &[
@@ -226,6 +228,12 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     write_recruitment(&dir.join("recruitment"), &mut rng)?;
     write_services(&dir.join("services"), &public, &lsoas, &mut rng)?;
     write_diversity_returns(&public)?;
+    write_spend(
+        &dir.join("spend"),
+        &dir.join("suppliers/supplier-register.csv"),
+        &lsoas,
+        &mut rng,
+    )?;
     Ok(DemoInputs {
         public_dir: public,
         workforce_files,

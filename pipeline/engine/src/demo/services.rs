@@ -3,6 +3,18 @@
 
 use super::*;
 
+/// The `k`th of the three fictional `NB` postcodes of the `i`th LSOA, as
+/// the demo's postcode lookup lists them.
+pub(super) fn nb_postcode(i: usize, k: usize) -> String {
+    format!(
+        "NB{} {}{}{}",
+        1 + i / 40,
+        k,
+        (b'A' + (i % 26) as u8) as char,
+        (b'A' + (i / 26 % 26) as u8) as char
+    )
+}
+
 /// A case-system extract (contacts with three services in 2024-25, the
 /// client's postcode and date of birth) and an NSPL-style postcode lookup
 /// for the city's fictional `NB` postcodes. Use leans towards deprived
@@ -20,15 +32,7 @@ pub(super) fn write_services(
     nspl.write_record([
         "pcd", "pcds", "dointr", "doterm", "lsoa11", "lsoa21cd", "wd22cd", "lad22cd",
     ])?;
-    let postcode = |i: usize, k: usize| {
-        format!(
-            "NB{} {}{}{}",
-            1 + i / 40,
-            k,
-            (b'A' + (i % 26) as u8) as char,
-            (b'A' + (i / 26 % 26) as u8) as char
-        )
-    };
+    let postcode = nb_postcode;
     for (i, l) in lsoas.iter().enumerate() {
         for k in 0..3 {
             let pc = postcode(i, k);
