@@ -70,6 +70,11 @@ pub fn table() -> Vec<Builtin> {
         name: "social-value",
         descriptor: eqpipe_social_value::descriptor,
     });
+    #[cfg(feature = "builtin-vcse-grants")]
+    v.push(Builtin {
+        name: "vcse-grants",
+        descriptor: eqpipe_vcse_grants::descriptor,
+    });
     #[cfg(feature = "builtin-recruitment")]
     v.push(Builtin {
         name: "recruitment",

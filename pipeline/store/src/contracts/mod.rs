@@ -117,6 +117,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/social_value.toml"),
     ),
     (
+        "vcse_grants.toml",
+        include_str!("../../../../config/contracts/vcse_grants.toml"),
+    ),
+    (
         "objective_history.toml",
         include_str!("../../../../config/contracts/objective_history.toml"),
     ),

@@ -16,16 +16,18 @@
 //! Company numbers are text (`07597525` keeps its leading zero); the
 //! recipient's org-id prefix (`GB-CHC`, `GB-COH`, `360G`, …) is kept as
 //! `recipient_id_scheme`, so registered charities, companies and
-//! unregistered groups can be told apart. A grant to an individual is never
+//! unregistered groups can be told apart. With `postcode_lookup`, a
+//! recipient's postcode is placed in its LSOA and ward. A grant to an individual is never
 //! published with a name, an identifier or a title (titles often name the
 //! person): `recipient_type = "individual"`. Where a grant lists several
 //! recipients, locations or programmes (arrays in JSON), the first is kept
 //! and the grant is counted in a coverage warning.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use eqpipe_plugin_sdk::prelude::*;
+use eqpipe_service_usage::{PostcodeLookup, load_postcode_lookup, postcode_key};
 use serde::Deserialize;
 
 /// Options of `[sources.options]`.
@@ -35,6 +37,10 @@ pub struct Options {
     /// The 360Giving file: a path or URL (`.csv` or `.json`), or a glob on
     /// the file name in a folder for many.
     pub path: String,
+    /// An ONS postcode lookup to place recipient organisations in an LSOA
+    /// and ward by their postcode (as for `service-usage`).
+    #[serde(default)]
+    pub postcode_lookup: Option<PostcodeLookup>,
 }
 
 /// The dataset's columns, in order.
@@ -56,6 +62,8 @@ pub const COLUMNS: &[&str] = &[
     "charity_number",
     "company_number",
     "recipient_postcode",
+    "recipient_lsoa",
+    "recipient_ward",
     "beneficiary_location",
     "beneficiary_geo_code",
     "beneficiary_geo_code_type",
@@ -185,8 +193,13 @@ pub fn id_scheme(id: &str) -> Option<String> {
 /// One grant's fields by the dataset's names, before the privacy rules.
 type Fields = BTreeMap<&'static str, String>;
 
-/// The row of a grant: a grant to an individual keeps no name, id or title.
-fn row(mut g: Fields) -> Vec<String> {
+/// Postcode key -> (LSOA, ward).
+type Postcodes = HashMap<String, (String, String)>;
+
+/// The row of a grant: a grant to an individual keeps no name, id or title;
+/// a recipient's postcode is placed in its LSOA and ward where `postcodes`
+/// knows it.
+fn row(mut g: Fields, postcodes: &Postcodes) -> Vec<String> {
     let individual = g
         .get("recipient_individual")
         .is_some_and(|v| !v.trim().is_empty())
@@ -201,6 +214,14 @@ fn row(mut g: Fields) -> Vec<String> {
         ] {
             g.remove(k);
         }
+    }
+    if let Some((lsoa, ward)) = g
+        .get("recipient_postcode")
+        .and_then(|p| postcodes.get(&postcode_key(p)))
+        .cloned()
+    {
+        g.insert("recipient_lsoa", lsoa);
+        g.insert("recipient_ward", ward);
     }
     let scheme = g.get("recipient_id").and_then(|i| id_scheme(i));
     if let Some(s) = scheme {
@@ -241,6 +262,7 @@ fn json_text(v: &serde_json::Value) -> Option<String> {
 /// The plugin.
 pub struct Grants {
     options: Options,
+    postcodes: Postcodes,
 }
 
 impl Grants {
@@ -284,7 +306,7 @@ impl Grants {
                 .filter_map(|(c, i)| rec.get(*i).map(|b| (*c, text(b).trim().to_string())))
                 .filter(|(_, v)| !v.is_empty())
                 .collect();
-            rows.push(row(g), name, line);
+            rows.push(row(g, &self.postcodes), name, line);
             n += 1;
         }
         ctx.emit_rows("grants", &mut rows)?;
@@ -338,7 +360,7 @@ impl Grants {
             }
             several += many as u64;
             // The grant's position in the array stands for its row.
-            rows.push(row(g), name, i as u64 + 1);
+            rows.push(row(g, &self.postcodes), name, i as u64 + 1);
         }
         if several > 0 {
             ctx.coverage_warning(
@@ -370,10 +392,16 @@ impl SourcePlugin for Grants {
         if options.path.trim().is_empty() {
             return Err(PluginError::config("`path` is empty"));
         }
-        Ok(Grants { options })
+        Ok(Grants {
+            options,
+            postcodes: HashMap::new(),
+        })
     }
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
+        if let Some(l) = &self.options.postcode_lookup {
+            self.postcodes = load_postcode_lookup(ctx, l)?;
+        }
         let files = eqpipe_workforce::resolve_inputs(ctx, &self.options.path)?;
         if files.is_empty() {
             return Err(PluginError::data(format!(
@@ -419,7 +447,7 @@ mod tests {
         g.insert("title", "Hardship grant to Jane Doe".into());
         g.insert("recipient_individual", "360G-x-IND-7".into());
         g.insert("amount_awarded", "250".into());
-        let r = row(g);
+        let r = row(g, &Postcodes::new());
         let at = |c: &str| r[COLUMNS.iter().position(|x| *x == c).unwrap()].clone();
         assert_eq!(at("recipient_type"), "individual");
         assert_eq!(at("title"), "");
