@@ -231,6 +231,7 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     write_spend(
         &dir.join("spend"),
         &dir.join("suppliers/supplier-register.csv"),
+        &dir.join("grants/northbridge-grants-360giving.csv"),
         &lsoas,
         &mut rng,
     )?;

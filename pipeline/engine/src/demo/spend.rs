@@ -86,7 +86,8 @@ fn suppliers(lsoas: &[Lsoa], rng: &mut Rng) -> Vec<Supplier> {
         .collect()
 }
 
-/// Two quarters of spend over £500 and the supplier register; the quarters
+/// Two quarters of spend over £500, the supplier register and the
+/// council's 360Giving grants file; the quarters
 /// differ as real councils' files do: the second misspells a header
 /// (`Expenditure Catergory`), uses CRLF and has no final newline, writes
 /// `NA` and marks payees `Redacted`; the first leaves individuals' refunds
@@ -94,6 +95,7 @@ fn suppliers(lsoas: &[Lsoa], rng: &mut Rng) -> Vec<Supplier> {
 pub(super) fn write_spend(
     spend_dir: &Path,
     register: &Path,
+    grants: &Path,
     lsoas: &[Lsoa],
     rng: &mut Rng,
 ) -> std::io::Result<()> {
@@ -101,6 +103,7 @@ pub(super) fn write_spend(
     std::fs::create_dir_all(register.parent().expect("a folder"))?;
     let suppliers = suppliers(lsoas, rng);
     write_register(register, &suppliers)?;
+    write_grants(grants, &suppliers, rng)?;
     let areas = [
         "Adult Social Care",
         "Children's Services",
@@ -222,4 +225,98 @@ fn write_register(path: &Path, suppliers: &[Supplier]) -> std::io::Result<()> {
     }
     reg.flush()?;
     Ok(())
+}
+
+/// The council's grants to its VCSE suppliers in 360Giving's spreadsheet
+/// layout, as funders publish it: most of the standard's columns present
+/// and empty, postcodes for some recipients only, company numbers as text,
+/// unregistered groups under the publisher's own `360G-` identifiers, and
+/// a classification of the communities served where the officer gave one.
+fn write_grants(path: &Path, suppliers: &[Supplier], rng: &mut Rng) -> std::io::Result<()> {
+    std::fs::create_dir_all(path.parent().expect("a folder"))?;
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record([
+        "Identifier",
+        "Title",
+        "Description",
+        "Currency",
+        "Amount Applied For",
+        "Amount Awarded",
+        "Award Date",
+        "Recipient Org:Identifier",
+        "Recipient Org:Name",
+        "Recipient Org:Charity Number",
+        "Recipient Org:Company Number",
+        "Recipient Org:Postal Code",
+        "Beneficiary Location:Name",
+        "Beneficiary Location:Geographic Code",
+        "Beneficiary Location:Geographic Code Type",
+        "Funding Org:Identifier",
+        "Funding Org:Name",
+        "Grant Programme:Code",
+        "Grant Programme:Title",
+        "Classifications:Title",
+        "From an open call?",
+        "Last modified",
+    ])?;
+    let programmes = [
+        ("CG", "Community Grants"),
+        ("IN", "Inclusive Neighbourhoods Fund"),
+    ];
+    let communities = [
+        "",
+        "Older people",
+        "Young people",
+        "Disabled people",
+        "Black, Asian and minority ethnic communities",
+        "",
+    ];
+    let vcse: Vec<&Supplier> = suppliers
+        .iter()
+        .filter(|s| s.vcse && s.registered)
+        .collect();
+    for n in 0..60 {
+        let s = vcse[n % vcse.len()];
+        let year = 2022 + (n % 3) as i32;
+        let (code, title) = programmes[n % 2];
+        let recipient = if !s.charity.is_empty() {
+            format!("GB-CHC-{}", s.charity)
+        } else if !s.company.is_empty() {
+            format!("GB-COH-{:0>8}", s.company)
+        } else {
+            format!("360G-northbridge-{}", s.id)
+        };
+        let amount = (rng.range(500.0, 12_000.0) / 50.0).round() * 50.0;
+        let postcode = if n % 3 == 0 { s.postcode.as_str() } else { "" };
+        let record: [&str; 22] = [
+            &format!("360G-northbridgecc-{code}{:04}", n + 1),
+            &format!("{title} grant to {}", s.name),
+            "",
+            "GBP",
+            "",
+            &format!("{amount}"),
+            &format!("{year}-{:02}-{:02}", 4 + n % 9, 1 + n % 27),
+            &recipient,
+            &s.name,
+            &s.charity,
+            &if s.company.is_empty() {
+                String::new()
+            } else {
+                format!("{:0>8}", s.company)
+            },
+            postcode,
+            CITY_NAME,
+            CITY_CODE,
+            "MD",
+            "GB-LAE-NBC",
+            "Northbridge City Council",
+            code,
+            title,
+            communities[n % communities.len()],
+            if n % 5 == 0 { "No" } else { "Yes" },
+            "2025-05-01T09:00:00Z",
+        ];
+        w.write_record(record)?;
+    }
+    w.flush()
 }
