@@ -1349,9 +1349,10 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
             }
         }
     }
-    // 25 areas (24 wards and the city), the objectives, workforce and
-    // services pages and the index.
-    assert_eq!(pages.len(), 29, "{pages:?}");
+    // 25 areas (24 wards and the city), the objectives, workforce,
+    // services and spending pages and the index.
+    assert_eq!(pages.len(), 30, "{pages:?}");
+    assert!(pages[4].ends_with("spending.html"), "{pages:?}");
     assert!(pages[1].ends_with("objectives.html"), "{pages:?}");
     for (k, page) in [
         &pages[0],
@@ -1429,6 +1430,38 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
     let objectives = std::fs::read_to_string(report.join("objectives.html")).unwrap();
     assert!(objectives.contains("Status: not enough data."));
     assert!(objectives.contains("How progress is judged"));
+    // The spending page states the spend of the demo's raw spend files
+    // (summed here with the csv crate), and who was not matched.
+    let mut spent = 0.0;
+    let spend_dir = eqpipe_engine::demo::input_dir(&out).join("spend");
+    for f in std::fs::read_dir(&spend_dir).unwrap() {
+        let mut r = csv::Reader::from_path(f.unwrap().path()).unwrap();
+        let amount = r
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|h| h == "Amount")
+            .unwrap();
+        for rec in r.records() {
+            spent += rec.unwrap()[amount].parse::<f64>().unwrap();
+        }
+    }
+    let spending = std::fs::read_to_string(report.join("spending.html")).unwrap();
+    let whole = format!("{}", spent.round() as u64);
+    let grouped: String = whole
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let sep = i > 0 && (whole.len() - i).is_multiple_of(3);
+            sep.then_some(',').into_iter().chain([c])
+        })
+        .collect();
+    assert!(
+        spending.contains(&format!("Of £{grouped} spent")),
+        "£{grouped}: {spending}"
+    );
+    assert!(spending.contains("payees the council withheld or did not name"));
+    assert!(spending.contains("Grants to voluntary, community and social enterprise groups"));
     let workforce = std::fs::read_to_string(report.join("workforce.html")).unwrap();
     assert!(workforce.contains("[c]"), "suppressed cells are marked");
     assert!(workforce.contains("Gender pay gap (statutory measures)"));

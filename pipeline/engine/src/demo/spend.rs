@@ -287,7 +287,7 @@ fn write_grants(path: &Path, suppliers: &[Supplier], rng: &mut Rng) -> std::io::
             format!("360G-northbridge-{}", s.id)
         };
         let amount = (rng.range(500.0, 12_000.0) / 50.0).round() * 50.0;
-        let postcode = if n % 3 == 0 { s.postcode.as_str() } else { "" };
+        let postcode = if n % 4 == 0 { s.postcode.as_str() } else { "" };
         let record: [&str; 22] = [
             &format!("360G-northbridgecc-{code}{:04}", n + 1),
             &format!("{title} grant to {}", s.name),
@@ -312,7 +312,7 @@ fn write_grants(path: &Path, suppliers: &[Supplier], rng: &mut Rng) -> std::io::
             "Northbridge City Council",
             code,
             title,
-            communities[n % communities.len()],
+            communities[(n / 3) % communities.len()],
             if n % 5 == 0 { "No" } else { "Yes" },
             "2025-05-01T09:00:00Z",
         ];

@@ -29,6 +29,7 @@ pub(crate) mod html;
 mod partners;
 mod quality;
 mod services;
+mod spending;
 mod workforce;
 use areas::*;
 use chart::*;
@@ -36,6 +37,7 @@ use html::*;
 use partners::*;
 use quality::*;
 use services::*;
+use spending::*;
 use workforce::*;
 
 /// Folder of the report under the output root.
@@ -331,6 +333,24 @@ fn render(
         }
     }
     let has_services = !services.is_empty();
+    let mut spending = String::new();
+    for (_, file) in outputs.get("social_value").into_iter().flatten() {
+        if let Some((batches, _)) = read(file) {
+            spending.push_str(&social_value_section(&batches));
+        }
+    }
+    for (_, file) in outputs.get("vcse_grants").into_iter().flatten() {
+        if let Some((batches, _)) = read(file) {
+            spending.push_str(&grants_section(&batches));
+        }
+    }
+    let has_spending = !spending.is_empty();
+    if has_spending {
+        store::write_atomic(
+            &dir.join("spending.html"),
+            page("Where our money goes: social value and grants", &spending).as_bytes(),
+        )?;
+    }
     if has_services {
         let body = format!(
             "<p class=\"note\">{SUPPRESSED_NOTE}</p>\n{services}<p><a href=\"index.html#method\">Method</a></p>\n"
@@ -391,6 +411,9 @@ fn render(
     }
     if has_services {
         body.push_str("<li><a href=\"services.html\">Who our services reach: users against the population, and by deprivation</a></li>\n");
+    }
+    if has_spending {
+        body.push_str("<li><a href=\"spending.html\">Where our money goes: spending with local, VCSE and SME suppliers, and grants to voluntary groups</a></li>\n");
     }
     for (label, f) in links.iter().chain(extra) {
         let _ = writeln!(body, "<li><a href=\"{}\">{}</a></li>", esc(f), esc(label));

@@ -1,0 +1,273 @@
+//! The spending page: where the council's money goes (social value) and
+//! its grants to voluntary groups.
+
+use super::*;
+
+/// Pounds as the report writes them: `£1,234,567`, negatives `−£1,234`.
+pub(super) fn pounds(v: f64) -> String {
+    let whole = v.abs().round() as u64;
+    let digits = whole.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 && whole > 0 {
+        format!("−£{out}")
+    } else {
+        format!("£{out}")
+    }
+}
+
+/// Each social value measure: its name in the chart, and in the table.
+const MEASURES: &[(&str, &str, &str)] = &[
+    ("in_area", "In the area", "Suppliers based in the area"),
+    (
+        "area_most_deprived_20pct",
+        "Area's most deprived 20%",
+        "Suppliers in the area's most deprived 20% of neighbourhoods",
+    ),
+    (
+        "area_most_deprived_10pct",
+        "Area's most deprived 10%",
+        "Suppliers in the area's most deprived 10% of neighbourhoods",
+    ),
+    (
+        "england_most_deprived_20pct",
+        "England's most deprived 20%",
+        "Suppliers in England's most deprived 20% of neighbourhoods",
+    ),
+    (
+        "england_most_deprived_10pct",
+        "England's most deprived 10%",
+        "Suppliers in England's most deprived 10% of neighbourhoods",
+    ),
+    (
+        "vcse",
+        "VCSE organisations",
+        "Voluntary, community and social enterprise organisations",
+    ),
+    ("sme", "SMEs", "Small and medium-sized enterprises"),
+    (
+        "no_location",
+        "No known neighbourhood",
+        "Suppliers with no known neighbourhood",
+    ),
+];
+
+/// Social value: per period, the matched spend's shares, and what could
+/// not be matched, stated beside them.
+pub(super) fn social_value_section(batches: &[RecordBatch]) -> String {
+    // period -> measure -> (amount, suppliers, share of matched, share of all)
+    type Row = (f64, Option<f64>, Option<f64>, Option<f64>);
+    let mut periods: BTreeMap<(i32, String), BTreeMap<String, Row>> = BTreeMap::new();
+    let mut basis = String::new();
+    for b in batches {
+        let c = Cols(b);
+        let (period, start, measure) =
+            (c.text("period"), c.days("period_start"), c.text("measure"));
+        let (amount, suppliers, matched, all) = (
+            c.num("amount"),
+            c.num("suppliers"),
+            c.num("share_of_matched_pct"),
+            c.num("share_of_all_pct"),
+        );
+        let b_text = c.text("basis");
+        for i in 0..b.num_rows() {
+            basis.clone_from(&b_text[i]);
+            periods
+                .entry((start[i].unwrap_or(0), period[i].clone()))
+                .or_default()
+                .insert(
+                    measure[i].clone(),
+                    (amount[i].unwrap_or(0.0), suppliers[i], matched[i], all[i]),
+                );
+        }
+    }
+    let Some(((_, latest), rows)) = periods.iter().next_back() else {
+        return String::new();
+    };
+    let get = |m: &str| rows.get(m).copied().unwrap_or((0.0, None, None, None));
+    let mut s = format!(
+        "<h2>Social value: where our spending goes, {}</h2>\n",
+        esc(latest)
+    );
+    let (all, withheld, unmatched, matched) = (
+        get("all_spend"),
+        get("withheld_payee"),
+        get("unmatched"),
+        get("matched"),
+    );
+    let _ = writeln!(
+        s,
+        "<p>Of {} spent, {} ({}) went to suppliers found in the supplier register; {} ({}) to named suppliers not in it, and {} ({}) to payees the council withheld or did not name. The shares below are of the matched spend.</p>",
+        pounds(all.0),
+        pounds(matched.0),
+        pct(matched.3, false),
+        pounds(unmatched.0),
+        pct(unmatched.3, false),
+        pounds(withheld.0),
+        pct(withheld.3, false),
+    );
+    let shown: Vec<&(&str, &str, &str)> = MEASURES
+        .iter()
+        .filter(|(m, _, _)| rows.contains_key(*m))
+        .collect();
+    s.push_str(&bar_chart(
+        "social-value",
+        &format!("Share of matched spend, {latest}"),
+        &shown
+            .iter()
+            .map(|(_, t, _)| t.to_string())
+            .collect::<Vec<_>>(),
+        &[Series {
+            name: "Share of matched spend".into(),
+            values: shown.iter().map(|(m, _, _)| get(m).2).collect(),
+        }],
+    ));
+    let _ = write!(
+        s,
+        "<table>\n<caption>Spend by kind of supplier, {}</caption>\n<thead><tr><th scope=\"col\">Suppliers</th><th scope=\"col\">Spend</th><th scope=\"col\">Suppliers paid</th><th scope=\"col\">Share of matched spend</th></tr></thead>\n<tbody>\n",
+        esc(latest)
+    );
+    for (m, _, title) in &shown {
+        let r = get(m);
+        let _ = writeln!(
+            s,
+            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(title),
+            pounds(r.0),
+            num(r.1, false),
+            pct(r.2, false)
+        );
+    }
+    s.push_str("</tbody>\n</table>\n");
+    if periods.len() > 1 {
+        s.push_str("<table>\n<caption>Share of matched spend with local and VCSE suppliers over time</caption>\n<thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Matched spend</th><th scope=\"col\">Local suppliers</th><th scope=\"col\">VCSE organisations</th><th scope=\"col\">Unmatched (of all spend)</th></tr></thead>\n<tbody>\n");
+        for ((_, p), r) in &periods {
+            let g = |m: &str| r.get(m).copied().unwrap_or((0.0, None, None, None));
+            let _ = writeln!(
+                s,
+                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(p),
+                pounds(g("matched").0),
+                pct(g("in_area").2, false),
+                pct(g("vcse").2, false),
+                pct(g("unmatched").3, false)
+            );
+        }
+        s.push_str("</tbody>\n</table>\n");
+    }
+    let _ = writeln!(
+        s,
+        "<p class=\"note\">Net spend (credits subtracted), from the council's published spend files matched to its supplier register by supplier number, then by name. Neighbourhoods: {}.</p>",
+        esc(&basis)
+    );
+    s
+}
+
+/// Grants to voluntary groups: the latest year by programme, kind of
+/// recipient and community served, and how the grants were placed.
+pub(super) fn grants_section(batches: &[RecordBatch]) -> String {
+    // period -> dimension -> group -> (grants, amount, share)
+    type Groups = BTreeMap<String, BTreeMap<String, (f64, f64, Option<f64>)>>;
+    let mut periods: BTreeMap<(i32, String), Groups> = BTreeMap::new();
+    for b in batches {
+        let c = Cols(b);
+        let (period, start, dim, group) = (
+            c.text("period"),
+            c.days("period_start"),
+            c.text("dimension"),
+            c.text("group"),
+        );
+        let (grants, amount, share) = (
+            c.num("grants"),
+            c.num("amount"),
+            c.num("share_of_amount_pct"),
+        );
+        for i in 0..b.num_rows() {
+            periods
+                .entry((start[i].unwrap_or(0), period[i].clone()))
+                .or_default()
+                .entry(dim[i].clone())
+                .or_default()
+                .insert(
+                    group[i].clone(),
+                    (grants[i].unwrap_or(0.0), amount[i].unwrap_or(0.0), share[i]),
+                );
+        }
+    }
+    if periods.is_empty() {
+        return String::new();
+    }
+    let mut s =
+        String::from("<h2>Grants to voluntary, community and social enterprise groups</h2>\n");
+    s.push_str("<table>\n<caption>Grants by year</caption>\n<thead><tr><th scope=\"col\">Year</th><th scope=\"col\">Grants</th><th scope=\"col\">Amount</th></tr></thead>\n<tbody>\n");
+    for ((_, p), dims) in &periods {
+        let all = dims
+            .get("all")
+            .and_then(|g| g.values().next())
+            .copied()
+            .unwrap_or((0.0, 0.0, None));
+        let _ = writeln!(
+            s,
+            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(p),
+            num(Some(all.0), false),
+            pounds(all.1)
+        );
+    }
+    s.push_str("</tbody>\n</table>\n");
+    let ((_, latest), dims) = periods.iter().next_back().expect("not empty");
+    for (dim, title) in [
+        ("programme", "By programme"),
+        ("recipient_kind", "By kind of recipient"),
+        (
+            "classification",
+            "By community served (where the grant is classified)",
+        ),
+        (
+            "imd_decile",
+            "By deprivation decile of the recipient's neighbourhood (1 = most deprived 10% in England)",
+        ),
+        ("location_basis", "How grants were placed"),
+    ] {
+        let Some(groups) = dims.get(dim) else {
+            continue;
+        };
+        let _ = write!(
+            s,
+            "<table>\n<caption>{}, {}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Grants</th><th scope=\"col\">Amount</th><th scope=\"col\">Share of the amount</th></tr></thead>\n<tbody>\n",
+            esc(title),
+            esc(latest)
+        );
+        for (g, (n, a, share)) in groups {
+            let _ = writeln!(
+                s,
+                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                esc(g),
+                num(Some(*n), false),
+                pounds(*a),
+                pct(*share, false)
+            );
+        }
+        s.push_str("</tbody>\n</table>\n");
+    }
+    s.push_str("<p class=\"note\">From the council's grants data in the 360Giving Data Standard. A grant is placed by its recipient's postcode, or by a ward or neighbourhood code the data gives for where it benefits; grants known only by a borough-wide code are in no ward.</p>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pounds_are_written_as_the_report_reads() {
+        assert_eq!(pounds(1_234_567.4), "£1,234,567");
+        assert_eq!(pounds(999.5), "£1,000");
+        assert_eq!(pounds(-1234.0), "−£1,234");
+        assert_eq!(pounds(0.0), "£0");
+    }
+}
