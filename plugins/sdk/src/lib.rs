@@ -52,6 +52,7 @@ pub mod contract;
 mod error;
 mod manifest;
 pub mod published;
+pub mod rake;
 mod rows;
 pub mod stats;
 
