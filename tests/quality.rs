@@ -1667,3 +1667,222 @@ fn vcse_grants_on_real_360giving_data_match_the_raw_file() {
 fn placed_len(lookup: &str) -> usize {
     lookup.lines().count() - 1
 }
+
+/// The Wilson score interval, written out here from the methodology note
+/// (z = 1.959964), so the test does not lean on eqpipe's own.
+fn wilson95(x: f64, n: f64) -> (f64, f64) {
+    let z = 1.959_963_984_540_054_f64;
+    let p = x / n;
+    let d = 1.0 + z * z / n;
+    let c = p + z * z / (2.0 * n);
+    let h = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    ((c - h) / d, (c + h) / d)
+}
+
+/// A consultation in Manchester against the real Census 2021 TS007 file:
+/// its respondents' age profile against the city's (the bands summed here
+/// from the file's single years), the groups under-represented named, and
+/// a cohesion question's agreement raked to the city's age margin (one
+/// margin has a closed form: each band's weight is its population share
+/// over its sample share), with Kish's effective sample size.
+#[test]
+fn a_consultations_reach_and_its_raked_answers_match_the_census_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts007 = shared("census2021/census2021-ts007-ltla.csv");
+    // The city's residents by band, from the raw file.
+    let mut r = csv::Reader::from_path(&ts007).unwrap();
+    let h = r.headers().unwrap().clone();
+    let row = r
+        .records()
+        .map(|x| x.unwrap())
+        .find(|x| &x[2] == "E08000003")
+        .unwrap();
+    let bands = [
+        ("16-24", 16, 24),
+        ("25-34", 25, 34),
+        ("35-49", 35, 49),
+        ("50-64", 50, 64),
+        ("65+", 65, 200),
+    ];
+    let mut pop = [0f64; 5];
+    for (i, name) in h.iter().enumerate() {
+        let Some(rest) = name.strip_prefix("Age: Aged ") else {
+            continue;
+        };
+        let first = rest.split(' ').next().unwrap();
+        // Single years, and the open-ended 100+; not the bands above them
+        // ("85 years and over" has the single years 85 to 99 beneath it).
+        let single = rest.starts_with(&format!("{first} year"))
+            && !rest.contains(" to ")
+            && !rest.contains("under")
+            && !rest.contains("and over");
+        let over = rest.starts_with("100 years and over");
+        if !(single || over) {
+            continue;
+        }
+        let age: u32 = first.parse().unwrap();
+        if let Some(b) = bands.iter().position(|b| age >= b.1 && age <= b.2) {
+            pop[b] += row[i].parse::<f64>().unwrap();
+        }
+    }
+    let pop_total: f64 = pop.iter().sum();
+    // Respondents: (band age, how many, how many agree), older ones over-represented;
+    // twelve gave no age (and answered don't know).
+    let sample = [
+        (20, 10, 3),
+        (30, 20, 8),
+        (40, 50, 25),
+        (55, 60, 36),
+        (70, 60, 42),
+    ];
+    let mut csv = String::from(
+        "Response ID,Age,Postcode,Q12 People from different backgrounds get on well together\n",
+    );
+    let mut id = 0;
+    for (age, n, agree) in sample {
+        for k in 0..n {
+            id += 1;
+            let a = if k < agree {
+                "Definitely agree"
+            } else if k % 2 == 0 {
+                "Tend to disagree"
+            } else {
+                "Neither agree nor disagree"
+            };
+            csv.push_str(&format!("R{id:04},{age},,{a}\n"));
+        }
+    }
+    for _ in 0..12 {
+        id += 1;
+        csv.push_str(&format!("R{id:04},,,Don't know\n"));
+    }
+    write(dir.path(), "consultation.csv", csv);
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n\
+             [[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS007\"]\ngeography = \"ltla\"\n\
+             [[sources]]\nname = \"consultation\"\nplugin = \"engagement\"\n[sources.options]\npath = \"consultation.csv\"\nexercise = \"Neighbourhood plan 2026\"\npseudonymisation_key_env = \"{KEY_ENV}\"\nquestions = [\"Q12 People from different backgrounds get on well together\"]\n[sources.options.columns]\nrespondent_id = \"Response ID\"\n\
+             [[indicators]]\nplugin = \"engagement-reach\"\n[indicators.options]\narea = \"E08000003\"\ncharacteristics = [\"age_band\"]\nweight_by = [\"age_band\"]\n\
+             [[indicators]]\nplugin = \"engagement-answers\"\n[indicators.options]\narea = \"E08000003\"\nweight_by = [\"age_band\"]\n",
+            ts007.display()
+        ),
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert!(
+        o.status.code() == Some(0) || o.status.code() == Some(4),
+        "{}",
+        text(&o)
+    );
+    // Profile: the published file.
+    let (_, _, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/indicators/engagement_reach/part-0.parquet"),
+    );
+    let stated: f64 = sample.iter().map(|s| s.1 as f64).sum();
+    let mut seen = 0;
+    for b in &batches {
+        let share = b
+            .column_by_name("share_pct")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        let popc = b
+            .column_by_name("population_pct")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            let cat = text_at(b, "category", i).unwrap();
+            if cat == "not_disclosed" {
+                assert!((share.value(i) - 12.0 / (stated + 12.0) * 100.0).abs() < 1e-9);
+                continue;
+            }
+            let k = bands
+                .iter()
+                .position(|x| x.0 == cat)
+                .unwrap_or_else(|| panic!("{cat}"));
+            let x = sample[k].1 as f64;
+            assert!((share.value(i) - x / stated * 100.0).abs() < 1e-9, "{cat}");
+            let ps = pop[k] / pop_total;
+            assert!(
+                (popc.value(i) - ps * 100.0).abs() < 1e-9,
+                "{cat}: {} vs {}",
+                popc.value(i),
+                ps * 100.0
+            );
+            let (lo, hi) = wilson95(x, stated);
+            let want = if hi < ps {
+                "under_represented"
+            } else if lo > ps {
+                "over_represented"
+            } else {
+                "in_line"
+            };
+            assert_eq!(
+                text_at(b, "representation", i).as_deref(),
+                Some(want),
+                "{cat}"
+            );
+            if cat == "16-24" {
+                assert_eq!(
+                    want, "under_represented",
+                    "the young are the harder to reach here"
+                );
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 5);
+    // Weighted agreement by hand: weight of band k = (pop share × stated) / n_k.
+    let w: Vec<f64> = (0..5)
+        .map(|k| pop[k] / pop_total * stated / sample[k].1 as f64)
+        .collect();
+    let (mut wsum, mut wyes, mut w2) = (0.0, 0.0, 0.0);
+    for k in 0..5 {
+        let n = sample[k].1 as f64;
+        wsum += w[k] * n;
+        wyes += w[k] * sample[k].2 as f64;
+        w2 += w[k] * w[k] * n;
+    }
+    let p = wyes / wsum;
+    let ess = wsum * wsum / w2;
+    let (lo, hi) = wilson95(p * ess, ess);
+    let (_, rows, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/indicators/engagement_estimates/part-0.parquet"),
+    );
+    assert_eq!(rows, 1);
+    let b = &batches[0];
+    let f = |c: &str| {
+        b.column_by_name(c)
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .value(0)
+    };
+    let agree: f64 = sample.iter().map(|s| s.2 as f64).sum();
+    assert!((f("agree_pct") - agree / stated * 100.0).abs() < 1e-9);
+    assert!(
+        (f("weighted_agree_pct") - p * 100.0).abs() < 1e-6,
+        "{} vs {}",
+        f("weighted_agree_pct"),
+        p * 100.0
+    );
+    assert!((f("effective_n") - ess).abs() < 1e-6);
+    assert!(
+        (f("weighted_lower_pct") - lo * 100.0).abs() < 1e-6
+            && (f("weighted_upper_pct") - hi * 100.0).abs() < 1e-6
+    );
+    assert!(
+        f("weighted_agree_pct") < f("agree_pct"),
+        "the over-represented older respondents agree more"
+    );
+    // No respondent identifier or answer text is published.
+    for f in files_under(&dir.path().join("out/indicators")) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("R0001"),
+            "{}",
+            f.display()
+        );
+    }
+}

@@ -10,129 +10,105 @@ pub fn install() {
     eqpipe_plugin_host::registry::install_builtins(table);
 }
 
+/// One built-in, present when its cargo feature is on.
+macro_rules! builtin {
+    ($v:ident, $feature:literal, $name:literal, $krate:ident) => {
+        #[cfg(feature = $feature)]
+        $v.push(Builtin {
+            name: $name,
+            descriptor: $krate::descriptor,
+        });
+    };
+}
+
 /// The plugins compiled into this binary (selected by cargo features).
 #[allow(clippy::vec_init_then_push)]
 pub fn table() -> Vec<Builtin> {
     #[allow(unused_mut)]
     let mut v: Vec<Builtin> = Vec::new();
-    #[cfg(feature = "builtin-ons-census")]
-    v.push(Builtin {
-        name: "ons-census",
-        descriptor: eqpipe_ons_census::descriptor,
-    });
-    #[cfg(feature = "builtin-geography")]
-    v.push(Builtin {
-        name: "geography",
-        descriptor: eqpipe_geography::descriptor,
-    });
-    #[cfg(feature = "builtin-deprivation")]
-    v.push(Builtin {
-        name: "deprivation",
-        descriptor: eqpipe_deprivation::descriptor,
-    });
-    #[cfg(feature = "builtin-nomis-api")]
-    v.push(Builtin {
-        name: "nomis-api",
-        descriptor: eqpipe_nomis_api::descriptor,
-    });
-    #[cfg(feature = "builtin-ons-api")]
-    v.push(Builtin {
-        name: "ons-api",
-        descriptor: eqpipe_ons_api::descriptor,
-    });
-    #[cfg(feature = "builtin-workforce")]
-    v.push(Builtin {
-        name: "workforce",
-        descriptor: eqpipe_workforce::descriptor,
-    });
-    #[cfg(feature = "builtin-workforce-aggregate")]
-    v.push(Builtin {
-        name: "workforce-aggregate",
-        descriptor: eqpipe_workforce_aggregate::descriptor,
-    });
-    #[cfg(feature = "builtin-spend")]
-    v.push(Builtin {
-        name: "spend",
-        descriptor: eqpipe_spend::descriptor,
-    });
-    #[cfg(feature = "builtin-grants")]
-    v.push(Builtin {
-        name: "grants",
-        descriptor: eqpipe_grants::descriptor,
-    });
-    #[cfg(feature = "builtin-supplier-register")]
-    v.push(Builtin {
-        name: "supplier-register",
-        descriptor: eqpipe_supplier_register::descriptor,
-    });
-    #[cfg(feature = "builtin-social-value")]
-    v.push(Builtin {
-        name: "social-value",
-        descriptor: eqpipe_social_value::descriptor,
-    });
-    #[cfg(feature = "builtin-vcse-grants")]
-    v.push(Builtin {
-        name: "vcse-grants",
-        descriptor: eqpipe_vcse_grants::descriptor,
-    });
-    #[cfg(feature = "builtin-recruitment")]
-    v.push(Builtin {
-        name: "recruitment",
-        descriptor: eqpipe_recruitment::descriptor,
-    });
-    #[cfg(feature = "builtin-service-usage")]
-    v.push(Builtin {
-        name: "service-usage",
-        descriptor: eqpipe_service_usage::descriptor,
-    });
-    #[cfg(feature = "builtin-community-profile")]
-    v.push(Builtin {
-        name: "community-profile",
-        descriptor: eqpipe_community_profile::descriptor,
-    });
-    #[cfg(feature = "builtin-pay-gap")]
-    v.push(Builtin {
-        name: "pay-gap",
-        descriptor: eqpipe_pay_gap::descriptor,
-    });
-    #[cfg(feature = "builtin-workforce-representation")]
-    v.push(Builtin {
-        name: "workforce-representation",
-        descriptor: eqpipe_workforce_representation::descriptor,
-    });
-    #[cfg(feature = "builtin-deprivation-profile")]
-    v.push(Builtin {
-        name: "deprivation-profile",
-        descriptor: eqpipe_deprivation_profile::descriptor,
-    });
-    #[cfg(feature = "builtin-workforce-flows")]
-    v.push(Builtin {
-        name: "workforce-flows",
-        descriptor: eqpipe_workforce_flows::descriptor,
-    });
-    #[cfg(feature = "builtin-service-equity")]
-    v.push(Builtin {
-        name: "service-equity",
-        descriptor: eqpipe_service_equity::descriptor,
-    });
-    #[cfg(feature = "builtin-workforce-benchmark")]
-    v.push(Builtin {
-        name: "workforce-benchmark",
-        descriptor: eqpipe_workforce_benchmark::descriptor,
-    });
+    builtin!(v, "builtin-ons-census", "ons-census", eqpipe_ons_census);
+    builtin!(v, "builtin-geography", "geography", eqpipe_geography);
+    builtin!(v, "builtin-deprivation", "deprivation", eqpipe_deprivation);
+    builtin!(v, "builtin-nomis-api", "nomis-api", eqpipe_nomis_api);
+    builtin!(v, "builtin-ons-api", "ons-api", eqpipe_ons_api);
+    builtin!(v, "builtin-workforce", "workforce", eqpipe_workforce);
+    builtin!(
+        v,
+        "builtin-workforce-aggregate",
+        "workforce-aggregate",
+        eqpipe_workforce_aggregate
+    );
+    builtin!(v, "builtin-spend", "spend", eqpipe_spend);
+    builtin!(v, "builtin-grants", "grants", eqpipe_grants);
+    builtin!(
+        v,
+        "builtin-supplier-register",
+        "supplier-register",
+        eqpipe_supplier_register
+    );
+    builtin!(
+        v,
+        "builtin-social-value",
+        "social-value",
+        eqpipe_social_value
+    );
+    builtin!(v, "builtin-vcse-grants", "vcse-grants", eqpipe_vcse_grants);
+    builtin!(v, "builtin-engagement", "engagement", eqpipe_engagement);
+    builtin!(
+        v,
+        "builtin-engagement-reach",
+        "engagement-reach",
+        eqpipe_engagement_reach
+    );
+    builtin!(
+        v,
+        "builtin-engagement-answers",
+        "engagement-answers",
+        eqpipe_engagement_answers
+    );
+    builtin!(v, "builtin-recruitment", "recruitment", eqpipe_recruitment);
+    builtin!(
+        v,
+        "builtin-service-usage",
+        "service-usage",
+        eqpipe_service_usage
+    );
+    builtin!(
+        v,
+        "builtin-community-profile",
+        "community-profile",
+        eqpipe_community_profile
+    );
+    builtin!(v, "builtin-pay-gap", "pay-gap", eqpipe_pay_gap);
+    builtin!(
+        v,
+        "builtin-workforce-representation",
+        "workforce-representation",
+        eqpipe_workforce_representation
+    );
+    builtin!(
+        v,
+        "builtin-deprivation-profile",
+        "deprivation-profile",
+        eqpipe_deprivation_profile
+    );
+    builtin!(
+        v,
+        "builtin-workforce-flows",
+        "workforce-flows",
+        eqpipe_workforce_flows
+    );
+    builtin!(
+        v,
+        "builtin-service-equity",
+        "service-equity",
+        eqpipe_service_equity
+    );
+    builtin!(
+        v,
+        "builtin-workforce-benchmark",
+        "workforce-benchmark",
+        eqpipe_workforce_benchmark
+    );
     v
-}
-
-#[cfg(test)]
-mod tests {
-    use eqpipe_plugin_host::registry::builtin;
-
-    #[test]
-    fn every_builtin_loads_and_is_named_as_registered() {
-        super::install();
-        for b in super::table() {
-            let p = builtin(b.name).unwrap();
-            assert_eq!(p.manifest.name, b.name);
-        }
-    }
 }

@@ -121,6 +121,22 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/vcse_grants.toml"),
     ),
     (
+        "engagement_respondents.toml",
+        include_str!("../../../../config/contracts/engagement_respondents.toml"),
+    ),
+    (
+        "engagement_answers.toml",
+        include_str!("../../../../config/contracts/engagement_answers.toml"),
+    ),
+    (
+        "engagement_reach.toml",
+        include_str!("../../../../config/contracts/engagement_reach.toml"),
+    ),
+    (
+        "engagement_estimates.toml",
+        include_str!("../../../../config/contracts/engagement_estimates.toml"),
+    ),
+    (
         "objective_history.toml",
         include_str!("../../../../config/contracts/objective_history.toml"),
     ),
