@@ -80,12 +80,14 @@ impl Rng {
 use Drift::*;
 
 mod census;
+mod engagement;
 mod imd;
 mod recruitment;
 mod services;
 mod spend;
 mod workforce;
 use census::*;
+use engagement::*;
 use imd::*;
 use recruitment::*;
 use services::*;
@@ -235,6 +237,7 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
         &lsoas,
         &mut rng,
     )?;
+    write_consultation(&dir.join("engagement"), &lsoas, &mut rng)?;
     Ok(DemoInputs {
         public_dir: public,
         workforce_files,
