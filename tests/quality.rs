@@ -1886,3 +1886,216 @@ fn a_consultations_reach_and_its_raked_answers_match_the_census_by_hand() {
         );
     }
 }
+
+/// Police recorded hate crime in the Home Office open data layout (a row
+/// per year, quarter, force, offence group and combination of strands; an
+/// offence motivated by two strands is one row with two `Yes`): each
+/// strand's offences, all hate crime counted once, the change from the
+/// year before and the rate per 1,000 residents, all recomputed here from
+/// the rows; a file without a strand column fails naming it.
+#[test]
+fn hate_crime_in_the_home_office_layout_counts_each_offence_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // (year as written, force, race, religion, orientation, disability, trans, offences)
+    let rows = [
+        (
+            "2021/22",
+            "Greater Manchester",
+            "Yes",
+            "No",
+            "No",
+            "No",
+            "No",
+            900,
+        ),
+        (
+            "2021/22",
+            "Greater Manchester",
+            "Yes",
+            "Yes",
+            "No",
+            "No",
+            "No",
+            60,
+        ),
+        (
+            "2021/22",
+            "Greater Manchester",
+            "No",
+            "No",
+            "Yes",
+            "No",
+            "No",
+            210,
+        ),
+        (
+            "2021/22",
+            "Greater Manchester",
+            "No",
+            "No",
+            "No",
+            "Yes",
+            "Yes",
+            15,
+        ),
+        (
+            "2022 to 2023",
+            "Greater Manchester",
+            "Yes",
+            "No",
+            "No",
+            "No",
+            "No",
+            990,
+        ),
+        (
+            "2022 to 2023",
+            "Greater Manchester",
+            "No",
+            "No",
+            "Yes",
+            "Yes",
+            "No",
+            25,
+        ),
+        (
+            "2022 to 2023",
+            "Greater Manchester",
+            "No",
+            "No",
+            "No",
+            "No",
+            "Yes",
+            40,
+        ),
+        ("2022/23", "Cheshire", "Yes", "No", "No", "No", "No", 300),
+    ];
+    let mut csv = String::from(
+        "Financial Year,Financial Quarter,Force Name,Offence Group,Race or ethnicity,Religion or beliefs,Sexual orientation,Disability,Transgender,Number of offences\n",
+    );
+    for (k, r) in rows.iter().enumerate() {
+        csv.push_str(&format!(
+            "{},Q{},{},Public order offences,{},{},{},{},{},{}\n",
+            r.0,
+            1 + k % 4,
+            r.1,
+            r.2,
+            r.3,
+            r.4,
+            r.5,
+            r.6,
+            r.7
+        ));
+    }
+    write(dir.path(), "hate-crime-open-data.csv", csv);
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        "output_dir = \"out\"\n[[sources]]\nname = \"hate_crime\"\nplugin = \"hate-crime\"\n[sources.options]\npath = \"hate-crime-open-data.csv\"\n[[indicators]]\nplugin = \"hate-crime-trends\"\n[indicators.options]\npopulations = { \"Greater Manchester\" = 2867800 }\n",
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "Cheshire has no population: a warning; {}",
+        text(&o)
+    );
+    // Expected, from the rows.
+    let fy = |s: &str| {
+        if s.starts_with("2021") {
+            "2021-22"
+        } else {
+            "2022-23"
+        }
+    };
+    let strand_col = [
+        ("race", 2),
+        ("religion", 3),
+        ("sexual_orientation", 4),
+        ("disability", 5),
+        ("transgender", 6),
+    ];
+    let mut want: HashMap<(String, String, String), f64> = HashMap::new();
+    for r in &rows {
+        let flags = [r.2, r.3, r.4, r.5, r.6];
+        *want
+            .entry((fy(r.0).into(), r.1.into(), "all".into()))
+            .or_default() += r.7 as f64;
+        for (s, k) in strand_col {
+            if flags[k - 2] == "Yes" {
+                *want
+                    .entry((fy(r.0).into(), r.1.into(), s.into()))
+                    .or_default() += r.7 as f64;
+            }
+        }
+    }
+    let (_, n, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/indicators/hate_crime_trends/part-0.parquet"),
+    );
+    assert_eq!(n, 3 * 6, "three area-years, all and five strands");
+    for b in &batches {
+        let offences = b
+            .column_by_name("offences")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let change = b
+            .column_by_name("change_pct")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        let rate = b
+            .column_by_name("rate_per_1000")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            let key = (
+                text_at(b, "financial_year", i).unwrap(),
+                text_at(b, "area_name", i).unwrap(),
+                text_at(b, "strand", i).unwrap(),
+            );
+            let w = want.get(&key).copied().unwrap_or(0.0);
+            assert_eq!(offences.value(i) as f64, w, "{key:?}");
+            if key.1 == "Greater Manchester" {
+                assert!(
+                    (rate.value(i) - w / 2_867_800.0 * 1000.0).abs() < 1e-12,
+                    "{key:?}"
+                );
+                if key.0 == "2022-23" {
+                    let before = want
+                        .get(&("2021-22".into(), key.1.clone(), key.2.clone()))
+                        .copied()
+                        .unwrap_or(0.0);
+                    if before > 0.0 {
+                        assert!(
+                            (change.value(i) - (w - before) / before * 100.0).abs() < 1e-9,
+                            "{key:?}"
+                        );
+                    }
+                }
+            } else {
+                assert!(rate.is_null(i));
+            }
+        }
+    }
+    // All hate crime counts each offence once: less than the strands' sum.
+    let all = want[&("2021-22".into(), "Greater Manchester".into(), "all".into())];
+    assert_eq!(all, 1185.0);
+
+    write(
+        dir.path(),
+        "hate-crime-open-data.csv",
+        "Financial Year,Force Name,Race or ethnicity,Religion or beliefs,Sexual orientation,Disability,Number of offences\n2022/23,Cheshire,Yes,No,No,No,3\n",
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "the source fails, the run is partial: {}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("no column for the `transgender` strand"),
+        "{}",
+        text(&o)
+    );
+}

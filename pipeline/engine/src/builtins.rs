@@ -110,5 +110,12 @@ pub fn table() -> Vec<Builtin> {
         "workforce-benchmark",
         eqpipe_workforce_benchmark
     );
+    builtin!(v, "builtin-hate-crime", "hate-crime", eqpipe_hate_crime);
+    builtin!(
+        v,
+        "builtin-hate-crime-trends",
+        "hate-crime-trends",
+        eqpipe_hate_crime_trends
+    );
     v
 }

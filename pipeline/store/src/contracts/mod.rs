@@ -137,6 +137,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/engagement_estimates.toml"),
     ),
     (
+        "hate_crime.toml",
+        include_str!("../../../../config/contracts/hate_crime.toml"),
+    ),
+    (
+        "hate_crime_trends.toml",
+        include_str!("../../../../config/contracts/hate_crime_trends.toml"),
+    ),
+    (
         "objective_history.toml",
         include_str!("../../../../config/contracts/objective_history.toml"),
     ),
