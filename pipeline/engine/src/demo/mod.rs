@@ -81,6 +81,7 @@ use Drift::*;
 
 mod census;
 mod engagement;
+mod hate_crime;
 mod imd;
 mod recruitment;
 mod services;
@@ -88,6 +89,7 @@ mod spend;
 mod workforce;
 use census::*;
 use engagement::*;
+use hate_crime::*;
 use imd::*;
 use recruitment::*;
 use services::*;
@@ -238,6 +240,7 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
         &mut rng,
     )?;
     write_consultation(&dir.join("engagement"), &lsoas, &mut rng)?;
+    write_hate_crime(&dir.join("hate-crime"), &mut rng)?;
     Ok(DemoInputs {
         public_dir: public,
         workforce_files,

@@ -75,6 +75,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../../../config/objectives/knowing-our-communities.toml"),
     ),
     (
+        "knowing-manchester-better.toml",
+        include_str!("../../../../config/objectives/knowing-manchester-better.toml"),
+    ),
+    (
         "pay-gaps-and-diversity.toml",
         include_str!("../../../../config/objectives/pay-gaps-and-diversity.toml"),
     ),
