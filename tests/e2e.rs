@@ -1350,9 +1350,10 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
         }
     }
     // 25 areas (24 wards and the city), the objectives, workforce,
-    // services and spending pages and the index.
-    assert_eq!(pages.len(), 30, "{pages:?}");
-    assert!(pages[4].ends_with("spending.html"), "{pages:?}");
+    // services, community and spending pages and the index.
+    assert_eq!(pages.len(), 31, "{pages:?}");
+    assert!(pages[4].ends_with("community.html"), "{pages:?}");
+    assert!(pages[5].ends_with("spending.html"), "{pages:?}");
     assert!(pages[1].ends_with("objectives.html"), "{pages:?}");
     for (k, page) in [
         &pages[0],
@@ -1360,6 +1361,7 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
         &pages[2],
         &pages[3],
         &pages[4],
+        &pages[5],
         pages.last().unwrap(),
     ]
     .into_iter()
@@ -1462,6 +1464,17 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
     );
     assert!(spending.contains("payees the council withheld or did not name"));
     assert!(spending.contains("Grants to voluntary, community and social enterprise groups"));
+    let community = std::fs::read_to_string(report.join("community.html")).unwrap();
+    assert!(
+        community.contains("Harder to reach in this exercise"),
+        "{community}"
+    );
+    assert!(community.contains("What we heard, weighted to the Census"));
+    assert!(community.contains("Police recorded hate crime"));
+    assert!(
+        !community.contains("NP-1"),
+        "no respondent id reaches the report"
+    );
     let workforce = std::fs::read_to_string(report.join("workforce.html")).unwrap();
     assert!(workforce.contains("[c]"), "suppressed cells are marked");
     assert!(workforce.contains("Gender pay gap (statutory measures)"));

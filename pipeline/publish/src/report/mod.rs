@@ -25,6 +25,7 @@ use eqpipe_store::files::{self as store, PART_FILE, StoreError, read};
 
 mod areas;
 mod chart;
+mod community;
 pub(crate) mod html;
 mod partners;
 mod quality;
@@ -33,6 +34,7 @@ mod spending;
 mod workforce;
 use areas::*;
 use chart::*;
+use community::*;
 use html::*;
 use partners::*;
 use quality::*;
@@ -345,6 +347,33 @@ fn render(
         }
     }
     let has_spending = !spending.is_empty();
+    let mut community = String::new();
+    for (dataset, section) in [
+        (
+            "engagement_reach",
+            reach_section as fn(&[RecordBatch]) -> String,
+        ),
+        ("engagement_estimates", answers_section),
+        ("hate_crime_trends", hate_crime_section),
+    ] {
+        for (_, file) in outputs.get(dataset).into_iter().flatten() {
+            if let Some((batches, _)) = read(file) {
+                community.push_str(&section(&batches));
+            }
+        }
+    }
+    let has_community = !community.is_empty();
+    if has_community {
+        let body = format!("<p class=\"note\">{SUPPRESSED_NOTE}</p>\n{community}");
+        store::write_atomic(
+            &dir.join("community.html"),
+            page(
+                "Hearing from everyone: engagement, cohesion and hate crime",
+                &body,
+            )
+            .as_bytes(),
+        )?;
+    }
     if has_spending {
         store::write_atomic(
             &dir.join("spending.html"),
@@ -411,6 +440,9 @@ fn render(
     }
     if has_services {
         body.push_str("<li><a href=\"services.html\">Who our services reach: users against the population, and by deprivation</a></li>\n");
+    }
+    if has_community {
+        body.push_str("<li><a href=\"community.html\">Hearing from everyone: who our consultations reached, what they heard, and hate crime</a></li>\n");
     }
     if has_spending {
         body.push_str("<li><a href=\"spending.html\">Where our money goes: spending with local, VCSE and SME suppliers, and grants to voluntary groups</a></li>\n");
