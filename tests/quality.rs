@@ -2099,3 +2099,236 @@ fn hate_crime_in_the_home_office_layout_counts_each_offence_once() {
         text(&o)
     );
 }
+
+/// Raking to a joint margin of age band by sex, from a sex-by-age table in
+/// the Nomis layout of TS009 (bands, with under-16s the weighting leaves
+/// out): each respondent's weight is its cell's share of the adult
+/// population over its share of the respondents, worked out here.
+#[test]
+fn answers_raked_to_age_by_sex_match_the_joint_cells_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let ages = [
+        "Aged 15 years and under",
+        "Aged 16 to 24 years",
+        "Aged 25 to 34 years",
+        "Aged 35 to 49 years",
+        "Aged 50 to 64 years",
+        "Aged 65 years and over",
+    ];
+    // Residents: [female, male] per age.
+    let pop: [[i64; 2]; 6] = [
+        [40_000, 42_000],
+        [35_000, 33_000],
+        [48_000, 47_000],
+        [52_000, 50_000],
+        [45_000, 43_000],
+        [40_000, 32_000],
+    ];
+    let mut header = vec![
+        "\"date\"".to_string(),
+        "\"geography\"".into(),
+        "\"geography code\"".into(),
+    ];
+    let mut row = vec![
+        "\"2021\"".to_string(),
+        "\"Manchester\"".into(),
+        "\"E08000003\"".into(),
+    ];
+    for (sex, k) in [
+        ("All persons", None),
+        ("Female", Some(0)),
+        ("Male", Some(1)),
+    ] {
+        let cell = |a: usize| match k {
+            Some(k) => pop[a][k],
+            None => pop[a][0] + pop[a][1],
+        };
+        header.push(format!("\"Sex: {sex}; Age: Total; measures: Value\""));
+        row.push((0..6).map(cell).sum::<i64>().to_string());
+        for (a, age) in ages.iter().enumerate() {
+            header.push(format!("\"Sex: {sex}; Age: {age}; measures: Value\""));
+            row.push(cell(a).to_string());
+        }
+    }
+    let ts009 = write(
+        dir.path(),
+        "census2021-ts009-ltla.csv",
+        format!("{}\n{}\n", header.join(","), row.join(",")),
+    );
+    // Respondents per (age, sex) cell: (age, female n, female agree, male n, male agree).
+    let sample = [
+        (20, 6, 2, 4, 1),
+        (30, 10, 5, 8, 3),
+        (42, 25, 14, 15, 7),
+        (57, 30, 20, 22, 12),
+        (72, 40, 30, 30, 21),
+    ];
+    let mut csv = String::from("id,age,sex,q\n");
+    let mut id = 0;
+    for (age, fnum, fyes, mnum, myes) in sample {
+        for (sex, n, yes) in [("Female", fnum, fyes), ("Male", mnum, myes)] {
+            for k in 0..n {
+                id += 1;
+                let a = if k < yes {
+                    "Strongly agree"
+                } else {
+                    "Strongly disagree"
+                };
+                csv.push_str(&format!("P{id},{age},{sex},{a}\n"));
+            }
+        }
+    }
+    write(dir.path(), "survey.csv", csv);
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n\
+             [[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS009\"]\ngeography = \"ltla\"\non_inconsistent_sums = \"fail\"\n\
+             [[sources]]\nname = \"survey\"\nplugin = \"engagement\"\n[sources.options]\npath = \"survey.csv\"\nexercise = \"Residents survey\"\npseudonymisation_key_env = \"{KEY_ENV}\"\nquestions = [\"q\"]\n[sources.options.columns]\nrespondent_id = \"id\"\n\
+             [[indicators]]\nplugin = \"engagement-answers\"\n[indicators.options]\narea = \"E08000003\"\nweight_by = [\"age_sex\"]\n",
+            ts009.display()
+        ),
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    // By hand: adult cells only (16+).
+    let adults: f64 = pop[1..].iter().flatten().sum::<i64>() as f64;
+    let n: f64 = sample.iter().map(|s| (s.1 + s.3) as f64).sum();
+    let (mut wsum, mut wyes, mut w2) = (0.0, 0.0, 0.0);
+    for (a, s) in sample.iter().enumerate() {
+        for (k, (cn, cy)) in [(s.1, s.2), (s.3, s.4)].into_iter().enumerate() {
+            let w = pop[a + 1][k] as f64 / adults * n / cn as f64;
+            wsum += w * cn as f64;
+            wyes += w * cy as f64;
+            w2 += w * w * cn as f64;
+        }
+    }
+    let p = wyes / wsum;
+    let ess = wsum * wsum / w2;
+    let (_, rows, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/indicators/engagement_estimates/part-0.parquet"),
+    );
+    assert_eq!(rows, 1);
+    let b = &batches[0];
+    let f = |c: &str| {
+        b.column_by_name(c)
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .value(0)
+    };
+    assert!(
+        (f("weighted_agree_pct") - p * 100.0).abs() < 1e-6,
+        "{} vs {}",
+        f("weighted_agree_pct"),
+        p * 100.0
+    );
+    assert!(
+        (f("effective_n") - ess).abs() < 1e-6,
+        "{} vs {ess}",
+        f("effective_n")
+    );
+    assert_eq!(text_at(b, "weighted_by", 0).as_deref(), Some("age_sex"));
+}
+
+/// Raking to the area's wards: respondents placed by postcode, each
+/// ward's residents from a ward-level TS008 and the wards of the area from
+/// an ONS lookup. A ward with no respondents cannot be weighted up: it is
+/// left out of the margin and said in a warning; respondents with no ward
+/// keep their share. Worked out here in closed form.
+#[test]
+fn answers_raked_to_wards_match_the_ward_populations_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let wards = [
+        ("E05000001", "Ancoats", 12_000i64),
+        ("E05000002", "Baguley", 18_000),
+        ("E05000003", "Crumpsall", 15_000),
+    ];
+    let mut ts008 = String::from(
+        "\"date\",\"geography\",\"geography code\",\"Sex: All persons; measures: Value\",\"Sex: Female; measures: Value\",\"Sex: Male; measures: Value\"\n",
+    );
+    let mut lookup = String::from("WD22CD,WD22NM,LAD22CD,LAD22NM\n");
+    for (code, name, n) in wards {
+        ts008.push_str(&format!(
+            "\"2021\",\"{name}\",\"{code}\",{n},{},{}\n",
+            n / 2,
+            n - n / 2
+        ));
+        lookup.push_str(&format!("{code},{name},E08000003,Manchester\n"));
+    }
+    let ts008 = write(dir.path(), "census2021-ts008-wd.csv", ts008);
+    let lookup = write(dir.path(), "wd22-lad22.csv", lookup);
+    write(
+        dir.path(),
+        "postcodes.csv",
+        "pcds,lsoa21cd,wd22cd\nM4 1AA,E01000001,E05000001\nM23 1AA,E01000002,E05000002\n",
+    );
+    // (postcode, respondents, agree): Crumpsall has none; four gave no postcode.
+    let sample = [("M4 1AA", 30, 21), ("M23 1AA", 10, 4), ("", 4, 2)];
+    let mut csv = String::from("id,postcode,q\n");
+    let mut id = 0;
+    for (pc, n, yes) in sample {
+        for k in 0..n {
+            id += 1;
+            csv.push_str(&format!(
+                "P{id},{pc},{}\n",
+                if k < yes { "Agree" } else { "Disagree" }
+            ));
+        }
+    }
+    write(dir.path(), "survey.csv", csv);
+    let cfg = write(
+        dir.path(),
+        "pipeline.toml",
+        format!(
+            "output_dir = \"out\"\n\
+             [[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS008\"]\ngeography = \"wd\"\n\
+             [[sources]]\nname = \"lookups\"\nplugin = \"geography\"\n[sources.options]\nlookups = [\"{}\"]\n\
+             [[sources]]\nname = \"survey\"\nplugin = \"engagement\"\n[sources.options]\npath = \"survey.csv\"\nexercise = \"Residents survey\"\npseudonymisation_key_env = \"{KEY_ENV}\"\nquestions = [\"q\"]\npostcode_lookup = {{ path = \"postcodes.csv\" }}\n[sources.options.columns]\nrespondent_id = \"id\"\n\
+             [[indicators]]\nplugin = \"engagement-answers\"\n[indicators.options]\narea = \"E08000003\"\nweight_by = [\"ward\"]\n",
+            ts008.display(),
+            lookup.display()
+        ),
+    );
+    let o = run_cfg(&cfg, &[]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).contains("ward: E05000003"),
+        "the ward nobody answered from is named: {}",
+        text(&o)
+    );
+    // By hand: the placed respondents (40) share out by the two wards with
+    // respondents; the four without a ward keep weight 1.
+    let placed = 40.0;
+    let both = (12_000 + 18_000) as f64;
+    let w = [
+        12_000.0 / both * placed / 30.0,
+        18_000.0 / both * placed / 10.0,
+        1.0,
+    ];
+    let (mut wsum, mut wyes, mut w2) = (0.0, 0.0, 0.0);
+    for (k, (_, n, yes)) in sample.iter().enumerate() {
+        wsum += w[k] * *n as f64;
+        wyes += w[k] * *yes as f64;
+        w2 += w[k] * w[k] * *n as f64;
+    }
+    let (_, _, _, batches) = read_parquet(
+        &dir.path()
+            .join("out/indicators/engagement_estimates/part-0.parquet"),
+    );
+    let b = &batches[0];
+    let f = |c: &str| {
+        b.column_by_name(c)
+            .unwrap()
+            .as_primitive::<Float64Type>()
+            .value(0)
+    };
+    assert!(
+        (f("weighted_agree_pct") - wyes / wsum * 100.0).abs() < 1e-6,
+        "{} vs {}",
+        f("weighted_agree_pct"),
+        wyes / wsum * 100.0
+    );
+    assert!((f("effective_n") - wsum * wsum / w2).abs() < 1e-6);
+}

@@ -25,6 +25,7 @@ impl IndicatorPlugin for EngagementAnswers {
             .consumes("engagement_respondents")
             .consumes("engagement_answers")
             .consumes("census_counts")
+            .consumes_optional("geography_lookup")
             .produces("engagement_estimates")
     }
 

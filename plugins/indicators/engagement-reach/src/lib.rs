@@ -18,7 +18,10 @@
 //!   is below the population's share, `over_represented` when the lower
 //!   end is above it, else `in_line`.
 //! - Weights: raking (`eqpipe_plugin_sdk::rake`) on the margins of
-//!   `weight_by` (default age band, sex and broad ethnic group), trimmed to
+//!   `weight_by` (default age band, sex and broad ethnic group; also
+//!   `age_sex`, age band by sex jointly from TS009, and `ward`, the area's
+//!   wards from `geography_lookup` and their residents from TS008; a margin
+//!   with no Census population loaded is a coverage warning), trimmed to
 //!   `trim` times the mean (default 0.2 to 5). Respondents who did not
 //!   state a weighting characteristic keep their share of that margin (a
 //!   "not stated" category whose target is its sample share, the rest of
@@ -38,7 +41,9 @@ use eqpipe_plugin_sdk::prelude::*;
 use eqpipe_plugin_sdk::rake::{self, RakeOptions};
 use eqpipe_plugin_sdk::stats::wilson;
 use eqpipe_plugin_sdk::{column, date_values, is_disclosed, text_values};
-use eqpipe_workforce_representation::{Comparator, Population, population, read_census};
+use eqpipe_workforce_representation::{
+    Comparator, Population, census_category, population, read_census,
+};
 use serde::Deserialize;
 
 /// Options of `[indicators.options]`.
@@ -52,7 +57,10 @@ pub struct Options {
     /// gender identity).
     #[serde(default)]
     pub characteristics: Vec<String>,
-    /// Margins to rake on (default age band, sex, broad ethnic group).
+    /// Margins to rake on (default age band, sex, broad ethnic group): any
+    /// profiled characteristic, `age_sex` (age band by sex jointly, from
+    /// TS009) or `ward` (the respondents' wards against the area's wards in
+    /// `geography_lookup`, residents from TS008).
     #[serde(default)]
     pub weight_by: Vec<String>,
     /// Bounds on a weight relative to the mean (default `[0.2, 5.0]`).
@@ -119,7 +127,16 @@ impl EngagementReach {
             let key = text_values(c("respondent_key")?.as_ref())?;
             let date = date_values(c("response_date")?.as_ref())?;
             let mut cols: Vec<(String, Vec<String>)> = Vec::new();
-            for ch in chars.iter().chain(self.weight_by().iter()) {
+            let wanted: Vec<String> = chars
+                .iter()
+                .chain(self.weight_by().iter())
+                .flat_map(|ch| match ch.as_str() {
+                    AGE_SEX => vec!["age_band".to_string(), "sex".to_string()],
+                    WARD => vec!["ward_code".to_string()],
+                    _ => vec![ch.clone()],
+                })
+                .collect();
+            for ch in &wanted {
                 if !cols.iter().any(|(n, _)| n == ch) {
                     cols.push((ch.clone(), text_values(c(ch)?.as_ref())?));
                 }
@@ -133,10 +150,18 @@ impl EngagementReach {
                     repeated += 1;
                     continue;
                 }
-                let r: Respondent = cols
+                let mut r: Respondent = cols
                     .iter()
                     .map(|(n, v)| (n.clone(), v[i].clone()))
                     .collect();
+                // The composite margins: age band by sex, and ward.
+                let joint = match (r.get("age_band"), r.get("sex")) {
+                    (Some(a), Some(x)) if stated(a) && stated(x) => format!("{a}|{x}"),
+                    _ => "not_stated".to_string(),
+                };
+                r.insert(AGE_SEX.to_string(), joint);
+                let ward = r.get("ward_code").cloned().unwrap_or_default();
+                r.insert(WARD.to_string(), ward);
                 out.entry(exercise[i].clone())
                     .or_default()
                     .push((key[i].clone(), r));
@@ -168,6 +193,72 @@ type Margins = (Vec<Vec<usize>>, Vec<Vec<f64>>, Vec<String>, Vec<String>);
 /// An exercise's weights by respondent key, the raking's report, and the
 /// margins raked on.
 type Weights = (HashMap<String, f64>, rake::Raked, Vec<String>);
+
+/// The joint margin of age band by sex (`weight_by = ["age_sex", …]`),
+/// from a sex-by-age table (TS009).
+const AGE_SEX: &str = "age_sex";
+/// The area margin: respondents' wards against the wards' residents.
+const WARD: &str = "ward";
+
+/// Residents by age band and sex (`16-24|F`) from the area's TS009 cells
+/// (`Female; Age: Aged 16 years`): the finest cells only (bands with single
+/// years beneath them are skipped); `None` when the table is missing or a
+/// cell straddles a band.
+fn age_sex_population(
+    rows: &[eqpipe_workforce_representation::CensusRow],
+) -> Option<BTreeMap<String, f64>> {
+    let table: Vec<_> = rows.iter().filter(|r| r.0 == "TS009").collect();
+    let parents: BTreeSet<&str> = table.iter().map(|r| r.2.as_str()).collect();
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for (_, label, _, count) in table {
+        if parents.contains(label.as_str()) {
+            continue;
+        }
+        let Some((sex, age)) = label.split_once("; ") else {
+            continue;
+        };
+        let Some(sex) = census_category("sex", sex) else {
+            continue;
+        };
+        let age = age.trim_start_matches("Age: ");
+        match census_category("age_band", age) {
+            Some(band) if band.starts_with('\u{0}') => return None,
+            Some(band) => *out.entry(format!("{band}|{sex}")).or_default() += *count as f64,
+            None => {}
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Each ward of `area` (from `geography_lookup`) and its residents (TS008's
+/// total in `census_counts`).
+fn ward_population(ctx: &Context, area: &str) -> Result<BTreeMap<String, f64>, PluginError> {
+    let mut wards: BTreeSet<String> = BTreeSet::new();
+    for batch in ctx.open_input("geography_lookup")? {
+        let b = batch?;
+        let c = |n: &str| column(&b, "geography_lookup", n);
+        let (child, level, parent) = (
+            text_values(c("child_code")?.as_ref())?,
+            text_values(c("child_level")?.as_ref())?,
+            text_values(c("parent_code")?.as_ref())?,
+        );
+        for i in 0..b.num_rows() {
+            if parent[i] == area && level[i].starts_with("wd") {
+                wards.insert(child[i].clone());
+            }
+        }
+    }
+    let codes: BTreeSet<&str> = wards.iter().map(String::as_str).collect();
+    let (cells, _) = read_census(ctx, &codes)?;
+    Ok(cells
+        .into_iter()
+        .filter_map(|(ward, rows)| {
+            rows.iter()
+                .find(|r| r.0 == "TS008" && (r.1 == "All persons" || r.1.starts_with("Total")))
+                .map(|r| (ward, r.3 as f64))
+        })
+        .collect())
+}
 
 /// A value counts as stated when it says what the characteristic is.
 fn stated(v: &str) -> bool {
@@ -230,6 +321,7 @@ impl IndicatorPlugin for EngagementReach {
             .description("Who a consultation reached against the area's population, and raked estimates of its answers")
             .consumes("engagement_respondents")
             .consumes("census_counts")
+            .consumes_optional("geography_lookup")
             .produces("engagement_reach")
     }
 
@@ -295,6 +387,41 @@ impl EngagementReach {
                 .map_or(&[][..], Vec::as_slice),
             &all,
         );
+        let mut pop = pop;
+        if weight_by.iter().any(|w| w == AGE_SEX)
+            && let Some(p) = age_sex_population(
+                census
+                    .get(&self.options.area)
+                    .map_or(&[][..], Vec::as_slice),
+            )
+        {
+            pop.insert(AGE_SEX.to_string(), p);
+        }
+        if weight_by.iter().any(|w| w == WARD) {
+            let p = ward_population(ctx, &self.options.area)?;
+            if !p.is_empty() {
+                pop.insert(WARD.to_string(), p);
+            }
+        }
+        if which == Output::Estimates {
+            let missing: Vec<&str> = weight_by
+                .iter()
+                .filter(|w| !pop.contains_key(w.as_str()))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                ctx.coverage_warning(
+                    Some("engagement_estimates"),
+                    &format!(
+                        "margins asked for in weight_by with no Census population for {} (its table, or for wards the lookup, is not loaded): not weighted on them ({})",
+                        self.options.area,
+                        missing.join(", ")
+                    ),
+                    missing.len() as u64,
+                    Some(weight_by.len() as u64),
+                );
+            }
+        }
         let mut profile = TextRows::new(&[
             "exercise",
             "period_end",
