@@ -25,7 +25,7 @@ use eqpipe_service_usage::{PostcodeLookup, load_postcode_lookup, postcode_key};
 use eqpipe_workforce::classify::Classifier;
 use eqpipe_workforce::{
     Format, OnUnmapped, age_band, iso_date, key_from_env, load_classifier, pseudonymise,
-    read_table, report_unmapped, resolve_inputs,
+    read_table, report_unmapped, resolve_some_inputs,
 };
 use serde::Deserialize;
 
@@ -151,13 +151,7 @@ impl SourcePlugin for Engagement {
         if let Some(l) = &self.options.postcode_lookup {
             self.postcodes = load_postcode_lookup(ctx, l)?;
         }
-        let files = resolve_inputs(ctx, &self.options.path)?;
-        if files.is_empty() {
-            return Err(PluginError::data(format!(
-                "no file matches `{}`",
-                self.options.path
-            )));
-        }
+        let files = resolve_some_inputs(ctx, &self.options.path)?;
         let mut unplaced = (0u64, 0u64);
         for (file, name) in &files {
             ctx.check_cancelled()?;

@@ -154,23 +154,9 @@ const SOURCES: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// A column title as compared: lower case, letters and digits only.
-fn normalise(header: &str) -> String {
-    header
-        .trim_start_matches('\u{feff}')
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
+use eqpipe_spend::normalise;
 
-/// A field as text: UTF-8, or Windows-1252 where it is not.
-fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(b) {
-        Ok(t) => std::borrow::Cow::Borrowed(t),
-        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(b).0,
-    }
-}
+use eqpipe_spend::decode_field as text;
 
 /// The org-id scheme of a 360Giving organisation identifier: its first two
 /// dash-separated parts (`GB-CHC`, `GB-COH`, `GB-SC`), or `360G` for a
@@ -402,13 +388,7 @@ impl SourcePlugin for Grants {
         if let Some(l) = &self.options.postcode_lookup {
             self.postcodes = load_postcode_lookup(ctx, l)?;
         }
-        let files = eqpipe_workforce::resolve_inputs(ctx, &self.options.path)?;
-        if files.is_empty() {
-            return Err(PluginError::data(format!(
-                "`{}` names no file",
-                self.options.path
-            )));
-        }
+        let files = eqpipe_workforce::resolve_some_inputs(ctx, &self.options.path)?;
         for (path, name) in &files {
             ctx.check_cancelled()?;
             let json = name.to_ascii_lowercase().ends_with(".json");

@@ -206,13 +206,7 @@ impl SourcePlugin for HateCrime {
     }
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
-        let files = eqpipe_workforce::resolve_inputs(ctx, &self.options.path)?;
-        if files.is_empty() {
-            return Err(PluginError::data(format!(
-                "no file matches `{}`",
-                self.options.path
-            )));
-        }
+        let files = eqpipe_workforce::resolve_some_inputs(ctx, &self.options.path)?;
         for (path, name) in &files {
             ctx.check_cancelled()?;
             let n = self.read(ctx, path, name)?;

@@ -215,17 +215,27 @@ pub fn match_headers(
     header: &[String],
     extra: &BTreeMap<String, Vec<String>>,
 ) -> BTreeMap<&'static str, usize> {
+    match_fields(header, FIELDS, extra)
+}
+
+/// A field table: each field's name, whether it is required, and its
+/// built-in header aliases (normalised).
+pub type FieldTable = [(&'static str, bool, &'static [&'static str])];
+
+/// Which header (by index) each of `fields` is read from: a council's own
+/// names (`extra`, by field) first, then the built-in aliases, compared as
+/// [`normalise`] writes them; a header is read for one field only, the
+/// first that claims it.
+pub fn match_fields(
+    header: &[String],
+    fields: &FieldTable,
+    extra: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<&'static str, usize> {
     let norm: Vec<String> = header.iter().map(|h| normalise(h)).collect();
     let mut taken = vec![false; header.len()];
     let mut out = BTreeMap::new();
-    for (field, _, aliases) in FIELDS {
-        let own = extra
-            .get(*field)
-            .into_iter()
-            .flatten()
-            .map(|a| normalise(a));
-        let tried: Vec<String> = own.chain(aliases.iter().map(|a| a.to_string())).collect();
-        if let Some(i) = tried
+    for (field, _, aliases) in fields {
+        if let Some(i) = aliases_of(field, aliases, extra)
             .iter()
             .find_map(|a| (0..norm.len()).find(|&i| !taken[i] && norm[i] == *a))
         {
@@ -234,6 +244,21 @@ pub fn match_headers(
         }
     }
     out
+}
+
+/// The names tried for a field, a council's own first (normalised).
+pub fn aliases_of(
+    field: &str,
+    aliases: &[&str],
+    extra: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    extra
+        .get(field)
+        .into_iter()
+        .flatten()
+        .map(|a| normalise(a))
+        .chain(aliases.iter().map(|a| a.to_string()))
+        .collect()
 }
 
 /// A supplier's name as it is matched across files: upper case, `&` as
@@ -267,8 +292,9 @@ pub fn name_key(name: &str) -> String {
     words.join(" ")
 }
 
-/// A field as text: UTF-8, or Windows-1252 where it is not.
-fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+/// A field as text: UTF-8, or Windows-1252 where it is not (councils'
+/// exports saved by Excel on Windows).
+pub fn decode_field(b: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(b) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
         Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(b).0,
@@ -331,7 +357,7 @@ impl Spend {
             .byte_headers()
             .map_err(|e| PluginError::data(format!("{name}: cannot read the header: {e}")))?
             .iter()
-            .map(|h| text(h).trim().to_string())
+            .map(|h| decode_field(h).trim().to_string())
             .collect();
         let found = match_headers(&header, &self.options.columns);
         for (field, required, aliases) in FIELDS {
@@ -379,7 +405,7 @@ impl Spend {
                 let v = found
                     .get(field)
                     .and_then(|&i| rec.get(i))
-                    .map(|b| text(b).trim().to_string())
+                    .map(|b| decode_field(b).trim().to_string())
                     .unwrap_or_default();
                 if MISSING.contains(&v.to_lowercase().as_str()) {
                     String::new()
@@ -462,13 +488,7 @@ impl SourcePlugin for Spend {
     }
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
-        let files = eqpipe_workforce::resolve_inputs(ctx, &self.options.path)?;
-        if files.is_empty() {
-            return Err(PluginError::data(format!(
-                "`{}` names no file",
-                self.options.path
-            )));
-        }
+        let files = eqpipe_workforce::resolve_some_inputs(ctx, &self.options.path)?;
         let mut total = 0;
         for (path, name) in &files {
             ctx.check_cancelled()?;

@@ -36,7 +36,7 @@ pub struct Options {
 }
 
 /// The register's fields: name, required, built-in aliases (normalised).
-const FIELDS: &[(&str, bool, &[&str])] = &[
+const FIELDS: &eqpipe_spend::FieldTable = &[
     (
         "supplier_id",
         false,
@@ -134,18 +134,7 @@ const COLUMNS: &[&str] = &[
     "sme",
 ];
 
-/// A header as compared: lower case, letters and digits only.
-fn normalise(header: &str) -> String {
-    eqpipe_spend::normalise(header)
-}
-
-/// A field as text: UTF-8, or Windows-1252 where it is not.
-fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(b) {
-        Ok(t) => std::borrow::Cow::Borrowed(t),
-        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(b).0,
-    }
-}
+use eqpipe_spend::decode_field as text;
 
 /// A yes/no flag as `true`/`false`; empty for no value; anything else as
 /// given (the host rejects it, naming the row).
@@ -192,34 +181,14 @@ impl SupplierRegister {
             .iter()
             .map(|h| text(h).trim().to_string())
             .collect();
-        let norm: Vec<String> = header.iter().map(|h| normalise(h)).collect();
-        let mut taken = vec![false; header.len()];
-        let mut at: BTreeMap<&str, usize> = BTreeMap::new();
+        let at = eqpipe_spend::match_fields(&header, FIELDS, &self.options.columns);
         for (field, required, aliases) in FIELDS {
-            let own = self
-                .options
-                .columns
-                .get(*field)
-                .into_iter()
-                .flatten()
-                .map(|a| normalise(a));
-            let tried: Vec<String> = own.chain(aliases.iter().map(|a| a.to_string())).collect();
-            match tried
-                .iter()
-                .find_map(|a| (0..norm.len()).find(|&i| !taken[i] && norm[i] == *a))
-            {
-                Some(i) => {
-                    taken[i] = true;
-                    at.insert(field, i);
-                }
-                None if *required => {
-                    return Err(PluginError::data(format!(
-                        "{name}: no column for `{field}` (tried {}; the header has: {}); name it under `columns`",
-                        tried.join(", "),
-                        header.join(", ")
-                    )));
-                }
-                None => {}
+            if *required && !at.contains_key(field) {
+                return Err(PluginError::data(format!(
+                    "{name}: no column for `{field}` (tried {}; the header has: {}); name it under `columns`",
+                    eqpipe_spend::aliases_of(field, aliases, &self.options.columns).join(", "),
+                    header.join(", ")
+                )));
             }
         }
         ctx.info(&format!(
@@ -325,13 +294,7 @@ impl SourcePlugin for SupplierRegister {
         if let Some(l) = &self.options.postcode_lookup {
             self.postcodes = load_postcode_lookup(ctx, l)?;
         }
-        let files = eqpipe_workforce::resolve_inputs(ctx, &self.options.path)?;
-        if files.is_empty() {
-            return Err(PluginError::data(format!(
-                "`{}` names no file",
-                self.options.path
-            )));
-        }
+        let files = eqpipe_workforce::resolve_some_inputs(ctx, &self.options.path)?;
         for (path, name) in &files {
             ctx.check_cancelled()?;
             self.read_file(ctx, path, name)?;

@@ -557,6 +557,19 @@ impl Workforce {
     }
 }
 
+/// As [`resolve_inputs`], and a glob that names no file is an error (a
+/// source that reads nothing must say so, not succeed empty).
+pub fn resolve_some_inputs(
+    ctx: &Context,
+    path: &str,
+) -> Result<Vec<(PathBuf, String)>, PluginError> {
+    let files = resolve_inputs(ctx, path)?;
+    if files.is_empty() {
+        return Err(PluginError::data(format!("`{path}` names no file")));
+    }
+    Ok(files)
+}
+
 /// The files a `path` option names: one file or URL, or a glob on the file
 /// name in a folder the host resolves (relative to the config).
 pub fn resolve_inputs(ctx: &Context, path: &str) -> Result<Vec<(PathBuf, String)>, PluginError> {
