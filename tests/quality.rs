@@ -50,6 +50,18 @@ fn text_at(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
     })
 }
 
+/// A Float64 column of a batch, by name.
+fn f64s<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow_array::PrimitiveArray<Float64Type> {
+    b.column_by_name(name)
+        .unwrap()
+        .as_primitive::<Float64Type>()
+}
+
+/// An Int64 column of a batch, by name.
+fn i64s<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow_array::PrimitiveArray<Int64Type> {
+    b.column_by_name(name).unwrap().as_primitive::<Int64Type>()
+}
+
 /// Inserts thousands separators as Excel writes them (`29199` -> `29,199`).
 fn excel_thousands(n: &str) -> String {
     let digits: Vec<char> = n.chars().collect();
@@ -536,10 +548,7 @@ fn hr_exports_in_the_encodings_and_formats_they_come_in() {
     assert!(o.status.success(), "{}", text(&o));
     let (_, _, _, b) =
         read_parquet(&out.join("restricted/datasets/workforce/source=hr/part-0.parquet"));
-    let pay = b[0]
-        .column_by_name("hourly_pay")
-        .unwrap()
-        .as_primitive::<Float64Type>();
+    let pay = f64s(&b[0], "hourly_pay");
     assert_eq!((pay.value(0), pay.value(1)), (12.0, 12.1));
 
     // A header naming a mapped column twice.
@@ -640,10 +649,7 @@ fn published_workforce_counts_dated_by_year_month_or_day() {
             (19447, "day".to_string())
         ]
     );
-    let employees = b
-        .column_by_name("employees")
-        .unwrap()
-        .as_primitive::<Int64Type>();
+    let employees = i64s(b, "employees");
     assert!((0..b.num_rows()).any(|i| employees.value(i) == 1250));
 }
 
@@ -940,10 +946,7 @@ fn stored_spend(path: &Path) -> (usize, f64, HashMap<String, usize>, usize, Vec<
     let mut status: HashMap<String, usize> = HashMap::new();
     let mut leaked = 0;
     for b in &batches {
-        let amount = b
-            .column_by_name("amount")
-            .unwrap()
-            .as_primitive::<Float64Type>();
+        let amount = f64s(b, "amount");
         for i in 0..b.num_rows() {
             sum += amount.value(i);
             let s = text_at(b, "payee_status", i).unwrap();
@@ -1185,10 +1188,7 @@ fn real_360giving_grants_in_csv_and_json_load_alike() {
         let mut k = 0;
         let mut stored_schemes: HashMap<String, usize> = HashMap::new();
         for b in &batches {
-            let amounts = b
-                .column_by_name("amount_awarded")
-                .unwrap()
-                .as_primitive::<Float64Type>();
+            let amounts = f64s(b, "amount_awarded");
             for i in 0..b.num_rows() {
                 let (rid, ramount, rcompany) = &raw[k];
                 assert_eq!(
@@ -1422,14 +1422,8 @@ fn social_value_on_real_spend_matches_a_calculation_from_the_raw_files() {
     assert_eq!(rows, 14, "one financial year, every measure");
     let mut got: HashMap<String, (f64, Option<f64>)> = HashMap::new();
     for b in &batches {
-        let amount = b
-            .column_by_name("amount")
-            .unwrap()
-            .as_primitive::<Float64Type>();
-        let share = b
-            .column_by_name("share_of_matched_pct")
-            .unwrap()
-            .as_primitive::<Float64Type>();
+        let amount = f64s(b, "amount");
+        let share = f64s(b, "share_of_matched_pct");
         for i in 0..b.num_rows() {
             assert_eq!(text_at(b, "period", i).as_deref(), Some("2026-27"));
             got.insert(
@@ -1507,10 +1501,7 @@ fn social_value_matches_by_name_only_where_the_name_is_one_suppliers() {
     );
     let mut got: HashMap<String, f64> = HashMap::new();
     for b in &batches {
-        let amount = b
-            .column_by_name("amount")
-            .unwrap()
-            .as_primitive::<Float64Type>();
+        let amount = f64s(b, "amount");
         for i in 0..b.num_rows() {
             got.insert(text_at(b, "measure", i).unwrap(), amount.value(i));
         }
@@ -1625,14 +1616,8 @@ fn vcse_grants_on_real_360giving_data_match_the_raw_file() {
         read_parquet(&dir.path().join("out/indicators/vcse_grants/part-0.parquet"));
     let mut got: HashMap<(String, String, String), (u64, f64)> = HashMap::new();
     for b in &batches {
-        let grants = b
-            .column_by_name("grants")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        let amounts = b
-            .column_by_name("amount")
-            .unwrap()
-            .as_primitive::<Float64Type>();
+        let grants = i64s(b, "grants");
+        let amounts = f64s(b, "amount");
         for i in 0..b.num_rows() {
             let dim = text_at(b, "dimension", i).unwrap();
             if dim == "ward" || dim == "classification" {
@@ -1783,14 +1768,8 @@ fn a_consultations_reach_and_its_raked_answers_match_the_census_by_hand() {
     let stated: f64 = sample.iter().map(|s| s.1 as f64).sum();
     let mut seen = 0;
     for b in &batches {
-        let share = b
-            .column_by_name("share_pct")
-            .unwrap()
-            .as_primitive::<Float64Type>();
-        let popc = b
-            .column_by_name("population_pct")
-            .unwrap()
-            .as_primitive::<Float64Type>();
+        let share = f64s(b, "share_pct");
+        let popc = f64s(b, "population_pct");
         for i in 0..b.num_rows() {
             let cat = text_at(b, "category", i).unwrap();
             if cat == "not_disclosed" {
@@ -2035,18 +2014,9 @@ fn hate_crime_in_the_home_office_layout_counts_each_offence_once() {
     );
     assert_eq!(n, 3 * 6, "three area-years, all and five strands");
     for b in &batches {
-        let offences = b
-            .column_by_name("offences")
-            .unwrap()
-            .as_primitive::<Int64Type>();
-        let change = b
-            .column_by_name("change_pct")
-            .unwrap()
-            .as_primitive::<Float64Type>();
-        let rate = b
-            .column_by_name("rate_per_1000")
-            .unwrap()
-            .as_primitive::<Float64Type>();
+        let offences = i64s(b, "offences");
+        let change = f64s(b, "change_pct");
+        let rate = f64s(b, "rate_per_1000");
         for i in 0..b.num_rows() {
             let key = (
                 text_at(b, "financial_year", i).unwrap(),
