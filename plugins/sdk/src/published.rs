@@ -529,6 +529,17 @@ pub fn days(d: NaiveDate) -> i32 {
     d.num_days_from_ce() - 719_163
 }
 
+/// The date `d` days after the Unix epoch (Arrow's Date32): the inverse
+/// of [`days`], for indicators that read dates with `date_values`. Dates
+/// beyond chrono's range (about ±262,000 years) are clamped to it.
+pub fn date_of_days(d: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(d.saturating_add(719_163)).unwrap_or(if d < 0 {
+        NaiveDate::MIN
+    } else {
+        NaiveDate::MAX
+    })
+}
+
 /// Whether a column's unit makes it a percentage (a trailing `%` allowed).
 pub fn is_percent(unit: Option<&str>) -> bool {
     unit.is_some_and(|u| {
@@ -680,6 +691,10 @@ mod tests {
     #[test]
     fn epoch_days() {
         assert_eq!(days(ymd(1970, 1, 1).unwrap()), 0);
+        assert_eq!(date_of_days(0).to_string(), "1970-01-01");
+        assert_eq!(date_of_days(19_723).to_string(), "2024-01-01");
+        assert_eq!(date_of_days(19_782).to_string(), "2024-02-29");
+        assert_eq!(days(date_of_days(-12_345)), -12_345);
         assert_eq!(days(ymd(2020, 3, 31).unwrap()), 18352);
     }
 }

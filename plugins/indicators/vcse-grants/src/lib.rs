@@ -118,8 +118,7 @@ impl IndicatorPlugin for VcseGrants {
                     continue;
                 };
                 grants += 1;
-                let day = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
-                    + chrono::Duration::days(d as i64);
+                let day = eqpipe_plugin_sdk::published::date_of_days(d);
                 let (label, start, end) = period_of(day, self.options.period);
                 let t = tallies.entry((start, label, end)).or_default();
                 let who = if rtype[i] == "individual" {
