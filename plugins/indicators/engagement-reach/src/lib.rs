@@ -38,6 +38,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use eqpipe_plugin_sdk::prelude::*;
+use eqpipe_plugin_sdk::published::date_of_days;
 use eqpipe_plugin_sdk::rake::{self, RakeOptions};
 use eqpipe_plugin_sdk::stats::wilson;
 use eqpipe_plugin_sdk::{column, date_values, is_disclosed, text_values};
@@ -169,20 +170,6 @@ impl EngagementReach {
         }
         Ok((out, repeated, last))
     }
-}
-
-/// Days since 1970-01-01 as `YYYY-MM-DD` (Howard Hinnant's civil-from-days).
-fn day(z: i32) -> String {
-    let z = z as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// The rake's input: each margin's respondent categories and targets, the
@@ -321,7 +308,6 @@ impl IndicatorPlugin for EngagementReach {
             .description("Who a consultation reached against the area's population, and raked estimates of its answers")
             .consumes("engagement_respondents")
             .consumes("census_counts")
-            .consumes_optional("geography_lookup")
             .produces("engagement_reach")
     }
 
@@ -388,7 +374,10 @@ impl EngagementReach {
             &all,
         );
         let mut pop = pop;
-        if weight_by.iter().any(|w| w == AGE_SEX)
+        // The composite margins' populations serve the weights only.
+        let weighting = which == Output::Estimates;
+        if weighting
+            && weight_by.iter().any(|w| w == AGE_SEX)
             && let Some(p) = age_sex_population(
                 census
                     .get(&self.options.area)
@@ -397,13 +386,13 @@ impl EngagementReach {
         {
             pop.insert(AGE_SEX.to_string(), p);
         }
-        if weight_by.iter().any(|w| w == WARD) {
+        if weighting && weight_by.iter().any(|w| w == WARD) {
             let p = ward_population(ctx, &self.options.area)?;
             if !p.is_empty() {
                 pop.insert(WARD.to_string(), p);
             }
         }
-        if which == Output::Estimates {
+        if weighting {
             let missing: Vec<&str> = weight_by
                 .iter()
                 .filter(|w| !pop.contains_key(w.as_str()))
@@ -439,7 +428,10 @@ impl EngagementReach {
         ]);
         let mut weights_of: HashMap<String, Weights> = HashMap::new();
         for (exercise, people) in &exercises {
-            let period_end = last.get(exercise).map(|d| day(*d)).unwrap_or_default();
+            let period_end = last
+                .get(exercise)
+                .map(|d| date_of_days(*d).to_string())
+                .unwrap_or_default();
             for ch in &chars {
                 let total = people.len() as f64;
                 let mut counts: BTreeMap<&str, f64> = BTreeMap::new();
@@ -620,7 +612,9 @@ impl EngagementReach {
                 [
                     exercise.clone(),
                     question.clone(),
-                    last.get(exercise).map(|d| day(*d)).unwrap_or_default(),
+                    last.get(exercise)
+                        .map(|d| date_of_days(*d).to_string())
+                        .unwrap_or_default(),
                     format!("{n}"),
                     format!("{agree}"),
                     f((n > 0.0).then(|| agree / n * 100.0)),
@@ -653,15 +647,3 @@ impl EngagementReach {
 }
 
 eqpipe_plugin_sdk::export_plugin!(indicator: EngagementReach);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_are_civil_dates() {
-        assert_eq!(day(0), "1970-01-01");
-        assert_eq!(day(19_723), "2024-01-01");
-        assert_eq!(day(19_782), "2024-02-29");
-    }
-}
