@@ -198,6 +198,7 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
             name: "checked".into(),
             plugin: None,
             library: Some(path.to_path_buf()),
+            command: None,
             isolation: Isolation::InProcess,
             timeout_secs: None,
             memory_limit_mb: None,

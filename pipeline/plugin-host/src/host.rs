@@ -160,7 +160,33 @@ impl StepContext {
         }
     }
 
-    fn fetch(&self, request_json: &str) -> Result<FetchResponse, (i32, String)> {
+    /// Records a coverage warning the plugin raised.
+    pub(crate) fn coverage(&self, dataset: &str, what: &str, count: u64, of: u64) {
+        let w = eqpipe_core::manifest::Warning {
+            kind: eqpipe_core::config::WarningKind::Coverage,
+            dataset: (!dataset.is_empty()).then(|| dataset.to_string()),
+            what: what.chars().take(200).collect(),
+            count,
+            of: (of > 0).then_some(of),
+        };
+        tracing::debug!(target: "plugin", "coverage: {w}");
+        self.warnings.lock().expect("not poisoned").push(w);
+    }
+
+    /// Shows the plugin's progress (a bar on a terminal, else a debug line).
+    pub(crate) fn show_progress(&self, done: u64, total: u64, msg: &str) {
+        if let Some(pb) = &self.progress {
+            if total > 0 {
+                pb.set_length(total);
+            }
+            pb.set_position(done);
+            pb.set_message(msg.to_string());
+        } else {
+            tracing::debug!(step = %self.step, done, total, "{msg}");
+        }
+    }
+
+    pub(crate) fn fetch(&self, request_json: &str) -> Result<FetchResponse, (i32, String)> {
         let req: FetchRequest = serde_json::from_str(request_json).map_err(|e| {
             (
                 abi::STATUS_INVALID_CONFIG,
@@ -265,15 +291,7 @@ unsafe extern "C" fn host_warn(
         let s = unsafe { step(ctx) };
         let dataset = unsafe { dataset.as_str() }.unwrap_or("");
         let what = unsafe { what.as_str() }.unwrap_or("(not UTF-8)");
-        let w = eqpipe_core::manifest::Warning {
-            kind: eqpipe_core::config::WarningKind::Coverage,
-            dataset: (!dataset.is_empty()).then(|| dataset.to_string()),
-            what: what.chars().take(200).collect(),
-            count,
-            of: (of > 0).then_some(of),
-        };
-        tracing::debug!(target: "plugin", "coverage: {w}");
-        s.warnings.lock().expect("not poisoned").push(w);
+        s.coverage(dataset, what, count, of);
     }));
 }
 
@@ -282,15 +300,7 @@ unsafe extern "C" fn host_progress(ctx: *mut c_void, done: u64, total: u64, mess
         // SAFETY: as for host_log.
         let s = unsafe { step(ctx) };
         let msg = unsafe { message.as_str() }.unwrap_or("");
-        if let Some(pb) = &s.progress {
-            if total > 0 {
-                pb.set_length(total);
-            }
-            pb.set_position(done);
-            pb.set_message(msg.to_string());
-        } else {
-            tracing::debug!(step = %s.step, done, total, "{msg}");
-        }
+        s.show_progress(done, total, msg);
     }));
 }
 

@@ -34,7 +34,11 @@ impl StepFailure {
 
 /// Calls create, run and destroy on one plugin instance.
 pub fn invoke(ctx: &StepContext, options: &str) -> Result<(), StepFailure> {
-    let desc = ctx.plugin.descriptor;
+    let crate::registry::Entry::Abi(desc) = &ctx.plugin.entry else {
+        return Err(StepFailure::failed(
+            "a process plugin has no library to call",
+        ));
+    };
     let api = ctx.host_api();
     let (create, run, destroy) = (
         desc.create.expect("checked at load"),
@@ -87,6 +91,26 @@ pub fn run_plugin(
     options: &serde_json::Value,
     isolated: &Option<(eqpipe_core::config::PluginRef, crate::isolate::Limits)>,
 ) -> Result<(), StepFailure> {
+    if let crate::registry::Entry::Process(program) = &ctx.plugin.entry {
+        let limits = isolated
+            .as_ref()
+            .map(|(_, l)| l.clone())
+            .unwrap_or_default();
+        tracing::info!(
+            command = %program,
+            timeout_secs = limits.timeout.map(|t| t.as_secs()),
+            memory_limit_mb = limits.memory_limit_mb,
+            "running a process plugin"
+        );
+        return crate::process::invoke(ctx, program, options, &limits).map_err(|e| StepFailure {
+            status: if e.cancelled {
+                StepStatus::Cancelled
+            } else {
+                StepStatus::Failed
+            },
+            message: e.message,
+        });
+    }
     match isolated {
         Some((r, limits)) => {
             tracing::info!(
@@ -114,7 +138,7 @@ pub fn isolation_of(
     timeout_secs: Option<u64>,
     memory_limit_mb: Option<u64>,
 ) -> Option<(eqpipe_core::config::PluginRef, crate::isolate::Limits)> {
-    (*isolation == Isolation::Process).then(|| {
+    (*isolation == Isolation::Process || r.is_command()).then(|| {
         (
             r,
             crate::isolate::Limits {
@@ -166,7 +190,9 @@ pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::run
 /// conformance kit's probe of how a plugin answers options it cannot use.
 /// `Err` holds the status code and the plugin's message.
 pub fn try_create(ctx: &StepContext, options: &str) -> Result<(), (i32, String)> {
-    let desc = ctx.plugin.descriptor;
+    let crate::registry::Entry::Abi(desc) = &ctx.plugin.entry else {
+        return Err((abi::STATUS_UNSUPPORTED, "a process plugin".into()));
+    };
     let Some(create) = desc.create else {
         return Err((abi::STATUS_INTERNAL, "no create function".into()));
     };

@@ -105,7 +105,7 @@ pub struct IsolatedError {
     pub message: String,
 }
 
-fn failed(message: impl Into<String>) -> IsolatedError {
+pub(crate) fn failed(message: impl Into<String>) -> IsolatedError {
     IsolatedError {
         cancelled: false,
         message: message.into(),
@@ -177,7 +177,10 @@ pub fn invoke(
             let _g = frames_span.enter();
             read_frames(stdout, ctx, emit_error, done, stop);
         });
-        watch(&mut child, &mut stdin, ctx, limits, stop, &mut timed_out)
+        watch(&mut child, ctx, limits, stop, &mut timed_out, || {
+            let _ = stdin.write_all(b"cancel\n");
+            let _ = stdin.flush();
+        })
     });
     drop(stdin);
     let status = status.map_err(|e| failed(format!("lost the plugin process: {e}")))?;
@@ -208,6 +211,8 @@ fn job_for(ctx: &StepContext, plugin: &PluginRef, options: &str, limits: &Limits
         plugin: match plugin {
             PluginRef::Builtin(n) => WireRef::Builtin(n.clone()),
             PluginRef::Library(p) => WireRef::Library(p.clone()),
+            // A process plugin is run by `process::invoke`, never here.
+            PluginRef::Command { argv, .. } => WireRef::Builtin(argv.join(" ")),
         },
         kind: ctx.plugin.manifest.kind,
         step: ctx.step.clone(),
@@ -255,7 +260,7 @@ fn spawn(job: &Job) -> Result<(Child, ChildStdin), IsolatedError> {
 
 /// The child's log lines, re-logged here; the last eight kept for the
 /// error message should it die.
-fn relog_lines(stderr: impl Read, last: &Mutex<VecDeque<String>>) {
+pub(crate) fn relog_lines(stderr: impl Read, last: &Mutex<VecDeque<String>>) {
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
         relog(&line);
         let mut l = last.lock().expect("not poisoned");
@@ -307,13 +312,13 @@ fn read_frames(
 
 /// Waits for the child to exit, killing it on a frame error, past its
 /// timeout, or ten seconds after a cancellation it was told of.
-fn watch(
+pub(crate) fn watch(
     child: &mut Child,
-    stdin: &mut ChildStdin,
     ctx: &StepContext,
     limits: &Limits,
     stop: &AtomicBool,
     timed_out: &mut bool,
+    mut send_cancel: impl FnMut(),
 ) -> std::io::Result<std::process::ExitStatus> {
     let started = Instant::now();
     let mut cancel_sent: Option<Instant> = None;
@@ -334,8 +339,7 @@ fn watch(
         if ctx.cancel.load(Ordering::Relaxed) {
             match cancel_sent {
                 None => {
-                    let _ = stdin.write_all(b"cancel\n");
-                    let _ = stdin.flush();
+                    send_cancel();
                     cancel_sent = Some(Instant::now());
                 }
                 Some(t) if t.elapsed() > Duration::from_secs(10) => {
@@ -350,7 +354,7 @@ fn watch(
 
 /// The child's last words: what the runtime printed as it died if it said
 /// why (a failed allocation, a panic), else its last line.
-fn last_words(lines: &VecDeque<String>) -> String {
+pub(crate) fn last_words(lines: &VecDeque<String>) -> String {
     let telling = ["memory allocation", "panicked at", "fatal runtime error"];
     lines
         .iter()
@@ -393,34 +397,44 @@ fn outcome(
             cancelled: d.cancelled,
             message: d.message,
         }),
-        None => {
-            #[cfg(unix)]
-            let signal = std::os::unix::process::ExitStatusExt::signal(&status);
-            #[cfg(not(unix))]
-            let signal: Option<i32> = None;
-            let what = match signal {
-                Some(s) => format!("the plugin process died of {}", signal_name(s)),
-                None => format!(
-                    "the plugin process exited with code {} without reporting",
-                    status.code().unwrap_or(-1)
-                ),
-            };
-            let memory = match (signal, limits.memory_limit_mb) {
-                (Some(6), Some(mb)) => format!(
-                    "; it has a memory limit of {mb} MB (memory_limit_mb), and an allocation beyond it aborts the process"
-                ),
-                _ => String::new(),
-            };
-            let last = if last.is_empty() {
-                String::new()
-            } else {
-                format!("; its last message: {last}")
-            };
-            Err(IsolatedError {
-                cancelled: ctx.cancel.load(Ordering::Relaxed),
-                message: format!("{what}{memory}{last}"),
-            })
-        }
+        None => Err(died(ctx, status, last, limits)),
+    }
+}
+
+/// How a plugin process that never reported ended: its signal or exit
+/// code, the memory limit when an allocation beyond it killed it, and its
+/// last words.
+pub(crate) fn died(
+    ctx: &StepContext,
+    status: std::process::ExitStatus,
+    last: &str,
+    limits: &Limits,
+) -> IsolatedError {
+    #[cfg(unix)]
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    #[cfg(not(unix))]
+    let signal: Option<i32> = None;
+    let what = match signal {
+        Some(s) => format!("the plugin process died of {}", signal_name(s)),
+        None => format!(
+            "the plugin process exited with code {} without reporting",
+            status.code().unwrap_or(-1)
+        ),
+    };
+    let memory = match (signal, limits.memory_limit_mb) {
+        (Some(6), Some(mb)) => format!(
+            "; it has a memory limit of {mb} MB (memory_limit_mb), and an allocation beyond it aborts the process"
+        ),
+        _ => String::new(),
+    };
+    let last = if last.is_empty() {
+        String::new()
+    } else {
+        format!("; its last message: {last}")
+    };
+    IsolatedError {
+        cancelled: ctx.cancel.load(Ordering::Relaxed),
+        message: format!("{what}{memory}{last}"),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The host side of the plugin ABI: finding plugins ([`registry`]: the
 //! built-ins table it is handed and partner libraries), the services
 //! vtable and step context handed to a plugin ([`host`]), one instance's
-//! life ([`instance`]), process isolation ([`isolate`]) and the fetch layer
+//! life ([`instance`]), process isolation ([`isolate`]), process plugins
+//! in any language ([`process`]) and the fetch layer
 //! every plugin's HTTP and file reads go through ([`fetch`]).
 //!
 //! **Architecture invariants.**
@@ -22,4 +23,5 @@ pub mod fetch;
 pub mod host;
 pub mod instance;
 pub mod isolate;
+pub mod process;
 pub mod registry;

@@ -24,6 +24,8 @@ pub enum Origin {
     Builtin,
     /// A shared library.
     Library(PathBuf),
+    /// A process plugin's command line.
+    Command(String),
 }
 
 impl std::fmt::Display for Origin {
@@ -31,23 +33,57 @@ impl std::fmt::Display for Origin {
         match self {
             Origin::Builtin => f.write_str("built-in"),
             Origin::Library(p) => write!(f, "{}", p.display()),
+            Origin::Command(c) => f.write_str(c),
         }
     }
+}
+
+/// How the host calls a plugin.
+#[derive(Clone)]
+pub enum Entry {
+    /// Through the C ABI descriptor (static in the library or binary).
+    Abi(&'static abi::PluginDescriptor),
+    /// As a program speaking the process plugin protocol.
+    Process(crate::process::Program),
 }
 
 /// A plugin ready to use: its checked descriptor and manifest. Holds the
 /// library open for as long as any clone lives.
 #[derive(Clone)]
 pub struct Plugin {
-    /// The descriptor (static in the library or binary).
-    pub descriptor: &'static abi::PluginDescriptor,
+    /// How it is called.
+    pub entry: Entry,
     /// The parsed manifest.
     pub manifest: Manifest,
     /// Where it came from.
     pub origin: Origin,
-    /// ABI version the plugin was built against.
+    /// ABI version the plugin was built against (a process plugin: the
+    /// protocol version it speaks).
     pub abi_version: (u32, u32),
+    /// A process plugin: the digest of its program's files, so an edited
+    /// script is run again by an incremental run even at the same version.
+    pub code_digest: Option<String>,
     _library: Option<Arc<libloading::Library>>,
+}
+
+impl Plugin {
+    /// The plugin's version as incremental runs compare it: the manifest's
+    /// version, and for a process plugin its files' digest too.
+    pub fn build_id(&self) -> String {
+        match &self.code_digest {
+            Some(d) => format!("{}+{d}", self.manifest.version),
+            None => self.manifest.version.clone(),
+        }
+    }
+
+    /// The interface it was built for: `1.3` (the C ABI) or `process 1.0`.
+    pub fn interface(&self) -> String {
+        let (major, minor) = self.abi_version;
+        match self.entry {
+            Entry::Abi(_) => format!("{major}.{minor}"),
+            Entry::Process(_) => format!("process {major}.{minor}"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -183,17 +219,24 @@ unsafe fn from_descriptor(
             "manifest is not valid JSON of the expected shape: {e}"
         ))
     })?;
-    manifest.check().map_err(|m| malformed(&m))?;
-    if jsonschema::validator_for(&manifest.config_schema).is_err() {
-        return Err(malformed("config_schema is not a valid JSON Schema"));
-    }
+    checked_manifest(&manifest).map_err(|m| malformed(&m))?;
     Ok(Plugin {
-        descriptor: desc,
+        entry: Entry::Abi(desc),
         manifest,
         origin,
         abi_version: (major, minor),
+        code_digest: None,
         _library: library,
     })
+}
+
+/// The manifest's naming rules and its config schema.
+fn checked_manifest(manifest: &Manifest) -> Result<(), String> {
+    manifest.check()?;
+    if jsonschema::validator_for(&manifest.config_schema).is_err() {
+        return Err("config_schema is not a valid JSON Schema".into());
+    }
+    Ok(())
 }
 
 /// The built-ins table, installed once by the binary that compiles the
@@ -261,6 +304,30 @@ pub fn resolve(r: &PluginRef, wanted: PluginKind) -> Result<Plugin, LoadError> {
     let p = match r {
         PluginRef::Builtin(n) => builtin(n)?,
         PluginRef::Library(path) => load_library(path)?,
+        PluginRef::Command { argv, dir } => {
+            let program = crate::process::Program {
+                argv: argv.clone(),
+                dir: dir.clone(),
+            };
+            let origin = program.to_string();
+            let (manifest, protocol) =
+                crate::process::describe(&program).map_err(|message| LoadError::Malformed {
+                    origin: origin.clone(),
+                    message,
+                })?;
+            checked_manifest(&manifest).map_err(|message| LoadError::Malformed {
+                origin: origin.clone(),
+                message,
+            })?;
+            Plugin {
+                code_digest: Some(program.digest()),
+                entry: Entry::Process(program),
+                manifest,
+                origin: Origin::Command(origin),
+                abi_version: protocol,
+                _library: None,
+            }
+        }
     };
     if p.manifest.kind != wanted {
         return Err(LoadError::WrongKind {

@@ -8,6 +8,7 @@ pub mod exports;
 pub mod notify;
 pub mod objectives;
 pub mod partners;
+mod plugin;
 pub mod schedules;
 pub mod serve;
 
@@ -16,6 +17,8 @@ pub use exports::{ExportFormat, ExportsConfig};
 pub use notify::NotifyConfig;
 pub use objectives::{Measure, Objective};
 pub use partners::{Partner, Partnership};
+pub use plugin::PluginRef;
+use plugin::{check_isolation, plugin_ref};
 pub use schedules::{CatchUp, Overlap, ScheduleConfig};
 pub use serve::ServeConfig;
 
@@ -85,6 +88,9 @@ pub struct SourceConfig {
     pub plugin: Option<String>,
     /// Or a plugin library's path.
     pub library: Option<PathBuf>,
+    /// Or a program speaking the process plugin protocol (any language),
+    /// run in the config's folder: `["python3", "plugins/my_source.py"]`.
+    pub command: Option<Vec<String>>,
     /// Where it runs.
     #[serde(default)]
     pub isolation: Isolation,
@@ -161,6 +167,9 @@ pub struct IndicatorConfig {
     pub plugin: Option<String>,
     /// Or a plugin library's path.
     pub library: Option<PathBuf>,
+    /// Or a program speaking the process plugin protocol (any language),
+    /// run in the config's folder: `["python3", "plugins/my_source.py"]`.
+    pub command: Option<Vec<String>>,
     /// Where it runs.
     #[serde(default)]
     pub isolation: Isolation,
@@ -373,24 +382,6 @@ fn env_keys(prefix: &str, t: &toml::Table, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// What a plugin reference in the config points at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PluginRef {
-    /// A built-in plugin by name.
-    Builtin(String),
-    /// A library path (resolved).
-    Library(PathBuf),
-}
-
-impl std::fmt::Display for PluginRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PluginRef::Builtin(n) => write!(f, "{n}"),
-            PluginRef::Library(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
 impl Config {
     /// Every config value that names an environment variable holding a
     /// secret: (where, key, the variable's name). Plugin options' keys
@@ -511,10 +502,15 @@ impl Config {
                     s.name
                 )));
             }
-            plugin_ref(&s.plugin, &s.library, &self.base_dir)
+            plugin_ref(&s.plugin, &s.library, &s.command, &self.base_dir)
                 .map_err(|m| invalid(format!("{at}: {m}")))?;
-            check_isolation(s.isolation, s.timeout_secs, s.memory_limit_mb)
-                .map_err(|m| invalid(format!("{at}: {m}")))?;
+            check_isolation(
+                s.isolation,
+                s.command.is_some(),
+                s.timeout_secs,
+                s.memory_limit_mb,
+            )
+            .map_err(|m| invalid(format!("{at}: {m}")))?;
             if let Some(p) = s.max_rejected_pct
                 && !(0.0..=100.0).contains(&p)
             {
@@ -537,10 +533,15 @@ impl Config {
         let mut outs = HashSet::new();
         for (i, ind) in self.indicators.iter().enumerate() {
             let at = format!("indicators[{i}]");
-            plugin_ref(&ind.plugin, &ind.library, &self.base_dir)
+            plugin_ref(&ind.plugin, &ind.library, &ind.command, &self.base_dir)
                 .map_err(|m| invalid(format!("{at}: {m}")))?;
-            check_isolation(ind.isolation, ind.timeout_secs, ind.memory_limit_mb)
-                .map_err(|m| invalid(format!("{at}: {m}")))?;
+            check_isolation(
+                ind.isolation,
+                ind.command.is_some(),
+                ind.timeout_secs,
+                ind.memory_limit_mb,
+            )
+            .map_err(|m| invalid(format!("{at}: {m}")))?;
             if let Some(n) = &ind.name {
                 if !eqpipe_plugin_sdk::contract::is_snake_case(n) {
                     return Err(invalid(format!(
@@ -583,12 +584,12 @@ impl Config {
 
     /// The plugin a source uses.
     pub fn source_plugin(&self, s: &SourceConfig) -> PluginRef {
-        plugin_ref(&s.plugin, &s.library, &self.base_dir).expect("checked at load")
+        plugin_ref(&s.plugin, &s.library, &s.command, &self.base_dir).expect("checked at load")
     }
 
     /// The plugin an indicator uses.
     pub fn indicator_plugin(&self, i: &IndicatorConfig) -> PluginRef {
-        plugin_ref(&i.plugin, &i.library, &self.base_dir).expect("checked at load")
+        plugin_ref(&i.plugin, &i.library, &i.command, &self.base_dir).expect("checked at load")
     }
 
     /// The partner a source belongs to, if any.
@@ -602,44 +603,6 @@ impl Config {
             p.to_path_buf()
         } else {
             self.base_dir.join(p)
-        }
-    }
-}
-
-fn check_isolation(
-    isolation: Isolation,
-    timeout_secs: Option<u64>,
-    memory_limit_mb: Option<u64>,
-) -> Result<(), String> {
-    if isolation != Isolation::Process && (timeout_secs.is_some() || memory_limit_mb.is_some()) {
-        return Err(
-            "timeout_secs and memory_limit_mb need isolation = \"process\" (an in-process plugin cannot be stopped or limited)"
-                .into(),
-        );
-    }
-    if timeout_secs == Some(0) || memory_limit_mb.is_some_and(|m| m < 64) {
-        return Err("timeout_secs must be at least 1 and memory_limit_mb at least 64".into());
-    }
-    Ok(())
-}
-
-fn plugin_ref(
-    plugin: &Option<String>,
-    library: &Option<PathBuf>,
-    base: &Path,
-) -> Result<PluginRef, String> {
-    match (plugin, library) {
-        (Some(p), None) => Ok(PluginRef::Builtin(p.clone())),
-        (None, Some(l)) => Ok(PluginRef::Library(if l.is_absolute() {
-            l.clone()
-        } else {
-            base.join(l)
-        })),
-        (Some(_), Some(_)) => {
-            Err("set either `plugin` (a built-in) or `library` (a path), not both".into())
-        }
-        (None, None) => {
-            Err("missing `plugin` (a built-in name) or `library` (a plugin library path)".into())
         }
     }
 }
@@ -715,6 +678,33 @@ plugin = "community-profile"
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing `plugin`"), "{e}");
+    }
+
+    #[test]
+    fn a_command_runs_in_the_config_folder_and_excludes_the_other_kinds() {
+        let c = parse(
+            "[[sources]]\nname = \"a\"\ncommand = [\"python3\", \"plugins/a.py\"]\ntimeout_secs = 30\n\n[[indicators]]\ncommand = [\"./bin/ind\", \"--fast\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.source_plugin(&c.sources[0]),
+            PluginRef::Command {
+                argv: vec!["python3".into(), "plugins/a.py".into()],
+                dir: PathBuf::from("/etc/eqpipe"),
+            }
+        );
+        let PluginRef::Command { argv, .. } = c.indicator_plugin(&c.indicators[0]) else {
+            panic!("a command");
+        };
+        assert_eq!(argv, ["/etc/eqpipe/./bin/ind", "--fast"]);
+        let e = parse("[[sources]]\nname = \"a\"\nplugin = \"x\"\ncommand = [\"y\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not several"), "{e}");
+        let e = parse("[[sources]]\nname = \"a\"\ncommand = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`command` is empty"), "{e}");
     }
 
     #[test]

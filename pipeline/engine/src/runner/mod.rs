@@ -240,7 +240,7 @@ fn prepare(
     }
     let plugin = registry::resolve(r, kind).map_err(|e| StepFailure::failed(e.to_string()))?;
     report.plugin_version = Some(plugin.manifest.version.clone());
-    report.plugin_abi = Some(format!("{}.{}", plugin.abi_version.0, plugin.abi_version.1));
+    report.plugin_abi = Some(plugin.interface());
     // A partner's source pseudonymises with the partner's own key.
     crate::partners::set_key(options, &plugin.manifest.config_schema, key_env);
     registry::check_options(&plugin, options).map_err(StepFailure::failed)?;

@@ -174,7 +174,7 @@ impl StepFacts {
         let unchanged = incremental::same_step(
             old,
             &plugin.manifest.name,
-            &plugin.manifest.version,
+            &plugin.build_id(),
             &self.options_text,
             &shared.root,
         ) && inputs_unchanged(
@@ -482,7 +482,7 @@ fn save_fingerprint(
         fp_path,
         &incremental::Fingerprint {
             plugin: plugin.manifest.name.clone(),
-            version: plugin.manifest.version.clone(),
+            version: plugin.build_id(),
             options: incremental::sha(options_text),
             run_id: shared.run_id.clone(),
             inputs,
