@@ -313,7 +313,7 @@ class Context:
         elif isinstance(data, list) and data and isinstance(data[0], pa.RecordBatch):
             table = pa.Table.from_batches(data)
         elif isinstance(data, list):
-            table = pa.Table.from_pylist(data)
+            table = _rows_to_table(data)
         elif hasattr(data, "to_dict") and hasattr(data, "columns"):
             table = pa.Table.from_pandas(data, preserve_index=False)
         else:
@@ -415,6 +415,27 @@ class Indicator(Plugin):
     """An indicator plugin: reads datasets, emits one indicator output."""
 
     kind = "indicator"
+
+
+def _rows_to_table(rows: List[Mapping[str, Any]]) -> Any:
+    """A table from rows (dicts). A column whose values pyarrow cannot type
+    as one (``3`` beside ``"1,500"``) is sent as text, which the host
+    parses against the contract."""
+    import pyarrow as pa
+
+    names: List[str] = []
+    for r in rows:
+        for k in r:
+            if k not in names:
+                names.append(k)
+    columns = {}
+    for n in names:
+        values = [r.get(n) for r in rows]
+        try:
+            columns[n] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            columns[n] = pa.array([None if v is None else str(v) for v in values], pa.string())
+    return pa.table(columns) if names else pa.table({})
 
 
 def _protocol_streams():
