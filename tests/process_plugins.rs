@@ -615,3 +615,121 @@ fn a_partners_python_source_cannot_read_another_partners_inbox_through_the_host(
         s["south_counts"]
     );
 }
+
+/// `PATH` with the test's Python first, so `python3` in a config is it.
+fn path_with(py: &Path) -> std::ffi::OsString {
+    let bin = py.parent().unwrap().to_path_buf();
+    let mut paths = vec![bin];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).unwrap()
+}
+
+#[test]
+fn the_python_templates_pass_the_conformance_kit_and_run_untouched() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, kind, script, checks) in [
+        (
+            "my-referrals",
+            "source",
+            "my_referrals.py",
+            "8 passed, 0 failed",
+        ),
+        (
+            "my-totals",
+            "indicator",
+            "my_totals.py",
+            "6 passed, 0 failed",
+        ),
+    ] {
+        let o = common::eqpipe()
+            .args([
+                "plugins", "new", name, "--lang", "python", "--kind", kind, "--dir",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let root = dir.path().join(name);
+        let o = common::eqpipe()
+            .current_dir(&root)
+            .env("PATH", path_with(&py))
+            .args(["plugins", "check", script])
+            .output()
+            .unwrap();
+        let said = text(&o);
+        assert!(
+            o.status.success() && said.contains(checks),
+            "{name}: {said}"
+        );
+        assert!(said.contains("PASS protocol version"), "{said}");
+    }
+    // The source's example config runs it; its rows are the template's.
+    let root = dir.path().join("my-referrals");
+    let o = common::eqpipe()
+        .current_dir(&root)
+        .env("PATH", path_with(&py))
+        .args(["--quiet", "run", "--config", "eqpipe.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (_, rows, _, _) = read_parquet(
+        &root.join("out/datasets/my_referrals_rows/source=my_referrals/part-0.parquet"),
+    );
+    assert_eq!(rows, 3);
+}
+
+#[test]
+fn the_conformance_kit_fails_a_process_plugin_that_breaks_the_protocol() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let check = |script: &Path| {
+        let o = common::eqpipe()
+            .args(["plugins", "check"])
+            .arg(&py)
+            .arg(script)
+            .output()
+            .unwrap();
+        (o.status.code(), text(&o))
+    };
+    // A manifest with a version that is not semver.
+    let bad = d.join("bad_manifest.py");
+    std::fs::write(
+        &bad,
+        "import sys\nsys.stdin.readline()\nsys.stdout.write('{\"type\": \"manifest\", \"protocol\": \"1.0\", \"manifest\": {\"name\": \"bad\", \"version\": \"one\", \"kind\": \"source\"}}\\n')\n",
+    )
+    .unwrap();
+    let (code, said) = check(&bad);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("FAIL answers hello with a manifest") && said.contains("not semver"),
+        "{said}"
+    );
+    // Silence: a program that is not a plugin at all.
+    let silent = d.join("silent.py");
+    std::fs::write(&silent, "print('I am not a plugin')\n").unwrap();
+    let (code, said) = check(&silent);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("`I am not a plugin`"), "{said}");
+    // A crash mid-run, and a batch of the wrong shape.
+    let crash = sdk_plugin(d, "crashes", "source", "        os._exit(9)", "");
+    let (code, said) = check(&crash);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("FAIL run and validate") && said.contains("exited with code 9"),
+        "{said}"
+    );
+    let wrong = sdk_plugin(
+        d,
+        "wrong",
+        "source",
+        "        ctx.emit('pp_counts', [{'area': 'x', 'n': 'many'}])",
+        "",
+    );
+    let (code, said) = check(&wrong);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("FAIL run and validate"), "{said}");
+}

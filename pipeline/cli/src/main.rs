@@ -188,23 +188,30 @@ enum PluginsCommand {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
-    /// Conformance kit: load a plugin library and check it (entry symbol,
-    /// ABI, manifest, schema, contracts, errors, a real run validated
-    /// against its contracts, cancellation). Exits non-zero on any failure.
+    /// Conformance kit: load a plugin library, or start a process plugin,
+    /// and check it (entry symbol or handshake, ABI or protocol version,
+    /// manifest, schema, contracts, errors, a real run validated against
+    /// its contracts, cancellation). Exits non-zero on any failure.
     Check {
-        /// The plugin library (.so, .dylib, .dll).
-        library: PathBuf,
+        /// The plugin library (.so, .dylib, .dll), a Python plugin (.py),
+        /// or a process plugin's command line (`python3 my_source.py`).
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        plugin: Vec<String>,
         /// A config whose entry for this library gives the options.
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
-    /// Write a ready-to-build plugin crate.
+    /// Write a ready-to-build plugin: a Rust crate, or with `--lang python`
+    /// a Python script on the SDK (`plugins/sdk-python`).
     New {
         /// Plugin name, kebab-case.
         name: String,
         /// Source or indicator.
         #[arg(long, value_enum, default_value_t = NewKind::Source)]
         kind: NewKind,
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value_t = NewLang::Rust)]
+        lang: NewLang,
         /// Where to create the crate folder.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
@@ -212,6 +219,12 @@ enum PluginsCommand {
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NewLang {
+    Rust,
+    Python,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -269,13 +282,14 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             command: PluginsCommand::List { config },
         } => commands::plugins::list(config.as_deref()),
         Command::Plugins {
-            command: PluginsCommand::Check { library, config },
-        } => commands::plugins::check(&library, config.as_deref()),
+            command: PluginsCommand::Check { plugin, config },
+        } => commands::plugins::check(&plugin, config.as_deref()),
         Command::Plugins {
             command:
                 PluginsCommand::New {
                     name,
                     kind,
+                    lang,
                     dir,
                     sdk,
                 },
@@ -284,7 +298,10 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
                 NewKind::Source => PluginKind::Source,
                 NewKind::Indicator => PluginKind::Indicator,
             };
-            commands::plugins::new(&name, kind, &dir, sdk)
+            match lang {
+                NewLang::Rust => commands::plugins::new(&name, kind, &dir, sdk),
+                NewLang::Python => commands::plugins::new_python(&name, kind, &dir),
+            }
         }
         Command::Demo { out } => commands::demo::run(&out, progress),
         Command::Schedule {

@@ -1,5 +1,5 @@
 //! `eqpipe plugins check`: the conformance kit a partner runs on a plugin
-//! library (alone, or in their own CI) before it goes anywhere near the
+//! library or process plugin (alone, or in their own CI) before it goes anywhere near the
 //! nightly run. One pass/fail line per check.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use eqpipe_plugin_abi as abi;
 use eqpipe_plugin_sdk::PluginKind;
 
-use crate::config::{Config, FetchConfig, IndicatorConfig, Isolation, SourceConfig};
+use crate::config::{Config, FetchConfig, IndicatorConfig, Isolation, PluginRef, SourceConfig};
 use crate::runner::{self, RunOptions, StepStatus};
 use eqpipe_plugin_host::registry::{self, LoadError, Plugin};
 use eqpipe_store::contracts::Contracts;
@@ -37,14 +37,17 @@ fn line(name: &'static str, ok: bool, detail: impl Into<String>) -> CheckLine {
 /// How long a cancelled plugin may take to stop.
 const CANCEL_GRACE: Duration = Duration::from_secs(15);
 
-/// Runs every check on the library at `path`, with the plugin options
-/// `options` (a JSON object) and paths resolved against `base_dir`.
-pub fn check(path: &Path, options: serde_json::Value, base_dir: &Path) -> Vec<CheckLine> {
+/// Runs every check on the plugin `target` (a library or a process
+/// plugin's command), with the plugin options `options` (a JSON object)
+/// and paths resolved against `base_dir`.
+pub fn check(target: &PluginRef, options: serde_json::Value, base_dir: &Path) -> Vec<CheckLine> {
     let mut out = Vec::new();
-    let plugin = match registry::load_library(path) {
+    let process = target.is_command();
+    let plugin = match registry::load(target) {
         Ok(p) => p,
         Err(e) => {
             let (name, detail) = match &e {
+                _ if process => ("answers hello with a manifest", e.to_string()),
                 LoadError::Open { .. } => ("library loads", e.to_string()),
                 LoadError::NoEntry { .. } => ("entry symbol", e.to_string()),
                 LoadError::AbiMismatch { .. } => ("ABI version", e.to_string()),
@@ -55,19 +58,38 @@ pub fn check(path: &Path, options: serde_json::Value, base_dir: &Path) -> Vec<Ch
         }
     };
     let m = &plugin.manifest;
-    out.push(line("library loads", true, path.display().to_string()));
-    out.push(line("entry symbol", true, "eqpipe_plugin_entry"));
-    out.push(line(
-        "ABI version",
-        true,
-        format!(
-            "plugin {}.{}, host {}.{}",
-            plugin.abi_version.0,
-            plugin.abi_version.1,
-            abi::ABI_MAJOR,
-            abi::ABI_MINOR
-        ),
-    ));
+    if process {
+        out.push(line(
+            "answers hello with a manifest",
+            true,
+            target.to_string(),
+        ));
+        out.push(line(
+            "protocol version",
+            true,
+            format!(
+                "plugin {}.{}, host {}.{}",
+                plugin.abi_version.0,
+                plugin.abi_version.1,
+                eqpipe_plugin_host::process::PROTOCOL.0,
+                eqpipe_plugin_host::process::PROTOCOL.1
+            ),
+        ));
+    } else {
+        out.push(line("library loads", true, target.to_string()));
+        out.push(line("entry symbol", true, "eqpipe_plugin_entry"));
+        out.push(line(
+            "ABI version",
+            true,
+            format!(
+                "plugin {}.{}, host {}.{}",
+                plugin.abi_version.0,
+                plugin.abi_version.1,
+                abi::ABI_MAJOR,
+                abi::ABI_MINOR
+            ),
+        ));
+    }
     out.push(line(
         "manifest",
         true,
@@ -113,7 +135,10 @@ pub fn check(path: &Path, options: serde_json::Value, base_dir: &Path) -> Vec<Ch
             format!("{e} (pass --config with this library's options)"),
         ),
     });
-    out.push(errors_come_back(&plugin));
+    if !process {
+        // A process plugin is only ever sent options its schema accepts.
+        out.push(errors_come_back(&plugin));
+    }
     if options_ok.is_err() || !missing.is_empty() {
         return out;
     }
@@ -126,8 +151,8 @@ pub fn check(path: &Path, options: serde_json::Value, base_dir: &Path) -> Vec<Ch
         });
         return out;
     }
-    out.push(run_once(path, &options, base_dir, false));
-    out.push(run_once(path, &options, base_dir, true));
+    out.push(run_once(target, &options, base_dir, false));
+    out.push(run_once(target, &options, base_dir, true));
     out
 }
 
@@ -170,7 +195,12 @@ fn tempdir() -> PathBuf {
 /// Runs the source once through the real pipeline (fetch, validation,
 /// store) in a scratch folder; with `cancel`, asks it to stop after 100 ms
 /// and checks that it does within the grace period.
-fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: bool) -> CheckLine {
+fn run_once(
+    target: &PluginRef,
+    options: &serde_json::Value,
+    base_dir: &Path,
+    cancel: bool,
+) -> CheckLine {
     let name: &'static str = if cancel {
         "honours cancellation"
     } else {
@@ -197,8 +227,14 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
         sources: vec![SourceConfig {
             name: "checked".into(),
             plugin: None,
-            library: Some(path.to_path_buf()),
-            command: None,
+            library: match target {
+                PluginRef::Library(p) => Some(p.clone()),
+                _ => None,
+            },
+            command: match target {
+                PluginRef::Command { argv, .. } => Some(argv.clone()),
+                _ => None,
+            },
             isolation: Isolation::InProcess,
             timeout_secs: None,
             memory_limit_mb: None,
@@ -208,7 +244,10 @@ fn run_once(path: &Path, options: &serde_json::Value, base_dir: &Path, cancel: b
             accept_shrink: false,
         }],
         indicators: Vec::<IndicatorConfig>::new(),
-        base_dir: base_dir.to_path_buf(),
+        base_dir: match target {
+            PluginRef::Command { dir, .. } => dir.clone(),
+            _ => base_dir.to_path_buf(),
+        },
         path: None,
     };
     let flag = Arc::new(AtomicBool::new(false));

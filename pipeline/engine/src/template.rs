@@ -264,3 +264,140 @@ mod tests {
     }
 }
 "#;
+
+/// Writes a Python plugin `dir/name/`: the script on the SDK, an example
+/// config running it, and a README; returns the folder and the script's
+/// file name. It passes `eqpipe plugins check` untouched.
+pub fn generate_python(
+    name: &str,
+    kind: PluginKind,
+    dir: &Path,
+) -> Result<(PathBuf, String), String> {
+    if !is_kebab_case(name) {
+        return Err(format!(
+            "plugin name `{name}` must be kebab-case, like `referrals-export`"
+        ));
+    }
+    let root = dir.join(name);
+    if root.exists() {
+        return Err(format!("{} already exists", root.display()));
+    }
+    let snake = name.replace('-', "_");
+    let script = format!("{snake}.py");
+    let (body, section) = match kind {
+        PluginKind::Source => (PY_SOURCE, "sources"),
+        PluginKind::Indicator => (PY_INDICATOR, "indicators"),
+    };
+    let body = body.replace("{NAME}", name).replace("{SNAKE}", &snake);
+    let name_line = match kind {
+        PluginKind::Source => format!("name = \"{snake}\"\n"),
+        PluginKind::Indicator => String::new(),
+    };
+    let config = format!(
+        "# Runs the plugin: eqpipe run --config eqpipe.toml\noutput_dir = \"out\"\n\n[[{section}]]\n{name_line}command = [\"python3\", \"{script}\"]\n# timeout_secs = 600\n# memory_limit_mb = 2048\n[{section}.options]\n"
+    );
+    let readme = format!(
+        "# {name}\n\nAn eqpipe {kind} plugin in Python, on the eqpipe plugin SDK (`pip install eqpipe-plugin`, or `pip install plugins/sdk-python` from an eqpipe checkout).\n\n```sh\neqpipe plugins check {script}\neqpipe run --config eqpipe.toml\n```\n\nThe plugin guide (`plugins/README.md` in eqpipe) explains the protocol, the contract and what the host does with the rows.\n"
+    );
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    for (file, text) in [
+        (script.as_str(), body.as_str()),
+        ("eqpipe.toml", config.as_str()),
+        ("README.md", readme.as_str()),
+    ] {
+        std::fs::write(root.join(file), text)
+            .map_err(|e| format!("{}: {e}", root.join(file).display()))?;
+    }
+    Ok((root, script))
+}
+
+const PY_SOURCE: &str = r#"#!/usr/bin/env python3
+"""{NAME}: an eqpipe source plugin.
+
+Replace `run` with your system's export: fetch through `ctx.fetch` (the
+host caches, retries, and adds secrets from the variables your options
+name, so they never reach this script), parse, and `ctx.emit` rows. Values
+may be text: the host parses them against the contract below and
+quarantines the rows that do not fit.
+"""
+
+from eqpipe_plugin import Source, run
+
+CONTRACT = {
+    "name": "{SNAKE}_rows",
+    "version": 1,
+    "description": "Example rows from {NAME}",
+    "columns": [
+        {"name": "id", "type": "int64", "description": "Row number", "min": 1},
+        {"name": "service", "type": "utf8", "categorical": True, "description": "Service name"},
+        {"name": "month", "type": "date", "description": "First day of the month"},
+    ],
+}
+
+
+class Plugin(Source):
+    name = "{NAME}"
+    version = "0.1.0"
+    description = "Example source plugin"
+    produces = [CONTRACT]
+    config_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"rows": {"type": "integer", "minimum": 0, "default": 3, "description": "How many example rows to emit"}},
+    }
+
+    def run(self, ctx):
+        rows = []
+        for i in range(1, ctx.options.get("rows", 3) + 1):
+            ctx.check_cancelled()
+            rows.append({"id": str(i), "service": "Advice", "month": "2025-04-01"})
+        ctx.log(f"emitting {len(rows)} example rows")
+        ctx.emit(CONTRACT["name"], rows)
+
+
+if __name__ == "__main__":
+    run(Plugin())
+"#;
+
+const PY_INDICATOR: &str = r#"#!/usr/bin/env python3
+"""{NAME}: an eqpipe indicator plugin.
+
+Reads the datasets it declares in `consumes` (through the host, only the
+columns it asks for) and emits the one it declares in `produces`.
+"""
+
+from eqpipe_plugin import Indicator, run
+
+CONTRACT = {
+    "name": "{SNAKE}",
+    "version": 1,
+    "description": "Rows of census_counts per table",
+    "columns": [
+        {"name": "table_code", "type": "utf8", "categorical": True, "description": "Census table"},
+        {"name": "total", "type": "int64", "description": "Sum of the table's level-0 counts", "min": 0},
+    ],
+}
+
+
+class Plugin(Indicator):
+    name = "{NAME}"
+    version = "0.1.0"
+    description = "Example indicator plugin"
+    consumes = ["census_counts"]
+    produces = [CONTRACT]
+
+    def run(self, ctx):
+        totals = {}
+        for batch in ctx.open_input("census_counts", columns=["table_code", "category_level", "count"]):
+            tables = batch.column("table_code").to_pylist()
+            levels = batch.column("category_level").to_pylist()
+            counts = batch.column("count").to_pylist()
+            for t, level, n in zip(tables, levels, counts):
+                if level == 0:
+                    totals[t] = totals.get(t, 0) + n
+        ctx.emit(CONTRACT["name"], [{"table_code": t, "total": n} for t, n in sorted(totals.items())])
+
+
+if __name__ == "__main__":
+    run(Plugin())
+"#;

@@ -379,6 +379,12 @@ pub fn invoke(
         Ok(Some(Ending::Done)) if !status.success() => Err(failed(format!(
             "the plugin said it was done, then exited with {status}"
         ))),
+        // As for a library plugin: a run cancelled while it worked is
+        // cancelled, whatever the plugin made of it.
+        Ok(Some(Ending::Done)) if ctx.cancel.load(Ordering::Relaxed) => Err(IsolatedError {
+            cancelled: true,
+            message: "cancelled".into(),
+        }),
         Ok(Some(Ending::Done)) => Ok(()),
     }
 }

@@ -301,7 +301,22 @@ pub fn load_library(path: &Path) -> Result<Plugin, LoadError> {
 
 /// Resolves a config reference and checks the kind.
 pub fn resolve(r: &PluginRef, wanted: PluginKind) -> Result<Plugin, LoadError> {
-    let p = match r {
+    let p = load(r)?;
+    if p.manifest.kind != wanted {
+        return Err(LoadError::WrongKind {
+            origin: p.origin.to_string(),
+            name: p.manifest.name.clone(),
+            actual: p.manifest.kind,
+            wanted,
+        });
+    }
+    Ok(p)
+}
+
+/// Loads whatever a config reference points at: a built-in, a library, or
+/// a process plugin (started once to ask for its manifest).
+pub fn load(r: &PluginRef) -> Result<Plugin, LoadError> {
+    Ok(match r {
         PluginRef::Builtin(n) => builtin(n)?,
         PluginRef::Library(path) => load_library(path)?,
         PluginRef::Command { argv, dir } => {
@@ -328,16 +343,7 @@ pub fn resolve(r: &PluginRef, wanted: PluginKind) -> Result<Plugin, LoadError> {
                 _library: None,
             }
         }
-    };
-    if p.manifest.kind != wanted {
-        return Err(LoadError::WrongKind {
-            origin: p.origin.to_string(),
-            name: p.manifest.name.clone(),
-            actual: p.manifest.kind,
-            wanted,
-        });
-    }
-    Ok(p)
+    })
 }
 
 /// Checks plugin options against the manifest's config schema; the error

@@ -344,6 +344,12 @@ class Context:
         fails under ``[quality] fail_on = ["coverage"]``."""
         self._ch.send({"type": "warn", "dataset": dataset or "", "what": what, "count": int(count), "of": int(of)})
 
+    def check_cancelled(self) -> None:
+        """Raises ``Cancelled`` when the host asked the plugin to stop:
+        call it between units of work (pages, files, chunks)."""
+        if self.cancelled:
+            raise Cancelled("the run was cancelled")
+
     @property
     def cancelled(self) -> bool:
         """The host asked the plugin to stop (check it in long loops)."""

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use eqpipe_core::config::{Config, options_json};
+use eqpipe_core::config::{Config, PluginRef, options_json};
 use eqpipe_engine::registry;
 use eqpipe_plugin_sdk::PluginKind;
 
@@ -38,7 +38,7 @@ pub(crate) fn list(config: Option<&Path>) -> Result<ExitCode> {
             p.manifest.name,
             p.manifest.version,
             p.manifest.kind.to_string(),
-            format!("{}.{}", p.abi_version.0, p.abi_version.1),
+            p.interface(),
             p.origin.to_string()
         );
     };
@@ -54,13 +54,14 @@ pub(crate) fn list(config: Option<&Path>) -> Result<ExitCode> {
             .chain(cfg.indicators.iter().map(|i| cfg.indicator_plugin(i)));
         let mut failed = false;
         for r in refs {
-            if let eqpipe_engine::config::PluginRef::Library(path) = &r {
-                match registry::load_library(path) {
-                    Ok(p) => show(&p),
-                    Err(e) => {
-                        failed = true;
-                        eprintln!("eqpipe: {e}");
-                    }
+            if matches!(r, PluginRef::Builtin(_)) {
+                continue;
+            }
+            match registry::load(&r) {
+                Ok(p) => show(&p),
+                Err(e) => {
+                    failed = true;
+                    eprintln!("eqpipe: {e}");
                 }
             }
         }
@@ -71,22 +72,57 @@ pub(crate) fn list(config: Option<&Path>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The conformance kit, with the options a config gives the library.
-pub(crate) fn check(library: &Path, config: Option<&Path>) -> Result<ExitCode> {
+/// What `eqpipe plugins check` was given: a library, a `.py` file (run
+/// with `python3`) or a command line, relative paths against `cwd`.
+fn target_of(args: &[String], cwd: &Path) -> PluginRef {
+    let lib = ["so", "dylib", "dll"];
+    let first = Path::new(&args[0]);
+    if args.len() == 1
+        && first
+            .extension()
+            .is_some_and(|e| lib.iter().any(|l| e == *l))
+    {
+        return PluginRef::Library(cwd.join(first));
+    }
+    let mut argv = args.to_vec();
+    if args.len() == 1 && first.extension().is_some_and(|e| e == "py") {
+        argv.insert(0, "python3".into());
+    }
+    if argv[0].contains('/') && Path::new(&argv[0]).is_relative() {
+        argv[0] = cwd.join(&argv[0]).to_string_lossy().into_owned();
+    }
+    PluginRef::Command {
+        argv,
+        dir: cwd.to_path_buf(),
+    }
+}
+
+/// A plugin reference as files on disk, to find the same plugin in a
+/// config written relative to another folder.
+fn files_of(r: &PluginRef) -> Vec<PathBuf> {
+    let real = |p: PathBuf| p.canonicalize().unwrap_or(p);
+    match r {
+        PluginRef::Library(p) => vec![real(p.clone())],
+        PluginRef::Command { argv, dir } => argv
+            .iter()
+            .map(|a| dir.join(a))
+            .filter(|p| p.is_file())
+            .map(real)
+            .collect(),
+        PluginRef::Builtin(n) => vec![PathBuf::from(n)],
+    }
+}
+
+/// The conformance kit, with the options a config gives the plugin.
+pub(crate) fn check(args: &[String], config: Option<&Path>) -> Result<ExitCode> {
     let mut options = serde_json::json!({});
     let mut base = std::env::current_dir()?;
+    let target = target_of(args, &base);
     if let Some(path) = config {
         let cfg = Config::load(path)?;
         base = cfg.base_dir.clone();
-        let wanted = library
-            .canonicalize()
-            .unwrap_or_else(|_| library.to_path_buf());
-        let same = |r: &eqpipe_engine::config::PluginRef| match r {
-            eqpipe_engine::config::PluginRef::Library(p) => {
-                p.canonicalize().unwrap_or_else(|_| p.clone()) == wanted
-            }
-            _ => false,
-        };
+        let wanted = files_of(&target);
+        let same = |r: &PluginRef| files_of(r) == wanted;
         if let Some(s) = cfg.sources.iter().find(|s| same(&cfg.source_plugin(s))) {
             options = options_json(&s.options);
         } else if let Some(i) = cfg
@@ -97,13 +133,12 @@ pub(crate) fn check(library: &Path, config: Option<&Path>) -> Result<ExitCode> {
             options = options_json(&i.options);
         } else {
             bail!(
-                "{} names no source or indicator with library {}",
+                "{} names no source or indicator using {target}",
                 path.display(),
-                library.display()
             );
         }
     }
-    let lines = eqpipe_engine::check::check(library, options, &base);
+    let lines = eqpipe_engine::check::check(&target, options, &base);
     let mut failed = 0;
     for l in &lines {
         let tag = match l.ok {
@@ -141,6 +176,20 @@ pub(crate) fn new(
         root.display(),
         root.display(),
         name.replace('-', "_")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a ready-to-run Python plugin on the SDK.
+pub(crate) fn new_python(name: &str, kind: PluginKind, dir: &Path) -> Result<ExitCode> {
+    let (root, script) =
+        eqpipe_engine::template::generate_python(name, kind, dir).map_err(anyhow::Error::msg)?;
+    println!(
+        "created {}
+  pip install eqpipe-plugin   (or: pip install plugins/sdk-python from an eqpipe checkout)
+  cd {} && eqpipe plugins check {script}",
+        root.display(),
+        root.display(),
     );
     Ok(ExitCode::SUCCESS)
 }
