@@ -48,8 +48,18 @@ fn toml_str(p: &Path) -> String {
     format!("{:?}", p.to_string_lossy())
 }
 
-const PAGE_ROWS: &[(&str, &str, &str, &str, Option<&str>, &str, &str)] = &[
-    // month, ward, age band, sex, ethnic group, reason, referrals (as sent)
+/// Month, ward, age band, sex, ethnic group, reason, referrals (as sent).
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+);
+
+const PAGE_ROWS: &[Row] = &[
     (
         "2026-03",
         "E05011360",

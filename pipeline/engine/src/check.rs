@@ -192,23 +192,10 @@ fn tempdir() -> PathBuf {
     d
 }
 
-/// Runs the source once through the real pipeline (fetch, validation,
-/// store) in a scratch folder; with `cancel`, asks it to stop after 100 ms
-/// and checks that it does within the grace period.
-fn run_once(
-    target: &PluginRef,
-    options: &serde_json::Value,
-    base_dir: &Path,
-    cancel: bool,
-) -> CheckLine {
-    let name: &'static str = if cancel {
-        "honours cancellation"
-    } else {
-        "run and validate"
-    };
-    let out_dir = tempdir();
+/// A config of one source, the plugin checked, with `options`.
+fn scratch_config(target: &PluginRef, options: &serde_json::Value, base_dir: &Path) -> Config {
     let table: toml::Table = serde_json::from_value(options.clone()).unwrap_or_default();
-    let config = Config {
+    Config {
         output_dir: None,
         contracts_dir: None,
         max_parallel: Some(1),
@@ -249,7 +236,25 @@ fn run_once(
             _ => base_dir.to_path_buf(),
         },
         path: None,
+    }
+}
+
+/// Runs the source once through the real pipeline (fetch, validation,
+/// store) in a scratch folder; with `cancel`, asks it to stop after 100 ms
+/// and checks that it does within the grace period.
+fn run_once(
+    target: &PluginRef,
+    options: &serde_json::Value,
+    base_dir: &Path,
+    cancel: bool,
+) -> CheckLine {
+    let name: &'static str = if cancel {
+        "honours cancellation"
+    } else {
+        "run and validate"
     };
+    let out_dir = tempdir();
+    let config = scratch_config(target, options, base_dir);
     let flag = Arc::new(AtomicBool::new(false));
     let opts = RunOptions {
         output_dir: out_dir.clone(),
