@@ -20,6 +20,8 @@
 #   profile    the same tables for every OA and the community profile of
 #              every OA (a national OA profile), timed end to end
 #   demo       the built-in demo, end to end
+#   python     a Python process plugin (the SDK) emitting 1,000,000 rows:
+#              the protocol's throughput, typed and as text the host parses
 #
 # Generated data and outputs go to target/bench/ (reused between runs).
 # Needs /usr/bin/time; ../shared/data beside the repository (census section).
@@ -31,11 +33,11 @@ sections=()
 for a in "$@"; do
   case "$a" in
     --quick) scale=10 ;;
-    workforce|memory|paygap|census|profile|demo) sections+=("$a") ;;
-    *) echo "usage: $0 [--quick] [workforce|memory|paygap|census|profile|demo]..." >&2; exit 2 ;;
+    workforce|memory|paygap|census|profile|demo|python) sections+=("$a") ;;
+    *) echo "usage: $0 [--quick] [workforce|memory|paygap|census|profile|demo|python]..." >&2; exit 2 ;;
   esac
 done
-[ ${#sections[@]} -eq 0 ] && sections=(workforce memory paygap census profile demo)
+[ ${#sections[@]} -eq 0 ] && sections=(workforce memory paygap census profile demo python)
 
 rows=$((5000000 / scale))
 big_gb=$((5))
@@ -51,6 +53,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import polars, duckdb" 2>
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
 py=.venv/bin/python
+$py -c "import eqpipe_plugin" 2>/dev/null || .venv/bin/pip install --quiet --disable-pip-version-check -e plugins/sdk-python
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "eqpipe $("$eqpipe" --version | awk '{print $2}'), $($py -c 'import polars, duckdb; print("polars", polars.__version__ + ", duckdb", duckdb.__version__)')"
@@ -273,6 +276,61 @@ section_profile() {
   rm -rf "$w/out"
   measure "eqpipe census + profile (end to end)" 0 "$eqpipe" -q run --force --config "$w/pipeline.toml"
   report_steps "$w/out"
+  echo
+}
+
+section_python() {
+  local w="$bench/python" n=$((1000000 / scale))
+  mkdir -p "$w"
+  cat > "$w/rows.py" <<'PY'
+import sys
+import pyarrow as pa
+from eqpipe_plugin import Source, run
+
+class Rows(Source):
+    name = "bench-rows"
+    version = "1.0.0"
+    produces = [{"name": "bench_rows", "version": 1, "columns": [
+        {"name": "area_code", "type": "utf8", "categorical": True},
+        {"name": "month", "type": "date"},
+        {"name": "group", "type": "utf8", "categorical": True},
+        {"name": "count", "type": "int64", "min": 0}]}]
+    config_schema = {"type": "object", "properties": {"rows": {"type": "integer"}, "text": {"type": "boolean"}}}
+
+    def run(self, ctx):
+        n, text, chunk = ctx.options["rows"], ctx.options.get("text", False), 65536
+        for start in range(0, n, chunk):
+            k = min(chunk, n - start)
+            i = range(start, start + k)
+            areas = [f"E0501{j % 9000:04d}" for j in i]
+            groups = [("White", "Asian", "Black", "Mixed", "Other")[j % 5] for j in i]
+            if text:
+                t = pa.table({"area_code": areas, "month": [f"2026-{1 + j % 12:02d}-01" for j in i],
+                              "group": groups, "count": [f"{j % 5000:,}" for j in i]})
+            else:
+                t = pa.table({"area_code": areas,
+                              "month": pa.array([20454 + 30 * (j % 12) for j in i], pa.int32()).cast(pa.date32()),
+                              "group": groups, "count": pa.array([j % 5000 for j in i], pa.int64())})
+            ctx.emit("bench_rows", t)
+            ctx.check_cancelled()
+
+if __name__ == "__main__":
+    run(Rows())
+PY
+  echo "== python: a process plugin on the Python SDK emitting $n rows (Arrow IPC over a pipe, validated, zstd Parquet)"
+  for mode in typed text; do
+    local text=false; [ "$mode" = text ] && text=true
+    cat > "$w/pipeline.toml" <<TOML
+[[sources]]
+name = "rows"
+command = ["$PWD/$py", "$PWD/$w/rows.py"]
+[sources.options]
+rows = $n
+text = $text
+TOML
+    rm -rf "$w/out"
+    measure "eqpipe python ($mode)" "$n" "$eqpipe" --quiet run --config "$w/pipeline.toml" --out "$w/out" --force
+  done
   echo
 }
 
