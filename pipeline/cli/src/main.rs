@@ -194,8 +194,9 @@ enum PluginsCommand {
     /// its contracts, cancellation). Exits non-zero on any failure.
     Check {
         /// The plugin library (.so, .dylib, .dll), a Python plugin (.py),
-        /// or a process plugin's command line (`python3 my_source.py`).
-        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        /// or a process plugin's command line (`python3 my_source.py`; after
+        /// `--` when its arguments start with `-`).
+        #[arg(required = true, num_args = 1..)]
         plugin: Vec<String>,
         /// A config whose entry for this library gives the options.
         #[arg(short, long)]

@@ -13,13 +13,9 @@ pub fn default_sdk() -> Option<PathBuf> {
     p.exists().then(|| p.canonicalize().unwrap_or(p))
 }
 
-/// Writes the crate `dir/name`; returns its folder.
-pub fn generate(
-    name: &str,
-    kind: PluginKind,
-    dir: &Path,
-    sdk: Option<&Path>,
-) -> Result<PathBuf, String> {
+/// The new plugin's folder, `dir/name`: refused when the name is not
+/// kebab-case or the folder is there.
+fn new_root(name: &str, dir: &Path) -> Result<PathBuf, String> {
     if !is_kebab_case(name) {
         return Err(format!(
             "plugin name `{name}` must be kebab-case, like `referrals-export`"
@@ -29,6 +25,17 @@ pub fn generate(
     if root.exists() {
         return Err(format!("{} already exists", root.display()));
     }
+    Ok(root)
+}
+
+/// Writes the crate `dir/name`; returns its folder.
+pub fn generate(
+    name: &str,
+    kind: PluginKind,
+    dir: &Path,
+    sdk: Option<&Path>,
+) -> Result<PathBuf, String> {
+    let root = new_root(name, dir)?;
     let snake = name.replace('-', "_");
     let sdk_dep = match sdk {
         Some(p) => format!("eqpipe-plugin-sdk = {{ path = \"{}\" }}", p.display()),
@@ -273,15 +280,7 @@ pub fn generate_python(
     kind: PluginKind,
     dir: &Path,
 ) -> Result<(PathBuf, String), String> {
-    if !is_kebab_case(name) {
-        return Err(format!(
-            "plugin name `{name}` must be kebab-case, like `referrals-export`"
-        ));
-    }
-    let root = dir.join(name);
-    if root.exists() {
-        return Err(format!("{} already exists", root.display()));
-    }
+    let root = new_root(name, dir)?;
     let snake = name.replace('-', "_");
     let script = format!("{snake}.py");
     let (body, section) = match kind {
