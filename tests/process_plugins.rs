@@ -743,3 +743,32 @@ fn the_conformance_kit_fails_a_process_plugin_that_breaks_the_protocol() {
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("FAIL run and validate"), "{said}");
 }
+
+#[test]
+fn an_unchanged_process_plugin_is_not_run_again_and_an_edited_one_is() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("counts.csv"), "area,n\nE05011360,5\nE05011361,7\n").unwrap();
+    let body = "        r = ctx.fetch('counts.csv')\n        rows = [dict(zip(['area', 'n'], l.split(','))) for l in r.text().splitlines()[1:]]\n        ctx.emit('pp_counts', rows)";
+    let script = sdk_plugin(d, "reader", "source", body, "");
+    let cfg = source("reader", &py, &script, "");
+    let status = |m: &serde_json::Value| m["sources"][0]["status"].as_str().unwrap().to_string();
+    let (o, m) = run_config(d, &cfg);
+    assert_eq!(status(&m), "succeeded", "{}", text(&o));
+    let (_, m) = run_config(d, &cfg);
+    assert_eq!(status(&m), "unchanged");
+    // The same name and version, a different script: it runs again.
+    let edited = std::fs::read_to_string(&script).unwrap().replace(
+        "ctx.emit('pp_counts', rows)",
+        "ctx.emit('pp_counts', rows[:1])",
+    );
+    std::fs::write(&script, edited).unwrap();
+    // (The config is as it was: only the script's digest changed. Two rows
+    // to one is a 50% fall, within [quality] max_shrink_pct.)
+    let (o, m) = run_config(d, &cfg);
+    assert!(status(&m).starts_with("succeeded"), "{}", text(&o));
+    let (_, rows, _, _) =
+        read_parquet(&d.join("out/datasets/pp_counts/source=reader/part-0.parquet"));
+    assert_eq!(rows, 1);
+}

@@ -652,7 +652,9 @@ mod tests {
     #[test]
     fn only_the_variables_the_options_name_are_secrets_it_may_use() {
         let o = json!({"token_env": "A_TOKEN", "nested": [{"key_env": "B"}], "url": "x_env"});
-        assert_eq!(secret_names(&o), ["A_TOKEN", "B"]);
+        let mut names = secret_names(&o);
+        names.sort();
+        assert_eq!(names, ["A_TOKEN", "B"]);
     }
 
     #[test]
