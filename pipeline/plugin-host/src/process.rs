@@ -462,29 +462,31 @@ impl Serving<'_> {
             .map_err(|e| format!("cannot answer the plugin: {e}"))
     }
 
+    /// Answers request `id`: `{"type": ok.0, ok.1: value}` or an `error`.
+    fn answer(
+        &self,
+        id: Value,
+        ok: (&str, &str),
+        answer: Result<Value, String>,
+    ) -> Result<(), String> {
+        let header = match answer {
+            Ok(v) => json!({"type": ok.0, "id": id, ok.1: v}),
+            Err(message) => json!({"type": "error", "id": id, "message": message}),
+        };
+        self.reply(header, &[])
+    }
+
     fn handle(&mut self, h: &Value, body: Vec<u8>) -> Result<Option<Ending>, String> {
         let id = h.get("id").cloned().unwrap_or(Value::Null);
         match kind(h) {
             "batch" => self.batch(text(h, "dataset"), body)?,
             "fetch" => {
                 let answer = self.fetch(h);
-                self.reply(
-                    match answer {
-                        Ok(resp) => json!({"type": "fetched", "id": id, "response": resp}),
-                        Err(message) => json!({"type": "error", "id": id, "message": message}),
-                    },
-                    &[],
-                )?;
+                self.answer(id, ("fetched", "response"), answer)?;
             }
             "open_input" => {
-                let answer = self.open_input(h);
-                self.reply(
-                    match answer {
-                        Ok(input) => json!({"type": "opened", "id": id, "input": input}),
-                        Err(message) => json!({"type": "error", "id": id, "message": message}),
-                    },
-                    &[],
-                )?;
+                let answer = self.open_input(h).map(Value::from);
+                self.answer(id, ("opened", "input"), answer)?;
             }
             "next_batch" => self.next_batch(h.get("input").and_then(Value::as_u64))?,
             "log" => {
