@@ -13,6 +13,12 @@ pub fn default_sdk() -> Option<PathBuf> {
     p.exists().then(|| p.canonicalize().unwrap_or(p))
 }
 
+/// The Python plugin SDK beside this build of eqpipe, when it is there.
+pub fn python_sdk() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/sdk-python");
+    p.exists().then(|| p.canonicalize().unwrap_or(p))
+}
+
 /// The new plugin's folder, `dir/name`: refused when the name is not
 /// kebab-case or the folder is there.
 fn new_root(name: &str, dir: &Path) -> Result<PathBuf, String> {
@@ -296,7 +302,7 @@ pub fn generate_python(
         "# Runs the plugin: eqpipe run --config eqpipe.toml\noutput_dir = \"out\"\n\n[[{section}]]\n{name_line}command = [\"python3\", \"{script}\"]\n# timeout_secs = 600\n# memory_limit_mb = 2048\n[{section}.options]\n"
     );
     let readme = format!(
-        "# {name}\n\nAn eqpipe {kind} plugin in Python, on the eqpipe plugin SDK (`pip install eqpipe-plugin`, or `pip install plugins/sdk-python` from an eqpipe checkout).\n\n```sh\neqpipe plugins check {script}\neqpipe run --config eqpipe.toml\n```\n\nThe plugin guide (`plugins/README.md` in eqpipe) explains the protocol, the contract and what the host does with the rows.\n"
+        "# {name}\n\nAn eqpipe {kind} plugin in Python, on the eqpipe plugin SDK (`pip install plugins/sdk-python` from an eqpipe checkout; it is not on PyPI).\n\n```sh\neqpipe plugins check {script}\neqpipe run --config eqpipe.toml\n```\n\nThe plugin guide (`plugins/sdk/GUIDE.md` in eqpipe, section 10) explains the protocol, the contract and what the host does with the rows.\n"
     );
     std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
     for (file, text) in [

@@ -11,8 +11,8 @@
 //! host to `fetch` (the host's cache, retries, rate limits, scoping and
 //! secrets) and to read its inputs (`open_input`, then `next_batch` until
 //! `input_end`), and ends with `done` or `error`. The host may send
-//! `cancel` at any time. The plugin guide (`plugins/README.md`) is the
-//! full specification.
+//! `cancel` at any time. The plugin guide (`plugins/sdk/GUIDE.md`, section
+//! 10) is the full specification.
 //!
 //! The program runs in the config's folder with an environment holding
 //! no secret (only `PATH`, `HOME`, locale, temp and interpreter settings):

@@ -2,7 +2,7 @@
 
 A plugin is a script that eqpipe starts (``[[sources]] command =
 ["python3", "my_source.py"]``) and talks to over the process plugin
-protocol (version 1.0, specified in ``plugins/README.md``). This package
+protocol (version 1.0, specified in ``plugins/sdk/GUIDE.md``, section 10). This package
 speaks the protocol for you::
 
     from eqpipe_plugin import Source, run

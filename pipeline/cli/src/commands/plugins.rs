@@ -184,9 +184,12 @@ pub(crate) fn new(
 pub(crate) fn new_python(name: &str, kind: PluginKind, dir: &Path) -> Result<ExitCode> {
     let (root, script) =
         eqpipe_engine::template::generate_python(name, kind, dir).map_err(anyhow::Error::msg)?;
+    let sdk = eqpipe_engine::template::python_sdk()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<eqpipe checkout>/plugins/sdk-python".into());
     println!(
         "created {}
-  pip install eqpipe-plugin   (or: pip install plugins/sdk-python from an eqpipe checkout)
+  pip install {sdk}   (the Python plugin SDK, once)
   cd {} && eqpipe plugins check {script}",
         root.display(),
         root.display(),
