@@ -772,3 +772,71 @@ fn an_unchanged_process_plugin_is_not_run_again_and_an_edited_one_is() {
         read_parquet(&d.join("out/datasets/pp_counts/source=reader/part-0.parquet"));
     assert_eq!(rows, 1);
 }
+
+/// A Python source on a real published file: Oxford City Council's
+/// "expenditure over £500", October to December 2017 (quoted names with
+/// commas, `DD/MM/YYYY` dates, amounts with 0, 1 or 2 decimals, negatives),
+/// read through `ctx.fetch` and emitted as text for the host to parse.
+#[test]
+fn a_python_source_reads_a_real_council_spend_file_through_the_host() {
+    let Some(py) = python() else { return };
+    let real =
+        repo().join("../shared/data/real/spend/oxford-expenditure-over-500-oct-dec-2017.csv");
+    let real = real
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("{}: {e}", real.display()));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let contract = r#"{"name": "py_spend", "version": 1, "description": "spend lines",
+        "columns": [{"name": "service_area", "type": "utf8", "categorical": true},
+                    {"name": "paid_date", "type": "date"},
+                    {"name": "amount", "type": "float64", "decimals": 2}]}"#;
+    let script = d.join("spend.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import csv, io\nfrom eqpipe_plugin import Source, run\n\nclass P(Source):\n    name = 'py-spend'\n    version = '1.0.0'\n    produces = [{contract}]\n    config_schema = {{'type': 'object', 'properties': {{'path': {{'type': 'string'}}}}}}\n\n    def run(self, ctx):\n        text = ctx.fetch(ctx.options['path']).text()\n        rows = [{{'service_area': r['Service Area'], 'paid_date': r['Paid Date'], 'amount': r['Amount']}} for r in csv.DictReader(io.StringIO(text))]\n        ctx.emit('py_spend', rows)\n\nif __name__ == '__main__':\n    run(P())\n"
+        )
+        .replace("true}", "True}"),
+    )
+    .unwrap();
+    let cfg = format!(
+        "{}[sources.parse]\ndate_format = \"%d/%m/%Y\"\n[sources.options]\npath = {}\n",
+        source("spend", &py, &script, ""),
+        toml_str(&real)
+    );
+    let (o, m) = run_config(d, &cfg);
+    // Every row read, none lost: a plain success.
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(m["sources"][0]["status"], "succeeded");
+
+    // The expected figures, from the raw file with the csv crate.
+    let mut r = csv::Reader::from_path(&real).unwrap();
+    let h = r.headers().unwrap().clone();
+    let amount = h.iter().position(|c| c == "Amount").unwrap();
+    let (mut n, mut total) = (0usize, 0f64);
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        n += 1;
+        total += rec[amount].parse::<f64>().unwrap();
+    }
+    assert_eq!(n, 3855, "the README's row count");
+    let (schema, rows, _, batches) =
+        read_parquet(&d.join("out/datasets/py_spend/source=spend/part-0.parquet"));
+    assert_eq!(rows, n);
+    let i = schema.index_of("amount").unwrap();
+    let got: f64 = batches
+        .iter()
+        .flat_map(|b| {
+            let a = b
+                .column(i)
+                .as_any()
+                .downcast_ref::<arrow_array::Float64Array>()
+                .unwrap();
+            a.iter().flatten().collect::<Vec<_>>()
+        })
+        .sum();
+    assert!((got - total).abs() < 0.005, "stored {got}, raw {total}");
+    let j = schema.index_of("paid_date").unwrap();
+    assert_eq!(schema.field(j).data_type(), &arrow_schema::DataType::Date32);
+}
