@@ -17,6 +17,10 @@ if ! .venv/bin/python -c "import eqpipe_plugin, sys; sys.exit(0 if 'plugins/sdk-
   .venv/bin/pip install --quiet --disable-pip-version-check -e plugins/sdk-python
 fi
 export EQPIPE_PYTHON="$PWD/.venv/bin/python"
+# CI's environment has backtraces on, and plugin processes inherit it: test
+# with it on everywhere so a dying plugin's last words are read as CI reads
+# them.
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
 cargo test --workspace --locked
 

@@ -161,7 +161,7 @@ pub fn invoke(
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let span = tracing::Span::current();
-    let last_lines: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+    let last_lines = Mutex::new(LastWords::default());
     let emit_error: Mutex<Option<String>> = Mutex::new(None);
     let done: Mutex<Option<Done>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
@@ -258,15 +258,35 @@ fn spawn(job: &Job) -> Result<(Child, ChildStdin), IsolatedError> {
     Ok((child, stdin))
 }
 
-/// The child's log lines, re-logged here; the last eight kept for the
-/// error message should it die.
-pub(crate) fn relog_lines(stderr: impl Read, last: &Mutex<VecDeque<String>>) {
+/// What a dying child said: its last eight lines, and the last line that
+/// says why (a failed allocation, a panic) even when a backtrace of many
+/// lines followed it.
+#[derive(Default)]
+pub(crate) struct LastWords {
+    lines: VecDeque<String>,
+    telling: Option<String>,
+}
+
+/// Lines a runtime prints when it says why a process is dying.
+const TELLING: [&str; 4] = [
+    "memory allocation",
+    "panicked at",
+    "fatal runtime error",
+    "MemoryError",
+];
+
+/// The child's log lines, re-logged here and kept for the error message
+/// should it die.
+pub(crate) fn relog_lines(stderr: impl Read, last: &Mutex<LastWords>) {
     for line in BufReader::new(stderr).lines().map_while(Result::ok) {
         relog(&line);
         let mut l = last.lock().expect("not poisoned");
-        l.push_back(line);
-        if l.len() > 8 {
-            l.pop_front();
+        if TELLING.iter().any(|t| line.contains(t)) {
+            l.telling = Some(line.clone());
+        }
+        l.lines.push_back(line);
+        if l.lines.len() > 8 {
+            l.lines.pop_front();
         }
     }
 }
@@ -354,13 +374,10 @@ pub(crate) fn watch(
 
 /// The child's last words: what the runtime printed as it died if it said
 /// why (a failed allocation, a panic), else its last line.
-pub(crate) fn last_words(lines: &VecDeque<String>) -> String {
-    let telling = ["memory allocation", "panicked at", "fatal runtime error"];
-    lines
-        .iter()
-        .rev()
-        .find(|l| telling.iter().any(|t| l.contains(t)))
-        .or_else(|| lines.iter().rev().find(|l| !l.trim().is_empty()))
+pub(crate) fn last_words(last: &LastWords) -> String {
+    last.telling
+        .as_ref()
+        .or_else(|| last.lines.iter().rev().find(|l| !l.trim().is_empty()))
         .map(|l| log_message(l))
         .unwrap_or_default()
 }
@@ -722,5 +739,33 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
             f.message,
             fetches,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(text: &str) -> String {
+        let last = Mutex::new(LastWords::default());
+        relog_lines(text.as_bytes(), &last);
+        last_words(&last.into_inner().unwrap())
+    }
+
+    #[test]
+    fn the_reason_survives_a_long_backtrace_after_it() {
+        let mut text = String::from("working\nmemory allocation of 1073741824 bytes failed\n");
+        text.push_str("stack backtrace:\n");
+        for i in 0..40 {
+            text.push_str(&format!("  {i}: frame\n             at src/lib.rs:{i}:1\n"));
+        }
+        text.push_str("note: Some details are omitted, run with `RUST_BACKTRACE=full`\n");
+        assert_eq!(said(&text), "memory allocation of 1073741824 bytes failed");
+    }
+
+    #[test]
+    fn without_a_reason_the_last_line_that_says_something() {
+        assert_eq!(said("one\ntwo\n\n"), "two");
+        assert_eq!(said(""), "");
     }
 }

@@ -256,7 +256,7 @@ pub fn describe(program: &Program) -> Result<(Manifest, (u32, u32)), String> {
     std::thread::spawn(move || {
         let _ = tx.send(receive(&mut BufReader::new(stdout)));
     });
-    let lines = Mutex::new(std::collections::VecDeque::new());
+    let lines = Mutex::new(crate::isolate::LastWords::default());
     let got = std::thread::scope(|scope| {
         let lines = &lines;
         scope.spawn(move || crate::isolate::relog_lines(stderr, lines));
@@ -327,7 +327,7 @@ pub fn invoke(
         return Err(failed(format!("cannot send `hello` to the plugin: {e}")));
     }
     let span = tracing::Span::current();
-    let last_lines = Mutex::new(std::collections::VecDeque::new());
+    let last_lines = Mutex::new(crate::isolate::LastWords::default());
     let stop = AtomicBool::new(false);
     let mut timed_out = false;
     let mut serving = Serving {
