@@ -354,12 +354,21 @@ fn the_upload_server_sheds_abuse() {
     assert!(waited < Duration::from_secs(2), "{waited:?}");
 
     // One client holds three idle connections; a fourth is closed at once.
+    // (The server may not have accepted all three yet on a loaded machine,
+    // and then the fourth waits out the header timeout instead: try again
+    // a few times, a server that never refuses fails every try.)
     let held: Vec<TcpStream> = (0..3).map(|_| connect()).collect();
-    std::thread::sleep(Duration::from_millis(200));
-    let (status, waited) = answer(connect());
+    let mut tries = Vec::new();
+    let mut refused = false;
+    while !refused && tries.len() < 10 {
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, waited) = answer(connect());
+        refused = status.is_empty() && waited < Duration::from_millis(500);
+        tries.push(format!("{status:?} after {waited:?}"));
+    }
     assert!(
-        status.is_empty() && waited < Duration::from_secs(1),
-        "{status} {waited:?}"
+        refused,
+        "a fourth connection was never refused at once: {tries:?}"
     );
     drop(held);
     std::thread::sleep(Duration::from_millis(1500));
