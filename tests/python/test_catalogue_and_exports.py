@@ -28,6 +28,7 @@ ARROW = {
     "float64": pa.types.is_float64,
     "boolean": pa.types.is_boolean,
     "date": pa.types.is_date32,
+    "binary32": lambda t: pa.types.is_fixed_size_binary(t) and t.byte_width == 32,
 }
 
 

@@ -84,6 +84,7 @@ fn type_name(t: ColumnType) -> &'static str {
         ColumnType::Float64 => "float64",
         ColumnType::Boolean => "boolean",
         ColumnType::Date => "date",
+        ColumnType::Binary32 => "binary32",
     }
 }
 

@@ -194,6 +194,10 @@ pub enum ColumnType {
     Boolean,
     /// A calendar date (days since the epoch).
     Date,
+    /// 32 bytes of fixed width, stored as Arrow `FixedSizeBinary(32)` and
+    /// Parquet `FIXED_LEN_BYTE_ARRAY(32)`: a keyed SHA-256 hash (a
+    /// pseudonym). Half the size of its hex text, and compared as bytes.
+    Binary32,
 }
 
 impl ColumnType {
@@ -211,6 +215,7 @@ impl ColumnType {
             ColumnType::Float64 => DataType::Float64,
             ColumnType::Boolean => DataType::Boolean,
             ColumnType::Date => DataType::Date32,
+            ColumnType::Binary32 => DataType::FixedSizeBinary(32),
         }
     }
 

@@ -280,6 +280,45 @@ pub fn text_values(col: &dyn arrow_array::Array) -> Result<Vec<String>, crate::P
         .collect())
 }
 
+/// The values of a pseudonym column as 32 bytes each: `FixedSizeBinary(32)`
+/// as datasets store keyed hashes, or 64 hex digits as contract versions
+/// before binary keys did (the same hash, so keys link across versions).
+/// Nulls, and text that is not 64 hex digits, are `None`.
+pub fn key_values(
+    col: &dyn arrow_array::Array,
+) -> Result<Vec<Option<[u8; 32]>>, crate::PluginError> {
+    use arrow_array::cast::AsArray;
+    if let Some(b) = col.as_fixed_size_binary_opt() {
+        return Ok((0..b.len())
+            .map(|i| b.is_valid(i).then(|| b.value(i).try_into().ok()).flatten())
+            .collect());
+    }
+    let hex_digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let from_hex = |s: &str| -> Option<[u8; 32]> {
+        let s = s.trim().as_bytes();
+        if s.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (k, pair) in s.chunks(2).enumerate() {
+            out[k] = hex_digit(pair[0])? << 4 | hex_digit(pair[1])?;
+        }
+        Some(out)
+    };
+    if col.as_string_opt::<i32>().is_none() && col.as_any_dictionary_opt().is_none() {
+        return Err(crate::PluginError::data(format!(
+            "a column of type {} is not a pseudonym (32 bytes or 64 hex digits)",
+            col.data_type()
+        )));
+    }
+    Ok(text_values(col)?.iter().map(|s| from_hex(s)).collect())
+}
+
 /// A column of an input batch by name, or an error naming the dataset.
 pub fn column<'a>(
     batch: &'a arrow_array::RecordBatch,

@@ -16,6 +16,8 @@ pub(super) enum KeyRead<'a> {
     Text(&'a arrow_array::StringArray, Option<Vec<usize>>),
     /// The values buffer, the first value's byte offset, the width.
     Fixed(arrow_buffer::Buffer, usize, usize),
+    /// Fixed-width bytes (a binary pseudonym).
+    Binary(&'a arrow_array::FixedSizeBinaryArray),
     Shown(ArrayFormatter<'a>),
 }
 
@@ -27,6 +29,8 @@ impl<'a> KeyPart<'a> {
             && let Some(values) = d.values().as_string_opt::<i32>()
         {
             KeyRead::Text(values, Some(dictionary_keys(d)))
+        } else if let Some(b) = col.as_fixed_size_binary_opt() {
+            KeyRead::Binary(b)
         } else if let Some(width) = col.data_type().primitive_width()
             && let Some(buf) = col.to_data().buffers().first()
         {
@@ -54,6 +58,7 @@ impl<'a> KeyPart<'a> {
                 let at = offset + i * width;
                 key.extend_from_slice(&buf.as_slice()[at..at + width]);
             }
+            KeyRead::Binary(b) => key.extend_from_slice(b.value(i)),
             KeyRead::Shown(f) => {
                 use std::io::Write as _;
                 let _ = write!(key, "{}", f.value(i));

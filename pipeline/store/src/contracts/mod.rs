@@ -541,6 +541,64 @@ nullable = true
         assert!(v.validate(&b).is_err());
     }
 
+    /// A binary pseudonym arrives as its bytes (kept as they are, keyed as
+    /// bytes) or as 64 hex digits (an older dataset, a plugin that writes
+    /// text): both store the same 32 bytes; other text is a fault of its
+    /// row. And dictionary text with an allowed list is checked per value.
+    #[test]
+    fn pseudonyms_as_bytes_or_hex_store_alike() {
+        use arrow_array::{DictionaryArray, FixedSizeBinaryArray, types::Int32Type};
+        let c: Arc<Contract> = Arc::new(
+            toml::from_str(
+                "name = \"k\"\nversion = 1\nunique = [\"key\"]\n[[columns]]\nname = \"key\"\ntype = \"binary32\"\n[[columns]]\nname = \"code\"\ntype = \"utf8\"\ncategorical = true\nallowed = [\"a\"]\n",
+            )
+            .unwrap(),
+        );
+        let raw: Vec<[u8; 32]> = vec![[7u8; 32], [9u8; 32]];
+        let code: DictionaryArray<Int32Type> = vec!["a", "b"].into_iter().collect();
+        let as_bytes = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("key", DataType::FixedSizeBinary(32), true),
+                Field::new("code", code.data_type().clone(), true),
+            ])),
+            vec![
+                Arc::new(FixedSizeBinaryArray::try_from_iter(raw.iter()).unwrap()),
+                Arc::new(code.clone()),
+            ],
+        )
+        .unwrap();
+        let hex_text: Vec<String> = raw.iter().map(hex::encode).collect();
+        let as_hex = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("key", DataType::Utf8, true),
+                Field::new("code", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new(StringArray::from(vec![hex_text[0].as_str(), "not hex"])),
+                Arc::new(StringArray::from(vec!["a", "a"])),
+            ],
+        )
+        .unwrap();
+        let mut v = Validator::new(c.clone());
+        let out = v.validate(&as_bytes).unwrap();
+        assert_eq!(out.batch.num_rows(), 1, "code `b` is not allowed");
+        assert_eq!(
+            out.rejections[0].reason,
+            "code: not one of the allowed values"
+        );
+        let stored = out.batch.column(0).as_fixed_size_binary().value(0).to_vec();
+        assert_eq!(stored, raw[0]);
+        let mut v = Validator::new(c);
+        let out = v.validate(&as_hex).unwrap();
+        assert_eq!(out.batch.num_rows(), 1);
+        assert_eq!(out.batch.column(0).as_fixed_size_binary().value(0), stored);
+        assert_eq!(
+            out.rejections[0].reason,
+            "key: not 32 bytes (64 hex digits)"
+        );
+        assert_eq!(out.batch.schema(), *v.schema());
+    }
+
     #[test]
     fn builtin_contracts_load() {
         let c = Contracts::builtin();

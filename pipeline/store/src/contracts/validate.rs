@@ -79,6 +79,8 @@ pub(super) fn convertible(from: &DataType, to: ColumnType) -> bool {
         ColumnType::Utf8 => false,
         ColumnType::Boolean => false,
         ColumnType::Date => matches!(from, D::Date32 | D::Date64 | D::Timestamp(_, _)),
+        // Only the bytes themselves (text is read as hex, above).
+        ColumnType::Binary32 => false,
         ColumnType::Float64 => from.is_numeric(),
         ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 | ColumnType::UInt8 => {
             from.is_integer() && can_cast_types(from, &to_type)
@@ -95,6 +97,7 @@ pub(super) fn type_name(t: ColumnType) -> &'static str {
         ColumnType::Float64 => "a number",
         ColumnType::Boolean => "true/false",
         ColumnType::Date => "a date (YYYY-MM-DD)",
+        ColumnType::Binary32 => "32 bytes (64 hex digits)",
     }
 }
 
@@ -282,7 +285,12 @@ impl Validator {
             .map(|p| filled_precision(batch.column_by_name(&c.name), p, n));
         let source = filled.as_ref().or_else(|| batch.column_by_name(&c.name));
         let (converted, conversion_failed) = match self.convert(ci, batch, source, read, found)? {
-            Converted::Ready(column) => return Ok(column),
+            Converted::Ready(column) => {
+                if let Some(allowed) = &self.allowed[ci] {
+                    check_allowed(&c.name, &column, allowed, found);
+                }
+                return Ok(column);
+            }
             Converted::Plain { array, failed } => (array, failed),
         };
         if !c.nullable && converted.null_count() > 0 {
@@ -332,17 +340,17 @@ impl Validator {
                 };
                 self.read_findings(c, batch, r, found)
             }
+            Some(src) if is_textual(src.data_type()) && c.ty == ColumnType::Binary32 => {
+                Ok(hex_to_binary32(src, &c.name, found))
+            }
             None if c.nullable => Ok(Converted::Plain {
                 array: new_null_array(&plain, n),
                 failed: Vec::new(),
             }),
             None => Err(self.mismatch(format!("required column `{}` is missing", c.name))),
-            Some(src)
-                if src.data_type() == &c.ty.arrow_type(c.categorical)
-                    && c.categorical
-                    && self.allowed[ci].is_none() =>
-            {
-                // Already dictionary-encoded text: nothing to convert.
+            Some(src) if src.data_type() == &c.ty.arrow_type(c.categorical) && c.categorical => {
+                // Already dictionary-encoded text: nothing to convert (the
+                // allowed values are checked once per dictionary value).
                 if !c.nullable && src.null_count() > 0 {
                     for i in 0..n {
                         if src.is_null(i) {
@@ -658,6 +666,32 @@ fn filled_precision(
 
 /// The allowed-values check: each distinct value of a dictionary once,
 /// then the rows using the ones outside the list.
+/// Hex text (a pseudonym written as 64 hex digits, as contract versions
+/// before binary keys stored it) read as its 32 bytes, so an old dataset's
+/// keys convert without re-keying; anything else is a fault of its row.
+fn hex_to_binary32(src: &ArrayRef, name: &str, found: &mut Findings) -> Converted {
+    let text = arrow_cast::cast::cast(src, &DataType::Utf8).expect("text casts to text");
+    let text = text.as_string::<i32>();
+    let mut out = arrow_array::builder::FixedSizeBinaryBuilder::with_capacity(text.len(), 32);
+    let mut failed = vec![false; text.len()];
+    let mut bytes = [0u8; 32];
+    for (i, failed) in failed.iter_mut().enumerate() {
+        if text.is_null(i) {
+            out.append_null();
+        } else if hex::decode_to_slice(text.value(i).trim(), &mut bytes).is_ok() {
+            out.append_value(bytes).expect("32 bytes");
+        } else {
+            out.append_null();
+            *failed = true;
+            found.note(i, name, format!("not {}", type_name(ColumnType::Binary32)));
+        }
+    }
+    Converted::Plain {
+        array: Arc::new(out.finish()),
+        failed,
+    }
+}
+
 fn check_allowed(name: &str, column: &ArrayRef, allowed: &HashSet<String>, found: &mut Findings) {
     let mut outside = |i: usize| found.note(i, name, "not one of the allowed values".into());
     if let Some(dict) = column.as_any_dictionary_opt() {

@@ -79,17 +79,29 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 }
 
 /// Writer properties used for every file: zstd set explicitly (the crate's
-/// default is uncompressed), dictionary encoding, page statistics.
-pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+/// default is uncompressed), dictionary encoding, page statistics. Columns
+/// of fixed-width bytes (keyed hashes: random bytes, every one distinct)
+/// are stored plain: neither a dictionary nor zstd can shrink them, they
+/// only cost time.
+pub fn writer_properties(schema: &arrow_schema::Schema) -> WriterProperties {
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_dictionary_enabled(true)
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_created_by(format!("eqpipe {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_created_by(format!("eqpipe {}", env!("CARGO_PKG_VERSION")));
+    for f in schema.fields() {
+        if matches!(f.data_type(), arrow_schema::DataType::FixedSizeBinary(_)) {
+            let path = parquet::schema::types::ColumnPath::from(f.name().as_str());
+            b = b
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_compression(path.clone(), Compression::UNCOMPRESSED)
+                .set_column_statistics_enabled(path, EnabledStatistics::None);
+        }
+    }
+    b.build()
 }
 
 /// A Parquet file being written under a temporary name.
@@ -125,12 +137,12 @@ impl PendingFile {
         let tmp_path = dir.join(format!(".{name}.{run_id}.tmp"));
         let file = create_file(&tmp_path)?;
         let mut writer =
-            ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|e| {
-                StoreError::Parquet {
+            ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(&schema))).map_err(
+                |e| StoreError::Parquet {
                     path: tmp_path.clone(),
                     message: e.to_string(),
-                }
-            })?;
+                },
+            )?;
         let (queue, batches) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
         let path = tmp_path.clone();
         let worker = std::thread::Builder::new()
