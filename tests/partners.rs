@@ -148,6 +148,12 @@ fn strings(b: &RecordBatch, name: &str) -> Vec<String> {
     let c = b
         .column_by_name(name)
         .unwrap_or_else(|| panic!("no column {name}"));
+    // A binary pseudonym, as hex.
+    if let Some(k) = c.as_fixed_size_binary_opt() {
+        return (0..arrow_array::Array::len(k))
+            .map(|i| hex::encode(k.value(i)))
+            .collect();
+    }
     let c = arrow_cast::cast(c, &arrow_schema::DataType::Utf8).unwrap();
     c.as_string::<i32>()
         .iter()

@@ -60,6 +60,24 @@ fn workforce_counts(m: &serde_json::Value) -> (Option<u64>, Option<u64>, Option<
     )
 }
 
+/// HMAC-SHA256 as RFC 2104 defines it (a key of at most one block).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    assert!(key.len() <= 64);
+    let mut k = [0u8; 64];
+    k[..key.len()].copy_from_slice(key);
+    let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+    let inner = sha2::Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    sha2::Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
 fn text_col(b: &arrow_array::RecordBatch, name: &str) -> Vec<String> {
     let c = b.column_by_name(name).unwrap();
     let d = c.as_any_dictionary();
@@ -161,20 +179,19 @@ fn a_non_canonical_csv_is_mapped_harmonised_and_pseudonymised() {
         .as_primitive::<arrow_array::types::Date32Type>()
         .clone();
     assert_eq!(dates.value(0), 20178, "2025-03-31 as days since 1970");
-    // The key is HMAC-SHA256(key, id), stable across runs with the same key.
-    let keys: Vec<String> = (0..4)
-        .map(|i| {
-            b.column_by_name("employee_key")
-                .unwrap()
-                .as_string::<i32>()
-                .value(i)
-                .to_string()
-        })
-        .collect();
-    assert!(
-        keys.iter()
-            .all(|k| k.len() == 64 && k.chars().all(|c| c.is_ascii_hexdigit()))
-    );
+    // The key is HMAC-SHA256(key, id), its 32 bytes (contract version 2),
+    // stable across runs with the same key: computed here from RFC 2104.
+    let keys = b
+        .column_by_name("employee_key")
+        .unwrap()
+        .as_fixed_size_binary();
+    assert_eq!(keys.value_length(), 32);
+    for (i, id) in ["EMP-000101", "EMP-000102", "EMP-000103", "EMP-000104"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(keys.value(i), hmac_sha256(KEY.as_bytes(), id.as_bytes()));
+    }
     assert_no_raw_ids(&out, &o);
 }
 
@@ -546,12 +563,15 @@ fn duplicates_past_the_memory_budget_are_found_and_removed_before_commit() {
         let d = m["sources"][0]["datasets"]["workforce"].clone();
         let file = out.join("restricted/datasets/workforce/source=hr/part-0.parquet");
         let (_, rows, _, batches) = read_parquet(&file);
-        let keys: Vec<String> = batches
+        let keys: Vec<Vec<u8>> = batches
             .iter()
             .flat_map(|b| {
-                let k = b.column_by_name("employee_key").unwrap().as_string::<i32>();
+                let k = b
+                    .column_by_name("employee_key")
+                    .unwrap()
+                    .as_fixed_size_binary();
                 (0..b.num_rows())
-                    .map(|i| k.value(i).to_string())
+                    .map(|i| k.value(i).to_vec())
                     .collect::<Vec<_>>()
             })
             .collect();

@@ -87,3 +87,33 @@ def test_duckdb_reads_types_and_sums_hold():
     assert bad == []
     n = con.execute(f"SELECT count(*) FROM read_parquet('{PROFILE}/*.parquet')").fetchall()[0][0]
     assert n == manifest()["indicators"][0]["datasets"]["community_profile"]["rows"]
+
+
+def test_the_binary_pseudonym_reads_alike_in_every_reader():
+    """workforce v2 stores employee_key as the HMAC's 32 bytes
+    (FixedSizeBinary(32), Parquet FIXED_LEN_BYTE_ARRAY): every reader gets
+    the same bytes, and its hex form is version 1's key (linkage kept)."""
+    files = sorted((OUT / "restricted" / "datasets" / "workforce").glob("*/part-0.parquet"))
+    assert files, "the demo writes a workforce dataset"
+    f = str(files[0])
+    t = pq.read_table(f, columns=["employee_key", "snapshot_date"])
+    # A standard Arrow type, which R's arrow package reads as
+    # fixed_size_binary (a list of raw vectors).
+    assert t.schema.field("employee_key").type == pa.binary(32)
+    physical = pq.read_metadata(f).schema.column(
+        pq.read_metadata(f).schema.names.index("employee_key")
+    )
+    assert physical.physical_type == "FIXED_LEN_BYTE_ARRAY" and physical.length == 32
+    hexes = [k.hex() for k in t.column("employee_key").to_pylist()]
+    assert t.num_rows > 0 and all(len(h) == 64 for h in hexes)
+    # One row per employee and snapshot, as the contract's unique key says.
+    assert len(set(zip(hexes, t.column("snapshot_date").to_pylist()))) == t.num_rows
+    pdf = pd.read_parquet(f, columns=["employee_key"])
+    assert [k.hex() for k in pdf["employee_key"]] == hexes
+    pl_hex = pl.read_parquet(f, columns=["employee_key"])["employee_key"].bin.encode("hex").to_list()
+    assert pl_hex == hexes
+    con = duckdb.connect()
+    got = con.execute(f"SELECT lower(hex(employee_key)) FROM read_parquet('{f}')").fetchall()
+    assert [r[0] for r in got] == hexes
+    # A version 1 key (64 hex digits) converts to version 2 by hex-decoding.
+    assert bytes.fromhex(hexes[0]) == t.column("employee_key")[0].as_py()

@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use eqpipe_plugin_sdk::arrow_array::{BooleanArray, Date32Array, Float64Array, StringArray};
 use eqpipe_plugin_sdk::prelude::*;
-use eqpipe_plugin_sdk::{bool_values, column, date_values, text_values};
+use eqpipe_plugin_sdk::{bool_values, column, date_values, key_values, text_values};
 use serde::Deserialize;
 
 use eqpipe_plugin_sdk::UNDISCLOSED;
@@ -177,18 +177,18 @@ pub fn recruitment(start: i32, end: i32, apps: &[Application]) -> Vec<Flow> {
 #[derive(Debug, Clone)]
 pub struct Member {
     /// Pseudonymised key.
-    pub key: String,
+    pub key: [u8; 32],
     /// Group per dimension.
     pub groups: [Option<String>; 4],
 }
 
 /// Starters, leavers and retention between two snapshots.
 pub fn turnover(start: i32, end: i32, before: &[Member], after: &[Member]) -> Vec<Flow> {
-    let later: HashMap<&str, &Member> = after.iter().map(|m| (m.key.as_str(), m)).collect();
-    let earlier: HashMap<&str, &Member> = before.iter().map(|m| (m.key.as_str(), m)).collect();
+    let later: HashMap<&[u8; 32], &Member> = after.iter().map(|m| (&m.key, m)).collect();
+    let earlier: HashMap<&[u8; 32], &Member> = before.iter().map(|m| (&m.key, m)).collect();
     let starters: Vec<&Member> = after
         .iter()
-        .filter(|m| !earlier.contains_key(m.key.as_str()))
+        .filter(|m| !earlier.contains_key(&m.key))
         .collect();
     let mut out = Vec::new();
     for (d, (dimension, _, _)) in DIMENSIONS.iter().enumerate() {
@@ -200,7 +200,7 @@ pub fn turnover(start: i32, end: i32, before: &[Member], after: &[Member]) -> Ve
                 .unwrap_or_else(|| "not_disclosed".into());
             let e = by.entry(g).or_default();
             e[0] += 1.0;
-            e[1] += f64::from(u8::from(later.contains_key(m.key.as_str())));
+            e[1] += f64::from(u8::from(later.contains_key(&m.key)));
         }
         for m in &starters {
             let g = m.groups[d]
@@ -292,7 +292,7 @@ impl IndicatorPlugin for Flows {
             ctx.check_cancelled()?;
             let b = batch?;
             let c = |n: &str| column(&b, "workforce", n);
-            let key = text_values(c("employee_key")?.as_ref())?;
+            let key = key_values(c("employee_key")?.as_ref())?;
             let snap = date_values(c("snapshot_date")?.as_ref())?;
             let leaver = date_values(c("leaver_date")?.as_ref())?;
             let cols: Vec<Vec<String>> = DIMENSIONS
@@ -300,12 +300,14 @@ impl IndicatorPlugin for Flows {
                 .map(|d| text_values(c(d.1)?.as_ref()))
                 .collect::<Result<_, _>>()?;
             for i in 0..b.num_rows() {
-                let Some(s) = snap[i] else { continue };
+                let (Some(s), Some(key)) = (snap[i], key[i]) else {
+                    continue;
+                };
                 if leaver[i].is_some_and(|l| l < s) {
                     continue;
                 }
                 snapshots.entry(s).or_default().push(Member {
-                    key: key[i].clone(),
+                    key,
                     groups: groups(&cols, i),
                 });
             }
@@ -509,7 +511,7 @@ mod tests {
     #[test]
     fn leavers_starters_and_retention_between_snapshots() {
         let m = |k: &str, age: &str| Member {
-            key: k.into(),
+            key: [k.as_bytes()[0]; 32],
             groups: [None, None, None, known(age)],
         };
         let before = vec![

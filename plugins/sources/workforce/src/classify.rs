@@ -229,6 +229,32 @@ impl Classifier {
         h
     }
 
+    /// The harmonised value of one answer, and whether no category knew it
+    /// (uncounted: see [`Classifier::count_unmapped_rows`]).
+    pub fn classify(&self, classification: &str, answer: &str) -> (Harmonised, bool) {
+        match self.lookup(classification, answer) {
+            Some(h) => (h, false),
+            None => (
+                Harmonised {
+                    value: "unmapped".into(),
+                    broad: Some("unmapped".into()),
+                },
+                true,
+            ),
+        }
+    }
+
+    /// Counts `rows` rows holding an answer no category knows.
+    pub fn count_unmapped_rows(&mut self, classification: &str, answer: &str, rows: u64) {
+        let shown: String = answer.trim().chars().take(40).collect();
+        *self
+            .unmapped
+            .entry(classification.to_string())
+            .or_default()
+            .entry(shown)
+            .or_default() += rows;
+    }
+
     /// The harmonised value of one answer (unmapped answers are counted).
     pub fn map(&mut self, classification: &str, answer: &str) -> Harmonised {
         match self.lookup(classification, answer) {
@@ -271,13 +297,7 @@ impl Classifier {
 
     fn count_unmapped(&mut self, classification: &str, answer: &str) {
         // Counted by a shortened answer, so a stray long entry stays short.
-        let shown: String = answer.trim().chars().take(40).collect();
-        *self
-            .unmapped
-            .entry(classification.to_string())
-            .or_default()
-            .entry(shown)
-            .or_default() += 1;
+        self.count_unmapped_rows(classification, answer, 1);
     }
 }
 

@@ -19,6 +19,7 @@
 //! restricted quarantine file with file, row, column and reason.
 
 pub mod classify;
+mod columnar;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use classify::Classifier;
+use columnar::Chunker;
 
 /// The canonical columns an extract is mapped onto.
 pub const CANONICAL: &[&str] = &[
@@ -261,12 +263,7 @@ impl SourcePlugin for Workforce {
             };
             let rows = if xlsx {
                 let table = read_xlsx(&path, &name, self.options.sheet.as_deref())?;
-                self.convert(ctx, &table.header, &name, |f| {
-                    for (line, rec) in table.rows {
-                        f(line, &rec)?;
-                    }
-                    Ok(())
-                })?
+                self.convert_rows(ctx, &table.header, &name, table.rows)?
             } else {
                 self.convert_csv(ctx, &path, &name)?
             };
@@ -606,41 +603,53 @@ pub fn resolve_inputs(ctx: &Context, path: &str) -> Result<Vec<(PathBuf, String)
 }
 
 impl Workforce {
-    /// Converts the rows `feed` hands over (line, record) into `workforce`
-    /// rows on this thread, emitted in batches of 64K (sheets).
-    fn convert<F>(
+    /// Converts a sheet's rows (line, cells) into `workforce` batches of
+    /// 64K rows on this thread.
+    fn convert_rows(
         &mut self,
         ctx: &Context,
         header: &[String],
         name: &str,
-        feed: F,
-    ) -> Result<u64, PluginError>
-    where
-        F: FnOnce(
-            &mut dyn FnMut(u64, &dyn Record) -> Result<(), PluginError>,
-        ) -> Result<(), PluginError>,
-    {
-        let mut conv = Converter::new(
+        rows: Vec<(u64, Vec<String>)>,
+    ) -> Result<u64, PluginError> {
+        let idx = column_positions(&self.options, header, name)?;
+        let classifier = std::mem::take(&mut self.classifier);
+        // A sheet's cells are text already.
+        let mut chunker = Chunker::new(
             &self.options,
+            TextEncoding::Auto,
             &self.key,
+            &idx,
             header,
-            name,
-            std::mem::take(&mut self.classifier),
-        )?;
-        let mut rows = TextRows::new(OUT);
+            classifier,
+        );
+        let (lines, records): (Vec<u64>, Vec<Vec<String>>) = rows.into_iter().unzip();
         let mut n = 0u64;
-        let result = feed(&mut |line, rec| {
-            if conv.row(line, rec, None, &mut rows) {
-                n += 1;
+        let mut result = Ok(());
+        for (c, chunk) in records.chunks(64 * 1024).enumerate() {
+            let at = c * 64 * 1024;
+            let converted = ctx.check_cancelled().and_then(|()| {
+                chunker
+                    .chunk(chunk, |k| lines[at + k], name)
+                    .map_err(PluginError::from)
+            });
+            match converted {
+                Ok(Some((batch, rows))) => {
+                    n += rows;
+                    if let Err(e) = ctx.emit_batches("workforce", batch.schema(), vec![batch]) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
-            if rows.len() >= 64 * 1024 {
-                ctx.check_cancelled()?;
-                ctx.emit_rows("workforce", &mut rows)?;
-            }
-            Ok(())
-        })
-        .and_then(|()| ctx.emit_rows("workforce", &mut rows));
-        self.classifier = conv.classifier;
+        }
+        chunker.count_unmapped();
+        self.classifier = chunker.classifier;
         result.map(|()| n)
     }
 
@@ -652,14 +661,16 @@ impl Workforce {
         const CHUNK: usize = 16 * 1024;
         let encoding = self.options.encoding;
         let (mut rdr, header) = open_csv(path, name, encoding)?;
+        let idx = column_positions(&self.options, &header, name)?;
         let classifier = std::mem::take(&mut self.classifier);
-        let proto = Converter::new(&self.options, &self.key, &header, name, classifier)?;
-        // Only the mapped columns are decoded.
-        let mut used = vec![false; header.len()];
-        for i in proto.idx.iter().flatten() {
-            used[*i] = true;
-        }
-        let (used, header) = (&used, &header);
+        let proto = Chunker::new(
+            &self.options,
+            encoding,
+            &self.key,
+            &idx,
+            &header,
+            classifier,
+        );
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         struct Job {
             seq: u64,
@@ -680,45 +691,39 @@ impl Workforce {
         let (result, classifiers) = std::thread::scope(|s| {
             let handles: Vec<_> = (0..workers)
                 .map(|_| {
-                    let mut conv = proto.clone();
+                    let mut chunker = proto.clone();
                     // Each worker counts its own unmapped answers; they are
                     // added to the file's at the end.
-                    conv.classifier.unmapped.clear();
+                    chunker.classifier.unmapped.clear();
                     let (job_rx, done_tx) = (&job_rx, done_tx.clone());
                     s.spawn(move || {
-                        let mut rows = TextRows::new(OUT);
-                        let mut text = csv::StringRecord::new();
                         loop {
                             let job = match job_rx.lock().map(|r| r.recv()) {
                                 Ok(Ok(job)) => job,
                                 _ => break,
                             };
-                            let mut count = 0;
-                            for (k, rec) in job.records[..job.used].iter().enumerate() {
-                                let bad = encoding.decode_record(rec, used, &mut text);
-                                let bad = bad.map(|i| {
-                                    format!(
-                                        "column `{}`: not UTF-8 text (set encoding = \"windows-1252\" for files saved by Excel on Windows)",
-                                        header[i]
-                                    )
-                                });
-                                if conv.row(job.first_line + k as u64, &text, bad, &mut rows) {
-                                    count += 1;
-                                }
-                            }
-                            let batch = (!rows.is_empty())
-                                .then(|| rows.take_batch().map_err(PluginError::from));
+                            let first = job.first_line;
+                            let (batch, rows) = match chunker.chunk(
+                                &job.records[..job.used],
+                                |k| first + k as u64,
+                                name,
+                            ) {
+                                Ok(Some((batch, rows))) => (Some(Ok(batch)), rows),
+                                Ok(None) => (None, 0),
+                                Err(e) => (Some(Err(PluginError::from(e))), 0),
+                            };
                             let done = Done {
                                 seq: job.seq,
                                 batch,
-                                rows: count,
+                                rows,
                                 records: job.records,
                             };
                             if done_tx.send(done).is_err() {
                                 break;
                             }
                         }
-                        conv.classifier
+                        chunker.count_unmapped();
+                        chunker.classifier
                     })
                 })
                 .collect();
@@ -819,211 +824,56 @@ impl Workforce {
     }
 }
 
-/// Converts the records of one file into `workforce` rows: the file's
-/// column positions, the classifications, the pseudonymisation key. One
-/// per worker thread (cloned).
-#[derive(Clone)]
-struct Converter<'a> {
-    options: &'a Options,
-    classifier: Classifier,
-    mac: Hmac<Sha256>,
-    idx: [Option<usize>; CANONICAL.len()],
-    width: usize,
-    default_snapshot: String,
-    key_buf: [u8; 64],
-    reject: String,
-    age_text: String,
-    name: &'a str,
-}
-
-impl<'a> Converter<'a> {
-    fn new(
-        options: &'a Options,
-        key: &[u8],
-        header: &[String],
-        name: &'a str,
-        classifier: Classifier,
-    ) -> Result<Self, PluginError> {
-        // Canonical column -> index in the file.
-        let lower: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
-        let mut idx: [Option<usize>; CANONICAL.len()] = [None; CANONICAL.len()];
-        for (k, c) in CANONICAL.iter().enumerate() {
-            let wanted = options
-                .columns
-                .get(*c)
-                .map(|s| s.to_ascii_lowercase())
-                .unwrap_or_else(|| c.to_string());
-            let mut at = lower.iter().enumerate().filter(|(_, h)| **h == wanted);
-            if let Some((i, _)) = at.next() {
-                if let Some((j, _)) = at.next() {
-                    return Err(PluginError::data(format!(
-                        "{name}: the header names `{}` twice (columns {} and {}), so which one holds {c} cannot be told; rename one or map {c} to another column",
-                        header[i],
-                        i + 1,
-                        j + 1
-                    )));
-                }
-                idx[k] = Some(i);
-            } else if options.columns.contains_key(*c) {
+/// Where each canonical column is in a file with this header (the
+/// `columns` mapping applied, names compared without case), or an error
+/// naming what is missing or ambiguous.
+fn column_positions(
+    options: &Options,
+    header: &[String],
+    name: &str,
+) -> Result<[Option<usize>; CANONICAL.len()], PluginError> {
+    // Canonical column -> index in the file.
+    let lower: Vec<String> = header.iter().map(|h| h.to_ascii_lowercase()).collect();
+    let mut idx: [Option<usize>; CANONICAL.len()] = [None; CANONICAL.len()];
+    for (k, c) in CANONICAL.iter().enumerate() {
+        let wanted = options
+            .columns
+            .get(*c)
+            .map(|s| s.to_ascii_lowercase())
+            .unwrap_or_else(|| c.to_string());
+        let mut at = lower.iter().enumerate().filter(|(_, h)| **h == wanted);
+        if let Some((i, _)) = at.next() {
+            if let Some((j, _)) = at.next() {
                 return Err(PluginError::data(format!(
-                    "{name}: column `{}` (mapped to {c}) is not in the file (found: {})",
-                    options.columns[*c],
-                    header.join(", ")
+                    "{name}: the header names `{}` twice (columns {} and {}), so which one holds {c} cannot be told; rename one or map {c} to another column",
+                    header[i],
+                    i + 1,
+                    j + 1
                 )));
             }
-        }
-        for required in ["employee_id", "grade"] {
-            if idx[col(required)].is_none() {
-                return Err(PluginError::data(format!(
-                    "{name}: no `{required}` column; map it with columns.{required} = \"<the file's column>\" (found: {})",
-                    header.join(", ")
-                )));
-            }
-        }
-        if idx[col("snapshot_date")].is_none() && options.snapshot_date.is_none() {
+            idx[k] = Some(i);
+        } else if options.columns.contains_key(*c) {
             return Err(PluginError::data(format!(
-                "{name}: no snapshot_date column; map one or set the snapshot_date option"
+                "{name}: column `{}` (mapped to {c}) is not in the file (found: {})",
+                options.columns[*c],
+                header.join(", ")
             )));
         }
-        Ok(Converter {
-            options,
-            classifier,
-            mac: hmac_for(key),
-            idx,
-            width: header.len(),
-            default_snapshot: options.snapshot_date.clone().unwrap_or_default(),
-            key_buf: [0u8; 64],
-            reject: String::new(),
-            age_text: String::new(),
-            name,
-        })
     }
-
-    /// Appends the row of one record (line `line` of the file) to `rows`;
-    /// false for a blank line, which is skipped.
-    fn row(
-        &mut self,
-        line: u64,
-        rec: &dyn Record,
-        unreadable: Option<String>,
-        rows: &mut TextRows,
-    ) -> bool {
-        if (0..rec.width()).all(|i| rec.field(i).unwrap_or("").trim().is_empty()) {
-            return false;
+    for required in ["employee_id", "grade"] {
+        if idx[col(required)].is_none() {
+            return Err(PluginError::data(format!(
+                "{name}: no `{required}` column; map it with columns.{required} = \"<the file's column>\" (found: {})",
+                header.join(", ")
+            )));
         }
-        let [
-            c_id,
-            c_snapshot,
-            c_unit,
-            c_grade,
-            c_sex,
-            c_eth,
-            c_dis,
-            c_age,
-            c_dob,
-            c_hours,
-            c_pay,
-            c_bonus,
-            c_start,
-            c_leaver,
-            c_religion,
-            c_orientation,
-            c_gender,
-            c_full_pay,
-        ] = self.idx;
-        let get = |c: Option<usize>| c.and_then(|i| rec.field(i)).map(str::trim).unwrap_or("");
-        let id = get(c_id);
-        let key = if id.is_empty() {
-            ""
-        } else {
-            pseudonymise_with(&self.mac, id, &mut self.key_buf)
-        };
-        let reject = &mut self.reject;
-        reject.clear();
-        let mut why = |r: std::fmt::Arguments<'_>| {
-            use std::fmt::Write as _;
-            if !reject.is_empty() {
-                reject.push_str("; ");
-            }
-            let _ = reject.write_fmt(r);
-        };
-        let width = self.width;
-        if rec.width() != width {
-            why(format_args!(
-                "{} fields, but the header has {width}",
-                rec.width()
-            ));
-        }
-        if let Some(u) = unreadable {
-            why(format_args!("{u}"));
-        }
-        if id.is_empty() {
-            why(format_args!("employee_id is empty"));
-        }
-        let snapshot = match get(c_snapshot) {
-            "" => std::borrow::Cow::Borrowed(self.default_snapshot.as_str()),
-            s => iso_date_cow(s),
-        };
-        let grade = get(c_grade);
-        let options = self.options;
-        let band: &str = if options.grade_bands.is_empty() {
-            grade
-        } else {
-            match options.grade_bands.get(grade) {
-                Some(b) => b,
-                None => {
-                    why(format_args!("grade `{grade}` is not in grade_bands"));
-                    grade
-                }
-            }
-        };
-        let senior = options.senior.iter().any(|s| s == grade || s == band);
-        let age = match get(c_age) {
-            "" => years_between(&iso_date(get(c_dob)), &snapshot),
-            a => a.parse::<f64>().ok().map(|f| f.floor() as i64),
-        };
-        let classifier = &mut self.classifier;
-        let eth = classifier.map_shared("ethnic_group", get(c_eth));
-        let sex = classifier.map_shared("sex", get(c_sex));
-        let disability = classifier.map_shared("disability", get(c_dis));
-        let religion = classifier.map_shared("religion", get(c_religion));
-        let orientation = classifier.map_shared("sexual_orientation", get(c_orientation));
-        let gender = classifier.map_shared("gender_identity", get(c_gender));
-        self.age_text.clear();
-        if let Some(a) = age {
-            use std::fmt::Write as _;
-            let _ = write!(self.age_text, "{a}");
-        }
-        rows.push(
-            [
-                key,
-                &snapshot,
-                get(c_unit),
-                grade,
-                band,
-                if senior { "true" } else { "false" },
-                &sex.value,
-                &eth.value,
-                eth.broad.as_deref().unwrap_or(""),
-                &disability.value,
-                &religion.value,
-                &orientation.value,
-                &gender.value,
-                self.age_text.as_str(),
-                age_band(age),
-                get(c_hours),
-                get(c_pay),
-                get(c_bonus),
-                yes_no(get(c_full_pay)),
-                &iso_date_cow(get(c_start)),
-                &iso_date_cow(get(c_leaver)),
-                self.reject.as_str(),
-            ],
-            self.name,
-            line,
-        );
-        true
     }
+    if idx[col("snapshot_date")].is_none() && options.snapshot_date.is_none() {
+        return Err(PluginError::data(format!(
+            "{name}: no snapshot_date column; map one or set the snapshot_date option"
+        )));
+    }
+    Ok(idx)
 }
 
 /// A canonical column's position in [`CANONICAL`].
@@ -1032,32 +882,6 @@ fn col(c: &str) -> usize {
         .iter()
         .position(|x| *x == c)
         .expect("a canonical column")
-}
-
-/// A record of text fields, from a CSV reader or a read sheet.
-pub trait Record {
-    /// The `i`th field.
-    fn field(&self, i: usize) -> Option<&str>;
-    /// Fields in the record.
-    fn width(&self) -> usize;
-}
-
-impl Record for csv::StringRecord {
-    fn field(&self, i: usize) -> Option<&str> {
-        self.get(i)
-    }
-    fn width(&self) -> usize {
-        self.len()
-    }
-}
-
-impl Record for Vec<String> {
-    fn field(&self, i: usize) -> Option<&str> {
-        self.get(i).map(String::as_str)
-    }
-    fn width(&self) -> usize {
-        self.len()
-    }
 }
 
 /// [`iso_date`], borrowing when the date is already `YYYY-MM-DD`.
