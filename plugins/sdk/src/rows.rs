@@ -293,22 +293,9 @@ pub fn key_values(
             .map(|i| b.is_valid(i).then(|| b.value(i).try_into().ok()).flatten())
             .collect());
     }
-    let hex_digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
     let from_hex = |s: &str| -> Option<[u8; 32]> {
-        let s = s.trim().as_bytes();
-        if s.len() != 64 {
-            return None;
-        }
         let mut out = [0u8; 32];
-        for (k, pair) in s.chunks(2).enumerate() {
-            out[k] = hex_digit(pair[0])? << 4 | hex_digit(pair[1])?;
-        }
-        Some(out)
+        hex::decode_to_slice(s.trim(), &mut out).ok().map(|()| out)
     };
     if col.as_string_opt::<i32>().is_none() && col.as_any_dictionary_opt().is_none() {
         return Err(crate::PluginError::data(format!(

@@ -131,6 +131,16 @@ pub struct Harmonised {
     pub broad: Option<String>,
 }
 
+impl Harmonised {
+    /// What an answer no category knows is stored as.
+    fn unmapped() -> Self {
+        Harmonised {
+            value: "unmapped".into(),
+            broad: Some("unmapped".into()),
+        }
+    }
+}
+
 /// Answers as written -> (harmonised value, whether it was unmapped).
 type Memo = foldhash::HashMap<String, (std::sync::Arc<Harmonised>, bool)>;
 
@@ -234,13 +244,7 @@ impl Classifier {
     pub fn classify(&self, classification: &str, answer: &str) -> (Harmonised, bool) {
         match self.lookup(classification, answer) {
             Some(h) => (h, false),
-            None => (
-                Harmonised {
-                    value: "unmapped".into(),
-                    broad: Some("unmapped".into()),
-                },
-                true,
-            ),
+            None => (Harmonised::unmapped(), true),
         }
     }
 
@@ -278,10 +282,7 @@ impl Classifier {
     /// Counts an answer with no category and returns `unmapped`.
     fn unmapped_answer(&mut self, classification: &str, answer: &str) -> Harmonised {
         self.count_unmapped(classification, answer);
-        Harmonised {
-            value: "unmapped".into(),
-            broad: Some("unmapped".into()),
-        }
+        Harmonised::unmapped()
     }
 
     /// Adds another classifier's unmapped counts to this one's (a worker's,

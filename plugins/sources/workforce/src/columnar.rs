@@ -259,14 +259,17 @@ fn decode_trimmed<'b>(
 }
 
 /// `YYYY-MM-DD` (or any three numbers joined by `-`) as numbers.
-fn ymd(s: &str) -> Option<(i64, i64, i64)> {
+pub(crate) fn ymd(s: &str) -> Option<(i64, i64, i64)> {
     let mut it = s.split('-').map(|x| x.parse::<i64>().ok());
     let v = (it.next()??, it.next()??, it.next()??);
     it.next().is_none().then_some(v)
 }
 
 /// Whole years from `birth` to `at`.
-fn years_between(birth: Option<(i64, i64, i64)>, at: Option<(i64, i64, i64)>) -> Option<i64> {
+pub(crate) fn whole_years(
+    birth: Option<(i64, i64, i64)>,
+    at: Option<(i64, i64, i64)>,
+) -> Option<i64> {
     let ((by, bm, bd), (ay, am, ad)) = (birth?, at?);
     Some(ay - by - i64::from((am, ad) < (bm, bd)))
 }
@@ -491,6 +494,7 @@ impl<'a> Chunker<'a> {
             ages,
         } = self;
         let width = header.len();
+        let (o_age, o_band) = (out("age"), out("age_band"));
         for (k, rec) in records.iter().enumerate() {
             // The pseudonym's text, and each other column's distinct
             // value, worked out on first sight.
@@ -567,17 +571,17 @@ impl<'a> Chunker<'a> {
             // snapshot.
             let age = match seen(c_age) {
                 a if !a.blank => a.number,
-                _ => years_between(seen(c_dob).ymd, seen(c_snapshot).ymd),
+                _ => whole_years(seen(c_dob).ymd, seen(c_snapshot).ymd),
             };
             let (age_out, band_out) = *ages.entry(age.unwrap_or(i64::MIN)).or_insert_with(|| {
                 let text = age.map(|a| a.to_string()).unwrap_or_default();
                 (
-                    outs[out("age")].intern(&text),
-                    outs[out("age_band")].intern(age_band(age)),
+                    outs[o_age].intern(&text),
+                    outs[o_band].intern(age_band(age)),
                 )
             });
-            outs[out("age")].push(age_out);
-            outs[out("age_band")].push(band_out);
+            outs[o_age].push(age_out);
+            outs[o_band].push(band_out);
             for (ci, c) in columns.iter_mut().enumerate() {
                 if c.kind == Kind::Key {
                     continue;

@@ -528,16 +528,7 @@ pub fn age_band(age: Option<i64>) -> &'static str {
 
 /// Whole years from `birth` to `at` (both YYYY-MM-DD).
 pub fn years_between(birth: &str, at: &str) -> Option<i64> {
-    let p = |s: &str| -> Option<(i64, i64, i64)> {
-        let v: Vec<i64> = s
-            .split('-')
-            .map(|x| x.parse().ok())
-            .collect::<Option<_>>()?;
-        (v.len() == 3).then(|| (v[0], v[1], v[2]))
-    };
-    let (by, bm, bd) = p(birth)?;
-    let (ay, am, ad) = p(at)?;
-    Some(ay - by - i64::from((am, ad) < (bm, bd)))
+    columnar::whole_years(columnar::ymd(birth), columnar::ymd(at))
 }
 
 fn yes_no(s: &str) -> &'static str {
