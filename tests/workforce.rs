@@ -642,25 +642,34 @@ fn duplicates_past_the_memory_budget_are_found_and_removed_before_commit() {
     );
 }
 
-/// A CSV larger than one conversion chunk (16K records) is converted on
-/// several threads: rows keep the file's order, a bad row's line number is
-/// right in a later chunk, and unmapped answers are counted across chunks.
+/// A CSV larger than one conversion block (1 MiB) is split into blocks of
+/// whole records and converted on several threads: rows keep the file's
+/// order, a bad row's line number is right in a later block, quoted fields
+/// (line breaks and commas inside them, in a column not read) never split
+/// a record, and unmapped answers are counted across blocks.
 #[test]
 fn a_large_csv_converted_in_parallel_keeps_order_lines_and_counts() {
     let input = tempfile::tempdir().unwrap();
     let mut csv = String::from(
-        "employee_id,snapshot_date,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay\n",
+        "employee_id,snapshot_date,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,notes\n",
     );
     let n = 40_000;
     for i in 0..n {
-        let eth = if i % 10_000 == 5 { "Martian" } else { "Indian" };
+        let eth = match i {
+            _ if i % 10_000 == 5 => "Martian",
+            _ if i % 3 == 0 => "\"Indian\"",
+            _ => "Indian",
+        };
         let date = if i == 35_000 {
             "31/31/2025"
         } else {
             "2025-03-31"
         };
+        // Most line feeds are inside quotes: a block cut at the last one
+        // would split a record.
+        let notes = "\"moved team,\nthen back\r\n\"\"twice\"\"\na\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\nl\nm\nn\no\"";
         csv.push_str(&format!(
-            "E{i:06},{date},G{},F,{eth},No,40,37,{:.3},0\n",
+            "E{i:06},{date},G{},F,{eth},No,40,37,{:.3},0,{notes}\n",
             1 + i % 9,
             10.0 + i as f64 / 1000.0
         ));

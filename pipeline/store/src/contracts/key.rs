@@ -42,6 +42,29 @@ impl<'a> KeyPart<'a> {
         Ok(KeyPart { col, read })
     }
 
+    /// Whether the values are of one width (binary, dates, numbers), so
+    /// a key of such parts is digested word by word.
+    pub(super) fn fixed_width(&self) -> bool {
+        matches!(self.read, KeyRead::Fixed(..) | KeyRead::Binary(_))
+    }
+
+    /// Feeds row `i`'s value of a [`fixed_width`](Self::fixed_width) part
+    /// to the digest.
+    pub(super) fn digest_words(&self, i: usize, d: &mut crate::unique::WordDigest) {
+        if self.col.is_null(i) {
+            d.null();
+            return;
+        }
+        match &self.read {
+            KeyRead::Fixed(buf, offset, width) => {
+                let at = offset + i * width;
+                d.bytes(&buf.as_slice()[at..at + width]);
+            }
+            KeyRead::Binary(b) => d.bytes(b.value(i)),
+            KeyRead::Text(..) | KeyRead::Shown(_) => unreachable!("not fixed-width"),
+        }
+    }
+
     /// Appends row `i`'s bytes and length (`u32::MAX` for a null).
     pub(super) fn append(&self, i: usize, key: &mut Vec<u8>) {
         if self.col.is_null(i) {

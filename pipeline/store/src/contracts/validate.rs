@@ -529,17 +529,28 @@ impl Validator {
         let mut sources: Option<SourceColumns> = None;
         let first_row = self.rows_in;
         let mut ordinal = self.stored;
+        // A key of fixed-width parts only is digested word by word.
+        let words = parts.iter().all(KeyPart::fixed_width);
         for i in 0..batch.num_rows() {
             if found.rows[i].is_some() {
                 continue;
             }
-            key.clear();
-            for p in &parts {
-                p.append(i, &mut key);
-            }
+            let digest = if words {
+                let mut d = unique::WordDigest::default();
+                for p in &parts {
+                    p.digest_words(i, &mut d);
+                }
+                d.finish()
+            } else {
+                key.clear();
+                for p in &parts {
+                    p.append(i, &mut key);
+                }
+                unique::key_digest(&key)
+            };
             let new = self
                 .keys
-                .claim(unique::key_digest(&key), ordinal, || {
+                .claim(digest, ordinal, || {
                     sources
                         .get_or_insert_with(|| SourceColumns::of(batch))
                         .row(i, first_row)

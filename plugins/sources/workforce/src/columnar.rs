@@ -39,6 +39,12 @@ use crate::{CANONICAL, OUT, Options, TextEncoding, age_band, col, iso_date_cow, 
 pub trait RawRecord {
     /// The `i`th field's bytes.
     fn raw(&self, i: usize) -> Option<&[u8]>;
+    /// The `i`th field's bytes, and the record's bytes from the field's
+    /// start on (more than the field where others follow it: a cache key
+    /// is then read as whole words, not copied byte by byte).
+    fn raw_span(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.raw(i).map(|r| (r, r))
+    }
     /// Fields in the record.
     fn width(&self) -> usize;
     /// Whether the fields no canonical column reads are blank, for the
@@ -50,6 +56,11 @@ pub trait RawRecord {
 impl RawRecord for csv::ByteRecord {
     fn raw(&self, i: usize) -> Option<&[u8]> {
         self.get(i)
+    }
+    fn raw_span(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        let r = self.range(i)?;
+        let all = self.as_slice();
+        Some((&all[r.clone()], &all[r.start..]))
     }
     fn width(&self) -> usize {
         self.len()
@@ -135,40 +146,81 @@ struct Column {
     seen: Vec<Seen>,
 }
 
-/// A column's distinct raw values -> their place in its `seen`. Short
-/// values (up to 15 bytes: most of an extract's dates, grades, codes and
-/// amounts) are packed into a `u128` with their length, so a lookup
-/// compares two integers, not two byte strings.
+/// A column's distinct raw values -> their place in its `seen`. Values of
+/// up to 15 bytes (most of an extract's dates, grades, codes and amounts)
+/// are packed into a `u128` with their length, up to 31 bytes (`Prefer not
+/// to say`) into two, so a lookup hashes and compares integers, not byte
+/// strings.
 #[derive(Clone, Default)]
 struct Cache {
     short: foldhash::HashMap<u128, u32>,
+    medium: foldhash::HashMap<(u128, u128), u32>,
     long: foldhash::HashMap<Box<[u8]>, u32>,
 }
 
+/// A raw value as a cache key.
+enum Packed {
+    Short(u128),
+    Medium(u128, u128),
+    Long,
+}
+
+/// The `n` (up to 16) bytes of `span` from `at`, as a little-endian
+/// integer: one unaligned load where 16 bytes are there to read.
+#[inline]
+fn load16(span: &[u8], at: usize, n: usize) -> u128 {
+    match span.get(at..at + 16) {
+        Some(w) => {
+            let v = u128::from_le_bytes(w.try_into().expect("16 bytes"));
+            if n >= 16 {
+                v
+            } else {
+                v & ((1u128 << (8 * n)) - 1)
+            }
+        }
+        None => {
+            let mut b = [0u8; 16];
+            b[..n].copy_from_slice(&span[at..at + n]);
+            u128::from_le_bytes(b)
+        }
+    }
+}
+
 impl Cache {
-    fn pack(raw: &[u8]) -> Option<u128> {
-        if raw.len() > 15 {
-            return None;
+    /// `raw` (whose bytes and what follows them are `span`) as a key: its
+    /// bytes, and its length in the top byte (values differing only in
+    /// trailing zero bytes stay apart).
+    #[inline]
+    fn pack(raw: &[u8], span: &[u8]) -> Packed {
+        let n = raw.len();
+        let len = (n as u128) << 120;
+        if n <= 15 {
+            Packed::Short(load16(span, 0, n) | len)
+        } else if n <= 31 {
+            Packed::Medium(load16(span, 0, 16), load16(span, 16, n - 16) | len)
+        } else {
+            Packed::Long
         }
-        let mut b = [0u8; 16];
-        b[..raw.len()].copy_from_slice(raw);
-        b[15] = raw.len() as u8;
-        Some(u128::from_le_bytes(b))
     }
 
-    fn get(&self, raw: &[u8]) -> Option<u32> {
-        match Self::pack(raw) {
-            Some(k) => self.short.get(&k).copied(),
-            None => self.long.get(raw).copied(),
+    #[inline]
+    fn get(&self, raw: &[u8], span: &[u8]) -> Option<u32> {
+        match Self::pack(raw, span) {
+            Packed::Short(k) => self.short.get(&k).copied(),
+            Packed::Medium(a, b) => self.medium.get(&(a, b)).copied(),
+            Packed::Long => self.long.get(raw).copied(),
         }
     }
 
-    fn insert(&mut self, raw: &[u8], at: u32) {
-        match Self::pack(raw) {
-            Some(k) => {
+    fn insert(&mut self, raw: &[u8], span: &[u8], at: u32) {
+        match Self::pack(raw, span) {
+            Packed::Short(k) => {
                 self.short.insert(k, at);
             }
-            None => {
+            Packed::Medium(a, b) => {
+                self.medium.insert((a, b), at);
+            }
+            Packed::Long => {
                 self.long.insert(raw.into(), at);
             }
         }
@@ -509,14 +561,14 @@ impl<'a> Chunker<'a> {
                 if c.kind == Kind::Key {
                     continue;
                 }
-                let raw = c.at.and_then(|at| rec.raw(at)).unwrap_or(b"");
-                let at = match c.cache.get(raw) {
+                let (raw, span) = c.at.and_then(|at| rec.raw_span(at)).unwrap_or((b"", b""));
+                let at = match c.cache.get(raw, span) {
                     Some(at) => at,
                     None => {
                         let s = see(c, raw, options, *encoding, classifier, outs);
                         c.seen.push(s);
                         let at = (c.seen.len() - 1) as u32;
-                        c.cache.insert(raw, at);
+                        c.cache.insert(raw, span, at);
                         at
                     }
                 };
@@ -637,5 +689,43 @@ impl<'a> Chunker<'a> {
         fields.push(Field::new(SOURCE_ROW_COLUMN, DataType::UInt64, false));
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
         Ok(Some((batch, rows as u64)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_keys_tell_every_value_apart_whatever_follows_it() {
+        let values: Vec<&[u8]> = vec![
+            b"",
+            b"\0",
+            b"\0\0",
+            b"a",
+            b"a\0",
+            b"G1",
+            b"2025-03-31",
+            b"123456789012345",
+            b"1234567890123456",
+            b"Prefer not to say",
+            b"Prefer not to say\0",
+            b"1234567890123456789012345678901",
+            b"12345678901234567890123456789012",
+            b"a value longer than thirty-two bytes, kept whole",
+        ];
+        let mut cache = Cache::default();
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(cache.get(v, v), None, "{v:?}");
+            cache.insert(v, v, i as u32);
+        }
+        // Found again alone, and inside a record whose later fields
+        // follow them (the bytes past a value are masked off).
+        for (i, v) in values.iter().enumerate() {
+            assert_eq!(cache.get(v, v), Some(i as u32));
+            let mut record = v.to_vec();
+            record.extend_from_slice(b",following,fields,of,the,same,record");
+            assert_eq!(cache.get(v, &record), Some(i as u32), "{v:?}");
+        }
     }
 }
