@@ -59,19 +59,23 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}'
 echo "eqpipe $("$eqpipe" --version | awk '{print $2}'), $($py -c 'import polars, duckdb; print("polars", polars.__version__ + ", duckdb", duckdb.__version__)')"
 echo
 
-# measure LABEL ROWS COMMAND...: wall time, rows/s, peak RSS; sets $secs, $rss_mb.
+# measure LABEL ROWS COMMAND...: wall time, rows/s, peak RSS, CPU seconds
+# (user + system); sets $secs, $rss_mb, $cpu.
 measure() {
   local label="$1" n="$2"; shift 2
   local t0 t1 log="$bench/last.err"
   t0=$(date +%s.%N)
-  /usr/bin/time -f "%M" -o "$bench/rss" "$@" >/dev/null 2>"$log" || { cat "$log"; exit 1; }
+  /usr/bin/time -f "%M %U %S" -o "$bench/rss" "$@" >/dev/null 2>"$log" || { cat "$log"; exit 1; }
   t1=$(date +%s.%N)
   secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   rss_mb=$(awk '{ v = $1 } END { printf "%.0f", v / 1024 }' "$bench/rss")
-  awk -v l="$label" -v s="$secs" -v r="$rss_mb" -v n="$n" \
-    'BEGIN { if (n > 0) printf "  %-34s %8.2f s  %12.0f rows/s  %7d MB peak RSS\n", l, s, n / s, r;
-             else printf "  %-34s %8.2f s  %19s  %7d MB peak RSS\n", l, s, "", r }'
+  cpu=$(awk '{ u = $2; s = $3 } END { printf "%.2f", u + s }' "$bench/rss")
+  awk -v l="$label" -v s="$secs" -v r="$rss_mb" -v n="$n" -v c="$cpu" \
+    'BEGIN { if (n > 0) printf "  %-34s %8.2f s  %12.0f rows/s  %7d MB peak RSS  %6.2f CPU-s\n", l, s, n / s, r, c;
+             else printf "  %-34s %8.2f s  %19s  %7d MB peak RSS  %6.2f CPU-s\n", l, s, "", r, c }'
 }
+# median A B C
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 gen_workforce() { # path rows [months]: monthly snapshots of the same staff
@@ -112,22 +116,38 @@ TOML
 }
 export BENCH_KEY=benchmark-key-0123456789
 
-section_workforce() {
-  local w="$bench/workforce-$rows"
+# The workforce normalisation against Polars and DuckDB on the same file:
+# three rounds, the three tools alternated within each, and the medians.
+workforce_at() {
+  local n="$1" w="$bench/workforce-$1"
   mkdir -p "$w"
-  local csv="$PWD/$w/workforce.csv"
-  [ -f "$csv" ] || { echo "  generating $rows rows..."; gen_workforce "$csv" "$rows"; }
-  echo "== workforce: $rows rows, $(du -h "$csv" | cut -f1) CSV"
+  local csv="$PWD/$w/workforce.csv" big="$PWD/$bench/workforce-$rows/workforce.csv"
+  if [ ! -f "$csv" ]; then
+    if [ "$n" -lt "$rows" ] && [ -f "$big" ]; then head -n $((n + 1)) "$big" > "$csv"
+    else echo "  generating $n rows..."; gen_workforce "$csv" "$n"; fi
+  fi
+  echo "== workforce: $n rows, $(du -h "$csv" | cut -f1) CSV (3 rounds, alternated)"
   workforce_config "$w" "$csv"
-  rm -rf "$w/out"
-  measure "eqpipe (validate, classify, HMAC)" "$rows" "$eqpipe" -q run --force --config "$w/pipeline.toml"
-  local e=$secs
-  measure "polars scan_csv -> sink_parquet" "$rows" $py -c "import polars as pl; pl.scan_csv('$csv', infer_schema_length=10000).sink_parquet('$w/polars.parquet', compression='zstd')"
-  local p=$secs
-  measure "duckdb COPY -> parquet" "$rows" $py -c "import duckdb; duckdb.connect().execute(\"COPY (SELECT * FROM read_csv_auto('$csv')) TO '$w/duckdb.parquet' (FORMAT parquet, COMPRESSION zstd)\")"
-  local d=$secs
+  local es=() ec=() ps=() pc=() ds=() dc=()
+  for round in 1 2 3; do
+    rm -rf "$w/out"
+    measure "eqpipe (validate, classify, HMAC)" "$n" "$eqpipe" -q run --force --config "$w/pipeline.toml"
+    es+=("$secs"); ec+=("$cpu")
+    measure "polars scan_csv -> sink_parquet" "$n" $py -c "import polars as pl; pl.scan_csv('$csv', infer_schema_length=10000).sink_parquet('$w/polars.parquet', compression='zstd')"
+    ps+=("$secs"); pc+=("$cpu")
+    measure "duckdb COPY -> parquet" "$n" $py -c "import duckdb; duckdb.connect().execute(\"COPY (SELECT * FROM read_csv_auto('$csv')) TO '$w/duckdb.parquet' (FORMAT parquet, COMPRESSION zstd)\")"
+    ds+=("$secs"); dc+=("$cpu")
+  done
+  local e p d
+  e=$(median "${es[@]}"); p=$(median "${ps[@]}"); d=$(median "${ds[@]}")
+  echo "  medians: eqpipe $e s ($(median "${ec[@]}") CPU-s), polars $p s ($(median "${pc[@]}") CPU-s), duckdb $d s ($(median "${dc[@]}") CPU-s)"
   echo "  eqpipe / polars time: $(ratio "$e" "$p") (target <= 1.00)   eqpipe / duckdb time: $(ratio "$e" "$d") (target < 1.00)"
   echo
+}
+
+section_workforce() {
+  workforce_at "$rows"
+  workforce_at $((rows / 5))
 }
 
 section_memory() {

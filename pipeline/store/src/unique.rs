@@ -84,9 +84,16 @@ impl WordDigest {
         use std::hash::Hasher;
         self.a.write_u8(1);
         self.b.write_u8(1);
-        for c in bytes.chunks(8) {
+        let words = bytes.chunks_exact(8);
+        let rest = words.remainder();
+        for c in words {
+            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.a.write_u64(w);
+            self.b.write_u64(w);
+        }
+        if !rest.is_empty() {
             let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
+            w[..rest.len()].copy_from_slice(rest);
             let w = u64::from_le_bytes(w);
             self.a.write_u64(w);
             self.b.write_u64(w);
