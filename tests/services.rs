@@ -141,11 +141,13 @@ fn a_case_system_csv_with_postcodes_and_dates_of_birth() {
     assert_eq!(texts(b, "disability")[2].as_deref(), Some("not_stated"));
     // The same person has the same key across rows; no raw identifier,
     // postcode, date of birth or free text is stored or logged.
+    // The key is the HMAC's 32 bytes (contract v2).
     let keys = b
         .column_by_name("person_key")
         .unwrap()
-        .as_string::<i32>()
+        .as_fixed_size_binary()
         .clone();
+    assert_eq!(keys.value_length(), 32);
     assert_eq!(keys.value(0), keys.value(3));
     assert_ne!(keys.value(0), keys.value(1));
     for f in ["postcode", "date_of_birth", "free_text_notes"] {
@@ -509,12 +511,14 @@ fn service_equity_matches_a_calculation_from_the_raw_rows() {
         }
     }
     // Distinct people per service, their LSOA (the first known) and sex.
-    let mut people: BTreeMap<String, HashMap<String, (Option<String>, String)>> = BTreeMap::new();
+    // service -> person key -> (LSOA, sex)
+    type People = HashMap<Vec<u8>, (Option<String>, String)>;
+    let mut people: BTreeMap<String, People> = BTreeMap::new();
     for b in stored(&out, "services") {
         let key = b
             .column_by_name("person_key")
             .unwrap()
-            .as_string::<i32>()
+            .as_fixed_size_binary()
             .clone();
         let (service, lsoa, sex) = (
             texts(&b, "service"),
@@ -526,7 +530,7 @@ fn service_equity_matches_a_calculation_from_the_raw_rows() {
                 let e = people
                     .entry(s)
                     .or_default()
-                    .entry(key.value(i).to_string())
+                    .entry(key.value(i).to_vec())
                     .or_insert((None, sex[i].clone().unwrap()));
                 if e.0.is_none() {
                     e.0 = lsoa[i].clone();

@@ -499,6 +499,23 @@ fn recruitment_exports_become_pseudonymised_applications() {
         text_col(b, "stage"),
         vec!["shortlisted", "appointed", "applied"]
     );
+    // The plugin emits the key as hex text (the text path of the ABI); the
+    // host stores it as the HMAC's 32 bytes (contract v2), computed here
+    // from RFC 2104.
+    let keys = b
+        .column_by_name("applicant_key")
+        .unwrap()
+        .as_fixed_size_binary();
+    for (i, id) in ["EMP-000101", "EMP-000102", "EMP-000103"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            keys.value(i),
+            hmac_sha256(KEY.as_bytes(), id.as_bytes()),
+            "{id}"
+        );
+    }
     assert_eq!(
         text_col(b, "ethnic_group"),
         vec![

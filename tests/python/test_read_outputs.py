@@ -117,3 +117,21 @@ def test_the_binary_pseudonym_reads_alike_in_every_reader():
     assert [r[0] for r in got] == hexes
     # A version 1 key (64 hex digits) converts to version 2 by hex-decoding.
     assert bytes.fromhex(hexes[0]) == t.column("employee_key")[0].as_py()
+
+
+def test_every_stored_pseudonym_is_32_bytes():
+    """recruitment v2 and service_usage v2 store their keys as the HMAC's 32
+    bytes too (their sources emit hex text, which the host reads as the same
+    bytes); anonymous service contacts stay null."""
+    for dataset, column in [("recruitment", "applicant_key"), ("service_usage", "person_key")]:
+        files = sorted((OUT / "restricted" / "datasets" / dataset).glob("*/part-0.parquet"))
+        assert files, f"the demo writes {dataset}"
+        for f in files:
+            t = pq.read_table(str(f), columns=[column])
+            assert t.schema.field(column).type == pa.binary(32), (dataset, t.schema)
+            keys = [k for k in t.column(column).to_pylist() if k is not None]
+            assert keys and all(len(k) == 32 for k in keys), dataset
+            got = duckdb.connect().execute(
+                f"SELECT count(DISTINCT {column}) FROM read_parquet('{f}')"
+            ).fetchall()[0][0]
+            assert got == len(set(keys))

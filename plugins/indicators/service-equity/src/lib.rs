@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use eqpipe_plugin_sdk::arrow_array::{BooleanArray, Date32Array, Float64Array, StringArray};
 use eqpipe_plugin_sdk::prelude::*;
-use eqpipe_plugin_sdk::{column, date_values, f64_values, text_values};
+use eqpipe_plugin_sdk::{column, date_values, f64_values, key_values, text_values};
 use eqpipe_workforce_representation::{CensusRow, Comparator, population, read_census};
 use serde::Deserialize;
 
@@ -149,11 +149,19 @@ fn days(s: &str, what: &str) -> Result<i32, PluginError> {
     Ok((d - epoch).num_days() as i32)
 }
 
+/// Who a contact was: a person by their pseudonym, or an anonymous
+/// contact, counted alone (by its row).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Who {
+    Person([u8; 32]),
+    Row(u64),
+}
+
 /// Users of one service: person (or row) -> (groups, lsoa), and counts.
 #[derive(Default)]
 struct Users {
-    /// key -> (group per dimension, lsoa, contacts)
-    people: HashMap<String, ([String; 4], String, f64)>,
+    /// who -> (group per dimension, lsoa, contacts)
+    people: HashMap<Who, ([String; 4], String, f64)>,
 }
 
 impl IndicatorPlugin for ServiceEquity {
@@ -188,7 +196,8 @@ impl IndicatorPlugin for ServiceEquity {
             let b = batch?;
             let c = |n: &str| column(&b, "service_usage", n);
             let key = c("person_key")?;
-            let keys = text_values(key.as_ref())?;
+            // 32 bytes (contract v2) or 64 hex digits (v1): the same key.
+            let keys = key_values(key.as_ref())?;
             let service = text_values(c("service")?.as_ref())?;
             let date = date_values(c("contact_date")?.as_ref())?;
             let lsoa = text_values(c("lsoa_code")?.as_ref())?;
@@ -205,10 +214,9 @@ impl IndicatorPlugin for ServiceEquity {
                 }
                 first = first.min(d);
                 last = last.max(d);
-                let id = if key.is_null(i) || keys[i].is_empty() {
-                    format!("row:{row_no}")
-                } else {
-                    keys[i].clone()
+                let id = match keys[i] {
+                    Some(k) => Who::Person(k),
+                    None => Who::Row(row_no),
                 };
                 let g: [String; 4] = std::array::from_fn(|k| groups[k][i].clone());
                 for s in [service[i].as_str(), ALL_SERVICES] {
@@ -216,7 +224,7 @@ impl IndicatorPlugin for ServiceEquity {
                         .entry(s.to_string())
                         .or_default()
                         .people
-                        .entry(id.clone())
+                        .entry(id)
                         .or_insert_with(|| (g.clone(), lsoa[i].clone(), 0.0));
                     e.2 += contacts[i].unwrap_or(1.0);
                     // A later contact may know the area an earlier one did not.
