@@ -133,6 +133,37 @@ struct Seen {
     unmapped_rows: u64,
 }
 
+/// What every row needs of a distinct value, kept apart from the rest of
+/// its [`Seen`] so that a row's lookups touch a few bytes per column: a
+/// column of thousands of distinct amounts then stays in the cache.
+#[derive(Debug, Clone, Copy)]
+struct Hot {
+    /// The output value's id ([`DictOut::NULL`]: null).
+    out: u32,
+    /// The second output's id ([`DictOut::NULL`]: null).
+    second: u32,
+    /// [`Hot::BLANK`], [`Hot::BAD`], [`Hot::UNMAPPED`].
+    bits: u8,
+}
+
+impl Hot {
+    const BLANK: u8 = 1;
+    const BAD: u8 = 2;
+    /// A classification's answer no category knows.
+    const UNMAPPED: u8 = 4;
+
+    fn of(s: &Seen, kind: Kind) -> Hot {
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        Hot {
+            out: s.out.unwrap_or(DictOut::NULL),
+            second: s.second.unwrap_or(DictOut::NULL),
+            bits: bit(s.blank, Hot::BLANK)
+                | bit(s.bad, Hot::BAD)
+                | bit(s.flag && matches!(kind, Kind::Class(_)), Hot::UNMAPPED),
+        }
+    }
+}
+
 /// One canonical column: where it is in the file and its distinct values.
 #[derive(Clone)]
 struct Column {
@@ -144,6 +175,8 @@ struct Column {
     second: Option<usize>,
     cache: Cache,
     seen: Vec<Seen>,
+    /// Each of `seen`'s values' [`Hot`] part, at the same place.
+    hot: Vec<Hot>,
 }
 
 /// A column's distinct raw values -> their place in its `seen`. Values of
@@ -467,6 +500,7 @@ impl<'a> Chunker<'a> {
                     second: outputs(c).1,
                     cache: Default::default(),
                     seen: Vec::new(),
+                    hot: Vec::new(),
                 })
                 .collect(),
             read,
@@ -499,6 +533,7 @@ impl<'a> Chunker<'a> {
         for c in &mut self.columns {
             c.cache.clear();
             c.seen.clear();
+            c.hot.clear();
         }
         for o in &mut self.outs {
             *o = DictOut::default();
@@ -566,6 +601,7 @@ impl<'a> Chunker<'a> {
                     Some(at) => at,
                     None => {
                         let s = see(c, raw, options, *encoding, classifier, outs);
+                        c.hot.push(Hot::of(&s, c.kind));
                         c.seen.push(s);
                         let at = (c.seen.len() - 1) as u32;
                         c.cache.insert(raw, span, at);
@@ -573,9 +609,9 @@ impl<'a> Chunker<'a> {
                     }
                 };
                 ids[ci] = at;
-                let s = &c.seen[at as usize];
-                blank &= s.blank;
-                if s.bad {
+                let h = c.hot[at as usize];
+                blank &= h.bits & Hot::BLANK != 0;
+                if h.bits & Hot::BAD != 0 {
                     let i = c.at.expect("a read column");
                     bad_at = Some(bad_at.map_or(i, |b| b.min(i)));
                 }
@@ -638,15 +674,15 @@ impl<'a> Chunker<'a> {
                 if c.kind == Kind::Key {
                     continue;
                 }
-                let s = &mut c.seen[ids[ci] as usize];
-                if s.flag && matches!(c.kind, Kind::Class(_)) {
-                    s.unmapped_rows += 1;
+                let h = c.hot[ids[ci] as usize];
+                if h.bits & Hot::UNMAPPED != 0 {
+                    c.seen[ids[ci] as usize].unmapped_rows += 1;
                 }
                 if let Some(o) = c.out {
-                    outs[o].push(s.out);
+                    outs[o].rows.push(h.out);
                 }
                 if let Some(o) = c.second {
-                    outs[o].push(s.second);
+                    outs[o].rows.push(h.second);
                 }
             }
             lines.push(line(k));
