@@ -49,7 +49,58 @@ struct Done {
     bytes: Vec<u8>,
 }
 
-/// One worker's part: blocks converted until the jobs run out.
+/// A block's records converted: its batches or the first fault, the
+/// records it holds and the rows of its batches.
+type Converted = (Result<Vec<RecordBatch>, (u64, PluginError)>, u64, u64);
+
+/// One block parsed into records and converted, 16K records at a time.
+fn convert_block(
+    chunker: &mut Chunker<'_>,
+    records: &mut [csv::ByteRecord],
+    bytes: &[u8],
+    name: &str,
+) -> Converted {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let (mut batches, mut total, mut rows) = (Vec::new(), 0u64, 0u64);
+    loop {
+        let mut used = 0;
+        while used < records.len() {
+            match rdr.read_byte_record(&mut records[used]) {
+                Ok(true) => used += 1,
+                Ok(false) => break,
+                Err(e) => {
+                    let at = total + used as u64 + 1;
+                    return (Err((at, PluginError::data(e.to_string()))), total, rows);
+                }
+            }
+        }
+        if used == 0 {
+            break;
+        }
+        let base = total;
+        match chunker.chunk(&records[..used], |k| base + k as u64 + 1, name) {
+            Ok(Some((batch, n))) => {
+                rows += n;
+                batches.push(batch);
+            }
+            Ok(None) => {}
+            Err(e) => return (Err((base + 1, PluginError::from(e))), total, rows),
+        }
+        total += used as u64;
+        if used < records.len() {
+            break;
+        }
+    }
+    (Ok(batches), total, rows)
+}
+
+/// One worker's part: blocks converted until the jobs run out. A panic
+/// while converting a block is that block's fault, sent in its place so
+/// that the run fails at once (the blocks after it are not held waiting
+/// for it); the worker then stops.
 fn work(
     chunker: &mut Chunker<'_>,
     jobs: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>,
@@ -62,55 +113,22 @@ fn work(
             Ok(Ok(job)) => job,
             _ => break,
         };
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(&job.bytes[..]);
-        let (mut batches, mut total, mut rows) = (Vec::new(), 0u64, 0u64);
-        let mut fault = None;
-        loop {
-            let mut used = 0;
-            while used < CHUNK {
-                match rdr.read_byte_record(&mut records[used]) {
-                    Ok(true) => used += 1,
-                    Ok(false) => break,
-                    Err(e) => {
-                        fault = Some((total + used as u64 + 1, PluginError::data(e.to_string())));
-                        break;
-                    }
-                }
-            }
-            if fault.is_some() || used == 0 {
-                break;
-            }
-            let base = total;
-            match chunker.chunk(&records[..used], |k| base + k as u64 + 1, name) {
-                Ok(Some((batch, n))) => {
-                    rows += n;
-                    batches.push(batch);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    fault = Some((base + 1, PluginError::from(e)));
-                    break;
-                }
-            }
-            total += used as u64;
-            if used < CHUNK {
-                break;
-            }
-        }
+        let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            convert_block(chunker, &mut records, &job.bytes, name)
+        }));
+        let panicked = converted.is_err();
+        let (batches, records_in, rows) = converted.unwrap_or_else(|_| {
+            let e = PluginError::internal("converting this part of the file failed (a panic)");
+            (Err((1, e)), 0, 0)
+        });
         let d = Done {
             seq: job.seq,
-            batches: match fault {
-                Some(f) => Err(f),
-                None => Ok(batches),
-            },
-            records: total,
+            batches,
+            records: records_in,
             rows,
             bytes: job.bytes,
         };
-        if done.send(d).is_err() {
+        if done.send(d).is_err() || panicked {
             break;
         }
     }
