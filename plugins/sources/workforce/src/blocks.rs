@@ -105,6 +105,80 @@ impl<R: Read> Blocks<R> {
     }
 }
 
+/// Whether a block's records can be split without a CSV parse: no quote
+/// anywhere, and every carriage return followed by a line feed (a lone one
+/// ends a record for the CSV reader). Then every line feed ends a record
+/// and every comma ends a field, exactly as the CSV reader reads them.
+pub(crate) fn is_plain(block: &[u8]) -> bool {
+    memchr::memchr(b'"', block).is_none()
+        && memchr::memchr_iter(b'\r', block).all(|i| block.get(i + 1) == Some(&b'\n'))
+}
+
+/// A record of a [plain](is_plain) block: its fields' ends in the block.
+pub(crate) struct PlainRecord<'a> {
+    pub(crate) block: &'a [u8],
+    /// Where the record starts in the block.
+    pub(crate) start: usize,
+    /// Where each field ends (the comma after it, or the record's end).
+    pub(crate) ends: &'a [usize],
+}
+
+impl PlainRecord<'_> {
+    fn bounds(&self, i: usize) -> Option<(usize, usize)> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 {
+            self.start
+        } else {
+            self.ends[i - 1] + 1
+        };
+        Some((start, end))
+    }
+}
+
+impl crate::columnar::RawRecord for PlainRecord<'_> {
+    fn raw(&self, i: usize) -> Option<&[u8]> {
+        self.bounds(i).map(|(s, e)| &self.block[s..e])
+    }
+    fn raw_span(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.bounds(i)
+            .map(|(s, e)| (&self.block[s..e], &self.block[s..]))
+    }
+    fn width(&self) -> usize {
+        self.ends.len()
+    }
+    fn unread_blank(&self, _read: &[bool]) -> bool {
+        true
+    }
+}
+
+/// Splits a [plain](is_plain) block into records as the CSV reader would:
+/// a record per line (a carriage return before the line feed dropped),
+/// empty lines skipped, a field per comma. Fills `ends` with every field's
+/// end and `records` with each record's (start, its fields in `ends`).
+pub(crate) fn split_plain(
+    block: &[u8],
+    ends: &mut Vec<usize>,
+    records: &mut Vec<(usize, std::ops::Range<usize>)>,
+) {
+    ends.clear();
+    records.clear();
+    let mut at = 0;
+    while at < block.len() {
+        let feed = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |p| at + p);
+        let mut end = feed;
+        if end > at && block[end - 1] == b'\r' {
+            end -= 1;
+        }
+        if end > at {
+            let first = ends.len();
+            ends.extend(memchr::memchr_iter(b',', &block[at..end]).map(|c| at + c));
+            ends.push(end);
+            records.push((at, first..ends.len()));
+        }
+        at = feed + 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +232,77 @@ mod tests {
             assert_eq!(whole.len(), 1000);
             assert_eq!(whole, parts, "block size {size}");
         }
+    }
+
+    #[test]
+    fn plain_blocks_split_as_the_csv_reader_reads_them() {
+        use crate::columnar::RawRecord;
+        // Deterministic pseudo-random quote-free text: fields of letters,
+        // spaces, empty ones; LF and CRLF endings; blank lines; a last line
+        // with and without its terminator.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for case in 0..300 {
+            let mut text = Vec::new();
+            for _ in 0..next(30) {
+                match next(8) {
+                    0 => text.extend_from_slice(b"\n"),
+                    1 => text.extend_from_slice(b"\r\n"),
+                    _ => {
+                        for f in 0..=next(6) {
+                            if f > 0 {
+                                text.push(b',');
+                            }
+                            for _ in 0..next(5) {
+                                text.push([b'a', b' ', b'7', b'-', b'\t'][next(5) as usize]);
+                            }
+                        }
+                        text.extend_from_slice(if next(2) == 0 { b"\n" } else { b"\r\n" });
+                    }
+                }
+            }
+            if case % 2 == 0 {
+                text.extend_from_slice(b"last,line");
+            }
+            assert!(is_plain(&text));
+            let whole: Vec<Vec<Vec<u8>>> = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(&text[..])
+                .byte_records()
+                .map(|r| r.unwrap().iter().map(|f| f.to_vec()).collect())
+                .collect();
+            let (mut ends, mut records) = (Vec::new(), Vec::new());
+            split_plain(&text, &mut ends, &mut records);
+            let plain: Vec<Vec<Vec<u8>>> = records
+                .iter()
+                .map(|(start, r)| {
+                    let rec = PlainRecord {
+                        block: &text,
+                        start: *start,
+                        ends: &ends[r.clone()],
+                    };
+                    (0..rec.width())
+                        .map(|i| rec.raw(i).unwrap().to_vec())
+                        .collect()
+                })
+                .collect();
+            assert_eq!(
+                whole,
+                plain,
+                "case {case}: {:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        assert!(
+            !is_plain(b"a,b\rc,d\n"),
+            "a lone carriage return ends a record"
+        );
+        assert!(!is_plain(b"a,\"b\"\n"));
     }
 }

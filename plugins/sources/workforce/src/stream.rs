@@ -20,7 +20,7 @@ use eqpipe_plugin_sdk::arrow_array::{ArrayRef, RecordBatch, UInt64Array};
 use eqpipe_plugin_sdk::contract::SOURCE_ROW_COLUMN;
 use eqpipe_plugin_sdk::prelude::*;
 
-use crate::blocks::Blocks;
+use crate::blocks::{self, Blocks};
 use crate::columnar::Chunker;
 use crate::{Workforce, column_positions, open_csv};
 
@@ -53,13 +53,58 @@ struct Done {
 /// records it holds and the rows of its batches.
 type Converted = (Result<Vec<RecordBatch>, (u64, PluginError)>, u64, u64);
 
-/// One block parsed into records and converted, 16K records at a time.
-fn convert_block(
+/// A worker's reused memory: CSV records, and a plain block's field ends
+/// and records.
+struct Scratch {
+    records: Vec<csv::ByteRecord>,
+    ends: Vec<usize>,
+    plain: Vec<(usize, std::ops::Range<usize>)>,
+}
+
+/// A [plain](blocks::is_plain) block split at its line feeds and commas
+/// (no CSV parse) and converted, 16K records at a time.
+fn convert_plain(
     chunker: &mut Chunker<'_>,
-    records: &mut [csv::ByteRecord],
+    scratch: &mut Scratch,
     bytes: &[u8],
     name: &str,
 ) -> Converted {
+    blocks::split_plain(bytes, &mut scratch.ends, &mut scratch.plain);
+    let (mut batches, mut rows) = (Vec::new(), 0u64);
+    let mut views = Vec::with_capacity(CHUNK.min(scratch.plain.len()));
+    for (c, part) in scratch.plain.chunks(CHUNK).enumerate() {
+        let base = (c * CHUNK) as u64;
+        views.clear();
+        views.extend(part.iter().map(|(start, fields)| blocks::PlainRecord {
+            block: bytes,
+            start: *start,
+            ends: &scratch.ends[fields.clone()],
+        }));
+        match chunker.chunk(&views, |k| base + k as u64 + 1, name) {
+            Ok(Some((batch, n))) => {
+                rows += n;
+                batches.push(batch);
+            }
+            Ok(None) => {}
+            Err(e) => return (Err((base + 1, PluginError::from(e))), base, rows),
+        }
+    }
+    (Ok(batches), scratch.plain.len() as u64, rows)
+}
+
+/// One block parsed into records and converted, 16K records at a time: by
+/// [`convert_plain`] where it holds no quote and no lone carriage return,
+/// else through the CSV reader.
+fn convert_block(
+    chunker: &mut Chunker<'_>,
+    scratch: &mut Scratch,
+    bytes: &[u8],
+    name: &str,
+) -> Converted {
+    if blocks::is_plain(bytes) {
+        return convert_plain(chunker, scratch, bytes, name);
+    }
+    let records = &mut scratch.records;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -107,14 +152,18 @@ fn work(
     done: &std::sync::mpsc::Sender<Done>,
     name: &str,
 ) {
-    let mut records = vec![csv::ByteRecord::new(); CHUNK];
+    let mut scratch = Scratch {
+        records: vec![csv::ByteRecord::new(); CHUNK],
+        ends: Vec::new(),
+        plain: Vec::new(),
+    };
     loop {
         let job = match jobs.lock().map(|r| r.recv()) {
             Ok(Ok(job)) => job,
             _ => break,
         };
         let converted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            convert_block(chunker, &mut records, &job.bytes, name)
+            convert_block(chunker, &mut scratch, &job.bytes, name)
         }));
         let panicked = converted.is_err();
         let (batches, records_in, rows) = converted.unwrap_or_else(|_| {
