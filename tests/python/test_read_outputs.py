@@ -120,10 +120,15 @@ def test_the_binary_pseudonym_reads_alike_in_every_reader():
 
 
 def test_every_stored_pseudonym_is_32_bytes():
-    """recruitment v2 and service_usage v2 store their keys as the HMAC's 32
-    bytes too (their sources emit hex text, which the host reads as the same
+    """recruitment, service_usage and the engagement datasets (v2) store
+    their keys as the HMAC's 32 bytes too (their sources emit hex text, which the host reads as the same
     bytes); anonymous service contacts stay null."""
-    for dataset, column in [("recruitment", "applicant_key"), ("service_usage", "person_key")]:
+    for dataset, column in [
+        ("recruitment", "applicant_key"),
+        ("service_usage", "person_key"),
+        ("engagement_respondents", "respondent_key"),
+        ("engagement_answers", "respondent_key"),
+    ]:
         files = sorted((OUT / "restricted" / "datasets" / dataset).glob("*/part-0.parquet"))
         assert files, f"the demo writes {dataset}"
         for f in files:

@@ -65,7 +65,7 @@ pub use error::{ErrorKind, PluginError};
 pub use manifest::{DatasetRef, Manifest, PluginKind};
 pub use rows::{
     Interner, TextColumn, TextRows, UNDISCLOSED, bool_values, column, date_values, f64_values,
-    is_disclosed, key_values, text_values,
+    is_disclosed, key_texts, key_values, text_values,
 };
 pub use schemars;
 pub use serde_json;

@@ -306,6 +306,30 @@ pub fn key_values(
     Ok(text_values(col)?.iter().map(|s| from_hex(s)).collect())
 }
 
+/// The values of a pseudonym column as 64 lower-case hex digits each
+/// (`""` for a null or a value that is not a key), whichever form it is
+/// stored in (see [`key_values`]): for indicators that key maps by text.
+///
+/// ```
+/// use std::sync::Arc;
+/// use eqpipe_plugin_sdk::arrow_array::{FixedSizeBinaryArray, StringArray};
+/// let bytes = FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+///     [Some([0xab_u8; 32]), None].into_iter(),
+///     32,
+/// )
+/// .unwrap();
+/// let hex = StringArray::from(vec![Some("ab".repeat(32)), None]);
+/// let want = vec!["ab".repeat(32), String::new()];
+/// assert_eq!(eqpipe_plugin_sdk::key_texts(&bytes).unwrap(), want);
+/// assert_eq!(eqpipe_plugin_sdk::key_texts(&hex).unwrap(), want);
+/// ```
+pub fn key_texts(col: &dyn arrow_array::Array) -> Result<Vec<String>, crate::PluginError> {
+    Ok(key_values(col)?
+        .into_iter()
+        .map(|k| k.map(hex::encode).unwrap_or_default())
+        .collect())
+}
+
 /// A column of an input batch by name, or an error naming the dataset.
 pub fn column<'a>(
     batch: &'a arrow_array::RecordBatch,

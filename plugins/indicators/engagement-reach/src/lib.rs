@@ -41,7 +41,7 @@ use eqpipe_plugin_sdk::prelude::*;
 use eqpipe_plugin_sdk::published::date_of_days;
 use eqpipe_plugin_sdk::rake::{self, RakeOptions};
 use eqpipe_plugin_sdk::stats::wilson;
-use eqpipe_plugin_sdk::{column, date_values, is_disclosed, text_values};
+use eqpipe_plugin_sdk::{column, date_values, is_disclosed, key_texts, text_values};
 use eqpipe_workforce_representation::{
     Comparator, Population, census_category, population, read_census,
 };
@@ -125,7 +125,7 @@ impl EngagementReach {
             let b = batch?;
             let c = |n: &str| column(&b, "engagement_respondents", n);
             let exercise = text_values(c("exercise")?.as_ref())?;
-            let key = text_values(c("respondent_key")?.as_ref())?;
+            let key = key_texts(c("respondent_key")?.as_ref())?;
             let date = date_values(c("response_date")?.as_ref())?;
             let mut cols: Vec<(String, Vec<String>)> = Vec::new();
             let wanted: Vec<String> = chars
@@ -562,7 +562,7 @@ impl EngagementReach {
             let c = |n: &str| column(&b, "engagement_answers", n);
             let (ex, key, q, agr) = (
                 text_values(c("exercise")?.as_ref())?,
-                text_values(c("respondent_key")?.as_ref())?,
+                key_texts(c("respondent_key")?.as_ref())?,
                 text_values(c("question")?.as_ref())?,
                 text_values(c("agreement")?.as_ref())?,
             );
