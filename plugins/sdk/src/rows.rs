@@ -311,7 +311,6 @@ pub fn key_values(
 /// stored in (see [`key_values`]): for indicators that key maps by text.
 ///
 /// ```
-/// use std::sync::Arc;
 /// use eqpipe_plugin_sdk::arrow_array::{FixedSizeBinaryArray, StringArray};
 /// let bytes = FixedSizeBinaryArray::try_from_sparse_iter_with_size(
 ///     [Some([0xab_u8; 32]), None].into_iter(),

@@ -675,8 +675,6 @@ fn filled_precision(
     })))
 }
 
-/// The allowed-values check: each distinct value of a dictionary once,
-/// then the rows using the ones outside the list.
 /// Hex text (a pseudonym written as 64 hex digits, as contract versions
 /// before binary keys stored it) read as its 32 bytes, so an old dataset's
 /// keys convert without re-keying; anything else is a fault of its row.
@@ -703,6 +701,8 @@ fn hex_to_binary32(src: &ArrayRef, name: &str, found: &mut Findings) -> Converte
     }
 }
 
+/// The allowed-values check: each distinct value of a dictionary once,
+/// then the rows using the ones outside the list.
 fn check_allowed(name: &str, column: &ArrayRef, allowed: &HashSet<String>, found: &mut Findings) {
     let mut outside = |i: usize| found.note(i, name, "not one of the allowed values".into());
     if let Some(dict) = column.as_any_dictionary_opt() {

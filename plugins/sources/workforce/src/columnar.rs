@@ -581,11 +581,11 @@ impl<'a> Chunker<'a> {
             ages,
         } = self;
         let width = header.len();
+        let id_at = columns[c_id].at.expect("employee_id is mapped");
         let (o_age, o_band) = (out("age"), out("age_band"));
         for (k, rec) in records.iter().enumerate() {
             // The pseudonym's text, and each other column's distinct
             // value, worked out on first sight.
-            let id_at = columns[c_id].at.expect("employee_id is mapped");
             let (id, mut bad_at) =
                 match decode_trimmed(*encoding, rec.raw(id_at).unwrap_or(b""), &mut id_text) {
                     Some(t) => (t, None),

@@ -158,34 +158,6 @@ impl TextEncoding {
             }),
         }
     }
-
-    /// Fills `out` with the fields of `rec`, decoding only those `used`
-    /// says are read (the others are left empty, so a column nobody reads
-    /// never fails a row). Returns the first read column whose bytes are
-    /// not text.
-    pub fn decode_record(
-        self,
-        rec: &csv::ByteRecord,
-        used: &[bool],
-        out: &mut csv::StringRecord,
-    ) -> Option<usize> {
-        out.clear();
-        let mut bad = None;
-        for (i, f) in rec.iter().enumerate() {
-            if !used.get(i).copied().unwrap_or(false) {
-                out.push_field("");
-                continue;
-            }
-            match self.decode(f) {
-                Some(t) => out.push_field(&t),
-                None => {
-                    bad.get_or_insert(i);
-                    out.push_field("");
-                }
-            }
-        }
-        bad
-    }
 }
 
 /// The plugin.

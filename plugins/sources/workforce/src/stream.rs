@@ -61,6 +61,21 @@ struct Scratch {
     plain: Vec<(usize, std::ops::Range<usize>)>,
 }
 
+/// A chunk's conversion added to its block's: the batch (if any row was
+/// not blank) and its rows, or the fault at the chunk's first record.
+fn add_chunk(
+    converted: Result<Option<(RecordBatch, u64)>, eqpipe_plugin_sdk::arrow_schema::ArrowError>,
+    first: u64,
+    batches: &mut Vec<RecordBatch>,
+    rows: &mut u64,
+) -> Result<(), (u64, PluginError)> {
+    if let Some((batch, n)) = converted.map_err(|e| (first, PluginError::from(e)))? {
+        *rows += n;
+        batches.push(batch);
+    }
+    Ok(())
+}
+
 /// A [plain](blocks::is_plain) block split at its line feeds and commas
 /// (no CSV parse) and converted, 16K records at a time.
 fn convert_plain(
@@ -80,13 +95,9 @@ fn convert_plain(
             start: *start,
             ends: &scratch.ends[fields.clone()],
         }));
-        match chunker.chunk(&views, |k| base + k as u64 + 1, name) {
-            Ok(Some((batch, n))) => {
-                rows += n;
-                batches.push(batch);
-            }
-            Ok(None) => {}
-            Err(e) => return (Err((base + 1, PluginError::from(e))), base, rows),
+        let converted = chunker.chunk(&views, |k| base + k as u64 + 1, name);
+        if let Err(fault) = add_chunk(converted, base + 1, &mut batches, &mut rows) {
+            return (Err(fault), base, rows);
         }
     }
     (Ok(batches), scratch.plain.len() as u64, rows)
@@ -126,13 +137,9 @@ fn convert_block(
             break;
         }
         let base = total;
-        match chunker.chunk(&records[..used], |k| base + k as u64 + 1, name) {
-            Ok(Some((batch, n))) => {
-                rows += n;
-                batches.push(batch);
-            }
-            Ok(None) => {}
-            Err(e) => return (Err((base + 1, PluginError::from(e))), total, rows),
+        let converted = chunker.chunk(&records[..used], |k| base + k as u64 + 1, name);
+        if let Err(fault) = add_chunk(converted, base + 1, &mut batches, &mut rows) {
+            return (Err(fault), total, rows);
         }
         total += used as u64;
         if used < records.len() {
