@@ -749,3 +749,71 @@ fn a_large_csv_converted_in_parallel_keeps_order_lines_and_counts() {
     assert_eq!(pay.first().copied(), Some(10.0));
     assert_eq!(pay.last().copied(), Some(10.0 + (n - 1) as f64 / 1000.0));
 }
+
+/// An extract saved by Excel on Windows (CRLF line ends, blank lines
+/// between blocks of staff) takes the split without a CSV parse: no
+/// carriage return reaches a value, blank lines take no row number, and a
+/// bad row is named by its own row.
+#[test]
+fn a_crlf_extract_with_blank_lines_is_split_as_the_csv_reader_reads_it() {
+    let input = tempfile::tempdir().unwrap();
+    let mut csv = String::from(
+        "employee_id,snapshot_date,grade,sex,ethnic_group,disability,age,contract_hours,hourly_pay,bonus_pay,full_pay_relevant\r\n",
+    );
+    let n = 30_000;
+    for i in 0..n {
+        if i % 1000 == 0 {
+            csv.push_str("\r\n");
+        }
+        let date = if i == 25_000 {
+            "2025-13-01"
+        } else {
+            "2025-03-31"
+        };
+        let full = if i % 2 == 0 { "Y" } else { "N" };
+        csv.push_str(&format!(
+            "E{i:06},{date},G{},F,Indian,No,40,37,{:.3},0,{full}\r\n",
+            1 + i % 9,
+            10.0 + i as f64 / 1000.0
+        ));
+    }
+    let path = input.path().join("excel.csv");
+    std::fs::write(&path, csv).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_with_key(&canonical_config(dir.path(), &path));
+    // One bad date: succeeded with warnings, never a plain success.
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    assert_eq!(
+        workforce_counts(&m),
+        (Some(n), Some(n - 1), Some(1)),
+        "{m:#}"
+    );
+    let q = m["sources"][0]["quarantine_file"].as_str().unwrap();
+    let quarantine = std::fs::read_to_string(out.join(q)).unwrap();
+    // Records, not physical lines, are numbered (the header is row 1), as
+    // the CSV reader numbers them.
+    assert!(
+        quarantine.contains("excel.csv,25002,snapshot_date"),
+        "{quarantine}"
+    );
+    let (_, rows, _, batches) =
+        read_parquet(&out.join("restricted/datasets/workforce/source=hr/part-0.parquet"));
+    assert_eq!(rows as u64, n - 1);
+    // The last field of every line: a carriage return left on it would
+    // not read as yes/no.
+    let full: Vec<bool> = batches
+        .iter()
+        .flat_map(|b| {
+            let c = b.column_by_name("full_pay_relevant").unwrap().as_boolean();
+            assert_eq!(arrow_array::Array::null_count(c), 0);
+            c.values().iter().collect::<Vec<_>>()
+        })
+        .collect();
+    let expected: Vec<bool> = (0..n)
+        .filter(|i| *i != 25_000)
+        .map(|i| i % 2 == 0)
+        .collect();
+    assert_eq!(full, expected);
+}
