@@ -1337,6 +1337,43 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
     assert!(o.status.success(), "{}", text(&o));
     let report = out.join("report");
     let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    // The run's start reads as people write it ("2 December 2026, 19:06
+    // UTC"), worked out here from the manifest's RFC 3339 text, and keeps
+    // the exact instant in a <time> element.
+    let manifest = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    let started = manifest["started_at"].as_str().unwrap();
+    assert!(
+        started.ends_with("+00:00") || started.ends_with('Z'),
+        "{started}"
+    );
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let month = MONTHS[started[5..7].parse::<usize>().unwrap() - 1];
+    let day = started[8..10].parse::<u32>().unwrap();
+    let shown = format!(
+        "<time datetime=\"{started}\">{day} {month} {}, {} UTC</time>",
+        &started[..4],
+        &started[11..16]
+    );
+    assert!(index.contains(&shown), "{shown} in {index}");
     let mut pages = vec![report.join("index.html")];
     for link in index.split("href=\"").skip(1) {
         let target = &link[..link.find('"').unwrap()];

@@ -41,12 +41,58 @@ pub(super) fn pct(v: Option<f64>, suppressed: bool) -> String {
     }
 }
 
+/// A count or measure as people write it: thousands grouped with commas,
+/// one decimal where it has a fraction, a minus sign (U+2212) before a
+/// negative; `[c]` where withheld, `–` where there is none.
 pub(super) fn num(v: Option<f64>, suppressed: bool) -> String {
     match (v, suppressed) {
         (None, true) => "[c]".into(),
-        (Some(v), _) if v.fract() == 0.0 => format!("{v:.0}"),
-        (Some(v), _) => format!("{v:.1}"),
+        (Some(v), _) if !v.is_finite() => "–".into(),
+        (Some(v), _) => {
+            let tenths = (v.abs() * 10.0).round() as u64;
+            let sign = if v < 0.0 && tenths > 0 { "−" } else { "" };
+            if v.fract() == 0.0 {
+                format!("{sign}{}", grouped(v.abs() as u64))
+            } else {
+                format!("{sign}{}.{}", grouped(tenths / 10), tenths % 10)
+            }
+        }
         (None, _) => "–".into(),
+    }
+}
+
+/// A year or an edition: a label, never grouped (`2019`, not `2,019`).
+pub(super) fn year(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into())
+}
+
+/// Digits grouped in threes with commas: `1234567` as `1,234,567`.
+pub(super) fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A run's RFC 3339 timestamp as people write it, in a `<time>` element
+/// whose `datetime` keeps the exact instant: `1 December 2026, 20:29 UTC`.
+/// Text that is not a timestamp is shown as it is, escaped.
+pub(super) fn when(ts: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(ts) {
+        Ok(t) => {
+            let t = t.with_timezone(&chrono::Utc);
+            format!(
+                "<time datetime=\"{}\">{} UTC</time>",
+                esc(ts),
+                t.format("%-d %B %Y, %H:%M")
+            )
+        }
+        Err(_) => esc(ts),
     }
 }
 
@@ -85,4 +131,42 @@ pub(super) fn day(d: i32) -> String {
     chrono::DateTime::from_timestamp(i64::from(d) * 86_400, 0)
         .map(|t| t.format("%-d %B %Y").to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_written_as_people_write_them() {
+        assert_eq!(num(Some(0.0), false), "0");
+        assert_eq!(num(Some(999.0), false), "999");
+        assert_eq!(num(Some(1000.0), false), "1,000");
+        assert_eq!(num(Some(1_234_567.0), false), "1,234,567");
+        assert_eq!(num(Some(12_345.67), false), "12,345.7");
+        assert_eq!(num(Some(999.96), false), "1,000.0");
+        assert_eq!(num(Some(-4321.0), false), "−4,321");
+        assert_eq!(num(Some(-0.04), false), "0.0");
+        assert_eq!(num(Some(f64::NAN), false), "–");
+        assert_eq!(num(None, true), "[c]");
+        assert_eq!(num(None, false), "–");
+        assert_eq!(year(Some(2019.0)), "2019");
+        assert_eq!(grouped(100_000), "100,000");
+        assert_eq!(grouped(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn a_run_time_reads_as_a_date_and_keeps_its_instant() {
+        let ts = "2026-12-01T20:29:37.645663072+00:00";
+        assert_eq!(
+            when(ts),
+            format!("<time datetime=\"{ts}\">1 December 2026, 20:29 UTC</time>")
+        );
+        // An offset is shown in UTC, the instant unchanged.
+        assert_eq!(
+            when("2026-06-01T09:05:00+01:00"),
+            "<time datetime=\"2026-06-01T09:05:00+01:00\">1 June 2026, 08:05 UTC</time>"
+        );
+        assert_eq!(when("<not a time>"), "&lt;not a time&gt;");
+    }
 }

@@ -423,8 +423,8 @@ fn render(
     let mut body = format!(
         "<p>Run <code>{}</code>, {} to {}: <strong>{}</strong>. eqpipe {}.</p>\n",
         esc(&manifest.run_id),
-        esc(&manifest.started_at),
-        esc(&manifest.finished_at),
+        when(&manifest.started_at),
+        when(&manifest.finished_at),
         manifest.outcome.as_str().replace('_', " "),
         esc(&manifest.pipeline_version)
     );

@@ -6,19 +6,8 @@ use super::*;
 /// Pounds as the report writes them: `£1,234,567`, negatives `−£1,234`.
 pub(super) fn pounds(v: f64) -> String {
     let whole = v.abs().round() as u64;
-    let digits = whole.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0.0 && whole > 0 {
-        format!("−£{out}")
-    } else {
-        format!("£{out}")
-    }
+    let sign = if v < 0.0 && whole > 0 { "−" } else { "" };
+    format!("{sign}£{}", grouped(whole))
 }
 
 /// Each social value measure: its name in the chart, and in the table.
