@@ -11,6 +11,15 @@ use std::path::Path;
 use arrow_array::cast::AsArray;
 use common::*;
 
+/// The workforce dataset's file under a run's output folder.
+const WORKFORCE_PART: &str = "restricted/datasets/workforce/source=hr/part-0.parquet";
+
+/// The text of the quarantine file the run's first source wrote.
+fn quarantine_text(out: &Path, m: &serde_json::Value) -> String {
+    let q = m["sources"][0]["quarantine_file"].as_str().unwrap();
+    std::fs::read_to_string(out.join(q)).unwrap()
+}
+
 const KEY_ENV: &str = "EQPIPE_TEST_WORKFORCE_KEY";
 const KEY: &str = "a-test-key-of-enough-length";
 
@@ -126,7 +135,7 @@ fn a_non_canonical_csv_is_mapped_harmonised_and_pseudonymised() {
     let o = run_with_key(&cfg);
     assert!(o.status.success(), "{}", text(&o));
     let out = dir.path().join("out");
-    let file = out.join("restricted/datasets/workforce/source=hr/part-0.parquet");
+    let file = out.join(WORKFORCE_PART);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -358,7 +367,7 @@ fn an_xlsx_extract_with_bad_rows_quarantines_them_and_a_threshold_fails_the_run(
         "{qtext}"
     );
     assert!(qtext.contains("staff.xlsx,7,employee_key,\"employee_key: duplicate of an earlier row with the same employee_key, snapshot_date\""), "{qtext}");
-    let file = out.join("restricted/datasets/workforce/source=hr/part-0.parquet");
+    let file = out.join(WORKFORCE_PART);
     let before = std::fs::read(&file).unwrap();
     assert_no_raw_ids(&out, &o);
 
@@ -524,8 +533,7 @@ fn recruitment_exports_become_pseudonymised_applications() {
             "prefer_not_to_say"
         ]
     );
-    let q = std::fs::read_to_string(out.join(m["sources"][0]["quarantine_file"].as_str().unwrap()))
-        .unwrap();
+    let q = quarantine_text(&out, &m);
     assert!(
         q.contains("ats.csv,5,row,row: stage is not a known stage"),
         "{q}"
@@ -578,7 +586,7 @@ fn duplicates_past_the_memory_budget_are_found_and_removed_before_commit() {
         let out = dir.path().join("out");
         let m = last_manifest(&out);
         let d = m["sources"][0]["datasets"]["workforce"].clone();
-        let file = out.join("restricted/datasets/workforce/source=hr/part-0.parquet");
+        let file = out.join(WORKFORCE_PART);
         let (_, rows, _, batches) = read_parquet(&file);
         let keys: Vec<Vec<u8>> = batches
             .iter()
@@ -723,14 +731,12 @@ fn a_large_csv_converted_in_parallel_keeps_order_lines_and_counts() {
     let out = dir.path().join("out");
     let m = last_manifest(&out);
     assert_eq!(workforce_counts(&m), (Some(n), Some(n - 1), Some(1)));
-    let q = m["sources"][0]["quarantine_file"].as_str().unwrap();
-    let quarantine = std::fs::read_to_string(out.join(q)).unwrap();
+    let quarantine = quarantine_text(&out, &m);
     assert!(
         quarantine.contains("big.csv,35002,snapshot_date"),
         "the bad row's own line: {quarantine}"
     );
-    let (_, rows, _, batches) =
-        read_parquet(&out.join("restricted/datasets/workforce/source=hr/part-0.parquet"));
+    let (_, rows, _, batches) = read_parquet(&out.join(WORKFORCE_PART));
     assert_eq!(rows as u64, n - 1);
     let pay: Vec<f64> = batches
         .iter()
@@ -790,16 +796,14 @@ fn a_crlf_extract_with_blank_lines_is_split_as_the_csv_reader_reads_it() {
         (Some(n), Some(n - 1), Some(1)),
         "{m:#}"
     );
-    let q = m["sources"][0]["quarantine_file"].as_str().unwrap();
-    let quarantine = std::fs::read_to_string(out.join(q)).unwrap();
+    let quarantine = quarantine_text(&out, &m);
     // Records, not physical lines, are numbered (the header is row 1), as
     // the CSV reader numbers them.
     assert!(
         quarantine.contains("excel.csv,25002,snapshot_date"),
         "{quarantine}"
     );
-    let (_, rows, _, batches) =
-        read_parquet(&out.join("restricted/datasets/workforce/source=hr/part-0.parquet"));
+    let (_, rows, _, batches) = read_parquet(&out.join(WORKFORCE_PART));
     assert_eq!(rows as u64, n - 1);
     // The last field of every line: a carriage return left on it would
     // not read as yes/no.
