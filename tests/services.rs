@@ -601,8 +601,11 @@ fn service_equity_matches_a_calculation_from_the_raw_rows() {
             (got - slope).abs() < 1e-9,
             "{service}: SII {got} vs {slope}"
         );
+        // RII as OHID defines it: the fitted rate at x = 1 over the fitted
+        // rate at x = 0 (the intercept).
+        let intercept = (swy - slope * swx) / sw;
         let rii = find(service, "rii", "all").0.unwrap();
-        assert!((rii - slope / (swy / sw)).abs() < 1e-9);
+        assert!((rii - (intercept + slope) / intercept).abs() < 1e-9);
     }
     // The demo builds Early Help towards deprived areas and Libraries away.
     assert!(find("Early Help", "sii", "all").0.unwrap() < 0.0);

@@ -110,7 +110,7 @@ pub(super) fn services_section(batches: &[RecordBatch]) -> String {
                 };
                 let _ = writeln!(
                     s,
-                    "<p>Slope index of inequality: {} users per 1,000 residents (relative index {}). A negative value means more use in more deprived neighbourhoods.</p>",
+                    "<p>Slope index of inequality: {} users per 1,000 residents (relative index {}: the least deprived end's fitted rate over the most deprived end's). A negative slope, a relative index below 1, means more use in more deprived neighbourhoods.</p>",
                     show(sii),
                     show(rii)
                 );

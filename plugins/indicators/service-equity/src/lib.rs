@@ -17,8 +17,11 @@
 //!   deprived, each at the midpoint of its cumulative population share, the
 //!   rate regressed on that by least squares weighted by population; SII =
 //!   the fitted rate at the least deprived end minus the most deprived end,
-//!   so a negative SII means higher use in more deprived areas; RII = SII /
-//!   the population-weighted mean rate). No interval is given for them.
+//!   so a negative SII means higher use in more deprived areas; RII = the
+//!   fitted rate at the least deprived end over the fitted rate at the most
+//!   deprived end, as `phe_sii` gives it). No interval is given for them.
+//!   The method is the SDK's [`slope_index`], shared with
+//!   `health-inequalities`.
 //!
 //! Wilson interval for p = x/n at z = 1.96 (Wilson 1927; Newcombe 1998):
 //! (p + z²/2n ± z·√(p(1−p)/n + z²/4n²)) / (1 + z²/n).
@@ -32,7 +35,7 @@ use eqpipe_plugin_sdk::{column, date_values, f64_values, key_values, text_values
 use eqpipe_workforce_representation::{CensusRow, Comparator, population, read_census};
 use serde::Deserialize;
 
-pub use eqpipe_plugin_sdk::stats::{Z95, wilson};
+pub use eqpipe_plugin_sdk::stats::{Z95, slope_index, wilson};
 
 /// The overall index, as the files label it.
 const IMD: &str = "Index of Multiple Deprivation (IMD)";
@@ -85,36 +88,6 @@ pub struct ServiceEquity {
     options: Options,
     from: Option<i32>,
     to: Option<i32>,
-}
-
-/// Slope and relative index of inequality from (rate, population) per
-/// decile, ordered most deprived first. `None` with fewer than two
-/// populated deciles or no users at all.
-pub fn sii(deciles: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let total: f64 = deciles.iter().map(|d| d.1).sum();
-    if total <= 0.0 || deciles.iter().filter(|d| d.1 > 0.0).count() < 2 {
-        return None;
-    }
-    let mut cum = 0.0;
-    let mut pts = Vec::new();
-    for (rate, pop) in deciles {
-        if *pop <= 0.0 {
-            continue;
-        }
-        let x = (cum + pop / 2.0) / total;
-        cum += pop;
-        pts.push((x, *rate, *pop));
-    }
-    let w: f64 = pts.iter().map(|p| p.2).sum();
-    let mx = pts.iter().map(|p| p.0 * p.2).sum::<f64>() / w;
-    let my = pts.iter().map(|p| p.1 * p.2).sum::<f64>() / w;
-    let sxy: f64 = pts.iter().map(|p| p.2 * (p.0 - mx) * (p.1 - my)).sum();
-    let sxx: f64 = pts.iter().map(|p| p.2 * (p.0 - mx) * (p.0 - mx)).sum();
-    if sxx <= 0.0 {
-        return None;
-    }
-    let slope = sxy / sxx;
-    Some((slope, if my != 0.0 { slope / my } else { f64::NAN }))
 }
 
 /// One output row before disclosure control.
@@ -400,11 +373,8 @@ impl IndicatorPlugin for ServiceEquity {
             }
             let total_users: f64 = by_decile.iter().sum();
             let total_residents: f64 = residents.iter().sum();
-            let s = sii(&points);
-            for (measure, value) in [
-                ("sii", s.map(|s| s.0)),
-                ("rii", s.map(|s| s.1).filter(|v| v.is_finite())),
-            ] {
+            let s = slope_index(&points);
+            for (measure, value) in [("sii", s.map(|s| s.sii)), ("rii", s.and_then(|s| s.rii))] {
                 rows.push(Row {
                     service: service.clone(),
                     dimension: "deprivation".into(),
@@ -487,32 +457,3 @@ fn to_batch(rows: &[Row], start: i32, end: i32) -> Result<RecordBatch, PluginErr
 }
 
 eqpipe_plugin_sdk::export_plugin!(indicator: ServiceEquity);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sii_of_a_straight_line_is_its_full_range() {
-        // Equal populations; rate falls by 2 per decile from 30 (most
-        // deprived) to 12 (least). x runs 0.05 … 0.95, slope −20 per unit:
-        // SII = −20 (20 fewer per 1,000 at the least deprived end).
-        let d: Vec<(f64, f64)> = (0..10).map(|i| (30.0 - 2.0 * i as f64, 1000.0)).collect();
-        let (s, r) = sii(&d).unwrap();
-        assert!((s + 20.0).abs() < 1e-9, "{s}");
-        assert!((r - (-20.0 / 21.0)).abs() < 1e-9, "{r}");
-        // Flat: zero. One populated decile: none.
-        let (s, _) = sii(&[(5.0, 10.0), (5.0, 30.0), (5.0, 60.0)]).unwrap();
-        assert!(s.abs() < 1e-12);
-        assert_eq!(sii(&[(5.0, 10.0), (7.0, 0.0)]), None);
-    }
-
-    #[test]
-    fn unequal_populations_weight_the_fit_and_place_the_midpoints() {
-        // Two groups: 25% of people at rate 10, 75% at rate 2. Midpoints
-        // 0.125 and 0.625; a line through two points: slope (2 − 10) / 0.5
-        // = −16. Weighted mean rate = 4, RII = −4.
-        let (s, r) = sii(&[(10.0, 250.0), (2.0, 750.0)]).unwrap();
-        assert!((s + 16.0).abs() < 1e-9 && (r + 4.0).abs() < 1e-9, "{s} {r}");
-    }
-}
