@@ -149,6 +149,8 @@ mod tests {
     }
 
     #[test]
+    // The values as the test file prints them.
+    #[allow(clippy::excessive_precision)]
     fn slope_index_matches_the_published_test_values() {
         // PHEindicatormethods' own test data for `phe_sii`
         // (tests/testthat/testdata_SII.xlsx, records 1-20, value type 0):
