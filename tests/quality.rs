@@ -17,12 +17,6 @@ use common::*;
 const KEY_ENV: &str = "EQPIPE_TEST_QUALITY_KEY";
 const KEY: &str = "a-quality-test-key-of-enough-length";
 
-fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel)
-}
-
 fn write(dir: &Path, name: &str, body: impl AsRef<[u8]>) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).unwrap();
@@ -33,33 +27,6 @@ fn run_cfg(cfg: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["run", "--config", cfg.to_str().unwrap()];
     args.extend_from_slice(extra);
     eqpipe().args(&args).env(KEY_ENV, KEY).output().unwrap()
-}
-
-fn text_at(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
-    let c = b.column_by_name(name).unwrap();
-    if c.is_null(i) {
-        return None;
-    }
-    Some(match c.as_any_dictionary_opt() {
-        Some(d) => d
-            .values()
-            .as_string::<i32>()
-            .value(d.normalized_keys()[i])
-            .to_string(),
-        None => c.as_string::<i32>().value(i).to_string(),
-    })
-}
-
-/// A Float64 column of a batch, by name.
-fn f64s<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow_array::PrimitiveArray<Float64Type> {
-    b.column_by_name(name)
-        .unwrap()
-        .as_primitive::<Float64Type>()
-}
-
-/// An Int64 column of a batch, by name.
-fn i64s<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow_array::PrimitiveArray<Int64Type> {
-    b.column_by_name(name).unwrap().as_primitive::<Int64Type>()
 }
 
 /// Inserts thousands separators as Excel writes them (`29199` -> `29,199`).

@@ -7,6 +7,10 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, RecordBatch};
+
 /// The `eqpipe` binary cargo built for these tests.
 pub fn eqpipe() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_eqpipe"));
@@ -326,4 +330,39 @@ pub fn assert_golden(name: &str, actual: &str) {
             path.display()
         );
     }
+}
+
+/// A file of `../shared/data` (the real public files beside the checkout).
+pub fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel)
+}
+
+/// The text of row `i` of a (dictionary or plain) string column; `None` when null.
+pub fn text_at(b: &RecordBatch, name: &str, i: usize) -> Option<String> {
+    let c = b.column_by_name(name).unwrap();
+    if c.is_null(i) {
+        return None;
+    }
+    Some(match c.as_any_dictionary_opt() {
+        Some(d) => d
+            .values()
+            .as_string::<i32>()
+            .value(d.normalized_keys()[i])
+            .to_string(),
+        None => c.as_string::<i32>().value(i).to_string(),
+    })
+}
+
+/// A Float64 column of a batch, by name.
+pub fn f64s<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow_array::PrimitiveArray<Float64Type> {
+    b.column_by_name(name)
+        .unwrap()
+        .as_primitive::<Float64Type>()
+}
+
+/// An Int64 column of a batch, by name.
+pub fn i64s<'a>(b: &'a RecordBatch, name: &str) -> &'a arrow_array::PrimitiveArray<Int64Type> {
+    b.column_by_name(name).unwrap().as_primitive::<Int64Type>()
 }
