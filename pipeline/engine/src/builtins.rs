@@ -40,6 +40,7 @@ pub fn table() -> Vec<Builtin> {
     );
     builtin!(v, "builtin-spend", "spend", eqpipe_spend);
     builtin!(v, "builtin-grants", "grants", eqpipe_grants);
+    builtin!(v, "builtin-fingertips", "fingertips", eqpipe_fingertips);
     builtin!(
         v,
         "builtin-supplier-register",
@@ -53,6 +54,12 @@ pub fn table() -> Vec<Builtin> {
         eqpipe_social_value
     );
     builtin!(v, "builtin-vcse-grants", "vcse-grants", eqpipe_vcse_grants);
+    builtin!(
+        v,
+        "builtin-health-inequalities",
+        "health-inequalities",
+        eqpipe_health_inequalities
+    );
     builtin!(v, "builtin-engagement", "engagement", eqpipe_engagement);
     builtin!(
         v,

@@ -105,6 +105,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/spend.toml"),
     ),
     (
+        "health_indicators.toml",
+        include_str!("../../../../config/contracts/health_indicators.toml"),
+    ),
+    (
+        "health_inequalities.toml",
+        include_str!("../../../../config/contracts/health_inequalities.toml"),
+    ),
+    (
         "grants.toml",
         include_str!("../../../../config/contracts/grants.toml"),
     ),

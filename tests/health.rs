@@ -1,0 +1,343 @@
+//! Health inequalities: OHID Fingertips downloads and API answers read
+//! whole (the real download in `../shared/data/real/health/`), and the
+//! slope and relative index of inequality over their deprivation deciles
+//! checked against a calculation from the raw file.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use common::*;
+
+const FINGERTIPS: &str = "real/health/fingertips-93356-campylobacter-county-ua.csv";
+
+/// The raw file's records as a CSV parser reads them (the header has one
+/// more name than the rows have fields), by column title.
+fn raw_records() -> Vec<HashMap<String, String>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(shared(FINGERTIPS))
+        .unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            header
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.clone(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// A raw number, `None` when the field is empty.
+fn num(r: &HashMap<String, String>, col: &str) -> Option<f64> {
+    let v = r[col].trim();
+    (!v.is_empty()).then(|| v.parse().unwrap())
+}
+
+/// The key a row is found by: area, age, category type, category, period.
+type Key = (String, String, String, String, String);
+
+fn raw_key(r: &HashMap<String, String>) -> Key {
+    (
+        r["Area Code"].clone(),
+        r["Age"].clone(),
+        r["Category Type"].clone(),
+        r["Category"].clone(),
+        r["Time period"].clone(),
+    )
+}
+
+fn out_key(b: &RecordBatch, i: usize) -> Key {
+    let t = |c: &str| text_at(b, c, i).unwrap_or_default();
+    (
+        t("area_code"),
+        t("age"),
+        t("category_type"),
+        t("category"),
+        t("time_period"),
+    )
+}
+
+fn opt_f64(b: &RecordBatch, col: &str, i: usize) -> Option<f64> {
+    let a = f64s(b, col);
+    arrow_array::Array::is_valid(a, i).then(|| a.value(i))
+}
+
+fn run(cfg: &Path) -> std::process::Output {
+    eqpipe()
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+/// Fingertips' decile labels, most deprived first (as the site lists them).
+const DECILES: [&str; 10] = [
+    "Most deprived decile",
+    "Second most deprived decile",
+    "Third more deprived decile",
+    "Fourth more deprived decile",
+    "Fifth more deprived decile",
+    "Fifth less deprived decile",
+    "Fourth less deprived decile",
+    "Third less deprived decile",
+    "Second least deprived decile",
+    "Least deprived decile",
+];
+
+/// Every record of the real download is stored with its figures; decile
+/// rows get their decile; the SII and RII of each decile breakdown match a
+/// weighted least-squares fit worked out here from the raw rows.
+#[test]
+fn a_real_fingertips_download_and_its_inequality_gradient() {
+    let raw = raw_records();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("eqpipe.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"ft\"\nplugin = \"fingertips\"\n[sources.options]\npath = \"{}\"\n\
+             [[indicators]]\nplugin = \"health-inequalities\"\n",
+            shared(FINGERTIPS).display()
+        ),
+    )
+    .unwrap();
+    let o = run(&cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    assert_eq!(m["outcome"], "success", "{m:#}");
+    let d = &m["sources"][0]["datasets"]["health_indicators"];
+    assert_eq!(d["rows"].as_u64(), Some(raw.len() as u64), "{d}");
+    assert_eq!(d["quarantined"].as_u64(), Some(0), "{d}");
+
+    let (_, rows, _, batches) =
+        read_parquet(&out.join("datasets/health_indicators/source=ft/part-0.parquet"));
+    assert_eq!(rows, 852, "the file's records, counted by a CSV parser");
+    let by_key: HashMap<Key, &HashMap<String, String>> =
+        raw.iter().map(|r| (raw_key(r), r)).collect();
+    assert_eq!(by_key.len(), raw.len(), "the raw key is unique");
+    let (mut no_value, mut decile_rows) = (0, 0);
+    for b in &batches {
+        let ids = i64s(b, "indicator_id");
+        for i in 0..b.num_rows() {
+            let r = by_key[&out_key(b, i)];
+            assert_eq!(ids.value(i).to_string(), r["Indicator ID"]);
+            // The quoted line break at the name's end is gone.
+            assert_eq!(
+                text_at(b, "indicator_name", i).unwrap(),
+                r["Indicator Name"].trim()
+            );
+            for (out_col, raw_col) in [
+                ("value", "Value"),
+                ("lower_ci_95", "Lower CI 95.0 limit"),
+                ("upper_ci_95", "Upper CI 95.0 limit"),
+                ("lower_ci_99_8", "Lower CI 99.8 limit"),
+                ("count", "Count"),
+                ("denominator", "Denominator"),
+            ] {
+                assert_eq!(opt_f64(b, out_col, i), num(r, raw_col), "{out_col} {r:?}");
+            }
+            no_value += usize::from(opt_f64(b, "value", i).is_none());
+            assert_eq!(
+                text_at(b, "compared_to_england", i).as_deref(),
+                Some(r["Compared to England value or percentiles"].as_str()),
+            );
+            assert_eq!(
+                text_at(b, "value_note", i),
+                Some(r["Value note"].clone()).filter(|v| !v.is_empty())
+            );
+            let decile = b
+                .column_by_name("deprivation_decile")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::UInt8Array>()
+                .unwrap();
+            let want = DECILES
+                .iter()
+                .position(|l| r["Category"].starts_with(&format!("{l} (")))
+                .map(|p| p as u8 + 1);
+            let got = arrow_array::Array::is_valid(decile, i).then(|| decile.value(i));
+            assert_eq!(got, want, "{}", r["Category"]);
+            if want.is_some() {
+                decile_rows += 1;
+                assert_eq!(
+                    text_at(b, "deprivation_index", i).as_deref(),
+                    Some("IMD2015")
+                );
+            }
+        }
+    }
+    let raw_no_value = raw.iter().filter(|r| r["Value"].is_empty()).count();
+    assert_eq!(no_value, raw_no_value);
+    let raw_deciles = raw.iter().filter(|r| !r["Category"].is_empty()).count();
+    assert_eq!((decile_rows, raw_deciles), (60, 60));
+
+    // The gradient, from the raw rows: (category type, period) -> deciles.
+    type Deciles = Vec<(usize, f64, f64)>;
+    let mut groups: HashMap<(String, String), Deciles> = HashMap::new();
+    for r in raw.iter().filter(|r| !r["Category"].is_empty()) {
+        let d = DECILES
+            .iter()
+            .position(|l| r["Category"].starts_with(l))
+            .unwrap();
+        groups
+            .entry((r["Category Type"].clone(), r["Time period"].clone()))
+            .or_default()
+            .push((d, num(r, "Value").unwrap(), num(r, "Denominator").unwrap()));
+    }
+    let (_, n, _, batches) =
+        read_parquet(&out.join("indicators/health_inequalities/part-0.parquet"));
+    assert_eq!(n, groups.len(), "two breakdowns over three years");
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            let t = |c: &str| text_at(b, c, i).unwrap();
+            let mut g = groups[&(t("deprivation_type"), t("time_period"))].clone();
+            g.sort_by_key(|d| d.0);
+            assert_eq!(g.len(), 10);
+            // Weighted least squares by the normal equations.
+            let total: f64 = g.iter().map(|d| d.2).sum();
+            let (mut cum, mut sw, mut swx, mut swy, mut swxx, mut swxy) =
+                (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+            for &(_, y, w) in &g {
+                let x = (cum + w / 2.0) / total;
+                cum += w;
+                sw += w;
+                swx += w * x;
+                swy += w * y;
+                swxx += w * x * x;
+                swxy += w * x * y;
+            }
+            let slope = (sw * swxy - swx * swy) / (sw * swxx - swx * swx);
+            let intercept = (swy - slope * swx) / sw;
+            let sii = opt_f64(b, "sii", i).unwrap();
+            let rii = opt_f64(b, "rii", i).unwrap();
+            assert!((sii - slope).abs() < 1e-9, "{sii} vs {slope}");
+            assert!((rii - (intercept + slope) / intercept).abs() < 1e-12);
+            // Campylobacter is reported more in less deprived areas.
+            assert!(sii > 0.0 && rii > 1.0, "{sii} {rii}");
+            assert_eq!(opt_f64(b, "value_most_deprived", i), Some(g[0].1));
+            assert_eq!(opt_f64(b, "value_least_deprived", i), Some(g[9].1));
+            assert_eq!(opt_f64(b, "population", i), Some(total));
+            // England's own figure for the year, beside its gradient.
+            let england = raw
+                .iter()
+                .find(|r| {
+                    r["Area Code"] == "E92000001"
+                        && r["Category"].is_empty()
+                        && r["Age"] == "All ages"
+                        && r["Time period"] == t("time_period")
+                })
+                .unwrap();
+            assert_eq!(opt_f64(b, "area_value", i), num(england, "Value"));
+        }
+    }
+}
+
+/// The API is asked one page of indicators at a time for each area type;
+/// England's rows repeated in every answer are kept once, a repeat with
+/// other figures is quarantined by name, and an indicator no answer holds
+/// is a coverage warning: the run ends succeeded with warnings (exit 4).
+#[test]
+fn the_fingertips_api_is_paged_by_indicator_and_area_type() {
+    let real = std::fs::read_to_string(shared(FINGERTIPS)).unwrap();
+    let header = real.split("\r\n").next().unwrap().to_string();
+    // The regions' answer: the same file with England's 2015 value changed.
+    let changed = real.replacen("94.7261896202678", "95.5", 1);
+    assert_ne!(changed, real);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let server = TestServer::start(Box::new(move |url, _| {
+        s.lock().unwrap().push(url.to_string());
+        if !url.starts_with("/api/all_data/csv/by_indicator_id?") {
+            return (404, vec![], vec![]);
+        }
+        let body = if url.contains("indicator_ids=93356&") {
+            if url.contains("child_area_type_id=6&") {
+                changed.clone()
+            } else {
+                real.clone()
+            }
+        } else {
+            format!("{header}\r\n")
+        };
+        (
+            200,
+            vec![("Content-Type".into(), "text/csv".into())],
+            body.into_bytes(),
+        )
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("eqpipe.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"ft\"\nplugin = \"fingertips\"\n[sources.options]\nbase_url = \"{}api\"\nindicator_ids = [93356, 90366]\nindicators_per_request = 1\narea_type_ids = [102, 6]\n",
+            server.base
+        ),
+    )
+    .unwrap();
+    let o = run(&cfg);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let mut urls = seen.lock().unwrap().clone();
+    urls.sort();
+    let want: Vec<String> = [(90366, 102), (90366, 6), (93356, 102), (93356, 6)]
+        .iter()
+        .map(|(i, a)| format!("/api/all_data/csv/by_indicator_id?indicator_ids={i}&child_area_type_id={a}&parent_area_type_id=15&include_sortable_time_periods=yes"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(urls, want);
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    let step = &m["sources"][0];
+    let d = &step["datasets"]["health_indicators"];
+    assert_eq!(
+        (d["rows"].as_u64(), d["quarantined"].as_u64()),
+        (Some(852), Some(1)),
+        "{d}"
+    );
+    let warnings = step["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w["count"] == 1
+            && w["of"] == 2
+            && w["what"]
+                .as_str()
+                .is_some_and(|s| s.contains("no Fingertips answer"))),
+        "{step:#}"
+    );
+    let q = step["quarantine_file"].as_str().unwrap();
+    let qtext = std::fs::read_to_string(out.join(q)).unwrap();
+    assert!(qtext.contains("duplicate of an earlier row"), "{qtext}");
+    assert!(
+        qtext.contains("child_area_type_id=6"),
+        "the answer is named: {qtext}"
+    );
+    // The stored England 2015 figure is the first answer's.
+    let (_, _, _, batches) =
+        read_parquet(&out.join("datasets/health_indicators/source=ft/part-0.parquet"));
+    let england: Vec<f64> = batches
+        .iter()
+        .flat_map(|b| {
+            (0..b.num_rows())
+                .filter(|&i| {
+                    out_key(b, i)
+                        == (
+                            "E92000001".into(),
+                            "All ages".into(),
+                            String::new(),
+                            String::new(),
+                            "2015".into(),
+                        )
+                })
+                .map(|i| opt_f64(b, "value", i).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(england, vec![94.7261896202678]);
+}
