@@ -43,6 +43,12 @@ pub fn table() -> Vec<Builtin> {
     builtin!(v, "builtin-fingertips", "fingertips", eqpipe_fingertips);
     builtin!(
         v,
+        "builtin-gender-pay-gap-service",
+        "gender-pay-gap-service",
+        eqpipe_gender_pay_gap_service
+    );
+    builtin!(
+        v,
         "builtin-supplier-register",
         "supplier-register",
         eqpipe_supplier_register

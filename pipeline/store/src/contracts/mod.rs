@@ -113,6 +113,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/health_inequalities.toml"),
     ),
     (
+        "gender_pay_gap_returns.toml",
+        include_str!("../../../../config/contracts/gender_pay_gap_returns.toml"),
+    ),
+    (
         "grants.toml",
         include_str!("../../../../config/contracts/grants.toml"),
     ),

@@ -1,7 +1,8 @@
-//! Health inequalities: OHID Fingertips downloads and API answers read
-//! whole (the real download in `../shared/data/real/health/`), and the
-//! slope and relative index of inequality over their deprivation deciles
-//! checked against a calculation from the raw file.
+//! The evidence beside a council's own figures, read from the real files in
+//! `../shared/data/real/`: OHID Fingertips downloads and API answers, and
+//! the slope and relative index of inequality over their deprivation
+//! deciles checked against a calculation from the raw file; the GOV.UK
+//! gender pay gap service's yearly files, every year's layout.
 
 mod common;
 
@@ -340,4 +341,185 @@ fn the_fingertips_api_is_paged_by_indicator_and_area_type() {
         })
         .collect();
     assert_eq!(england, vec![94.7261896202678]);
+}
+
+/// The real gender pay gap service files, one per layout (2017 to 2018's
+/// 23 columns and CRLF breaks in addresses, 2019 to 2022's quoted fields
+/// and `YYYY/MM/DD` dates, 2024 to 2025's `DD-MM-YYYY`): every record
+/// stored with its figures, reporting year and snapshot date.
+#[test]
+fn every_years_gender_pay_gap_service_file_reads_alike() {
+    let dir_in = shared("real/pay-gap");
+    let mut files: Vec<_> = std::fs::read_dir(&dir_in)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5);
+    // Independently: (employer, first year) -> the raw record, by title.
+    let mut raw: HashMap<(String, i32), HashMap<String, String>> = HashMap::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        // `gpg-2017-18-…`: the reporting year's first year.
+        let year: i32 = name[4..8].parse().unwrap();
+        let mut rdr = csv::Reader::from_path(f).unwrap();
+        let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+        for r in rdr.records() {
+            let r = r.unwrap();
+            let rec: HashMap<String, String> = header
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.clone(), v.to_string()))
+                .collect();
+            raw.insert((rec["EmployerName"].clone(), year), rec);
+        }
+    }
+    assert_eq!(raw.len(), 18, "4 + 4 + 2 + 4 + 4 returns");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("eqpipe.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out\"\n[[sources]]\nname = \"gpg\"\nplugin = \"gender-pay-gap-service\"\n[sources.options]\npath = \"{}/gpg-*.csv\"\n",
+            dir_in.display()
+        ),
+    )
+    .unwrap();
+    let o = run(&cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let m = last_manifest(&out);
+    assert_eq!(m["outcome"], "success", "{m:#}");
+    let (_, rows, _, batches) =
+        read_parquet(&out.join("datasets/gender_pay_gap_returns/source=gpg/part-0.parquet"));
+    assert_eq!(rows, raw.len());
+    let mut seen = 0;
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            let t = |c: &str| text_at(b, c, i);
+            let ry = t("reporting_year").unwrap();
+            let year: i32 = ry[..4].parse().unwrap();
+            assert_eq!(ry, format!("{year} to {}", year + 1));
+            let r = &raw[&(t("employer_name").unwrap(), year)];
+            seen += 1;
+            for (c, title) in [
+                ("diff_mean_hourly_pct", "DiffMeanHourlyPercent"),
+                ("diff_median_hourly_pct", "DiffMedianHourlyPercent"),
+                ("diff_mean_bonus_pct", "DiffMeanBonusPercent"),
+                ("female_bonus_pct", "FemaleBonusPercent"),
+                ("male_lower_quartile_pct", "MaleLowerQuartile"),
+                ("female_lower_quartile_pct", "FemaleLowerQuartile"),
+                (
+                    "female_lower_middle_quartile_pct",
+                    "FemaleLowerMiddleQuartile",
+                ),
+                (
+                    "female_upper_middle_quartile_pct",
+                    "FemaleUpperMiddleQuartile",
+                ),
+                ("female_top_quartile_pct", "FemaleTopQuartile"),
+                ("male_top_quartile_pct", "MaleTopQuartile"),
+            ] {
+                assert_eq!(opt_f64(b, c, i), num(r, title), "{c} of {r:?}");
+            }
+            // Councils are public sector: code 1 beside SIC 84110, and the
+            // 31 March snapshot of the year the file is for.
+            assert_eq!(t("sic_codes").as_deref(), Some("1,84110"));
+            let days = b
+                .column_by_name("snapshot_date")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::Date32Array>()
+                .unwrap()
+                .value(i);
+            let want = days_from_ce(year, 3, 31);
+            assert_eq!(days, want, "{ry}");
+            let address = t("address").unwrap();
+            assert!(
+                !address.contains('\n') && !address.contains(",,"),
+                "{address}"
+            );
+            let ids = b.column_by_name("employer_id").unwrap();
+            match r.get("EmployerId") {
+                Some(id) => assert_eq!(i64s(b, "employer_id").value(i).to_string(), *id),
+                None => assert!(arrow_array::Array::is_null(ids.as_ref(), i)),
+            }
+            // Dates as written (`2020/03/31 00:00:00`, `31-03-2025 00:00`).
+            let submitted = b
+                .column_by_name("date_submitted")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::Date32Array>()
+                .unwrap();
+            match r.get("DateSubmitted") {
+                Some(d) => {
+                    let day = d.split(' ').next().unwrap();
+                    let p: Vec<i32> = day.split(['/', '-']).map(|x| x.parse().unwrap()).collect();
+                    let (y, mo, da) = if p[0] > 31 {
+                        (p[0], p[1], p[2])
+                    } else {
+                        (p[2], p[1], p[0])
+                    };
+                    assert_eq!(
+                        submitted.value(i),
+                        days_from_ce(y, mo as u32, da as u32),
+                        "{d}"
+                    );
+                }
+                None => assert!(arrow_array::Array::is_null(submitted, i)),
+            }
+        }
+    }
+    assert_eq!(seen, 18);
+
+    // Naming an employer no file holds is a warning; a file that cannot
+    // tell its reporting year is refused by name.
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out2\"\n[[sources]]\nname = \"gpg\"\nplugin = \"gender-pay-gap-service\"\n[sources.options]\npath = \"{}/gpg-*.csv\"\nemployers = [\"Manchester City Council\", \"574\", \"Nowhere Borough Council\"]\n",
+            dir_in.display()
+        ),
+    )
+    .unwrap();
+    let o = run(&cfg);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&dir.path().join("out2"));
+    let d = &m["sources"][0]["datasets"]["gender_pay_gap_returns"];
+    // Manchester by name in all five files; Birmingham by id 574 where the
+    // file has ids (not 2017 to 2018) and the council had reported (not
+    // 2020 to 2021): three.
+    assert_eq!(d["rows"].as_u64(), Some(8), "{d}");
+    let undated = dir.path().join("returns.csv");
+    let first = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&undated, first).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "output_dir = \"out3\"\n[[sources]]\nname = \"gpg\"\nplugin = \"gender-pay-gap-service\"\n[sources.options]\npath = \"{}\"\n",
+            undated.display()
+        ),
+    )
+    .unwrap();
+    let o = run(&cfg);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("returns.csv: no `DueDate` column and no years in the file name"),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Days since 1970-01-01 of a date (as Arrow's Date32).
+fn days_from_ce(y: i32, m: u32, d: u32) -> i32 {
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy as i32;
+    era * 146_097 + doe - 719_468
 }
