@@ -382,7 +382,8 @@ fn every_years_gender_pay_gap_service_file_reads_alike() {
     std::fs::write(
         &cfg,
         format!(
-            "output_dir = \"out\"\n[[sources]]\nname = \"gpg\"\nplugin = \"gender-pay-gap-service\"\n[sources.options]\npath = \"{}/gpg-*.csv\"\n",
+            "output_dir = \"out\"\n[[sources]]\nname = \"gpg\"\nplugin = \"gender-pay-gap-service\"\n[sources.options]\npath = \"{}/gpg-*.csv\"\n\
+             [[indicators]]\nplugin = \"pay-gap-benchmark\"\n[indicators.options]\nemployer = \"Manchester City Council\"\npeer_sic_code = \"84110\"\n",
             dir_in.display()
         ),
     )
@@ -473,6 +474,65 @@ fn every_years_gender_pay_gap_service_file_reads_alike() {
         }
     }
     assert_eq!(seen, 18);
+
+    // Manchester against the other councils (all SIC 84110), worked out
+    // from the raw records: each year's peers, their median, Manchester's
+    // rank and the change from its previous return.
+    let (_, n, _, batches) = read_parquet(&out.join("indicators/pay_gap_benchmark/part-0.parquet"));
+    assert_eq!(n, 5 * 10, "five years, ten measures");
+    let mut years: Vec<i32> = raw.keys().map(|k| k.1).collect();
+    years.sort();
+    years.dedup();
+    let mut checked = 0;
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            let t = |c: &str| text_at(b, c, i);
+            if t("measure").as_deref() != Some("median_hourly_gap_pct") {
+                continue;
+            }
+            let year: i32 = t("reporting_year").unwrap()[..4].parse().unwrap();
+            let own = num(
+                &raw[&("Manchester City Council".to_string(), year)],
+                "DiffMedianHourlyPercent",
+            )
+            .unwrap();
+            let mut peers: Vec<f64> = raw
+                .iter()
+                .filter(|(k, _)| k.1 == year && k.0 != "Manchester City Council")
+                .map(|(_, r)| num(r, "DiffMedianHourlyPercent").unwrap())
+                .collect();
+            peers.sort_by(f64::total_cmp);
+            let median = if peers.len() % 2 == 1 {
+                peers[peers.len() / 2]
+            } else {
+                (peers[peers.len() / 2 - 1] + peers[peers.len() / 2]) / 2.0
+            };
+            assert_eq!(opt_f64(b, "value", i), Some(own));
+            assert_eq!(i64s(b, "peers").value(i) as usize, peers.len());
+            assert_eq!(opt_f64(b, "peer_median", i), Some(median), "{year}");
+            assert_eq!(opt_f64(b, "peer_min", i), peers.first().copied());
+            let rank = 1 + peers.iter().filter(|p| **p < own).count();
+            assert_eq!(i64s(b, "rank").value(i) as usize, rank);
+            let before = years.iter().rev().find(|y| **y < year);
+            match before {
+                Some(y) => {
+                    let prev = num(
+                        &raw[&("Manchester City Council".to_string(), *y)],
+                        "DiffMedianHourlyPercent",
+                    )
+                    .unwrap();
+                    assert_eq!(
+                        t("previous_reporting_year"),
+                        Some(format!("{y} to {}", y + 1))
+                    );
+                    assert!((opt_f64(b, "change", i).unwrap() - (own - prev)).abs() < 1e-9);
+                }
+                None => assert_eq!(opt_f64(b, "change", i), None),
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 5);
 
     // Naming an employer no file holds is a warning; a file that cannot
     // tell its reporting year is refused by name.

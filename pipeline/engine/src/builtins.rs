@@ -62,6 +62,12 @@ pub fn table() -> Vec<Builtin> {
     builtin!(v, "builtin-vcse-grants", "vcse-grants", eqpipe_vcse_grants);
     builtin!(
         v,
+        "builtin-pay-gap-benchmark",
+        "pay-gap-benchmark",
+        eqpipe_pay_gap_benchmark
+    );
+    builtin!(
+        v,
         "builtin-health-inequalities",
         "health-inequalities",
         eqpipe_health_inequalities

@@ -117,6 +117,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/gender_pay_gap_returns.toml"),
     ),
     (
+        "pay_gap_benchmark.toml",
+        include_str!("../../../../config/contracts/pay_gap_benchmark.toml"),
+    ),
+    (
         "grants.toml",
         include_str!("../../../../config/contracts/grants.toml"),
     ),
