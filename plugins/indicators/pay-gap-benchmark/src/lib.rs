@@ -251,7 +251,7 @@ impl IndicatorPlugin for PayGapBenchmark {
             }
             previous = Some((year.clone(), own.values.clone()));
         }
-        if rows.len() == 0 {
+        if rows.is_empty() {
             return Err(PluginError::data(format!(
                 "`{}` has no return in gender_pay_gap_returns: check `employer` (a name as the service writes it, or its employer id)",
                 self.options.employer
