@@ -1387,10 +1387,11 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
         }
     }
     // 25 areas (24 wards and the city), the objectives, workforce,
-    // services, community and spending pages and the index.
-    assert_eq!(pages.len(), 31, "{pages:?}");
-    assert!(pages[4].ends_with("community.html"), "{pages:?}");
-    assert!(pages[5].ends_with("spending.html"), "{pages:?}");
+    // services, health, community and spending pages and the index.
+    assert_eq!(pages.len(), 32, "{pages:?}");
+    assert!(pages[4].ends_with("health.html"), "{pages:?}");
+    assert!(pages[5].ends_with("community.html"), "{pages:?}");
+    assert!(pages[6].ends_with("spending.html"), "{pages:?}");
     assert!(pages[1].ends_with("objectives.html"), "{pages:?}");
     for (k, page) in [
         &pages[0],
@@ -1399,6 +1400,7 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
         &pages[3],
         &pages[4],
         &pages[5],
+        &pages[6],
         pages.last().unwrap(),
     ]
     .into_iter()
@@ -1516,6 +1518,7 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
     assert!(workforce.contains("[c]"), "suppressed cells are marked");
     assert!(workforce.contains("Gender pay gap (statutory measures)"));
     assert!(workforce.contains("Women and men in each quarter pay band"));
+    health_and_pay_benchmark_pages_state_the_raw_files(&out, &report, &workforce);
     // No identifier or raw record reaches the report.
     for f in files_under(&report) {
         let s = std::fs::read_to_string(&f).unwrap();
@@ -1601,4 +1604,118 @@ fn every_example_config_validates() {
         }
     }
     assert!(n >= 3);
+}
+
+/// A figure as the report writes it: one decimal, thousands grouped, a
+/// minus sign (U+2212).
+fn as_shown(v: f64) -> String {
+    let t = format!("{:.1}", v.abs());
+    let (whole, frac) = t.split_once('.').unwrap();
+    let grouped: String = whole
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let sep = i > 0 && (whole.len() - i).is_multiple_of(3);
+            sep.then_some(',').into_iter().chain([c])
+        })
+        .collect();
+    let sign = if v < 0.0 && t != "0.0" {
+        "\u{2212}"
+    } else {
+        ""
+    };
+    format!("{sign}{grouped}.{frac}")
+}
+
+/// The health page's SII for every indicator and year, worked out here
+/// from the demo's raw Fingertips file; the pay gap benchmark's published
+/// figure and peers' median from the raw service file.
+fn health_and_pay_benchmark_pages_state_the_raw_files(out: &Path, report: &Path, workforce: &str) {
+    let public = eqpipe_engine::demo::input_dir(out).join("public");
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(public.join(eqpipe_engine::demo::FINGERTIPS_FILE))
+        .unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let at = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let (cat, year, value, denom, id) = (
+        at("Category"),
+        at("Time period"),
+        at("Value"),
+        at("Denominator"),
+        at("Indicator ID"),
+    );
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<(f64, f64)>> =
+        Default::default();
+    for r in rdr.records() {
+        let r = r.unwrap();
+        if r[cat].is_empty() {
+            continue;
+        }
+        // Written most deprived first.
+        groups
+            .entry((r[id].to_string(), r[year].to_string()))
+            .or_default()
+            .push((r[value].parse().unwrap(), r[denom].parse().unwrap()));
+    }
+    assert_eq!(groups.len(), 6, "two indicators, three years");
+    let health = std::fs::read_to_string(report.join("health.html")).unwrap();
+    for ((_, year), g) in &groups {
+        assert_eq!(g.len(), 10);
+        let total: f64 = g.iter().map(|d| d.1).sum();
+        let (mut cum, mut sw, mut swx, mut swy, mut swxx, mut swxy) =
+            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for &(y, w) in g {
+            let x = (cum + w / 2.0) / total;
+            cum += w;
+            sw += w;
+            swx += w * x;
+            swy += w * y;
+            swxx += w * x * x;
+            swxy += w * x * y;
+        }
+        let slope = (sw * swxy - swx * swy) / (sw * swxx - swx * swx);
+        let cell = format!("<td class=\"n\">{}</td>", as_shown(slope));
+        assert!(health.contains(&cell), "{year}: {cell} in {health}");
+    }
+    assert!(health.contains("The council's services across the same scale"));
+
+    // The benchmark: Northbridge's median gap in the latest file, and the
+    // median of the other councils (SIC 84110) beside it.
+    let latest = public.join(eqpipe_engine::demo::PAY_GAP_FILES.last().unwrap());
+    let mut rdr = csv::Reader::from_path(&latest).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let at = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let (mut own, mut peers) = (None, Vec::new());
+    for r in rdr.records() {
+        let r = r.unwrap();
+        let median: f64 = r[at("DiffMedianHourlyPercent")].parse().unwrap();
+        if &r[at("EmployerName")] == "Northbridge City Council" {
+            own = Some(median);
+        } else if r[at("SicCodes")].contains("84110") {
+            peers.push(median);
+        }
+    }
+    peers.sort_by(f64::total_cmp);
+    let mid = peers.len() / 2;
+    let peer_median = if peers.len() % 2 == 1 {
+        peers[mid]
+    } else {
+        (peers[mid - 1] + peers[mid]) / 2.0
+    };
+    let section = workforce
+        .find("How our gender pay gap compares")
+        .expect("the benchmark section");
+    let start = section
+        + workforce[section..]
+            .find("<tr><th scope=\"row\">Median hourly pay gap</th>")
+            .expect("the benchmark's median row");
+    let row = &workforce[start..start + workforce[start..].find("</tr>").unwrap()];
+    // Computed by eqpipe | our published return | peers' median.
+    let cells = format!(
+        "</td><td class=\"n\">{:.1}%</td><td class=\"n\">{:.1}% (",
+        own.unwrap(),
+        (peer_median * 10.0).round() / 10.0
+    );
+    assert!(row.contains(&cells), "{cells} in {row}");
 }

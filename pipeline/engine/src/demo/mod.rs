@@ -17,7 +17,11 @@
 //!   financial years, stages in the system's own words;
 //! * `services/contacts-2024-25.csv` and `public/nspl-northbridge.csv`: a
 //!   case-system extract (three services, clients' postcodes and dates of
-//!   birth) and an NSPL-style postcode lookup.
+//!   birth) and an NSPL-style postcode lookup;
+//! * `public/UK Gender Pay Gap Data - YYYY to YYYY.csv`: the gender pay gap
+//!   service's yearly files for the council and its fictional peers, and
+//!   `public/fingertips-demo-indicators.csv`: a Fingertips download of two
+//!   fictional indicators with England's deprivation deciles.
 //!
 //! Every figure is invented. Area codes use the unused `…999…` ranges so
 //! they cannot be mistaken for real areas, apart from the national rows
@@ -81,6 +85,7 @@ use Drift::*;
 
 mod census;
 mod engagement;
+mod evidence;
 mod hate_crime;
 mod imd;
 mod recruitment;
@@ -89,6 +94,8 @@ mod spend;
 mod workforce;
 use census::*;
 use engagement::*;
+pub use evidence::{FINGERTIPS_FILE, PAY_GAP_FILES};
+use evidence::{write_fingertips, write_pay_gap_returns};
 use hate_crime::*;
 use imd::*;
 use recruitment::*;
@@ -241,6 +248,8 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     )?;
     write_consultation(&dir.join("engagement"), &lsoas, &mut rng)?;
     write_hate_crime(&dir.join("hate-crime"), &mut rng)?;
+    write_pay_gap_returns(&public)?;
+    write_fingertips(&public)?;
     Ok(DemoInputs {
         public_dir: public,
         workforce_files,
@@ -265,6 +274,7 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         ("@POSTCODE_FILE@", POSTCODE_FILE),
         ("@DIVERSITY_FILE@", DIVERSITY_FILE),
         ("@LOOKUP_FILE@", LOOKUP_FILE),
+        ("@FINGERTIPS_FILE@", FINGERTIPS_FILE),
         ("@KEY_ENV@", KEY_ENV),
         ("@CITY_CODE@", CITY_CODE),
         ("@EW_CODE@", EW_CODE),

@@ -1,6 +1,8 @@
 //! The static HTML report written with every run (`report/`): an index with
 //! the run, the data sources and their dates and the method; a page per
-//! profiled area; and a page for the organisation's workforce. No server,
+//! profiled area; pages for the organisation's workforce (with its pay gap
+//! against its published returns and its peers'), its services, spending,
+//! community evidence and health inequalities. No server,
 //! no script, no external asset: open `report/index.html` in a browser.
 //!
 //! It reads only the **published** indicator files (already through
@@ -26,6 +28,7 @@ use eqpipe_store::files::{self as store, PART_FILE, StoreError, read};
 mod areas;
 mod chart;
 mod community;
+mod evidence;
 pub(crate) mod html;
 mod partners;
 mod quality;
@@ -35,6 +38,7 @@ mod workforce;
 use areas::*;
 use chart::*;
 use community::*;
+use evidence::*;
 use html::*;
 use partners::*;
 use quality::*;
@@ -398,6 +402,21 @@ fn render(
             .flat_map(|(b, _)| b)
             .collect()
     };
+    workforce.push_str(&pay_benchmark_section(
+        &read_all("pay_gap_benchmark"),
+        &read_all("pay_gap"),
+    ));
+    let health = health_page(
+        &read_all("health_inequalities"),
+        &read_all("service_equity"),
+    );
+    let has_health = !health.is_empty();
+    if has_health {
+        store::write_atomic(
+            &dir.join("health.html"),
+            page("Health inequalities: the deprivation gradient", &health).as_bytes(),
+        )?;
+    }
     let objectives = crate::objectives::report::section(
         &read_all(crate::objectives::PROGRESS),
         &read_all(crate::objectives::HISTORY),
@@ -440,6 +459,9 @@ fn render(
     }
     if has_services {
         body.push_str("<li><a href=\"services.html\">Who our services reach: users against the population, and by deprivation</a></li>\n");
+    }
+    if has_health {
+        body.push_str("<li><a href=\"health.html\">Health inequalities: public health indicators across deprivation deciles, beside our services' gradients</a></li>\n");
     }
     if has_community {
         body.push_str("<li><a href=\"community.html\">Hearing from everyone: who our consultations reached, what they heard, and hate crime</a></li>\n");

@@ -224,7 +224,10 @@ impl IndicatorPlugin for PayGapBenchmark {
                 let before = previous.as_ref().and_then(|p| p.1[m]);
                 let mut vals: Vec<f64> = peers.iter().filter_map(|p| p.values[m]).collect();
                 vals.sort_by(f64::total_cmp);
-                let rank = value.map(|v| 1 + vals.iter().filter(|p| **p < v).count());
+                // No rank without a peer to rank against.
+                let rank = value
+                    .filter(|_| !vals.is_empty())
+                    .map(|v| 1 + vals.iter().filter(|p| **p < v).count());
                 rows.push(
                     [
                         self.options.employer.trim().to_string(),
