@@ -1719,3 +1719,88 @@ fn health_and_pay_benchmark_pages_state_the_raw_files(out: &Path, report: &Path,
     );
     assert!(row.contains(&cells), "{cells} in {row}");
 }
+
+/// The export in the GOV.UK gender pay gap service's fields holds, for
+/// each snapshot, the published `pay_gap` figures to one decimal place.
+#[test]
+fn the_gender_pay_gap_submission_is_the_published_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = run(&["demo", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (_, _, _, batches) = read_parquet(&out.join("indicators/pay_gap/part-0.parquet"));
+    // (snapshot, measure, group) -> value, from the published file.
+    let mut published: HashMap<(String, String, String), Option<f64>> = HashMap::new();
+    for b in &batches {
+        let days = b
+            .column_by_name("snapshot_date")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Date32Type>();
+        let values = b
+            .column_by_name("value")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Float64Type>();
+        for i in 0..b.num_rows() {
+            if text_at(b, "dimension", i).as_deref() != Some("sex") {
+                continue;
+            }
+            let day = eqpipe_plugin_sdk::published::date_of_days(days.value(i))
+                .format("%Y-%m-%d")
+                .to_string();
+            let key = (
+                day,
+                text_at(b, "measure", i).unwrap(),
+                text_at(b, "group", i).unwrap(),
+            );
+            published.insert(key, values.is_valid(i).then(|| values.value(i)));
+        }
+    }
+    let body = std::fs::read_to_string(out.join("exports/gender-pay-gap-service.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(body.trim_start_matches('\u{feff}').as_bytes());
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header[0], "SnapshotDate");
+    assert_eq!(header.len(), 15);
+    let fields = [
+        ("DiffMeanHourlyPercent", "mean_hourly_gap_pct", "F"),
+        ("DiffMedianHourlyPercent", "median_hourly_gap_pct", "F"),
+        ("DiffMeanBonusPercent", "mean_bonus_gap_pct", "F"),
+        ("DiffMedianBonusPercent", "median_bonus_gap_pct", "F"),
+        ("MaleBonusPercent", "pct_receiving_bonus", "M"),
+        ("FemaleBonusPercent", "pct_receiving_bonus", "F"),
+        ("MaleLowerQuartile", "lower_quartile_pct", "M"),
+        ("FemaleLowerQuartile", "lower_quartile_pct", "F"),
+        ("MaleLowerMiddleQuartile", "lower_middle_quartile_pct", "M"),
+        (
+            "FemaleLowerMiddleQuartile",
+            "lower_middle_quartile_pct",
+            "F",
+        ),
+        ("MaleUpperMiddleQuartile", "upper_middle_quartile_pct", "M"),
+        (
+            "FemaleUpperMiddleQuartile",
+            "upper_middle_quartile_pct",
+            "F",
+        ),
+        ("MaleTopQuartile", "upper_quartile_pct", "M"),
+        ("FemaleTopQuartile", "upper_quartile_pct", "F"),
+    ];
+    let mut rows = 0;
+    for r in rdr.records() {
+        let r = r.unwrap();
+        rows += 1;
+        for (k, (title, measure, group)) in fields.iter().enumerate() {
+            assert_eq!(header[k + 1], *title);
+            let want = published[&(r[0].to_string(), measure.to_string(), group.to_string())]
+                .map(|v| format!("{:.1}", (v * 10.0).round() / 10.0))
+                .unwrap_or_default();
+            assert_eq!(r[k + 1], want, "{} {title}", &r[0]);
+        }
+        // The quarter bands' men and women add up to 100.
+        for pair in [(7, 8), (9, 10), (11, 12), (13, 14)] {
+            let m: f64 = r[pair.0].parse().unwrap();
+            let f: f64 = r[pair.1].parse().unwrap();
+            assert!((m + f - 100.0).abs() < 0.11, "{m} + {f}");
+        }
+    }
+    assert_eq!(rows, 3, "the demo's three snapshots");
+}

@@ -4,7 +4,8 @@
 //! into `exports/<indicator>.csv` and `.xlsx`. The workbook has the data on
 //! its first sheet (bold header, frozen top row, filters) and a `notes`
 //! sheet with the dataset's description, every column's meaning and unit,
-//! the provenance and the suppression rule.
+//! the provenance and the suppression rule. With `pay_gap`, its statutory
+//! figures also go out in the GOV.UK service's fields ([`crate::submission`]).
 
 use std::path::Path;
 
@@ -72,6 +73,19 @@ pub fn write(
             store::write_atomic(&layout.export_file(&name, ext), &bytes)
                 .map_err(|e| e.to_string())?;
             written.push(format!("exports/{name}.{ext}"));
+        }
+        if dataset.as_deref() == Some("pay_gap")
+            && let Some((bytes, blanks)) = crate::submission::csv_bytes(&batches)?
+        {
+            if blanks > 0 {
+                tracing::warn!(
+                    blanks,
+                    "gender pay gap service export: figures withheld by disclosure control left blank; fill them in from the restricted output before submitting"
+                );
+            }
+            store::write_atomic(&layout.export_file(crate::submission::NAME, "csv"), &bytes)
+                .map_err(|e| e.to_string())?;
+            written.push(format!("exports/{}.csv", crate::submission::NAME));
         }
     }
     Ok(written)

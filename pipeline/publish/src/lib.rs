@@ -1,6 +1,7 @@
 //! Everything made from the committed files: the data catalogue
 //! ([`catalog`]), spreadsheet exports ([`export`]), the HTML report
-//! ([`report`]), the equality objectives' history and progress
+//! ([`report`]), the gender pay gap figures in the GOV.UK service's fields
+//! ([`submission`]), the equality objectives' history and progress
 //! ([`objectives`]) and `metrics.prom` ([`metrics`]).
 //!
 //! **Architecture invariants.**
@@ -19,3 +20,4 @@ pub mod export;
 pub mod metrics;
 pub mod objectives;
 pub mod report;
+pub mod submission;
