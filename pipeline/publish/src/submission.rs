@@ -42,13 +42,14 @@ pub const FIELDS: [(&str, &str, &str); 14] = [
     ("FemaleTopQuartile", "upper_quartile_pct", "F"),
 ];
 
+/// One snapshot's figures: (measure, group) -> (value, withheld).
+type Figures = BTreeMap<(String, String), (Option<f64>, bool)>;
+
 /// A `pay_gap` indicator's sex rows as the service's CSV (UTF-8 with a
 /// byte-order mark, as the other exports), and how many figures were
 /// withheld. `None` when it has no gender pay gap rows.
 pub fn csv_bytes(batches: &[RecordBatch]) -> Result<Option<(Vec<u8>, usize)>, String> {
-    // snapshot (days) -> (measure, group) -> (value, withheld)
-    let mut by_snapshot: BTreeMap<i32, BTreeMap<(String, String), (Option<f64>, bool)>> =
-        BTreeMap::new();
+    let mut by_snapshot: BTreeMap<i32, Figures> = BTreeMap::new();
     for b in batches {
         let col = |n: &str| {
             b.column_by_name(n)
