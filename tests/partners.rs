@@ -389,6 +389,23 @@ fn three_partners_one_malformed_are_kept_apart_and_published_together() {
         ["gm", "manchester", "salford"].map(String::from).into()
     );
 
+    // The service's fields: one row per level and snapshot, never mixed.
+    let export = std::fs::read_to_string(s.out.join("exports/gender-pay-gap-service.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(export.trim_start_matches('\u{feff}').as_bytes());
+    assert_eq!(&r.headers().unwrap()[0], "partner_id");
+    assert_eq!(&r.headers().unwrap()[1], "SnapshotDate");
+    let rows: Vec<(String, String)> = r
+        .records()
+        .map(|x| {
+            let x = x.unwrap();
+            (x[0].to_string(), x[1].to_string())
+        })
+        .collect();
+    let distinct: BTreeSet<&(String, String)> = rows.iter().collect();
+    assert_eq!(distinct.len(), rows.len(), "{rows:?}");
+    let partners: BTreeSet<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(partners, ["gm", "manchester", "salford"].into());
+
     // Reports: the partnership's, one per partner with data, the comparison.
     let report = s.out.join("report");
     let index = std::fs::read_to_string(report.join("index.html")).unwrap();

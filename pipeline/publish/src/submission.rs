@@ -1,7 +1,9 @@
 //! The statutory gender pay gap figures in the fields the GOV.UK gender pay
 //! gap service asks for, so the submission is a copy, not a retyping:
 //! `exports/gender-pay-gap-service.csv`, one row per snapshot, written with
-//! the `pay_gap` export. The columns are the service's own names (as its
+//! the `pay_gap` export. In a partnership each row starts with its
+//! `partner_id` (every level's figures are kept apart; the partnership's
+//! combined level is not a statutory return). The columns are the service's own names (as its
 //! yearly download files use them), figures rounded to one decimal place
 //! (half away from zero). A figure withheld by disclosure control is left
 //! blank and logged: fill it in from the restricted output before
@@ -49,7 +51,11 @@ type Figures = BTreeMap<(String, String), (Option<f64>, bool)>;
 /// byte-order mark, as the other exports), and how many figures were
 /// withheld. `None` when it has no gender pay gap rows.
 pub fn csv_bytes(batches: &[RecordBatch]) -> Result<Option<(Vec<u8>, usize)>, String> {
-    let mut by_snapshot: BTreeMap<i32, Figures> = BTreeMap::new();
+    // (partner, snapshot) -> figures.
+    let mut by_snapshot: BTreeMap<(String, i32), Figures> = BTreeMap::new();
+    let partnered = batches
+        .iter()
+        .any(|b| b.column_by_name("partner_id").is_some());
     for b in batches {
         let col = |n: &str| {
             b.column_by_name(n)
@@ -61,29 +67,41 @@ pub fn csv_bytes(batches: &[RecordBatch]) -> Result<Option<(Vec<u8>, usize)>, St
         let group = text_values(col("group")?.as_ref()).map_err(|e| e.to_string())?;
         let value = f64_values(col("value")?.as_ref()).map_err(|e| e.to_string())?;
         let withheld = bool_values(col("suppressed")?.as_ref()).map_err(|e| e.to_string())?;
+        let partner = match b.column_by_name("partner_id") {
+            Some(c) => text_values(c.as_ref()).map_err(|e| e.to_string())?,
+            None => vec![String::new(); b.num_rows()],
+        };
         for i in 0..b.num_rows() {
             let Some(day) = snapshot[i].filter(|_| dim[i] == "sex") else {
                 continue;
             };
-            by_snapshot.entry(day).or_default().insert(
-                (measure[i].clone(), group[i].clone()),
-                (value[i], withheld[i] == Some(true)),
-            );
+            by_snapshot
+                .entry((partner[i].clone(), day))
+                .or_default()
+                .insert(
+                    (measure[i].clone(), group[i].clone()),
+                    (value[i], withheld[i] == Some(true)),
+                );
         }
     }
     if by_snapshot.is_empty() {
         return Ok(None);
     }
     let mut w = csv::WriterBuilder::new().from_writer(vec![0xEF, 0xBB, 0xBF]);
-    let header = std::iter::once("SnapshotDate").chain(FIELDS.iter().map(|f| f.0));
+    let header = partnered
+        .then_some("partner_id")
+        .into_iter()
+        .chain(std::iter::once("SnapshotDate"))
+        .chain(FIELDS.iter().map(|f| f.0));
     w.write_record(header).map_err(|e| e.to_string())?;
     let mut blanks = 0;
-    for (day, figures) in &by_snapshot {
-        let mut row = vec![
+    for ((partner, day), figures) in &by_snapshot {
+        let mut row: Vec<String> = partnered.then(|| partner.clone()).into_iter().collect();
+        row.push(
             eqpipe_plugin_sdk::published::date_of_days(*day)
                 .format("%Y-%m-%d")
                 .to_string(),
-        ];
+        );
         for (_, measure, group) in FIELDS {
             let cell = match figures.get(&(measure.to_string(), group.to_string())) {
                 Some((Some(v), false)) => format!("{:.1}", (v * 10.0).round() / 10.0),
