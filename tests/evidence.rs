@@ -583,3 +583,161 @@ fn days_from_ce(y: i32, m: u32, d: u32) -> i32 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy as i32;
     era * 146_097 + doe - 719_468
 }
+
+/// The real ward and LSOA boundaries (GeoJSON, rings wound clockwise,
+/// centroids as strings, codes renamed `area_code`) stored as GeoParquet:
+/// every feature, its coordinates exactly, its bounding box, and the `geo`
+/// metadata stating the types and the extent, worked out from the raw
+/// files here.
+#[test]
+fn real_boundaries_are_stored_as_geoparquet_with_every_coordinate() {
+    let files = [
+        (
+            "gm_wards",
+            "gm-wards-may2023-bsc.geojson",
+            "2023",
+            "ward",
+            215,
+        ),
+        (
+            "trafford_wards",
+            "trafford-wards-may2023-bgc.geojson",
+            "2023",
+            "ward",
+            21,
+        ),
+        (
+            "trafford_lsoas",
+            "trafford-lsoa21-bgc.geojson",
+            "2021",
+            "lsoa",
+            139,
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("eqpipe.toml");
+    let mut body = String::from("output_dir = \"out\"\n");
+    for (name, file, vintage, _, _) in &files {
+        body.push_str(&format!(
+            "[[sources]]\nname = \"{name}\"\nplugin = \"boundaries\"\n[sources.options]\npath = \"{}\"\nvintage = \"{vintage}\"\n",
+            shared(&format!("real/boundaries/{file}")).display()
+        ));
+    }
+    std::fs::write(&cfg, body).unwrap();
+    let o = run(&cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    assert_eq!(last_manifest(&out)["outcome"], "success");
+    for (name, file, vintage, level, count) in files {
+        let raw: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(shared(&format!("real/boundaries/{file}"))).unwrap(),
+        )
+        .unwrap();
+        let features = raw["features"].as_array().unwrap();
+        assert_eq!(features.len(), count, "{file}");
+        let by_code: HashMap<&str, &serde_json::Value> = features
+            .iter()
+            .map(|f| (f["properties"]["area_code"].as_str().unwrap(), f))
+            .collect();
+        let (_, rows, kv, batches) =
+            read_parquet(&out.join(format!("datasets/boundaries/source={name}/part-0.parquet")));
+        assert_eq!(rows, count, "{file}");
+        let mut extent = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+        for b in &batches {
+            let geometry = b
+                .column_by_name("geometry")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow_array::BinaryArray>()
+                .unwrap();
+            for i in 0..b.num_rows() {
+                let code = text_at(b, "area_code", i).unwrap();
+                let f = by_code[code.as_str()];
+                assert_eq!(
+                    text_at(b, "area_name", i).as_deref(),
+                    f["properties"]["area_name"].as_str()
+                );
+                assert_eq!(text_at(b, "vintage", i).as_deref(), Some(vintage));
+                assert_eq!(text_at(b, "level", i).as_deref(), Some(level));
+                // The raw polygon's rings, as published (clockwise).
+                assert_eq!(f["geometry"]["type"], "Polygon");
+                let rings: Vec<Vec<(f64, f64)>> = f["geometry"]["coordinates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| {
+                        r.as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+                            .collect()
+                    })
+                    .collect();
+                // WKB read here: byte order, type 3 (Polygon), rings, points.
+                let w = geometry.value(i);
+                let u32_at = |k: usize| u32::from_le_bytes(w[k..k + 4].try_into().unwrap());
+                let f64_at = |k: usize| f64::from_le_bytes(w[k..k + 8].try_into().unwrap());
+                assert_eq!((w[0], u32_at(1), u32_at(5) as usize), (1, 3, rings.len()));
+                let mut at = 9;
+                let mut bb = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+                for ring in &rings {
+                    assert_eq!(u32_at(at) as usize, ring.len());
+                    at += 4;
+                    for &(x, y) in ring {
+                        assert_eq!((f64_at(at), f64_at(at + 8)), (x, y), "{code}");
+                        at += 16;
+                        bb = [bb[0].min(x), bb[1].min(y), bb[2].max(x), bb[3].max(y)];
+                    }
+                }
+                assert_eq!(at, w.len());
+                for (k, c) in ["bbox_xmin", "bbox_ymin", "bbox_xmax", "bbox_ymax"]
+                    .iter()
+                    .enumerate()
+                {
+                    assert_eq!(f64s(b, c).value(i), bb[k], "{code} {c}");
+                    extent[k] = if k < 2 {
+                        extent[k].min(bb[k])
+                    } else {
+                        extent[k].max(bb[k])
+                    };
+                }
+                // GM's centroids are strings: kept as the label point.
+                if let Some(lon) = f["properties"]["lon"].as_str() {
+                    assert_eq!(f64s(b, "label_lon").value(i), lon.parse::<f64>().unwrap());
+                    assert_eq!(
+                        text_at(b, "parent_code", i).as_deref(),
+                        f["properties"]["local_authority_area_code"].as_str()
+                    );
+                } else {
+                    let (x, y) = (f64s(b, "label_lon").value(i), f64s(b, "label_lat").value(i));
+                    assert!(
+                        x > bb[0] && x < bb[2] && y > bb[1] && y < bb[3],
+                        "{code}: label inside its box"
+                    );
+                }
+            }
+        }
+        let geo: serde_json::Value = serde_json::from_str(&kv["geo"]).unwrap();
+        assert_eq!(geo["version"], "1.1.0");
+        assert_eq!(geo["primary_column"], "geometry");
+        let g = &geo["columns"]["geometry"];
+        assert_eq!(g["encoding"], "WKB");
+        assert_eq!(g["geometry_types"], serde_json::json!(["Polygon"]));
+        assert_eq!(g["bbox"], serde_json::json!(extent), "{file}");
+        assert!(g.get("crs").is_none(), "no CRS: OGC:CRS84, as GeoJSON");
+    }
+
+    // Renamed properties say no year: the run fails and names the fix.
+    let cfg2 = dir.path().join("undated.toml");
+    std::fs::write(
+        &cfg2,
+        format!(
+            "output_dir = \"out2\"\n[[sources]]\nname = \"w\"\nplugin = \"boundaries\"\n[sources.options]\npath = \"{}\"\n",
+            shared("real/boundaries/trafford-wards-may2023-bgc.geojson").display()
+        ),
+    )
+    .unwrap();
+    let o = run(&cfg2);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("set `vintage`"), "{}", text(&o));
+}

@@ -29,6 +29,7 @@ ARROW = {
     "boolean": pa.types.is_boolean,
     "date": pa.types.is_date32,
     "binary32": lambda t: pa.types.is_fixed_size_binary(t) and t.byte_width == 32,
+    "geometry": lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t),
 }
 
 

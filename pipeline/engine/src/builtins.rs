@@ -41,6 +41,7 @@ pub fn table() -> Vec<Builtin> {
     builtin!(v, "builtin-spend", "spend", eqpipe_spend);
     builtin!(v, "builtin-grants", "grants", eqpipe_grants);
     builtin!(v, "builtin-fingertips", "fingertips", eqpipe_fingertips);
+    builtin!(v, "builtin-boundaries", "boundaries", eqpipe_boundaries);
     builtin!(
         v,
         "builtin-gender-pay-gap-service",

@@ -85,6 +85,7 @@ fn type_name(t: ColumnType) -> &'static str {
         ColumnType::Boolean => "boolean",
         ColumnType::Date => "date",
         ColumnType::Binary32 => "binary32",
+        ColumnType::Geometry => "geometry",
     }
 }
 

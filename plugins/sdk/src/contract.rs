@@ -198,7 +198,20 @@ pub enum ColumnType {
     /// Parquet `FIXED_LEN_BYTE_ARRAY(32)`: a keyed SHA-256 hash (a
     /// pseudonym). Half the size of its hex text, and compared as bytes.
     Binary32,
+    /// A geometry as well-known binary (WKB), stored as Arrow `Binary`
+    /// marked with the GeoArrow extension name `geoarrow.wkb`; the host
+    /// writes GeoParquet's `geo` file metadata for it, so DuckDB spatial,
+    /// GeoPandas and QGIS read the column as geometry. Coordinates are
+    /// longitude/latitude on WGS 84 (OGC:CRS84). Emitted as `Binary`, or as
+    /// the WKB's hex text.
+    Geometry,
 }
+
+/// The Arrow field metadata key of an extension type.
+pub const EXTENSION_KEY: &str = "ARROW:extension:name";
+/// GeoArrow's extension name for WKB geometries, which a
+/// [`ColumnType::Geometry`] column's field carries.
+pub const WKB_EXTENSION: &str = "geoarrow.wkb";
 
 impl ColumnType {
     /// The Arrow type a column of this type is stored as.
@@ -216,6 +229,7 @@ impl ColumnType {
             ColumnType::Boolean => DataType::Boolean,
             ColumnType::Date => DataType::Date32,
             ColumnType::Binary32 => DataType::FixedSizeBinary(32),
+            ColumnType::Geometry => DataType::Binary,
         }
     }
 
@@ -248,7 +262,17 @@ impl Contract {
         let fields: Vec<Field> = self
             .columns
             .iter()
-            .map(|c| Field::new(&c.name, c.ty.arrow_type(c.categorical), c.nullable))
+            .map(|c| {
+                let f = Field::new(&c.name, c.ty.arrow_type(c.categorical), c.nullable);
+                if c.ty == ColumnType::Geometry {
+                    f.with_metadata(std::collections::HashMap::from([(
+                        EXTENSION_KEY.to_string(),
+                        WKB_EXTENSION.to_string(),
+                    )]))
+                } else {
+                    f
+                }
+            })
             .collect();
         Arc::new(Schema::new(fields))
     }

@@ -121,6 +121,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../../../config/contracts/pay_gap_benchmark.toml"),
     ),
     (
+        "boundaries.toml",
+        include_str!("../../../../config/contracts/boundaries.toml"),
+    ),
+    (
         "grants.toml",
         include_str!("../../../../config/contracts/grants.toml"),
     ),

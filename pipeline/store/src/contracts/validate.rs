@@ -81,6 +81,7 @@ pub(super) fn convertible(from: &DataType, to: ColumnType) -> bool {
         ColumnType::Date => matches!(from, D::Date32 | D::Date64 | D::Timestamp(_, _)),
         // Only the bytes themselves (text is read as hex, above).
         ColumnType::Binary32 => false,
+        ColumnType::Geometry => matches!(from, D::Binary | D::LargeBinary | D::BinaryView),
         ColumnType::Float64 => from.is_numeric(),
         ColumnType::Int16 | ColumnType::Int32 | ColumnType::Int64 | ColumnType::UInt8 => {
             from.is_integer() && can_cast_types(from, &to_type)
@@ -98,6 +99,7 @@ pub(super) fn type_name(t: ColumnType) -> &'static str {
         ColumnType::Boolean => "true/false",
         ColumnType::Date => "a date (YYYY-MM-DD)",
         ColumnType::Binary32 => "32 bytes (64 hex digits)",
+        ColumnType::Geometry => "a geometry as WKB (bytes, or their hex digits)",
     }
 }
 
@@ -342,6 +344,9 @@ impl Validator {
             }
             Some(src) if is_textual(src.data_type()) && c.ty == ColumnType::Binary32 => {
                 Ok(hex_to_binary32(src, &c.name, found))
+            }
+            Some(src) if is_textual(src.data_type()) && c.ty == ColumnType::Geometry => {
+                Ok(hex_to_wkb(src, &c.name, found))
             }
             None if c.nullable => Ok(Converted::Plain {
                 array: new_null_array(&plain, n),
@@ -693,6 +698,32 @@ fn hex_to_binary32(src: &ArrayRef, name: &str, found: &mut Findings) -> Converte
             out.append_null();
             *failed = true;
             found.note(i, name, format!("not {}", type_name(ColumnType::Binary32)));
+        }
+    }
+    Converted::Plain {
+        array: Arc::new(out.finish()),
+        failed,
+    }
+}
+
+/// Hex text of a WKB geometry read as its bytes; text that is not an even
+/// number of hex digits is a fault of its row. (The bytes themselves are
+/// not parsed here: the file's GeoParquet metadata says when a value is
+/// not readable WKB.)
+fn hex_to_wkb(src: &ArrayRef, name: &str, found: &mut Findings) -> Converted {
+    let text = arrow_cast::cast::cast(src, &DataType::Utf8).expect("text casts to text");
+    let text = text.as_string::<i32>();
+    let mut out = arrow_array::builder::BinaryBuilder::with_capacity(text.len(), 0);
+    let mut failed = vec![false; text.len()];
+    for (i, failed) in failed.iter_mut().enumerate() {
+        if text.is_null(i) {
+            out.append_null();
+        } else if let Ok(bytes) = hex::decode(text.value(i).trim()) {
+            out.append_value(bytes);
+        } else {
+            out.append_null();
+            *failed = true;
+            found.note(i, name, format!("not {}", type_name(ColumnType::Geometry)));
         }
     }
     Converted::Plain {

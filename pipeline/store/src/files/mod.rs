@@ -29,6 +29,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+pub mod geo;
 mod reader;
 mod versions;
 pub use reader::MultiFileReader;
@@ -116,6 +117,8 @@ pub struct PendingFile {
     queue: Option<std::sync::mpsc::SyncSender<RecordBatch>>,
     worker: Option<std::thread::JoinHandle<Result<ArrowWriter<File>, StoreError>>>,
     rows: u64,
+    /// The geometry columns, for GeoParquet's `geo` metadata.
+    geo: Option<geo::GeoColumns>,
 }
 
 impl PendingFile {
@@ -143,6 +146,7 @@ impl PendingFile {
                     message: e.to_string(),
                 },
             )?;
+        let geo = geo::GeoColumns::of(&schema);
         let (queue, batches) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
         let path = tmp_path.clone();
         let worker = std::thread::Builder::new()
@@ -166,6 +170,7 @@ impl PendingFile {
             queue: Some(queue),
             worker: Some(worker),
             rows: 0,
+            geo,
         })
     }
 
@@ -188,6 +193,9 @@ impl PendingFile {
     /// Appends a batch (already conformed to the schema).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
         self.rows += batch.num_rows() as u64;
+        if let Some(g) = &mut self.geo {
+            g.observe(batch);
+        }
         let sent = self
             .queue
             .as_ref()
@@ -216,6 +224,10 @@ impl PendingFile {
         let mut writer = self.join()?;
         for (k, v) in metadata {
             writer.append_key_value_metadata(KeyValue::new(k.clone(), v.clone()));
+        }
+        if let Some(g) = &self.geo {
+            let (k, v) = g.metadata();
+            writer.append_key_value_metadata(KeyValue::new(k, v));
         }
         let file = writer.into_inner().map_err(|e| StoreError::Parquet {
             path: self.tmp_path.clone(),
