@@ -70,7 +70,16 @@ impl GeoColumns {
                     b: a.value(i),
                     at: 0,
                 };
-                match r.geometry(&mut c.bbox, 0) {
+                let bbox = &mut c.bbox;
+                let mut visit = |_: bool, x: f64, y: f64| {
+                    *bbox = [
+                        bbox[0].min(x),
+                        bbox[1].min(y),
+                        bbox[2].max(x),
+                        bbox[3].max(y),
+                    ];
+                };
+                match r.geometry(&mut visit, 0) {
                     Some(t) => {
                         c.types.insert(t);
                     }
@@ -106,7 +115,27 @@ impl GeoColumns {
     }
 }
 
-/// A WKB reader: geometry types and coordinates, for the metadata.
+/// What a WKB walk is told of each point: whether it starts a new part
+/// (a ring or a line), and its x and y.
+type Visit<'v> = dyn FnMut(bool, f64, f64) + 'v;
+
+/// The parts (rings of polygons, lines, points) of a WKB geometry, each as
+/// its (x, y) points: what a map draws. `None` when it is not readable WKB.
+pub fn parts(wkb: &[u8]) -> Option<Vec<Vec<(f64, f64)>>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut visit = |start: bool, x: f64, y: f64| {
+        if start || out.is_empty() {
+            out.push(Vec::new());
+        }
+        if let Some(last) = out.last_mut() {
+            last.push((x, y));
+        }
+    };
+    Wkb { b: wkb, at: 0 }.geometry(&mut visit, 0)?;
+    Some(out)
+}
+
+/// A WKB reader: geometry types and coordinates.
 struct Wkb<'a> {
     b: &'a [u8],
     at: usize,
@@ -133,24 +162,20 @@ impl Wkb<'_> {
         })
     }
 
-    fn points(&mut self, le: bool, dims: usize, n: u32, bbox: &mut [f64; 4]) -> Option<()> {
-        for _ in 0..n {
+    /// `n` points, the first of them starting a new part (ring or line).
+    fn points(&mut self, le: bool, dims: usize, n: u32, visit: &mut Visit) -> Option<()> {
+        for k in 0..n {
             let (x, y) = (self.f64(le)?, self.f64(le)?);
             for _ in 2..dims {
                 self.f64(le)?;
             }
-            *bbox = [
-                bbox[0].min(x),
-                bbox[1].min(y),
-                bbox[2].max(x),
-                bbox[3].max(y),
-            ];
+            visit(k == 0, x, y);
         }
         Some(())
     }
 
     /// One geometry (ISO WKB, 2D, Z, M or ZM); its GeoParquet type name.
-    fn geometry(&mut self, bbox: &mut [f64; 4], depth: u32) -> Option<String> {
+    fn geometry(&mut self, visit: &mut Visit, depth: u32) -> Option<String> {
         if depth > 8 {
             return None;
         }
@@ -170,24 +195,24 @@ impl Wkb<'_> {
         };
         let name = match base {
             1 => {
-                self.points(le, dims, 1, bbox)?;
+                self.points(le, dims, 1, visit)?;
                 "Point"
             }
             2 => {
                 let n = self.u32(le)?;
-                self.points(le, dims, n, bbox)?;
+                self.points(le, dims, n, visit)?;
                 "LineString"
             }
             3 => {
                 for _ in 0..self.u32(le)? {
                     let n = self.u32(le)?;
-                    self.points(le, dims, n, bbox)?;
+                    self.points(le, dims, n, visit)?;
                 }
                 "Polygon"
             }
             4..=7 => {
                 for _ in 0..self.u32(le)? {
-                    self.geometry(bbox, depth + 1)?;
+                    self.geometry(visit, depth + 1)?;
                 }
                 [
                     "MultiPoint",
@@ -264,6 +289,13 @@ mod tests {
             serde_json::json!(["MultiPolygon", "Polygon"])
         );
         assert_eq!(c["bbox"], serde_json::json!([-2.5, 53.3, -2.2, 53.5]));
+        // Its parts, as a map draws them: one ring each.
+        assert_eq!(
+            parts(&a).unwrap(),
+            vec![vec![(-2.3, 53.4), (-2.2, 53.4), (-2.2, 53.5), (-2.3, 53.4)]]
+        );
+        assert_eq!(parts(&m).unwrap().len(), 1);
+        assert_eq!(parts(&[1, 3, 0]), None);
         // A plain binary column is not a geometry.
         let plain = Schema::new(vec![arrow_schema::Field::new("b", DataType::Binary, true)]);
         assert!(GeoColumns::of(&plain).is_none());
