@@ -1519,6 +1519,7 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
     assert!(workforce.contains("Gender pay gap (statutory measures)"));
     assert!(workforce.contains("Women and men in each quarter pay band"));
     health_and_pay_benchmark_pages_state_the_raw_files(&out, &report, &workforce);
+    maps_state_the_published_figures(&out, &report);
     // No identifier or raw record reaches the report.
     for f in files_under(&report) {
         let s = std::fs::read_to_string(&f).unwrap();
@@ -1539,6 +1540,26 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
         "{} bytes",
         png.len()
     );
+    // And the city's map and the health page paint too.
+    for (page, name) in [
+        ("area-E08999001.html", "map.png"),
+        ("health.html", "health.png"),
+    ] {
+        let shot = dir.path().join(name);
+        let o = render(
+            &browser,
+            &report.join(page),
+            &dir.path().join(format!("profile-{name}")),
+            &[&format!("--screenshot={}", shot.display())],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let png = std::fs::read(&shot).unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 20_000,
+            "{name}: {} bytes",
+            png.len()
+        );
+    }
 }
 
 /// Every example config in `config/examples/` passes `eqpipe validate`
@@ -1803,4 +1824,76 @@ fn the_gender_pay_gap_submission_is_the_published_figures() {
         }
     }
     assert_eq!(rows, 3, "the demo's three snapshots");
+}
+
+/// The city's page maps its wards (drawn from the demo's GeoJSON, stored
+/// as GeoParquet) with each ward's share of residents in England's most
+/// deprived 20% as the published deprivation profile gives it; a ward's
+/// page shows where it is.
+fn maps_state_the_published_figures(out: &Path, report: &Path) {
+    let raw: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            eqpipe_engine::demo::input_dir(out)
+                .join("public")
+                .join(eqpipe_engine::demo::WARD_BOUNDARIES_FILE),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let wards: Vec<(String, String)> = raw["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["WD22CD"].as_str().unwrap().to_string(),
+                f["properties"]["WD22NM"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(wards.len(), 24);
+    let (_, _, _, batches) =
+        read_parquet(&out.join("indicators/deprivation_profile/part-0.parquet"));
+    let mut share: HashMap<String, (f64, f64)> = HashMap::new();
+    for b in &batches {
+        let p20 = b
+            .column_by_name("pct_population_most_deprived_20pct")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Float64Type>();
+        let edition = b.column_by_name("edition").unwrap();
+        let edition = arrow_cast::cast::cast(edition, &DataType::Float64).unwrap();
+        let edition = edition.as_primitive::<arrow_array::types::Float64Type>();
+        for i in 0..b.num_rows() {
+            if text_at(b, "domain", i)
+                .unwrap()
+                .starts_with("Index of Multiple Deprivation")
+            {
+                let e = share
+                    .entry(text_at(b, "area_code", i).unwrap())
+                    .or_insert((0.0, 0.0));
+                if edition.value(i) >= e.0 {
+                    *e = (edition.value(i), p20.value(i));
+                }
+            }
+        }
+    }
+    let city = std::fs::read_to_string(report.join("area-E08999001.html")).unwrap();
+    let map = &city[city.find("<h2>Map</h2>").expect("a map on the city's page")..];
+    assert!(map.contains("<svg role=\"img\" aria-labelledby=\"map-t map-d\""));
+    assert!(map.matches("fill-rule=\"evenodd\"").count() >= 24);
+    for (code, name) in &wards {
+        let v = share[code].1;
+        // As HTML writes it (`St Anne&#39;s`).
+        let name = name.replace('&', "&amp;").replace('\'', "&#39;");
+        let row = format!(
+            "<tr><th scope=\"row\">{name}</th><td class=\"n\">{:.1}%</td>",
+            (v * 10.0).round() / 10.0
+        );
+        assert!(map.contains(&row), "{row}");
+        // And on the map itself, in its description.
+        assert!(map.contains(&format!("{name} {:.1}%", (v * 10.0).round() / 10.0)));
+    }
+    let ward = std::fs::read_to_string(report.join(format!("area-{}.html", wards[6].0))).unwrap();
+    assert!(ward.contains("<h2>Where it is</h2>"));
+    assert!(ward.contains(&format!("with {} shown filled and hatched", wards[6].1)));
 }

@@ -312,3 +312,63 @@ pub(super) fn write_fingertips(public: &Path) -> std::io::Result<()> {
     }
     std::fs::write(public.join(FINGERTIPS_FILE), s)
 }
+
+/// The ward boundaries the demo serves, as the ONS Open Geography Portal
+/// publishes them (GeoJSON, `WD22CD`/`WD22NM` and the local authority).
+pub const WARD_BOUNDARIES_FILE: &str = "northbridge-wards-december-2022.geojson";
+
+/// The city's wards as a 6 × 4 grid of four-sided wards whose shared
+/// corners are moved a little (so they tile without gaps), rings
+/// anticlockwise as RFC 7946 asks.
+pub(super) fn write_ward_boundaries(public: &Path, wards: &[Area]) -> std::io::Result<()> {
+    let mut rng = Rng(0x0B0D_2022);
+    let (cols, rows) = (6usize, 4usize);
+    let (lon0, lat0, dx, dy) = (-2.05, 53.16, 0.032, 0.021);
+    let mut corner = vec![vec![(0.0, 0.0); rows + 1]; cols + 1];
+    for (i, column) in corner.iter_mut().enumerate() {
+        for (j, c) in column.iter_mut().enumerate() {
+            let inner = i > 0 && i < cols && j > 0 && j < rows;
+            let (jx, jy) = if inner {
+                (rng.range(-0.3, 0.3) * dx, rng.range(-0.3, 0.3) * dy)
+            } else {
+                (0.0, 0.0)
+            };
+            let round = |v: f64| (v * 1e6).round() / 1e6;
+            *c = (
+                round(lon0 + i as f64 * dx + jx),
+                round(lat0 + j as f64 * dy + jy),
+            );
+        }
+    }
+    let mut features = Vec::new();
+    for (k, w) in wards.iter().enumerate().take(cols * rows) {
+        let (i, j) = (k % cols, rows - 1 - k / cols);
+        let ring = [
+            corner[i][j],
+            corner[i + 1][j],
+            corner[i + 1][j + 1],
+            corner[i][j + 1],
+            corner[i][j],
+        ];
+        features.push(serde_json::json!({
+            "type": "Feature",
+            "properties": {
+                "WD22CD": w.code,
+                "WD22NM": w.name,
+                "LAD22CD": CITY_CODE,
+                "LAD22NM": CITY_NAME,
+            },
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [ring.iter().map(|(x, y)| [*x, *y]).collect::<Vec<_>>()],
+            },
+        }));
+    }
+    let doc = serde_json::json!({
+        "type": "FeatureCollection",
+        "name": "Wards_December_2022_Boundaries_UK_BGC",
+        "crs": { "type": "name", "properties": { "name": "urn:ogc:def:crs:OGC:1.3:CRS84" } },
+        "features": features,
+    });
+    std::fs::write(public.join(WARD_BOUNDARIES_FILE), doc.to_string())
+}

@@ -21,7 +21,9 @@
 //! * `public/UK Gender Pay Gap Data - YYYY to YYYY.csv`: the gender pay gap
 //!   service's yearly files for the council and its fictional peers, and
 //!   `public/fingertips-demo-indicators.csv`: a Fingertips download of two
-//!   fictional indicators with England's deprivation deciles.
+//!   fictional indicators with England's deprivation deciles;
+//! * `public/northbridge-wards-december-2022.geojson`: the wards' boundaries
+//!   in the ONS Open Geography layout.
 //!
 //! Every figure is invented. Area codes use the unused `…999…` ranges so
 //! they cannot be mistaken for real areas, apart from the national rows
@@ -94,8 +96,8 @@ mod spend;
 mod workforce;
 use census::*;
 use engagement::*;
-pub use evidence::{FINGERTIPS_FILE, PAY_GAP_FILES};
-use evidence::{write_fingertips, write_pay_gap_returns};
+pub use evidence::{FINGERTIPS_FILE, PAY_GAP_FILES, WARD_BOUNDARIES_FILE};
+use evidence::{write_fingertips, write_pay_gap_returns, write_ward_boundaries};
 use hate_crime::*;
 use imd::*;
 use recruitment::*;
@@ -250,6 +252,7 @@ pub fn generate(dir: &Path) -> std::io::Result<DemoInputs> {
     write_hate_crime(&dir.join("hate-crime"), &mut rng)?;
     write_pay_gap_returns(&public)?;
     write_fingertips(&public)?;
+    write_ward_boundaries(&public, &wards)?;
     Ok(DemoInputs {
         public_dir: public,
         workforce_files,
@@ -275,6 +278,7 @@ pub fn config(base_url: &str, tables: &[String], base_dir: &Path) -> Config {
         ("@DIVERSITY_FILE@", DIVERSITY_FILE),
         ("@LOOKUP_FILE@", LOOKUP_FILE),
         ("@FINGERTIPS_FILE@", FINGERTIPS_FILE),
+        ("@BOUNDARIES_FILE@", WARD_BOUNDARIES_FILE),
         ("@KEY_ENV@", KEY_ENV),
         ("@CITY_CODE@", CITY_CODE),
         ("@EW_CODE@", EW_CODE),

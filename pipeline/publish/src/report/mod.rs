@@ -30,6 +30,7 @@ mod chart;
 mod community;
 mod evidence;
 pub(crate) mod html;
+mod map;
 mod partners;
 mod quality;
 mod services;
@@ -40,6 +41,7 @@ use chart::*;
 use community::*;
 use evidence::*;
 use html::*;
+use map::*;
 use partners::*;
 use quality::*;
 use services::*;
@@ -285,18 +287,26 @@ fn render(
 ) -> Result<PathBuf, StoreError> {
     let mut links = Vec::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
+
     let mut deprivation: BTreeMap<String, String> = BTreeMap::new();
+    let mut deprived_batches = Vec::new();
     for (_, file) in outputs.get("deprivation_profile").into_iter().flatten() {
         if let Some((batches, _)) = read(file) {
             deprivation_sections(&batches, &mut deprivation);
+            deprived_batches.extend(batches);
         }
     }
-
+    let shapes = read_boundaries(root);
+    let deprived = deprivation_values(&deprived_batches);
     for (_, file) in outputs.get("community_profile").into_iter().flatten() {
         let Some(batches) = read_pageable_profile(file) else {
             continue;
         };
         for (code, (name, html)) in area_pages(&batches, &deprivation) {
+            let html = format!(
+                "{}{html}",
+                area_map(&code, &name, &shapes, deprived.as_ref())
+            );
             let f = format!("area-{}.html", slug(&code));
             store::write_atomic(
                 &dir.join(&f),
