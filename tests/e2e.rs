@@ -1387,8 +1387,13 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
         }
     }
     // 25 areas (24 wards and the city), the objectives, workforce,
-    // services, health, community and spending pages and the index.
-    assert_eq!(pages.len(), 32, "{pages:?}");
+    // services, health, community and spending pages, the evidence pack
+    // and the index.
+    assert_eq!(pages.len(), 33, "{pages:?}");
+    assert!(
+        pages[7].ends_with("evidence-library-opening-hours.html"),
+        "{pages:?}"
+    );
     assert!(pages[4].ends_with("health.html"), "{pages:?}");
     assert!(pages[5].ends_with("community.html"), "{pages:?}");
     assert!(pages[6].ends_with("spending.html"), "{pages:?}");
@@ -1401,6 +1406,7 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
         &pages[4],
         &pages[5],
         &pages[6],
+        &pages[7],
         pages.last().unwrap(),
     ]
     .into_iter()
@@ -1520,6 +1526,7 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
     assert!(workforce.contains("Women and men in each quarter pay band"));
     health_and_pay_benchmark_pages_state_the_raw_files(&out, &report, &workforce);
     maps_state_the_published_figures(&out, &report);
+    the_evidence_pack_covers_every_characteristic(&out, &report);
     // No identifier or raw record reaches the report.
     for f in files_under(&report) {
         let s = std::fs::read_to_string(&f).unwrap();
@@ -1896,4 +1903,70 @@ fn maps_state_the_published_figures(out: &Path, report: &Path) {
     let ward = std::fs::read_to_string(report.join(format!("area-{}.html", wards[6].0))).unwrap();
     assert!(ward.contains("<h2>Where it is</h2>"));
     assert!(ward.contains(&format!("with {} shown filled and hatched", wards[6].1)));
+}
+
+/// The demo's evidence pack: a section for each of the nine protected
+/// characteristics and deprivation, "no data held" with its reason where
+/// there is none, and the service's figures as the published
+/// service_equity file gives them; its workbook is written beside it.
+fn the_evidence_pack_covers_every_characteristic(out: &Path, report: &Path) {
+    let pack = std::fs::read_to_string(report.join("evidence-library-opening-hours.html")).unwrap();
+    for (id, name) in [
+        ("age", "Age"),
+        ("disability", "Disability"),
+        ("gender-reassignment", "Gender reassignment"),
+        (
+            "marriage-and-civil-partnership",
+            "Marriage and civil partnership",
+        ),
+        ("pregnancy-and-maternity", "Pregnancy and maternity"),
+        ("race", "Race"),
+        ("religion-or-belief", "Religion or belief"),
+        ("sex", "Sex"),
+        ("sexual-orientation", "Sexual orientation"),
+        ("deprivation", "Deprivation"),
+    ] {
+        assert!(
+            pack.contains(&format!("<h2 id=\"{id}\">{name}</h2>")),
+            "{name}"
+        );
+    }
+    let pregnancy = &pack[pack.find("<h2 id=\"pregnancy-and-maternity\">").unwrap()..];
+    let pregnancy = &pregnancy[..pregnancy.find("</table>").unwrap()];
+    assert_eq!(pregnancy.matches("No data held").count(), 3, "{pregnancy}");
+    assert!(pregnancy.contains("Census 2021 does not ask about pregnancy or maternity"));
+    // Libraries' users by sex, as published.
+    let (_, _, _, batches) = read_parquet(&out.join("indicators/service_equity/part-0.parquet"));
+    let mut checked = 0;
+    for b in &batches {
+        let values = b
+            .column_by_name("value")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Float64Type>();
+        for i in 0..b.num_rows() {
+            let t = |c: &str| text_at(b, c, i).unwrap_or_default();
+            if t("service") == "Libraries" && t("dimension") == "sex" && t("measure") == "share_pct"
+            {
+                let withheld = b
+                    .column_by_name("suppressed")
+                    .unwrap()
+                    .as_boolean()
+                    .value(i);
+                let shown = if withheld {
+                    "[c]".to_string()
+                } else {
+                    format!("{:.1}%", (values.value(i) * 10.0).round() / 10.0)
+                };
+                let row = format!(
+                    "<tr><th scope=\"row\">Service users</th><td>Libraries</td><td>{}</td><td class=\"n\">{shown}</td>",
+                    t("group")
+                );
+                assert!(pack.contains(&row), "{row}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2, "women and men at least");
+    let xlsx = std::fs::read(out.join("exports/evidence-library-opening-hours.xlsx")).unwrap();
+    assert!(xlsx.starts_with(b"PK"), "a workbook (zip)");
 }

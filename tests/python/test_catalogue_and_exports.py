@@ -95,3 +95,32 @@ def test_csv_and_xlsx_exports_match_the_published_parquet(name):
     for r in rows[1:]:
         if r[sup] is True or r[sup] == "true":
             assert r[val] is None
+
+
+def test_the_evidence_pack_workbook_holds_every_characteristic_and_the_published_figures():
+    wb = openpyxl.load_workbook(OUT / "exports" / "evidence-library-opening-hours.xlsx", read_only=True)
+    assert wb.sheetnames == ["Evidence", "About"]
+    rows = list(wb["Evidence"].iter_rows(values_only=True))
+    header, rows = rows[0], rows[1:]
+    assert header[:5] == ("Characteristic", "Evidence", "Area or scope", "Group", "Figure")
+    nine = [
+        "Age", "Disability", "Gender reassignment", "Marriage and civil partnership",
+        "Pregnancy and maternity", "Race", "Religion or belief", "Sex", "Sexual orientation",
+    ]
+    for ch in nine + ["Deprivation"]:
+        kinds = {r[1] for r in rows if r[0] == ch}
+        # Population, service users and workforce: each held or said not to be.
+        assert kinds == {"Population", "Service users", "Workforce"}, (ch, kinds)
+    none = [r for r in rows if r[3] == "No data held"]
+    assert all(r[9] for r in none), "every 'No data held' gives its reason"
+    assert all(r[4] is None for r in none)
+    # Libraries' users by ethnic group, as the published service_equity file.
+    se = pd.read_parquet(OUT / "indicators" / "service_equity" / "part-0.parquet")
+    se = se[(se.service == "Libraries") & (se.dimension == "ethnic_group_broad") & (se.measure == "share_pct")]
+    got = {r[3]: r[4] for r in rows if r[0] == "Race" and r[1] == "Service users"}
+    assert len(got) == len(se) > 0
+    for _, r in se.iterrows():
+        if r.suppressed:
+            assert got[r.group] is None
+        else:
+            assert abs(got[r.group] - r.value) < 1e-9, r.group

@@ -146,6 +146,7 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Vec<PathBuf>, RunsError> {
     // the built-ins: no dataset drops out of the catalogue.
     let contracts = eqpipe_store::contracts::Contracts::recorded(out);
     eqpipe_publish::catalog::write(out, &contracts, &m.run_id)?;
-    eqpipe_publish::report::write(out, m)?;
+    // The config is not known here: evidence packs come back at the next run.
+    eqpipe_publish::report::write(out, m, &[])?;
     Ok(files)
 }

@@ -4,6 +4,7 @@
 //! the line. Relative paths are resolved against the config file's folder.
 
 pub mod disclosure;
+pub mod evidence;
 pub mod exports;
 pub mod notify;
 pub mod objectives;
@@ -236,6 +237,9 @@ pub struct Config {
     /// CSV and XLSX copies of the published indicators.
     #[serde(default)]
     pub exports: Option<exports::ExportsConfig>,
+    /// Equality impact evidence packs (`[[evidence_packs]]`).
+    #[serde(default)]
+    pub evidence_packs: Vec<evidence::EvidencePack>,
     /// Failure notifications (a webhook).
     #[serde(default)]
     pub notify: Option<notify::NotifyConfig>,
@@ -560,6 +564,7 @@ impl Config {
             )));
         }
         objectives::check(&self.objectives).map_err(invalid)?;
+        evidence::check(&self.evidence_packs).map_err(invalid)?;
         let source_names: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
         partners::check(&self.partners, &self.partnership, &source_names).map_err(invalid)?;
         for s in &self.sources {

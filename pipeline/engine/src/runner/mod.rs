@@ -579,7 +579,7 @@ fn publish(config: &Config, shared: &Shared<'_>, manifest: &RunManifest) -> Resu
     if let Err(e) = eqpipe_publish::catalog::write(root, &shared.contracts, run_id) {
         tracing::error!("cannot write the data catalogue: {e}");
     }
-    if let Err(e) = eqpipe_publish::report::write(root, manifest) {
+    if let Err(e) = eqpipe_publish::report::write(root, manifest, &config.evidence_packs) {
         tracing::error!("cannot write the report: {e}");
     }
     if let Some(exports) = &config.exports {

@@ -431,9 +431,7 @@ pub(super) fn locator(id: &str, title: &str, shapes: &[&Shape], code: &str) -> S
 /// neighbourhoods (the overall IMD, the latest edition), from
 /// `deprivation_profile`: what the area pages' choropleth shows, and its
 /// title.
-pub(super) fn deprivation_values(
-    batches: &[RecordBatch],
-) -> Option<(String, Values)> {
+pub(super) fn deprivation_values(batches: &[RecordBatch]) -> Option<(String, Values)> {
     let mut rows: Vec<(f64, String, Option<f64>)> = Vec::new();
     for b in batches {
         let c = Cols(b);

@@ -31,6 +31,7 @@ mod community;
 mod evidence;
 pub(crate) mod html;
 mod map;
+mod pack;
 mod partners;
 mod quality;
 mod services;
@@ -234,7 +235,11 @@ fn partner_levels(root: &Path) -> Vec<String> {
 /// Writes the report; returns the index path. In a partnership the main
 /// report is the partnership's, each partner has its own under
 /// `report/partner=<id>/`, and `partners.html` compares them.
-pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError> {
+pub fn write(
+    root: &Path,
+    manifest: &RunManifest,
+    packs: &[eqpipe_core::config::evidence::EvidencePack],
+) -> Result<PathBuf, StoreError> {
     let partners = partner_levels(root);
     let dir = eqpipe_core::layout::Layout::new(root).report();
     let mut extra = Vec::new();
@@ -257,6 +262,7 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
                 manifest,
                 &format!("Equality evidence report: {id}"),
                 &[],
+                &[],
             )?;
             extra.push((format!("Partner report: {id}"), f));
         }
@@ -272,6 +278,7 @@ pub fn write(root: &Path, manifest: &RunManifest) -> Result<PathBuf, StoreError>
             "Equality evidence report: the partnership"
         },
         &extra,
+        packs,
     )
 }
 
@@ -284,6 +291,7 @@ fn render(
     manifest: &RunManifest,
     title: &str,
     extra: &[(String, String)],
+    packs: &[eqpipe_core::config::evidence::EvidencePack],
 ) -> Result<PathBuf, StoreError> {
     let mut links = Vec::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
@@ -298,10 +306,12 @@ fn render(
     }
     let shapes = read_boundaries(root);
     let deprived = deprivation_values(&deprived_batches);
+    let mut profile = Vec::new();
     for (_, file) in outputs.get("community_profile").into_iter().flatten() {
         let Some(batches) = read_pageable_profile(file) else {
             continue;
         };
+        profile.extend(batches.iter().cloned());
         for (code, (name, html)) in area_pages(&batches, &deprivation) {
             let html = format!(
                 "{}{html}",
@@ -427,6 +437,17 @@ fn render(
             page("Health inequalities: the deprivation gradient", &health).as_bytes(),
         )?;
     }
+    let pack_links = write_packs(
+        root,
+        dir,
+        packs,
+        &pack::PackInputs {
+            profile: &profile,
+            services: &read_all("service_equity"),
+            workforce: &read_all("workforce_representation"),
+            deprivation: &deprived_batches,
+        },
+    )?;
     let objectives = crate::objectives::report::section(
         &read_all(crate::objectives::PROGRESS),
         &read_all(crate::objectives::HISTORY),
@@ -479,7 +500,7 @@ fn render(
     if has_spending {
         body.push_str("<li><a href=\"spending.html\">Where our money goes: spending with local, VCSE and SME suppliers, and grants to voluntary groups</a></li>\n");
     }
-    for (label, f) in links.iter().chain(extra) {
+    for (label, f) in pack_links.iter().chain(&links).chain(extra) {
         let _ = writeln!(body, "<li><a href=\"{}\">{}</a></li>", esc(f), esc(label));
     }
     body.push_str("</ul>\n");
@@ -502,6 +523,58 @@ fn render(
     let index = dir.join("index.html");
     store::write_atomic(&index, page(title, &body).as_bytes())?;
     Ok(index)
+}
+
+/// Writes each evidence pack's page and workbook; removes the pages and
+/// workbooks of packs no longer configured. Returns the index's links.
+fn write_packs(
+    root: &Path,
+    dir: &Path,
+    packs: &[eqpipe_core::config::evidence::EvidencePack],
+    inputs: &pack::PackInputs<'_>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let layout = eqpipe_core::layout::Layout::new(root);
+    let mut links = Vec::new();
+    let mut kept = BTreeSet::new();
+    for p in packs {
+        let facts = pack::facts(p, inputs);
+        let page_name = format!("evidence-{}.html", p.name);
+        store::write_atomic(
+            &dir.join(&page_name),
+            page(
+                &format!("Equality impact evidence: {}", p.title),
+                &pack::page_body(p, &facts, &sources(root)),
+            )
+            .as_bytes(),
+        )?;
+        let bytes = pack::workbook(p, &facts).map_err(|message| StoreError::Parquet {
+            path: dir.join(&page_name),
+            message,
+        })?;
+        store::write_atomic(
+            &layout.export_file(&format!("evidence-{}", p.name), "xlsx"),
+            &bytes,
+        )?;
+        kept.insert(p.name.clone());
+        links.push((format!("Equality impact evidence: {}", p.title), page_name));
+    }
+    // A pack no longer configured leaves no page or workbook behind.
+    for (folder, ext) in [
+        (dir.to_path_buf(), ".html"),
+        (root.join("exports"), ".xlsx"),
+    ] {
+        for e in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(stem) = name
+                .strip_prefix("evidence-")
+                .and_then(|n| n.strip_suffix(ext))
+                && !kept.contains(stem)
+            {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    Ok(links)
 }
 
 #[cfg(test)]
