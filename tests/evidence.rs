@@ -727,6 +727,49 @@ fn real_boundaries_are_stored_as_geoparquet_with_every_coordinate() {
         assert!(g.get("crs").is_none(), "no CRS: OGC:CRS84, as GeoJSON");
     }
 
+    // A feature that is not an area (a Point) is quarantined by name and,
+    // with the rejection limit raised, the run ends succeeded with
+    // warnings (exit 4); the others are kept. (At the default limit of 1%
+    // it fails.)
+    let mixed = dir.path().join("mixed.geojson");
+    std::fs::write(
+        &mixed,
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"WD23CD":"E05000001","WD23NM":"One"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}},
+{"type":"Feature","properties":{"WD23CD":"E05000002","WD23NM":"Two"},"geometry":{"type":"Point","coordinates":[0,0]}}]}"#,
+    )
+    .unwrap();
+    let cfg3 = dir.path().join("mixed.toml");
+    std::fs::write(
+        &cfg3,
+        format!(
+            "output_dir = \"out3\"\n[[sources]]\nname = \"w\"\nplugin = \"boundaries\"\nmax_rejected_pct = 60.0\n[sources.options]\npath = \"{}\"\n",
+            mixed.display()
+        ),
+    )
+    .unwrap();
+    let o = run(&cfg3);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&dir.path().join("out3"));
+    let d = &m["sources"][0]["datasets"]["boundaries"];
+    assert_eq!(
+        (d["rows"].as_u64(), d["quarantined"].as_u64()),
+        (Some(1), Some(1)),
+        "{d}"
+    );
+    let q = m["sources"][0]["quarantine_file"].as_str().unwrap();
+    let qtext = std::fs::read_to_string(dir.path().join("out3").join(q)).unwrap();
+    assert!(
+        qtext.contains("mixed.geojson,2,geometry,geometry: missing value"),
+        "{qtext}"
+    );
+    // ONS property names give the vintage: WD23CD is 2023.
+    let (_, _, _, b) = read_parquet(
+        &dir.path()
+            .join("out3/datasets/boundaries/source=w/part-0.parquet"),
+    );
+    assert_eq!(text_at(&b[0], "vintage", 0).as_deref(), Some("2023"));
+
     // Renamed properties say no year: the run fails and names the fix.
     let cfg2 = dir.path().join("undated.toml");
     std::fs::write(

@@ -25,7 +25,7 @@
 //! `ResponsiblePerson` (a named director for private employers) is never
 //! read. Source: GOV.UK gender pay gap service, Open Government Licence.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use eqpipe_plugin_sdk::prelude::*;
@@ -337,11 +337,9 @@ impl SourcePlugin for GenderPayGapService {
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
         let files = eqpipe_workforce::resolve_some_inputs(ctx, &self.options.path)?;
-        let mut years = BTreeSet::new();
         for (path, name) in &files {
             ctx.check_cancelled()?;
             let n = self.read(ctx, path, name)?;
-            years.insert(name.clone());
             ctx.info(&format!("{name}: {n} returns"));
         }
         if let Some(w) = &self.wanted {
@@ -355,7 +353,7 @@ impl SourcePlugin for GenderPayGapService {
                 );
             }
         }
-        ctx.info(&format!("{} file(s) read", years.len()));
+        ctx.info(&format!("{} file(s) read", files.len()));
         Ok(())
     }
 }
