@@ -748,6 +748,22 @@ fn real_boundaries_are_stored_as_geoparquet_with_every_coordinate() {
         ),
     )
     .unwrap();
+    let strict = dir.path().join("strict.toml");
+    std::fs::write(
+        &strict,
+        std::fs::read_to_string(&cfg3)
+            .unwrap()
+            .replace("max_rejected_pct = 60.0\n", "")
+            .replace("out3", "out-strict"),
+    )
+    .unwrap();
+    let o = run(&strict);
+    assert!(
+        !o.status.success() && o.status.code() != Some(4),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("rejected 1 of 2 rows"), "{}", text(&o));
     let o = run(&cfg3);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     let m = last_manifest(&dir.path().join("out3"));
