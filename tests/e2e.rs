@@ -1390,24 +1390,23 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
     // services, health, community and spending pages, the evidence pack
     // and the index.
     assert_eq!(pages.len(), 33, "{pages:?}");
-    assert!(
-        pages[7].ends_with("evidence-library-opening-hours.html"),
-        "{pages:?}"
-    );
-    assert!(pages[4].ends_with("health.html"), "{pages:?}");
-    assert!(pages[5].ends_with("community.html"), "{pages:?}");
-    assert!(pages[6].ends_with("spending.html"), "{pages:?}");
-    assert!(pages[1].ends_with("objectives.html"), "{pages:?}");
+    let named = |f: &str| {
+        pages
+            .iter()
+            .find(|p| p.ends_with(f))
+            .unwrap_or_else(|| panic!("no {f} in {pages:?}"))
+    };
     for (k, page) in [
         &pages[0],
-        &pages[1],
-        &pages[2],
-        &pages[3],
-        &pages[4],
-        &pages[5],
-        &pages[6],
-        &pages[7],
-        pages.last().unwrap(),
+        named("objectives.html"),
+        named("workforce.html"),
+        named("services.html"),
+        named("health.html"),
+        named("community.html"),
+        named("spending.html"),
+        named("evidence-library-opening-hours.html"),
+        named("area-E08999001.html"),
+        named("area-E05999007.html"),
     ]
     .into_iter()
     .enumerate()
@@ -1447,6 +1446,41 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
     let quality = dom
         .find("<h2 id=\"quality\">Data quality</h2>")
         .expect("a data quality section");
+    // The headline figures come first, with a pointer to the data quality
+    // section below them (the demo's run has warnings).
+    let headlines = dom
+        .find("<h2>Headline figures</h2>")
+        .expect("headline figures");
+    assert!(headlines < quality);
+    assert!(dom[headlines..quality].contains("read these figures with the"));
+    // The pay gap headline is the latest snapshot's published median gap.
+    let (_, _, _, gaps) = read_parquet(&out.join("indicators/pay_gap/part-0.parquet"));
+    let mut latest = (i32::MIN, 0.0);
+    for b in &gaps {
+        let days = b
+            .column_by_name("snapshot_date")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Date32Type>();
+        let values = b
+            .column_by_name("value")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Float64Type>();
+        for i in 0..b.num_rows() {
+            let t = |c: &str| text_at(b, c, i).unwrap_or_default();
+            if t("dimension") == "sex"
+                && t("measure") == "median_hourly_gap_pct"
+                && t("group") == "F"
+                && days.value(i) > latest.0
+            {
+                latest = (days.value(i), values.value(i));
+            }
+        }
+    }
+    let headline = format!(
+        "<span class=\"figure\">{:.1}%</span> median gender pay gap",
+        (latest.1 * 10.0).round() / 10.0
+    );
+    assert!(dom[headlines..quality].contains(&headline), "{headline}");
     assert!(quality < dom.find("<h2>Pages</h2>").unwrap(), "at the top");
     let m = last_manifest(&out);
     let mut warned = 0;

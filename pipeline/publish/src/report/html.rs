@@ -1,11 +1,58 @@
 //! The HTML kit: the page frame and its style sheet, escaping, and how
 //! numbers, shares and suppressed cells are shown.
 
-pub(super) const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:72rem;margin:0 auto;padding:1rem;line-height:1.45;color:#1b1b1b}\
-table{border-collapse:collapse;margin:0.5rem 0 1.5rem}caption{text-align:left;font-weight:600;padding:0.25rem 0}\
-th,td{border:1px solid #888;padding:0.2rem 0.5rem;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-th[scope=row].sub{padding-left:1.5rem;font-weight:normal}nav a{margin-right:1rem}.note{font-size:0.9rem}\
-figure{margin:0.5rem 0 1rem}figcaption{font-size:0.9rem}a{color:#0b4f9c}";
+/// The style sheet, in the spirit of the GOV.UK Design System: its type
+/// scale (19px body text, 48/36/24px headings), its spacing steps (5, 10,
+/// 15, 20, 30px), its colours (text #0b0c0c, links #1d70b8, visited
+/// #4c2c92, borders #b1b4b6, the yellow #ffdd00 focus state), tables with
+/// bold captions and ruled rows, and a print style sheet: no navigation,
+/// 12pt text, link targets written out, rows, figures and headings kept
+/// with what follows them.
+pub(super) const CSS: &str = "body{font-family:system-ui,-apple-system,\"Segoe UI\",Arial,sans-serif;font-size:1.1875rem;line-height:1.32;color:#0b0c0c;background:#ffffff;max-width:72rem;margin:0 auto;padding:15px 20px}\
+h1{font-size:3rem;line-height:1.04;margin:30px 0 30px}h2{font-size:2.25rem;line-height:1.11;margin:40px 0 20px}h3{font-size:1.5rem;line-height:1.25;margin:30px 0 15px}\
+p,ul{margin:0 0 20px;max-width:44em}li{margin-bottom:5px}\
+a{color:#1d70b8;text-decoration-thickness:max(1px,.0625rem);text-underline-offset:.1578em}a:visited{color:#4c2c92}a:hover{color:#003078;text-decoration-thickness:max(3px,.1875rem)}\
+a:focus{outline:3px solid transparent;color:#0b0c0c;background-color:#ffdd00;box-shadow:0 -2px #ffdd00,0 4px #0b0c0c;text-decoration:none}\
+table{border-collapse:collapse;margin:0 0 30px;font-size:1rem}caption{text-align:left;font-weight:700;font-size:1.1875rem;padding:0 0 10px}\
+th,td{border:0;border-bottom:1px solid #b1b4b6;padding:10px 20px 10px 0;text-align:left;vertical-align:top}thead th{font-weight:700}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+th[scope=row].sub{padding-left:1.5rem;font-weight:normal}nav{margin-bottom:15px}nav a{margin-right:1rem}.note{font-size:1rem;color:#505a5f}\
+figure{margin:0 0 30px}figcaption{font-size:1rem;margin-top:5px}svg{max-width:100%;height:auto}\
+.headlines{display:flex;flex-wrap:wrap;gap:20px;padding:0;list-style:none;max-width:none}.headlines li{border-left:5px solid #1d70b8;padding:10px 15px;min-width:14rem;flex:1 1 14rem;background:#f3f2f1}\
+.headlines .figure{display:block;font-size:2.25rem;font-weight:700;line-height:1.1}\
+@media (max-width:40em){body{font-size:1rem}h1{font-size:2rem}h2{font-size:1.5rem}}\
+@media print{nav{display:none}body{font-size:12pt;max-width:none;padding:0;color:#000}h1{font-size:24pt}h2{font-size:18pt;break-after:avoid}h3{break-after:avoid}\
+a{color:#000}a[href^=\"http\"]::after{content:\" (\" attr(href) \")\";font-size:90%}tr,figure,svg{break-inside:avoid}thead{display:table-header-group}.headlines li{background:none;border-left:3px solid #000}}";
+
+/// The page colours, for the contrast test: (text, background).
+#[cfg(test)]
+const PAIRS: [(&str, &str); 7] = [
+    ("#0b0c0c", "#ffffff"),
+    ("#1d70b8", "#ffffff"),
+    ("#4c2c92", "#ffffff"),
+    ("#003078", "#ffffff"),
+    ("#505a5f", "#ffffff"),
+    ("#0b0c0c", "#f3f2f1"),
+    ("#0b0c0c", "#ffdd00"),
+];
+
+/// WCAG relative luminance of `#rrggbb`.
+pub(super) fn luminance(hex: &str) -> f64 {
+    let c = |k: usize| {
+        let v = u8::from_str_radix(&hex[1 + 2 * k..3 + 2 * k], 16).unwrap_or(0) as f64 / 255.0;
+        if v <= 0.039_28 {
+            v / 12.92
+        } else {
+            ((v + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * c(0) + 0.7152 * c(1) + 0.0722 * c(2)
+}
+
+/// The contrast ratio of two colours (1 to 21).
+pub(super) fn contrast(a: &str, b: &str) -> f64 {
+    let (x, y) = (luminance(a), luminance(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
 
 pub(super) const SUPPRESSED_NOTE: &str = "[c] = withheld to protect confidentiality (a count under the disclosure threshold, or a cell that would let one be worked out).";
 
@@ -136,6 +183,27 @@ pub(super) fn day(d: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_text_colour_reads_at_aa_contrast_on_its_background() {
+        for (text, background) in PAIRS {
+            let r = contrast(text, background);
+            assert!(r >= 4.5, "{text} on {background}: {r:.2}");
+            // Each pair is one the style sheet sets.
+            assert!(CSS.contains(text) && (background == "#ffffff" || CSS.contains(background)));
+        }
+        // The formula's ends: black on white is 21:1, a colour on itself 1:1.
+        assert!((contrast("#000000", "#ffffff") - 21.0).abs() < 1e-9);
+        assert!((contrast("#1d70b8", "#1d70b8") - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_print_style_sheet_hides_navigation_and_keeps_rows_whole() {
+        let print = &CSS[CSS.find("@media print").unwrap()..];
+        assert!(print.contains("nav{display:none}"));
+        assert!(print.contains("tr,figure,svg{break-inside:avoid}"));
+        assert!(print.contains("attr(href)"));
+    }
 
     #[test]
     fn numbers_are_written_as_people_write_them() {

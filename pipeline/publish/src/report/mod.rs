@@ -36,6 +36,7 @@ mod partners;
 mod quality;
 mod services;
 mod spending;
+mod summary;
 mod workforce;
 use areas::*;
 use chart::*;
@@ -47,6 +48,7 @@ use partners::*;
 use quality::*;
 use services::*;
 use spending::*;
+use summary::*;
 use workforce::*;
 
 /// Folder of the report under the output root.
@@ -422,14 +424,17 @@ fn render(
             .flat_map(|(b, _)| b)
             .collect()
     };
+    // Read once for the pages that share them.
+    let (pay_gap, service_equity, health_inequalities) = (
+        read_all("pay_gap"),
+        read_all("service_equity"),
+        read_all("health_inequalities"),
+    );
     workforce.push_str(&pay_benchmark_section(
         &read_all("pay_gap_benchmark"),
-        &read_all("pay_gap"),
+        &pay_gap,
     ));
-    let health = health_page(
-        &read_all("health_inequalities"),
-        &read_all("service_equity"),
-    );
+    let health = health_page(&health_inequalities, &service_equity);
     let has_health = !health.is_empty();
     if has_health {
         store::write_atomic(
@@ -437,13 +442,19 @@ fn render(
             page("Health inequalities: the deprivation gradient", &health).as_bytes(),
         )?;
     }
+    let headline_html = headlines(
+        &deprived_batches,
+        &pay_gap,
+        &service_equity,
+        &health_inequalities,
+    );
     let pack_links = write_packs(
         root,
         dir,
         packs,
         &pack::PackInputs {
             profile: &profile,
-            services: &read_all("service_equity"),
+            services: &service_equity,
             workforce: &read_all("workforce_representation"),
             deprivation: &deprived_batches,
         },
@@ -478,6 +489,12 @@ fn render(
         manifest.outcome.as_str().replace('_', " "),
         esc(&manifest.pipeline_version)
     );
+    // The headline figures first, and with them, when the run lost data,
+    // where to read about it.
+    body.push_str(&headline_html);
+    if !headline_html.is_empty() && manifest.outcome.as_str() != "success" {
+        body.push_str("<p class=\"note\">This run ended with data-quality warnings or failures: read these figures with the <a href=\"#quality\">data quality</a> section below.</p>\n");
+    }
     body.push_str(&quality_section(manifest));
     body.push_str("<h2>Pages</h2>\n<ul>\n");
     if has_objectives {

@@ -1,0 +1,158 @@
+//! The headline figures at the top of the index, each linked to its page:
+//! the area's residents in England's most deprived neighbourhoods, the
+//! median gender pay gap, the services' deprivation gradient and the
+//! first health indicator's. Only what the published files hold.
+
+use super::*;
+
+/// One headline: the figure, what it is, and its page and the page's name.
+struct Headline {
+    figure: String,
+    what: String,
+    page: String,
+    link: String,
+}
+
+/// The index's headline figures, or nothing when no indicator gives one.
+pub(super) fn headlines(
+    deprivation: &[RecordBatch],
+    pay_gap: &[RecordBatch],
+    services: &[RecordBatch],
+    health: &[RecordBatch],
+) -> String {
+    let mut out: Vec<Headline> = Vec::new();
+    // The one local authority profiled: its deprivation.
+    let mut ltla: Vec<(f64, String, String, Option<f64>)> = Vec::new();
+    for b in deprivation {
+        let c = Cols(b);
+        let (code, name, level, domain) = (
+            c.text("area_code"),
+            c.text("area_name"),
+            c.text("geography_level"),
+            c.text("domain"),
+        );
+        let (edition, p20) = (
+            c.num("edition"),
+            c.num("pct_population_most_deprived_20pct"),
+        );
+        for i in 0..b.num_rows() {
+            if level[i] == "ltla" && domain[i].starts_with("Index of Multiple Deprivation") {
+                ltla.push((
+                    edition[i].unwrap_or(0.0),
+                    code[i].clone(),
+                    name[i].clone(),
+                    p20[i],
+                ));
+            }
+        }
+    }
+    let latest = ltla.iter().map(|r| r.0).fold(f64::MIN, f64::max);
+    ltla.retain(|r| r.0 == latest);
+    if let [(edition, code, name, Some(v))] = ltla.as_slice() {
+        out.push(Headline {
+            figure: pct(Some(*v), false),
+            what: format!(
+                "of {name}'s residents live in England's most deprived 20% of neighbourhoods (IoD{})",
+                year(Some(*edition))
+            ),
+            page: format!("area-{}.html", slug(code)),
+            link: format!("{name}'s profile"),
+        });
+    }
+    // The latest median gender pay gap.
+    let mut gap: Option<(i32, String, Option<f64>, bool)> = None;
+    for b in pay_gap {
+        let c = Cols(b);
+        let (days, date, dim, measure, group) = (
+            c.days("snapshot_date"),
+            c.date("snapshot_date"),
+            c.text("dimension"),
+            c.text("measure"),
+            c.text("group"),
+        );
+        let (value, sup) = (c.num("value"), c.flag("suppressed"));
+        for i in 0..b.num_rows() {
+            if dim[i] == "sex" && measure[i] == "median_hourly_gap_pct" && group[i] == "F" {
+                let d = days[i].unwrap_or(i32::MIN);
+                if gap.as_ref().is_none_or(|g| d > g.0) {
+                    gap = Some((d, date[i].clone(), value[i], sup[i]));
+                }
+            }
+        }
+    }
+    if let Some((_, date, value, sup)) = gap {
+        out.push(Headline {
+            figure: pct(value, sup),
+            what: format!(
+                "median gender pay gap, snapshot {date} (women's hourly pay below men's)"
+            ),
+            page: "workforce.html".into(),
+            link: "Our workforce".into(),
+        });
+    }
+    // The services' gradient across deprivation deciles.
+    for b in services {
+        let c = Cols(b);
+        let (service, measure, value, sup) = (
+            c.text("service"),
+            c.text("measure"),
+            c.num("value"),
+            c.flag("suppressed"),
+        );
+        if let Some(i) =
+            (0..b.num_rows()).find(|&i| service[i] == "All services" && measure[i] == "sii")
+        {
+            out.push(Headline {
+                figure: num(value[i], sup[i]),
+                what: "users per 1,000 residents: the slope index of inequality of all services across the catchment's deprivation deciles (negative: more use in more deprived areas)".into(),
+                page: "services.html".into(),
+                link: "Who our services reach".into(),
+            });
+            break;
+        }
+    }
+    // The first health indicator's latest gradient.
+    let mut first: Option<(String, f64, String, Option<f64>)> = None;
+    for b in health {
+        let c = Cols(b);
+        let (name, period, sortable, sii) = (
+            c.text("indicator_name"),
+            c.text("time_period"),
+            c.num("time_period_sortable"),
+            c.num("sii"),
+        );
+        for i in 0..b.num_rows() {
+            let s = sortable[i].unwrap_or(0.0);
+            let better = first
+                .as_ref()
+                .is_none_or(|f| name[i] < f.0 || (name[i] == f.0 && s > f.1));
+            if sii[i].is_some() && better {
+                first = Some((name[i].clone(), s, period[i].clone(), sii[i]));
+            }
+        }
+    }
+    if let Some((name, _, period, sii)) = first {
+        out.push(Headline {
+            figure: num(sii, false),
+            what: format!("{name}, {period}: the slope index of inequality across England's deprivation deciles"),
+            page: "health.html".into(),
+            link: "Health inequalities".into(),
+        });
+    }
+    if out.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("<h2>Headline figures</h2>\n<ul class=\"headlines\">\n");
+    for h in out {
+        let _ = writeln!(
+            s,
+            "<li><span class=\"figure\">{}</span> {} <a href=\"{}\">{}</a></li>",
+            esc(&h.figure),
+            esc(&h.what),
+            esc(&h.page),
+            esc(&h.link)
+        );
+    }
+    s.push_str("</ul>\n");
+    s
+}
