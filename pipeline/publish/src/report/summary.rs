@@ -20,8 +20,35 @@ pub(super) fn headlines(
     services: &[RecordBatch],
     health: &[RecordBatch],
 ) -> String {
-    let mut out: Vec<Headline> = Vec::new();
-    // The one local authority profiled: its deprivation.
+    let out: Vec<Headline> = [
+        deprivation_headline(deprivation),
+        pay_gap_headline(pay_gap),
+        services_headline(services),
+        health_headline(health),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if out.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("<h2>Headline figures</h2>\n<ul class=\"headlines\">\n");
+    for h in out {
+        let _ = writeln!(
+            s,
+            "<li><span class=\"figure\">{}</span> {} <a href=\"{}\">{}</a></li>",
+            esc(&h.figure),
+            esc(&h.what),
+            esc(&h.page),
+            esc(&h.link)
+        );
+    }
+    s.push_str("</ul>\n");
+    s
+}
+
+/// The one local authority profiled: its residents in the most deprived 20%.
+fn deprivation_headline(deprivation: &[RecordBatch]) -> Option<Headline> {
     let mut ltla: Vec<(f64, String, String, Option<f64>)> = Vec::new();
     for b in deprivation {
         let c = Cols(b);
@@ -49,7 +76,7 @@ pub(super) fn headlines(
     let latest = ltla.iter().map(|r| r.0).fold(f64::MIN, f64::max);
     ltla.retain(|r| r.0 == latest);
     if let [(edition, code, name, Some(v))] = ltla.as_slice() {
-        out.push(Headline {
+        return Some(Headline {
             figure: pct(Some(*v), false),
             what: format!(
                 "of {name}'s residents live in England's most deprived 20% of neighbourhoods (IoD{})",
@@ -59,7 +86,11 @@ pub(super) fn headlines(
             link: format!("{name}'s profile"),
         });
     }
-    // The latest median gender pay gap.
+    None
+}
+
+/// The latest median gender pay gap.
+fn pay_gap_headline(pay_gap: &[RecordBatch]) -> Option<Headline> {
     let mut gap: Option<(i32, String, Option<f64>, bool)> = None;
     for b in pay_gap {
         let c = Cols(b);
@@ -81,7 +112,7 @@ pub(super) fn headlines(
         }
     }
     if let Some((_, date, value, sup)) = gap {
-        out.push(Headline {
+        return Some(Headline {
             figure: pct(value, sup),
             what: format!(
                 "median gender pay gap, snapshot {date} (women's hourly pay below men's)"
@@ -90,7 +121,11 @@ pub(super) fn headlines(
             link: "Our workforce".into(),
         });
     }
-    // The services' gradient across deprivation deciles.
+    None
+}
+
+/// All services' slope index of inequality.
+fn services_headline(services: &[RecordBatch]) -> Option<Headline> {
     for b in services {
         let c = Cols(b);
         let (service, measure, value, sup) = (
@@ -102,16 +137,19 @@ pub(super) fn headlines(
         if let Some(i) =
             (0..b.num_rows()).find(|&i| service[i] == "All services" && measure[i] == "sii")
         {
-            out.push(Headline {
+            return Some(Headline {
                 figure: num(value[i], sup[i]),
                 what: "users per 1,000 residents: the slope index of inequality of all services across the catchment's deprivation deciles (negative: more use in more deprived areas)".into(),
                 page: "services.html".into(),
                 link: "Who our services reach".into(),
             });
-            break;
         }
     }
-    // The first health indicator's latest gradient.
+    None
+}
+
+/// The first health indicator's latest slope index of inequality.
+fn health_headline(health: &[RecordBatch]) -> Option<Headline> {
     let mut first: Option<(String, f64, String, Option<f64>)> = None;
     for b in health {
         let c = Cols(b);
@@ -132,27 +170,14 @@ pub(super) fn headlines(
         }
     }
     if let Some((name, _, period, sii)) = first {
-        out.push(Headline {
+        return Some(Headline {
             figure: num(sii, false),
-            what: format!("{name}, {period}: the slope index of inequality across England's deprivation deciles"),
+            what: format!(
+                "{name}, {period}: the slope index of inequality across England's deprivation deciles"
+            ),
             page: "health.html".into(),
             link: "Health inequalities".into(),
         });
     }
-    if out.is_empty() {
-        return String::new();
-    }
-    let mut s = String::from("<h2>Headline figures</h2>\n<ul class=\"headlines\">\n");
-    for h in out {
-        let _ = writeln!(
-            s,
-            "<li><span class=\"figure\">{}</span> {} <a href=\"{}\">{}</a></li>",
-            esc(&h.figure),
-            esc(&h.what),
-            esc(&h.page),
-            esc(&h.link)
-        );
-    }
-    s.push_str("</ul>\n");
-    s
+    None
 }
