@@ -140,3 +140,34 @@ def test_every_stored_pseudonym_is_32_bytes():
                 f"SELECT count(DISTINCT {column}) FROM read_parquet('{f}')"
             ).fetchall()[0][0]
             assert got == len(set(keys))
+
+
+def test_boundaries_are_geoparquet_that_pyarrow_reads_with_their_geometry():
+    """The `geo` metadata GeoPandas, DuckDB spatial and QGIS look for, where
+    GeoPandas looks (pyarrow's schema metadata), and WKB polygons whose
+    coordinates lie in each row's bounding box."""
+    import json
+    import struct
+
+    import pyarrow.parquet as pq
+
+    [part] = (OUT / "datasets" / "boundaries").glob("source=*/part-0.parquet")
+    table = pq.read_table(part)
+    geo = json.loads(table.schema.metadata[b"geo"])
+    assert geo["version"] == "1.1.0" and geo["primary_column"] == "geometry"
+    col = geo["columns"]["geometry"]
+    assert col["encoding"] == "WKB" and col["geometry_types"] == ["Polygon"]
+    assert pa.types.is_binary(table.schema.field("geometry").type)
+    xmin, ymin, xmax, ymax = col["bbox"]
+    rows = table.to_pylist()
+    assert len(rows) == 24
+    for r in rows:
+        wkb = r["geometry"]
+        order, kind, rings = struct.unpack_from("<BII", wkb)
+        assert (order, kind, rings) == (1, 3, 1)
+        (n,) = struct.unpack_from("<I", wkb, 9)
+        pts = [struct.unpack_from("<dd", wkb, 13 + 16 * k) for k in range(n)]
+        assert pts[0] == pts[-1], "a closed ring"
+        assert min(p[0] for p in pts) == r["bbox_xmin"] and max(p[1] for p in pts) == r["bbox_ymax"]
+        assert xmin <= r["bbox_xmin"] and r["bbox_xmax"] <= xmax
+        assert ymin <= r["bbox_ymin"] and r["bbox_ymax"] <= ymax

@@ -304,6 +304,17 @@ impl Contract {
                 )));
             }
         }
+        // GeoParquet files leave out the embedded Arrow schema (so pyarrow
+        // and GeoPandas see the `geo` metadata), which would read
+        // categorical columns back as plain text: a contract with a
+        // geometry column keeps its text plain.
+        let geometry = self.columns.iter().any(|c| c.ty == ColumnType::Geometry);
+        if let Some(c) = self.columns.iter().find(|c| geometry && c.categorical) {
+            return Err(err(format!(
+                "column `{}`: a contract with a geometry column cannot have categorical columns (its GeoParquet files are read without the Arrow schema that keeps them dictionary-encoded)",
+                c.name
+            )));
+        }
         let mut seen = std::collections::HashSet::new();
         for c in &self.columns {
             if !is_snake_case(&c.name) {
@@ -464,6 +475,33 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("colour"));
+    }
+
+    #[test]
+    fn a_geometry_column_is_marked_wkb_and_keeps_text_plain() {
+        let c = contract(
+            r#"{"name":"b","version":1,"columns":[
+                {"name":"code","type":"utf8"},
+                {"name":"geometry","type":"geometry"}]}"#,
+        );
+        c.check().unwrap();
+        let f = c.arrow_schema().field(1).clone();
+        assert_eq!(f.data_type(), &DataType::Binary);
+        assert_eq!(
+            f.metadata().get(EXTENSION_KEY).map(String::as_str),
+            Some(WKB_EXTENSION)
+        );
+        let c = contract(
+            r#"{"name":"b","version":1,"columns":[
+                {"name":"code","type":"utf8","categorical":true},
+                {"name":"geometry","type":"geometry"}]}"#,
+        );
+        assert!(
+            c.check()
+                .unwrap_err()
+                .to_string()
+                .contains("cannot have categorical columns")
+        );
     }
 
     #[test]

@@ -6,6 +6,13 @@
 //! present and the bounding box, as GeoParquet 1.1 describes them; the CRS
 //! is left out, which GeoParquet reads as OGC:CRS84 (longitude/latitude on
 //! WGS 84), what GeoJSON sources hold.
+//!
+//! Such a file is written without the embedded Arrow schema
+//! (`ARROW:schema`): with it, pyarrow restores the schema's own metadata
+//! and ignores the file's, so GeoPandas (which reads `geo` from pyarrow's
+//! schema metadata) would find none. Without it pyarrow takes the file's
+//! key-value metadata, `geo` included; the cost is that its categorical
+//! text columns read back as plain text.
 
 use std::collections::BTreeSet;
 

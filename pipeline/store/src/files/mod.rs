@@ -139,13 +139,19 @@ impl PendingFile {
             .to_string_lossy();
         let tmp_path = dir.join(format!(".{name}.{run_id}.tmp"));
         let file = create_file(&tmp_path)?;
+        // A file with a geometry column leaves out the embedded Arrow
+        // schema, so pyarrow (and GeoPandas through it) takes the file's
+        // metadata, `geo` among it, as the schema's (see `geo`).
+        let options = parquet::arrow::arrow_writer::ArrowWriterOptions::new()
+            .with_properties(writer_properties(&schema))
+            .with_skip_arrow_metadata(geo::GeoColumns::of(&schema).is_some());
         let mut writer =
-            ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(&schema))).map_err(
-                |e| StoreError::Parquet {
+            ArrowWriter::try_new_with_options(file, schema.clone(), options).map_err(|e| {
+                StoreError::Parquet {
                     path: tmp_path.clone(),
                     message: e.to_string(),
-                },
-            )?;
+                }
+            })?;
         let geo = geo::GeoColumns::of(&schema);
         let (queue, batches) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
         let path = tmp_path.clone();
