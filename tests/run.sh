@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # The Python the process plugin tests and the readers' tests use: a venv
 # with tests/python/requirements.txt and the plugin SDK (editable, so it is
 # always this checkout's).
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow, duckdb, pandas, polars, pytest, openpyxl, nbclient, ipykernel, matplotlib" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow, duckdb, pandas, polars, pytest, openpyxl, nbclient, ipykernel, matplotlib, geopandas" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi

@@ -171,3 +171,19 @@ def test_boundaries_are_geoparquet_that_pyarrow_reads_with_their_geometry():
         assert min(p[0] for p in pts) == r["bbox_xmin"] and max(p[1] for p in pts) == r["bbox_ymax"]
         assert xmin <= r["bbox_xmin"] and r["bbox_xmax"] <= xmax
         assert ymin <= r["bbox_ymin"] and r["bbox_ymax"] <= ymax
+
+
+def test_geopandas_reads_the_boundaries_as_geometry_in_lon_lat():
+    import geopandas as gpd
+
+    [part] = (OUT / "datasets" / "boundaries").glob("source=*/part-0.parquet")
+    g = gpd.read_parquet(part)
+    assert len(g) == 24
+    assert g.crs.to_string() == "OGC:CRS84"
+    assert set(g.geometry.geom_type) == {"Polygon"}
+    # Areas in square metres on the British National Grid.
+    assert (g.to_crs("EPSG:27700").geometry.area > 1e6).all() and g.geometry.is_valid.all()
+    # The wards tile the city: their union's box is the file's.
+    geo = json.loads(pq.read_schema(part).metadata[b"geo"])
+    assert list(g.total_bounds) == geo["columns"]["geometry"]["bbox"]
+    assert g.loc[g.area_code == "E05999001", "area_name"].item() == "Ashworth"
