@@ -130,27 +130,11 @@ const MEASURES: [(&str, &str, &str, &str); 10] = [
 type Own = BTreeMap<(String, String, String), (Option<f64>, bool)>;
 
 fn own_figures(pay_gap: &[RecordBatch]) -> Own {
-    let mut own = Own::new();
-    for b in pay_gap {
-        let c = Cols(b);
-        let (snap, dim, measure, group, value, sup) = (
-            c.date("snapshot_date"),
-            c.text("dimension"),
-            c.text("measure"),
-            c.text("group"),
-            c.num("value"),
-            c.flag("suppressed"),
-        );
-        for i in 0..b.num_rows() {
-            if dim[i] == "sex" {
-                own.insert(
-                    (snap[i].clone(), measure[i].clone(), group[i].clone()),
-                    (value[i], sup[i]),
-                );
-            }
-        }
-    }
-    own
+    pay_gap_rows(pay_gap)
+        .into_iter()
+        .filter(|r| r.dimension == "sex")
+        .map(|r| ((r.snapshot, r.measure, r.group), (r.value, r.suppressed)))
+        .collect()
 }
 
 /// "How our gender pay gap compares": the latest published year's

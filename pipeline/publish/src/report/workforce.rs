@@ -521,17 +521,18 @@ pub(super) fn pay_gap_section(batches: &[RecordBatch]) -> String {
 }
 
 /// One row of the pay gap indicator, as the report shows it.
-struct P {
+pub(super) struct P {
     day: i32,
-    snapshot: String,
-    dimension: String,
-    measure: String,
-    group: String,
-    value: Option<f64>,
-    suppressed: bool,
+    pub(super) snapshot: String,
+    pub(super) dimension: String,
+    pub(super) measure: String,
+    pub(super) group: String,
+    pub(super) value: Option<f64>,
+    pub(super) suppressed: bool,
 }
 
-fn pay_gap_rows(batches: &[RecordBatch]) -> Vec<P> {
+/// The pay gap indicator's rows (also the benchmark's "computed by eqpipe").
+pub(super) fn pay_gap_rows(batches: &[RecordBatch]) -> Vec<P> {
     let mut rows = Vec::new();
     for b in batches {
         let c = Cols(b);
