@@ -800,3 +800,79 @@ fn real_boundaries_are_stored_as_geoparquet_with_every_coordinate() {
     assert!(!o.status.success());
     assert!(text(&o).contains("set `vintage`"), "{}", text(&o));
 }
+
+/// Boundaries kept to one authority: by the features' own parent property,
+/// or through an ONS lookup. Trafford's May 2023 wards share no code with
+/// the 2022 lookup, so selecting them through it fails by name instead of
+/// storing an empty map; a mistyped parent fails the same way.
+#[test]
+fn boundaries_are_kept_to_an_authority_by_property_or_lookup() {
+    let gm = shared("real/boundaries/gm-wards-may2023-bsc.geojson");
+    let trafford = shared("real/boundaries/trafford-wards-may2023-bgc.geojson");
+    let lookup = shared("real/boundaries/gm-lsoa21-to-ward22-best-fit.csv");
+    let raw: serde_json::Value = serde_json::from_slice(&std::fs::read(&gm).unwrap()).unwrap();
+    let manchester: std::collections::BTreeSet<String> = raw["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["local_authority_area_code"] == "E08000003")
+        .map(|f| f["properties"]["area_code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(manchester.len(), 32);
+    let case = |path: &Path, extra: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("eqpipe.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "output_dir = \"out\"\n[[sources]]\nname = \"wards\"\nplugin = \"boundaries\"\n[sources.options]\npath = \"{}\"\nvintage = \"2023\"\n{extra}\n",
+                path.display()
+            ),
+        )
+        .unwrap();
+        let o = run(&cfg);
+        let file = dir
+            .path()
+            .join("out/datasets/boundaries/source=wards/part-0.parquet");
+        let codes: std::collections::BTreeSet<String> = if file.exists() {
+            read_parquet(&file)
+                .3
+                .iter()
+                .flat_map(|b| (0..b.num_rows()).map(|i| text_at(b, "area_code", i).unwrap()))
+                .collect()
+        } else {
+            Default::default()
+        };
+        (o, codes)
+    };
+    let (o, codes) = case(&gm, "parent_areas = [\"E08000003\"]");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(codes, manchester);
+    let (o, codes) = case(
+        &gm,
+        &format!(
+            "parent_areas = [\"E08000003\"]\nlookup = [\"{}\"]",
+            lookup.display()
+        ),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(codes, manchester);
+    let (o, codes) = case(&gm, "parent_areas = [\"E08000003\", \"E0800009\"]");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("E0800009"), "{}", text(&o));
+    assert!(codes.is_empty());
+    let (o, codes) = case(
+        &trafford,
+        &format!(
+            "parent_areas = [\"E08000009\"]\nlookup = [\"{}\"]",
+            lookup.display()
+        ),
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("none of its 21 features is among the selected areas"),
+        "{}",
+        text(&o)
+    );
+    assert!(codes.is_empty());
+}

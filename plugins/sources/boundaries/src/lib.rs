@@ -63,6 +63,38 @@ pub struct Options {
     /// than the code's own).
     #[serde(default)]
     pub parent_property: Option<String>,
+    /// Keep only these area codes (empty: every area, unless
+    /// `parent_areas` selects).
+    #[serde(default)]
+    pub areas: Vec<String>,
+    /// Keep only the areas inside these (e.g. the wards of `E08000003`):
+    /// those `lookup` puts inside them or, without a lookup, those whose
+    /// parent property names them. A parent no feature falls in fails the
+    /// step: a mistyped code must not give an empty map.
+    #[serde(default)]
+    pub parent_areas: Vec<String>,
+    /// ONS lookup CSVs (URLs or paths) relating the areas to
+    /// `parent_areas` (such as the LSOA-to-ward-to-LAD lookup).
+    #[serde(default)]
+    pub lookup: Vec<String>,
+}
+
+/// Which features to keep: every one, or those whose code is in a set or
+/// whose parent is one of the named.
+enum Selection {
+    All,
+    Codes(std::collections::HashSet<String>),
+    Parents(std::collections::HashSet<String>),
+}
+
+impl Selection {
+    fn keeps(&self, code: &str, parent: &str) -> bool {
+        match self {
+            Selection::All => true,
+            Selection::Codes(c) => c.contains(code),
+            Selection::Parents(p) => p.contains(parent),
+        }
+    }
 }
 
 /// The dataset's text columns, in order; `geometry` follows them.
@@ -308,9 +340,55 @@ impl Names {
 /// The plugin.
 pub struct Boundaries {
     options: Options,
+    selection: Selection,
 }
 
 impl Boundaries {
+    fn describe_selection(&self) -> String {
+        let mut named: Vec<&str> = self.options.areas.iter().map(String::as_str).collect();
+        named.extend(self.options.parent_areas.iter().map(String::as_str));
+        named.join(", ")
+    }
+
+    /// The areas to keep, from `areas`, `parent_areas` and `lookup`.
+    fn select(&mut self, ctx: &Context) -> Result<(), PluginError> {
+        let o = &self.options;
+        let mut codes: std::collections::HashSet<String> =
+            o.areas.iter().map(|a| a.trim().to_string()).collect();
+        if o.parent_areas.is_empty() {
+            if !codes.is_empty() {
+                self.selection = Selection::Codes(codes);
+            }
+            return Ok(());
+        }
+        if o.lookup.is_empty() {
+            if !codes.is_empty() {
+                return Err(PluginError::config(
+                    "`areas` with `parent_areas` needs `lookup` (without one, `parent_areas` matches the features' parent property)",
+                ));
+            }
+            self.selection = Selection::Parents(
+                o.parent_areas
+                    .iter()
+                    .map(|p| p.trim().to_string())
+                    .collect(),
+            );
+            return Ok(());
+        }
+        for lookup in &o.lookup {
+            let got = ctx.fetch_url(lookup)?;
+            let inside = eqpipe_ons_census::areas_within(&got.path, lookup, &o.parent_areas)?;
+            ctx.info(&format!(
+                "{} areas within {} (from {lookup})",
+                inside.len(),
+                o.parent_areas.join(", ")
+            ));
+            codes.extend(inside);
+        }
+        self.selection = Selection::Codes(codes);
+        Ok(())
+    }
+
     // Long: one feature's fields, geometry and derived columns in turn.
     fn read(&self, ctx: &Context, path: &Path, file: &str) -> Result<u64, PluginError> {
         let body = std::fs::read(path).map_err(|e| PluginError::io(format!("{file}: {e}")))?;
@@ -350,12 +428,24 @@ impl Boundaries {
         let mut rows = TextRows::new(COLUMNS);
         let mut shapes: Vec<Option<Vec<u8>>> = Vec::with_capacity(features.len());
         let mut bad = 0u64;
+        let mut left_out = 0u64;
+        let mut parents_seen = std::collections::HashSet::new();
         for (i, f) in features.iter().enumerate() {
             let props = f
                 .get("properties")
                 .and_then(Value::as_object)
                 .unwrap_or(&empty);
             let code = text(props.get(&names.code)).unwrap_or_default();
+            let parent = names
+                .parent
+                .as_ref()
+                .and_then(|p| text(props.get(p)))
+                .unwrap_or_default();
+            if !self.selection.keeps(&code, &parent) {
+                left_out += 1;
+                continue;
+            }
+            parents_seen.insert(parent.clone());
             let geometry = f.get("geometry").filter(|g| !g.is_null());
             let polys = match geometry.map(polygons) {
                 Some(Ok(p)) => Some(p),
@@ -393,11 +483,7 @@ impl Boundaries {
                         .unwrap_or_default(),
                     level,
                     vintage.clone(),
-                    names
-                        .parent
-                        .as_ref()
-                        .and_then(|p| text(props.get(p)))
-                        .unwrap_or_default(),
+                    parent,
                     show(b.map(|b| b.0)),
                     show(b.map(|b| b.1)),
                     show(b.map(|b| b.2)),
@@ -411,6 +497,25 @@ impl Boundaries {
             shapes.push(polys.map(|p| wkb(&p)));
         }
         let n = rows.len() as u64;
+        if left_out > 0 {
+            ctx.info(&format!(
+                "{file}: {left_out} features outside the selected areas left out"
+            ));
+        }
+        if let Selection::Parents(p) = &self.selection
+            && let Some(missing) = p.iter().find(|p| !parents_seen.contains(*p))
+        {
+            return Err(PluginError::config(format!(
+                "{file}: no feature's parent ({}) is {missing}: check `parent_areas`",
+                names.parent.as_deref().unwrap_or("no parent property")
+            )));
+        }
+        if n == 0 && left_out > 0 {
+            return Err(PluginError::config(format!(
+                "{file}: none of its {left_out} features is among the selected areas ({}): check `areas` and `parent_areas`",
+                self.describe_selection()
+            )));
+        }
         if n == 0 {
             return Ok(0);
         }
@@ -458,10 +563,14 @@ impl SourcePlugin for Boundaries {
         if options.path.trim().is_empty() {
             return Err(PluginError::config("`path` is empty"));
         }
-        Ok(Boundaries { options })
+        Ok(Boundaries {
+            options,
+            selection: Selection::All,
+        })
     }
 
     fn run(&mut self, ctx: &Context) -> Result<(), PluginError> {
+        self.select(ctx)?;
         for (path, name) in eqpipe_workforce::resolve_some_inputs(ctx, &self.options.path)? {
             ctx.check_cancelled()?;
             let n = self.read(ctx, &path, &name)?;

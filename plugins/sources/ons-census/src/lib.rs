@@ -39,14 +39,24 @@ const SAMPLE_ROWS: usize = 256;
 /// The geography levels of the bulk files.
 pub const LEVELS: &[&str] = &["ctry", "rgn", "utla", "ltla", "wd", "msoa", "lsoa", "oa"];
 
-/// One level or several.
+/// One value or several (levels, lookups).
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Levels {
-    /// A single level, e.g. `"ltla"`.
+    /// A single value, e.g. `"ltla"`.
     One(String),
-    /// Several levels, e.g. `["ltla", "wd"]`.
+    /// Several values, e.g. `["ltla", "wd"]`.
     Many(Vec<String>),
+}
+
+impl Levels {
+    /// The values, in order.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            Levels::One(v) => vec![v.clone()],
+            Levels::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// What to do when categories do not add up to their parent.
@@ -89,10 +99,12 @@ pub struct Options {
     /// `lookup`.
     #[serde(default)]
     pub parent_areas: Vec<String>,
-    /// An ONS Open Geography lookup CSV (URL or path) relating the areas to
-    /// their parents (columns such as `WD22CD`, `LAD22CD`).
+    /// ONS Open Geography lookup CSVs (one URL or path, or a list) relating
+    /// the areas to their parents (columns such as `WD22CD`, `LAD22CD`):
+    /// e.g. the LSOA-to-ward-to-LAD lookup for wards and LSOAs, with the
+    /// MSOA-to-LAD lookup for MSOAs. Each parent must be in every lookup.
     #[serde(default)]
-    pub lookup: Option<String>,
+    pub lookup: Option<Levels>,
     /// Categories that do not sum to their parent: `warn` or `fail`.
     #[serde(default)]
     pub on_inconsistent_sums: OnMismatch,
@@ -155,13 +167,12 @@ impl SourcePlugin for OnsCensus {
                 "`tables` is empty: name at least one table, e.g. [\"TS021\"]",
             ));
         }
-        let levels = match &options.geography {
-            Levels::One(l) => vec![normalise_level(l)?],
-            Levels::Many(v) => v
-                .iter()
-                .map(|l| normalise_level(l))
-                .collect::<Result<Vec<_>, _>>()?,
-        };
+        let levels = options
+            .geography
+            .to_vec()
+            .iter()
+            .map(|l| normalise_level(l))
+            .collect::<Result<Vec<_>, _>>()?;
         if levels.is_empty() {
             return Err(PluginError::config("`geography` is empty"));
         }
@@ -196,17 +207,19 @@ impl SourcePlugin for OnsCensus {
             .iter()
             .map(|a| a.trim().to_string())
             .collect();
-        if let Some(lookup) = &self.options.lookup
+        if let Some(lookups) = &self.options.lookup
             && !self.options.parent_areas.is_empty()
         {
-            let got = ctx.fetch_url(lookup)?;
-            let inside = areas_within(&got.path, lookup, &self.options.parent_areas)?;
-            ctx.info(&format!(
-                "{} areas within {} (from the lookup)",
-                inside.len(),
-                self.options.parent_areas.join(", ")
-            ));
-            areas.extend(inside);
+            for lookup in lookups.to_vec() {
+                let got = ctx.fetch_url(&lookup)?;
+                let inside = areas_within(&got.path, &lookup, &self.options.parent_areas)?;
+                ctx.info(&format!(
+                    "{} areas within {} (from {lookup})",
+                    inside.len(),
+                    self.options.parent_areas.join(", ")
+                ));
+                areas.extend(inside);
+            }
         }
         for table in &self.tables {
             let base = self.options.base_url.trim();
