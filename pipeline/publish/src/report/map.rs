@@ -411,35 +411,48 @@ pub(super) fn locator(id: &str, title: &str, shapes: &[&Shape], code: &str) -> S
 /// The share of each area's residents in England's most deprived 20% of
 /// neighbourhoods (the overall IMD, the latest edition), from
 /// `deprivation_profile`: what the area pages' choropleth shows, and its
-/// title.
+/// title. Where no file of the edition gave population denominators (File 2
+/// alone has none), the share of the area's neighbourhoods (LSOAs) among
+/// the most deprived 20% instead, titled so: a map of dashes would say
+/// every ward has no figure when each has one.
 pub(super) fn deprivation_values(batches: &[RecordBatch]) -> Option<(String, Values)> {
-    let mut rows: Vec<(f64, String, Option<f64>)> = Vec::new();
+    // (edition, code, residents' share, neighbourhoods' share)
+    let mut rows: Vec<(f64, String, Option<f64>, Option<f64>)> = Vec::new();
     for b in batches {
         let c = Cols(b);
-        let (code, domain, edition, p20) = (
+        let (code, domain, edition, p20, lsoas, deprived) = (
             c.text("area_code"),
             c.text("domain"),
             c.num("edition"),
             c.num("pct_population_most_deprived_20pct"),
+            c.num("lsoas"),
+            c.num("lsoas_most_deprived_20pct"),
         );
         for i in 0..b.num_rows() {
             if domain[i].starts_with("Index of Multiple Deprivation") {
-                rows.push((edition[i].unwrap_or(0.0), code[i].clone(), p20[i]));
+                let share = match (deprived[i], lsoas[i]) {
+                    (Some(d), Some(n)) if n > 0.0 => Some(d / n * 100.0),
+                    _ => None,
+                };
+                rows.push((edition[i].unwrap_or(0.0), code[i].clone(), p20[i], share));
             }
         }
     }
     let latest = rows.iter().map(|r| r.0).fold(f64::MIN, f64::max);
+    rows.retain(|r| r.0 == latest);
+    let residents = rows.iter().any(|r| r.2.is_some());
     let values: Values = rows
         .into_iter()
-        .filter(|r| r.0 == latest)
-        .map(|r| (r.1, (r.2, false)))
+        .map(|r| (r.1, (if residents { r.2 } else { r.3 }, false)))
         .collect();
+    let what = if residents {
+        "Residents in England's most deprived 20% of neighbourhoods"
+    } else {
+        "Neighbourhoods (LSOAs) among England's most deprived 20%"
+    };
     (!values.is_empty()).then(|| {
         (
-            format!(
-                "Residents in England's most deprived 20% of neighbourhoods (IoD{}), by ward",
-                year(Some(latest))
-            ),
+            format!("{what} (IoD{}), by ward", year(Some(latest))),
             values,
         )
     })

@@ -325,6 +325,7 @@ fn latest_snapshot(batches: &[RecordBatch]) -> Option<String> {
 
 /// Deprivation: the areas' residents in England's most deprived 10% and
 /// 20% of neighbourhoods, and the service's use by decile and its SII.
+// Long: the areas' three facts, then the service's by decile and its gradient.
 fn deprivation_facts(
     pack: &EvidencePack,
     inputs: &PackInputs<'_>,
@@ -341,18 +342,37 @@ fn deprivation_facts(
     for b in inputs.deprivation {
         let c = Cols(b);
         let (code, domain, edition) = (c.text("area_code"), c.text("domain"), c.num("edition"));
-        let (p10, p20) = (
+        let (p10, p20, lsoas, d20) = (
             c.num("pct_population_most_deprived_10pct"),
             c.num("pct_population_most_deprived_20pct"),
+            c.num("lsoas"),
+            c.num("lsoas_most_deprived_20pct"),
         );
         for i in 0..b.num_rows() {
             if pack.areas.contains(&code[i])
                 && domain[i].starts_with("Index of Multiple Deprivation")
                 && edition[i] == Some(latest)
             {
-                for (category, v) in [
-                    ("Residents in England's most deprived 10%", p10[i]),
-                    ("Residents in England's most deprived 20%", p20[i]),
+                let share = match (d20[i], lsoas[i]) {
+                    (Some(d), Some(n)) if n > 0.0 => Some(d / n * 100.0),
+                    _ => None,
+                };
+                for (category, v, unit) in [
+                    (
+                        "Residents in England's most deprived 10%",
+                        p10[i],
+                        "% of residents",
+                    ),
+                    (
+                        "Residents in England's most deprived 20%",
+                        p20[i],
+                        "% of residents",
+                    ),
+                    (
+                        "Neighbourhoods (LSOAs) among England's most deprived 20%",
+                        share,
+                        "% of neighbourhoods",
+                    ),
                 ] {
                     out.push(Fact {
                         characteristic: DEPRIVATION.into(),
@@ -360,7 +380,7 @@ fn deprivation_facts(
                         scope: area_label(&code[i]),
                         category: category.into(),
                         value: v,
-                        unit: "% of residents",
+                        unit,
                         compared: None,
                         change: None,
                         suppressed: false,

@@ -49,7 +49,9 @@ pub(super) fn headlines(
 
 /// The one local authority profiled: its residents in the most deprived 20%.
 fn deprivation_headline(deprivation: &[RecordBatch]) -> Option<Headline> {
-    let mut ltla: Vec<(f64, String, String, Option<f64>)> = Vec::new();
+    // (edition, code, name, residents' share, (deprived LSOAs, LSOAs))
+    type Row = (f64, String, String, Option<f64>, Option<(f64, f64)>);
+    let mut ltla: Vec<Row> = Vec::new();
     for b in deprivation {
         let c = Cols(b);
         let (code, name, level, domain) = (
@@ -58,9 +60,11 @@ fn deprivation_headline(deprivation: &[RecordBatch]) -> Option<Headline> {
             c.text("geography_level"),
             c.text("domain"),
         );
-        let (edition, p20) = (
+        let (edition, p20, lsoas, deprived) = (
             c.num("edition"),
             c.num("pct_population_most_deprived_20pct"),
+            c.num("lsoas"),
+            c.num("lsoas_most_deprived_20pct"),
         );
         for i in 0..b.num_rows() {
             if level[i] == "ltla" && domain[i].starts_with("Index of Multiple Deprivation") {
@@ -69,13 +73,26 @@ fn deprivation_headline(deprivation: &[RecordBatch]) -> Option<Headline> {
                     code[i].clone(),
                     name[i].clone(),
                     p20[i],
+                    deprived[i].zip(lsoas[i]),
                 ));
             }
         }
     }
     let latest = ltla.iter().map(|r| r.0).fold(f64::MIN, f64::max);
     ltla.retain(|r| r.0 == latest);
-    if let [(edition, code, name, Some(v))] = ltla.as_slice() {
+    // Without population denominators (File 2 alone), the neighbourhoods.
+    if let [(edition, code, name, None, Some((d, n)))] = ltla.as_slice() {
+        return Some(Headline {
+            figure: format!("{} of {}", num(Some(*d), false), num(Some(*n), false)),
+            what: format!(
+                "of {name}'s neighbourhoods (LSOAs) are among England's most deprived 20% (IoD{})",
+                year(Some(*edition))
+            ),
+            page: format!("area-{}.html", slug(code)),
+            link: format!("{name}'s profile"),
+        });
+    }
+    if let [(edition, code, name, Some(v), _)] = ltla.as_slice() {
         return Some(Headline {
             figure: pct(Some(*v), false),
             what: format!(
