@@ -121,6 +121,46 @@ enum Command {
         #[command(subcommand)]
         command: RunsCommand,
     },
+    /// Write a ready config for one local authority: its Census 2021
+    /// profile from Nomis's bulk files (its own areas kept, with its region
+    /// and England and Wales to compare), the ONS lookups, deprivation,
+    /// ward boundaries, the report and an evidence pack, and commented
+    /// slots for the workforce and service extracts. Reads every input it
+    /// is given first; says what it left out.
+    Init {
+        /// The local authority: a code (`E08000003`) or a name (`Manchester`).
+        #[arg(long)]
+        area: String,
+        /// Where to write the config.
+        #[arg(short, long, default_value = "./eqpipe.toml")]
+        config: PathBuf,
+        /// Overwrite the config if it exists.
+        #[arg(long)]
+        force: bool,
+        /// The Census 2021 bulk folder (URL or path).
+        #[arg(long, value_name = "URL", default_value = eqpipe_engine::init::NOMIS)]
+        nomis: String,
+        /// Census tables (default the community profile's eight).
+        #[arg(long, value_delimiter = ',', value_name = "TABLES")]
+        tables: Vec<String>,
+        /// An ONS lookup CSV (URL or path): LSOA (2021) to ward to LAD, MSOA
+        /// (2021) to LAD, LSOA 2011 to 2021. Repeat for each.
+        #[arg(long, value_name = "URL")]
+        lookup: Vec<String>,
+        /// An English Indices of Deprivation CSV (File 2 or 7). Repeat to
+        /// join several files of one edition.
+        #[arg(long, value_name = "URL")]
+        iod: Vec<String>,
+        /// Ward boundaries (GeoJSON).
+        #[arg(long, value_name = "URL")]
+        boundaries: Option<String>,
+        /// The boundaries' year, where their properties do not say it.
+        #[arg(long, value_name = "YEAR")]
+        boundaries_vintage: Option<String>,
+        /// The authority's region, a comparator (E12000001 to E12000009).
+        #[arg(long, value_name = "CODE")]
+        region: Option<String>,
+    },
     /// Run the built-in demo: a fictional city's data, generated and served
     /// locally, through the real pipeline. No network, no config.
     Demo {
@@ -305,6 +345,29 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             }
         }
         Command::Demo { out } => commands::demo::run(&out, progress),
+        Command::Init {
+            area,
+            config,
+            force,
+            nomis,
+            tables,
+            lookup,
+            iod,
+            boundaries,
+            boundaries_vintage,
+            region,
+        } => commands::init::run(&eqpipe_engine::init::InitOptions {
+            area,
+            config,
+            force,
+            nomis,
+            tables,
+            lookups: lookup,
+            iod,
+            boundaries,
+            boundaries_vintage,
+            region,
+        }),
         Command::Schedule {
             config,
             out,

@@ -29,6 +29,7 @@
 pub mod builtins;
 pub mod check;
 pub mod demo;
+pub mod init;
 pub mod observe;
 pub mod partners;
 pub mod plan;

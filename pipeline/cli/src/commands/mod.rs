@@ -1,6 +1,7 @@
 //! One file per command; each parses nothing and prints its own output.
 
 pub(crate) mod demo;
+pub(crate) mod init;
 pub(crate) mod partners;
 pub(crate) mod plugins;
 pub(crate) mod run;
