@@ -72,8 +72,13 @@ fn is_manifest(path: &Path) -> bool {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     let dir = path.parent().expect("a file has a folder");
     create_dir(dir)?;
+    // Unique per write, not only per process: two threads writing the same
+    // file at once (two steps caching one URL's metadata) must not share a
+    // temporary, or the second rename finds it gone.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = TempPath(dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}-{n}.tmp",
         path.file_name().expect("a file name").to_string_lossy(),
         std::process::id()
     )));
@@ -103,5 +108,36 @@ impl Drop for TempPath {
         if !self.0.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two steps caching the same URL write its metadata at once: every
+    /// write lands whole, none fails because another moved its temporary.
+    #[test]
+    fn concurrent_writes_of_one_file_all_succeed_and_leave_one_whole_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.json");
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..200 {
+                        write_atomic(path, &[t; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        assert!(
+            bytes.iter().all(|b| *b == bytes[0]),
+            "one writer's copy, whole"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "no temporary left behind");
     }
 }
