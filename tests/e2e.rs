@@ -1740,7 +1740,7 @@ fn health_and_pay_benchmark_pages_state_the_raw_files(out: &Path, report: &Path,
         let cell = format!("<td class=\"n\">{}</td>", as_shown(slope));
         assert!(health.contains(&cell), "{year}: {cell} in {health}");
     }
-    assert!(health.contains("The council's services across the same scale"));
+    assert!(health.contains("The council&#39;s services across the same scale"));
 
     // The benchmark: Northbridge's median gap in the latest file, and the
     // median of the other councils (SIC 84110) beside it.

@@ -876,3 +876,242 @@ fn boundaries_are_kept_to_an_authority_by_property_or_lookup() {
     );
     assert!(codes.is_empty());
 }
+
+/// A council's designer changes the report without reading Rust: `eqpipe
+/// report-templates` writes the built-in templates out, the changed ones
+/// named in `[report] templates` replace the built-in ones on every page
+/// (the rest stay built in), `runs restore` rewrites the report with the
+/// same design and evidence packs, and a broken or misnamed template is
+/// refused by `validate` and before a run's first step, by file and line,
+/// leaving the last report as it was.
+#[test]
+fn a_designers_templates_restyle_every_page_and_a_broken_one_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = eqpipe_engine::demo::generate(&dir.path().join("inputs")).unwrap();
+    let server = eqpipe_engine::serve::StaticServer::start(&inputs.public_dir).unwrap();
+    let tpl = dir.path().join("design");
+    let o = eqpipe()
+        .args(["report-templates", tpl.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut written: Vec<String> = std::fs::read_dir(&tpl)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "area.html",
+            "base.html",
+            "index.html",
+            "macros.html",
+            "pack.html",
+            "report.css",
+            "topic.html"
+        ]
+    );
+    // Not overwritten by accident.
+    let o = eqpipe()
+        .args(["report-templates", tpl.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && text(&o).contains("exists (use --force"),
+        "{}",
+        text(&o)
+    );
+
+    // The designer keeps two files and changes them; the rest stay built in.
+    for f in [
+        "index.html",
+        "macros.html",
+        "pack.html",
+        "report.css",
+        "topic.html",
+    ] {
+        std::fs::remove_file(tpl.join(f)).unwrap();
+    }
+    let base = std::fs::read_to_string(tpl.join("base.html")).unwrap();
+    let banner = "<p class=\"council\">Northbridge City Council: Intelligence Team</p>";
+    assert!(base.contains("<body>\n"));
+    std::fs::write(
+        tpl.join("base.html"),
+        base.replace("<body>\n", &format!("<body>\n{banner}\n")),
+    )
+    .unwrap();
+    let area = std::fs::read_to_string(tpl.join("area.html")).unwrap();
+    assert!(area.contains("Compared with: "));
+    std::fs::write(
+        tpl.join("area.html"),
+        area.replace("Compared with: ", "Set beside: "),
+    )
+    .unwrap();
+
+    let cfg = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"output_dir = "out"
+[fetch]
+min_interval_ms = 0
+[report]
+templates = "design"
+[versions]
+keep = 3
+[[sources]]
+name = "census"
+plugin = "ons-census"
+[sources.options]
+base_url = "{}"
+tables = ["TS021", "TS038"]
+geography = ["ltla", "ward"]
+[[indicators]]
+plugin = "community-profile"
+[indicators.options]
+comparators = ["E08999001"]
+[[evidence_packs]]
+name = "library-hours"
+title = "Reducing library opening hours"
+areas = ["E08999001"]
+"#,
+            server.base_url()
+        ),
+    )
+    .unwrap();
+    let o = eqpipe()
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("out");
+    let first = last_manifest(&out)["run_id"].as_str().unwrap().to_string();
+    let report = out.join("report");
+    let pages = |want_pack: bool| {
+        let mut pages: Vec<(String, String)> = std::fs::read_dir(&report)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".html"))
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().to_string(),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        pages.sort();
+        let names: Vec<&str> = pages.iter().map(|(n, _)| n.as_str()).collect();
+        // 24 wards and the city, the pack, the index.
+        assert_eq!(
+            names.iter().filter(|n| n.starts_with("area-")).count(),
+            25,
+            "{names:?}"
+        );
+        assert_eq!(
+            names.contains(&"evidence-library-hours.html"),
+            want_pack,
+            "{names:?}"
+        );
+        assert!(names.contains(&"index.html"));
+        pages
+    };
+    let check = |pages: &[(String, String)]| {
+        for (name, html) in pages {
+            assert!(html.contains(banner), "{name} lacks the council's banner");
+            // The built-in frame and style sheet are still there.
+            assert!(
+                html.contains("<html lang=\"en-GB\">") && html.contains("@media print{"),
+                "{name}"
+            );
+            if name.starts_with("area-") {
+                assert!(
+                    html.contains("Set beside: ") && !html.contains("Compared with: "),
+                    "{name}"
+                );
+                // The contents list reaches every table's heading.
+                for id in ["TS021", "TS038"] {
+                    assert!(html.contains(&format!("<a href=\"#h-{id}\">")), "{name}");
+                    assert!(html.contains(&format!("<h2 id=\"h-{id}\">")), "{name}");
+                }
+            }
+        }
+    };
+    check(&pages(true));
+
+    // A second run, then back to the first: the same design and the pack.
+    let o = eqpipe()
+        .args(["run", "--force", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::remove_dir_all(&report).unwrap();
+    let o = eqpipe()
+        .args(["runs", "restore", "--out", out.to_str().unwrap(), &first])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let restored = pages(true);
+    check(&restored);
+    let index = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(
+        index.contains(&format!("<code>{first}</code>")),
+        "the restored run's report"
+    );
+
+    // A broken template: validate names it and its line; the run stops
+    // before its first step and the report stays as it was.
+    std::fs::write(
+        tpl.join("area.html"),
+        "{% extends \"base.html\" %}\n{% block content %}\n{% for t in tables %}\n{% endblock %}\n",
+    )
+    .unwrap();
+    let o = eqpipe()
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("[report] templates: report template area.html (from ")
+            && text(&o).contains("area.html:"),
+        "{}",
+        text(&o)
+    );
+    let runs_before = std::fs::read_dir(out.join("runs")).unwrap().count();
+    let o = eqpipe()
+        .args(["run", "--force", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("report template area.html"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        std::fs::read_dir(out.join("runs")).unwrap().count(),
+        runs_before,
+        "no step ran"
+    );
+    assert_eq!(
+        std::fs::read_to_string(report.join("index.html")).unwrap(),
+        index
+    );
+
+    // A file that replaces nothing would be ignored: refused by name.
+    std::fs::write(tpl.join("area.html"), area).unwrap();
+    std::fs::write(tpl.join("idnex.html"), "{% extends \"base.html\" %}").unwrap();
+    let o = eqpipe()
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("idnex.html: not one of the report's templates"),
+        "{}",
+        text(&o)
+    );
+}

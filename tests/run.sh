@@ -32,3 +32,26 @@ demo_out="target/test-demo"
 rm -rf "$demo_out"
 cargo run --quiet --locked -p eqpipe -- --quiet demo --out "$demo_out" >/dev/null
 EQPIPE_DEMO_OUT="$demo_out" .venv/bin/python -m pytest -q tests/python
+
+# The report as a reader with assistive technology meets it: axe-core's
+# WCAG 2.1 A and AA rules in headless Chromium on every page the demo wrote
+# (maps, evidence packs, the pay gap benchmark among them). The checker is
+# first shown failing on a page with known faults, so a pass means something.
+echo "== the demo report through axe-core in headless Chromium"
+chromium_bin="${EQPIPE_CHROMIUM:-$(command -v chromium || true)}"
+if command -v npm >/dev/null 2>&1 && [ -n "$chromium_bin" ]; then
+  if [ ! -d tests/a11y/node_modules/axe-core ] || [ ! -d tests/a11y/node_modules/playwright-core ]; then
+    (cd tests/a11y && npm ci --silent --no-audit --no-fund)
+  fi
+  if node tests/a11y/axe.mjs tests/a11y/fixtures/bad "$chromium_bin" >/tmp/eqpipe-axe-bad.log 2>&1; then
+    cat /tmp/eqpipe-axe-bad.log
+    echo "axe-core found nothing wrong on tests/a11y/fixtures/bad, which has known faults: the check cannot be trusted" >&2
+    exit 1
+  fi
+  node tests/a11y/axe.mjs "$demo_out/report" "$chromium_bin"
+elif [ "${EQPIPE_REQUIRE_BROWSER:-0}" = 1 ]; then
+  echo "EQPIPE_REQUIRE_BROWSER=1 but npm or chromium is missing: the accessibility check cannot run" >&2
+  exit 1
+else
+  echo "skipped: needs npm and chromium (set EQPIPE_REQUIRE_BROWSER=1 to make this an error)"
+fi

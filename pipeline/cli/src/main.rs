@@ -161,6 +161,16 @@ enum Command {
         #[arg(long, value_name = "CODE")]
         region: Option<String>,
     },
+    /// Write the report's built-in templates into a folder, to change the
+    /// report's design: name the folder in the config (`[report] templates
+    /// = "DIR"`) and edit the files; any left out stay built in.
+    ReportTemplates {
+        /// The folder to write them in.
+        dir: PathBuf,
+        /// Overwrite files already there.
+        #[arg(long)]
+        force: bool,
+    },
     /// Run the built-in demo: a fictional city's data, generated and served
     /// locally, through the real pipeline. No network, no config.
     Demo {
@@ -368,6 +378,7 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             boundaries_vintage,
             region,
         }),
+        Command::ReportTemplates { dir, force } => commands::templates::run(&dir, force),
         Command::Schedule {
             config,
             out,

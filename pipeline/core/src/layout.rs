@@ -237,6 +237,13 @@ impl Layout {
         self.root.join(".eqpipe-contracts.json")
     }
 
+    /// What the last report was written with (its templates folder and
+    /// evidence packs), so a restore rewrites the same report:
+    /// `.eqpipe-report.json`.
+    pub fn report_settings(&self) -> PathBuf {
+        self.root.join(".eqpipe-report.json")
+    }
+
     /// The upload audit log: `audit/uploads.jsonl`.
     pub fn upload_audit(&self) -> PathBuf {
         self.root.join("audit").join("uploads.jsonl")

@@ -56,6 +56,10 @@ impl Plan {
                 ));
             }
         }
+        let templates = eqpipe_publish::report::Settings::of(cfg).templates;
+        if let Err(e) = eqpipe_publish::report::Templates::load(templates.as_deref()) {
+            plan.problems.push(format!("[report] templates: {e}"));
+        }
         match crate::schedule::check(cfg) {
             Ok(s) => {
                 plan.schedules = s

@@ -56,6 +56,9 @@ pub enum RunsError {
     /// Putting files back, or rewriting the catalogue and report.
     #[error(transparent)]
     Store(#[from] eqpipe_store::files::StoreError),
+    /// Rewriting the report.
+    #[error(transparent)]
+    Report(#[from] eqpipe_publish::report::ReportError),
 }
 
 /// The run history: every readable manifest, oldest first, and the files
@@ -146,7 +149,8 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Vec<PathBuf>, RunsError> {
     // the built-ins: no dataset drops out of the catalogue.
     let contracts = eqpipe_store::contracts::Contracts::recorded(out);
     eqpipe_publish::catalog::write(out, &contracts, &m.run_id)?;
-    // The config is not known here: evidence packs come back at the next run.
-    eqpipe_publish::report::write(out, m, &[])?;
+    // The templates and evidence packs the last report was written with.
+    let settings = eqpipe_publish::report::Settings::recorded(out);
+    eqpipe_publish::report::write(out, m, &settings)?;
     Ok(files)
 }

@@ -8,4 +8,5 @@ pub(crate) mod run;
 pub(crate) mod runs;
 pub(crate) mod schedule;
 pub(crate) mod serve;
+pub(crate) mod templates;
 pub(crate) mod validate;

@@ -10,6 +10,7 @@ pub mod notify;
 pub mod objectives;
 pub mod partners;
 mod plugin;
+pub mod report;
 pub mod schedules;
 pub mod serve;
 
@@ -237,6 +238,9 @@ pub struct Config {
     /// CSV and XLSX copies of the published indicators.
     #[serde(default)]
     pub exports: Option<exports::ExportsConfig>,
+    /// The report's settings (`[report]`: a folder of templates).
+    #[serde(default)]
+    pub report: report::ReportConfig,
     /// Equality impact evidence packs (`[[evidence_packs]]`).
     #[serde(default)]
     pub evidence_packs: Vec<evidence::EvidencePack>,

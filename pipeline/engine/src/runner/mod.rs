@@ -273,6 +273,14 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     crate::partners::check_distinct_keys(&config.partners, &config.partnership)
         .map_err(RunError::Setup)?;
     let partnership = Partnering::new(config, &root).map_err(RunError::Setup)?;
+    // A report template that does not compile is refused before any step
+    // runs, not found after the run has committed.
+    eqpipe_publish::report::Templates::load(
+        eqpipe_publish::report::Settings::of(config)
+            .templates
+            .as_deref(),
+    )
+    .map_err(|e| RunError::Setup(e.to_string()))?;
     let span = tracing::info_span!("run", run_id = %run_id, snapshot_date = %snapshot);
     let _guard = span.enter();
     tracing::info!(output = %root.display(), sources = config.sources.len(), indicators = config.indicators.len(), "run started");
@@ -579,7 +587,8 @@ fn publish(config: &Config, shared: &Shared<'_>, manifest: &RunManifest) -> Resu
     if let Err(e) = eqpipe_publish::catalog::write(root, &shared.contracts, run_id) {
         tracing::error!("cannot write the data catalogue: {e}");
     }
-    if let Err(e) = eqpipe_publish::report::write(root, manifest, &config.evidence_packs) {
+    let settings = eqpipe_publish::report::Settings::of(config);
+    if let Err(e) = eqpipe_publish::report::write(root, manifest, &settings) {
         tracing::error!("cannot write the report: {e}");
     }
     if let Some(exports) = &config.exports {

@@ -88,14 +88,31 @@ pub(super) fn deprivation_sections(batches: &[RecordBatch], out: &mut BTreeMap<S
 /// Geography levels too fine for a report page each.
 pub(super) const NO_PAGE_LEVELS: [&str; 2] = ["oa", "lsoa"];
 
-/// The area pages of the community profile: area code -> (name, page
-/// body).
+/// An area's page (`area.html`): its name, the comparators, and a
+/// section per Census table.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct AreaPage {
+    pub name: String,
+    pub comparators: Vec<String>,
+    pub tables: Vec<AreaTable>,
+}
+
+/// One Census table of an area's page: its anchor, topic and code, a chart
+/// of its top-level categories (trusted markup; empty for one category or
+/// more than 25) and the table.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct AreaTable {
+    pub id: String,
+    pub topic: String,
+    pub code: String,
+    pub chart: minijinja::Value,
+    pub table: tpl::Table,
+}
+
+/// The area pages of the community profile, by area code.
 // Long: one pass over the profile rows builds every area's page in
 // reading order.
-pub(super) fn area_pages(
-    batches: &[RecordBatch],
-    deprivation: &BTreeMap<String, String>,
-) -> BTreeMap<String, (String, String)> {
+pub(super) fn area_pages(batches: &[RecordBatch]) -> BTreeMap<String, AreaPage> {
     // area -> (name, level) ; (area, table) -> (topic, rows by label in order)
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut tables: BTreeMap<(String, String), (String, Vec<ProfileRow>)> = BTreeMap::new();
@@ -147,41 +164,22 @@ pub(super) fn area_pages(
             }
         }
     }
+    let comparators: Vec<String> = comparator_names.into_iter().collect();
     let mut out = BTreeMap::new();
     for (code, name) in &names {
-        let mut body = format!(
-            "<p>Census 2021, usual residents (households where the table says so). Each percentage is of the area's total in the same table. Compared with: {}.</p>\n",
-            esc(&comparator_names
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "))
-        );
-        let mut toc = String::from("<ul>\n");
-        let mut sections = String::new();
+        let mut sections = Vec::new();
         // This area's tables only (the map is ordered by area first).
         for ((_, table), (topic, rows)) in tables
             .range((code.clone(), String::new())..)
             .take_while(|((area, _), _)| area == code)
         {
             let id = slug(table);
-            let _ = writeln!(
-                toc,
-                "<li><a href=\"#{id}\">{} ({})</a></li>",
-                esc(topic),
-                esc(table)
-            );
-            let _ = writeln!(
-                sections,
-                "<section aria-labelledby=\"h-{id}\">\n<h2 id=\"h-{id}\">{} ({})</h2>",
-                esc(topic),
-                esc(table)
-            );
             let cmp: Vec<String> = rows
                 .first()
                 .map(|r| r.comparators.iter().map(|c| c.0.clone()).collect())
                 .unwrap_or_default();
             let top: Vec<&ProfileRow> = rows.iter().filter(|r| r.level == 1).collect();
+            let mut chart = String::new();
             if top.len() > 1 && top.len() <= 25 {
                 let cats: Vec<String> = top.iter().map(|r| r.label.clone()).collect();
                 let mut series = vec![Series {
@@ -197,57 +195,52 @@ pub(super) fn area_pages(
                             .collect(),
                     });
                 }
-                sections.push_str(&bar_chart(
+                chart = bar_chart(
                     &format!("c-{id}"),
                     &format!("{topic}: {name} compared with {}", cmp.join(" and ")),
                     &cats,
                     &series,
-                ));
+                );
             }
-            let _ = write!(
-                sections,
-                "<table>\n<caption>{}: {} ({})</caption>\n<thead><tr><th scope=\"col\">Category</th><th scope=\"col\">Count</th><th scope=\"col\">Percent</th>",
-                esc(topic),
-                esc(name),
-                esc(table)
-            );
+            let mut head = vec!["Category".to_string(), "Count".into(), "Percent".into()];
             for cn in &cmp {
-                let _ = write!(
-                    sections,
-                    "<th scope=\"col\">{}</th><th scope=\"col\">Difference (percentage points)</th>",
-                    esc(cn)
-                );
+                head.push(cn.clone());
+                head.push("Difference (percentage points)".into());
             }
-            sections.push_str("</tr></thead>\n<tbody>\n");
+            let mut t = tpl::Table {
+                caption: format!("{topic}: {name} ({table})"),
+                head,
+                rows: Vec::new(),
+            };
             for r in rows {
-                let class = if r.level > 1 { " class=\"sub\"" } else { "" };
-                let _ = write!(
-                    sections,
-                    "<tr><th scope=\"row\"{class}>{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td>",
-                    esc(&r.label),
-                    num(r.count, false),
-                    pct(r.percent, false)
-                );
+                let mut cells = vec![
+                    tpl::Cell::n(num(r.count, false)),
+                    tpl::Cell::n(pct(r.percent, false)),
+                ];
                 for (_, p, d) in &r.comparators {
-                    let d = d.map(|d| format!("{d:+.1}")).unwrap_or_else(|| "–".into());
-                    let _ = write!(
-                        sections,
-                        "<td class=\"n\">{}</td><td class=\"n\">{d}</td>",
-                        pct(*p, false)
-                    );
+                    cells.push(tpl::Cell::n(pct(*p, false)));
+                    cells.push(tpl::Cell::n(
+                        d.map(|d| format!("{d:+.1}")).unwrap_or_else(|| "–".into()),
+                    ));
                 }
-                sections.push_str("</tr>\n");
+                t.row(r.label.clone(), cells).sub = r.level > 1;
             }
-            sections.push_str("</tbody>\n</table>\n</section>\n");
+            sections.push(AreaTable {
+                id,
+                topic: topic.clone(),
+                code: table.clone(),
+                chart: tpl::trusted(chart),
+                table: t,
+            });
         }
-        toc.push_str("</ul>\n");
-        body.push_str(&toc);
-        if let Some(d) = deprivation.get(code) {
-            body.push_str(d);
-        }
-        body.push_str(&sections);
-        body.push_str("<p><a href=\"index.html#method\">Method and data sources</a></p>\n");
-        out.insert(code.clone(), (name.clone(), body));
+        out.insert(
+            code.clone(),
+            AreaPage {
+                name: name.clone(),
+                comparators: comparators.clone(),
+                tables: sections,
+            },
+        );
     }
     out
 }

@@ -20,7 +20,7 @@ fn characteristic_name(c: &str) -> &str {
 
 /// Each exercise: the groups it under-represented named first, then a
 /// table per characteristic against the Census.
-pub(super) fn reach_section(batches: &[RecordBatch]) -> String {
+pub(super) fn reach_section(batches: &[RecordBatch]) -> Vec<Block> {
     // exercise -> characteristic -> rows (category, respondents, share, population, label, suppressed)
     type Row = (String, Option<f64>, Option<f64>, Option<f64>, String, bool);
     let mut ex: BTreeMap<String, BTreeMap<String, Vec<Row>>> = BTreeMap::new();
@@ -53,9 +53,9 @@ pub(super) fn reach_section(batches: &[RecordBatch]) -> String {
                 ));
         }
     }
-    let mut s = String::new();
+    let mut s = Vec::new();
     for (exercise, chars) in &ex {
-        let _ = writeln!(s, "<h2>Who we heard: {}</h2>", esc(exercise));
+        s.push(Block::h(2, format!("Who we heard: {exercise}")));
         let under: Vec<String> = chars
             .iter()
             .flat_map(|(ch, rows)| {
@@ -71,20 +71,32 @@ pub(super) fn reach_section(batches: &[RecordBatch]) -> String {
             })
             .collect();
         if under.is_empty() {
-            s.push_str("<p>No group was clearly under-represented among the respondents.</p>\n");
+            s.push(Block::p(
+                "No group was clearly under-represented among the respondents.",
+            ));
         } else {
-            let _ = writeln!(
-                s,
-                "<p><strong>Harder to reach in this exercise</strong> (their share of respondents is clearly below their share of the area's residents): {}.</p>",
-                esc(&under.join("; "))
-            );
+            s.push(Block::rich(vec![
+                Inline::strong("Harder to reach in this exercise"),
+                format!(
+                    " (their share of respondents is clearly below their share of the area's residents): {}.",
+                    under.join("; ")
+                )
+                .into(),
+            ]));
         }
         for (ch, rows) in chars {
-            let _ = write!(
-                s,
-                "<table>\n<caption>{}: respondents against the area's residents, {}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Respondents</th><th scope=\"col\">Share of respondents</th><th scope=\"col\">Share of residents (Census 2021)</th><th scope=\"col\">Reach</th></tr></thead>\n<tbody>\n",
-                esc(characteristic_name(ch)),
-                esc(exercise)
+            let mut t = Table::new(
+                format!(
+                    "{}: respondents against the area's residents, {exercise}",
+                    characteristic_name(ch)
+                ),
+                &[
+                    "Group",
+                    "Respondents",
+                    "Share of respondents",
+                    "Share of residents (Census 2021)",
+                    "Reach",
+                ],
             );
             for (cat, n, share, pop, rep, sup) in rows {
                 let reach = match rep.as_str() {
@@ -94,27 +106,39 @@ pub(super) fn reach_section(batches: &[RecordBatch]) -> String {
                     "not_disclosed" => "did not say",
                     _ => "–",
                 };
-                let _ = writeln!(
-                    s,
-                    "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{reach}</td></tr>",
-                    esc(&label(cat)),
-                    num(*n, *sup),
-                    pct(*share, *sup),
-                    pct(*pop, false)
+                t.row(
+                    label(cat),
+                    vec![
+                        Cell::n(num(*n, *sup)),
+                        Cell::n(pct(*share, *sup)),
+                        Cell::n(pct(*pop, false)),
+                        Cell::t(reach),
+                    ],
                 );
             }
-            s.push_str("</tbody>\n</table>\n");
+            s.push(t.into());
         }
     }
     if !s.is_empty() {
-        s.push_str("<p class=\"note\">A group is under-represented when the upper end of the 95% interval of its share of respondents is below its share of the area's residents. Shares are of respondents who answered the question.</p>\n");
+        s.push(Block::note("A group is under-represented when the upper end of the 95% interval of its share of respondents is below its share of the area's residents. Shares are of respondents who answered the question."));
     }
     s
 }
 
 /// Each question's agreement, as answered and weighted to the Census.
-pub(super) fn answers_section(batches: &[RecordBatch]) -> String {
-    let mut s = String::new();
+pub(super) fn answers_section(batches: &[RecordBatch]) -> Vec<Block> {
+    let mut t = Table::new(
+        "Agreement with each question, as answered and weighted to the area's residents",
+        &[
+            "Question",
+            "Respondents",
+            "Agree (as answered)",
+            "Agree (weighted)",
+            "95% interval",
+            "Effective sample size",
+            "Weighted by",
+        ],
+    );
     for b in batches {
         let c = Cols(b);
         let (e, q, by) = (
@@ -122,20 +146,16 @@ pub(super) fn answers_section(batches: &[RecordBatch]) -> String {
             c.text("question"),
             c.text("weighted_by"),
         );
-        let (n, raw, w, lo, hi, ess, deff) = (
+        let (n, raw, w, lo, hi, ess) = (
             c.num("respondents"),
             c.num("agree_pct"),
             c.num("weighted_agree_pct"),
             c.num("weighted_lower_pct"),
             c.num("weighted_upper_pct"),
             c.num("effective_n"),
-            c.num("design_effect"),
         );
         let sup = c.flag("suppressed");
         for i in 0..b.num_rows() {
-            if s.is_empty() {
-                s.push_str("<h2>What we heard, weighted to the Census</h2>\n<table>\n<caption>Agreement with each question, as answered and weighted to the area's residents</caption>\n<thead><tr><th scope=\"col\">Question</th><th scope=\"col\">Respondents</th><th scope=\"col\">Agree (as answered)</th><th scope=\"col\">Agree (weighted)</th><th scope=\"col\">95% interval</th><th scope=\"col\">Effective sample size</th><th scope=\"col\">Weighted by</th></tr></thead>\n<tbody>\n");
-            }
             let interval = match (lo[i], hi[i], sup[i]) {
                 (_, _, true) => "[c]".to_string(),
                 (Some(l), Some(h), _) => {
@@ -143,29 +163,35 @@ pub(super) fn answers_section(batches: &[RecordBatch]) -> String {
                 }
                 _ => "–".into(),
             };
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{} <span class=\"note\">({})</span></th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{interval}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                esc(&q[i]),
-                esc(&e[i]),
-                num(n[i], sup[i]),
-                pct(raw[i], sup[i]),
-                pct(w[i], sup[i]),
-                num(ess[i].map(|x| x.round()), sup[i]),
-                esc(&by[i].replace('_', " "))
-            );
-            let _ = deff;
+            t.row(
+                q[i].clone(),
+                vec![
+                    Cell::n(num(n[i], sup[i])),
+                    Cell::n(pct(raw[i], sup[i])),
+                    Cell::n(pct(w[i], sup[i])),
+                    Cell::n(interval),
+                    Cell::n(num(ess[i].map(|x| x.round()), sup[i])),
+                    Cell::t(by[i].replace('_', " ")),
+                ],
+            )
+            .note = Some(e[i].clone());
         }
     }
-    if !s.is_empty() {
-        s.push_str("</tbody>\n</table>\n<p class=\"note\">Agreement is of those who agreed, disagreed or neither (not \"don't know\"). Weights make the respondents' age, sex and ethnic group match the area's residents at the 2021 Census (raking, weights trimmed to 0.2-5 times the average); the interval allows for the weighting through the effective sample size.</p>\n");
+    if t.rows.is_empty() {
+        return Vec::new();
     }
-    s
+    vec![
+        Block::h(2, "What we heard, weighted to the Census"),
+        t.into(),
+        Block::note(
+            "Agreement is of those who agreed, disagreed or neither (not \"don't know\"). Weights make the respondents' age, sex and ethnic group match the area's residents at the 2021 Census (raking, weights trimmed to 0.2-5 times the average); the interval allows for the weighting through the effective sample size.",
+        ),
+    ]
 }
 
 /// Police recorded hate crime: offences by strand per year, with the rate
 /// per 1,000 residents where known.
-pub(super) fn hate_crime_section(batches: &[RecordBatch]) -> String {
+pub(super) fn hate_crime_section(batches: &[RecordBatch]) -> Vec<Block> {
     // (area, year) -> strand -> (offences, rate)
     type Years = BTreeMap<(String, String), BTreeMap<String, (Option<f64>, Option<f64>)>>;
     let mut t: Years = BTreeMap::new();
@@ -184,7 +210,7 @@ pub(super) fn hate_crime_section(batches: &[RecordBatch]) -> String {
         }
     }
     if t.is_empty() {
-        return String::new();
+        return Vec::new();
     }
     let strands = [
         ("all", "All hate crime"),
@@ -194,37 +220,28 @@ pub(super) fn hate_crime_section(batches: &[RecordBatch]) -> String {
         ("disability", "Disability"),
         ("transgender", "Transgender identity"),
     ];
-    let mut s = String::from("<h2>Police recorded hate crime</h2>\n");
+    let mut s = vec![Block::h(2, "Police recorded hate crime")];
     let areas: BTreeSet<&String> = t.keys().map(|(a, _)| a).collect();
     for area in areas {
-        let _ = write!(
-            s,
-            "<table>\n<caption>Hate crime recorded by the police, {}</caption>\n<thead><tr><th scope=\"col\">Year</th>",
-            esc(area)
-        );
-        for (_, name) in strands {
-            let _ = write!(s, "<th scope=\"col\">{name}</th>");
+        let mut head = vec!["Year"];
+        head.extend(strands.iter().map(|(_, name)| *name));
+        head.push("All, per 1,000 residents");
+        let mut table = Table::new(format!("Hate crime recorded by the police, {area}"), &head);
+        for ((_, year), row) in t.iter().filter(|((a, _), _)| a == area) {
+            let mut cells: Vec<Cell> = strands
+                .iter()
+                .map(|(k, _)| Cell::n(num(row.get(*k).and_then(|x| x.0), false)))
+                .collect();
+            cells.push(Cell::n(
+                row.get("all")
+                    .and_then(|x| x.1)
+                    .map(|r| format!("{r:.2}"))
+                    .unwrap_or_else(|| "–".into()),
+            ));
+            table.row(year.clone(), cells);
         }
-        s.push_str("<th scope=\"col\">All, per 1,000 residents</th></tr></thead>\n<tbody>\n");
-        for ((a, year), row) in t.iter().filter(|((a, _), _)| a == area) {
-            let _ = write!(s, "<tr><th scope=\"row\">{}</th>", esc(year));
-            for (k, _) in strands {
-                let _ = write!(
-                    s,
-                    "<td class=\"n\">{}</td>",
-                    num(row.get(k).and_then(|x| x.0), false)
-                );
-            }
-            let rate = row
-                .get("all")
-                .and_then(|x| x.1)
-                .map(|r| format!("{r:.2}"))
-                .unwrap_or_else(|| "–".into());
-            let _ = writeln!(s, "<td class=\"n\">{rate}</td></tr>");
-            let _ = a;
-        }
-        s.push_str("</tbody>\n</table>\n");
+        s.push(table.into());
     }
-    s.push_str("<p class=\"note\">An offence can be motivated by more than one strand, so the strands add up to more than all hate crime. Rises in recorded hate crime have mostly reflected better recording by the police and more victims reporting, so a rise is not on its own a sign of more hate crime.</p>\n");
+    s.push(Block::note("An offence can be motivated by more than one strand, so the strands add up to more than all hate crime. Rises in recorded hate crime have mostly reflected better recording by the police and more victims reporting, so a rise is not on its own a sign of more hate crime."));
     s
 }

@@ -141,11 +141,14 @@ fn own_figures(pay_gap: &[RecordBatch]) -> Own {
 /// measures, ours (as eqpipe computes them for the same snapshot) beside
 /// our published return and the peers'; and the median gap over the years.
 // Long: two tables sharing the rows and the own-figure lookup.
-pub(super) fn pay_benchmark_section(benchmark: &[RecordBatch], pay_gap: &[RecordBatch]) -> String {
+pub(super) fn pay_benchmark_section(
+    benchmark: &[RecordBatch],
+    pay_gap: &[RecordBatch],
+) -> Vec<Block> {
     let rows = benchmark_rows(benchmark);
     let own = own_figures(pay_gap);
     let Some(latest) = rows.iter().map(|r| r.year.clone()).max() else {
-        return String::new();
+        return Vec::new();
     };
     let first = &rows[0];
     let ours = |r: &B| {
@@ -178,56 +181,75 @@ pub(super) fn pay_benchmark_section(benchmark: &[RecordBatch], pay_gap: &[Record
         (Some(k), Some(n)) => format!("{} of {}", num(Some(k), false), num(Some(n), false)),
         _ => "–".into(),
     };
-    let mut s = format!(
-        "<h2>How our gender pay gap compares</h2>\n<p>{}'s published returns to the GOV.UK gender pay gap service against its peers ({}), and the figures eqpipe computes from the workforce extract for the same snapshot. Where the two differ, the return or the extract needs a look.</p>\n",
-        esc(&first.employer),
-        esc(&first.group)
-    );
-    let _ = write!(
-        s,
-        "<table>\n<caption>Gender pay gap, reporting year {}: ours against our peers</caption>\n<thead><tr><th scope=\"col\">Measure</th><th scope=\"col\">Computed by eqpipe</th><th scope=\"col\">Our published return</th><th scope=\"col\">Peers' median (quartiles)</th><th scope=\"col\">Our rank (1 = smallest)</th><th scope=\"col\">Check</th></tr></thead>\n<tbody>\n",
-        esc(&latest)
+    let mut s = vec![
+        Block::h(2, "How our gender pay gap compares"),
+        Block::p(format!(
+            "{}'s published returns to the GOV.UK gender pay gap service against its peers ({}), and the figures eqpipe computes from the workforce extract for the same snapshot. Where the two differ, the return or the extract needs a look.",
+            first.employer, first.group
+        )),
+    ];
+    let mut t = Table::new(
+        format!("Gender pay gap, reporting year {latest}: ours against our peers"),
+        &[
+            "Measure",
+            "Computed by eqpipe",
+            "Our published return",
+            "Peers' median (quartiles)",
+            "Our rank (1 = smallest)",
+            "Check",
+        ],
     );
     for (m, _, _, label) in MEASURES {
         let Some(r) = rows.iter().find(|r| r.year == latest && r.measure == m) else {
             continue;
         };
-        let _ = writeln!(
-            s,
-            "<tr><th scope=\"row\">{label}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            ours(r),
-            pct(r.value, false),
-            peers(r),
-            rank(r),
-            if differs(r) {
-                "differs from the return"
-            } else {
-                ""
-            }
+        t.row(
+            label,
+            vec![
+                Cell::n(ours(r)),
+                Cell::n(pct(r.value, false)),
+                Cell::n(peers(r)),
+                Cell::n(rank(r)),
+                Cell::t(if differs(r) {
+                    "differs from the return"
+                } else {
+                    ""
+                }),
+            ],
         );
     }
-    s.push_str("</tbody>\n</table>\n");
-    s.push_str("<table>\n<caption>Median hourly pay gap by reporting year</caption>\n<thead><tr><th scope=\"col\">Reporting year</th><th scope=\"col\">Computed by eqpipe</th><th scope=\"col\">Our published return</th><th scope=\"col\">Peers</th><th scope=\"col\">Peers' median (quartiles)</th><th scope=\"col\">Our rank</th></tr></thead>\n<tbody>\n");
+    s.push(t.into());
+    let mut t = Table::new(
+        "Median hourly pay gap by reporting year",
+        &[
+            "Reporting year",
+            "Computed by eqpipe",
+            "Our published return",
+            "Peers",
+            "Peers' median (quartiles)",
+            "Our rank",
+        ],
+    );
     for r in rows.iter().filter(|r| r.measure == "median_hourly_gap_pct") {
-        let _ = writeln!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(&r.year),
-            ours(r),
-            pct(r.value, false),
-            num(r.peers, false),
-            peers(r),
-            rank(r)
+        t.row(
+            r.year.clone(),
+            vec![
+                Cell::n(ours(r)),
+                Cell::n(pct(r.value, false)),
+                Cell::n(num(r.peers, false)),
+                Cell::n(peers(r)),
+                Cell::n(rank(r)),
+            ],
         );
     }
-    s.push_str("</tbody>\n</table>\n");
+    s.push(t.into());
     s
 }
 
 /// The health inequalities page: each indicator's gradient across
 /// England's deprivation deciles, latest period first, and the council
 /// services' gradients across the same scale.
-pub(super) fn health_page(health: &[RecordBatch], services: &[RecordBatch]) -> String {
+pub(super) fn health_page(health: &[RecordBatch], services: &[RecordBatch]) -> Vec<Block> {
     let mut rows: Vec<(String, i64, Vec<String>)> = Vec::new();
     for b in health {
         let c = Cols(b);
@@ -254,8 +276,8 @@ pub(super) fn health_page(health: &[RecordBatch], services: &[RecordBatch]) -> S
                 name[i].clone(),
                 -(sortable[i].unwrap_or(0.0) as i64),
                 vec![
-                    esc(&period[i]),
-                    esc(&format!("{} ({})", area[i], dtype[i])),
+                    period[i].clone(),
+                    format!("{} ({})", area[i], dtype[i]),
                     num(own[i], false),
                     num(most[i], false),
                     num(least[i], false),
@@ -269,47 +291,58 @@ pub(super) fn health_page(health: &[RecordBatch], services: &[RecordBatch]) -> S
         }
     }
     if rows.is_empty() {
-        return String::new();
+        return Vec::new();
     }
     rows.sort();
-    let mut s = String::from(
-        "<p>Public health indicators from OHID Fingertips across England's deprivation deciles. The slope index of inequality (SII) is the fitted difference between the least and the most deprived end of the scale (OHID's method: each decile at the middle of its share of the population, the values fitted by population-weighted least squares); a negative SII means the value is higher in more deprived areas. The relative index (RII) is the least deprived end's fitted value over the most deprived end's.</p>\n",
-    );
-    let mut current = String::new();
-    for (name, _, cells) in &rows {
-        if *name != current {
-            if !current.is_empty() {
-                s.push_str("</tbody>\n</table>\n");
+    let mut s = vec![Block::p(
+        "Public health indicators from OHID Fingertips across England's deprivation deciles. The slope index of inequality (SII) is the fitted difference between the least and the most deprived end of the scale (OHID's method: each decile at the middle of its share of the population, the values fitted by population-weighted least squares); a negative SII means the value is higher in more deprived areas. The relative index (RII) is the least deprived end's fitted value over the most deprived end's.",
+    )];
+    let mut current: Option<(String, Table)> = None;
+    for (name, _, cells) in rows {
+        if current.as_ref().is_none_or(|(n, _)| *n != name) {
+            if let Some((n, t)) = current.take() {
+                s.push(Block::h(2, n));
+                s.push(t.into());
             }
-            current.clone_from(name);
-            let _ = write!(
-                s,
-                "<h2>{n}</h2>\n<table>\n<caption>{n}: the gradient across deprivation deciles</caption>\n<thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Area (breakdown)</th><th scope=\"col\">Area's value</th><th scope=\"col\">Most deprived decile</th><th scope=\"col\">Least deprived decile</th><th scope=\"col\">Fitted, most deprived end</th><th scope=\"col\">Fitted, least deprived end</th><th scope=\"col\">SII</th><th scope=\"col\">RII</th><th scope=\"col\">Deciles</th></tr></thead>\n<tbody>\n",
-                n = esc(name)
-            );
+            current = Some((
+                name.clone(),
+                Table::new(
+                    format!("{name}: the gradient across deprivation deciles"),
+                    &[
+                        "Period",
+                        "Area (breakdown)",
+                        "Area's value",
+                        "Most deprived decile",
+                        "Least deprived decile",
+                        "Fitted, most deprived end",
+                        "Fitted, least deprived end",
+                        "SII",
+                        "RII",
+                        "Deciles",
+                    ],
+                ),
+            ));
         }
-        let _ = writeln!(
-            s,
-            "<tr><th scope=\"row\">{}</th>{}</tr>",
-            cells[0],
-            cells[1..]
-                .iter()
-                .enumerate()
-                .map(|(k, c)| if k == 0 {
-                    format!("<td>{c}</td>")
-                } else {
-                    format!("<td class=\"n\">{c}</td>")
-                })
-                .collect::<String>()
-        );
+        let mut cells = cells.into_iter();
+        let head = cells.next().unwrap_or_default();
+        let row: Vec<Cell> = cells
+            .enumerate()
+            .map(|(k, c)| if k == 0 { Cell::t(c) } else { Cell::n(c) })
+            .collect();
+        if let Some((_, t)) = current.as_mut() {
+            t.row(head, row);
+        }
     }
-    s.push_str("</tbody>\n</table>\n");
-    s.push_str(&services_gradients(services));
+    if let Some((n, t)) = current {
+        s.push(Block::h(2, n));
+        s.push(t.into());
+    }
+    s.extend(services_gradients(services));
     s
 }
 
 /// The council services' SII and RII across the catchment's deciles.
-fn services_gradients(services: &[RecordBatch]) -> String {
+fn services_gradients(services: &[RecordBatch]) -> Vec<Block> {
     let mut found: BTreeMap<String, (Option<f64>, Option<f64>, bool)> = BTreeMap::new();
     for b in services {
         let c = Cols(b);
@@ -331,10 +364,11 @@ fn services_gradients(services: &[RecordBatch]) -> String {
     }
     found.retain(|_, v| v.0.is_some() || v.2);
     if found.is_empty() {
-        return String::new();
+        return Vec::new();
     }
-    let mut s = String::from(
-        "<h2>The council's services across the same scale</h2>\n<p>The same method over the catchment's own deprivation deciles (users per 1,000 residents; see <a href=\"services.html\">who our services reach</a>): a negative SII means more use in more deprived neighbourhoods.</p>\n<table>\n<caption>Services' slope and relative index of inequality</caption>\n<thead><tr><th scope=\"col\">Service</th><th scope=\"col\">SII (users per 1,000)</th><th scope=\"col\">RII</th></tr></thead>\n<tbody>\n",
+    let mut t = Table::new(
+        "Services' slope and relative index of inequality",
+        &["Service", "SII (users per 1,000)", "RII"],
     );
     for (service, (sii, rii, sup)) in &found {
         let ratio = match (rii, sup) {
@@ -342,13 +376,18 @@ fn services_gradients(services: &[RecordBatch]) -> String {
             (Some(v), _) => format!("{v:.2}"),
             _ => "–".into(),
         };
-        let _ = writeln!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{ratio}</td></tr>",
-            esc(service),
-            num(*sii, *sup)
+        t.row(
+            service.clone(),
+            vec![Cell::n(num(*sii, *sup)), Cell::n(ratio)],
         );
     }
-    s.push_str("</tbody>\n</table>\n");
-    s
+    vec![
+        Block::h(2, "The council's services across the same scale"),
+        Block::rich(vec![
+            "The same method over the catchment's own deprivation deciles (users per 1,000 residents; see ".into(),
+            Inline::link("who our services reach", "services.html"),
+            "): a negative SII means more use in more deprived neighbourhoods.".into(),
+        ]),
+        t.into(),
+    ]
 }

@@ -1,27 +1,11 @@
-//! The HTML kit: the page frame and its style sheet, escaping, and how
-//! numbers, shares and suppressed cells are shown.
+//! The HTML kit: escaping for the sections still written in Rust, and how
+//! numbers, shares and suppressed cells are shown (the page frame and its
+//! style sheet are templates: `tpl.rs`).
 
-/// The style sheet, in the spirit of the GOV.UK Design System: its type
-/// scale (19px body text, 48/36/24px headings), its spacing steps (5, 10,
-/// 15, 20, 30px), its colours (text #0b0c0c, links #1d70b8, visited
-/// #4c2c92, borders #b1b4b6, the yellow #ffdd00 focus state), tables with
-/// bold captions and ruled rows, and a print style sheet: no navigation,
-/// 12pt text, link targets written out, rows, figures and headings kept
-/// with what follows them.
-pub(super) const CSS: &str = "body{font-family:system-ui,-apple-system,\"Segoe UI\",Arial,sans-serif;font-size:1.1875rem;line-height:1.32;color:#0b0c0c;background:#ffffff;max-width:72rem;margin:0 auto;padding:15px 20px}\
-h1{font-size:3rem;line-height:1.04;margin:30px 0 30px}h2{font-size:2.25rem;line-height:1.11;margin:40px 0 20px}h3{font-size:1.5rem;line-height:1.25;margin:30px 0 15px}\
-p,ul{margin:0 0 20px;max-width:44em}li{margin-bottom:5px}\
-a{color:#1d70b8;text-decoration-thickness:max(1px,.0625rem);text-underline-offset:.1578em}a:visited{color:#4c2c92}a:hover{color:#003078;text-decoration-thickness:max(3px,.1875rem)}\
-a:focus{outline:3px solid transparent;color:#0b0c0c;background-color:#ffdd00;box-shadow:0 -2px #ffdd00,0 4px #0b0c0c;text-decoration:none}\
-table{border-collapse:collapse;margin:0 0 30px;font-size:1rem}caption{text-align:left;font-weight:700;font-size:1.1875rem;padding:0 0 10px}\
-th,td{border:0;border-bottom:1px solid #b1b4b6;padding:10px 20px 10px 0;text-align:left;vertical-align:top}thead th{font-weight:700}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-th[scope=row].sub{padding-left:1.5rem;font-weight:normal}nav{margin-bottom:15px}nav a{margin-right:1rem}.note{font-size:1rem;color:#505a5f}\
-figure{margin:0 0 30px}figcaption{font-size:1rem;margin-top:5px}svg{max-width:100%;height:auto}\
-.headlines{display:flex;flex-wrap:wrap;gap:20px;padding:0;list-style:none;max-width:none}.headlines li{border-left:5px solid #1d70b8;padding:10px 15px;min-width:14rem;flex:1 1 14rem;background:#f3f2f1}\
-.headlines .figure{display:block;font-size:2.25rem;font-weight:700;line-height:1.1}\
-@media (max-width:40em){body{font-size:1rem}h1{font-size:2rem}h2{font-size:1.5rem}}\
-@media print{nav{display:none}body{font-size:12pt;max-width:none;padding:0;color:#000}h1{font-size:24pt}h2{font-size:18pt;break-after:avoid}h3{break-after:avoid}\
-a{color:#000}a[href^=\"http\"]::after{content:\" (\" attr(href) \")\";font-size:90%}tr,figure,svg{break-inside:avoid}thead{display:table-header-group}.headlines li{background:none;border-left:3px solid #000}}";
+/// The style sheet (`templates/report.css`, which says what it follows),
+/// for the contrast test.
+#[cfg(test)]
+const CSS: &str = include_str!("../../templates/report.css");
 
 /// The page colours, for the contrast test: (text, background).
 #[cfg(test)]
@@ -72,13 +56,6 @@ pub(crate) fn esc(s: &str) -> String {
     o
 }
 
-pub(super) fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{t}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<nav aria-label=\"Report\"><a href=\"index.html\">Report home</a></nav>\n<main>\n<h1>{t}</h1>\n{body}\n</main>\n</body>\n</html>\n",
-        t = esc(title)
-    )
-}
-
 pub(super) fn pct(v: Option<f64>, suppressed: bool) -> String {
     match (v, suppressed) {
         (_, true) => "[c]".into(),
@@ -124,23 +101,6 @@ pub(super) fn grouped(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// A run's RFC 3339 timestamp as people write it, in a `<time>` element
-/// whose `datetime` keeps the exact instant: `1 December 2026, 20:29 UTC`.
-/// Text that is not a timestamp is shown as it is, escaped.
-pub(super) fn when(ts: &str) -> String {
-    match chrono::DateTime::parse_from_rfc3339(ts) {
-        Ok(t) => {
-            let t = t.with_timezone(&chrono::Utc);
-            format!(
-                "<time datetime=\"{}\">{} UTC</time>",
-                esc(ts),
-                t.format("%-d %B %Y, %H:%M")
-            )
-        }
-        Err(_) => esc(ts),
-    }
 }
 
 pub(super) fn shorten(s: &str, n: usize) -> String {
@@ -221,20 +181,5 @@ mod tests {
         assert_eq!(year(Some(2019.0)), "2019");
         assert_eq!(grouped(100_000), "100,000");
         assert_eq!(grouped(u64::MAX), "18,446,744,073,709,551,615");
-    }
-
-    #[test]
-    fn a_run_time_reads_as_a_date_and_keeps_its_instant() {
-        let ts = "2026-12-01T20:29:37.645663072+00:00";
-        assert_eq!(
-            when(ts),
-            format!("<time datetime=\"{ts}\">1 December 2026, 20:29 UTC</time>")
-        );
-        // An offset is shown in UTC, the instant unchanged.
-        assert_eq!(
-            when("2026-06-01T09:05:00+01:00"),
-            "<time datetime=\"2026-06-01T09:05:00+01:00\">1 June 2026, 08:05 UTC</time>"
-        );
-        assert_eq!(when("<not a time>"), "&lt;not a time&gt;");
     }
 }

@@ -30,6 +30,7 @@ mod chart;
 mod community;
 mod evidence;
 pub(crate) mod html;
+mod index;
 mod map;
 mod pack;
 mod partners;
@@ -37,12 +38,14 @@ mod quality;
 mod services;
 mod spending;
 mod summary;
+mod tpl;
 mod workforce;
 use areas::*;
 use chart::*;
 use community::*;
 use evidence::*;
 use html::*;
+use index::*;
 use map::*;
 use partners::*;
 use quality::*;
@@ -50,6 +53,9 @@ use services::*;
 use spending::*;
 use summary::*;
 use workforce::*;
+
+pub use tpl::{BUILT_IN as BUILT_IN_TEMPLATES, TemplateError, Templates};
+use tpl::{Block, Cell, Inline, Table, trusted};
 
 /// Folder of the report under the output root.
 pub use eqpipe_core::layout::REPORT_DIR;
@@ -149,67 +155,6 @@ fn published(root: &Path, level: Option<&str>) -> BTreeMap<String, Vec<(String, 
     out
 }
 
-/// A data source line for the index: what, from where, when, licence.
-fn sources(root: &Path) -> String {
-    let mut rows = String::new();
-    for base in [root.to_path_buf(), root.join(store::RESTRICTED_DIR)] {
-        let Ok(sets) = std::fs::read_dir(base.join(eqpipe_core::layout::DATASETS_DIR)) else {
-            continue;
-        };
-        let mut sets: Vec<PathBuf> = sets.flatten().map(|e| e.path()).collect();
-        sets.sort();
-        for set in sets {
-            let mut parts: Vec<PathBuf> = std::fs::read_dir(&set)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path().join(PART_FILE))
-                .filter(|p| p.exists())
-                .collect();
-            parts.sort();
-            for p in parts {
-                // The footer only: a dataset can have millions of rows.
-                let Some(kv) = eqpipe_store::files::file_metadata(&p) else {
-                    continue;
-                };
-                let restricted = store::is_restricted(&p);
-                let from = if restricted {
-                    "organisation's own records (restricted; not published)".to_string()
-                } else {
-                    kv.get(eqpipe_core::provenance::keys::SOURCE_URLS)
-                        .map(|u| u.replace(',', ", "))
-                        .unwrap_or_default()
-                };
-                let g = |k: &str| kv.get(k).cloned().unwrap_or_default();
-                let _ = writeln!(
-                    rows,
-                    "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&g(eqpipe_core::provenance::keys::DATASET)),
-                    esc(&format!(
-                        "{} {}",
-                        g(eqpipe_core::provenance::keys::PLUGIN),
-                        g(eqpipe_core::provenance::keys::PLUGIN_VERSION)
-                    )),
-                    esc(&from),
-                    esc(&g(eqpipe_core::provenance::keys::FETCHED_AT)),
-                    esc(&g(eqpipe_core::provenance::keys::LICENCE))
-                );
-            }
-        }
-    }
-    format!(
-        "<table>\n<caption>Data sources</caption>\n<thead><tr><th scope=\"col\">Dataset</th><th scope=\"col\">Read by</th><th scope=\"col\">From</th><th scope=\"col\">Fetched</th><th scope=\"col\">Licence</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n"
-    )
-}
-
-const METHOD: &str = "<h2 id=\"method\">Method</h2>\n<ul>\n\
-<li>Community profiles: percent = the area's count in a category / the same Census table's total for the area × 100 (ONS perturbs Census counts slightly, so each table's own total is used). Comparator areas are shown in the same way, with the difference in percentage points. Census 2021 counts are not suppressed again: ONS has already protected them.</li>\n\
-<li>Deprivation: English Indices of Deprivation; an area's neighbourhoods (LSOAs) in decile 1 are among England's most deprived 10%, deciles 1 and 2 the most deprived 20%; the share of residents uses the indices' population denominators.</li>\n\
-<li>Workforce representation: share = employees in a group / employees who stated that characteristic × 100; \"not disclosed\" is shown as a share of all employees (the disclosure rate). The population share comes from Census 2021 for the comparator area, leaving out \"Not answered\". Representation ratio = workforce share / population share (1 = in proportion).</li>\n\
-<li>Pay gaps: the statutory gender pay gap method (Equality Act 2010 (Specific Duties and Public Authorities) Regulations 2017, Schedule 2): mean and median hourly pay gap of full-pay relevant employees = (men's − women's) / men's × 100; bonus gaps over those paid a bonus in the 12 months to the snapshot; quarter pay bands of equal size by hourly pay, with employees on a rate that spans two bands shared evenly. Ethnicity (White British against each group and all ethnic minorities) and disability (disabled against non-disabled) use the same measures (2023 government guidance). A positive gap means the group is paid less.</li>\n\
-<li>Services: each group's share of a service's users (people counted once) with a 95% Wilson score interval, against the catchment population's share from Census 2021; users per 1,000 residents in each decile of the Index of Multiple Deprivation; the slope index of inequality (OHID method: deciles from most to least deprived at the midpoints of their cumulative population, rate fitted by population-weighted least squares; the fitted difference between the least and the most deprived end) and the relative index (the fitted rate at the least deprived end over the fitted rate at the most deprived end, as OHID computes it).</li>\n\
-<li>Disclosure control: before publication, counts of employees under the threshold, and the figures built on them, are withheld; then further cells, so that no withheld figure can be worked out from totals. Published figures are rounded to one decimal place.</li>\n</ul>\n";
-
 /// The partners whose levels are published (`indicators/*/partner=<id>/`
 /// files marked as a partner's level), sorted.
 fn partner_levels(root: &Path) -> Vec<String> {
@@ -234,14 +179,60 @@ fn partner_levels(root: &Path) -> Vec<String> {
     ids.into_iter().collect()
 }
 
+/// What a report is written with: the templates folder (`[report]
+/// templates`, absolute; none for the built-in set) and the evidence packs.
+/// Each report records them in the output's state, so `eqpipe runs restore`
+/// rewrites the same report without the config.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Settings {
+    /// The folder of templates replacing built-in ones.
+    pub templates: Option<PathBuf>,
+    /// The evidence packs (`[[evidence_packs]]`).
+    pub evidence_packs: Vec<eqpipe_core::config::evidence::EvidencePack>,
+}
+
+impl Settings {
+    /// The settings a config gives.
+    pub fn of(config: &eqpipe_core::config::Config) -> Settings {
+        Settings {
+            templates: config.report.templates.as_ref().map(|d| config.resolve(d)),
+            evidence_packs: config.evidence_packs.clone(),
+        }
+    }
+
+    /// The settings the last report in `root` was written with (the
+    /// defaults when none was recorded).
+    pub fn recorded(root: &Path) -> Settings {
+        std::fs::read(eqpipe_core::layout::Layout::new(root).report_settings())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A report that cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A page could not be written.
+    #[error(transparent)]
+    Write(#[from] eqpipe_core::fsio::FsError),
+    /// A template could not be loaded or rendered.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
 /// Writes the report; returns the index path. In a partnership the main
 /// report is the partnership's, each partner has its own under
 /// `report/partner=<id>/`, and `partners.html` compares them.
 pub fn write(
     root: &Path,
     manifest: &RunManifest,
-    packs: &[eqpipe_core::config::evidence::EvidencePack],
-) -> Result<PathBuf, StoreError> {
+    settings: &Settings,
+) -> Result<PathBuf, ReportError> {
+    let templates = Templates::load(settings.templates.as_deref())?;
     let partners = partner_levels(root);
     let dir = eqpipe_core::layout::Layout::new(root).report();
     let mut extra = Vec::new();
@@ -249,27 +240,32 @@ pub fn write(
         let body = crate::report::partners_page(root, &partners);
         store::write_atomic(
             &dir.join("partners.html"),
-            page("Partners compared", &body).as_bytes(),
+            topic(&templates, "Partners compared", false, markup(body), false)?.as_bytes(),
         )?;
-        extra.push((
-            "Partners compared: each partner's figures side by side".to_string(),
-            "partners.html".to_string(),
-        ));
+        extra.push(Link {
+            label: "Partners compared: each partner's figures side by side".to_string(),
+            href: "partners.html".to_string(),
+        });
         for id in &partners {
             let f = format!("{}/index.html", eqpipe_core::layout::partition(id));
             render(
+                &templates,
                 root,
                 &dir.join(eqpipe_core::layout::partition(id)),
                 published(root, Some(id)),
                 manifest,
                 &format!("Equality evidence report: {id}"),
-                &[],
+                Vec::new(),
                 &[],
             )?;
-            extra.push((format!("Partner report: {id}"), f));
+            extra.push(Link {
+                label: format!("Partner report: {id}"),
+                href: f,
+            });
         }
     }
-    render(
+    let index = render(
+        &templates,
         root,
         &dir,
         published(root, None),
@@ -279,22 +275,74 @@ pub fn write(
         } else {
             "Equality evidence report: the partnership"
         },
-        &extra,
-        packs,
+        extra,
+        &settings.evidence_packs,
+    )?;
+    let recorded = serde_json::to_vec_pretty(settings).unwrap_or_default();
+    store::write_atomic(
+        &eqpipe_core::layout::Layout::new(root).report_settings(),
+        &recorded,
+    )?;
+    Ok(index)
+}
+
+/// A topic page (`topic.html`): the [c] note where `note`, its blocks, a
+/// link to the method where `method`.
+fn topic(
+    templates: &Templates,
+    title: &str,
+    note: bool,
+    blocks: Vec<Block>,
+    method: bool,
+) -> Result<String, TemplateError> {
+    templates.render(
+        "topic.html",
+        minijinja::context! { title, note, blocks, method },
     )
 }
 
-// Long: the report's pages assembled in their order (data quality first,
-// then each section, the index last), sharing the page list.
+/// A topic page's blocks made from one indicator's batches.
+type Section = fn(&[RecordBatch]) -> Vec<Block>;
+
+/// A section still written as markup, as blocks (none when empty).
+fn markup(html: String) -> Vec<Block> {
+    if html.is_empty() {
+        Vec::new()
+    } else {
+        vec![Block::markup(html)]
+    }
+}
+
+/// Each dataset's blocks, in the order given, from every published file of
+/// each.
+fn sections_of(
+    outputs: &BTreeMap<String, Vec<(String, PathBuf)>>,
+    parts: &[(&str, Section)],
+) -> Vec<Block> {
+    let mut out = Vec::new();
+    for (dataset, section) in parts {
+        for (_, file) in outputs.get(*dataset).into_iter().flatten() {
+            if let Some((batches, _)) = read(file) {
+                out.extend(section(&batches));
+            }
+        }
+    }
+    out
+}
+
+// Long: the report's pages assembled in their order (area pages, the
+// topic pages, the evidence packs, the index last), sharing the page list.
+#[allow(clippy::too_many_arguments)]
 fn render(
+    templates: &Templates,
     root: &Path,
     dir: &Path,
     outputs: BTreeMap<String, Vec<(String, PathBuf)>>,
     manifest: &RunManifest,
     title: &str,
-    extra: &[(String, String)],
+    extra: Vec<Link>,
     packs: &[eqpipe_core::config::evidence::EvidencePack],
-) -> Result<PathBuf, StoreError> {
+) -> Result<PathBuf, ReportError> {
     let mut links = Vec::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
 
@@ -314,106 +362,26 @@ fn render(
             continue;
         };
         profile.extend(batches.iter().cloned());
-        for (code, (name, html)) in area_pages(&batches, &deprivation) {
-            let html = format!(
-                "{}{html}",
-                area_map(&code, &name, &shapes, deprived.as_ref())
-            );
+        for (code, area) in area_pages(&batches) {
             let f = format!("area-{}.html", slug(&code));
-            store::write_atomic(
-                &dir.join(&f),
-                page(&format!("{name} ({code}): community profile"), &html).as_bytes(),
+            let html = templates.render(
+                "area.html",
+                minijinja::context! {
+                    title => format!("{} ({code}): community profile", area.name),
+                    map => trusted(area_map(&code, &area.name, &shapes, deprived.as_ref())),
+                    deprivation => trusted(deprivation.get(&code).cloned().unwrap_or_default()),
+                    comparators => &area.comparators,
+                    tables => &area.tables,
+                },
             )?;
+            store::write_atomic(&dir.join(&f), html.as_bytes())?;
             if written.insert(f.clone()) {
-                links.push((format!("{name} ({code})"), f));
+                links.push(Link {
+                    label: format!("{} ({code})", area.name),
+                    href: f,
+                });
             }
         }
-    }
-    let mut workforce = String::new();
-    for (_, file) in outputs
-        .get("workforce_representation")
-        .into_iter()
-        .flatten()
-    {
-        if let Some((batches, _)) = read(file) {
-            workforce.push_str(&representation_section(&batches));
-        }
-    }
-    for (_, file) in outputs.get("workforce_flows").into_iter().flatten() {
-        if let Some((batches, _)) = read(file) {
-            workforce.push_str(&flows_section(&batches));
-        }
-    }
-    for (_, file) in outputs.get("pay_gap").into_iter().flatten() {
-        if let Some((batches, _)) = read(file) {
-            workforce.push_str(&pay_gap_section(&batches));
-        }
-    }
-    for (_, file) in outputs.get("workforce_benchmark").into_iter().flatten() {
-        if let Some((batches, _)) = read(file) {
-            workforce.push_str(&benchmark_section(&batches));
-        }
-    }
-    let mut services = String::new();
-    for (_, file) in outputs.get("service_equity").into_iter().flatten() {
-        if let Some((batches, _)) = read(file) {
-            services.push_str(&services_section(&batches));
-        }
-    }
-    let has_services = !services.is_empty();
-    let mut spending = String::new();
-    for (_, file) in outputs.get("social_value").into_iter().flatten() {
-        if let Some((batches, _)) = read(file) {
-            spending.push_str(&social_value_section(&batches));
-        }
-    }
-    for (_, file) in outputs.get("vcse_grants").into_iter().flatten() {
-        if let Some((batches, _)) = read(file) {
-            spending.push_str(&grants_section(&batches));
-        }
-    }
-    let has_spending = !spending.is_empty();
-    let mut community = String::new();
-    for (dataset, section) in [
-        (
-            "engagement_reach",
-            reach_section as fn(&[RecordBatch]) -> String,
-        ),
-        ("engagement_estimates", answers_section),
-        ("hate_crime_trends", hate_crime_section),
-    ] {
-        for (_, file) in outputs.get(dataset).into_iter().flatten() {
-            if let Some((batches, _)) = read(file) {
-                community.push_str(&section(&batches));
-            }
-        }
-    }
-    let has_community = !community.is_empty();
-    if has_community {
-        let body = format!("<p class=\"note\">{SUPPRESSED_NOTE}</p>\n{community}");
-        store::write_atomic(
-            &dir.join("community.html"),
-            page(
-                "Hearing from everyone: engagement, cohesion and hate crime",
-                &body,
-            )
-            .as_bytes(),
-        )?;
-    }
-    if has_spending {
-        store::write_atomic(
-            &dir.join("spending.html"),
-            page("Where our money goes: social value and grants", &spending).as_bytes(),
-        )?;
-    }
-    if has_services {
-        let body = format!(
-            "<p class=\"note\">{SUPPRESSED_NOTE}</p>\n{services}<p><a href=\"index.html#method\">Method</a></p>\n"
-        );
-        store::write_atomic(
-            &dir.join("services.html"),
-            page("Who our services reach", &body).as_bytes(),
-        )?;
     }
     let read_all = |dataset: &str| -> Vec<RecordBatch> {
         outputs
@@ -430,25 +398,107 @@ fn render(
         read_all("service_equity"),
         read_all("health_inequalities"),
     );
-    workforce.push_str(&pay_benchmark_section(
+    let mut workforce = sections_of(
+        &outputs,
+        &[
+            ("workforce_representation", |b| {
+                markup(representation_section(b))
+            }),
+            ("workforce_flows", |b| markup(flows_section(b))),
+            ("pay_gap", |b| markup(pay_gap_section(b))),
+            ("workforce_benchmark", |b| markup(benchmark_section(b))),
+        ],
+    );
+    workforce.extend(pay_benchmark_section(
         &read_all("pay_gap_benchmark"),
         &pay_gap,
     ));
-    let health = health_page(&health_inequalities, &service_equity);
-    let has_health = !health.is_empty();
-    if has_health {
-        store::write_atomic(
-            &dir.join("health.html"),
-            page("Health inequalities: the deprivation gradient", &health).as_bytes(),
-        )?;
-    }
-    let headline_html = headlines(
-        &deprived_batches,
-        &pay_gap,
-        &service_equity,
-        &health_inequalities,
+    let services = sections_of(&outputs, &[("service_equity", services_section)]);
+    let spending = sections_of(
+        &outputs,
+        &[
+            ("social_value", social_value_section),
+            ("vcse_grants", grants_section),
+        ],
     );
+    let community = sections_of(
+        &outputs,
+        &[
+            ("engagement_reach", reach_section),
+            ("engagement_estimates", answers_section),
+            ("hate_crime_trends", hate_crime_section),
+        ],
+    );
+    let health = health_page(&health_inequalities, &service_equity);
+    let objectives = crate::objectives::report::section(
+        &read_all(crate::objectives::PROGRESS),
+        &read_all(crate::objectives::HISTORY),
+    );
+    // (file, title, [c] note, method link, sections, the index's words)
+    let pages = [
+        (
+            "objectives.html",
+            "Equality objectives: progress",
+            false,
+            false,
+            objectives.map(markup).unwrap_or_default(),
+            "Equality objectives: progress against each target",
+        ),
+        (
+            "workforce.html",
+            "Our workforce",
+            true,
+            true,
+            workforce,
+            "Our workforce: representation and pay gaps",
+        ),
+        (
+            "services.html",
+            "Who our services reach",
+            true,
+            true,
+            services,
+            "Who our services reach: users against the population, and by deprivation",
+        ),
+        (
+            "health.html",
+            "Health inequalities: the deprivation gradient",
+            false,
+            false,
+            health,
+            "Health inequalities: public health indicators across deprivation deciles, beside our services' gradients",
+        ),
+        (
+            "community.html",
+            "Hearing from everyone: engagement, cohesion and hate crime",
+            true,
+            false,
+            community,
+            "Hearing from everyone: who our consultations reached, what they heard, and hate crime",
+        ),
+        (
+            "spending.html",
+            "Where our money goes: social value and grants",
+            false,
+            false,
+            spending,
+            "Where our money goes: spending with local, VCSE and SME suppliers, and grants to voluntary groups",
+        ),
+    ];
+    let mut index_links = Vec::new();
+    for (file, page_title, note, method, sections, label) in pages {
+        if sections.is_empty() {
+            continue;
+        }
+        let html = topic(templates, page_title, note, sections, method)?;
+        store::write_atomic(&dir.join(file), html.as_bytes())?;
+        index_links.push(Link {
+            href: file.to_string(),
+            label: label.to_string(),
+        });
+    }
     let pack_links = write_packs(
+        templates,
         root,
         dir,
         packs,
@@ -459,111 +509,39 @@ fn render(
             deprivation: &deprived_batches,
         },
     )?;
-    let objectives = crate::objectives::report::section(
-        &read_all(crate::objectives::PROGRESS),
-        &read_all(crate::objectives::HISTORY),
+    index_links.extend(pack_links);
+    index_links.extend(links);
+    index_links.extend(extra);
+    let headlines = headlines(
+        &deprived_batches,
+        &pay_gap,
+        &service_equity,
+        &health_inequalities,
     );
-    let has_objectives = objectives.is_some();
-    if let Some(body) = objectives {
-        store::write_atomic(
-            &dir.join("objectives.html"),
-            page("Equality objectives: progress", &body).as_bytes(),
-        )?;
-    }
-    let has_workforce = !workforce.is_empty();
-    if has_workforce {
-        let body = format!(
-            "<p class=\"note\">{SUPPRESSED_NOTE}</p>\n{workforce}<p><a href=\"index.html#method\">Method</a></p>\n"
-        );
-        store::write_atomic(
-            &dir.join("workforce.html"),
-            page("Our workforce", &body).as_bytes(),
-        )?;
-    }
-
-    let mut body = format!(
-        "<p>Run <code>{}</code>, {} to {}: <strong>{}</strong>. eqpipe {}.</p>\n",
-        esc(&manifest.run_id),
-        when(&manifest.started_at),
-        when(&manifest.finished_at),
-        manifest.outcome.as_str().replace('_', " "),
-        esc(&manifest.pipeline_version)
-    );
-    // The headline figures first, and with them, when the run lost data,
-    // where to read about it.
-    body.push_str(&headline_html);
-    if !headline_html.is_empty() && manifest.outcome.as_str() != "success" {
-        body.push_str("<p class=\"note\">This run ended with data-quality warnings or failures: read these figures with the <a href=\"#quality\">data quality</a> section below.</p>\n");
-    }
-    body.push_str(&quality_section(manifest));
-    body.push_str("<h2>Pages</h2>\n<ul>\n");
-    if has_objectives {
-        body.push_str("<li><a href=\"objectives.html\">Equality objectives: progress against each target</a></li>\n");
-    }
-    if has_workforce {
-        body.push_str(
-            "<li><a href=\"workforce.html\">Our workforce: representation and pay gaps</a></li>\n",
-        );
-    }
-    if has_services {
-        body.push_str("<li><a href=\"services.html\">Who our services reach: users against the population, and by deprivation</a></li>\n");
-    }
-    if has_health {
-        body.push_str("<li><a href=\"health.html\">Health inequalities: public health indicators across deprivation deciles, beside our services' gradients</a></li>\n");
-    }
-    if has_community {
-        body.push_str("<li><a href=\"community.html\">Hearing from everyone: who our consultations reached, what they heard, and hate crime</a></li>\n");
-    }
-    if has_spending {
-        body.push_str("<li><a href=\"spending.html\">Where our money goes: spending with local, VCSE and SME suppliers, and grants to voluntary groups</a></li>\n");
-    }
-    for (label, f) in pack_links.iter().chain(&links).chain(extra) {
-        let _ = writeln!(body, "<li><a href=\"{}\">{}</a></li>", esc(f), esc(label));
-    }
-    body.push_str("</ul>\n");
-    body.push_str("<h2>Steps of this run</h2>\n<table>\n<caption>Steps of this run</caption>\n<thead><tr><th scope=\"col\">Step</th><th scope=\"col\">Plugin</th><th scope=\"col\">Status</th><th scope=\"col\">Rows</th><th scope=\"col\">Quarantined</th></tr></thead>\n<tbody>\n");
-    for s in manifest.sources.iter().chain(&manifest.indicators) {
-        let rows: u64 = s.datasets.values().map(|d| d.stats.rows).sum();
-        let q: u64 = s.datasets.values().map(|d| d.stats.quarantined).sum();
-        let _ = writeln!(
-            body,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"n\">{rows}</td><td class=\"n\">{q}</td></tr>",
-            esc(&s.name),
-            esc(&s.plugin),
-            s.status.as_str().replace('_', " ")
-        );
-    }
-    body.push_str("</tbody>\n</table>\n");
-    body.push_str(&sources(root));
-    body.push_str(METHOD);
-    body.push_str(&format!("<p class=\"note\">{SUPPRESSED_NOTE}</p>\n"));
     let index = dir.join("index.html");
-    store::write_atomic(&index, page(title, &body).as_bytes())?;
+    let html = index_page(templates, root, manifest, title, headlines, index_links)?;
+    store::write_atomic(&index, html.as_bytes())?;
     Ok(index)
 }
 
 /// Writes each evidence pack's page and workbook; removes the pages and
 /// workbooks of packs no longer configured. Returns the index's links.
 fn write_packs(
+    templates: &Templates,
     root: &Path,
     dir: &Path,
     packs: &[eqpipe_core::config::evidence::EvidencePack],
     inputs: &pack::PackInputs<'_>,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<Link>, ReportError> {
     let layout = eqpipe_core::layout::Layout::new(root);
     let mut links = Vec::new();
     let mut kept = BTreeSet::new();
     for p in packs {
         let facts = pack::facts(p, inputs);
         let page_name = format!("evidence-{}.html", p.name);
-        store::write_atomic(
-            &dir.join(&page_name),
-            page(
-                &format!("Equality impact evidence: {}", p.title),
-                &pack::page_body(p, &facts, &sources(root)),
-            )
-            .as_bytes(),
-        )?;
+        let title = format!("Equality impact evidence: {}", p.title);
+        let html = pack::page(templates, &title, p, &facts, sources_table(root))?;
+        store::write_atomic(&dir.join(&page_name), html.as_bytes())?;
         let bytes = pack::workbook(p, &facts).map_err(|message| StoreError::Parquet {
             path: dir.join(&page_name),
             message,
@@ -573,7 +551,10 @@ fn write_packs(
             &bytes,
         )?;
         kept.insert(p.name.clone());
-        links.push((format!("Equality impact evidence: {}", p.title), page_name));
+        links.push(Link {
+            label: title,
+            href: page_name,
+        });
     }
     // A pack no longer configured leaves no page or workbook behind.
     for (folder, ext) in [

@@ -468,31 +468,25 @@ fn figure(f: &Fact) -> String {
     }
 }
 
-/// The pack's page.
-pub(super) fn page_body(pack: &EvidencePack, facts: &[Fact], sources: &str) -> String {
-    let mut s = format!(
-        "<p>The evidence for the equality impact assessment of <strong>{}</strong>: the affected areas ({}){}{}. Only published figures are shown: counts under the disclosure threshold, and figures built on them, are withheld ([c]). Where eqpipe holds nothing, the pack says so.</p>\n<p>Download the same figures as a workbook: <a href=\"../exports/evidence-{}.xlsx\">evidence-{}.xlsx</a>.</p>\n",
-        esc(&pack.title),
-        esc(&pack.areas.join(", ")),
-        pack.service
-            .as_ref()
-            .map(|s| format!(", the service {}", esc(s)))
-            .unwrap_or_default(),
-        if pack.workforce {
-            ", the workforce"
-        } else {
-            ""
-        },
-        esc(&pack.name),
-        esc(&pack.name),
-    );
-    // The overview: what is held for each characteristic.
-    s.push_str("<table>\n<caption>Evidence held, by characteristic</caption>\n<thead><tr><th scope=\"col\">Characteristic</th><th scope=\"col\">Population</th><th scope=\"col\">Service users</th><th scope=\"col\">Workforce</th></tr></thead>\n<tbody>\n");
+/// The pack's page (`pack.html`).
+pub(super) fn page(
+    templates: &tpl::Templates,
+    title: &str,
+    pack: &EvidencePack,
+    facts: &[Fact],
+    sources: tpl::Table,
+) -> Result<String, tpl::TemplateError> {
+    use tpl::{Cell, Table};
     let names: Vec<&str> = CHARACTERISTICS
         .iter()
         .map(|c| c.name)
         .chain([DEPRIVATION])
         .collect();
+    // The overview: what is held for each characteristic.
+    let mut overview = Table::new(
+        "Evidence held, by characteristic",
+        &["Characteristic", "Population", "Service users", "Workforce"],
+    );
     for n in &names {
         let held = |e: &str| {
             let any = facts
@@ -501,30 +495,38 @@ pub(super) fn page_body(pack: &EvidencePack, facts: &[Fact], sources: &str) -> S
             let none = facts
                 .iter()
                 .any(|f| f.characteristic == *n && f.evidence == e);
-            match (any, none) {
+            Cell::t(match (any, none) {
                 (true, _) => "held",
                 (false, true) => "no data held",
                 (false, false) => "–",
-            }
+            })
         };
-        let _ = writeln!(
-            s,
-            "<tr><th scope=\"row\"><a href=\"#{}\">{}</a></th><td>{}</td><td>{}</td><td>{}</td></tr>",
-            slug(&n.to_lowercase()),
-            esc(n),
-            held(POPULATION),
-            held(SERVICE),
-            held(WORKFORCE)
-        );
+        overview
+            .row(
+                n.to_string(),
+                vec![held(POPULATION), held(SERVICE), held(WORKFORCE)],
+            )
+            .href = Some(format!("#{}", slug(&n.to_lowercase())));
     }
-    s.push_str("</tbody>\n</table>\n");
+    #[derive(serde::Serialize)]
+    struct Characteristic {
+        id: String,
+        name: String,
+        table: Table,
+    }
+    let mut characteristics = Vec::new();
     for n in &names {
-        let _ = write!(
-            s,
-            "<h2 id=\"{}\">{}</h2>\n<table>\n<caption>{}: the evidence</caption>\n<thead><tr><th scope=\"col\">Evidence</th><th scope=\"col\">Area or scope</th><th scope=\"col\">Group</th><th scope=\"col\">Figure</th><th scope=\"col\">Compared with</th><th scope=\"col\">Change (points)</th><th scope=\"col\">Source and note</th></tr></thead>\n<tbody>\n",
-            slug(&n.to_lowercase()),
-            esc(n),
-            esc(n)
+        let mut t = Table::new(
+            format!("{n}: the evidence"),
+            &[
+                "Evidence",
+                "Area or scope",
+                "Group",
+                "Figure",
+                "Compared with",
+                "Change (points)",
+                "Source and note",
+            ],
         );
         for f in facts.iter().filter(|f| f.characteristic == *n) {
             let compared = f.compared.map(|v| pct(Some(v), false)).unwrap_or_default();
@@ -533,28 +535,33 @@ pub(super) fn page_body(pack: &EvidencePack, facts: &[Fact], sources: &str) -> S
                 (Some(v), _) => num(Some(v), false),
                 _ => String::new(),
             };
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            let shown = if f.category == "No data held" {
+                String::new()
+            } else {
+                figure(f)
+            };
+            t.row(
                 f.evidence,
-                esc(&f.scope),
-                esc(&f.category),
-                if f.category == "No data held" {
-                    String::new()
-                } else {
-                    figure(f)
-                },
-                compared,
-                change,
-                esc(&f.note)
+                vec![
+                    Cell::t(f.scope.clone()),
+                    Cell::t(f.category.clone()),
+                    Cell::n(shown),
+                    Cell::n(compared),
+                    Cell::n(change),
+                    Cell::t(f.note.clone()),
+                ],
             );
         }
-        s.push_str("</tbody>\n</table>\n");
+        characteristics.push(Characteristic {
+            id: slug(&n.to_lowercase()),
+            name: n.to_string(),
+            table: t,
+        });
     }
-    s.push_str("<h2>Sources, dates and licences</h2>\n");
-    s.push_str(sources);
-    let _ = writeln!(s, "<p class=\"note\">{SUPPRESSED_NOTE}</p>");
-    s
+    templates.render(
+        "pack.html",
+        minijinja::context! { title, pack, overview, characteristics, sources },
+    )
 }
 
 /// The same facts as a workbook: the evidence on the first sheet, the

@@ -2,9 +2,9 @@
 
 use super::*;
 
-// Long: the services page's HTML in reading order, one table per service
-// and dimension.
-pub(super) fn services_section(batches: &[RecordBatch]) -> String {
+// Long: the services page in reading order, one table per service and
+// dimension.
+pub(super) fn services_section(batches: &[RecordBatch]) -> Vec<Block> {
     struct S {
         service: String,
         dimension: String,
@@ -58,12 +58,11 @@ pub(super) fn services_section(batches: &[RecordBatch]) -> String {
             services.push(r.service.clone());
         }
     }
-    let mut s = format!(
-        "<p>Service users from {} (each person counted once per service).</p>\n",
-        esc(&period)
-    );
+    let mut s = vec![Block::p(format!(
+        "Service users from {period} (each person counted once per service)."
+    ))];
     for (k, service) in services.iter().enumerate() {
-        let _ = writeln!(s, "<h2>{}</h2>", esc(service));
+        s.push(Block::h(2, service.clone()));
         let rates: Vec<&S> = rows
             .iter()
             .filter(|r| &r.service == service && r.measure == "rate_per_1000")
@@ -73,31 +72,32 @@ pub(super) fn services_section(batches: &[RecordBatch]) -> String {
                 .iter()
                 .map(|r| format!("Decile {}", r.group))
                 .collect();
-            s.push_str(&chart(
+            s.push(Block::figure(chart(
                 &format!("dep-{k}"),
                 &format!("{service}: users per 1,000 residents by deprivation decile (1 = most deprived 10%)"),
                 &cats,
                 &[Series { name: "Users per 1,000 residents".into(), values: rates.iter().map(|r| if r.suppressed { None } else { r.value }).collect() }],
                 false,
-            ));
-            let _ = write!(
-                s,
-                "<table>\n<caption>{}: users per 1,000 residents by deprivation decile</caption>\n<thead><tr><th scope=\"col\">Decile (1 = most deprived 10%)</th><th scope=\"col\">Users</th><th scope=\"col\">Users per 1,000 residents</th></tr></thead>\n<tbody>\n",
-                esc(service)
+            )));
+            let mut t = Table::new(
+                format!("{service}: users per 1,000 residents by deprivation decile"),
+                &[
+                    "Decile (1 = most deprived 10%)",
+                    "Users",
+                    "Users per 1,000 residents",
+                ],
             );
             for r in &rates {
                 let rate = match (r.value, r.suppressed) {
                     (_, true) => "[c]".to_string(),
                     (v, _) => value(v),
                 };
-                let _ = writeln!(
-                    s,
-                    "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{rate}</td></tr>",
-                    esc(&r.group),
-                    num(r.n, r.suppressed)
+                t.row(
+                    r.group.clone(),
+                    vec![Cell::n(num(r.n, r.suppressed)), Cell::n(rate)],
                 );
             }
-            s.push_str("</tbody>\n</table>\n");
+            s.push(t.into());
             let find = |m: &str| {
                 rows.iter()
                     .find(|r| &r.service == service && r.measure == m)
@@ -108,18 +108,22 @@ pub(super) fn services_section(batches: &[RecordBatch]) -> String {
                     (Some(v), _) => format!("{v:.2}"),
                     _ => "–".into(),
                 };
-                let _ = writeln!(
-                    s,
-                    "<p>Slope index of inequality: {} users per 1,000 residents (relative index {}: the least deprived end's fitted rate over the most deprived end's). A negative slope, a relative index below 1, means more use in more deprived neighbourhoods.</p>",
+                s.push(Block::p(format!(
+                    "Slope index of inequality: {} users per 1,000 residents (relative index {}: the least deprived end's fitted rate over the most deprived end's). A negative slope, a relative index below 1, means more use in more deprived neighbourhoods.",
                     show(sii),
                     show(rii)
-                );
+                )));
             }
         }
-        let _ = write!(
-            s,
-            "<table>\n<caption>{}: users by group against the population</caption>\n<thead><tr><th scope=\"col\">Characteristic</th><th scope=\"col\">Group</th><th scope=\"col\">Users</th><th scope=\"col\">Share of users (95% interval)</th><th scope=\"col\">Population share</th></tr></thead>\n<tbody>\n",
-            esc(service)
+        let mut t = Table::new(
+            format!("{service}: users by group against the population"),
+            &[
+                "Characteristic",
+                "Group",
+                "Users",
+                "Share of users (95% interval)",
+                "Population share",
+            ],
         );
         for r in rows
             .iter()
@@ -138,16 +142,17 @@ pub(super) fn services_section(batches: &[RecordBatch]) -> String {
                     (v, _, _) => pct(v, false),
                 }
             };
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{share}</td><td class=\"n\">{}</td></tr>",
-                esc(characteristic_title(&r.dimension)),
-                esc(&label(&r.group)),
-                num(r.n, r.suppressed),
-                pct(r.cmp, false)
+            t.row(
+                characteristic_title(&r.dimension),
+                vec![
+                    Cell::t(label(&r.group)),
+                    Cell::n(num(r.n, r.suppressed)),
+                    Cell::n(share),
+                    Cell::n(pct(r.cmp, false)),
+                ],
             );
         }
-        s.push_str("</tbody>\n</table>\n");
+        s.push(t.into());
     }
     s
 }

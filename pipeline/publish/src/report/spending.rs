@@ -48,7 +48,7 @@ const MEASURES: &[(&str, &str, &str)] = &[
 
 /// Social value: per period, the matched spend's shares, and what could
 /// not be matched, stated beside them.
-pub(super) fn social_value_section(batches: &[RecordBatch]) -> String {
+pub(super) fn social_value_section(batches: &[RecordBatch]) -> Vec<Block> {
     // period -> measure -> (amount, suppliers, share of matched, share of all)
     type Row = (f64, Option<f64>, Option<f64>, Option<f64>);
     let mut periods: BTreeMap<(i32, String), BTreeMap<String, Row>> = BTreeMap::new();
@@ -76,22 +76,21 @@ pub(super) fn social_value_section(batches: &[RecordBatch]) -> String {
         }
     }
     let Some(((_, latest), rows)) = periods.iter().next_back() else {
-        return String::new();
+        return Vec::new();
     };
     let get = |m: &str| rows.get(m).copied().unwrap_or((0.0, None, None, None));
-    let mut s = format!(
-        "<h2>Social value: where our spending goes, {}</h2>\n",
-        esc(latest)
-    );
+    let mut s = vec![Block::h(
+        2,
+        format!("Social value: where our spending goes, {latest}"),
+    )];
     let (all, withheld, unmatched, matched) = (
         get("all_spend"),
         get("withheld_payee"),
         get("unmatched"),
         get("matched"),
     );
-    let _ = writeln!(
-        s,
-        "<p>Of {} spent, {} ({}) went to suppliers found in the supplier register; {} ({}) to named suppliers not in it, and {} ({}) to payees the council withheld or did not name. The shares below are of the matched spend.</p>",
+    s.push(Block::p(format!(
+        "Of {} spent, {} ({}) went to suppliers found in the supplier register; {} ({}) to named suppliers not in it, and {} ({}) to payees the council withheld or did not name. The shares below are of the matched spend.",
         pounds(all.0),
         pounds(matched.0),
         pct(matched.3, false),
@@ -99,12 +98,12 @@ pub(super) fn social_value_section(batches: &[RecordBatch]) -> String {
         pct(unmatched.3, false),
         pounds(withheld.0),
         pct(withheld.3, false),
-    );
+    )));
     let shown: Vec<&(&str, &str, &str)> = MEASURES
         .iter()
         .filter(|(m, _, _)| rows.contains_key(*m))
         .collect();
-    s.push_str(&bar_chart(
+    s.push(Block::figure(bar_chart(
         "social-value",
         &format!("Share of matched spend, {latest}"),
         &shown
@@ -115,51 +114,62 @@ pub(super) fn social_value_section(batches: &[RecordBatch]) -> String {
             name: "Share of matched spend".into(),
             values: shown.iter().map(|(m, _, _)| get(m).2).collect(),
         }],
-    ));
-    let _ = write!(
-        s,
-        "<table>\n<caption>Spend by kind of supplier, {}</caption>\n<thead><tr><th scope=\"col\">Suppliers</th><th scope=\"col\">Spend</th><th scope=\"col\">Suppliers paid</th><th scope=\"col\">Share of matched spend</th></tr></thead>\n<tbody>\n",
-        esc(latest)
+    )));
+    let mut t = Table::new(
+        format!("Spend by kind of supplier, {latest}"),
+        &[
+            "Suppliers",
+            "Spend",
+            "Suppliers paid",
+            "Share of matched spend",
+        ],
     );
     for (m, _, title) in &shown {
         let r = get(m);
-        let _ = writeln!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(title),
-            pounds(r.0),
-            num(r.1, false),
-            pct(r.2, false)
+        t.row(
+            *title,
+            vec![
+                Cell::n(pounds(r.0)),
+                Cell::n(num(r.1, false)),
+                Cell::n(pct(r.2, false)),
+            ],
         );
     }
-    s.push_str("</tbody>\n</table>\n");
+    s.push(t.into());
     if periods.len() > 1 {
-        s.push_str("<table>\n<caption>Share of matched spend with local and VCSE suppliers over time</caption>\n<thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Matched spend</th><th scope=\"col\">Local suppliers</th><th scope=\"col\">VCSE organisations</th><th scope=\"col\">Unmatched (of all spend)</th></tr></thead>\n<tbody>\n");
+        let mut t = Table::new(
+            "Share of matched spend with local and VCSE suppliers over time",
+            &[
+                "Period",
+                "Matched spend",
+                "Local suppliers",
+                "VCSE organisations",
+                "Unmatched (of all spend)",
+            ],
+        );
         for ((_, p), r) in &periods {
             let g = |m: &str| r.get(m).copied().unwrap_or((0.0, None, None, None));
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(p),
-                pounds(g("matched").0),
-                pct(g("in_area").2, false),
-                pct(g("vcse").2, false),
-                pct(g("unmatched").3, false)
+            t.row(
+                p.clone(),
+                vec![
+                    Cell::n(pounds(g("matched").0)),
+                    Cell::n(pct(g("in_area").2, false)),
+                    Cell::n(pct(g("vcse").2, false)),
+                    Cell::n(pct(g("unmatched").3, false)),
+                ],
             );
         }
-        s.push_str("</tbody>\n</table>\n");
+        s.push(t.into());
     }
-    let _ = writeln!(
-        s,
-        "<p class=\"note\">Net spend (credits subtracted), from the council's published spend files matched to its supplier register by supplier number, then by name. Neighbourhoods: {}.</p>",
-        esc(&basis)
-    );
+    s.push(Block::note(format!(
+        "Net spend (credits subtracted), from the council's published spend files matched to its supplier register by supplier number, then by name. Neighbourhoods: {basis}."
+    )));
     s
 }
 
 /// Grants to voluntary groups: the latest year by programme, kind of
 /// recipient and community served, and how the grants were placed.
-pub(super) fn grants_section(batches: &[RecordBatch]) -> String {
+pub(super) fn grants_section(batches: &[RecordBatch]) -> Vec<Block> {
     // period -> dimension -> group -> (grants, amount, share)
     type Groups = BTreeMap<String, BTreeMap<String, (f64, f64, Option<f64>)>>;
     let mut periods: BTreeMap<(i32, String), Groups> = BTreeMap::new();
@@ -189,26 +199,25 @@ pub(super) fn grants_section(batches: &[RecordBatch]) -> String {
         }
     }
     if periods.is_empty() {
-        return String::new();
+        return Vec::new();
     }
-    let mut s =
-        String::from("<h2>Grants to voluntary, community and social enterprise groups</h2>\n");
-    s.push_str("<table>\n<caption>Grants by year</caption>\n<thead><tr><th scope=\"col\">Year</th><th scope=\"col\">Grants</th><th scope=\"col\">Amount</th></tr></thead>\n<tbody>\n");
+    let mut s = vec![Block::h(
+        2,
+        "Grants to voluntary, community and social enterprise groups",
+    )];
+    let mut t = Table::new("Grants by year", &["Year", "Grants", "Amount"]);
     for ((_, p), dims) in &periods {
         let all = dims
             .get("all")
             .and_then(|g| g.values().next())
             .copied()
             .unwrap_or((0.0, 0.0, None));
-        let _ = writeln!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            esc(p),
-            num(Some(all.0), false),
-            pounds(all.1)
+        t.row(
+            p.clone(),
+            vec![Cell::n(num(Some(all.0), false)), Cell::n(pounds(all.1))],
         );
     }
-    s.push_str("</tbody>\n</table>\n");
+    s.push(t.into());
     let ((_, latest), dims) = periods.iter().next_back().expect("not empty");
     for (dim, title) in [
         ("programme", "By programme"),
@@ -226,25 +235,23 @@ pub(super) fn grants_section(batches: &[RecordBatch]) -> String {
         let Some(groups) = dims.get(dim) else {
             continue;
         };
-        let _ = write!(
-            s,
-            "<table>\n<caption>{}, {}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Grants</th><th scope=\"col\">Amount</th><th scope=\"col\">Share of the amount</th></tr></thead>\n<tbody>\n",
-            esc(title),
-            esc(latest)
+        let mut t = Table::new(
+            format!("{title}, {latest}"),
+            &["Group", "Grants", "Amount", "Share of the amount"],
         );
         for (g, (n, a, share)) in groups {
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(g),
-                num(Some(*n), false),
-                pounds(*a),
-                pct(*share, false)
+            t.row(
+                g.clone(),
+                vec![
+                    Cell::n(num(Some(*n), false)),
+                    Cell::n(pounds(*a)),
+                    Cell::n(pct(*share, false)),
+                ],
             );
         }
-        s.push_str("</tbody>\n</table>\n");
+        s.push(t.into());
     }
-    s.push_str("<p class=\"note\">From the council's grants data in the 360Giving Data Standard. A grant is placed by its recipient's postcode, or by a ward or neighbourhood code the data gives for where it benefits; grants known only by a borough-wide code are in no ward.</p>\n");
+    s.push(Block::note("From the council's grants data in the 360Giving Data Standard. A grant is placed by its recipient's postcode, or by a ward or neighbourhood code the data gives for where it benefits; grants known only by a borough-wide code are in no ward."));
     s
 }
 

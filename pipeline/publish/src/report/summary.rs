@@ -6,21 +6,22 @@
 use super::*;
 
 /// One headline: the figure, what it is, and its page and the page's name.
-struct Headline {
+#[derive(Debug, serde::Serialize)]
+pub(super) struct Headline {
     figure: String,
     what: String,
     page: String,
     link: String,
 }
 
-/// The index's headline figures, or nothing when no indicator gives one.
+/// The index's headline figures; none when no indicator gives one.
 pub(super) fn headlines(
     deprivation: &[RecordBatch],
     pay_gap: &[RecordBatch],
     services: &[RecordBatch],
     health: &[RecordBatch],
-) -> String {
-    let out: Vec<Headline> = [
+) -> Vec<Headline> {
+    [
         deprivation_headline(deprivation),
         pay_gap_headline(pay_gap),
         services_headline(services),
@@ -28,23 +29,7 @@ pub(super) fn headlines(
     ]
     .into_iter()
     .flatten()
-    .collect();
-    if out.is_empty() {
-        return String::new();
-    }
-    let mut s = String::from("<h2>Headline figures</h2>\n<ul class=\"headlines\">\n");
-    for h in out {
-        let _ = writeln!(
-            s,
-            "<li><span class=\"figure\">{}</span> {} <a href=\"{}\">{}</a></li>",
-            esc(&h.figure),
-            esc(&h.what),
-            esc(&h.page),
-            esc(&h.link)
-        );
-    }
-    s.push_str("</ul>\n");
-    s
+    .collect()
 }
 
 /// The one local authority profiled: its residents in the most deprived 20%.
