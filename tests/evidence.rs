@@ -908,6 +908,7 @@ fn a_designers_templates_restyle_every_page_and_a_broken_one_is_refused_before_t
             "base.html",
             "index.html",
             "macros.html",
+            "objectives.html",
             "pack.html",
             "report.css",
             "topic.html"
@@ -928,6 +929,7 @@ fn a_designers_templates_restyle_every_page_and_a_broken_one_is_refused_before_t
     for f in [
         "index.html",
         "macros.html",
+        "objectives.html",
         "pack.html",
         "report.css",
         "topic.html",

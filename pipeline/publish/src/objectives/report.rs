@@ -12,6 +12,7 @@ use arrow_array::RecordBatch;
 use super::progress::{percent_interval, show};
 use crate::report::Cols;
 use crate::report::html::esc;
+use crate::report::tpl::{Cell, Table, trusted};
 
 /// One measure's row of `objective_progress`.
 struct Row {
@@ -328,28 +329,49 @@ fn chart(id: &str, r: &Row, figs: &[Fig]) -> String {
     s
 }
 
-const METHOD: &str = "<h2 id=\"objectives-method\">How progress is judged</h2>\n\
-<p>Each measure is a figure from one of the published indicators, recorded every run for the period it covers (a snapshot date or a financial year). A period already recorded is replaced when its figure is revised; earlier periods are kept, so the series grows from year to year. Only published figures are used: a figure withheld to protect confidentiality stays withheld.</p>\n\
-<ul>\n\
-<li><strong>No data</strong>: there is no figure for the latest period, or none for the baseline period.</li>\n\
-<li><strong>Not enough data</strong>: the latest figure was withheld, or rests on fewer people than the measure's minimum (30 unless the objective says otherwise), or there is only one period so far. We say so rather than give a status that small numbers cannot support.</li>\n\
-<li><strong>On track</strong>: the target is already met; or the figure has improved since the baseline by more than its margin of uncertainty <em>and</em> the trend reaches the target by its date.</li>\n\
-<li><strong>At risk</strong>: improved beyond the margin of uncertainty, but at this rate the target would be missed; or the trend would reach the target, but the change so far is within the margin of uncertainty.</li>\n\
-<li><strong>Off track</strong>: worse than at the baseline by more than the margin of uncertainty; no clear change and a trend that misses the target; or the target date has passed without the target met.</li>\n\
-</ul>\n\
-<p>The margin of uncertainty: for percentages of people, the 95% confidence interval of the difference between the two percentages (Newcombe's hybrid score method, from the counts behind them); a change is only called an improvement when the whole interval is on the better side of zero. For other figures, such as pay gaps, the objective sets a tolerance: changes within it are not counted as a change. The trend is a straight line fitted (least squares) through the figures from the baseline to the latest period, and the projection is that line at the target date.</p>\n";
+/// The objectives page's data (`objectives.html`): the summary table,
+/// then each objective with its measures.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Page {
+    summary: Table,
+    objectives: Vec<Objective>,
+}
 
-/// The page body, or `None` when no objective was assessed.
-// Long: the page's HTML in reading order (summary table, then one
-// block per objective and measure).
-pub(crate) fn section(progress: &[RecordBatch], recorded: &[RecordBatch]) -> Option<String> {
+/// One objective: its anchor, title, lead and measures.
+#[derive(Debug, serde::Serialize)]
+struct Objective {
+    id: String,
+    title: String,
+    owner: Option<String>,
+    measures: Vec<Measure>,
+}
+
+/// One measure: its anchor, title, status and why, the key figures, the
+/// chart of its series (trusted markup) and the series as a table.
+#[derive(Debug, serde::Serialize)]
+struct Measure {
+    id: String,
+    title: String,
+    status: String,
+    reason: String,
+    key: Table,
+    chart: minijinja::Value,
+    recorded: Option<Table>,
+}
+
+/// The page, or `None` when no objective was assessed.
+// Long: the page in reading order (summary table, then one block per
+// objective and measure).
+pub(crate) fn section(progress: &[RecordBatch], recorded: &[RecordBatch]) -> Option<Page> {
     let rows = rows(progress);
     if rows.is_empty() {
         return None;
     }
     let figs = history(recorded);
-    let mut s = String::new();
-    s.push_str("<table>\n<caption>Progress of every measure</caption>\n<thead><tr><th scope=\"col\">Objective</th><th scope=\"col\">Measure</th><th scope=\"col\">Latest</th><th scope=\"col\">Target</th><th scope=\"col\">Status</th></tr></thead>\n<tbody>\n");
+    let mut summary = Table::new(
+        "Progress of every measure",
+        &["Measure", "Objective", "Latest", "Target", "Status"],
+    );
     for r in &rows {
         let latest = if r.latest.is_none() && !r.latest_date.is_empty() {
             format!("[c] ({})", r.latest_date)
@@ -358,44 +380,31 @@ pub(crate) fn section(progress: &[RecordBatch], recorded: &[RecordBatch]) -> Opt
         } else {
             format!("{} ({})", fig(r.latest, &r.unit), r.latest_date)
         };
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><th scope=\"row\"><a href=\"#{}-{}\">{}</a></th><td class=\"n\">{}</td><td class=\"n\">{} by {}</td><td><strong>{}</strong></td></tr>",
-            esc(&r.objective_title),
-            esc(&r.objective_id),
-            esc(&r.measure_id),
-            esc(&r.title),
-            esc(&latest),
-            esc(&fig(r.target, &r.unit)),
-            esc(&r.target_date),
-            esc(&r.status)
-        );
+        let mut status = Cell::t(r.status.clone());
+        status.strong = true;
+        summary
+            .row(
+                r.title.clone(),
+                vec![
+                    Cell::t(r.objective_title.clone()),
+                    Cell::n(latest),
+                    Cell::n(format!("{} by {}", fig(r.target, &r.unit), r.target_date)),
+                    status,
+                ],
+            )
+            .href = Some(format!("#{}-{}", r.objective_id, r.measure_id));
     }
-    s.push_str("</tbody>\n</table>\n<p class=\"note\"><a href=\"#objectives-method\">How progress is judged</a>.</p>\n");
-    let mut current = String::new();
+    let mut objectives: Vec<Objective> = Vec::new();
     for (k, r) in rows.iter().enumerate() {
-        if r.objective_id != current {
-            current = r.objective_id.clone();
-            let _ = writeln!(
-                s,
-                "<h2 id=\"{}\">{}</h2>",
-                esc(&r.objective_id),
-                esc(&r.objective_title)
-            );
-            if let Some(o) = &r.owner {
-                let _ = writeln!(s, "<p>Lead: {}</p>", esc(o));
-            }
+        if objectives.last().is_none_or(|o| o.id != r.objective_id) {
+            objectives.push(Objective {
+                id: r.objective_id.clone(),
+                title: r.objective_title.clone(),
+                owner: r.owner.clone(),
+                measures: Vec::new(),
+            });
         }
         let unit = r.unit.as_str();
-        let _ = writeln!(
-            s,
-            "<section aria-labelledby=\"{0}-{1}\">\n<h3 id=\"{0}-{1}\">{2}</h3>\n<p><strong>Status: {3}.</strong> {4}</p>",
-            esc(&r.objective_id),
-            esc(&r.measure_id),
-            esc(&r.title),
-            esc(&r.status),
-            esc(&r.reason)
-        );
         let better = if r.direction == "decrease" {
             "lower is better"
         } else {
@@ -409,47 +418,72 @@ pub(crate) fn section(progress: &[RecordBatch], recorded: &[RecordBatch]) -> Opt
             (Some(l), Some(u)) => format!(" (range {} to {})", signed(Some(l)), signed(Some(u))),
             _ => String::new(),
         };
-        let _ = write!(
-            s,
-            "<table>\n<caption>{}: key figures ({better})</caption>\n<tbody>\n<tr><th scope=\"row\">Baseline</th><td>{}{}</td></tr>\n<tr><th scope=\"row\">Latest</th><td>{}{}{}</td></tr>\n<tr><th scope=\"row\">Change since the baseline</th><td>{}{}{}</td></tr>\n<tr><th scope=\"row\">Target</th><td>{} by {}</td></tr>\n<tr><th scope=\"row\">Trend at the target date</th><td>{}</td></tr>\n</tbody>\n</table>\n",
-            esc(&r.title),
-            esc(&fig(r.baseline, unit)),
-            if r.baseline_date.is_empty() {
+        let dated = |d: &str| {
+            if d.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", esc(&r.baseline_date))
-            },
-            if r.latest.is_none() && !r.latest_date.is_empty() {
-                "[c]".to_string()
-            } else {
-                esc(&fig(r.latest, unit))
-            },
-            if r.latest_date.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", esc(&r.latest_date))
-            },
-            esc(&interval),
-            esc(&signed(r.change)),
-            esc(&change_band),
-            r.assessment
-                .as_ref()
-                .map(|a| format!(": {}", esc(a)))
-                .unwrap_or_default(),
-            esc(&fig(r.target, unit)),
-            esc(&r.target_date),
-            esc(&fig(r.projected, unit)),
+                format!(" ({d})")
+            }
+        };
+        let latest = if r.latest.is_none() && !r.latest_date.is_empty() {
+            "[c]".to_string()
+        } else {
+            fig(r.latest, unit)
+        };
+        let mut key = Table::new(format!("{}: key figures ({better})", r.title), &[]);
+        key.row(
+            "Baseline",
+            vec![Cell::t(format!(
+                "{}{}",
+                fig(r.baseline, unit),
+                dated(&r.baseline_date)
+            ))],
+        );
+        key.row(
+            "Latest",
+            vec![Cell::t(format!(
+                "{latest}{}{interval}",
+                dated(&r.latest_date)
+            ))],
+        );
+        key.row(
+            "Change since the baseline",
+            vec![Cell::t(format!(
+                "{}{change_band}{}",
+                signed(r.change),
+                r.assessment
+                    .as_ref()
+                    .map(|a| format!(": {a}"))
+                    .unwrap_or_default()
+            ))],
+        );
+        key.row(
+            "Target",
+            vec![Cell::t(format!(
+                "{} by {}",
+                fig(r.target, unit),
+                r.target_date
+            ))],
+        );
+        key.row(
+            "Trend at the target date",
+            vec![Cell::t(fig(r.projected, unit))],
         );
         let series = figs
             .get(&(r.objective_id.clone(), r.measure_id.clone()))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        if !series.is_empty() {
-            s.push_str(&chart(&format!("obj{k}"), r, series));
-            let _ = write!(
-                s,
-                "<table>\n<caption>{}: recorded figures</caption>\n<thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Figure</th><th scope=\"col\">95% interval</th><th scope=\"col\">People (smallest group)</th></tr></thead>\n<tbody>\n",
-                esc(&r.title)
+        let (chart_html, recorded) = if series.is_empty() {
+            (String::new(), None)
+        } else {
+            let mut t = Table::new(
+                format!("{}: recorded figures", r.title),
+                &[
+                    "Period",
+                    "Figure",
+                    "95% interval",
+                    "People (smallest group)",
+                ],
             );
             for f in series {
                 let (v, ci, n) = if f.suppressed {
@@ -465,19 +499,26 @@ pub(crate) fn section(progress: &[RecordBatch], recorded: &[RecordBatch]) -> Opt
                             .unwrap_or_else(|| "–".into()),
                     )
                 };
-                let _ = writeln!(
-                    s,
-                    "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                    esc(&f.date),
-                    esc(&v),
-                    esc(&ci),
-                    esc(&n)
-                );
+                t.row(f.date.clone(), vec![Cell::n(v), Cell::n(ci), Cell::n(n)]);
             }
-            s.push_str("</tbody>\n</table>\n");
-        }
-        s.push_str("</section>\n");
+            (chart(&format!("obj{k}"), r, series), Some(t))
+        };
+        objectives
+            .last_mut()
+            .expect("pushed above")
+            .measures
+            .push(Measure {
+                id: format!("{}-{}", r.objective_id, r.measure_id),
+                title: r.title.clone(),
+                status: r.status.clone(),
+                reason: r.reason.clone(),
+                key,
+                chart: trusted(chart_html),
+                recorded,
+            });
     }
-    s.push_str(METHOD);
-    Some(s)
+    Some(Page {
+        summary,
+        objectives,
+    })
 }

@@ -45,8 +45,11 @@ pub(super) struct ProfileRow {
     pub(super) comparators: Vec<(String, Option<f64>, Option<f64>)>,
 }
 
-/// Deprivation paragraphs and tables by area code.
-pub(super) fn deprivation_sections(batches: &[RecordBatch], out: &mut BTreeMap<String, String>) {
+/// Deprivation: each area's headings, summaries and tables, by area code.
+pub(super) fn deprivation_sections(
+    batches: &[RecordBatch],
+    out: &mut BTreeMap<String, Vec<Block>>,
+) {
     for b in batches {
         let c = Cols(b);
         let (code, edition, domain, summary) = (
@@ -66,21 +69,29 @@ pub(super) fn deprivation_sections(batches: &[RecordBatch], out: &mut BTreeMap<S
         );
         for i in 0..b.num_rows() {
             let s = out.entry(code[i].clone()).or_default();
-            let _ = write!(
-                s,
-                "<section aria-labelledby=\"dep-{k}\">\n<h2 id=\"dep-{k}\">Deprivation: {} ({})</h2>\n<p>{}.</p>\n<table>\n<caption>Neighbourhoods (LSOAs) among England's most deprived: {} {}</caption>\n<thead><tr><th scope=\"col\">Measure</th><th scope=\"col\">Most deprived 10%</th><th scope=\"col\">Most deprived 20%</th></tr></thead>\n<tbody>\n<tr><th scope=\"row\">Neighbourhoods (of {})</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n<tr><th scope=\"row\">Share of residents</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n</tbody>\n</table>\n</section>\n",
-                esc(&domain[i]),
-                year(edition[i]),
-                esc(&summary[i]),
-                esc(&domain[i]),
-                year(edition[i]),
-                num(lsoas[i], false),
-                num(d10[i], false),
-                num(d20[i], false),
-                pct(p10[i], false),
-                pct(p20[i], false),
-                k = i
+            let edition = year(edition[i]);
+            s.push(Block::Heading {
+                level: 2,
+                text: format!("Deprivation: {} ({edition})", domain[i]),
+                id: Some(format!("dep-{i}")),
+            });
+            s.push(Block::p(format!("{}.", summary[i])));
+            let mut t = Table::new(
+                format!(
+                    "Neighbourhoods (LSOAs) among England's most deprived: {} {edition}",
+                    domain[i]
+                ),
+                &["Measure", "Most deprived 10%", "Most deprived 20%"],
             );
+            t.row(
+                format!("Neighbourhoods (of {})", num(lsoas[i], false)),
+                vec![Cell::n(num(d10[i], false)), Cell::n(num(d20[i], false))],
+            );
+            t.row(
+                "Share of residents",
+                vec![Cell::n(pct(p10[i], false)), Cell::n(pct(p20[i], false))],
+            );
+            s.push(t.into());
         }
     }
 }

@@ -196,18 +196,19 @@ impl Frame {
 }
 
 /// A choropleth of `shapes` by `values` (code → (value, withheld)), as a
-/// figure with its legend, then the table of the same figures.
+/// figure with its legend, then the table of the same figures. `classified`
+/// says how the `breaks` were chosen ("fixed breaks", "quintiles").
 // Long: the SVG, its description, legend and table share the classes.
 pub(super) fn choropleth(
     id: &str,
     title: &str,
     shapes: &[&Shape],
     values: &Values,
-    breaks: &[f64],
+    (breaks, classified): (&[f64], &str),
     show: &dyn Fn(Option<f64>) -> String,
-) -> String {
+) -> Vec<Block> {
     let Some(frame) = Frame::new(shapes, 640.0) else {
-        return String::new();
+        return Vec::new();
     };
     let known: Vec<f64> = shapes
         .iter()
@@ -285,7 +286,7 @@ pub(super) fn choropleth(
         .map(|k| format!("class {} of {classes}, {}", k + 1, range(k)))
         .collect();
     let desc = format!(
-        "Map of {} areas shaded by quintile class ({}), darker for higher values; each area is labelled with its figure. {}.",
+        "Map of {} areas shaded by class ({classified}: {}), darker for higher values; each area is labelled with its figure. {}.",
         shapes.len(),
         classes_text.join("; "),
         described.join(", ")
@@ -329,16 +330,16 @@ pub(super) fn choropleth(
         );
     }
     let height = top + entries.len() as f64 * 18.0 + 4.0;
-    let mut s = format!(
-        "<figure>\n<svg role=\"img\" aria-labelledby=\"{id}-t {id}-d\" viewBox=\"0 0 640 {height:.0}\" width=\"640\" height=\"{height:.0}\" xmlns=\"http://www.w3.org/2000/svg\"><title id=\"{id}-t\">{t}</title><desc id=\"{id}-d\">{d}</desc>{defs}{body}{legend}</svg>\n<figcaption>{t}. Classes are fixed breaks; the legend is below the map, and the table after it gives every area's figure.</figcaption>\n</figure>\n",
+    let figure = format!(
+        "<figure>\n<svg role=\"img\" aria-labelledby=\"{id}-t {id}-d\" viewBox=\"0 0 640 {height:.0}\" width=\"640\" height=\"{height:.0}\" xmlns=\"http://www.w3.org/2000/svg\"><title id=\"{id}-t\">{t}</title><desc id=\"{id}-d\">{d}</desc>{defs}{body}{legend}</svg>\n<figcaption>{t}. Classes are {c}; the legend is below the map, and the table after it gives every area's figure.</figcaption>\n</figure>\n",
         t = esc(title),
         d = esc(&desc),
+        c = esc(classified),
         defs = patterns(id),
     );
-    let _ = write!(
-        s,
-        "<table>\n<caption>{}: the figures on the map</caption>\n<thead><tr><th scope=\"col\">Area</th><th scope=\"col\">Value</th><th scope=\"col\">Class</th></tr></thead>\n<tbody>\n",
-        esc(title)
+    let mut t = Table::new(
+        format!("{title}: the figures on the map"),
+        &["Area", "Value", "Class"],
     );
     for sh in shapes {
         let (value, withheld) = values.get(&sh.code).copied().unwrap_or((None, false));
@@ -350,16 +351,9 @@ pub(super) fn choropleth(
             ),
             (None, _) => ("–".to_string(), "no figure".to_string()),
         };
-        let _ = writeln!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td>{}</td></tr>",
-            esc(&sh.name),
-            esc(&text),
-            class
-        );
+        t.row(sh.name.clone(), vec![Cell::n(text), Cell::t(class)]);
     }
-    s.push_str("</tbody>\n</table>\n");
-    s
+    vec![Block::figure(figure), t.into()]
 }
 
 /// A locator map: `shapes` outlined, the one with `code` filled and
@@ -465,43 +459,42 @@ pub(super) fn area_map(
     name: &str,
     shapes: &BTreeMap<String, Shape>,
     values: Option<&(String, Values)>,
-) -> String {
+) -> Vec<Block> {
     let children: Vec<&Shape> = shapes.values().filter(|s| s.parent == code).collect();
     if !children.is_empty() {
         let Some((title, values)) = values else {
-            return String::new();
+            return Vec::new();
         };
-        return format!(
-            "<h2>Map</h2>\n{}",
-            choropleth(
-                "map",
-                &format!("{title}: {name}"),
-                &children,
-                values,
-                &[0.0, 10.0, 25.0, 50.0],
-                &|v| pct(v, false)
-            )
-        );
+        let mut out = vec![Block::h(2, "Map")];
+        out.extend(choropleth(
+            "map",
+            &format!("{title}: {name}"),
+            &children,
+            values,
+            (&[0.0, 10.0, 25.0, 50.0], "fixed breaks"),
+            &|v| pct(v, false),
+        ));
+        return out;
     }
     let Some(me) = shapes.get(code) else {
-        return String::new();
+        return Vec::new();
     };
     let siblings: Vec<&Shape> = shapes
         .values()
         .filter(|s| !me.parent.is_empty() && s.parent == me.parent)
         .collect();
     if siblings.len() < 2 {
-        return String::new();
+        return Vec::new();
     }
-    format!(
-        "<h2>Where it is</h2>\n{}",
-        locator(
+    vec![
+        Block::h(2, "Where it is"),
+        Block::figure(locator(
             "loc",
             &format!("{name} among its neighbouring areas"),
             &siblings,
-            code
-        )
-    )
+            code,
+        )),
+    ]
 }
 
 #[cfg(test)]
@@ -539,9 +532,14 @@ mod tests {
         values.insert("E050".to_string(), (Some(10.0), false));
         values.insert("E051".to_string(), (Some(30.0), false));
         values.insert("E052".to_string(), (None, true));
-        let html = choropleth("m", "Share <test>", &refs, &values, &[10.0, 20.0], &|v| {
-            pct(v, false)
-        });
+        let html = tpl::blocks_html(&choropleth(
+            "m",
+            "Share <test>",
+            &refs,
+            &values,
+            (&[10.0, 20.0], "fixed breaks"),
+            &|v| pct(v, false),
+        ));
         assert!(
             html.contains("role=\"img\"")
                 && html.contains("<title id=\"m-t\">Share &lt;test&gt;</title>")
@@ -555,5 +553,6 @@ mod tests {
         assert!(html.contains("Classes are fixed breaks"));
         // 10 is in the first class (up to 10), 30 in the third (over 20).
         assert!(html.contains("<td>1 of 3</td>") && html.contains("<td>3 of 3</td>"));
+        assert!(html.contains("shaded by class (fixed breaks: class 1 of 3, "));
     }
 }

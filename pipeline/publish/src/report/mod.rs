@@ -38,7 +38,7 @@ mod quality;
 mod services;
 mod spending;
 mod summary;
-mod tpl;
+pub(crate) mod tpl;
 mod workforce;
 use areas::*;
 use chart::*;
@@ -55,7 +55,7 @@ use summary::*;
 use workforce::*;
 
 pub use tpl::{BUILT_IN as BUILT_IN_TEMPLATES, TemplateError, Templates};
-use tpl::{Block, Cell, Inline, Table, trusted};
+use tpl::{Block, Cell, Inline, Table};
 
 /// Folder of the report under the output root.
 pub use eqpipe_core::layout::REPORT_DIR;
@@ -240,7 +240,7 @@ pub fn write(
         let body = crate::report::partners_page(root, &partners);
         store::write_atomic(
             &dir.join("partners.html"),
-            topic(&templates, "Partners compared", false, markup(body), false)?.as_bytes(),
+            topic(&templates, "Partners compared", false, body, false)?.as_bytes(),
         )?;
         extra.push(Link {
             label: "Partners compared: each partner's figures side by side".to_string(),
@@ -304,15 +304,6 @@ fn topic(
 /// A topic page's blocks made from one indicator's batches.
 type Section = fn(&[RecordBatch]) -> Vec<Block>;
 
-/// A section still written as markup, as blocks (none when empty).
-fn markup(html: String) -> Vec<Block> {
-    if html.is_empty() {
-        Vec::new()
-    } else {
-        vec![Block::markup(html)]
-    }
-}
-
 /// Each dataset's blocks, in the order given, from every published file of
 /// each.
 fn sections_of(
@@ -346,7 +337,7 @@ fn render(
     let mut links = Vec::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
 
-    let mut deprivation: BTreeMap<String, String> = BTreeMap::new();
+    let mut deprivation: BTreeMap<String, Vec<Block>> = BTreeMap::new();
     let mut deprived_batches = Vec::new();
     for (_, file) in outputs.get("deprivation_profile").into_iter().flatten() {
         if let Some((batches, _)) = read(file) {
@@ -368,8 +359,8 @@ fn render(
                 "area.html",
                 minijinja::context! {
                     title => format!("{} ({code}): community profile", area.name),
-                    map => trusted(area_map(&code, &area.name, &shapes, deprived.as_ref())),
-                    deprivation => trusted(deprivation.get(&code).cloned().unwrap_or_default()),
+                    map => area_map(&code, &area.name, &shapes, deprived.as_ref()),
+                    deprivation => deprivation.get(&code).map(Vec::as_slice).unwrap_or_default(),
                     comparators => &area.comparators,
                     tables => &area.tables,
                 },
@@ -401,12 +392,10 @@ fn render(
     let mut workforce = sections_of(
         &outputs,
         &[
-            ("workforce_representation", |b| {
-                markup(representation_section(b))
-            }),
-            ("workforce_flows", |b| markup(flows_section(b))),
-            ("pay_gap", |b| markup(pay_gap_section(b))),
-            ("workforce_benchmark", |b| markup(benchmark_section(b))),
+            ("workforce_representation", representation_section),
+            ("workforce_flows", flows_section),
+            ("pay_gap", pay_gap_section),
+            ("workforce_benchmark", benchmark_section),
         ],
     );
     workforce.extend(pay_benchmark_section(
@@ -434,16 +423,20 @@ fn render(
         &read_all(crate::objectives::PROGRESS),
         &read_all(crate::objectives::HISTORY),
     );
+    let mut index_links = Vec::new();
+    if let Some(page) = objectives {
+        let html = templates.render(
+            "objectives.html",
+            minijinja::context! { title => "Equality objectives: progress", ..minijinja::Value::from_serialize(&page) },
+        )?;
+        store::write_atomic(&dir.join("objectives.html"), html.as_bytes())?;
+        index_links.push(Link {
+            href: "objectives.html".into(),
+            label: "Equality objectives: progress against each target".into(),
+        });
+    }
     // (file, title, [c] note, method link, sections, the index's words)
     let pages = [
-        (
-            "objectives.html",
-            "Equality objectives: progress",
-            false,
-            false,
-            objectives.map(markup).unwrap_or_default(),
-            "Equality objectives: progress against each target",
-        ),
         (
             "workforce.html",
             "Our workforce",
@@ -485,7 +478,6 @@ fn render(
             "Where our money goes: spending with local, VCSE and SME suppliers, and grants to voluntary groups",
         ),
     ];
-    let mut index_links = Vec::new();
     for (file, page_title, note, method, sections, label) in pages {
         if sections.is_empty() {
             continue;

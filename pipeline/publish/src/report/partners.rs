@@ -9,10 +9,10 @@ pub(super) type Comparison = BTreeMap<Vec<String>, BTreeMap<usize, (Option<f64>,
 /// headline figures of every partner and of the partnership side by side.
 /// Only published (disclosure-controlled) values appear; a withheld one
 /// stays withheld ([c]).
-pub(crate) fn partners_page(root: &Path, partners: &[String]) -> String {
-    let mut body = format!(
-        "<p class=\"note\">Each partner's figures and the partnership's, from the published files. {SUPPRESSED_NOTE} Cells are also withheld where a partner's figure could be worked out from the partnership's and the other partners'.</p>\n"
-    );
+pub(crate) fn partners_page(root: &Path, partners: &[String]) -> Vec<Block> {
+    let mut body = vec![Block::note(format!(
+        "Each partner's figures and the partnership's, from the published files. {SUPPRESSED_NOTE} Cells are also withheld where a partner's figure could be worked out from the partnership's and the other partners'."
+    ))];
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join(eqpipe_core::layout::INDICATORS_DIR))
         .into_iter()
         .flatten()
@@ -92,34 +92,30 @@ pub(crate) fn partners_page(root: &Path, partners: &[String]) -> String {
         if table.is_empty() {
             continue;
         }
-        let _ = write!(
-            body,
-            "<h2>{}</h2>\n<table>\n<caption>{} (<code>{}</code>), each partner and the partnership</caption>\n<thead><tr><th scope=\"col\">Figure</th>",
-            esc(title),
-            esc(title),
-            esc(&name)
+        let mut head = vec!["Figure"];
+        head.extend(heads.iter().map(String::as_str));
+        let mut t = Table::new(
+            format!("{title} ({name}), each partner and the partnership"),
+            &head,
         );
-        for h in &heads {
-            let _ = write!(body, "<th scope=\"col\">{}</th>", esc(h));
-        }
-        body.push_str("</tr></thead>\n<tbody>\n");
         for (key, cells) in &table {
-            let _ = write!(body, "<tr><th scope=\"row\">{}</th>", esc(&key.join(" · ")));
-            for level in 0..heads.len() {
-                let text = match cells.get(&level) {
-                    Some((v, s)) if unit == "%" => pct(*v, *s),
-                    Some((v, s)) => match (v, s) {
-                        (_, true) => "[c]".into(),
-                        (Some(v), _) => format!("{v:.1}"),
-                        (None, _) => "–".into(),
-                    },
-                    None => "–".into(),
-                };
-                let _ = write!(body, "<td class=\"n\">{}</td>", esc(&text));
-            }
-            body.push_str("</tr>\n");
+            let row = (0..heads.len())
+                .map(|level| {
+                    Cell::n(match cells.get(&level) {
+                        Some((v, s)) if unit == "%" => pct(*v, *s),
+                        Some((v, s)) => match (v, s) {
+                            (_, true) => "[c]".into(),
+                            (Some(v), _) => format!("{v:.1}"),
+                            (None, _) => "–".into(),
+                        },
+                        None => "–".into(),
+                    })
+                })
+                .collect();
+            t.row(key.join(" · "), row);
         }
-        body.push_str("</tbody>\n</table>\n");
+        body.push(Block::h(2, title));
+        body.push(t.into());
     }
     body
 }

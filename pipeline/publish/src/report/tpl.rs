@@ -1,13 +1,13 @@
 //! The report's templates: one per page kind (`index.html`, `area.html`,
-//! `topic.html`, `pack.html`) on a shared frame (`base.html`), pieces
+//! `topic.html`, `pack.html`, `objectives.html`) on a shared frame (`base.html`), pieces
 //! (`macros.html`) and the style sheet (`report.css`), all in
 //! `pipeline/publish/templates/` and built into the binary. A council's
 //! designer changes a page without reading Rust: `[report] templates` names
 //! a folder whose files replace the built-in ones of the same name
 //! (`eqpipe report-templates DIR` writes the built-in set out to start
 //! from). MiniJinja escapes every value in an `.html` template; only the
-//! markup eqpipe draws itself (charts, maps and the sections not yet given
-//! their own template) is passed as trusted. Undefined names are errors, so
+//! drawings eqpipe makes itself (SVG charts and maps) are passed as
+//! trusted. Undefined names are errors, so
 //! a misspelt field fails the report by template, line and name instead of
 //! printing nothing.
 
@@ -17,13 +17,17 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 use serde::Serialize;
 
 /// The built-in templates, by name.
-pub const BUILT_IN: [(&str, &str); 7] = [
+pub const BUILT_IN: [(&str, &str); 8] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("macros.html", include_str!("../../templates/macros.html")),
     ("index.html", include_str!("../../templates/index.html")),
     ("area.html", include_str!("../../templates/area.html")),
     ("topic.html", include_str!("../../templates/topic.html")),
     ("pack.html", include_str!("../../templates/pack.html")),
+    (
+        "objectives.html",
+        include_str!("../../templates/objectives.html"),
+    ),
     ("report.css", include_str!("../../templates/report.css")),
 ];
 
@@ -189,11 +193,14 @@ pub(crate) struct Row {
     pub cells: Vec<Cell>,
 }
 
-/// A cell's text; figures are right-aligned in tabular digits.
+/// A cell's text; figures are right-aligned in tabular digits, names of
+/// files and codes set as code.
 #[derive(Debug, Serialize)]
 pub(crate) struct Cell {
     pub text: String,
     pub numeric: bool,
+    pub code: bool,
+    pub strong: bool,
 }
 
 impl Cell {
@@ -202,6 +209,8 @@ impl Cell {
         Cell {
             text: text.into(),
             numeric: true,
+            code: false,
+            strong: false,
         }
     }
     /// Words.
@@ -209,6 +218,17 @@ impl Cell {
         Cell {
             text: text.into(),
             numeric: false,
+            code: false,
+            strong: false,
+        }
+    }
+    /// A file's name or a code (nothing shown when empty).
+    pub(crate) fn code(text: impl Into<String>) -> Cell {
+        Cell {
+            text: text.into(),
+            numeric: false,
+            code: true,
+            strong: false,
         }
     }
 }
@@ -249,9 +269,6 @@ pub(crate) enum Block {
     Table { table: Table },
     /// A chart or map eqpipe drew (trusted markup).
     Figure { html: Value },
-    /// A section eqpipe still writes as markup itself (trusted), until it
-    /// is given blocks of its own.
-    Markup { html: Value },
 }
 
 /// A run of text in a paragraph: plain, strong, code, or a link.
@@ -333,15 +350,6 @@ impl Block {
     }
 }
 
-impl Block {
-    /// A section written as markup (trusted): see [`Block::Markup`].
-    pub(crate) fn markup(html: String) -> Block {
-        Block::Markup {
-            html: trusted(html),
-        }
-    }
-}
-
 impl From<Table> for Block {
     fn from(table: Table) -> Block {
         Block::Table { table }
@@ -371,6 +379,20 @@ pub(crate) fn stamp(ts: &str) -> Stamp {
             text: ts.to_string(),
         },
     }
+}
+
+/// Blocks as the built-in `blocks` macro writes them (for tests).
+#[cfg(test)]
+pub(crate) fn blocks_html(blocks: &[Block]) -> String {
+    Templates::load(None)
+        .expect("the built-in templates compile")
+        .env
+        .render_named_str(
+            "t.html",
+            "{% import \"macros.html\" as m %}{{ m.blocks(b) }}",
+            minijinja::context! { b => blocks },
+        )
+        .expect("the blocks render")
 }
 
 #[cfg(test)]

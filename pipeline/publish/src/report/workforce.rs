@@ -5,7 +5,7 @@ use super::*;
 /// Organisations' published workforce shares side by side, for the latest
 /// year of returns: each category's share, its Census share in the
 /// organisation's area, and the median of the organisations.
-pub(super) fn benchmark_section(batches: &[RecordBatch]) -> String {
+pub(super) fn benchmark_section(batches: &[RecordBatch]) -> Vec<Block> {
     struct R {
         year: i32,
         published: String,
@@ -69,42 +69,55 @@ pub(super) fn benchmark_section(batches: &[RecordBatch]) -> String {
         }
     }
     let Some(latest) = rows.iter().map(|r| r.year).max() else {
-        return String::new();
+        return Vec::new();
     };
-    let mut s = format!(
-        "<h2>How we compare with other employers, {latest}</h2>\n<p>Each organisation's published workforce return: the share of employees who gave an answer in each group, the same group's share of the organisation's area at the 2021 Census, and the median of the organisations that published that year. A rank of 1 is the highest share.</p>\n"
-    );
+    let mut s = vec![
+        Block::h(2, format!("How we compare with other employers, {latest}")),
+        Block::p(
+            "Each organisation's published workforce return: the share of employees who gave an answer in each group, the same group's share of the organisation's area at the 2021 Census, and the median of the organisations that published that year. A rank of 1 is the highest share.",
+        ),
+    ];
     let characteristics: BTreeSet<&str> = rows
         .iter()
         .filter(|r| r.year == latest)
         .map(|r| r.characteristic.as_str())
         .collect();
     for ch in characteristics {
-        let _ = write!(
-            s,
-            "<table>\n<caption>Published workforce returns, {latest}: {}</caption>\n<thead><tr><th scope=\"col\">Organisation</th><th scope=\"col\">Return</th><th scope=\"col\">Group</th><th scope=\"col\">Share</th><th scope=\"col\">Area (Census 2021)</th><th scope=\"col\">Median of organisations</th><th scope=\"col\">Rank</th></tr></thead>\n<tbody>\n",
-            esc(characteristic_title(ch))
+        let mut t = Table::new(
+            format!(
+                "Published workforce returns, {latest}: {}",
+                characteristic_title(ch)
+            ),
+            &[
+                "Organisation",
+                "Return",
+                "Group",
+                "Share",
+                "Area (Census 2021)",
+                "Median of organisations",
+                "Rank",
+            ],
         );
         for r in rows
             .iter()
             .filter(|r| r.year == latest && r.characteristic == ch)
         {
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(&r.org),
-                esc(&r.published),
-                esc(&label(&r.category)),
-                pct(r.share, false),
-                pct(r.census, false),
-                pct(r.median, false),
-                match (r.rank, r.peers) {
-                    (Some(k), Some(n)) => format!("{k:.0} of {n:.0}"),
-                    _ => "–".into(),
-                }
+            t.row(
+                r.org.clone(),
+                vec![
+                    Cell::t(r.published.clone()),
+                    Cell::t(label(&r.category)),
+                    Cell::n(pct(r.share, false)),
+                    Cell::n(pct(r.census, false)),
+                    Cell::n(pct(r.median, false)),
+                    Cell::n(match (r.rank, r.peers) {
+                        (Some(k), Some(n)) => format!("{k:.0} of {n:.0}"),
+                        _ => "–".into(),
+                    }),
+                ],
             );
         }
-        s.push_str("</tbody>\n</table>\n");
+        s.push(t.into());
     }
     s
 }
@@ -142,12 +155,12 @@ struct R {
 /// The representation section: per characteristic, the organisation's
 /// latest snapshot against the comparator (a chart and a table), then
 /// women, ethnic minority and disabled shares by grade.
-pub(super) fn representation_section(batches: &[RecordBatch]) -> String {
+pub(super) fn representation_section(batches: &[RecordBatch]) -> Vec<Block> {
     let (rows, snapshots) = representation_rows(batches);
     let Some((_, latest)) = snapshots.iter().next_back().cloned() else {
-        return String::new();
+        return Vec::new();
     };
-    let mut s = format!("<h2>Workforce representation, {}</h2>\n", esc(&latest));
+    let mut s = vec![Block::h(2, format!("Workforce representation, {latest}"))];
     let comparator = rows.iter().find_map(|r| r.cmp_name.clone());
     let cmp_label = comparator.clone().unwrap_or_else(|| "Population".into());
     let first_cmp = comparator.clone();
@@ -239,7 +252,7 @@ fn representation_rows(batches: &[RecordBatch]) -> (Vec<R>, BTreeSet<(i32, Strin
 
 /// One characteristic: a chart (up to 25 groups) and the table of the
 /// organisation's groups against the comparator.
-fn characteristic_table(s: &mut String, ch: &str, org: &[&R], cmp_label: &str, latest: &str) {
+fn characteristic_table(s: &mut Vec<Block>, ch: &str, org: &[&R], cmp_label: &str, latest: &str) {
     let id = slug(ch);
     let title = characteristic_title(ch);
     let shown: Vec<&&R> = org
@@ -261,20 +274,23 @@ fn characteristic_table(s: &mut String, ch: &str, org: &[&R], cmp_label: &str, l
                 values: shown.iter().map(|r| r.cmp).collect(),
             },
         ];
-        s.push_str(&bar_chart(
+        s.push(Block::figure(bar_chart(
             &format!("r-{id}"),
             &format!("{title}: workforce compared with {cmp_label}"),
             &cats,
             &series,
-        ));
+        )));
     }
-    let _ = write!(
-        s,
-        "<table>\n<caption>{}: workforce at {} compared with {}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Employees</th><th scope=\"col\">Workforce share</th><th scope=\"col\">{}</th><th scope=\"col\">Representation ratio</th><th scope=\"col\">Change since previous snapshot (percentage points)</th></tr></thead>\n<tbody>\n",
-        esc(title),
-        esc(latest),
-        esc(cmp_label),
-        esc(cmp_label)
+    let mut t = Table::new(
+        format!("{title}: workforce at {latest} compared with {cmp_label}"),
+        &[
+            "Group",
+            "Employees",
+            "Workforce share",
+            cmp_label,
+            "Representation ratio",
+            "Change since previous snapshot (percentage points)",
+        ],
     );
     for r in org {
         let ratio = match (r.ratio, r.suppressed) {
@@ -287,21 +303,23 @@ fn characteristic_table(s: &mut String, ch: &str, org: &[&R], cmp_label: &str, l
             (Some(v), _) => format!("{v:+.1}"),
             _ => "–".into(),
         };
-        let _ = writeln!(
-            s,
-            "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{ratio}</td><td class=\"n\">{change}</td></tr>",
-            esc(&label(&r.category)),
-            num(r.count, r.suppressed),
-            pct(r.share, r.suppressed),
-            pct(r.cmp, false)
+        t.row(
+            label(&r.category),
+            vec![
+                Cell::n(num(r.count, r.suppressed)),
+                Cell::n(pct(r.share, r.suppressed)),
+                Cell::n(pct(r.cmp, false)),
+                Cell::n(ratio),
+                Cell::n(change),
+            ],
         );
     }
-    s.push_str("</tbody>\n</table>\n");
+    s.push(t.into());
 }
 
 /// Representation by grade: female, ethnic minority and disabled shares
 /// of each grade band and of the senior grades.
-fn grades_table(s: &mut String, rows: &[R], latest: &str, first_cmp: &Option<String>) {
+fn grades_table(s: &mut Vec<Block>, rows: &[R], latest: &str, first_cmp: &Option<String>) {
     // Representation by grade: female and ethnic minority shares.
     let grades: Vec<String> = {
         let mut g: Vec<String> = rows
@@ -349,8 +367,8 @@ fn grades_table(s: &mut String, rows: &[R], latest: &str, first_cmp: &Option<Str
             .collect();
         let val = |r: &Option<&R>| r.and_then(|r| if r.suppressed { None } else { r.share });
         let cats: Vec<String> = scopes.iter().map(|(g, _)| g.clone()).collect();
-        s.push_str("<h2>Representation by grade</h2>\n");
-        s.push_str(&bar_chart(
+        s.push(Block::h(2, "Representation by grade"));
+        s.push(Block::figure(bar_chart(
             "grades",
             "Share of each grade who are women, and who are disabled",
             &cats,
@@ -364,8 +382,16 @@ fn grades_table(s: &mut String, rows: &[R], latest: &str, first_cmp: &Option<Str
                     values: disabled.iter().map(val).collect(),
                 },
             ],
-        ));
-        s.push_str("<table>\n<caption>Representation by grade</caption>\n<thead><tr><th scope=\"col\">Grade</th><th scope=\"col\">Women</th><th scope=\"col\">Ethnic groups other than White</th><th scope=\"col\">Disabled</th></tr></thead>\n<tbody>\n");
+        )));
+        let mut t = Table::new(
+            "Representation by grade",
+            &[
+                "Grade",
+                "Women",
+                "Ethnic groups other than White",
+                "Disabled",
+            ],
+        );
         for (k, (g, _)) in scopes.iter().enumerate() {
             let show = |r: &Option<&R>| {
                 r.map(|r| pct(r.share, r.suppressed))
@@ -378,20 +404,23 @@ fn grades_table(s: &mut String, rows: &[R], latest: &str, first_cmp: &Option<Str
                     pct(r.share.map(|w| 100.0 - w), false)
                 }
             });
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(g),
-                show(&female[k]),
-                minority.unwrap_or_else(|| "–".into()),
-                show(&disabled[k])
+            t.row(
+                g.clone(),
+                vec![
+                    Cell::n(show(&female[k])),
+                    Cell::n(minority.unwrap_or_else(|| "–".into())),
+                    Cell::n(show(&disabled[k])),
+                ],
             );
         }
-        s.push_str("</tbody>\n</table>\n<p class=\"note\">Shares are of employees in the grade who stated the characteristic.</p>\n");
+        s.push(t.into());
+        s.push(Block::note(
+            "Shares are of employees in the grade who stated the characteristic.",
+        ));
     }
 }
 
-pub(super) fn flows_section(batches: &[RecordBatch]) -> String {
+pub(super) fn flows_section(batches: &[RecordBatch]) -> Vec<Block> {
     struct F {
         end_day: i32,
         period: String,
@@ -434,7 +463,7 @@ pub(super) fn flows_section(batches: &[RecordBatch]) -> String {
             });
         }
     }
-    let mut s = String::new();
+    let mut s = Vec::new();
     let latest = |m: &str| {
         rows.iter()
             .filter(|r| r.measure == m)
@@ -447,11 +476,17 @@ pub(super) fn flows_section(batches: &[RecordBatch]) -> String {
         _ => "–".into(),
     };
     if let Some((day, period)) = latest("relative_likelihood_appointed") {
-        let _ = write!(
-            s,
-            "<h2>Recruitment, {}</h2>\n<p>Relative likelihood of appointment from shortlisting (NHS WRES and WDES method): the reference group's likelihood divided by the group's. 1 means equal; above 1, the reference group is more likely to be appointed once shortlisted.</p>\n<table>\n<caption>Relative likelihood of appointment from shortlisting, {}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Compared with</th><th scope=\"col\">Shortlisted</th><th scope=\"col\">Appointed</th><th scope=\"col\">Relative likelihood</th></tr></thead>\n<tbody>\n",
-            esc(&period),
-            esc(&period)
+        s.push(Block::h(2, format!("Recruitment, {period}")));
+        s.push(Block::p("Relative likelihood of appointment from shortlisting (NHS WRES and WDES method): the reference group's likelihood divided by the group's. 1 means equal; above 1, the reference group is more likely to be appointed once shortlisted."));
+        let mut t = Table::new(
+            format!("Relative likelihood of appointment from shortlisting, {period}"),
+            &[
+                "Group",
+                "Compared with",
+                "Shortlisted",
+                "Appointed",
+                "Relative likelihood",
+            ],
         );
         for r in rows
             .iter()
@@ -462,37 +497,37 @@ pub(super) fn flows_section(batches: &[RecordBatch]) -> String {
                 "disability" => "Not disabled",
                 _ => "Male",
             };
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td>{reference}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(&label(&r.group)),
-                num(r.d, r.suppressed),
-                num(r.n, r.suppressed),
-                ratio(r)
+            t.row(
+                label(&r.group),
+                vec![
+                    Cell::t(reference),
+                    Cell::n(num(r.d, r.suppressed)),
+                    Cell::n(num(r.n, r.suppressed)),
+                    Cell::n(ratio(r)),
+                ],
             );
         }
-        s.push_str("</tbody>\n</table>\n");
+        s.push(t.into());
     }
     if let Some((day, period)) = latest("leaving_rate_pct") {
-        let _ = write!(
-            s,
-            "<h2>Leavers, {}</h2>\n<table>\n<caption>Leaving rate by age band, {}</caption>\n<thead><tr><th scope=\"col\">Age band</th><th scope=\"col\">Employees at the start</th><th scope=\"col\">Left</th><th scope=\"col\">Leaving rate</th></tr></thead>\n<tbody>\n",
-            esc(&period),
-            esc(&period)
+        s.push(Block::h(2, format!("Leavers, {period}")));
+        let mut t = Table::new(
+            format!("Leaving rate by age band, {period}"),
+            &["Age band", "Employees at the start", "Left", "Leaving rate"],
         );
         for r in rows.iter().filter(|r| {
             r.end_day == day && r.measure == "leaving_rate_pct" && r.dimension == "age_band"
         }) {
-            let _ = writeln!(
-                s,
-                "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(&label(&r.group)),
-                num(r.d, r.suppressed),
-                num(r.n, r.suppressed),
-                pct(r.value, r.suppressed)
+            t.row(
+                label(&r.group),
+                vec![
+                    Cell::n(num(r.d, r.suppressed)),
+                    Cell::n(num(r.n, r.suppressed)),
+                    Cell::n(pct(r.value, r.suppressed)),
+                ],
             );
         }
-        s.push_str("</tbody>\n</table>\n");
+        s.push(t.into());
     }
     s
 }
@@ -500,20 +535,20 @@ pub(super) fn flows_section(batches: &[RecordBatch]) -> String {
 /// The pay gap section: the statutory gender pay gap and quarter pay
 /// bands, the ethnicity and disability gaps by group, and the gender gap
 /// over time.
-pub(super) fn pay_gap_section(batches: &[RecordBatch]) -> String {
+pub(super) fn pay_gap_section(batches: &[RecordBatch]) -> Vec<Block> {
     let rows = pay_gap_rows(batches);
     let Some(latest) = rows
         .iter()
         .max_by_key(|r| r.day)
         .map(|r| r.snapshot.clone())
     else {
-        return String::new();
+        return Vec::new();
     };
     let gaps = PayGaps { rows, latest };
-    let mut s = format!(
-        "<h2>Pay gaps, snapshot {}</h2>\n<p>A positive gap means the group's pay is lower than the reference group's.</p>\n",
-        esc(&gaps.latest)
-    );
+    let mut s = vec![
+        Block::h(2, format!("Pay gaps, snapshot {}", gaps.latest)),
+        Block::p("A positive gap means the group's pay is lower than the reference group's."),
+    ];
     gaps.gender(&mut s);
     gaps.by_group(&mut s);
     gaps.trend(&mut s);
@@ -588,10 +623,10 @@ impl PayGaps {
     }
 
     /// Gender pay gap: the statutory figures, and the quarter pay bands.
-    fn gender(&self, s: &mut String) {
+    fn gender(&self, s: &mut Vec<Block>) {
         // Gender pay gap: the statutory figures.
         if self.find("sex", "mean_hourly_gap_pct", "F").is_some() {
-            s.push_str("<table>\n<caption>Gender pay gap (statutory measures)</caption>\n<thead><tr><th scope=\"col\">Measure</th><th scope=\"col\">Value</th></tr></thead>\n<tbody>\n");
+            let mut t = Table::new("Gender pay gap (statutory measures)", &["Measure", "Value"]);
             for (m, g, text) in [
                 ("mean_hourly_gap_pct", "F", "Mean hourly pay gap"),
                 ("median_hourly_gap_pct", "F", "Median hourly pay gap"),
@@ -600,13 +635,9 @@ impl PayGaps {
                 ("pct_receiving_bonus", "M", "Men receiving a bonus"),
                 ("pct_receiving_bonus", "F", "Women receiving a bonus"),
             ] {
-                let _ = writeln!(
-                    s,
-                    "<tr><th scope=\"row\">{text}</th><td class=\"n\">{}</td></tr>",
-                    self.show("sex", m, g)
-                );
+                t.row(text, vec![Cell::n(self.show("sex", m, g))]);
             }
-            s.push_str("</tbody>\n</table>\n");
+            s.push(t.into());
             let quartiles = [
                 ("lower_quartile_pct", "Lower quarter"),
                 ("lower_middle_quartile_pct", "Lower middle quarter"),
@@ -617,7 +648,7 @@ impl PayGaps {
                 self.find("sex", m, g)
                     .and_then(|r| if r.suppressed { None } else { r.value })
             };
-            s.push_str(&bar_chart(
+            s.push(Block::figure(bar_chart(
                 "quartiles",
                 "Women and men in each quarter pay band",
                 &quartiles
@@ -634,22 +665,26 @@ impl PayGaps {
                         values: quartiles.iter().map(|q| val(q.0, "M")).collect(),
                     },
                 ],
-            ));
-            s.push_str("<table>\n<caption>Quarter pay bands: share of women and men</caption>\n<thead><tr><th scope=\"col\">Pay band</th><th scope=\"col\">Women</th><th scope=\"col\">Men</th></tr></thead>\n<tbody>\n");
+            )));
+            let mut t = Table::new(
+                "Quarter pay bands: share of women and men",
+                &["Pay band", "Women", "Men"],
+            );
             for (m, text) in quartiles {
-                let _ = writeln!(
-                    s,
-                    "<tr><th scope=\"row\">{text}</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                    self.show("sex", m, "F"),
-                    self.show("sex", m, "M")
+                t.row(
+                    text,
+                    vec![
+                        Cell::n(self.show("sex", m, "F")),
+                        Cell::n(self.show("sex", m, "M")),
+                    ],
                 );
             }
-            s.push_str("</tbody>\n</table>\n");
+            s.push(t.into());
         }
     }
 
     /// Ethnicity and disability gaps, group by group.
-    fn by_group(&self, s: &mut String) {
+    fn by_group(&self, s: &mut Vec<Block>) {
         for (dim, title) in [
             ("ethnicity", "Ethnicity pay gap (against White British)"),
             (
@@ -673,31 +708,37 @@ impl PayGaps {
             if groups.is_empty() {
                 continue;
             }
-            let _ = write!(
-                s,
-                "<table>\n<caption>{title}</caption>\n<thead><tr><th scope=\"col\">Group</th><th scope=\"col\">Mean hourly gap</th><th scope=\"col\">Median hourly gap</th><th scope=\"col\">Mean bonus gap</th><th scope=\"col\">Median bonus gap</th></tr></thead>\n<tbody>\n"
+            let mut t = Table::new(
+                title,
+                &[
+                    "Group",
+                    "Mean hourly gap",
+                    "Median hourly gap",
+                    "Mean bonus gap",
+                    "Median bonus gap",
+                ],
             );
             for g in &groups {
-                let _ = writeln!(
-                    s,
-                    "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                    esc(&label(g)),
-                    self.show(dim, "mean_hourly_gap_pct", g),
-                    self.show(dim, "median_hourly_gap_pct", g),
-                    self.show(dim, "mean_bonus_gap_pct", g),
-                    self.show(dim, "median_bonus_gap_pct", g)
+                t.row(
+                    label(g),
+                    vec![
+                        Cell::n(self.show(dim, "mean_hourly_gap_pct", g)),
+                        Cell::n(self.show(dim, "median_hourly_gap_pct", g)),
+                        Cell::n(self.show(dim, "mean_bonus_gap_pct", g)),
+                        Cell::n(self.show(dim, "median_bonus_gap_pct", g)),
+                    ],
                 );
             }
-            let _ = writeln!(
-                s,
-                "</tbody>\n</table>\n<p class=\"note\">Employees who did not state it: {} of all employees; they are left out of the gaps.</p>",
+            s.push(t.into());
+            s.push(Block::note(format!(
+                "Employees who did not state it: {} of all employees; they are left out of the gaps.",
                 self.show(dim, "not_disclosed_pct", "not_disclosed")
-            );
+            )));
         }
     }
 
     /// The gender gap over snapshots.
-    fn trend(&self, s: &mut String) {
+    fn trend(&self, s: &mut Vec<Block>) {
         // Trend of the gender gap over snapshots.
         let mut by_snapshot: BTreeMap<i32, (String, Option<&P>, Option<&P>)> = BTreeMap::new();
         for r in self
@@ -715,17 +756,17 @@ impl PayGaps {
             }
         }
         if by_snapshot.len() > 1 {
-            s.push_str("<table>\n<caption>Gender pay gap over time</caption>\n<thead><tr><th scope=\"col\">Snapshot</th><th scope=\"col\">Mean hourly gap</th><th scope=\"col\">Median hourly gap</th></tr></thead>\n<tbody>\n");
+            let mut t = Table::new(
+                "Gender pay gap over time",
+                &["Snapshot", "Mean hourly gap", "Median hourly gap"],
+            );
             for (snapshot, mean, median) in by_snapshot.values() {
-                let _ = writeln!(
-                    s,
-                    "<tr><th scope=\"row\">{}</th><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                    esc(snapshot),
-                    show_row(*mean),
-                    show_row(*median)
+                t.row(
+                    snapshot.clone(),
+                    vec![Cell::n(show_row(*mean)), Cell::n(show_row(*median))],
                 );
             }
-            s.push_str("</tbody>\n</table>\n");
+            s.push(t.into());
         }
     }
 }
