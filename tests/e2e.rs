@@ -1937,6 +1937,57 @@ fn maps_state_the_published_figures(out: &Path, report: &Path) {
     let ward = std::fs::read_to_string(report.join(format!("area-{}.html", wards[6].0))).unwrap();
     assert!(ward.contains("<h2>Where it is</h2>"));
     assert!(ward.contains(&format!("with {} shown filled and hatched", wards[6].1)));
+
+    // The spending page maps the latest year's grants by ward: every ward
+    // of the raw boundaries, at the published vcse_grants amount or £0.
+    let (_, _, _, batches) = read_parquet(&out.join("indicators/vcse_grants/part-0.parquet"));
+    let mut by_ward: HashMap<String, f64> = HashMap::new();
+    let mut latest = (i32::MIN, String::new());
+    let mut rows = Vec::new();
+    for b in &batches {
+        let start = b
+            .column_by_name("period_start")
+            .unwrap()
+            .as_primitive::<arrow_array::types::Date32Type>();
+        let amount = f64s(b, "amount");
+        for i in 0..b.num_rows() {
+            if text_at(b, "dimension", i).as_deref() == Some("ward") {
+                let period = text_at(b, "period", i).unwrap();
+                if start.value(i) > latest.0 {
+                    latest = (start.value(i), period.clone());
+                }
+                rows.push((period, text_at(b, "group", i).unwrap(), amount.value(i)));
+            }
+        }
+    }
+    for (period, ward, amount) in rows {
+        if period == latest.1 {
+            *by_ward.entry(ward).or_default() += amount;
+        }
+    }
+    assert!(!by_ward.is_empty(), "the demo places some grants in wards");
+    let spending = std::fs::read_to_string(report.join("spending.html")).unwrap();
+    let map = &spending[spending
+        .find(&format!("<h3>Grant funding by ward, {}</h3>", latest.1))
+        .expect("a grants map")..];
+    assert!(map.contains("<svg role=\"img\" aria-labelledby=\"grants-map-t grants-map-d\""));
+    for (code, name) in &wards {
+        let v = by_ward.get(code).copied().unwrap_or(0.0).round() as u64;
+        let pounds = {
+            let d = v.to_string();
+            let mut o = String::new();
+            for (k, c) in d.chars().enumerate() {
+                if k > 0 && (d.len() - k).is_multiple_of(3) {
+                    o.push(',');
+                }
+                o.push(c);
+            }
+            format!("£{o}")
+        };
+        let name = name.replace('&', "&amp;").replace('\'', "&#39;");
+        let row = format!("<tr><th scope=\"row\">{name}</th><td class=\"n\">{pounds}</td>");
+        assert!(map.contains(&row), "{row}");
+    }
 }
 
 /// The demo's evidence pack: a section for each of the nine protected

@@ -356,6 +356,27 @@ pub(super) fn choropleth(
     vec![Block::figure(figure), t.into()]
 }
 
+/// Quintile breaks of `values` (R's type 7 quantiles at 20, 40, 60 and
+/// 80%), each kept once: five classes with about equal numbers of areas,
+/// fewer where values tie (many wards at £0).
+pub(super) fn quintile_breaks(values: &[f64]) -> Vec<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    let mut out: Vec<f64> = Vec::new();
+    if v.is_empty() {
+        return out;
+    }
+    for p in [0.2, 0.4, 0.6, 0.8] {
+        let h = (v.len() - 1) as f64 * p;
+        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+        let q = v[lo] + (h - lo as f64) * (v[hi] - v[lo]);
+        if out.last().is_none_or(|l| (q - l).abs() > 1e-9) {
+            out.push(q);
+        }
+    }
+    out
+}
+
 /// A locator map: `shapes` outlined, the one with `code` filled and
 /// hatched, its name written on it.
 pub(super) fn locator(id: &str, title: &str, shapes: &[&Shape], code: &str) -> String {
@@ -509,6 +530,34 @@ mod tests {
         }
         // White on #08519c (ColorBrewer's darkest blue) is above AAA's 7:1.
         assert!(contrast("#08519c", "#ffffff") > 7.0);
+    }
+
+    #[test]
+    fn quintile_breaks_are_r_type_7_and_ties_collapse() {
+        // 1..=11: the 20% quantile is at h = 2 (value 3), 40% at 4 (5), ...
+        let v: Vec<f64> = (1..=11).map(f64::from).collect();
+        assert_eq!(quintile_breaks(&v), [3.0, 5.0, 7.0, 9.0]);
+        // Interpolated: 1..=4 at 20% is h = 0.6, 1.6.
+        let q = quintile_breaks(&[4.0, 1.0, 3.0, 2.0]);
+        assert!(
+            (q[0] - 1.6).abs() < 1e-12 && (q[3] - 3.4).abs() < 1e-12,
+            "{q:?}"
+        );
+        // Twenty wards at 0 and four with money: one break, at 0.
+        let mut v = vec![0.0; 20];
+        v.extend([10.0, 20.0, 30.0, 40.0]);
+        assert_eq!(quintile_breaks(&v), [0.0]);
+        // Ten at 0, ten at 10 to 100: 20% and 40% tie at 0; 60% is at
+        // h = 11.4 (20 + 0.4 x 10), 80% at h = 15.2 (60 + 0.2 x 10).
+        let mut v = vec![0.0; 10];
+        v.extend((1..=10).map(|k| f64::from(k) * 10.0));
+        let q = quintile_breaks(&v);
+        assert_eq!(q.len(), 3, "{q:?}");
+        assert!(
+            q[0] == 0.0 && (q[1] - 24.0).abs() < 1e-9 && (q[2] - 62.0).abs() < 1e-9,
+            "{q:?}"
+        );
+        assert!(quintile_breaks(&[]).is_empty());
     }
 
     #[test]

@@ -403,13 +403,16 @@ fn render(
         &pay_gap,
     ));
     let services = sections_of(&outputs, &[("service_equity", services_section)]);
-    let spending = sections_of(
+    let mut spending = sections_of(
         &outputs,
         &[
             ("social_value", social_value_section),
             ("vcse_grants", grants_section),
         ],
     );
+    if !spending.is_empty() {
+        spending.extend(grants_map(&read_all("vcse_grants"), &shapes));
+    }
     let community = sections_of(
         &outputs,
         &[

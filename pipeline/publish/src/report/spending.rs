@@ -255,6 +255,83 @@ pub(super) fn grants_section(batches: &[RecordBatch]) -> Vec<Block> {
     s
 }
 
+/// A map of the latest year's grant funding by ward (the `ward`
+/// dimension of `vcse_grants`) over the authority's wards in
+/// `boundaries`: wards no grant reached at £0, classes by quintiles.
+/// Nothing when no grant was placed in a ward with a boundary.
+pub(super) fn grants_map(batches: &[RecordBatch], shapes: &BTreeMap<String, Shape>) -> Vec<Block> {
+    // period start -> (period, ward -> amount)
+    type Periods = BTreeMap<i32, (String, BTreeMap<String, f64>)>;
+    let mut periods: Periods = BTreeMap::new();
+    for b in batches {
+        let c = Cols(b);
+        let (period, start, dim, group) = (
+            c.text("period"),
+            c.days("period_start"),
+            c.text("dimension"),
+            c.text("group"),
+        );
+        let amount = c.num("amount");
+        for i in 0..b.num_rows() {
+            if dim[i] == "ward" {
+                periods
+                    .entry(start[i].unwrap_or(0))
+                    .or_insert_with(|| (period[i].clone(), BTreeMap::new()))
+                    .1
+                    .insert(group[i].clone(), amount[i].unwrap_or(0.0));
+            }
+        }
+    }
+    let Some((_, (latest, wards))) = periods.into_iter().next_back() else {
+        return Vec::new();
+    };
+    // The authority: the parent most of the funded wards' boundaries share.
+    let mut parents: BTreeMap<&str, usize> = BTreeMap::new();
+    for code in wards.keys() {
+        if let Some(s) = shapes.get(code).filter(|s| !s.parent.is_empty()) {
+            *parents.entry(s.parent.as_str()).or_default() += 1;
+        }
+    }
+    let Some((parent, _)) = parents
+        .into_iter()
+        .max_by_key(|(p, n)| (*n, std::cmp::Reverse(*p)))
+    else {
+        return Vec::new();
+    };
+    let area: Vec<&Shape> = shapes.values().filter(|s| s.parent == parent).collect();
+    let values: Values = area
+        .iter()
+        .map(|s| {
+            let amount = wards.get(&s.code).copied().unwrap_or(0.0);
+            (s.code.clone(), (Some(amount), false))
+        })
+        .collect();
+    let amounts: Vec<f64> = values.values().filter_map(|v| v.0).collect();
+    let breaks = quintile_breaks(&amounts);
+    let outside = wards.keys().filter(|w| !values.contains_key(*w)).count();
+    let mut out = vec![Block::h(3, format!("Grant funding by ward, {latest}"))];
+    out.extend(choropleth(
+        "grants-map",
+        &format!("Grant funding to voluntary groups by ward, {latest}"),
+        &area,
+        &values,
+        (
+            &breaks,
+            "quintiles of the wards' funding (tied values in one class)",
+        ),
+        &|v| v.map(pounds).unwrap_or_else(|| "–".into()),
+    ));
+    out.push(Block::note(format!(
+        "Grants placed in a ward by the recipient's postcode or the ward the grant benefits; wards no grant reached are shown at £0.{}",
+        if outside > 0 {
+            format!(" {outside} ward(s) with grants have no boundary in this authority and are not on the map.")
+        } else {
+            String::new()
+        }
+    )));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
