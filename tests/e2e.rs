@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use arrow_array::cast::AsArray;
@@ -1581,10 +1581,13 @@ fn the_demo_report_renders_in_headless_chromium_and_is_accessible() {
         "{} bytes",
         png.len()
     );
-    // And the city's map and the health page paint too.
+    // And the city's map, the health page, the evidence pack and the
+    // spending page (its grants map) paint too.
     for (page, name) in [
         ("area-E08999001.html", "map.png"),
         ("health.html", "health.png"),
+        ("evidence-library-opening-hours.html", "pack.png"),
+        ("spending.html", "spending.png"),
     ] {
         let shot = dir.path().join(name);
         let o = render(
@@ -1937,6 +1940,75 @@ fn maps_state_the_published_figures(out: &Path, report: &Path) {
     let ward = std::fs::read_to_string(report.join(format!("area-{}.html", wards[6].0))).unwrap();
     assert!(ward.contains("<h2>Where it is</h2>"));
     assert!(ward.contains(&format!("with {} shown filled and hatched", wards[6].1)));
+
+    // Each Census table on the city's page maps, across its wards, the
+    // top-level category whose share (count / total, worked out here)
+    // ranges most widely; every ward at its share.
+    let (_, _, _, batches) = read_parquet(&out.join("indicators/community_profile/part-0.parquet"));
+    let mut ts021: BTreeMap<String, HashMap<String, f64>> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for b in &batches {
+        let level = arrow_cast::cast::cast(
+            b.column_by_name("category_level").unwrap(),
+            &DataType::Float64,
+        )
+        .unwrap();
+        let level = level.as_primitive::<arrow_array::types::Float64Type>();
+        let count =
+            arrow_cast::cast::cast(b.column_by_name("count").unwrap(), &DataType::Float64).unwrap();
+        let count = count.as_primitive::<arrow_array::types::Float64Type>();
+        let total =
+            arrow_cast::cast::cast(b.column_by_name("total").unwrap(), &DataType::Float64).unwrap();
+        let total = total.as_primitive::<arrow_array::types::Float64Type>();
+        for i in 0..b.num_rows() {
+            let ward = text_at(b, "area_code", i).unwrap();
+            if text_at(b, "table_code", i).as_deref() == Some("TS021")
+                && level.value(i) == 1.0
+                && wards.iter().any(|(c, _)| *c == ward)
+                && text_at(b, "comparator_code", i).as_deref() == Some("K04000001")
+            {
+                let label = text_at(b, "category_label", i).unwrap();
+                if !order.contains(&label) {
+                    order.push(label.clone());
+                }
+                ts021
+                    .entry(label)
+                    .or_default()
+                    .insert(ward, count.value(i) / total.value(i) * 100.0);
+            }
+        }
+    }
+    let spread = |v: &HashMap<String, f64>| {
+        let (lo, hi) = v
+            .values()
+            .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+        hi - lo
+    };
+    let widest = order
+        .iter()
+        .fold(None::<&String>, |best, l| match best {
+            Some(b) if spread(&ts021[b]) >= spread(&ts021[l]) => Some(b),
+            _ => Some(l),
+        })
+        .unwrap();
+    let section = &city[city.find("<h2 id=\"h-TS021\">").expect("the TS021 section")..];
+    let section = &section[..section.find("</section>").unwrap()];
+    assert!(
+        section.contains(&format!(
+            "<h3>Where it varies most: {}</h3>",
+            widest.replace('&', "&amp;")
+        )),
+        "{widest}"
+    );
+    for (code, name) in &wards {
+        let name = name.replace('&', "&amp;").replace('\'', "&#39;");
+        let v = ts021[widest][code];
+        let row = format!(
+            "<tr><th scope=\"row\">{name}</th><td class=\"n\">{:.1}%</td>",
+            (v * 10.0).round() / 10.0
+        );
+        assert!(section.contains(&row), "{row}");
+    }
 
     // The spending page maps the latest year's grants by ward: every ward
     // of the raw boundaries, at the published vcse_grants amount or £0.

@@ -110,20 +110,25 @@ pub(super) struct AreaPage {
 
 /// One Census table of an area's page: its anchor, topic and code, a chart
 /// of its top-level categories (trusted markup; empty for one category or
-/// more than 25) and the table.
+/// more than 25), a map of its wards (or other areas within it) where
+/// `boundaries` has them, and the table.
 #[derive(Debug, serde::Serialize)]
 pub(super) struct AreaTable {
     pub id: String,
     pub topic: String,
     pub code: String,
     pub chart: minijinja::Value,
+    pub map: Vec<Block>,
     pub table: tpl::Table,
 }
 
 /// The area pages of the community profile, by area code.
 // Long: one pass over the profile rows builds every area's page in
 // reading order.
-pub(super) fn area_pages(batches: &[RecordBatch]) -> BTreeMap<String, AreaPage> {
+pub(super) fn area_pages(
+    batches: &[RecordBatch],
+    shapes: &BTreeMap<String, Shape>,
+) -> BTreeMap<String, AreaPage> {
     // area -> (name, level) ; (area, table) -> (topic, rows by label in order)
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut tables: BTreeMap<(String, String), (String, Vec<ProfileRow>)> = BTreeMap::new();
@@ -236,11 +241,13 @@ pub(super) fn area_pages(batches: &[RecordBatch]) -> BTreeMap<String, AreaPage> 
                 }
                 t.row(r.label.clone(), cells).sub = r.level > 1;
             }
+            let map = table_map((&id, code, name), table, topic, &tables, shapes);
             sections.push(AreaTable {
                 id,
                 topic: topic.clone(),
                 code: table.clone(),
                 chart: tpl::trusted(chart),
+                map,
                 table: t,
             });
         }
@@ -253,5 +260,79 @@ pub(super) fn area_pages(batches: &[RecordBatch]) -> BTreeMap<String, AreaPage> 
             },
         );
     }
+    out
+}
+
+/// (area, table) -> (topic, rows): the profile as `area_pages` holds it.
+type Tables = BTreeMap<(String, String), (String, Vec<ProfileRow>)>;
+
+/// A map of one Census table across the areas within `code` (its wards in
+/// `boundaries`): the top-level category whose share differs most between
+/// them (the largest range), shaded by quintiles. None when fewer than
+/// three of those areas have the table.
+fn table_map(
+    (id, code, name): (&str, &str, &str),
+    table: &str,
+    topic: &str,
+    tables: &Tables,
+    shapes: &BTreeMap<String, Shape>,
+) -> Vec<Block> {
+    let children: Vec<&Shape> = shapes.values().filter(|s| s.parent == code).collect();
+    // category -> child -> percent
+    let mut shares: BTreeMap<&str, Values> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    for child in &children {
+        let Some((_, rows)) = tables.get(&(child.code.clone(), table.to_string())) else {
+            continue;
+        };
+        // Not a group of people: "Does not apply" (children, for some
+        // questions), "Not answered".
+        let groups = rows.iter().filter(|r| {
+            r.level == 1
+                && !r.label.starts_with("Does not apply")
+                && !r.label.starts_with("Not answered")
+        });
+        for r in groups {
+            if !order.contains(&r.label.as_str()) {
+                order.push(&r.label);
+            }
+            shares
+                .entry(&r.label)
+                .or_default()
+                .insert(child.code.clone(), (r.percent, false));
+        }
+    }
+    let range = |v: &Values| {
+        let known: Vec<f64> = v.values().filter_map(|x| x.0).collect();
+        let lo = known.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = known.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (known.len(), hi - lo)
+    };
+    // The first category in the table's order among those that vary most.
+    let Some(label) = order
+        .iter()
+        .filter(|l| range(&shares[**l]).0 >= 3)
+        .fold(None::<(&str, f64)>, |best, l| {
+            let r = range(&shares[*l]).1;
+            match best {
+                Some((_, b)) if b >= r => best,
+                _ => Some((l, r)),
+            }
+        })
+        .map(|(l, _)| l)
+    else {
+        return Vec::new();
+    };
+    let values = &shares[label];
+    let known: Vec<f64> = values.values().filter_map(|x| x.0).collect();
+    let mut out = vec![Block::h(3, format!("Where it varies most: {label}"))];
+    out.extend(choropleth(
+        &format!("m-{id}"),
+        &format!("{topic}: {label}, share in each area within {name} ({table})"),
+        &children,
+        values,
+        (&quintile_breaks(&known), "quintiles of the areas' shares"),
+        &|v| pct(v, false),
+    ));
     out
 }

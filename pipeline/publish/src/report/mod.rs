@@ -353,7 +353,7 @@ fn render(
             continue;
         };
         profile.extend(batches.iter().cloned());
-        for (code, area) in area_pages(&batches) {
+        for (code, area) in area_pages(&batches, &shapes) {
             let f = format!("area-{}.html", slug(&code));
             let html = templates.render(
                 "area.html",
