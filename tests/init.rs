@@ -1,8 +1,8 @@
 //! `eqpipe init --area`: from nothing to a council's own report, against
 //! real public files served on 127.0.0.1: Census 2021 TS007 as Nomis
 //! publishes it (country, region and local authority members whole; the
-//! MSOA member, which `../shared/data` does not hold, made here from
-//! Manchester's real row and the real MSOA lookup), the ONS lookups, the
+//! MSOA and LSOA members, which `../shared/data` does not hold, made here
+//! from Manchester's real row and the real lookups), the ONS lookups, the
 //! IoD2019 File 2 and Greater Manchester's ward boundaries. The config
 //! init writes validates and runs, and its figures are the raw files'.
 
@@ -46,19 +46,21 @@ fn records(rel: &str) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-/// TS007's MSOA member for Manchester: each single year of its real row
-/// shared among its real MSOAs (largest remainder, uneven weights), the
-/// five-year bands and the total summed from them, every field quoted as
-/// Nomis writes them. Returns the member and each MSOA's total.
-fn msoa_member() -> (String, BTreeMap<String, i64>) {
+/// TS007's member for Manchester's MSOAs or LSOAs (the areas of lookup
+/// `rel`, by its code, name and authority columns): each single year of
+/// the city's real row shared among them (largest remainder, uneven
+/// weights), the five-year bands and the total summed from them, every
+/// field quoted as Nomis writes them. Returns the member and each area's
+/// total.
+fn member(rel: &str, [code, name, lad]: [&str; 3]) -> (String, BTreeMap<String, i64>) {
     let (header, rows) = records("census2021/census2021-ts007-ltla.csv");
     let city = rows.iter().find(|r| r[2] == MANCHESTER).unwrap();
-    let (mh, mrows) = records("lookups/msoa11-to-msoa21-to-lad22.csv");
+    let (mh, mrows) = records(rel);
     let col = |n: &str| mh.iter().position(|h| h == n).unwrap();
     let msoas: BTreeMap<String, String> = mrows
         .iter()
-        .filter(|r| r[col("LAD22CD")] == MANCHESTER)
-        .map(|r| (r[col("MSOA21CD")].clone(), r[col("MSOA21NM")].clone()))
+        .filter(|r| r[col(lad)] == MANCHESTER)
+        .map(|r| (r[col(code)].clone(), r[col(name)].clone()))
         .collect();
     let band =
         |l: &str| l.contains(" to ") || l.contains("and under") || l.contains("85 years and over");
@@ -117,9 +119,16 @@ fn msoa_member() -> (String, BTreeMap<String, i64>) {
     (out, totals)
 }
 
+/// Each area's total in the generated members: MSOAs, then LSOAs.
+type Totals = (BTreeMap<String, i64>, BTreeMap<String, i64>);
+
 /// The local server: Nomis's folder and the ONS and MHCLG files.
-fn serve() -> (TestServer, BTreeMap<String, i64>) {
-    let (member, totals) = msoa_member();
+fn serve() -> (TestServer, Totals) {
+    let (msoa, totals) = member(
+        "lookups/msoa11-to-msoa21-to-lad22.csv",
+        ["MSOA21CD", "MSOA21NM", "LAD22CD"],
+    );
+    let (lsoa, lsoa_totals) = member(LOOKUPS[0], ["lsoa21cd", "lsoa21nm", "lad22cd"]);
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for level in ["ctry", "rgn", "ltla"] {
         let name = format!("census2021-ts007-{level}.csv");
@@ -128,12 +137,14 @@ fn serve() -> (TestServer, BTreeMap<String, i64>) {
         zip.write_all(&std::fs::read(shared(&format!("census2021/{name}"))).unwrap())
             .unwrap();
     }
-    zip.start_file(
-        "census2021-ts007-msoa.csv",
-        zip::write::SimpleFileOptions::default(),
-    )
-    .unwrap();
-    zip.write_all(member.as_bytes()).unwrap();
+    for (level, body) in [("msoa", &msoa), ("lsoa", &lsoa)] {
+        zip.start_file(
+            format!("census2021-ts007-{level}.csv"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(body.as_bytes()).unwrap();
+    }
     let zip = zip.finish().unwrap().into_inner();
     let mut files: HashMap<String, Vec<u8>> = HashMap::new();
     files.insert("/nomis/census2021-ts007.zip".into(), zip);
@@ -153,7 +164,7 @@ fn serve() -> (TestServer, BTreeMap<String, i64>) {
         Some(b) => (200, vec![], b.clone()),
         None => (404, vec![], b"not found".to_vec()),
     }));
-    (server, totals)
+    (server, (totals, lsoa_totals))
 }
 
 fn init(args: &[&str]) -> std::process::Output {
@@ -207,7 +218,7 @@ fn census(out: &Path) -> BTreeMap<String, (String, i64)> {
 
 #[test]
 fn init_for_manchester_writes_a_config_that_validates_and_runs_on_the_real_files() {
-    let (server, msoa_totals) = serve();
+    let (server, (msoa_totals, lsoa_totals)) = serve();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("manchester/eqpipe.toml");
     let mut args = full_args(&server.base, &cfg);
@@ -270,7 +281,9 @@ fn init_for_manchester_writes_a_config_that_validates_and_runs_on_the_real_files
     assert_eq!(last_manifest(&out)["outcome"], "success");
 
     // Census: the comparators' and the city's totals as Nomis publishes
-    // them, Manchester's MSOAs and no other authority's areas.
+    // them, Manchester's MSOAs and LSOAs and no other authority's areas,
+    // and its 32 wards, each the sum of the LSOAs the real best-fit lookup
+    // places in it.
     let got = census(&out);
     for (level, code) in [
         ("ltla", MANCHESTER),
@@ -291,7 +304,27 @@ fn init_for_manchester_writes_a_config_that_validates_and_runs_on_the_real_files
         .map(|(c, (_, n))| (c.clone(), *n))
         .collect();
     assert_eq!(msoas, msoa_totals);
-    assert_eq!(got.len(), 4 + msoa_totals.len(), "{:?}", got.keys());
+    let level = |want: &str| -> BTreeMap<String, i64> {
+        got.iter()
+            .filter(|(_, (l, _))| l == want)
+            .map(|(c, (_, n))| (c.clone(), *n))
+            .collect()
+    };
+    assert_eq!(level("lsoa"), lsoa_totals);
+    assert_eq!(lsoa_totals.len(), of("lsoa21cd"));
+    let mut ward_totals: BTreeMap<String, i64> = BTreeMap::new();
+    for r in lrows.iter().filter(|r| r[at("lad22cd")] == MANCHESTER) {
+        *ward_totals.entry(r[at("wd22cd")].clone()).or_default() += lsoa_totals[&r[at("lsoa21cd")]];
+    }
+    assert_eq!(ward_totals.len(), 32);
+    assert_eq!(level("wd"), ward_totals);
+    assert_eq!(ward_totals.values().sum::<i64>(), 551_943);
+    assert_eq!(
+        got.len(),
+        4 + msoa_totals.len() + lsoa_totals.len() + 32,
+        "{:?}",
+        got.keys()
+    );
 
     // The profile: Manchester's under-fives against the North West, from
     // the raw rows.
@@ -382,6 +415,18 @@ fn init_for_manchester_writes_a_config_that_validates_and_runs_on_the_real_files
     assert!(
         titles > 32 && dashes == 0,
         "{titles} titles, {dashes} without a figure"
+    );
+    // A page per ward, its Census profile from the LSOAs added up, and on
+    // the city's page the age table mapped across its wards.
+    for ward in ward_totals.keys() {
+        let page = std::fs::read_to_string(report.join(format!("area-{ward}.html"))).unwrap();
+        assert!(page.contains("<h2 id=\"h-TS007\">"), "{ward}");
+    }
+    assert!(city_page.contains("<h3>Where it varies most: "));
+    assert!(
+        !report
+            .join(format!("area-{}.html", lsoa_totals.keys().next().unwrap()))
+            .exists()
     );
     let index = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(

@@ -456,6 +456,17 @@ pub fn init(o: &InitOptions) -> Result<Initialised, InitError> {
             }
         }
     }
+    // Wards are added up from LSOAs when one lookup relates the authority's
+    // 2021 LSOAs to its wards (Nomis's bulk files have no wards).
+    let wards_from_lsoas = read.iter().any(|l| {
+        let cols: Vec<&String> = l
+            .codes
+            .keys()
+            .filter(|(lad, _)| *lad == authority.code)
+            .map(|(_, c)| c)
+            .collect();
+        cols.iter().any(|c| c.starts_with("LSOA21")) && cols.iter().any(|c| c.starts_with("WD"))
+    });
     let inside: BTreeSet<String> = by_column.values().flatten().cloned().collect();
     let areas: BTreeMap<String, usize> = by_column
         .iter()
@@ -494,6 +505,7 @@ pub fn init(o: &InitOptions) -> Result<Initialised, InitError> {
         tables: &tables,
         lookups: &lookups,
         areas: &areas,
+        wards_from_lsoas,
         iod: o.iod.iter().map(|i| located(i)).collect(),
         boundaries: boundaries
             .as_ref()

@@ -23,6 +23,8 @@ pub(super) struct Plan<'a> {
     pub lookups: &'a [String],
     /// Codes under the authority, by lookup column (`WD22CD`).
     pub areas: &'a BTreeMap<String, usize>,
+    /// One lookup relates the authority's 2021 LSOAs to its wards.
+    pub wards_from_lsoas: bool,
     pub iod: Vec<String>,
     pub boundaries: Option<Boundaries>,
 }
@@ -44,11 +46,11 @@ impl Plan<'_> {
         self.areas.keys().any(|c| c.starts_with(prefix))
     }
 
-    /// The Census geography levels: the comparators' and the MSOAs when a
-    /// lookup reaches them. Nomis's bulk files hold country, region, upper
-    /// and lower tier authority, MSOA, LSOA and output area, but no wards;
-    /// LSOAs (295 pages for Manchester) are left to the deprivation
-    /// profile, which places them in wards.
+    /// The Census geography levels: the comparators', the MSOAs when a
+    /// lookup reaches them, and the LSOAs when a lookup places them in
+    /// wards. Nomis's bulk files hold country, region, upper and lower tier
+    /// authority, MSOA, LSOA and output area, but no wards: the wards are
+    /// added up from the LSOAs (`wards_from_lsoas`).
     fn levels(&self) -> Vec<&'static str> {
         let mut l = vec!["ctry"];
         if self.region.is_some() {
@@ -57,6 +59,9 @@ impl Plan<'_> {
         l.push("ltla");
         if self.has("MSOA21") {
             l.push("msoa");
+        }
+        if self.wards_from_lsoas {
+            l.push("lsoa");
         }
         l
     }
@@ -128,6 +133,12 @@ pub(super) fn config(p: &Plan) -> (String, Vec<String>) {
             list(p.lookups)
         );
     }
+    if p.wards_from_lsoas {
+        let _ = writeln!(
+            t,
+            "# Nomis's bulk files have no wards: each ward is the sum of the LSOAs the\n# best-fit lookup places in it (ONS's own ward figures, built from output\n# areas, can differ slightly).\nwards_from_lsoas = true"
+        );
+    }
     if p.region.is_none() {
         missing.push(
             "region: no regional comparator (give --region, e.g. E12000002 for the North West)"
@@ -184,7 +195,13 @@ pub(super) fn config(p: &Plan) -> (String, Vec<String>) {
             );
         }
     }
-    let mut profile_levels: Vec<&str> = levels.iter().copied().filter(|l| *l == "msoa").collect();
+    // Wards and MSOAs get a page each; LSOAs are profiled in the Parquet
+    // output only.
+    let mut profile_levels: Vec<&str> = Vec::new();
+    if p.wards_from_lsoas {
+        profile_levels.extend(["wd", "lsoa"]);
+    }
+    profile_levels.extend(levels.iter().copied().filter(|l| *l == "msoa"));
     profile_levels.push("ltla");
     let _ = writeln!(
         t,

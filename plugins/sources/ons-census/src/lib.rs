@@ -12,6 +12,7 @@
 //! Open Government Licence v3.0.
 
 pub mod table;
+mod wards;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -108,6 +109,13 @@ pub struct Options {
     /// Categories that do not sum to their parent: `warn` or `fail`.
     #[serde(default)]
     pub on_inconsistent_sums: OnMismatch,
+    /// Also write wards (`wd`), adding up the LSOAs in each through the
+    /// `lookup` that relates LSOAs (2021) to wards (ONS's best-fit
+    /// lookup): Nomis's bulk files have no wards. Needs `lsoa` in
+    /// `geography`. ONS's own ward figures are built from output areas, so
+    /// these can differ from them slightly.
+    #[serde(default)]
+    pub wards_from_lsoas: bool,
 }
 
 /// The plugin.
@@ -188,6 +196,16 @@ impl SourcePlugin for OnsCensus {
                 "a direct .zip base_url holds one table: name exactly one table",
             ));
         }
+        if options.wards_from_lsoas && !levels.iter().any(|l| l == "lsoa") {
+            return Err(PluginError::config(
+                "`wards_from_lsoas` adds up LSOAs: add \"lsoa\" to `geography`",
+            ));
+        }
+        if options.wards_from_lsoas && options.lookup.is_none() {
+            return Err(PluginError::config(
+                "`wards_from_lsoas` needs `lookup`: ONS's LSOA (2021) to ward lookup",
+            ));
+        }
         if !options.parent_areas.is_empty() && options.lookup.is_none() {
             return Err(PluginError::config(
                 "`parent_areas` needs `lookup`: an ONS lookup CSV relating the areas to their parents",
@@ -221,6 +239,25 @@ impl SourcePlugin for OnsCensus {
                 areas.extend(inside);
             }
         }
+        let mut ward_of: Option<wards::WardOf> = None;
+        if self.options.wards_from_lsoas {
+            for lookup in self.options.lookup.iter().flat_map(Levels::to_vec) {
+                let got = ctx.fetch_url(&lookup)?;
+                if let Some(w) = wards::read_lookup(&got.path, &lookup)? {
+                    ctx.info(&format!(
+                        "{} LSOAs placed in wards (from {lookup})",
+                        w.len()
+                    ));
+                    ward_of = Some(w);
+                    break;
+                }
+            }
+            if ward_of.is_none() {
+                return Err(PluginError::config(
+                    "`wards_from_lsoas`: no `lookup` relates LSOAs to wards (columns LSOA21CD and WD22CD, WD22NM or another year's)",
+                ));
+            }
+        }
         for table in &self.tables {
             let base = self.options.base_url.trim();
             if base.ends_with(".csv") {
@@ -236,6 +273,7 @@ impl SourcePlugin for OnsCensus {
                     &self.levels[0],
                     &areas,
                     self.options.on_inconsistent_sums,
+                    ward_of.as_ref().filter(|_| self.levels[0] == "lsoa"),
                 )?;
                 continue;
             }
@@ -313,6 +351,7 @@ impl SourcePlugin for OnsCensus {
                     level,
                     &areas,
                     self.options.on_inconsistent_sums,
+                    ward_of.as_ref().filter(|_| level == "lsoa"),
                 )?;
             }
         }
@@ -505,7 +544,11 @@ struct AreaRow {
     counts: Vec<i64>,
 }
 
-/// Streams one wide CSV into `census_counts` batches.
+/// Streams one wide CSV into `census_counts` batches; with `ward_of`, an
+/// LSOA file's areas are also added up into wards.
+// Long: read the header, sample the rows for the hierarchy, then stream;
+// one reader closure shared by the sample and the rest.
+#[allow(clippy::too_many_arguments)]
 fn convert(
     ctx: &Context,
     input: impl Read,
@@ -514,6 +557,7 @@ fn convert(
     level: &str,
     areas: &HashSet<String>,
     on_mismatch: OnMismatch,
+    ward_of: Option<&wards::WardOf>,
 ) -> Result<(), PluginError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -536,6 +580,11 @@ fn convert(
         .map_err(|e| PluginError::data(format!("{file}, row 2: {e}")))?;
     let decimals = has_first && first.iter().skip(3).any(|v| v.contains('.'));
     if table.ends_with("ASP") || decimals {
+        if ward_of.is_some() {
+            ctx.warn(&format!(
+                "{file}: {table} holds rates, which cannot be added up: no ward rows from its LSOAs"
+            ));
+        }
         return convert_rates(ctx, rdr, first, &cols, file, table, level, areas);
     }
     let mut buffered = has_first.then_some(first);
@@ -636,6 +685,7 @@ fn convert(
     ));
 
     let mut chunk = ChunkBuilder::new(&header, file, level, table);
+    let mut ward_sums = ward_of.map(wards::WardSums::new);
     let mut mismatches: u64 = 0;
     let mut first_mismatch: Option<String> = None;
     let mut areas_out: u64 = 0;
@@ -658,6 +708,9 @@ fn convert(
                 ));
             }
         }
+        if let Some(w) = ward_sums.as_mut() {
+            w.add(&code, l, &counts);
+        }
         chunk.push(code, name, l, &counts);
         areas_out += 1;
         if chunk.len() >= AREAS_PER_BATCH {
@@ -677,6 +730,23 @@ fn convert(
     if chunk.len() > 0 {
         let b = chunk.build()?;
         ctx.emit_batches("census_counts", b.schema(), vec![b])?;
+    }
+    if let Some(w) = ward_sums {
+        let from = format!("{file} (LSOAs added up by ward)");
+        let (wards, warnings) = w.finish(file);
+        for msg in warnings {
+            ctx.warn(&msg);
+        }
+        let mut chunk = ChunkBuilder::new(&header, &from, "wd", table);
+        let n = wards.len();
+        for (code, name, line, counts) in wards {
+            chunk.push(code, name, line, &counts);
+        }
+        if chunk.len() > 0 {
+            let b = chunk.build()?;
+            ctx.emit_batches("census_counts", b.schema(), vec![b])?;
+        }
+        ctx.info(&format!("{table}: {n} wards from {areas_out} LSOAs"));
     }
     if mismatches > 0 {
         let msg = format!(
