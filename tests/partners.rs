@@ -725,3 +725,209 @@ fn a_partnership_run_writes_the_golden_layout() {
     );
     assert_golden("partnership-layout.txt", &layout(&s.out));
 }
+
+/// Female staff in a partner's published representation file (the
+/// organisation's sex row), or `None` when withheld.
+fn published_women(out: &Path, level: &str) -> Option<i64> {
+    let (_, _, _, batches) = read_parquet(&out.join(format!(
+        "indicators/workforce_representation/partner={level}/part-0.parquet"
+    )));
+    for b in &batches {
+        let (ch, scope, cat) = (
+            strings(b, "characteristic"),
+            strings(b, "scope"),
+            strings(b, "category"),
+        );
+        let count = arrow_cast::cast(
+            b.column_by_name("count").unwrap(),
+            &arrow_schema::DataType::Int64,
+        )
+        .unwrap();
+        let count = count.as_primitive::<arrow_array::types::Int64Type>();
+        for i in 0..b.num_rows() {
+            if ch[i] == "sex" && scope[i] == "organisation" && cat[i] == "F" {
+                return (!arrow_array::Array::is_null(count, i)).then(|| count.value(i));
+            }
+        }
+    }
+    None
+}
+
+/// A partnership fanned out as Kubernetes Jobs would run it: one
+/// partner's sources alone (`--partner manchester --sources-only`), which
+/// touches no other partner's data and no indicator, then the indicators
+/// alone (`--indicators-only`) over every partner's committed data; each
+/// manifest and report says what the run took. A partner the config does
+/// not have, or flags that leave nothing to run, are refused by name.
+#[test]
+fn a_partnership_fans_out_into_partner_source_runs_and_one_indicator_run() {
+    let s = setup(&BTreeMap::new());
+    let extracts = [
+        ("manchester", 420, 0x51),
+        ("salford", 260, 0x77),
+        ("trafford", 150, 0x99),
+    ];
+    for (id, n, seed) in extracts {
+        std::fs::write(
+            s.inbox(id).join("workforce-2025-03.csv"),
+            extract(n, seed, 0),
+        )
+        .unwrap();
+    }
+    // The Census source has no ethnic group table: every run with the
+    // representation indicator ends with that warning (exit 4).
+    let o = run_partnership(&s);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let women = |body: &str| {
+        body.lines()
+            .skip(1)
+            .filter(|l| l.split(',').nth(4) == Some("F"))
+            .count() as i64
+    };
+    assert_eq!(
+        published_women(&s.out, "manchester"),
+        Some(women(&extract(420, 0x51, 0)))
+    );
+
+    // Manchester sends a new extract; only its source runs.
+    let new = extract(500, 0x1234, 0);
+    std::fs::write(s.inbox("manchester").join("workforce-2025-03.csv"), &new).unwrap();
+    let others: Vec<(PathBuf, Vec<u8>)> = parquet_files(&s.out)
+        .into_iter()
+        .filter(|p| {
+            !p.to_string_lossy().contains("partner=manchester")
+                && !p.to_string_lossy().contains("versions")
+        })
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    assert!(
+        others
+            .iter()
+            .any(|(p, _)| p.to_string_lossy().contains("indicators/"))
+    );
+    let cfg = s.cfg.to_str().unwrap();
+    let o = eqpipe_with_keys()
+        .args([
+            "run",
+            "--config",
+            cfg,
+            "--partner",
+            "manchester",
+            "--sources-only",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("scope: manchester's sources, no indicators"),
+        "{}",
+        text(&o)
+    );
+    let m = last_manifest(&s.out);
+    let names = |list: &str| -> Vec<String> {
+        m[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("sources"), ["manchester_hr"]);
+    assert!(names("indicators").is_empty());
+    assert_eq!(
+        m["scope"],
+        "manchester's sources, no indicators (--sources-only)"
+    );
+    for (p, before) in &others {
+        assert_eq!(
+            &std::fs::read(p).unwrap(),
+            before,
+            "{} changed",
+            p.display()
+        );
+    }
+    // The published figures still stand for the old extract...
+    assert_eq!(
+        published_women(&s.out, "manchester"),
+        Some(women(&extract(420, 0x51, 0)))
+    );
+    let index = std::fs::read_to_string(s.out.join("report/index.html")).unwrap();
+    assert!(index.contains("This run took part of the pipeline: manchester&#39;s sources"));
+
+    // The partnership's id takes the shared sources: the Census here.
+    let o = eqpipe_with_keys()
+        .args([
+            "run",
+            "--config",
+            cfg,
+            "--partner",
+            "gm",
+            "--sources-only",
+            "--force",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let m = last_manifest(&s.out);
+    let names: Vec<&str> = m["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["census"]);
+
+    // ...until the indicator run, which runs no source.
+    let o = eqpipe_with_keys()
+        .args(["run", "--config", cfg, "--indicators-only"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&s.out);
+    assert!(m["sources"].as_array().unwrap().is_empty(), "{m:#}");
+    assert!(
+        m["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["name"] == "pay_gap@manchester"),
+        "{m:#}"
+    );
+    assert_eq!(
+        m["scope"],
+        "the indicators only, over the datasets as last committed (--indicators-only)"
+    );
+    assert_eq!(published_women(&s.out, "manchester"), Some(women(&new)));
+    assert_eq!(
+        published_women(&s.out, "salford"),
+        Some(women(&extract(260, 0x77, 0)))
+    );
+
+    // Refused before anything runs.
+    for (args, said) in [
+        (
+            vec!["--partner", "bolton"],
+            "--partner bolton: no such partner (the config's partners: manchester, salford, trafford; `gm`, the partnership's id, takes the shared sources)",
+        ),
+        (
+            vec!["--partner", "salford", "--indicators-only"],
+            "cannot be used with",
+        ),
+        (
+            vec!["--sources-only", "--indicators-only"],
+            "cannot be used with",
+        ),
+    ] {
+        let runs = std::fs::read_dir(s.out.join("runs")).unwrap().count();
+        let o = eqpipe_with_keys()
+            .args([&["run", "--config", cfg][..], &args].concat())
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        assert!(text(&o).contains(said), "{args:?}: {}", text(&o));
+        assert_eq!(std::fs::read_dir(s.out.join("runs")).unwrap().count(), runs);
+    }
+}

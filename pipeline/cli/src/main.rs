@@ -68,6 +68,19 @@ enum Command {
         /// output instead of failing.
         #[arg(long)]
         accept_shrink: bool,
+        /// Run only this partner's sources (`[[partners]] id`), e.g. one
+        /// Kubernetes Job per partner; the partnership's id (`[partnership]
+        /// id`) runs the shared sources, which belong to no partner.
+        #[arg(long, value_name = "ID")]
+        partner: Option<String>,
+        /// Run the sources only: no indicators or objectives (the catalogue
+        /// and report are rewritten from the outputs as they stand).
+        #[arg(long, conflicts_with = "indicators_only")]
+        sources_only: bool,
+        /// Run the indicators only, over every dataset as last committed
+        /// (after the partners' source jobs).
+        #[arg(long, conflicts_with = "partner")]
+        indicators_only: bool,
     },
     /// Check a config and its plugins without running anything.
     Validate {
@@ -316,7 +329,24 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
             force,
             snapshot_date,
             accept_shrink,
-        } => commands::run::run(&config, out, progress, force, snapshot_date, accept_shrink),
+            partner,
+            sources_only,
+            indicators_only,
+        } => commands::run::run(
+            &config,
+            out,
+            progress,
+            commands::run::Flags {
+                force,
+                snapshot_date,
+                accept_shrink,
+                scope: eqpipe_engine::runner::Scope {
+                    partner,
+                    sources_only,
+                    indicators_only,
+                },
+            },
+        ),
         Command::Validate { config } => commands::validate::run(&config),
         Command::Serve {
             config,

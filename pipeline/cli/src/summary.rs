@@ -15,6 +15,9 @@ pub(crate) fn print(m: &RunManifest, out: &Path) -> ExitCode {
         m.outcome.as_str(),
         m.duration_ms as f64 / 1000.0
     );
+    if let Some(scope) = &m.scope {
+        println!("  scope: {scope}");
+    }
     for s in m.sources.iter().chain(&m.indicators) {
         let rows: u64 = s.datasets.values().map(|d| d.stats.rows).sum();
         let q: u64 = s.datasets.values().map(|d| d.stats.quarantined).sum();

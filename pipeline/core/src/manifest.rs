@@ -201,6 +201,11 @@ pub struct RunManifest {
     /// The data period the run covers (YYYY-MM-DD).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_date: Option<String>,
+    /// When the run took part of the pipeline (`--partner`,
+    /// `--sources-only`, `--indicators-only`), what it took; absent for a
+    /// whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// Sources.
     pub sources: Vec<StepReport>,
     /// Indicators.

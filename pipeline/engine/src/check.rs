@@ -266,6 +266,7 @@ fn run_once(
         force: true,
         snapshot_date: None,
         accept_shrink: false,
+        scope: Default::default(),
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let started = Instant::now();

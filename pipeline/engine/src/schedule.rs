@@ -355,6 +355,7 @@ fn run_fired(
         snapshot_date: Some(fired.with_timezone(&s.tz).date_naive()),
         force: false,
         accept_shrink: false,
+        scope: Default::default(),
     };
     tracing::info!(schedule = %s.config.name, fired = %fired.to_rfc3339(), "run starting");
     counters.runs.fetch_add(1, Ordering::Relaxed);

@@ -40,7 +40,17 @@ pub(crate) fn run(out: &Path, progress: bool) -> Result<ExitCode> {
     // The demo's generated inputs are new each time (a fresh city, not a
     // shrunken extract), and it holds deliberately broken rows to show the
     // quarantine: a run with data-quality warnings is its expected outcome.
-    let manifest = super::run::run_with(&cfg, out, progress, true, None, true)?;
+    let manifest = super::run::run_with(
+        &cfg,
+        out,
+        progress,
+        super::run::Flags {
+            force: true,
+            snapshot_date: None,
+            accept_shrink: true,
+            scope: Default::default(),
+        },
+    )?;
     let mut code = crate::summary::print(&manifest, out);
     if manifest.outcome == Outcome::SuccessWithWarnings {
         code = ExitCode::SUCCESS;

@@ -10,20 +10,26 @@ use eqpipe_core::config::Config;
 use eqpipe_core::manifest::RunManifest;
 use eqpipe_engine::runner::{self, RunOptions};
 
+/// What `eqpipe run`'s flags ask for.
+pub(crate) struct Flags {
+    pub force: bool,
+    pub snapshot_date: Option<chrono::NaiveDate>,
+    pub accept_shrink: bool,
+    pub scope: runner::Scope,
+}
+
 /// Runs the config at `config` into `out` (or its `output_dir`).
 pub(crate) fn run(
     config: &Path,
     out: Option<PathBuf>,
     progress: bool,
-    force: bool,
-    snapshot_date: Option<chrono::NaiveDate>,
-    accept_shrink: bool,
+    flags: Flags,
 ) -> Result<ExitCode> {
     let cfg = Config::load(config)?;
     let out = out
         .or_else(|| cfg.output_dir.as_ref().map(|d| cfg.resolve(d)))
         .context("no output folder: set `output_dir` in the config or pass --out")?;
-    let manifest = run_with(&cfg, &out, progress, force, snapshot_date, accept_shrink)?;
+    let manifest = run_with(&cfg, &out, progress, flags)?;
     Ok(crate::summary::print(&manifest, &out))
 }
 
@@ -32,9 +38,7 @@ pub(crate) fn run_with(
     cfg: &Config,
     out: &Path,
     progress: bool,
-    force: bool,
-    snapshot_date: Option<chrono::NaiveDate>,
-    accept_shrink: bool,
+    flags: Flags,
 ) -> Result<RunManifest> {
     let cancel = Arc::new(AtomicBool::new(false));
     crate::signals::cancel_on_signal(cancel.clone());
@@ -43,9 +47,10 @@ pub(crate) fn run_with(
         cancel,
         progress,
         scheduled: None,
-        snapshot_date,
-        force,
-        accept_shrink,
+        snapshot_date: flags.snapshot_date,
+        force: flags.force,
+        accept_shrink: flags.accept_shrink,
+        scope: flags.scope,
     };
     Ok(runner::run(cfg, &opts)?)
 }

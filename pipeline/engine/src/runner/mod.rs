@@ -59,6 +59,64 @@ pub struct RunOptions {
     /// Let every source's output shrink past `[quality] max_shrink_pct`
     /// (or to none) this once (`--accept-shrink`).
     pub accept_shrink: bool,
+    /// Which steps run (`--partner`, `--sources-only`, `--indicators-only`).
+    pub scope: Scope,
+}
+
+/// Which steps a run takes, for a partnership fanned out over several
+/// jobs: each partner's sources in a job of its own (`--partner ID
+/// --sources-only`), then the indicators once over every partner's
+/// committed data (`--indicators-only`). The default runs everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Only this partner's sources (`[[partners]] id`); the partnership's
+    /// id (`[partnership] id`) takes the shared sources, which belong to no
+    /// partner.
+    pub partner: Option<String>,
+    /// The sources only: no indicators or objectives.
+    pub sources_only: bool,
+    /// The indicators only, over the datasets as last committed: no
+    /// source runs.
+    pub indicators_only: bool,
+}
+
+impl Scope {
+    /// Whether the run is all of the pipeline.
+    pub fn is_all(&self) -> bool {
+        *self == Scope::default()
+    }
+
+    /// The scope as the manifest and the report say it (`None`: all).
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.partner {
+            parts.push(format!("{p}'s sources"));
+        } else if self.sources_only {
+            parts.push("the sources".to_string());
+        }
+        if self.sources_only {
+            parts.push("no indicators (--sources-only)".to_string());
+        }
+        if self.indicators_only {
+            parts.push(
+                "the indicators only, over the datasets as last committed (--indicators-only)"
+                    .to_string(),
+            );
+        } else if self.partner.is_some() && !self.sources_only {
+            parts.push("then every indicator".to_string());
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
+    /// Whether a source owned by `partner` (`None`: shared) runs, in a
+    /// partnership whose id is `partnership`.
+    fn runs_source(&self, partner: Option<&str>, partnership: &str) -> bool {
+        !self.indicators_only
+            && self
+                .partner
+                .as_deref()
+                .is_none_or(|want| partner.unwrap_or(partnership) == want)
+    }
 }
 
 /// How much loss a step may take before it fails, and how its files write
@@ -273,6 +331,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     crate::partners::check_distinct_keys(&config.partners, &config.partnership)
         .map_err(RunError::Setup)?;
     let partnership = Partnering::new(config, &root).map_err(RunError::Setup)?;
+    check_scope(config, &opts.scope).map_err(RunError::Setup)?;
     // A report template that does not compile is refused before any step
     // runs, not found after the run has committed.
     eqpipe_publish::report::Templates::load(
@@ -310,12 +369,19 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         partnership: &partnership,
         vars: &vars,
     };
-    let mut indicators: Vec<StepReport> = config
-        .indicators
-        .iter()
-        .flat_map(|ind| run_indicator(&ctx, ind))
-        .collect();
-    if !config.objectives.is_empty() && !opts.cancel.load(Ordering::Relaxed) {
+    let mut indicators: Vec<StepReport> = if opts.scope.sources_only {
+        Vec::new()
+    } else {
+        config
+            .indicators
+            .iter()
+            .flat_map(|ind| run_indicator(&ctx, ind))
+            .collect()
+    };
+    if !config.objectives.is_empty()
+        && !opts.scope.sources_only
+        && !opts.cancel.load(Ordering::Relaxed)
+    {
         let report = objectives_step(&shared, config, &indicators);
         indicators.push(report);
     }
@@ -333,6 +399,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         schedule: opts.scheduled.as_ref().map(|s| s.0.clone()),
         scheduled_for: opts.scheduled.as_ref().map(|s| s.1.clone()),
         snapshot_date: Some(shared.snapshot.to_string()),
+        scope: opts.scope.describe(),
         sources,
         indicators,
     };
@@ -464,6 +531,33 @@ fn prepare_sources(
     (prepared, producers)
 }
 
+/// A scope the config can take: the partner named, sources and indicators
+/// not both excluded.
+fn check_scope(config: &Config, scope: &Scope) -> Result<(), String> {
+    if scope.sources_only && scope.indicators_only {
+        return Err("--sources-only and --indicators-only leave nothing to run".into());
+    }
+    if let Some(p) = &scope.partner {
+        if scope.indicators_only {
+            return Err(format!(
+                "--partner {p} picks a partner's sources, and --indicators-only runs none"
+            ));
+        }
+        let known: Vec<&str> = config.partners.iter().map(|x| x.id.as_str()).collect();
+        if known.is_empty() {
+            return Err(format!("--partner {p}: this config has no [[partners]]"));
+        }
+        if !known.contains(&p.as_str()) && *p != config.partnership.id {
+            return Err(format!(
+                "--partner {p}: no such partner (the config's partners: {}; `{}`, the partnership's id, takes the shared sources)",
+                known.join(", "),
+                config.partnership.id
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Runs the sources in parallel (up to `max_parallel`), each with its own
 /// quality policy; their reports in config order.
 fn run_sources(
@@ -495,10 +589,17 @@ fn run_sources(
             formats: s.parse.clone(),
         })
         .collect();
+    // Only the sources the run's scope takes (`--partner`,
+    // `--indicators-only`); the others keep their committed outputs.
     let queue: Mutex<VecDeque<(usize, StepReport, Prepared)>> = Mutex::new(
         prepared
             .into_iter()
             .enumerate()
+            .filter(|(i, _)| {
+                let owner = partnership.owner(&config.sources[*i].name);
+                opts.scope
+                    .runs_source(owner.map(|p| p.id.as_str()), &config.partnership.id)
+            })
             .map(|(i, (r, p))| (i, r, p))
             .collect(),
     );

@@ -93,6 +93,7 @@ pub fn check_upload(
         snapshot_date: None,
         force: true,
         accept_shrink: false,
+        scope: Default::default(),
     };
     let manifest = match crate::runner::run(&cfg, &opts) {
         Ok(m) => m,

@@ -75,6 +75,8 @@ struct Run {
     finished: Stamp,
     outcome: String,
     version: String,
+    /// What the run took when it was not the whole pipeline.
+    scope: Option<String>,
 }
 
 /// The steps of the run: each source and indicator, its plugin, status,
@@ -119,6 +121,7 @@ pub(super) fn index_page(
                 finished: stamp(&manifest.finished_at),
                 outcome: manifest.outcome.as_str().replace('_', " "),
                 version: manifest.pipeline_version.clone(),
+                scope: manifest.scope.clone(),
             },
             headlines,
             lossy => manifest.outcome.as_str() != "success",
