@@ -1103,6 +1103,33 @@ areas = ["E08999001"]
         index
     );
 
+    // A template that compiles but names a field no page has: the data is
+    // committed, the run says the report was not written (exit 4), and
+    // the manifest records why, by template and line.
+    std::fs::write(
+        tpl.join("area.html"),
+        area.replace("{{ t.topic }} ({{ t.code }})</h2>", "{{ t.topik }}</h2>"),
+    )
+    .unwrap();
+    let o = eqpipe()
+        .args(["run", "--force", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("not published: cannot write the report: report template area.html (from "),
+        "{}",
+        text(&o)
+    );
+    let m = last_manifest(&out);
+    assert_eq!(m["outcome"], "success_with_warnings");
+    let why = m["publication_errors"][0].as_str().unwrap();
+    assert!(
+        why.contains("area.html:") && why.contains("undefined"),
+        "{why}"
+    );
+
     // A file that replaces nothing would be ignored: refused by name.
     std::fs::write(tpl.join("area.html"), area).unwrap();
     std::fs::write(tpl.join("idnex.html"), "{% extends \"base.html\" %}").unwrap();

@@ -52,6 +52,9 @@ pub(crate) fn print(m: &RunManifest, out: &Path) -> ExitCode {
             ),
         }
     }
+    for e in &m.publication_errors {
+        println!("  not published: {e}");
+    }
     println!(
         "  manifest {}",
         eqpipe_core::layout::Layout::new(out)
@@ -60,6 +63,12 @@ pub(crate) fn print(m: &RunManifest, out: &Path) -> ExitCode {
     );
     match m.outcome {
         Outcome::Success => ExitCode::SUCCESS,
+        Outcome::SuccessWithWarnings if !m.publication_errors.is_empty() => {
+            println!(
+                "eqpipe: the data is committed, but not all that is made from it was written (`not published` above; the manifest's `publication_errors`)"
+            );
+            ExitCode::from(4)
+        }
         Outcome::SuccessWithWarnings => {
             println!(
                 "eqpipe: succeeded with data-quality warnings (see the report's data quality section, or the manifest's `warnings`)"

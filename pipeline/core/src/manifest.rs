@@ -206,6 +206,11 @@ pub struct RunManifest {
     /// whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// What could not be written from the committed files (the catalogue,
+    /// the report, the exports): the data is in place, but a page or copy
+    /// is stale. A run with any is never a plain success.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publication_errors: Vec<String>,
     /// Sources.
     pub sources: Vec<StepReport>,
     /// Indicators.

@@ -400,10 +400,12 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         scheduled_for: opts.scheduled.as_ref().map(|s| s.1.clone()),
         snapshot_date: Some(shared.snapshot.to_string()),
         scope: opts.scope.describe(),
+        publication_errors: Vec::new(),
         sources,
         indicators,
     };
-    publish(config, &shared, &manifest)?;
+    let mut manifest = manifest;
+    publish(config, &shared, &mut manifest)?;
     crate::observe::notify(config.notify.as_ref(), &manifest, &runtime);
     drop(_guard);
     runtime.shutdown_background();
@@ -679,25 +681,41 @@ fn outcome_of(opts: &RunOptions, sources: &[StepReport], indicators: &[StepRepor
 }
 
 /// Everything made from the committed files, then the manifest, last.
-fn publish(config: &Config, shared: &Shared<'_>, manifest: &RunManifest) -> Result<(), RunError> {
+/// A failure to write what is made from the committed files is recorded in
+/// the manifest (`publication_errors`) and turns a success into a success
+/// with warnings (exit 4): the data is in place, but the report, catalogue
+/// or exports may show the last run's.
+fn publish(
+    config: &Config,
+    shared: &Shared<'_>,
+    manifest: &mut RunManifest,
+) -> Result<(), RunError> {
     let root = &shared.root;
     let run_id = &shared.run_id;
+    let mut failed = Vec::new();
     if let Err(e) = shared.contracts.record(root) {
-        tracing::error!("cannot record the run's contracts: {e}");
+        failed.push(format!("cannot record the run's contracts: {e}"));
     }
     if let Err(e) = eqpipe_publish::catalog::write(root, &shared.contracts, run_id) {
-        tracing::error!("cannot write the data catalogue: {e}");
+        failed.push(format!("cannot write the data catalogue: {e}"));
     }
     let settings = eqpipe_publish::report::Settings::of(config);
     if let Err(e) = eqpipe_publish::report::write(root, manifest, &settings) {
-        tracing::error!("cannot write the report: {e}");
+        failed.push(format!("cannot write the report: {e}"));
     }
     if let Some(exports) = &config.exports {
         match eqpipe_publish::export::write(root, exports, &shared.contracts) {
             Ok(files) => tracing::info!(files = files.len(), "exports written"),
-            Err(e) => tracing::error!("cannot write the exports: {e}"),
+            Err(e) => failed.push(format!("cannot write the exports: {e}")),
         }
     }
+    for f in &failed {
+        tracing::error!("{f}");
+    }
+    if !failed.is_empty() && manifest.outcome == Outcome::Success {
+        manifest.outcome = Outcome::SuccessWithWarnings;
+    }
+    manifest.publication_errors = failed;
     if config.versions.keep > 0 {
         let pruned = store::prune_versions(root, config.versions.keep);
         if pruned > 0 {
