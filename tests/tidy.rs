@@ -57,7 +57,8 @@ fn offenders(needle: &str, allowed: &[&str]) -> Vec<String> {
             if t.starts_with("//") {
                 continue;
             }
-            if line.contains(needle) {
+            // `eqpipe.sql`, the DuckDB views' file, is a file name, not a key.
+            if line.replace("\"eqpipe.sql\"", "").contains(needle) {
                 bad.push(format!("{file}:{}: {}", i + 1, t));
             }
         }

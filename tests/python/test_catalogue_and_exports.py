@@ -124,3 +124,52 @@ def test_the_evidence_pack_workbook_holds_every_characteristic_and_the_published
             assert got[r.group] is None
         else:
             assert abs(got[r.group] - r.value) < 1e-9, r.group
+
+
+def test_eqpipe_sql_gives_duckdb_a_view_of_every_published_output_with_its_rows():
+    """`eqpipe.sql`, run from the output folder, makes a view per published
+    catalogue entry holding exactly its rows; nothing restricted is named."""
+    published = [e for e in CATALOG["entries"] if not e["restricted"]]
+    sql = (OUT / "eqpipe.sql").read_text()
+    for e in CATALOG["entries"]:
+        if e["restricted"]:
+            for f in e["files"]:
+                assert f not in sql, f
+    cwd = os.getcwd()
+    os.chdir(OUT)
+    try:
+        con = duckdb.connect()
+        con.execute(sql)
+        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        names = [e["name"] for e in published]
+        assert len(views) == len(published)
+        for e in published:
+            name = e["name"] if names.count(e["name"]) == 1 else f'{e["name"]}_{e["kind"]}'
+            n = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+            assert n == e["rows"], name
+            cols = [r[0] for r in con.execute(f'DESCRIBE "{name}"').fetchall()]
+            assert [c["name"] for c in e["columns"]] == cols[: len(e["columns"])], name
+    finally:
+        os.chdir(cwd)
+
+
+def test_datapackage_describes_every_published_output_as_the_catalogue_does():
+    """`datapackage.json` is a Frictionless Data Package: a resource per
+    published entry, its files as paths, each column a field with its type,
+    meaning, allowed values and whether it may be empty."""
+    pkg = json.loads((OUT / "datapackage.json").read_text())
+    assert pkg["profile"] == "data-package"
+    published = [e for e in CATALOG["entries"] if not e["restricted"]]
+    assert len(pkg["resources"]) == len(published)
+    types = {"utf8": "string", "int16": "integer", "int32": "integer", "int64": "integer",
+             "uint8": "integer", "float64": "number", "boolean": "boolean", "date": "date",
+             "binary32": "any", "geometry": "any"}
+    for r, e in zip(pkg["resources"], published):
+        assert r["title"] == e["name"] and r["path"] == e["files"]
+        assert r["format"] == "parquet" and r["eqpipe"]["rows"] == e["rows"]
+        for path in r["path"]:
+            assert (OUT / path).exists(), path
+        for f, c in zip(r["schema"]["fields"], e["columns"], strict=True):
+            assert f["name"] == c["name"] and f["type"] == types[c["type"]]
+            assert f["constraints"]["required"] == (not c["nullable"])
+            assert f["constraints"].get("enum") == c.get("allowed")

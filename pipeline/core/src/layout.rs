@@ -222,6 +222,15 @@ impl Layout {
         (self.root.join("catalog.json"), self.root.join("catalog.md"))
     }
 
+    /// The readers' files beside the catalogue: `eqpipe.sql` (DuckDB
+    /// views) and `datapackage.json` (a Frictionless Data Package).
+    pub fn readers(&self) -> (PathBuf, PathBuf) {
+        (
+            self.root.join("eqpipe.sql"),
+            self.root.join("datapackage.json"),
+        )
+    }
+
     /// `metrics.prom`.
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.prom")

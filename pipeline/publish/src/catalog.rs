@@ -327,7 +327,8 @@ pub fn markdown(c: &Catalog) -> String {
     s
 }
 
-/// Writes `catalog.json` and `catalog.md` under `root`, atomically.
+/// Writes `catalog.json` and `catalog.md` under `root`, atomically, and
+/// beside them the readers' `eqpipe.sql` and `datapackage.json`.
 pub fn write(
     root: &Path,
     contracts: &Contracts,
@@ -338,5 +339,10 @@ pub fn write(
     let (json_path, md_path) = eqpipe_core::layout::Layout::new(root).catalog();
     store::write_atomic(&json_path, &json)?;
     store::write_atomic(&md_path, markdown(&c).as_bytes())?;
+    let (sql, package) = eqpipe_core::layout::Layout::new(root).readers();
+    store::write_atomic(&sql, crate::readers::duckdb_views(&c).as_bytes())?;
+    let package_json =
+        serde_json::to_vec_pretty(&crate::readers::datapackage(&c)).expect("serialisable");
+    store::write_atomic(&package, &package_json)?;
     Ok(c)
 }
