@@ -840,3 +840,41 @@ fn a_python_source_reads_a_real_council_spend_file_through_the_host() {
     let j = schema.index_of("paid_date").unwrap();
     assert_eq!(schema.field(j).data_type(), &arrow_schema::DataType::Date32);
 }
+
+/// A plugin that stops when asked may be gone before the host's answer to
+/// its last request reaches it: the step is cancelled, not failed, and the
+/// conformance kit passes it (the partner example, cancelled while its
+/// first fetch is retried against a port nothing listens on).
+#[test]
+fn a_plugin_gone_after_cancellation_honoured_it() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/partner-plugin-python/referrals_api.py");
+    std::fs::copy(&script, dir.path().join("referrals_api.py")).unwrap();
+    std::fs::write(
+        dir.path().join("check.toml"),
+        "[[sources]]\nname = \"referrals\"\ncommand = [\"python3\", \"referrals_api.py\"]\n[sources.options]\nbase_url = \"http://127.0.0.1:9/api/referrals/\"\napi_key_env = \"EQPIPE_TEST_REFERRALS_KEY\"\n",
+    )
+    .unwrap();
+    let o = common::eqpipe()
+        .current_dir(dir.path())
+        .env("PATH", path_with(&py))
+        .env("EQPIPE_TEST_REFERRALS_KEY", "not-a-real-key")
+        .args([
+            "plugins",
+            "check",
+            "referrals_api.py",
+            "--config",
+            "check.toml",
+        ])
+        .output()
+        .unwrap();
+    let said = text(&o);
+    assert!(said.contains("PASS honours cancellation"), "{said}");
+    assert!(
+        said.contains("FAIL run and validate") && said.contains("connection refused"),
+        "{said}"
+    );
+    assert!(!said.contains("cannot answer the plugin"), "{said}");
+}

@@ -370,6 +370,16 @@ pub fn invoke(
     let served = served.unwrap_or_else(|_| Err("serving the plugin failed inside eqpipe".into()));
     let last = crate::isolate::last_words(&last_lines.into_inner().expect("not poisoned"));
     match served {
+        // A plugin that stops when asked may exit before the host's last
+        // answer reaches it (a broken pipe): it honoured the request.
+        Err(message) if ctx.cancel.load(Ordering::Relaxed) => {
+            tracing::debug!("after the request to stop: {message}");
+            Err(IsolatedError {
+                cancelled: true,
+                message: "cancelled: the plugin stopped before the host's last answer reached it"
+                    .into(),
+            })
+        }
         Err(message) => Err(failed(message)),
         Ok(None) => Err(crate::isolate::died(ctx, status, &last, limits)),
         Ok(Some(Ending::Error { cancelled, message })) => Err(IsolatedError {

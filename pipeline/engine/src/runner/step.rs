@@ -597,6 +597,12 @@ pub(super) fn finish_report(
             tracing::info!(step = %report.name, "{}", f.message);
             report.status = StepStatus::Unchanged;
         }
+        // Stopped on request: said, but not an error.
+        Err(f) if f.status == StepStatus::Cancelled => {
+            report.status = f.status;
+            tracing::warn!(step = %report.name, "stopped: {}", f.message);
+            report.error = Some(f.message);
+        }
         Err(f) => {
             report.status = f.status;
             tracing::error!(step = %report.name, "{}", f.message);
