@@ -1143,4 +1143,18 @@ areas = ["E08999001"]
         "{}",
         text(&o)
     );
+
+    // The design folder gone: a restore still puts the data back, and says
+    // the report could not be rewritten (exit 4).
+    std::fs::rename(&tpl, dir.path().join("design-moved")).unwrap();
+    let o = eqpipe()
+        .args(["runs", "restore", "--out", out.to_str().unwrap(), &first])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(
+        text(&o).contains("file(s) of run") && text(&o).contains("not rewritten: the report:"),
+        "{}",
+        text(&o)
+    );
 }

@@ -56,9 +56,6 @@ pub enum RunsError {
     /// Putting files back, or rewriting the catalogue and report.
     #[error(transparent)]
     Store(#[from] eqpipe_store::files::StoreError),
-    /// Rewriting the report.
-    #[error(transparent)]
-    Report(#[from] eqpipe_publish::report::ReportError),
 }
 
 /// The run history: every readable manifest, oldest first, and the files
@@ -123,10 +120,21 @@ pub fn find<'a>(
     }
 }
 
+/// What a restore did: the files put back, and what could not be
+/// rewritten from them (the catalogue, the report), each said in a line.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The files put back.
+    pub files: Vec<PathBuf>,
+    /// The catalogue or report that could not be rewritten, and why: the
+    /// data is back either way.
+    pub not_rewritten: Vec<String>,
+}
+
 /// Puts back the files run `m` wrote, under the output lock, then forgets
 /// every step's fingerprint (they described the files just replaced) and
-/// rewrites the catalogue and report. Returns the files put back.
-pub fn restore(out: &Path, m: &RunManifest) -> Result<Vec<PathBuf>, RunsError> {
+/// rewrites the catalogue and report.
+pub fn restore(out: &Path, m: &RunManifest) -> Result<Restored, RunsError> {
     let kept = eqpipe_store::files::version_runs(out);
     if !kept.contains(&m.run_id) {
         return Err(RunsError::NotKept {
@@ -148,9 +156,17 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Vec<PathBuf>, RunsError> {
     // The contracts the runs knew (contracts_dir, plugins' own), not only
     // the built-ins: no dataset drops out of the catalogue.
     let contracts = eqpipe_store::contracts::Contracts::recorded(out);
-    eqpipe_publish::catalog::write(out, &contracts, &m.run_id)?;
+    let mut not_rewritten = Vec::new();
+    if let Err(e) = eqpipe_publish::catalog::write(out, &contracts, &m.run_id) {
+        not_rewritten.push(format!("the catalogue: {e}"));
+    }
     // The templates and evidence packs the last report was written with.
     let settings = eqpipe_publish::report::Settings::recorded(out);
-    eqpipe_publish::report::write(out, m, &settings)?;
-    Ok(files)
+    if let Err(e) = eqpipe_publish::report::write(out, m, &settings) {
+        not_rewritten.push(format!("the report: {e}"));
+    }
+    Ok(Restored {
+        files,
+        not_rewritten,
+    })
 }

@@ -74,14 +74,23 @@ pub(crate) fn show(out: &Path, id: &str) -> Result<ExitCode> {
 pub(crate) fn restore(out: &Path, id: &str) -> Result<ExitCode> {
     let runs = manifests(out)?;
     let m = runs::find(&runs, id, out)?;
-    let files = runs::restore(out, m)?;
-    for f in &files {
+    let restored = runs::restore(out, m)?;
+    for f in &restored.files {
         println!("restored {}", f.strip_prefix(out).unwrap_or(f).display());
     }
     println!(
         "{} file(s) of run {} put back; the next run runs every step",
-        files.len(),
+        restored.files.len(),
         m.run_id
     );
-    Ok(ExitCode::SUCCESS)
+    if restored.not_rewritten.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for n in &restored.not_rewritten {
+        eprintln!("eqpipe: not rewritten: {n}");
+    }
+    eprintln!(
+        "eqpipe: the data is back, but what is made from it still shows the last run's until the next run"
+    );
+    Ok(ExitCode::from(4))
 }
