@@ -1158,3 +1158,54 @@ areas = ["E08999001"]
         text(&o)
     );
 }
+
+/// A page the report no longer has is removed, so nobody who kept its
+/// address reads old figures: after the Census keeps fewer wards, only the
+/// areas still profiled have pages.
+#[test]
+fn pages_of_areas_no_longer_profiled_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = eqpipe_engine::demo::generate(&dir.path().join("inputs")).unwrap();
+    let server = eqpipe_engine::serve::StaticServer::start(&inputs.public_dir).unwrap();
+    let cfg = dir.path().join("pipeline.toml");
+    let write = |areas: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "output_dir = \"out\"\n[fetch]\nmin_interval_ms = 0\n[[sources]]\nname = \"census\"\nplugin = \"ons-census\"\n[sources.options]\nbase_url = \"{}\"\ntables = [\"TS021\"]\ngeography = [\"ltla\", \"ward\"]\n{areas}\n[[indicators]]\nplugin = \"community-profile\"\n[indicators.options]\ncomparators = [\"E08999001\"]\n",
+                server.base_url()
+            ),
+        )
+        .unwrap()
+    };
+    let pages = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir.path().join("out/report"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with("area-"))
+            .collect();
+        v.sort();
+        v
+    };
+    write("");
+    let o = run(&cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    let all = pages();
+    assert_eq!(all.len(), 25, "{all:?}");
+    let kept = ["E08999001", "E05999001", "E05999002", "E05999003"];
+    write(&format!("areas = {kept:?}"));
+    let o = eqpipe()
+        .args(["run", "--force", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let want: Vec<String> = {
+        let mut v: Vec<String> = kept.iter().map(|c| format!("area-{c}.html")).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(pages(), want);
+    let index = std::fs::read_to_string(dir.path().join("out/report/index.html")).unwrap();
+    assert_eq!(index.matches("href=\"area-").count(), 4);
+}

@@ -278,6 +278,16 @@ pub fn write(
         extra,
         &settings.evidence_packs,
     )?;
+    // A partner no longer in the partnership leaves no report behind.
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if let Some(id) = eqpipe_core::layout::partition_id(&name)
+            && e.path().is_dir()
+            && !partners.iter().any(|p| p == id)
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
     let recorded = serde_json::to_vec_pretty(settings).unwrap_or_default();
     store::write_atomic(
         &eqpipe_core::layout::Layout::new(root).report_settings(),
@@ -513,10 +523,33 @@ fn render(
         &service_equity,
         &health_inequalities,
     );
+    // The pages this report has; any other page in the folder is an
+    // earlier report's (an indicator or area no longer configured) and
+    // would show old figures to whoever kept its address.
+    let mut kept: BTreeSet<String> = index_links
+        .iter()
+        .filter(|l| !l.href.contains('/'))
+        .map(|l| l.href.clone())
+        .collect();
+    kept.insert("index.html".into());
     let index = dir.join("index.html");
     let html = index_page(templates, root, manifest, title, headlines, index_links)?;
     store::write_atomic(&index, html.as_bytes())?;
+    remove_other_pages(dir, &kept);
     Ok(index)
+}
+
+/// Removes the `.html` pages in `dir` that are not in `kept`.
+fn remove_other_pages(dir: &Path, kept: &BTreeSet<String>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.ends_with(".html") && !kept.contains(&name) && e.path().is_file() {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => tracing::info!(page = %name, "removed a page the report no longer has"),
+                Err(err) => tracing::warn!(page = %name, "cannot remove an old page: {err}"),
+            }
+        }
+    }
 }
 
 /// Writes each evidence pack's page and workbook; removes the pages and
