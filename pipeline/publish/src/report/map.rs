@@ -304,11 +304,19 @@ pub(super) fn choropleth(
                 range(k),
             )
         })
-        .chain([(
-            WITHHELD.to_string(),
-            Some(format!("{id}-pc")),
-            "[c] withheld".to_string(),
-        )])
+        // The withheld swatch where an area on the map is withheld.
+        .chain(
+            shapes
+                .iter()
+                .any(|s| values.get(&s.code).is_some_and(|v| v.1))
+                .then(|| {
+                    (
+                        WITHHELD.to_string(),
+                        Some(format!("{id}-pc")),
+                        "[c] withheld".to_string(),
+                    )
+                }),
+        )
         .collect();
     for (row, (fill, pattern, label)) in entries.iter().enumerate() {
         let y = top + row as f64 * 18.0;
@@ -603,5 +611,17 @@ mod tests {
         // 10 is in the first class (up to 10), 30 in the third (over 20).
         assert!(html.contains("<td>1 of 3</td>") && html.contains("<td>3 of 3</td>"));
         assert!(html.contains("shaded by class (fixed breaks: class 1 of 3, "));
+        assert!(html.contains(">[c] withheld</text>"));
+        // Nothing withheld: no withheld swatch in the legend.
+        values.insert("E052".to_string(), (Some(15.0), false));
+        let html = tpl::blocks_html(&choropleth(
+            "m",
+            "Share",
+            &refs,
+            &values,
+            (&[10.0, 20.0], "fixed breaks"),
+            &|v| pct(v, false),
+        ));
+        assert!(!html.contains("[c] withheld"), "{html}");
     }
 }
