@@ -1,15 +1,14 @@
 //! The report's templates: one per page kind (`index.html`, `area.html`,
-//! `topic.html`, `pack.html`, `objectives.html`) on a shared frame (`base.html`), pieces
-//! (`macros.html`) and the style sheet (`report.css`), all in
-//! `pipeline/publish/templates/` and built into the binary. A council's
-//! designer changes a page without reading Rust: `[report] templates` names
-//! a folder whose files replace the built-in ones of the same name
-//! (`eqpipe report-templates DIR` writes the built-in set out to start
-//! from). MiniJinja escapes every value in an `.html` template; only the
-//! drawings eqpipe makes itself (SVG charts and maps) are passed as
-//! trusted. Undefined names are errors, so
-//! a misspelt field fails the report by template, line and name instead of
-//! printing nothing.
+//! `topic.html`, `objectives.html`, `pack.html`) on a shared frame
+//! (`base.html`), with shared pieces (`macros.html`) and the style sheet
+//! (`report.css`), all in `pipeline/publish/templates/` and built into the
+//! binary. A council's designer changes a page without reading Rust:
+//! `[report] templates` names a folder whose files replace the built-in
+//! ones of the same name (`eqpipe report-templates DIR` writes the built-in
+//! set out to start from). Every value in an `.html` template is escaped;
+//! only the drawings eqpipe makes itself (SVG charts and maps) are passed
+//! as trusted. Undefined names are errors, so a misspelt field fails the
+//! report by template, line and name instead of printing nothing.
 
 use std::path::{Path, PathBuf};
 
