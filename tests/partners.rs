@@ -931,3 +931,167 @@ fn a_partnership_fans_out_into_partner_source_runs_and_one_indicator_run() {
         assert_eq!(std::fs::read_dir(s.out.join("runs")).unwrap().count(), runs);
     }
 }
+
+/// The files a Delta table holds now, replayed from its log's JSON commits
+/// (add, then remove): (path, partition values).
+fn delta_files(table: &Path) -> BTreeMap<String, serde_json::Value> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(table.join("_delta_log"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    logs.sort();
+    let mut files = BTreeMap::new();
+    for log in logs {
+        for line in std::fs::read_to_string(&log).unwrap().lines() {
+            let a: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(add) = a.get("add") {
+                files.insert(
+                    add["path"].as_str().unwrap().to_string(),
+                    add["partitionValues"].clone(),
+                );
+            }
+            if let Some(rm) = a.get("remove") {
+                files.remove(rm["path"].as_str().unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// The published outputs are committed to a lake of Delta tables, one
+/// commit per table per run, partitioned by the folders they sit in; the
+/// restricted data never goes there; a run replaces only the partitions it
+/// wrote and leaves unchanged tables alone; every table holds the same rows
+/// as the local outputs.
+#[test]
+fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
+    let s = setup(&BTreeMap::new());
+    for (id, n, seed) in [
+        ("manchester", 420, 0x51),
+        ("salford", 260, 0x77),
+        ("trafford", 150, 0x99),
+    ] {
+        std::fs::write(
+            s.inbox(id).join("workforce-2025-03.csv"),
+            extract(n, seed, 0),
+        )
+        .unwrap();
+    }
+    let mut cfg = std::fs::read_to_string(&s.cfg).unwrap();
+    cfg.push_str("\n[lake]\nuri = \"lake\"\n");
+    std::fs::write(&s.cfg, cfg).unwrap();
+    let lake = s.dir.path().join("lake");
+    let o = run_partnership(&s);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&s.out);
+    assert!(m.get("publication_errors").is_none(), "{m:#}");
+    let versions = m["lake_versions"].as_object().unwrap().clone();
+    let catalog: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.out.join("catalog.json")).unwrap()).unwrap();
+    let published: Vec<&serde_json::Value> = catalog["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["restricted"] == false)
+        .collect();
+    assert_eq!(versions.len(), published.len(), "{versions:?}");
+    // Nothing personal: the restricted datasets have no table.
+    assert!(!lake.join("datasets/workforce").exists());
+    assert!(
+        files_under(&lake)
+            .iter()
+            .all(|f| !f.to_string_lossy().contains("restricted"))
+    );
+    let rows_of = |table: &Path| -> (u64, BTreeSet<String>) {
+        let files = delta_files(table);
+        let mut rows = 0;
+        let mut parts = BTreeSet::new();
+        for (p, pv) in &files {
+            let (_, n, _, _) = read_parquet(&table.join(p));
+            rows += n as u64;
+            parts.insert(pv.to_string());
+        }
+        (rows, parts)
+    };
+    for e in &published {
+        let table = lake.join(e["path"].as_str().unwrap());
+        let (rows, _) = rows_of(&table);
+        assert_eq!(rows, e["rows"].as_u64().unwrap(), "{}", e["path"]);
+    }
+    // Partitioned as the local folders: a level per partner and the
+    // partnership's.
+    let rep = lake.join("indicators/workforce_representation");
+    let (_, parts) = rows_of(&rep);
+    assert_eq!(parts.len(), 4, "{parts:?}");
+    assert!(
+        parts
+            .iter()
+            .any(|p| p.contains("\"partner\":\"manchester\"")),
+        "{parts:?}"
+    );
+    assert_eq!(versions["datasets/census_counts"], 0);
+
+    // Manchester's new extract, then the indicators: the Census table is
+    // not committed again; the indicator tables get one commit each, each
+    // partition's old file replaced.
+    std::fs::write(
+        s.inbox("manchester").join("workforce-2025-03.csv"),
+        extract(500, 0x1234, 0),
+    )
+    .unwrap();
+    let cfg = s.cfg.to_str().unwrap();
+    let o = eqpipe_with_keys()
+        .args([
+            "run",
+            "--config",
+            cfg,
+            "--partner",
+            "manchester",
+            "--sources-only",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = eqpipe_with_keys()
+        .args(["run", "--config", cfg, "--indicators-only"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&s.out);
+    let versions = m["lake_versions"].as_object().unwrap();
+    assert!(
+        versions.get("datasets/census_counts").is_none(),
+        "{versions:?}"
+    );
+    // Created in the first run (version 0), replaced in this one.
+    assert_eq!(
+        versions["indicators/workforce_representation"], 1,
+        "{versions:?}"
+    );
+    let files = delta_files(&rep);
+    assert_eq!(files.len(), 4, "one file per partition: {files:?}");
+    let (rows, _) = rows_of(&rep);
+    let local: u64 = parquet_files(&s.out.join("indicators/workforce_representation"))
+        .iter()
+        .map(|f| read_parquet(f).1 as u64)
+        .sum();
+    assert_eq!(rows, local);
+
+    // A lake on object storage is not written yet: said before any run.
+    let text_cfg = std::fs::read_to_string(&s.cfg)
+        .unwrap()
+        .replace("uri = \"lake\"", "uri = \"s3://bucket/lake\"");
+    std::fs::write(&s.cfg, text_cfg).unwrap();
+    let o = eqpipe_with_keys()
+        .args(["validate", "--config", cfg])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("[lake] uri `s3://bucket/lake`: only local lakes"),
+        "{}",
+        text(&o)
+    );
+}

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # The Python the process plugin tests and the readers' tests use: a venv
 # with tests/python/requirements.txt and the plugin SDK (editable, so it is
 # always this checkout's).
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow, duckdb, pandas, polars, pytest, openpyxl, nbclient, ipykernel, matplotlib, geopandas" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow, duckdb, pandas, polars, pytest, openpyxl, nbclient, ipykernel, matplotlib, geopandas, deltalake" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 fi
@@ -29,9 +29,10 @@ echo "== the Python plugin SDK"
 
 echo "== demo outputs through pyarrow, pandas, polars and DuckDB"
 demo_out="target/test-demo"
-rm -rf "$demo_out"
-cargo run --quiet --locked -p eqpipe -- --quiet demo --out "$demo_out" >/dev/null
-EQPIPE_DEMO_OUT="$demo_out" .venv/bin/python -m pytest -q tests/python
+demo_lake="target/test-demo-lake"
+rm -rf "$demo_out" "$demo_lake"
+cargo run --quiet --locked -p eqpipe -- --quiet demo --out "$demo_out" --lake "$demo_lake" >/dev/null
+EQPIPE_DEMO_OUT="$demo_out" EQPIPE_DEMO_LAKE="$demo_lake" .venv/bin/python -m pytest -q tests/python
 
 # The report as a reader with assistive technology meets it: axe-core's
 # WCAG 2.1 A and AA rules in headless Chromium on every page the demo wrote

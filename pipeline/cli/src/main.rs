@@ -190,6 +190,10 @@ enum Command {
         /// Output folder.
         #[arg(short, long, default_value = "eqpipe-demo")]
         out: PathBuf,
+        /// Also commit the published outputs to a lake of Delta tables in
+        /// this folder (as `[lake] uri` would).
+        #[arg(long, value_name = "DIR")]
+        lake: Option<PathBuf>,
     },
 }
 
@@ -384,7 +388,7 @@ fn dispatch(cli: Cli, progress: bool) -> Result<ExitCode> {
                 NewLang::Python => commands::plugins::new_python(&name, kind, &dir),
             }
         }
-        Command::Demo { out } => commands::demo::run(&out, progress),
+        Command::Demo { out, lake } => commands::demo::run(&out, lake.as_deref(), progress),
         Command::Init {
             area,
             config,

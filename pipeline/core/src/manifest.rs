@@ -211,6 +211,11 @@ pub struct RunManifest {
     /// is stale. A run with any is never a plain success.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publication_errors: Vec<String>,
+    /// Each lake table this run committed (its folder under the lake) and
+    /// the Delta version of that commit; tables it left unchanged are not
+    /// listed.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub lake_versions: std::collections::BTreeMap<String, i64>,
     /// Sources.
     pub sources: Vec<StepReport>,
     /// Indicators.

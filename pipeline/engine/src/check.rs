@@ -210,6 +210,7 @@ fn scratch_config(target: &PluginRef, options: &serde_json::Value, base_dir: &Pa
         versions: Default::default(),
         notify: None,
         exports: None,
+        lake: None,
         report: Default::default(),
         evidence_packs: Vec::new(),
         disclosure: Default::default(),

@@ -56,6 +56,11 @@ impl Plan {
                 ));
             }
         }
+        if let Some(lake) = &cfg.lake
+            && let Err(e) = eqpipe_publish::lake::root_of(&lake.uri, &cfg.base_dir)
+        {
+            plan.problems.push(e.to_string());
+        }
         let templates = eqpipe_publish::report::Settings::of(cfg).templates;
         if let Err(e) = eqpipe_publish::report::Templates::load(templates.as_deref()) {
             plan.problems.push(format!("[report] templates: {e}"));

@@ -8,7 +8,8 @@
 //! **Architecture invariants.**
 //! - Report, exports and objectives read published files only; the
 //!   catalogue reads restricted files' metadata, never their rows.
-//! - It writes only `report/`, `exports/`, `catalog.*`, `eqpipe.sql`,
+//! - It writes only `report/`, `exports/`, `catalog.*`, `eqpipe.sql`, the
+//!   `[lake]`'s published tables ([`lake`]),
 //!   `datapackage.json`, `metrics.prom`, `.eqpipe-report.json` and
 //!   `indicators/objective_*`.
 //! - Its outputs are deterministic for given files and manifest.
@@ -19,6 +20,7 @@
 
 pub mod catalog;
 pub mod export;
+pub mod lake;
 pub mod metrics;
 pub mod objectives;
 pub mod readers;

@@ -9,7 +9,7 @@ use eqpipe_core::manifest::Outcome;
 
 /// Generates the inputs beside `out`, serves them and runs the demo config.
 #[allow(unsafe_code)] // `set_var` of the demo's key, before any other thread starts
-pub(crate) fn run(out: &Path, progress: bool) -> Result<ExitCode> {
+pub(crate) fn run(out: &Path, lake: Option<&Path>, progress: bool) -> Result<ExitCode> {
     let t = std::time::Instant::now();
     // The inputs sit beside the outputs, not in them: the workforce extract
     // holds (fictional) raw identifiers, which never belong under an output.
@@ -35,7 +35,13 @@ pub(crate) fn run(out: &Path, progress: bool) -> Result<ExitCode> {
         t.elapsed().as_secs_f64(),
         server.base_url()
     );
-    let cfg = eqpipe_engine::demo::config(&server.base_url(), &inputs.tables, &input_dir);
+    let mut cfg = eqpipe_engine::demo::config(&server.base_url(), &inputs.tables, &input_dir);
+    if let Some(dir) = lake {
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        cfg.lake = Some(eqpipe_core::config::lake::LakeConfig {
+            uri: dir.display().to_string(),
+        });
+    }
     // The demo regenerates its inputs each time: always run everything.
     // The demo's generated inputs are new each time (a fresh city, not a
     // shrunken extract), and it holds deliberately broken rows to show the

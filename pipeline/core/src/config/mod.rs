@@ -6,6 +6,7 @@
 pub mod disclosure;
 pub mod evidence;
 pub mod exports;
+pub mod lake;
 pub mod notify;
 pub mod objectives;
 pub mod partners;
@@ -238,6 +239,10 @@ pub struct Config {
     /// CSV and XLSX copies of the published indicators.
     #[serde(default)]
     pub exports: Option<exports::ExportsConfig>,
+    /// The lake the published outputs are committed to as Delta tables
+    /// (`[lake]`); none: the local folder only.
+    #[serde(default)]
+    pub lake: Option<lake::LakeConfig>,
     /// The report's settings (`[report]`: a folder of templates).
     #[serde(default)]
     pub report: report::ReportConfig,

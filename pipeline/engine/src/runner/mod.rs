@@ -401,6 +401,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         snapshot_date: Some(shared.snapshot.to_string()),
         scope: opts.scope.describe(),
         publication_errors: Vec::new(),
+        lake_versions: Default::default(),
         sources,
         indicators,
     };
@@ -696,8 +697,25 @@ fn publish(
     if let Err(e) = shared.contracts.record(root) {
         failed.push(format!("cannot record the run's contracts: {e}"));
     }
-    if let Err(e) = eqpipe_publish::catalog::write(root, &shared.contracts, run_id) {
-        failed.push(format!("cannot write the data catalogue: {e}"));
+    let catalog = match eqpipe_publish::catalog::write(root, &shared.contracts, run_id) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            failed.push(format!("cannot write the data catalogue: {e}"));
+            None
+        }
+    };
+    // The lake, after every local check: the published files as they are
+    // now committed, one Delta commit per table.
+    if let (Some(lake), Some(catalog)) = (&config.lake, &catalog) {
+        match eqpipe_publish::lake::root_of(&lake.uri, &config.base_dir)
+            .and_then(|dir| eqpipe_publish::lake::commit(root, catalog, &dir))
+        {
+            Ok(versions) => {
+                tracing::info!(tables = versions.len(), "committed to the lake");
+                manifest.lake_versions = versions;
+            }
+            Err(e) => failed.push(format!("cannot commit to the lake: {e}")),
+        }
     }
     let settings = eqpipe_publish::report::Settings::of(config);
     if let Err(e) = eqpipe_publish::report::write(root, manifest, &settings) {

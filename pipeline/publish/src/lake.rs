@@ -1,0 +1,373 @@
+//! The lake: every published dataset and indicator committed as a Delta
+//! table (`[lake] uri`), after the run's local validation and disclosure
+//! control, one commit per table per run. The files are eqpipe's own (the
+//! same Parquet bytes as the local folder, written by its arrow stack);
+//! `deltalake-core` only commits the log, so no Arrow array crosses between
+//! the two arrow versions (ARCHITECTURE.md, "Scale-out").
+//!
+//! A table's partition columns are the folders its files sit in
+//! (`source=<s>`, `partner=<id>`); a run replaces the files of the
+//! partitions it wrote and no others, so another partner's or source's
+//! rows stay as they were. A file is named by its content's SHA-256: a
+//! partition whose files are already the table's is not committed again.
+//! Restricted (personal) data never goes to the lake.
+//!
+//! Only local lakes (`file://` or a path) for now; object storage is issue
+//! 21's next step.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use deltalake_core::DeltaTable;
+use deltalake_core::kernel::transaction::CommitBuilder;
+use deltalake_core::kernel::{Action, Add, DataType, PrimitiveType, StructField};
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use sha2::Digest as _;
+
+use crate::catalog::{Catalog, CatalogEntry};
+
+/// A lake that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    /// The URI is not one eqpipe writes yet.
+    #[error("[lake] uri `{0}`: only local lakes (file:// or a path) are written yet")]
+    Unsupported(String),
+    /// A file could not be read or copied.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A table could not be created or committed.
+    #[error("lake table {table}: {message}")]
+    Table {
+        /// The table's folder.
+        table: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The lake's root folder for a `[lake] uri`, relative paths against
+/// `base` (the config's folder).
+pub fn root_of(uri: &str, base: &Path) -> Result<PathBuf, LakeError> {
+    if let Some(p) = uri.strip_prefix("file://") {
+        return Ok(PathBuf::from(p));
+    }
+    if uri.contains("://") {
+        return Err(LakeError::Unsupported(uri.to_string()));
+    }
+    Ok(base.join(uri))
+}
+
+/// One of the run's files for a table: its path in the table, its
+/// partition values, its bytes and the local file.
+type RunFile = (String, Vec<(String, String)>, Vec<u8>, PathBuf);
+
+/// A Delta type for a Parquet file's Arrow type (unsigned bytes widened to
+/// short, Delta having no unsigned types; dictionaries as their values).
+fn delta_type(t: &arrow_schema::DataType) -> Option<DataType> {
+    use arrow_schema::DataType as A;
+    Some(DataType::Primitive(match t {
+        A::Utf8 | A::LargeUtf8 => PrimitiveType::String,
+        A::Dictionary(_, v) => return delta_type(v),
+        A::Int8 => PrimitiveType::Byte,
+        A::Int16 | A::UInt8 => PrimitiveType::Short,
+        A::Int32 | A::UInt16 => PrimitiveType::Integer,
+        A::Int64 | A::UInt32 => PrimitiveType::Long,
+        A::Float32 => PrimitiveType::Float,
+        A::Float64 => PrimitiveType::Double,
+        A::Boolean => PrimitiveType::Boolean,
+        A::Date32 => PrimitiveType::Date,
+        A::Binary | A::LargeBinary | A::FixedSizeBinary(_) => PrimitiveType::Binary,
+        _ => return None,
+    }))
+}
+
+/// `source=census/partner=x` → (column, value) pairs, in order.
+fn partitions(entry_path: &str, file: &str) -> Vec<(String, String)> {
+    let inner = file
+        .strip_prefix(entry_path)
+        .unwrap_or(file)
+        .trim_start_matches('/');
+    inner
+        .split('/')
+        .filter_map(|seg| seg.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Commits every published entry of `catalog` (files under `root`) to the
+/// lake at `lake`; returns each table's folder and the version this run
+/// committed (unchanged tables are left out).
+pub fn commit(
+    root: &Path,
+    catalog: &Catalog,
+    lake: &Path,
+) -> Result<BTreeMap<String, i64>, LakeError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LakeError::Io {
+            path: lake.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let mut versions = BTreeMap::new();
+    for entry in catalog.entries.iter().filter(|e| !e.restricted) {
+        if let Some(v) = runtime.block_on(commit_table(root, catalog, entry, lake))? {
+            versions.insert(entry.path.clone(), v);
+        }
+    }
+    Ok(versions)
+}
+
+/// One table: its files copied in under content names, then one commit
+/// replacing the partitions they belong to. `None` when nothing changed.
+async fn commit_table(
+    root: &Path,
+    catalog: &Catalog,
+    entry: &CatalogEntry,
+    lake: &Path,
+) -> Result<Option<i64>, LakeError> {
+    let dir = lake.join(&entry.path);
+    let table_err = |message: String| LakeError::Table {
+        table: entry.path.clone(),
+        message,
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| LakeError::Io {
+        path: dir.clone(),
+        message: e.to_string(),
+    })?;
+    let url = url::Url::from_directory_path(&dir)
+        .map_err(|_| table_err(format!("{} is not an absolute folder", dir.display())))?;
+    // The run's files: (relative path in the table, partition values, bytes).
+    let mut files = Vec::new();
+    let mut columns: Vec<String> = Vec::new();
+    for f in &entry.files {
+        let local = root.join(f);
+        let bytes = std::fs::read(&local).map_err(|e| LakeError::Io {
+            path: local.clone(),
+            message: e.to_string(),
+        })?;
+        let parts = partitions(&entry.path, f);
+        if columns.is_empty() {
+            columns = parts.iter().map(|(k, _)| k.clone()).collect();
+        }
+        let digest = hex::encode(&sha2::Sha256::digest(&bytes)[..16]);
+        let folder: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut rel = folder.join("/");
+        if !rel.is_empty() {
+            rel.push('/');
+        }
+        rel.push_str(&format!("part-{digest}.parquet"));
+        files.push((rel, parts, bytes, local));
+    }
+    let table = DeltaTable::try_from_url(url.clone())
+        .await
+        .map_err(|e| table_err(e.to_string()))?;
+    if table.version().is_none() {
+        // A new table: created with this run's files in its first commit.
+        let mut adds = Vec::new();
+        for (rel, parts, bytes, _) in &files {
+            put(&dir.join(rel), bytes)?;
+            adds.push(Action::Add(add_action(rel, parts, bytes.len())));
+        }
+        create(&table, catalog, entry, &files, &columns, root, adds)
+            .await
+            .map_err(table_err)?;
+        return Ok(Some(0));
+    }
+    let snapshot = table.snapshot().map_err(|e| table_err(e.to_string()))?;
+    let current: Vec<_> = snapshot.log_data().iter().collect();
+    let present: BTreeSet<String> = current.iter().map(|f| f.path().to_string()).collect();
+    let owned: BTreeSet<Vec<(String, String)>> = files.iter().map(|f| f.1.clone()).collect();
+    let in_owned = |pv: &HashMap<String, Option<String>>| {
+        owned.iter().any(|parts| {
+            parts
+                .iter()
+                .all(|(k, v)| pv.get(k).and_then(|x| x.as_deref()) == Some(v.as_str()))
+        })
+    };
+    let keep_paths: BTreeSet<&str> = files.iter().map(|f| f.0.as_str()).collect();
+    let removes: Vec<Action> = current
+        .iter()
+        .filter(|f| in_owned(&f.partition_values_map()) && !keep_paths.contains(f.path().as_ref()))
+        .map(|f| Action::Remove(f.remove_action(true)))
+        .collect();
+    let mut adds = Vec::new();
+    for (rel, parts, bytes, _) in &files {
+        if present.contains(rel) {
+            continue;
+        }
+        put(&dir.join(rel), bytes)?;
+        adds.push(Action::Add(add_action(rel, parts, bytes.len())));
+    }
+    if adds.is_empty() && removes.is_empty() {
+        return Ok(None);
+    }
+    let mut actions = removes;
+    actions.extend(adds);
+    let predicate = owned
+        .iter()
+        .map(|parts| {
+            parts
+                .iter()
+                .map(|(k, v)| format!("{k} = '{}'", v.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        })
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let done = CommitBuilder::default()
+        .with_actions(actions)
+        .with_app_metadata(app_metadata(catalog))
+        .build(
+            Some(snapshot),
+            table.log_store(),
+            DeltaOperation::Write {
+                mode: SaveMode::Overwrite,
+                partition_by: (!columns.is_empty()).then(|| columns.clone()),
+                predicate: (!predicate.is_empty()).then_some(predicate),
+            },
+        )
+        .await
+        .map_err(|e| table_err(e.to_string()))?;
+    Ok(Some(done.version as i64))
+}
+
+/// Writes a data file into the table's folder (a new name each time its
+/// content changes, so a reader of the last version never sees it half
+/// written).
+fn put(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
+    let io = |p: &Path, e: std::io::Error| LakeError::Io {
+        path: p.to_path_buf(),
+        message: e.to_string(),
+    };
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| io(p, e))?;
+    }
+    eqpipe_store::files::write_atomic(path, bytes).map_err(|e| LakeError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// The run's provenance in a commit's metadata.
+fn app_metadata(catalog: &Catalog) -> HashMap<String, serde_json::Value> {
+    HashMap::from([
+        (
+            "eqpipe_run_id".to_string(),
+            serde_json::Value::String(catalog.run_id.clone()),
+        ),
+        (
+            "eqpipe_version".to_string(),
+            serde_json::Value::String(catalog.pipeline_version.clone()),
+        ),
+    ])
+}
+
+fn add_action(rel: &str, parts: &[(String, String)], size: usize) -> Add {
+    Add {
+        path: rel.to_string(),
+        partition_values: parts
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect(),
+        size: size as i64,
+        modification_time: chrono::Utc::now().timestamp_millis(),
+        data_change: true,
+        ..Default::default()
+    }
+}
+
+/// Creates the table with the first file's columns and the partition
+/// columns, the entry's description, and the run's files (`adds`).
+async fn create(
+    table: &DeltaTable,
+    catalog: &Catalog,
+    entry: &CatalogEntry,
+    files: &[RunFile],
+    partition_columns: &[String],
+    root: &Path,
+    adds: Vec<Action>,
+) -> Result<DeltaTable, String> {
+    let first = files
+        .first()
+        .ok_or_else(|| "no file to take the columns from".to_string())?;
+    let file = std::fs::File::open(&first.3).map_err(|e| e.to_string())?;
+    let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| e.to_string())?
+        .schema()
+        .clone();
+    let mut fields = Vec::new();
+    for f in schema.fields() {
+        let t = delta_type(f.data_type()).ok_or_else(|| {
+            format!(
+                "column {} of {}: {} has no Delta type",
+                f.name(),
+                root.join(&entry.files[0]).display(),
+                f.data_type()
+            )
+        })?;
+        fields.push(StructField::new(f.name(), t, f.is_nullable()));
+    }
+    for c in partition_columns {
+        fields.push(StructField::new(
+            c,
+            DataType::Primitive(PrimitiveType::String),
+            false,
+        ));
+    }
+    table
+        .create()
+        .with_table_name(entry.name.clone())
+        .with_comment(entry.description.clone())
+        .with_columns(fields)
+        .with_partition_columns(partition_columns.to_vec())
+        .with_actions(adds)
+        .with_commit_properties(
+            deltalake_core::kernel::transaction::CommitProperties::default()
+                .with_metadata(app_metadata(catalog)),
+        )
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_values_come_from_the_files_folders() {
+        assert_eq!(
+            partitions(
+                "datasets/census_counts",
+                "datasets/census_counts/source=census/part-0.parquet"
+            ),
+            [("source".to_string(), "census".to_string())]
+        );
+        assert!(partitions("indicators/pay_gap", "indicators/pay_gap/part-0.parquet").is_empty());
+        assert_eq!(
+            partitions(
+                "indicators/pay_gap",
+                "indicators/pay_gap/partner=gm/part-0.parquet"
+            ),
+            [("partner".to_string(), "gm".to_string())]
+        );
+        assert!(matches!(
+            root_of("s3://bucket/x", Path::new("/")),
+            Err(LakeError::Unsupported(_))
+        ));
+        assert_eq!(
+            root_of("file:///srv/lake", Path::new("/etc")).unwrap(),
+            PathBuf::from("/srv/lake")
+        );
+        assert_eq!(
+            root_of("lake", Path::new("/etc")).unwrap(),
+            PathBuf::from("/etc/lake")
+        );
+    }
+}

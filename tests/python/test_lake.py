@@ -1,0 +1,47 @@
+"""The demo's lake (`eqpipe demo --lake DIR`): every published output is a
+Delta table that the deltalake package, polars and DuckDB (through
+deltalake's Arrow dataset) read with the catalogue's rows and columns;
+nothing restricted is in it.
+
+Run after `eqpipe demo --out <dir> --lake <lake>`; the folders come from
+EQPIPE_DEMO_OUT and EQPIPE_DEMO_LAKE (the test is skipped without the latter).
+"""
+import json
+import os
+import pathlib
+
+import duckdb
+import polars as pl
+import pytest
+
+OUT = pathlib.Path(os.environ.get("EQPIPE_DEMO_OUT", "eqpipe-demo"))
+LAKE = os.environ.get("EQPIPE_DEMO_LAKE")
+if LAKE:
+    import deltalake  # required when there is a lake to read
+pytestmark = pytest.mark.skipif(not LAKE, reason="EQPIPE_DEMO_LAKE not set")
+CATALOG = json.loads((OUT / "catalog.json").read_text())
+PUBLISHED = [e for e in CATALOG["entries"] if not e["restricted"]]
+
+
+@pytest.mark.parametrize("entry", PUBLISHED, ids=lambda e: e["path"])
+def test_every_published_output_is_a_delta_table_with_its_rows(entry):
+    path = str(pathlib.Path(LAKE) / entry["path"])
+    dt = deltalake.DeltaTable(path)
+    table = dt.to_pyarrow_table()
+    assert table.num_rows == entry["rows"]
+    names = [c["name"] for c in entry["columns"]]
+    assert [n for n in table.column_names if n in names] == names
+    assert pl.read_delta(path).height == entry["rows"]
+    ds = dt.to_pyarrow_dataset()
+    n = duckdb.connect().execute("SELECT count(*) FROM ds").fetchone()[0]
+    assert n == entry["rows"]
+    # The commit says which run made it.
+    assert dt.history(1)[0].get("eqpipe_run_id") == CATALOG["run_id"]
+
+
+def test_nothing_restricted_is_in_the_lake():
+    lake = pathlib.Path(LAKE)
+    for e in CATALOG["entries"]:
+        if e["restricted"]:
+            assert not (lake / e["path"]).exists(), e["path"]
+            assert not (lake / e["path"].removeprefix("restricted/")).exists(), e["path"]
