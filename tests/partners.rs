@@ -1032,6 +1032,8 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
         "{parts:?}"
     );
     assert_eq!(versions["datasets/census_counts"], 0);
+    let first = m["run_id"].as_str().unwrap().to_string();
+    let first_files = delta_files(&rep);
 
     // Manchester's new extract, then the indicators: the Census table is
     // not committed again; the indicator tables get one commit each, each
@@ -1061,10 +1063,8 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     let m = last_manifest(&s.out);
     let versions = m["lake_versions"].as_object().unwrap();
-    assert!(
-        versions.get("datasets/census_counts").is_none(),
-        "{versions:?}"
-    );
+    // Left as it was: still its first version.
+    assert_eq!(versions["datasets/census_counts"], 0, "{versions:?}");
     // Created in the first run (version 0), replaced in this one.
     assert_eq!(
         versions["indicators/workforce_representation"], 1,
@@ -1078,6 +1078,30 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
         .map(|f| read_parquet(f).1 as u64)
         .sum();
     assert_eq!(rows, local);
+
+    // Back to the first run: the local files and each lake table as that
+    // run left it (a RESTORE commit; the later version stays in the log).
+    let o = eqpipe()
+        .args(["runs", "restore", "--out", s.out.to_str().unwrap(), &first])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(
+            "restored lake table indicators/workforce_representation to version 0 (was 1)"
+        ),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        delta_files(&rep).keys().collect::<Vec<_>>(),
+        first_files.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        !text(&o).contains("lake table datasets/census_counts"),
+        "{}",
+        text(&o)
+    );
 
     // A lake on object storage is not written yet: said before any run.
     let text_cfg = std::fs::read_to_string(&s.cfg)

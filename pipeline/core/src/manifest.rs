@@ -211,9 +211,12 @@ pub struct RunManifest {
     /// is stale. A run with any is never a plain success.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publication_errors: Vec<String>,
-    /// Each lake table this run committed (its folder under the lake) and
-    /// the Delta version of that commit; tables it left unchanged are not
-    /// listed.
+    /// The lake's root folder, when the run committed to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lake: Option<String>,
+    /// Every published table in the lake (its folder under the root) and
+    /// its Delta version after this run, committed by it or left as it was:
+    /// what `eqpipe runs restore` puts each table back to.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub lake_versions: std::collections::BTreeMap<String, i64>,
     /// Sources.

@@ -126,6 +126,9 @@ pub fn find<'a>(
 pub struct Restored {
     /// The files put back.
     pub files: Vec<PathBuf>,
+    /// The lake's tables put back to the run's versions, with the version
+    /// each was at.
+    pub lake_tables: Vec<(String, i64)>,
     /// The catalogue or report that could not be rewritten, and why: the
     /// data is back either way.
     pub not_rewritten: Vec<String>,
@@ -165,8 +168,17 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Restored, RunsError> {
     if let Err(e) = eqpipe_publish::report::write(out, m, &settings) {
         not_rewritten.push(format!("the report: {e}"));
     }
+    // The lake's tables, each back to the version the run left it at.
+    let mut lake_tables = Vec::new();
+    if let Some(lake) = &m.lake {
+        match eqpipe_publish::lake::restore(Path::new(lake), &m.lake_versions) {
+            Ok(t) => lake_tables = t,
+            Err(e) => not_rewritten.push(format!("the lake: {e}")),
+        }
+    }
     Ok(Restored {
         files,
+        lake_tables,
         not_rewritten,
     })
 }

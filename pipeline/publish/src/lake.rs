@@ -99,38 +99,87 @@ fn partitions(entry_path: &str, file: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Commits every published entry of `catalog` (files under `root`) to the
-/// lake at `lake`; returns each table's folder and the version this run
-/// committed (unchanged tables are left out).
-pub fn commit(
-    root: &Path,
-    catalog: &Catalog,
-    lake: &Path,
-) -> Result<BTreeMap<String, i64>, LakeError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// What a run left in the lake.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// Every published table's folder and its version after the run
+    /// (committed by it, or left as it was): what `runs restore` goes back
+    /// to.
+    pub versions: BTreeMap<String, i64>,
+    /// How many tables this run committed.
+    pub commits: usize,
+}
+
+fn runtime(lake: &Path) -> Result<tokio::runtime::Runtime, LakeError> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| LakeError::Io {
             path: lake.to_path_buf(),
             message: e.to_string(),
-        })?;
-    let mut versions = BTreeMap::new();
+        })
+}
+
+/// Commits every published entry of `catalog` (files under `root`) to the
+/// lake at `lake`.
+pub fn commit(root: &Path, catalog: &Catalog, lake: &Path) -> Result<Committed, LakeError> {
+    let runtime = runtime(lake)?;
+    let mut out = Committed::default();
     for entry in catalog.entries.iter().filter(|e| !e.restricted) {
-        if let Some(v) = runtime.block_on(commit_table(root, catalog, entry, lake))? {
-            versions.insert(entry.path.clone(), v);
+        let (version, committed) = runtime.block_on(commit_table(root, catalog, entry, lake))?;
+        out.versions.insert(entry.path.clone(), version);
+        out.commits += usize::from(committed);
+    }
+    Ok(out)
+}
+
+/// Puts each table of `versions` back to its version there (a Delta
+/// RESTORE commit, the later versions kept in the log); returns the tables
+/// restored, with the version each was at.
+pub fn restore(
+    lake: &Path,
+    versions: &BTreeMap<String, i64>,
+) -> Result<Vec<(String, i64)>, LakeError> {
+    let runtime = runtime(lake)?;
+    let mut restored = Vec::new();
+    for (table, &version) in versions {
+        let err = |message: String| LakeError::Table {
+            table: table.clone(),
+            message,
+        };
+        let dir = lake.join(table);
+        let url = url::Url::from_directory_path(&dir)
+            .map_err(|_| err(format!("{} is not an absolute folder", dir.display())))?;
+        let was = runtime.block_on(async {
+            let t = DeltaTable::try_from_url(url)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            let now = t.version().map(|v| v as i64);
+            if now.is_none_or(|n| n == version) {
+                return Ok::<_, LakeError>(None);
+            }
+            t.restore()
+                .with_version_to_restore(version as u64)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            Ok(now)
+        })?;
+        if let Some(was) = was {
+            restored.push((table.clone(), was));
         }
     }
-    Ok(versions)
+    Ok(restored)
 }
 
 /// One table: its files copied in under content names, then one commit
-/// replacing the partitions they belong to. `None` when nothing changed.
+/// replacing the partitions they belong to. Its version after the run, and
+/// whether this run committed it.
 async fn commit_table(
     root: &Path,
     catalog: &Catalog,
     entry: &CatalogEntry,
     lake: &Path,
-) -> Result<Option<i64>, LakeError> {
+) -> Result<(i64, bool), LakeError> {
     let dir = lake.join(&entry.path);
     let table_err = |message: String| LakeError::Table {
         table: entry.path.clone(),
@@ -177,7 +226,7 @@ async fn commit_table(
         create(&table, catalog, entry, &files, &columns, root, adds)
             .await
             .map_err(table_err)?;
-        return Ok(Some(0));
+        return Ok((0, true));
     }
     let snapshot = table.snapshot().map_err(|e| table_err(e.to_string()))?;
     let current: Vec<_> = snapshot.log_data().iter().collect();
@@ -205,7 +254,7 @@ async fn commit_table(
         adds.push(Action::Add(add_action(rel, parts, bytes.len())));
     }
     if adds.is_empty() && removes.is_empty() {
-        return Ok(None);
+        return Ok((snapshot.version() as i64, false));
     }
     let mut actions = removes;
     actions.extend(adds);
@@ -235,7 +284,7 @@ async fn commit_table(
         )
         .await
         .map_err(|e| table_err(e.to_string()))?;
-    Ok(Some(done.version as i64))
+    Ok((done.version as i64, true))
 }
 
 /// Writes a data file into the table's folder (a new name each time its

@@ -83,6 +83,12 @@ pub(crate) fn restore(out: &Path, id: &str) -> Result<ExitCode> {
         restored.files.len(),
         m.run_id
     );
+    for (table, was) in &restored.lake_tables {
+        println!(
+            "restored lake table {table} to version {} (was {was})",
+            m.lake_versions.get(table).copied().unwrap_or_default()
+        );
+    }
     if restored.not_rewritten.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }

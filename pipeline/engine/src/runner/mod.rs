@@ -401,6 +401,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         snapshot_date: Some(shared.snapshot.to_string()),
         scope: opts.scope.describe(),
         publication_errors: Vec::new(),
+        lake: None,
         lake_versions: Default::default(),
         sources,
         indicators,
@@ -708,11 +709,16 @@ fn publish(
     // now committed, one Delta commit per table.
     if let (Some(lake), Some(catalog)) = (&config.lake, &catalog) {
         match eqpipe_publish::lake::root_of(&lake.uri, &config.base_dir)
-            .and_then(|dir| eqpipe_publish::lake::commit(root, catalog, &dir))
+            .and_then(|dir| eqpipe_publish::lake::commit(root, catalog, &dir).map(|c| (dir, c)))
         {
-            Ok(versions) => {
-                tracing::info!(tables = versions.len(), "committed to the lake");
-                manifest.lake_versions = versions;
+            Ok((dir, c)) => {
+                tracing::info!(
+                    tables = c.versions.len(),
+                    commits = c.commits,
+                    "committed to the lake"
+                );
+                manifest.lake = Some(dir.display().to_string());
+                manifest.lake_versions = c.versions;
             }
             Err(e) => failed.push(format!("cannot commit to the lake: {e}")),
         }
