@@ -1072,6 +1072,8 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
     );
     let files = delta_files(&rep);
     assert_eq!(files.len(), 4, "one file per partition: {files:?}");
+    // The first run is kept ([versions] keep = 5), so are its files.
+    assert_eq!(parquet_files(&rep).len(), 8);
     let (rows, _) = rows_of(&rep);
     let local: u64 = parquet_files(&s.out.join("indicators/workforce_representation"))
         .iter()
@@ -1118,4 +1120,63 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
         "{}",
         text(&o)
     );
+}
+
+/// `[versions] keep` is the lake's too: files that no kept run's table
+/// version needs are deleted, those it needs stay, and the table still
+/// reads whole.
+#[test]
+fn the_lake_keeps_the_files_of_the_kept_runs_only() {
+    let s = setup(&BTreeMap::new());
+    for (id, n, seed) in [
+        ("manchester", 420, 0x51),
+        ("salford", 260, 0x77),
+        ("trafford", 150, 0x99),
+    ] {
+        std::fs::write(
+            s.inbox(id).join("workforce-2025-03.csv"),
+            extract(n, seed, 0),
+        )
+        .unwrap();
+    }
+    let mut cfg = std::fs::read_to_string(&s.cfg).unwrap();
+    cfg = cfg.replacen(
+        "output_dir = \"out\"\n",
+        "output_dir = \"out\"\n[versions]\nkeep = 1\n",
+        1,
+    );
+    cfg.push_str("\n[lake]\nuri = \"lake\"\n");
+    std::fs::write(&s.cfg, cfg).unwrap();
+    let rep = s
+        .dir
+        .path()
+        .join("lake/indicators/workforce_representation");
+    let o = run_partnership(&s);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let first = delta_files(&rep);
+    std::fs::write(
+        s.inbox("manchester").join("workforce-2025-03.csv"),
+        extract(500, 0x1234, 0),
+    )
+    .unwrap();
+    let o = run_partnership(&s);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(last_manifest(&s.out).get("publication_errors").is_none());
+    let now = delta_files(&rep);
+    assert_eq!(now.len(), 4);
+    // Only the kept (last) run's files are left on disk.
+    let on_disk: BTreeSet<PathBuf> = parquet_files(&rep).into_iter().collect();
+    let wanted: BTreeSet<PathBuf> = now.keys().map(|p| rep.join(p)).collect();
+    assert_eq!(on_disk, wanted);
+    assert!(
+        first
+            .keys()
+            .all(|p| !rep.join(p).exists() || now.contains_key(p))
+    );
+    let rows: usize = now.keys().map(|p| read_parquet(&rep.join(p)).1).sum();
+    let local: usize = parquet_files(&s.out.join("indicators/workforce_representation"))
+        .iter()
+        .map(|f| read_parquet(f).1)
+        .sum();
+    assert_eq!(rows, local);
 }

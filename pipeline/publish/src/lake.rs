@@ -133,6 +133,44 @@ pub fn commit(root: &Path, catalog: &Catalog, lake: &Path) -> Result<Committed, 
     Ok(out)
 }
 
+/// Deletes the files no kept version of a table needs: `keep` is, for each
+/// table, the versions the kept runs (`[versions] keep`) left it at; the
+/// current version is always kept. Returns the number of files deleted.
+pub fn vacuum(lake: &Path, keep: &BTreeMap<String, BTreeSet<i64>>) -> Result<usize, LakeError> {
+    let runtime = runtime(lake)?;
+    let mut deleted = 0;
+    for (table, versions) in keep {
+        let err = |message: String| LakeError::Table {
+            table: table.clone(),
+            message,
+        };
+        let dir = lake.join(table);
+        let url = url::Url::from_directory_path(&dir)
+            .map_err(|_| err(format!("{} is not an absolute folder", dir.display())))?;
+        deleted += runtime.block_on(async {
+            let t = DeltaTable::try_from_url(url)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            let Some(now) = t.version() else {
+                return Ok::<_, LakeError>(0);
+            };
+            let mut kept: Vec<u64> = versions.iter().map(|v| *v as u64).collect();
+            kept.push(now);
+            kept.sort_unstable();
+            kept.dedup();
+            let (_, metrics) = t
+                .vacuum()
+                .with_keep_versions(&kept)
+                .with_retention_period(chrono::Duration::zero())
+                .with_enforce_retention_duration(false)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            Ok(metrics.files_deleted.len())
+        })?;
+    }
+    Ok(deleted)
+}
+
 /// Puts each table of `versions` back to its version there (a Delta
 /// RESTORE commit, the later versions kept in the log); returns the tables
 /// restored, with the version each was at.

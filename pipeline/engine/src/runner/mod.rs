@@ -750,6 +750,37 @@ fn publish(
             );
         }
     }
+    if let Some(lake) = &manifest.lake {
+        // The lake keeps what the kept runs' table versions need, no more.
+        let mut keep: BTreeMap<String, std::collections::BTreeSet<i64>> = BTreeMap::new();
+        let layout = Layout::new(root);
+        let mut kept: Vec<std::collections::BTreeMap<String, i64>> = store::version_runs(root)
+            .iter()
+            .filter(|id| *id != run_id)
+            .filter_map(|id| std::fs::read(layout.run_manifest(id)).ok())
+            .filter_map(|b| serde_json::from_slice::<RunManifest>(&b).ok())
+            .map(|m| m.lake_versions)
+            .collect();
+        kept.push(manifest.lake_versions.clone());
+        for versions in kept {
+            for (table, v) in versions {
+                keep.entry(table).or_default().insert(v);
+            }
+        }
+        match eqpipe_publish::lake::vacuum(Path::new(lake), &keep) {
+            Ok(n) if n > 0 => tracing::info!(files = n, "removed lake files no kept run needs"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!("cannot vacuum the lake: {e}");
+                if manifest.outcome == Outcome::Success {
+                    manifest.outcome = Outcome::SuccessWithWarnings;
+                }
+                manifest
+                    .publication_errors
+                    .push(format!("cannot vacuum the lake: {e}"));
+            }
+        }
+    }
     eqpipe_publish::metrics::write_metrics(root, manifest);
     let json = serde_json::to_vec_pretty(manifest).expect("serialisable");
     store::write_atomic(&Layout::new(root).run_manifest(run_id), &json)
