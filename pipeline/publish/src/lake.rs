@@ -22,7 +22,6 @@ use deltalake_core::DeltaTable;
 use deltalake_core::kernel::transaction::CommitBuilder;
 use deltalake_core::kernel::{Action, Add, DataType, PrimitiveType, StructField};
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use sha2::Digest as _;
 
 use crate::catalog::{Catalog, CatalogEntry};
 
@@ -63,8 +62,8 @@ pub fn root_of(uri: &str, base: &Path) -> Result<PathBuf, LakeError> {
 }
 
 /// One of the run's files for a table: its path in the table, its
-/// partition values, its bytes and the local file.
-type RunFile = (String, Vec<(String, String)>, Vec<u8>, PathBuf);
+/// partition values, its size and the local file.
+type RunFile = (String, Vec<(String, String)>, u64, PathBuf);
 
 /// A Delta type for a Parquet file's Arrow type (unsigned bytes widened to
 /// short, Delta having no unsigned types; dictionaries as their values).
@@ -110,6 +109,21 @@ pub struct Committed {
     pub commits: usize,
 }
 
+/// The table in folder `table` under the lake (a table not yet created has
+/// no version).
+async fn open(lake: &Path, table: &str) -> Result<DeltaTable, LakeError> {
+    let err = |message: String| LakeError::Table {
+        table: table.to_string(),
+        message,
+    };
+    let dir = lake.join(table);
+    let url = url::Url::from_directory_path(&dir)
+        .map_err(|_| err(format!("{} is not an absolute folder", dir.display())))?;
+    DeltaTable::try_from_url(url)
+        .await
+        .map_err(|e| err(e.to_string()))
+}
+
 fn runtime(lake: &Path) -> Result<tokio::runtime::Runtime, LakeError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -144,13 +158,8 @@ pub fn vacuum(lake: &Path, keep: &BTreeMap<String, BTreeSet<i64>>) -> Result<usi
             table: table.clone(),
             message,
         };
-        let dir = lake.join(table);
-        let url = url::Url::from_directory_path(&dir)
-            .map_err(|_| err(format!("{} is not an absolute folder", dir.display())))?;
         deleted += runtime.block_on(async {
-            let t = DeltaTable::try_from_url(url)
-                .await
-                .map_err(|e| err(e.to_string()))?;
+            let t = open(lake, table).await?;
             let Some(now) = t.version() else {
                 return Ok::<_, LakeError>(0);
             };
@@ -185,13 +194,8 @@ pub fn restore(
             table: table.clone(),
             message,
         };
-        let dir = lake.join(table);
-        let url = url::Url::from_directory_path(&dir)
-            .map_err(|_| err(format!("{} is not an absolute folder", dir.display())))?;
         let was = runtime.block_on(async {
-            let t = DeltaTable::try_from_url(url)
-                .await
-                .map_err(|e| err(e.to_string()))?;
+            let t = open(lake, table).await?;
             let now = t.version().map(|v| v as i64);
             if now.is_none_or(|n| n == version) {
                 return Ok::<_, LakeError>(None);
@@ -227,39 +231,38 @@ async fn commit_table(
         path: dir.clone(),
         message: e.to_string(),
     })?;
-    let url = url::Url::from_directory_path(&dir)
-        .map_err(|_| table_err(format!("{} is not an absolute folder", dir.display())))?;
-    // The run's files: (relative path in the table, partition values, bytes).
+    // The run's files: (relative path in the table, partition values,
+    // size, the local file), each hashed as it streams past, never held.
     let mut files = Vec::new();
     let mut columns: Vec<String> = Vec::new();
     for f in &entry.files {
         let local = root.join(f);
-        let bytes = std::fs::read(&local).map_err(|e| LakeError::Io {
+        let io = |e: std::io::Error| LakeError::Io {
             path: local.clone(),
             message: e.to_string(),
-        })?;
+        };
+        let size = std::fs::metadata(&local).map_err(io)?.len();
+        let sha = eqpipe_store::fingerprint::digest_path(&local).map_err(io)?;
         let parts = partitions(&entry.path, f);
         if columns.is_empty() {
             columns = parts.iter().map(|(k, _)| k.clone()).collect();
         }
-        let digest = hex::encode(&sha2::Sha256::digest(&bytes)[..16]);
+        let digest = &sha[..32];
         let folder: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut rel = folder.join("/");
         if !rel.is_empty() {
             rel.push('/');
         }
         rel.push_str(&format!("part-{digest}.parquet"));
-        files.push((rel, parts, bytes, local));
+        files.push((rel, parts, size, local));
     }
-    let table = DeltaTable::try_from_url(url.clone())
-        .await
-        .map_err(|e| table_err(e.to_string()))?;
+    let table = open(lake, &entry.path).await?;
     if table.version().is_none() {
         // A new table: created with this run's files in its first commit.
         let mut adds = Vec::new();
-        for (rel, parts, bytes, _) in &files {
-            put(&dir.join(rel), bytes)?;
-            adds.push(Action::Add(add_action(rel, parts, bytes.len())));
+        for (rel, parts, size, local) in &files {
+            put(local, &dir.join(rel))?;
+            adds.push(Action::Add(add_action(rel, parts, *size)));
         }
         create(&table, catalog, entry, &files, &columns, root, adds)
             .await
@@ -284,12 +287,12 @@ async fn commit_table(
         .map(|f| Action::Remove(f.remove_action(true)))
         .collect();
     let mut adds = Vec::new();
-    for (rel, parts, bytes, _) in &files {
+    for (rel, parts, size, local) in &files {
         if present.contains(rel) {
             continue;
         }
-        put(&dir.join(rel), bytes)?;
-        adds.push(Action::Add(add_action(rel, parts, bytes.len())));
+        put(local, &dir.join(rel))?;
+        adds.push(Action::Add(add_action(rel, parts, *size)));
     }
     if adds.is_empty() && removes.is_empty() {
         return Ok((snapshot.version() as i64, false));
@@ -325,21 +328,24 @@ async fn commit_table(
     Ok((done.version as i64, true))
 }
 
-/// Writes a data file into the table's folder (a new name each time its
-/// content changes, so a reader of the last version never sees it half
-/// written).
-fn put(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
+/// Copies a data file into the table's folder under a temporary name, then
+/// renames it into place (its name is new whenever its content is, so a
+/// reader of the last version never meets it half written).
+fn put(from: &Path, to: &Path) -> Result<(), LakeError> {
     let io = |p: &Path, e: std::io::Error| LakeError::Io {
         path: p.to_path_buf(),
         message: e.to_string(),
     };
-    if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p).map_err(|e| io(p, e))?;
-    }
-    eqpipe_store::files::write_atomic(path, bytes).map_err(|e| LakeError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    let dir = to.parent().expect("a file in a table's folder");
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let tmp = eqpipe_core::fsio::TempPath(dir.join(format!(
+        ".{}.tmp",
+        to.file_name().unwrap_or_default().to_string_lossy()
+    )));
+    std::fs::copy(from, &tmp.0).map_err(|e| io(&tmp.0, e))?;
+    std::fs::rename(&tmp.0, to).map_err(|e| io(to, e))?;
+    tmp.keep();
+    Ok(())
 }
 
 /// The run's provenance in a commit's metadata.
@@ -356,7 +362,7 @@ fn app_metadata(catalog: &Catalog) -> HashMap<String, serde_json::Value> {
     ])
 }
 
-fn add_action(rel: &str, parts: &[(String, String)], size: usize) -> Add {
+fn add_action(rel: &str, parts: &[(String, String)], size: u64) -> Add {
     Add {
         path: rel.to_string(),
         partition_values: parts
