@@ -890,10 +890,7 @@ fn a_designers_templates_restyle_every_page_and_a_broken_one_is_refused_before_t
     let inputs = eqpipe_engine::demo::generate(&dir.path().join("inputs")).unwrap();
     let server = eqpipe_engine::serve::StaticServer::start(&inputs.public_dir).unwrap();
     let tpl = dir.path().join("design");
-    let o = eqpipe()
-        .args(["report-templates", tpl.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = common::run(&["report-templates", tpl.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let mut written: Vec<String> = std::fs::read_dir(&tpl)
         .unwrap()
@@ -915,10 +912,7 @@ fn a_designers_templates_restyle_every_page_and_a_broken_one_is_refused_before_t
         ]
     );
     // Not overwritten by accident.
-    let o = eqpipe()
-        .args(["report-templates", tpl.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = common::run(&["report-templates", tpl.to_str().unwrap()]);
     assert!(
         !o.status.success() && text(&o).contains("exists (use --force"),
         "{}",
@@ -983,10 +977,7 @@ areas = ["E08999001"]
         ),
     )
     .unwrap();
-    let o = eqpipe()
-        .args(["validate", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = common::run(&["validate", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let o = run(&cfg);
     assert!(o.status.success(), "{}", text(&o));
@@ -1045,16 +1036,10 @@ areas = ["E08999001"]
     check(&pages(true));
 
     // A second run, then back to the first: the same design and the pack.
-    let o = eqpipe()
-        .args(["run", "--force", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = common::run(&["run", "--force", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     std::fs::remove_dir_all(&report).unwrap();
-    let o = eqpipe()
-        .args(["runs", "restore", "--out", out.to_str().unwrap(), &first])
-        .output()
-        .unwrap();
+    let o = common::run(&["runs", "restore", "--out", out.to_str().unwrap(), &first]);
     assert!(o.status.success(), "{}", text(&o));
     let restored = pages(true);
     check(&restored);
@@ -1071,10 +1056,7 @@ areas = ["E08999001"]
         "{% extends \"base.html\" %}\n{% block content %}\n{% for t in tables %}\n{% endblock %}\n",
     )
     .unwrap();
-    let o = eqpipe()
-        .args(["validate", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = common::run(&["validate", "--config", cfg.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(
         text(&o).contains("[report] templates: report template area.html (from ")
@@ -1083,10 +1065,7 @@ areas = ["E08999001"]
         text(&o)
     );
     let runs_before = std::fs::read_dir(out.join("runs")).unwrap().count();
-    let o = eqpipe()
-        .args(["run", "--force", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = common::run(&["run", "--force", "--config", cfg.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(
         text(&o).contains("report template area.html"),
@@ -1111,10 +1090,7 @@ areas = ["E08999001"]
         area.replace("{{ t.topic }} ({{ t.code }})</h2>", "{{ t.topik }}</h2>"),
     )
     .unwrap();
-    let o = eqpipe()
-        .args(["run", "--force", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = common::run(&["run", "--force", "--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(
         text(&o)
@@ -1133,10 +1109,7 @@ areas = ["E08999001"]
     // A file that replaces nothing would be ignored: refused by name.
     std::fs::write(tpl.join("area.html"), area).unwrap();
     std::fs::write(tpl.join("idnex.html"), "{% extends \"base.html\" %}").unwrap();
-    let o = eqpipe()
-        .args(["validate", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = common::run(&["validate", "--config", cfg.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(
         text(&o).contains("idnex.html: not one of the report's templates"),
@@ -1147,10 +1120,7 @@ areas = ["E08999001"]
     // The design folder gone: a restore still puts the data back, and says
     // the report could not be rewritten (exit 4).
     std::fs::rename(&tpl, dir.path().join("design-moved")).unwrap();
-    let o = eqpipe()
-        .args(["runs", "restore", "--out", out.to_str().unwrap(), &first])
-        .output()
-        .unwrap();
+    let o = common::run(&["runs", "restore", "--out", out.to_str().unwrap(), &first]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     assert!(
         text(&o).contains("file(s) of run") && text(&o).contains("not rewritten: the report:"),
@@ -1195,10 +1165,7 @@ fn pages_of_areas_no_longer_profiled_are_removed() {
     assert_eq!(all.len(), 25, "{all:?}");
     let kept = ["E08999001", "E05999001", "E05999002", "E05999003"];
     write(&format!("areas = {kept:?}"));
-    let o = eqpipe()
-        .args(["run", "--force", "--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = common::run(&["run", "--force", "--config", cfg.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let want: Vec<String> = {
         let mut v: Vec<String> = kept.iter().map(|c| format!("area-{c}.html")).collect();

@@ -137,6 +137,11 @@ fn eqpipe_with_keys() -> std::process::Command {
     c
 }
 
+/// `eqpipe` with the partners' keys set, run with `args`.
+fn run_keyed(args: &[&str]) -> std::process::Output {
+    eqpipe_with_keys().args(args).output().unwrap()
+}
+
 fn run_partnership(s: &Setup) -> std::process::Output {
     eqpipe_with_keys()
         .args(["run", "--config", s.cfg.to_str().unwrap()])
@@ -726,6 +731,24 @@ fn a_partnership_run_writes_the_golden_layout() {
     assert_golden("partnership-layout.txt", &layout(&s.out));
 }
 
+/// The three partners' extracts, no small group: Manchester 420 staff,
+/// Salford 260, Trafford 150.
+const EXTRACTS: [(&str, usize, u64); 3] = [
+    ("manchester", 420, 0x51),
+    ("salford", 260, 0x77),
+    ("trafford", 150, 0x99),
+];
+
+fn write_extracts(s: &Setup) {
+    for (id, n, seed) in EXTRACTS {
+        std::fs::write(
+            s.inbox(id).join("workforce-2025-03.csv"),
+            extract(n, seed, 0),
+        )
+        .unwrap();
+    }
+}
+
 /// Female staff in a partner's published representation file (the
 /// organisation's sex row), or `None` when withheld.
 fn published_women(out: &Path, level: &str) -> Option<i64> {
@@ -762,18 +785,7 @@ fn published_women(out: &Path, level: &str) -> Option<i64> {
 #[test]
 fn a_partnership_fans_out_into_partner_source_runs_and_one_indicator_run() {
     let s = setup(&BTreeMap::new());
-    let extracts = [
-        ("manchester", 420, 0x51),
-        ("salford", 260, 0x77),
-        ("trafford", 150, 0x99),
-    ];
-    for (id, n, seed) in extracts {
-        std::fs::write(
-            s.inbox(id).join("workforce-2025-03.csv"),
-            extract(n, seed, 0),
-        )
-        .unwrap();
-    }
+    write_extracts(&s);
     // The Census source has no ethnic group table: every run with the
     // representation indicator ends with that warning (exit 4).
     let o = run_partnership(&s);
@@ -809,17 +821,14 @@ fn a_partnership_fans_out_into_partner_source_runs_and_one_indicator_run() {
             .any(|(p, _)| p.to_string_lossy().contains("indicators/"))
     );
     let cfg = s.cfg.to_str().unwrap();
-    let o = eqpipe_with_keys()
-        .args([
-            "run",
-            "--config",
-            cfg,
-            "--partner",
-            "manchester",
-            "--sources-only",
-        ])
-        .output()
-        .unwrap();
+    let o = run_keyed(&[
+        "run",
+        "--config",
+        cfg,
+        "--partner",
+        "manchester",
+        "--sources-only",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains("scope: manchester's sources, no indicators"),
@@ -858,18 +867,15 @@ fn a_partnership_fans_out_into_partner_source_runs_and_one_indicator_run() {
     assert!(index.contains("This run took part of the pipeline: manchester&#39;s sources"));
 
     // The partnership's id takes the shared sources: the Census here.
-    let o = eqpipe_with_keys()
-        .args([
-            "run",
-            "--config",
-            cfg,
-            "--partner",
-            "gm",
-            "--sources-only",
-            "--force",
-        ])
-        .output()
-        .unwrap();
+    let o = run_keyed(&[
+        "run",
+        "--config",
+        cfg,
+        "--partner",
+        "gm",
+        "--sources-only",
+        "--force",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let m = last_manifest(&s.out);
     let names: Vec<&str> = m["sources"]
@@ -881,10 +887,7 @@ fn a_partnership_fans_out_into_partner_source_runs_and_one_indicator_run() {
     assert_eq!(names, ["census"]);
 
     // ...until the indicator run, which runs no source.
-    let o = eqpipe_with_keys()
-        .args(["run", "--config", cfg, "--indicators-only"])
-        .output()
-        .unwrap();
+    let o = run_keyed(&["run", "--config", cfg, "--indicators-only"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     let m = last_manifest(&s.out);
     assert!(m["sources"].as_array().unwrap().is_empty(), "{m:#}");
@@ -968,17 +971,7 @@ fn delta_files(table: &Path) -> BTreeMap<String, serde_json::Value> {
 #[test]
 fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
     let s = setup(&BTreeMap::new());
-    for (id, n, seed) in [
-        ("manchester", 420, 0x51),
-        ("salford", 260, 0x77),
-        ("trafford", 150, 0x99),
-    ] {
-        std::fs::write(
-            s.inbox(id).join("workforce-2025-03.csv"),
-            extract(n, seed, 0),
-        )
-        .unwrap();
-    }
+    write_extracts(&s);
     let mut cfg = std::fs::read_to_string(&s.cfg).unwrap();
     cfg.push_str("\n[lake]\nuri = \"lake\"\n");
     std::fs::write(&s.cfg, cfg).unwrap();
@@ -1044,22 +1037,16 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
     )
     .unwrap();
     let cfg = s.cfg.to_str().unwrap();
-    let o = eqpipe_with_keys()
-        .args([
-            "run",
-            "--config",
-            cfg,
-            "--partner",
-            "manchester",
-            "--sources-only",
-        ])
-        .output()
-        .unwrap();
+    let o = run_keyed(&[
+        "run",
+        "--config",
+        cfg,
+        "--partner",
+        "manchester",
+        "--sources-only",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = eqpipe_with_keys()
-        .args(["run", "--config", cfg, "--indicators-only"])
-        .output()
-        .unwrap();
+    let o = run_keyed(&["run", "--config", cfg, "--indicators-only"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
     let m = last_manifest(&s.out);
     let versions = m["lake_versions"].as_object().unwrap();
@@ -1110,10 +1097,7 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
         .unwrap()
         .replace("uri = \"lake\"", "uri = \"s3://bucket/lake\"");
     std::fs::write(&s.cfg, text_cfg).unwrap();
-    let o = eqpipe_with_keys()
-        .args(["validate", "--config", cfg])
-        .output()
-        .unwrap();
+    let o = run_keyed(&["validate", "--config", cfg]);
     assert!(!o.status.success());
     assert!(
         text(&o).contains("[lake] uri `s3://bucket/lake`: only local lakes"),
@@ -1128,17 +1112,7 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
 #[test]
 fn the_lake_keeps_the_files_of_the_kept_runs_only() {
     let s = setup(&BTreeMap::new());
-    for (id, n, seed) in [
-        ("manchester", 420, 0x51),
-        ("salford", 260, 0x77),
-        ("trafford", 150, 0x99),
-    ] {
-        std::fs::write(
-            s.inbox(id).join("workforce-2025-03.csv"),
-            extract(n, seed, 0),
-        )
-        .unwrap();
-    }
+    write_extracts(&s);
     let mut cfg = std::fs::read_to_string(&s.cfg).unwrap();
     cfg = cfg.replacen(
         "output_dir = \"out\"\n",
