@@ -314,18 +314,16 @@ fn topic(
 /// A topic page's blocks made from one indicator's batches.
 type Section = fn(&[RecordBatch]) -> Vec<Block>;
 
+/// Each published file's batches, by the dataset it holds.
+type Loaded = BTreeMap<String, Vec<Vec<RecordBatch>>>;
+
 /// Each dataset's blocks, in the order given, from every published file of
 /// each.
-fn sections_of(
-    outputs: &BTreeMap<String, Vec<(String, PathBuf)>>,
-    parts: &[(&str, Section)],
-) -> Vec<Block> {
+fn sections_of(loaded: &Loaded, parts: &[(&str, Section)]) -> Vec<Block> {
     let mut out = Vec::new();
     for (dataset, section) in parts {
-        for (_, file) in outputs.get(*dataset).into_iter().flatten() {
-            if let Some((batches, _)) = read(file) {
-                out.extend(section(&batches));
-            }
+        for batches in loaded.get(*dataset).into_iter().flatten() {
+            out.extend(section(batches));
         }
     }
     out
@@ -347,14 +345,30 @@ fn render(
     let mut links = Vec::new();
     let mut written: BTreeSet<String> = BTreeSet::new();
 
+    // Every output read once (the community profile, which can be large,
+    // by its pageable row groups below).
+    let loaded: Loaded = outputs
+        .iter()
+        .filter(|(d, _)| d.as_str() != "community_profile")
+        .map(|(d, files)| {
+            let batches = files.iter().filter_map(|(_, f)| read(f)).map(|(b, _)| b);
+            (d.clone(), batches.collect())
+        })
+        .collect();
+    let read_all = |dataset: &str| -> Vec<RecordBatch> {
+        loaded
+            .get(dataset)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .cloned()
+            .collect()
+    };
     let mut deprivation: BTreeMap<String, Vec<Block>> = BTreeMap::new();
-    let mut deprived_batches = Vec::new();
-    for (_, file) in outputs.get("deprivation_profile").into_iter().flatten() {
-        if let Some((batches, _)) = read(file) {
-            deprivation_sections(&batches, &mut deprivation);
-            deprived_batches.extend(batches);
-        }
+    for batches in loaded.get("deprivation_profile").into_iter().flatten() {
+        deprivation_sections(batches, &mut deprivation);
     }
+    let deprived_batches = read_all("deprivation_profile");
     let shapes = read_boundaries(root);
     let deprived = deprivation_values(&deprived_batches);
     let mut profile = Vec::new();
@@ -384,23 +398,14 @@ fn render(
             }
         }
     }
-    let read_all = |dataset: &str| -> Vec<RecordBatch> {
-        outputs
-            .get(dataset)
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, f)| read(f))
-            .flat_map(|(b, _)| b)
-            .collect()
-    };
-    // Read once for the pages that share them.
+    // Shared by several pages.
     let (pay_gap, service_equity, health_inequalities) = (
         read_all("pay_gap"),
         read_all("service_equity"),
         read_all("health_inequalities"),
     );
     let mut workforce = sections_of(
-        &outputs,
+        &loaded,
         &[
             ("workforce_representation", representation_section),
             ("workforce_flows", flows_section),
@@ -412,9 +417,9 @@ fn render(
         &read_all("pay_gap_benchmark"),
         &pay_gap,
     ));
-    let services = sections_of(&outputs, &[("service_equity", services_section)]);
+    let services = sections_of(&loaded, &[("service_equity", services_section)]);
     let mut spending = sections_of(
-        &outputs,
+        &loaded,
         &[
             ("social_value", social_value_section),
             ("vcse_grants", grants_section),
@@ -424,7 +429,7 @@ fn render(
         spending.extend(grants_map(&read_all("vcse_grants"), &shapes));
     }
     let community = sections_of(
-        &outputs,
+        &loaded,
         &[
             ("engagement_reach", reach_section),
             ("engagement_estimates", answers_section),
