@@ -1092,15 +1092,30 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
         text(&o)
     );
 
-    // A lake on object storage is not written yet: said before any run.
-    let text_cfg = std::fs::read_to_string(&s.cfg)
-        .unwrap()
-        .replace("uri = \"lake\"", "uri = \"s3://bucket/lake\"");
+    // A credential in the config is refused by name before any run, and
+    // never echoed; so is a variable [lake.env] names that is not set.
+    let text_cfg = std::fs::read_to_string(&s.cfg).unwrap().replace(
+        "uri = \"lake\"",
+        "uri = \"s3://bucket/lake\"\noptions = { aws_secret_access_key = \"not-for-a-config-file\" }",
+    );
+    std::fs::write(&s.cfg, &text_cfg).unwrap();
+    let o = run_keyed(&["validate", "--config", cfg]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("`aws_secret_access_key` is a credential")
+            && !text(&o).contains("not-for-a-config-file"),
+        "{}",
+        text(&o)
+    );
+    let text_cfg = text_cfg.replace(
+        "options = { aws_secret_access_key = \"not-for-a-config-file\" }",
+        "env = { aws_secret_access_key = \"EQPIPE_TEST_UNSET_LAKE_SECRET\" }",
+    );
     std::fs::write(&s.cfg, text_cfg).unwrap();
     let o = run_keyed(&["validate", "--config", cfg]);
     assert!(!o.status.success());
     assert!(
-        text(&o).contains("[lake] uri `s3://bucket/lake`: only local lakes"),
+        text(&o).contains("EQPIPE_TEST_UNSET_LAKE_SECRET"),
         "{}",
         text(&o)
     );

@@ -5,6 +5,9 @@ nothing restricted is in it.
 
 Run after `eqpipe demo --out <dir> --lake <lake>`; the folders come from
 EQPIPE_DEMO_OUT and EQPIPE_DEMO_LAKE (the test is skipped without the latter).
+The lake may be on object storage (`s3://bucket/prefix`, tests/run.sh's Ceph
+RGW): then the readers are given the endpoint and keys as storage options,
+from the EQPIPE_TEST_S3_* variables.
 """
 import json
 import os
@@ -19,19 +22,35 @@ LAKE = os.environ.get("EQPIPE_DEMO_LAKE")
 if LAKE:
     import deltalake  # required when there is a lake to read
 pytestmark = pytest.mark.skipif(not LAKE, reason="EQPIPE_DEMO_LAKE not set")
+REMOTE = bool(LAKE) and "://" in LAKE
+OPTIONS = (
+    {
+        "AWS_ENDPOINT_URL": os.environ["EQPIPE_TEST_S3_ENDPOINT"],
+        "AWS_ACCESS_KEY_ID": os.environ["EQPIPE_TEST_S3_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": os.environ["EQPIPE_TEST_S3_SECRET_ACCESS_KEY"],
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_REGION": "us-east-1",
+    }
+    if REMOTE
+    else None
+)
+
+
+def table_uri(rel):
+    return f"{LAKE}/{rel}" if REMOTE else str(pathlib.Path(LAKE) / rel)
 CATALOG = json.loads((OUT / "catalog.json").read_text())
 PUBLISHED = [e for e in CATALOG["entries"] if not e["restricted"]]
 
 
 @pytest.mark.parametrize("entry", PUBLISHED, ids=lambda e: e["path"])
 def test_every_published_output_is_a_delta_table_with_its_rows(entry):
-    path = str(pathlib.Path(LAKE) / entry["path"])
-    dt = deltalake.DeltaTable(path)
+    path = table_uri(entry["path"])
+    dt = deltalake.DeltaTable(path, storage_options=OPTIONS)
     table = dt.to_pyarrow_table()
     assert table.num_rows == entry["rows"]
     names = [c["name"] for c in entry["columns"]]
     assert [n for n in table.column_names if n in names] == names
-    assert pl.read_delta(path).height == entry["rows"]
+    assert pl.read_delta(path, storage_options=OPTIONS).height == entry["rows"]
     ds = dt.to_pyarrow_dataset()
     n = duckdb.connect().execute("SELECT count(*) FROM ds").fetchone()[0]
     assert n == entry["rows"]
@@ -40,6 +59,13 @@ def test_every_published_output_is_a_delta_table_with_its_rows(entry):
 
 
 def test_nothing_restricted_is_in_the_lake():
+    if REMOTE:
+        for e in CATALOG["entries"]:
+            if e["restricted"]:
+                for rel in (e["path"], e["path"].removeprefix("restricted/")):
+                    with pytest.raises(deltalake.exceptions.TableNotFoundError):
+                        deltalake.DeltaTable(table_uri(rel), storage_options=OPTIONS)
+        return
     lake = pathlib.Path(LAKE)
     for e in CATALOG["entries"]:
         if e["restricted"]:

@@ -190,10 +190,12 @@ enum Command {
         /// Output folder.
         #[arg(short, long, default_value = "eqpipe-demo")]
         out: PathBuf,
-        /// Also commit the published outputs to a lake of Delta tables in
-        /// this folder (as `[lake] uri` would).
-        #[arg(long, value_name = "DIR")]
-        lake: Option<PathBuf>,
+        /// Also commit the published outputs to a lake of Delta tables: a
+        /// folder, or a store's URI (`s3://bucket/prefix`, credentials from
+        /// the store's standard environment variables), as `[lake] uri`
+        /// would.
+        #[arg(long, value_name = "DIR|URI")]
+        lake: Option<String>,
     },
 }
 

@@ -211,9 +211,15 @@ pub struct RunManifest {
     /// is stale. A run with any is never a plain success.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publication_errors: Vec<String>,
-    /// The lake's root folder, when the run committed to one.
+    /// The lake's root (a folder's path or the store's URI), when the run
+    /// committed to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lake: Option<String>,
+    /// How to reach the lake again (`[lake]` as the run had it: the URI,
+    /// settings that are not secret and the names of the variables holding
+    /// the rest; never a credential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lake_config: Option<crate::config::lake::LakeConfig>,
     /// Every published table in the lake (its folder under the root) and
     /// its Delta version after this run, committed by it or left as it was:
     /// what `eqpipe runs restore` puts each table back to.

@@ -57,7 +57,7 @@ impl Plan {
             }
         }
         if let Some(lake) = &cfg.lake
-            && let Err(e) = eqpipe_publish::lake::root_of(&lake.uri, &cfg.base_dir)
+            && let Err(e) = eqpipe_publish::lake::Lake::open(lake, &cfg.base_dir)
         {
             plan.problems.push(e.to_string());
         }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use eqpipe_core::config::lake::LakeConfig;
 use eqpipe_core::manifest::RunManifest;
 
 /// Why the history could not be read or a run not restored.
@@ -170,8 +171,17 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Restored, RunsError> {
     }
     // The lake's tables, each back to the version the run left it at.
     let mut lake_tables = Vec::new();
-    if let Some(lake) = &m.lake {
-        match eqpipe_publish::lake::restore(Path::new(lake), &m.lake_versions) {
+    if let Some(uri) = &m.lake {
+        // As the run reached it (older manifests: the folder alone).
+        let cfg = m.lake_config.clone().unwrap_or_else(|| LakeConfig {
+            uri: uri.clone(),
+            options: Default::default(),
+            env: Default::default(),
+            lock_hours: None,
+        });
+        match eqpipe_publish::lake::Lake::open(&cfg, Path::new("/"))
+            .and_then(|lake| eqpipe_publish::lake::restore(&lake, &m.lake_versions))
+        {
             Ok(t) => lake_tables = t,
             Err(e) => not_rewritten.push(format!("the lake: {e}")),
         }

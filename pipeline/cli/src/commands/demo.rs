@@ -9,7 +9,7 @@ use eqpipe_core::manifest::Outcome;
 
 /// Generates the inputs beside `out`, serves them and runs the demo config.
 #[allow(unsafe_code)] // `set_var` of the demo's key, before any other thread starts
-pub(crate) fn run(out: &Path, lake: Option<&Path>, progress: bool) -> Result<ExitCode> {
+pub(crate) fn run(out: &Path, lake: Option<&str>, progress: bool) -> Result<ExitCode> {
     let t = std::time::Instant::now();
     // The inputs sit beside the outputs, not in them: the workforce extract
     // holds (fictional) raw identifiers, which never belong under an output.
@@ -36,10 +36,21 @@ pub(crate) fn run(out: &Path, lake: Option<&Path>, progress: bool) -> Result<Exi
         server.base_url()
     );
     let mut cfg = eqpipe_engine::demo::config(&server.base_url(), &inputs.tables, &input_dir);
-    if let Some(dir) = lake {
-        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if let Some(uri) = lake {
+        // A folder, or a store's URI with its credentials in the standard
+        // environment (AWS_ACCESS_KEY_ID, AWS_ENDPOINT, ...).
+        let uri = if uri.contains("://") {
+            uri.to_string()
+        } else {
+            std::path::absolute(uri)
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| uri.to_string())
+        };
         cfg.lake = Some(eqpipe_core::config::lake::LakeConfig {
-            uri: dir.display().to_string(),
+            uri,
+            options: Default::default(),
+            env: Default::default(),
+            lock_hours: None,
         });
     }
     // The demo regenerates its inputs each time: always run everything.

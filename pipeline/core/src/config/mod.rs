@@ -439,6 +439,11 @@ impl Config {
                 n.webhook_url_env.clone(),
             ));
         }
+        if let Some(lake) = &self.lake {
+            for (k, var) in &lake.env {
+                out.push(("lake.env".into(), k.clone(), var.clone()));
+            }
+        }
         // Placeholders the host fills in later (`{partner.key}`) are names
         // too, once filled: leave them to the run.
         out.retain(|(_, _, v)| !v.contains('{'));

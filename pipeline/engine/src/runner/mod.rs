@@ -29,6 +29,7 @@ use eqpipe_store::fingerprint as incremental;
 use eqpipe_store::sink::{CopyKind, Sink, Target};
 
 mod indicators;
+mod lake;
 mod objectives;
 mod partnership;
 mod step;
@@ -332,6 +333,10 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         .map_err(RunError::Setup)?;
     let partnership = Partnering::new(config, &root).map_err(RunError::Setup)?;
     check_scope(config, &opts.scope).map_err(RunError::Setup)?;
+    // The lake's locks on the parts this run writes, before any step: a
+    // second run of the same partner elsewhere is refused now, not after
+    // its fetches. Held to the end, like the output lock.
+    let lake = lake::take(config, &opts.scope, &run_id).map_err(RunError::Setup)?;
     // A report template that does not compile is refused before any step
     // runs, not found after the run has committed.
     eqpipe_publish::report::Templates::load(
@@ -402,12 +407,14 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         scope: opts.scope.describe(),
         publication_errors: Vec::new(),
         lake: None,
+        lake_config: None,
         lake_versions: Default::default(),
         sources,
         indicators,
     };
     let mut manifest = manifest;
-    publish(config, &shared, &mut manifest)?;
+    publish(config, &shared, lake.as_ref().map(|l| &l.0), &mut manifest)?;
+    drop(lake);
     crate::observe::notify(config.notify.as_ref(), &manifest, &runtime);
     drop(_guard);
     runtime.shutdown_background();
@@ -690,6 +697,7 @@ fn outcome_of(opts: &RunOptions, sources: &[StepReport], indicators: &[StepRepor
 fn publish(
     config: &Config,
     shared: &Shared<'_>,
+    lake: Option<&eqpipe_publish::lake::Lake>,
     manifest: &mut RunManifest,
 ) -> Result<(), RunError> {
     let root = &shared.root;
@@ -707,21 +715,8 @@ fn publish(
     };
     // The lake, after every local check: the published files as they are
     // now committed, one Delta commit per table.
-    if let (Some(lake), Some(catalog)) = (&config.lake, &catalog) {
-        match eqpipe_publish::lake::root_of(&lake.uri, &config.base_dir)
-            .and_then(|dir| eqpipe_publish::lake::commit(root, catalog, &dir).map(|c| (dir, c)))
-        {
-            Ok((dir, c)) => {
-                tracing::info!(
-                    tables = c.versions.len(),
-                    commits = c.commits,
-                    "committed to the lake"
-                );
-                manifest.lake = Some(dir.display().to_string());
-                manifest.lake_versions = c.versions;
-            }
-            Err(e) => failed.push(format!("cannot commit to the lake: {e}")),
-        }
+    if let (Some(lake), Some(catalog)) = (lake, &catalog) {
+        lake::commit(config, lake, root, catalog, manifest, &mut failed);
     }
     let settings = eqpipe_publish::report::Settings::of(config);
     if let Err(e) = eqpipe_publish::report::write(root, manifest, &settings) {
@@ -750,36 +745,9 @@ fn publish(
             );
         }
     }
-    if let Some(lake) = &manifest.lake {
+    if let Some(l) = lake {
         // The lake keeps what the kept runs' table versions need, no more.
-        let mut keep: BTreeMap<String, std::collections::BTreeSet<i64>> = BTreeMap::new();
-        let layout = Layout::new(root);
-        let mut kept: Vec<std::collections::BTreeMap<String, i64>> = store::version_runs(root)
-            .iter()
-            .filter(|id| *id != run_id)
-            .filter_map(|id| std::fs::read(layout.run_manifest(id)).ok())
-            .filter_map(|b| serde_json::from_slice::<RunManifest>(&b).ok())
-            .map(|m| m.lake_versions)
-            .collect();
-        kept.push(manifest.lake_versions.clone());
-        for versions in kept {
-            for (table, v) in versions {
-                keep.entry(table).or_default().insert(v);
-            }
-        }
-        match eqpipe_publish::lake::vacuum(Path::new(lake), &keep) {
-            Ok(n) if n > 0 => tracing::info!(files = n, "removed lake files no kept run needs"),
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!("cannot vacuum the lake: {e}");
-                if manifest.outcome == Outcome::Success {
-                    manifest.outcome = Outcome::SuccessWithWarnings;
-                }
-                manifest
-                    .publication_errors
-                    .push(format!("cannot vacuum the lake: {e}"));
-            }
-        }
+        lake::vacuum(l, root, run_id, manifest);
     }
     eqpipe_publish::metrics::write_metrics(root, manifest);
     let json = serde_json::to_vec_pretty(manifest).expect("serialisable");

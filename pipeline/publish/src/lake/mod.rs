@@ -12,8 +12,16 @@
 //! partition whose files are already the table's is not committed again.
 //! Restricted (personal) data never goes to the lake.
 //!
-//! Only local lakes (`file://` or a path) for now; object storage is issue
-//! 21's next step.
+//! The lake is a folder or object storage (`store.rs`). Several runs may
+//! commit to one table at once (partners' runs on different machines):
+//! Delta's optimistic concurrency takes commits to other partitions as
+//! they come, and a commit that lost a race for the same files is made
+//! again from the table's new version, a few times, then failed by name.
+//! Two runs of the same partner at once are kept apart by the lake's locks
+//! (`lock.rs`), not by the table.
+
+mod lock;
+mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,12 +33,15 @@ use deltalake_core::protocol::{DeltaOperation, SaveMode};
 
 use crate::catalog::{Catalog, CatalogEntry};
 
+pub use lock::LakeLock;
+pub use store::Lake;
+
 /// A lake that could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
-    /// The URI is not one eqpipe writes yet.
-    #[error("[lake] uri `{0}`: only local lakes (file:// or a path) are written yet")]
-    Unsupported(String),
+    /// `[lake]` names a store eqpipe cannot open.
+    #[error("{0}")]
+    Config(String),
     /// A file could not be read or copied.
     #[error("{path}: {message}")]
     Io {
@@ -47,18 +58,37 @@ pub enum LakeError {
         /// Why.
         message: String,
     },
+    /// Another run's commit to the same files won, each time this run
+    /// tried again.
+    #[error("lake table {table}: {message}")]
+    Conflict {
+        /// The table's folder.
+        table: String,
+        /// The last conflict.
+        message: String,
+    },
+    /// Another run holds the lake's lock on a part this run writes.
+    #[error("{0}")]
+    Locked(String),
 }
 
-/// The lake's root folder for a `[lake] uri`, relative paths against
-/// `base` (the config's folder).
-pub fn root_of(uri: &str, base: &Path) -> Result<PathBuf, LakeError> {
-    if let Some(p) = uri.strip_prefix("file://") {
-        return Ok(PathBuf::from(p));
+/// How many times a table's commit is made again after losing a race.
+const COMMIT_ATTEMPTS: u32 = 8;
+
+/// A commit error that another writer's commit caused (so the commit is
+/// worth making again from the table's new version).
+fn conflict(table: &str, e: deltalake_core::DeltaTableError) -> LakeError {
+    use deltalake_core::DeltaTableError as E;
+    use deltalake_core::kernel::transaction::TransactionError as T;
+    let message = e.to_string();
+    let table = table.to_string();
+    match e {
+        E::VersionAlreadyExists(_)
+        | E::Transaction {
+            source: T::VersionAlreadyExists(_) | T::CommitConflict(_) | T::MaxCommitAttempts(_),
+        } => LakeError::Conflict { table, message },
+        _ => LakeError::Table { table, message },
     }
-    if uri.contains("://") {
-        return Err(LakeError::Unsupported(uri.to_string()));
-    }
-    Ok(base.join(uri))
 }
 
 /// One of the run's files for a table: its path in the table, its
@@ -109,38 +139,46 @@ pub struct Committed {
     pub commits: usize,
 }
 
-/// The table in folder `table` under the lake (a table not yet created has
-/// no version).
-async fn open(lake: &Path, table: &str) -> Result<DeltaTable, LakeError> {
-    let err = |message: String| LakeError::Table {
-        table: table.to_string(),
-        message,
-    };
-    let dir = lake.join(table);
-    let url = url::Url::from_directory_path(&dir)
-        .map_err(|_| err(format!("{} is not an absolute folder", dir.display())))?;
-    DeltaTable::try_from_url(url)
-        .await
-        .map_err(|e| err(e.to_string()))
-}
-
-fn runtime(lake: &Path) -> Result<tokio::runtime::Runtime, LakeError> {
+fn runtime() -> Result<tokio::runtime::Runtime, LakeError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| LakeError::Io {
-            path: lake.to_path_buf(),
-            message: e.to_string(),
-        })
+        .map_err(|e| LakeError::Config(format!("cannot start the lake's runtime: {e}")))
 }
 
 /// Commits every published entry of `catalog` (files under `root`) to the
-/// lake at `lake`.
-pub fn commit(root: &Path, catalog: &Catalog, lake: &Path) -> Result<Committed, LakeError> {
-    let runtime = runtime(lake)?;
+/// lake.
+pub fn commit(root: &Path, catalog: &Catalog, lake: &Lake) -> Result<Committed, LakeError> {
+    let runtime = runtime()?;
     let mut out = Committed::default();
     for entry in catalog.entries.iter().filter(|e| !e.restricted) {
-        let (version, committed) = runtime.block_on(commit_table(root, catalog, entry, lake))?;
+        let mut attempt = 1;
+        let (version, committed) = loop {
+            match runtime.block_on(commit_table(root, catalog, entry, lake)) {
+                Err(LakeError::Conflict { table, message }) if attempt < COMMIT_ATTEMPTS => {
+                    tracing::info!(
+                        table,
+                        attempt,
+                        "another run committed first ({message}); again"
+                    );
+                    // Jittered backoff: writers that collided do not collide again in step.
+                    let jitter = u64::from(std::process::id() % 7) * 15;
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        50 * u64::from(attempt) + jitter,
+                    ));
+                    attempt += 1;
+                }
+                Err(LakeError::Conflict { table, message }) => {
+                    return Err(LakeError::Conflict {
+                        table,
+                        message: format!(
+                            "other runs' commits won {COMMIT_ATTEMPTS} times in a row; the last: {message}"
+                        ),
+                    });
+                }
+                other => break other?,
+            }
+        };
         out.versions.insert(entry.path.clone(), version);
         out.commits += usize::from(committed);
     }
@@ -150,8 +188,8 @@ pub fn commit(root: &Path, catalog: &Catalog, lake: &Path) -> Result<Committed, 
 /// Deletes the files no kept version of a table needs: `keep` is, for each
 /// table, the versions the kept runs (`[versions] keep`) left it at; the
 /// current version is always kept. Returns the number of files deleted.
-pub fn vacuum(lake: &Path, keep: &BTreeMap<String, BTreeSet<i64>>) -> Result<usize, LakeError> {
-    let runtime = runtime(lake)?;
+pub fn vacuum(lake: &Lake, keep: &BTreeMap<String, BTreeSet<i64>>) -> Result<usize, LakeError> {
+    let runtime = runtime()?;
     let mut deleted = 0;
     for (table, versions) in keep {
         let err = |message: String| LakeError::Table {
@@ -159,7 +197,7 @@ pub fn vacuum(lake: &Path, keep: &BTreeMap<String, BTreeSet<i64>>) -> Result<usi
             message,
         };
         deleted += runtime.block_on(async {
-            let t = open(lake, table).await?;
+            let t = lake.table(table).await?;
             let Some(now) = t.version() else {
                 return Ok::<_, LakeError>(0);
             };
@@ -184,10 +222,10 @@ pub fn vacuum(lake: &Path, keep: &BTreeMap<String, BTreeSet<i64>>) -> Result<usi
 /// RESTORE commit, the later versions kept in the log); returns the tables
 /// restored, with the version each was at.
 pub fn restore(
-    lake: &Path,
+    lake: &Lake,
     versions: &BTreeMap<String, i64>,
 ) -> Result<Vec<(String, i64)>, LakeError> {
-    let runtime = runtime(lake)?;
+    let runtime = runtime()?;
     let mut restored = Vec::new();
     for (table, &version) in versions {
         let err = |message: String| LakeError::Table {
@@ -195,7 +233,7 @@ pub fn restore(
             message,
         };
         let was = runtime.block_on(async {
-            let t = open(lake, table).await?;
+            let t = lake.table(table).await?;
             let now = t.version().map(|v| v as i64);
             if now.is_none_or(|n| n == version) {
                 return Ok::<_, LakeError>(None);
@@ -220,17 +258,12 @@ async fn commit_table(
     root: &Path,
     catalog: &Catalog,
     entry: &CatalogEntry,
-    lake: &Path,
+    lake: &Lake,
 ) -> Result<(i64, bool), LakeError> {
-    let dir = lake.join(&entry.path);
     let table_err = |message: String| LakeError::Table {
         table: entry.path.clone(),
         message,
     };
-    std::fs::create_dir_all(&dir).map_err(|e| LakeError::Io {
-        path: dir.clone(),
-        message: e.to_string(),
-    })?;
     // The run's files: (relative path in the table, partition values,
     // size, the local file), each hashed as it streams past, never held.
     let mut files = Vec::new();
@@ -256,17 +289,15 @@ async fn commit_table(
         rel.push_str(&format!("part-{digest}.parquet"));
         files.push((rel, parts, size, local));
     }
-    let table = open(lake, &entry.path).await?;
+    let table = lake.table(&entry.path).await?;
     if table.version().is_none() {
         // A new table: created with this run's files in its first commit.
         let mut adds = Vec::new();
         for (rel, parts, size, local) in &files {
-            put(local, &dir.join(rel))?;
+            lake.put(local, &entry.path, rel).await?;
             adds.push(Action::Add(add_action(rel, parts, *size)));
         }
-        create(&table, catalog, entry, &files, &columns, root, adds)
-            .await
-            .map_err(table_err)?;
+        create(&table, catalog, entry, &files, &columns, root, adds).await?;
         return Ok((0, true));
     }
     let snapshot = table.snapshot().map_err(|e| table_err(e.to_string()))?;
@@ -291,7 +322,7 @@ async fn commit_table(
         if present.contains(rel) {
             continue;
         }
-        put(local, &dir.join(rel))?;
+        lake.put(local, &entry.path, rel).await?;
         adds.push(Action::Add(add_action(rel, parts, *size)));
     }
     if adds.is_empty() && removes.is_empty() {
@@ -324,28 +355,8 @@ async fn commit_table(
             },
         )
         .await
-        .map_err(|e| table_err(e.to_string()))?;
+        .map_err(|e| conflict(&entry.path, e))?;
     Ok((done.version as i64, true))
-}
-
-/// Copies a data file into the table's folder under a temporary name, then
-/// renames it into place (its name is new whenever its content is, so a
-/// reader of the last version never meets it half written).
-fn put(from: &Path, to: &Path) -> Result<(), LakeError> {
-    let io = |p: &Path, e: std::io::Error| LakeError::Io {
-        path: p.to_path_buf(),
-        message: e.to_string(),
-    };
-    let dir = to.parent().expect("a file in a table's folder");
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    let tmp = eqpipe_core::fsio::TempPath(dir.join(format!(
-        ".{}.tmp",
-        to.file_name().unwrap_or_default().to_string_lossy()
-    )));
-    std::fs::copy(from, &tmp.0).map_err(|e| io(&tmp.0, e))?;
-    std::fs::rename(&tmp.0, to).map_err(|e| io(to, e))?;
-    tmp.keep();
-    Ok(())
 }
 
 /// The run's provenance in a commit's metadata.
@@ -386,24 +397,28 @@ async fn create(
     partition_columns: &[String],
     root: &Path,
     adds: Vec<Action>,
-) -> Result<DeltaTable, String> {
+) -> Result<DeltaTable, LakeError> {
+    let err = |message: String| LakeError::Table {
+        table: entry.path.clone(),
+        message,
+    };
     let first = files
         .first()
-        .ok_or_else(|| "no file to take the columns from".to_string())?;
-    let file = std::fs::File::open(&first.3).map_err(|e| e.to_string())?;
+        .ok_or_else(|| err("no file to take the columns from".to_string()))?;
+    let file = std::fs::File::open(&first.3).map_err(|e| err(e.to_string()))?;
     let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| e.to_string())?
+        .map_err(|e| err(e.to_string()))?
         .schema()
         .clone();
     let mut fields = Vec::new();
     for f in schema.fields() {
         let t = delta_type(f.data_type()).ok_or_else(|| {
-            format!(
+            err(format!(
                 "column {} of {}: {} has no Delta type",
                 f.name(),
                 root.join(&entry.files[0]).display(),
                 f.data_type()
-            )
+            ))
         })?;
         fields.push(StructField::new(f.name(), t, f.is_nullable()));
     }
@@ -426,7 +441,7 @@ async fn create(
                 .with_metadata(app_metadata(catalog)),
         )
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| conflict(&entry.path, e))
 }
 
 #[cfg(test)]
@@ -449,18 +464,6 @@ mod tests {
                 "indicators/pay_gap/partner=gm/part-0.parquet"
             ),
             [("partner".to_string(), "gm".to_string())]
-        );
-        assert!(matches!(
-            root_of("s3://bucket/x", Path::new("/")),
-            Err(LakeError::Unsupported(_))
-        ));
-        assert_eq!(
-            root_of("file:///srv/lake", Path::new("/etc")).unwrap(),
-            PathBuf::from("/srv/lake")
-        );
-        assert_eq!(
-            root_of("lake", Path::new("/etc")).unwrap(),
-            PathBuf::from("/etc/lake")
         );
     }
 }
