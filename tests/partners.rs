@@ -6,6 +6,8 @@
 //! endpoint keeps each token to its own partner's inbox.
 
 mod common;
+#[path = "partners/lake_s3.rs"]
+mod lake_s3;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -1122,8 +1124,8 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
 }
 
 /// `[versions] keep` is the lake's too: files that no kept run's table
-/// version needs are deleted, those it needs stay, and the table still
-/// reads whole.
+/// version needs are deleted (here at once: `vacuum_grace_minutes = 0`),
+/// those it needs stay, and the table still reads whole.
 #[test]
 fn the_lake_keeps_the_files_of_the_kept_runs_only() {
     let s = setup(&BTreeMap::new());
@@ -1134,7 +1136,7 @@ fn the_lake_keeps_the_files_of_the_kept_runs_only() {
         "output_dir = \"out\"\n[versions]\nkeep = 1\n",
         1,
     );
-    cfg.push_str("\n[lake]\nuri = \"lake\"\n");
+    cfg.push_str("\n[lake]\nuri = \"lake\"\nvacuum_grace_minutes = 0\n");
     std::fs::write(&s.cfg, cfg).unwrap();
     let rep = s
         .dir

@@ -1,6 +1,7 @@
 //! The run history: the manifests under `runs/`, finding one by id, and
 //! putting back the files an earlier run wrote (`eqpipe runs restore`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use eqpipe_core::config::lake::LakeConfig;
@@ -172,16 +173,7 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Restored, RunsError> {
     // The lake's tables, each back to the version the run left it at.
     let mut lake_tables = Vec::new();
     if let Some(uri) = &m.lake {
-        // As the run reached it (older manifests: the folder alone).
-        let cfg = m.lake_config.clone().unwrap_or_else(|| LakeConfig {
-            uri: uri.clone(),
-            options: Default::default(),
-            env: Default::default(),
-            lock_hours: None,
-        });
-        match eqpipe_publish::lake::Lake::open(&cfg, Path::new("/"))
-            .and_then(|lake| eqpipe_publish::lake::restore(&lake, &m.lake_versions))
-        {
+        match restore_lake(uri, m) {
             Ok(t) => lake_tables = t,
             Err(e) => not_rewritten.push(format!("the lake: {e}")),
         }
@@ -191,4 +183,34 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Restored, RunsError> {
         lake_tables,
         not_rewritten,
     })
+}
+
+/// Puts each of the run's lake tables back (the restricted ones in the
+/// restricted lake), opening the lakes as the run reached them.
+fn restore_lake(
+    uri: &str,
+    m: &RunManifest,
+) -> Result<Vec<(String, i64)>, eqpipe_publish::lake::LakeError> {
+    use eqpipe_publish::lake::{Lake, is_restricted, restore};
+    // Older manifests recorded the folder alone.
+    let cfg = m.lake_config.clone().unwrap_or_else(|| LakeConfig {
+        uri: uri.to_string(),
+        options: Default::default(),
+        env: Default::default(),
+        lock_hours: None,
+        vacuum_grace_minutes: None,
+        restricted: None,
+    });
+    let (restricted, published): (BTreeMap<String, i64>, BTreeMap<String, i64>) = m
+        .lake_versions
+        .clone()
+        .into_iter()
+        .partition(|(k, _)| is_restricted(k));
+    let mut out = restore(&Lake::open(&cfg, Path::new("/"))?, &published)?;
+    if let Some(r) = &cfg.restricted
+        && !restricted.is_empty()
+    {
+        out.extend(restore(&Lake::open(r, Path::new("/"))?, &restricted)?);
+    }
+    Ok(out)
 }

@@ -51,6 +51,8 @@ pub(crate) fn run(out: &Path, lake: Option<&str>, progress: bool) -> Result<Exit
             options: Default::default(),
             env: Default::default(),
             lock_hours: None,
+            vacuum_grace_minutes: None,
+            restricted: None,
         });
     }
     // The demo regenerates its inputs each time: always run everything.

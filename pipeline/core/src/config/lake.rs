@@ -32,4 +32,16 @@ pub struct LakeConfig {
     /// unless set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_hours: Option<u64>,
+    /// Files younger than this are never vacuumed (another machine's
+    /// commit may be uploading them); 60 minutes unless set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vacuum_grace_minutes: Option<u64>,
+    /// Where restricted (personal, pseudonymised) datasets go, with their
+    /// own URI and credentials (`[lake.restricted]`: `uri`, `options`,
+    /// `env`), so that a partnership's indicator run on another machine can
+    /// read the partners' workforce records and analysts with access to the
+    /// published lake still cannot. Without it restricted data stays in the
+    /// local folder only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restricted: Option<Box<LakeConfig>>,
 }

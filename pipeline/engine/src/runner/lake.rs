@@ -11,13 +11,16 @@ use eqpipe_publish::lake::{Lake, LakeLock};
 use super::Scope;
 use crate::config::Config;
 use crate::manifest::{Outcome, RunManifest};
-use eqpipe_core::layout::Layout;
-use eqpipe_store::files as store;
 
 /// How long a lock of a run that never released it (killed, its machine
 /// gone) holds, unless `[lake] lock_hours` says otherwise: longer than a
 /// night's run, shorter than the time to the next.
 const DEFAULT_LEASE_HOURS: u64 = 12;
+
+/// Files younger than this are not vacuumed unless `[lake]
+/// vacuum_grace_minutes` says otherwise: another writer's files between
+/// upload and commit.
+const DEFAULT_GRACE_MINUTES: u64 = 60;
 
 /// The parts of the lake a run of `scope` writes, each a lock: one per
 /// partner whose sources run (the partnership's id for the shared ones;
@@ -46,16 +49,28 @@ pub(super) fn lock_names(config: &Config, scope: &Scope) -> Vec<String> {
     names.into_iter().collect()
 }
 
-/// Opens the lake and takes the run's locks, if the config has a lake.
-pub(super) fn take(
-    config: &Config,
-    scope: &Scope,
-    run_id: &str,
-) -> Result<Option<(Lake, LakeLock)>, String> {
+/// The lakes a run commits to, and its locks (on the published lake, the
+/// one every run of a partnership shares).
+pub(super) struct Lakes {
+    published: Lake,
+    restricted: Option<Lake>,
+    /// The parts of the lake the run writes (its locks' names).
+    parts: Vec<String>,
+    _lock: LakeLock,
+}
+
+/// Opens the lakes and takes the run's locks, if the config has a lake.
+pub(super) fn take(config: &Config, scope: &Scope, run_id: &str) -> Result<Option<Lakes>, String> {
     let Some(cfg) = &config.lake else {
         return Ok(None);
     };
     let lake = Lake::open(cfg, &config.base_dir).map_err(|e| e.to_string())?;
+    let restricted = match &cfg.restricted {
+        Some(r) => {
+            Some(Lake::open(r, &config.base_dir).map_err(|e| format!("[lake.restricted]: {e}"))?)
+        }
+        None => None,
+    };
     let host = std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
@@ -64,78 +79,127 @@ pub(super) fn take(
         .unwrap_or_else(|| "an unnamed host".into());
     let holder = format!("run {run_id} (process {} on {host})", std::process::id());
     let hours = cfg.lock_hours.unwrap_or(DEFAULT_LEASE_HOURS);
+    let parts = lock_names(config, scope);
     let lock = lake
         .lock(
-            &lock_names(config, scope),
+            &parts,
             &holder,
             std::time::Duration::from_secs(hours * 3600),
         )
         .map_err(|e| e.to_string())?;
-    Ok(Some((lake, lock)))
+    Ok(Some(Lakes {
+        published: lake,
+        restricted,
+        parts,
+        _lock: lock,
+    }))
 }
 
-/// Commits the catalogue's published files; a failure is a publication
-/// error of the run.
+/// Commits the catalogue's published files, and its restricted ones to the
+/// restricted lake; a failure is a publication error of the run.
 pub(super) fn commit(
     config: &Config,
-    lake: &Lake,
+    lakes: &Lakes,
     root: &Path,
     catalog: &eqpipe_publish::catalog::Catalog,
     manifest: &mut RunManifest,
     failed: &mut Vec<String>,
 ) {
-    match eqpipe_publish::lake::commit(root, catalog, lake) {
-        Ok(c) => {
-            tracing::info!(
-                lake = %lake.uri(),
-                tables = c.versions.len(),
-                commits = c.commits,
-                "committed to the lake"
-            );
-            manifest.lake = Some(lake.uri());
-            // The root made absolute, so `runs restore` finds it from anywhere.
-            manifest.lake_config = config.lake.clone().map(|c| LakeConfig {
-                uri: lake.uri(),
-                ..c
-            });
-            manifest.lake_versions = c.versions;
+    let mut targets = vec![(&lakes.published, false)];
+    targets.extend(lakes.restricted.as_ref().map(|r| (r, true)));
+    for (lake, restricted) in targets {
+        let which = if restricted {
+            "restricted lake"
+        } else {
+            "lake"
+        };
+        match eqpipe_publish::lake::commit(root, catalog, lake, restricted) {
+            Ok(c) => {
+                tracing::info!(
+                    lake = %lake.uri(),
+                    tables = c.versions.len(),
+                    commits = c.commits,
+                    "committed to the {which}"
+                );
+                manifest.lake_versions.extend(c.versions);
+            }
+            Err(e) => failed.push(format!("cannot commit to the {which}: {e}")),
         }
-        Err(e) => failed.push(format!("cannot commit to the lake: {e}")),
     }
+    manifest.lake = Some(lakes.published.uri());
+    // The roots made absolute, so `runs restore` finds them from anywhere.
+    manifest.lake_config = config.lake.clone().map(|c| LakeConfig {
+        uri: lakes.published.uri(),
+        restricted: c
+            .restricted
+            .clone()
+            .zip(lakes.restricted.as_ref())
+            .map(|(r, l)| Box::new(LakeConfig { uri: l.uri(), ..*r })),
+        ..c
+    });
 }
 
-/// Deletes the lake's files no kept run's table versions need.
-pub(super) fn vacuum(lake: &Lake, root: &Path, run_id: &str, manifest: &mut RunManifest) {
+/// Records the run in the lake, then deletes the lake's files that no kept
+/// run's table versions need: the kept runs are the lake's record of every
+/// machine's runs (the last `[versions] keep` of each part of the lake),
+/// not this machine's alone.
+pub(super) fn vacuum(config: &Config, lakes: &Lakes, run_id: &str, manifest: &mut RunManifest) {
     if manifest.lake.is_none() {
         return;
     }
-    let mut keep: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-    let layout = Layout::new(root);
-    let mut kept: Vec<BTreeMap<String, i64>> = store::version_runs(root)
-        .iter()
-        .filter(|id| *id != run_id)
-        .filter_map(|id| std::fs::read(layout.run_manifest(id)).ok())
-        .filter_map(|b| serde_json::from_slice::<RunManifest>(&b).ok())
-        .map(|m| m.lake_versions)
-        .collect();
-    kept.push(manifest.lake_versions.clone());
-    for versions in kept {
-        for (table, v) in versions {
-            keep.entry(table).or_default().insert(v);
+    let mut problems = Vec::new();
+    if let Err(e) = lakes
+        .published
+        .record_run(run_id, &lakes.parts, &manifest.lake_versions)
+    {
+        problems.push(e.to_string());
+    }
+    let mut keep = match lakes.published.kept_versions(config.versions.keep) {
+        Ok(k) => k,
+        Err(e) => {
+            // Without the records nothing is known to be unneeded.
+            problems.push(format!("cannot vacuum the lake: {e}"));
+            BTreeMap::new()
+        }
+    };
+    let grace = std::time::Duration::from_secs(
+        60 * config
+            .lake
+            .as_ref()
+            .and_then(|l| l.vacuum_grace_minutes)
+            .unwrap_or(DEFAULT_GRACE_MINUTES),
+    );
+    if problems.is_empty() {
+        for (table, v) in &manifest.lake_versions {
+            keep.entry(table.clone()).or_default().insert(*v);
+        }
+        let mut published = BTreeMap::new();
+        let mut restricted = BTreeMap::new();
+        for (table, versions) in keep {
+            if eqpipe_publish::lake::is_restricted(&table) {
+                restricted.insert(table, versions);
+            } else {
+                published.insert(table, versions);
+            }
+        }
+        let mut targets = vec![(&lakes.published, published)];
+        targets.extend(lakes.restricted.as_ref().map(|r| (r, restricted)));
+        for (lake, keep) in targets {
+            match eqpipe_publish::lake::vacuum(lake, &keep, grace) {
+                Ok(n) if n > 0 => {
+                    tracing::info!(lake = %lake.uri(), files = n, "removed lake files no kept run needs")
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(format!("cannot vacuum the lake: {e}")),
+            }
         }
     }
-    match eqpipe_publish::lake::vacuum(lake, &keep) {
-        Ok(n) if n > 0 => tracing::info!(files = n, "removed lake files no kept run needs"),
-        Ok(_) => {}
-        Err(e) => {
-            tracing::error!("cannot vacuum the lake: {e}");
-            if manifest.outcome == Outcome::Success {
-                manifest.outcome = Outcome::SuccessWithWarnings;
-            }
-            manifest
-                .publication_errors
-                .push(format!("cannot vacuum the lake: {e}"));
+    for p in problems {
+        tracing::error!("{p}");
+        if manifest.outcome == Outcome::Success {
+            manifest.outcome = Outcome::SuccessWithWarnings;
         }
+        manifest.publication_errors.push(p);
     }
 }
 

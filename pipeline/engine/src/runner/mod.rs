@@ -413,7 +413,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         indicators,
     };
     let mut manifest = manifest;
-    publish(config, &shared, lake.as_ref().map(|l| &l.0), &mut manifest)?;
+    publish(config, &shared, lake.as_ref(), &mut manifest)?;
     drop(lake);
     crate::observe::notify(config.notify.as_ref(), &manifest, &runtime);
     drop(_guard);
@@ -697,7 +697,7 @@ fn outcome_of(opts: &RunOptions, sources: &[StepReport], indicators: &[StepRepor
 fn publish(
     config: &Config,
     shared: &Shared<'_>,
-    lake: Option<&eqpipe_publish::lake::Lake>,
+    lakes: Option<&lake::Lakes>,
     manifest: &mut RunManifest,
 ) -> Result<(), RunError> {
     let root = &shared.root;
@@ -715,8 +715,8 @@ fn publish(
     };
     // The lake, after every local check: the published files as they are
     // now committed, one Delta commit per table.
-    if let (Some(lake), Some(catalog)) = (lake, &catalog) {
-        lake::commit(config, lake, root, catalog, manifest, &mut failed);
+    if let (Some(lakes), Some(catalog)) = (lakes, &catalog) {
+        lake::commit(config, lakes, root, catalog, manifest, &mut failed);
     }
     let settings = eqpipe_publish::report::Settings::of(config);
     if let Err(e) = eqpipe_publish::report::write(root, manifest, &settings) {
@@ -745,9 +745,9 @@ fn publish(
             );
         }
     }
-    if let Some(l) = lake {
+    if let Some(l) = lakes {
         // The lake keeps what the kept runs' table versions need, no more.
-        lake::vacuum(l, root, run_id, manifest);
+        lake::vacuum(config, l, run_id, manifest);
     }
     eqpipe_publish::metrics::write_metrics(root, manifest);
     let json = serde_json::to_vec_pretty(manifest).expect("serialisable");

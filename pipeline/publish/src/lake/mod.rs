@@ -21,6 +21,7 @@
 //! (`lock.rs`), not by the table.
 
 mod lock;
+mod runs;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -115,17 +116,38 @@ fn delta_type(t: &arrow_schema::DataType) -> Option<DataType> {
     }))
 }
 
-/// `source=census/partner=x` → (column, value) pairs, in order.
+/// A catalogue entry's table in the lake: its path without `restricted/`
+/// and without the `column=value` folders in it, which become partition
+/// values (a partnership's `restricted/partner=x/datasets/workforce` is
+/// table `datasets/workforce`, partition `partner=x`: every partner's
+/// records in one table).
+fn table_of(entry_path: &str) -> (String, Vec<(String, String)>) {
+    let mut folder = Vec::new();
+    let mut parts = Vec::new();
+    for seg in table_folder(entry_path).split('/') {
+        match seg.split_once('=') {
+            Some((k, v)) => parts.push((k.to_string(), v.to_string())),
+            None => folder.push(seg),
+        }
+    }
+    (folder.join("/"), parts)
+}
+
+/// A file's partition values, in order: those of its entry's path, then
+/// its folders' (`source=census/partner=x`).
 fn partitions(entry_path: &str, file: &str) -> Vec<(String, String)> {
     let inner = file
         .strip_prefix(entry_path)
         .unwrap_or(file)
         .trim_start_matches('/');
-    inner
-        .split('/')
-        .filter_map(|seg| seg.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    let mut parts = table_of(entry_path).1;
+    parts.extend(
+        inner
+            .split('/')
+            .filter_map(|seg| seg.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    parts
 }
 
 /// What a run left in the lake.
@@ -146,15 +168,44 @@ fn runtime() -> Result<tokio::runtime::Runtime, LakeError> {
         .map_err(|e| LakeError::Config(format!("cannot start the lake's runtime: {e}")))
 }
 
-/// Commits every published entry of `catalog` (files under `root`) to the
-/// lake.
-pub fn commit(root: &Path, catalog: &Catalog, lake: &Lake) -> Result<Committed, LakeError> {
+/// A table's folder in its lake for its key in the manifest (a catalogue
+/// path): the restricted lake's tables drop the `restricted/` the local
+/// folder has (`restricted/datasets/workforce` is `datasets/workforce`
+/// there), so each lake reads like the other.
+pub fn table_folder(key: &str) -> &str {
+    key.strip_prefix("restricted/").unwrap_or(key)
+}
+
+/// Whether a table key (a catalogue path) is restricted data's, which only
+/// the restricted lake (`[lake.restricted]`) takes.
+pub fn is_restricted(key: &str) -> bool {
+    key.starts_with("restricted/")
+}
+
+/// Commits the entries of `catalog` (files under `root`) to the lake: the
+/// published ones, or with `restricted` the restricted ones (to the
+/// restricted lake, which the caller opened from `[lake.restricted]`).
+pub fn commit(
+    root: &Path,
+    catalog: &Catalog,
+    lake: &Lake,
+    restricted: bool,
+) -> Result<Committed, LakeError> {
     let runtime = runtime()?;
     let mut out = Committed::default();
-    for entry in catalog.entries.iter().filter(|e| !e.restricted) {
+    // Entries by table: a partnership's partners' entries share one.
+    let mut tables: BTreeMap<String, Vec<&CatalogEntry>> = BTreeMap::new();
+    for e in catalog
+        .entries
+        .iter()
+        .filter(|e| e.restricted == restricted)
+    {
+        tables.entry(table_of(&e.path).0).or_default().push(e);
+    }
+    for (folder, entries) in &tables {
         let mut attempt = 1;
         let (version, committed) = loop {
-            match runtime.block_on(commit_table(root, catalog, entry, lake)) {
+            match runtime.block_on(commit_table(root, catalog, folder, entries, lake)) {
                 Err(LakeError::Conflict { table, message }) if attempt < COMMIT_ATTEMPTS => {
                     tracing::info!(
                         table,
@@ -179,7 +230,12 @@ pub fn commit(root: &Path, catalog: &Catalog, lake: &Lake) -> Result<Committed, 
                 other => break other?,
             }
         };
-        out.versions.insert(entry.path.clone(), version);
+        let key = if restricted {
+            format!("restricted/{folder}")
+        } else {
+            folder.clone()
+        };
+        out.versions.insert(key, version);
         out.commits += usize::from(committed);
     }
     Ok(out)
@@ -187,8 +243,14 @@ pub fn commit(root: &Path, catalog: &Catalog, lake: &Lake) -> Result<Committed, 
 
 /// Deletes the files no kept version of a table needs: `keep` is, for each
 /// table, the versions the kept runs (`[versions] keep`) left it at; the
-/// current version is always kept. Returns the number of files deleted.
-pub fn vacuum(lake: &Lake, keep: &BTreeMap<String, BTreeSet<i64>>) -> Result<usize, LakeError> {
+/// current version is always kept, and so is every file younger than
+/// `grace`, which may be another writer's commit in flight. Returns the
+/// number of files deleted.
+pub fn vacuum(
+    lake: &Lake,
+    keep: &BTreeMap<String, BTreeSet<i64>>,
+    grace: std::time::Duration,
+) -> Result<usize, LakeError> {
     let runtime = runtime()?;
     let mut deleted = 0;
     for (table, versions) in keep {
@@ -197,7 +259,7 @@ pub fn vacuum(lake: &Lake, keep: &BTreeMap<String, BTreeSet<i64>>) -> Result<usi
             message,
         };
         deleted += runtime.block_on(async {
-            let t = lake.table(table).await?;
+            let t = lake.table(table_folder(table)).await?;
             let Some(now) = t.version() else {
                 return Ok::<_, LakeError>(0);
             };
@@ -208,7 +270,9 @@ pub fn vacuum(lake: &Lake, keep: &BTreeMap<String, BTreeSet<i64>>) -> Result<usi
             let (_, metrics) = t
                 .vacuum()
                 .with_keep_versions(&kept)
-                .with_retention_period(chrono::Duration::zero())
+                .with_retention_period(
+                    chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::hours(1)),
+                )
                 .with_enforce_retention_duration(false)
                 .await
                 .map_err(|e| err(e.to_string()))?;
@@ -233,7 +297,7 @@ pub fn restore(
             message,
         };
         let was = runtime.block_on(async {
-            let t = lake.table(table).await?;
+            let t = lake.table(table_folder(table)).await?;
             let now = t.version().map(|v| v as i64);
             if now.is_none_or(|n| n == version) {
                 return Ok::<_, LakeError>(None);
@@ -257,18 +321,22 @@ pub fn restore(
 async fn commit_table(
     root: &Path,
     catalog: &Catalog,
-    entry: &CatalogEntry,
+    folder: &str,
+    entries: &[&CatalogEntry],
     lake: &Lake,
 ) -> Result<(i64, bool), LakeError> {
     let table_err = |message: String| LakeError::Table {
-        table: entry.path.clone(),
+        table: folder.to_string(),
         message,
     };
     // The run's files: (relative path in the table, partition values,
     // size, the local file), each hashed as it streams past, never held.
     let mut files = Vec::new();
     let mut columns: Vec<String> = Vec::new();
-    for f in &entry.files {
+    for (entry, f) in entries
+        .iter()
+        .flat_map(|e| e.files.iter().map(move |f| (*e, f)))
+    {
         let local = root.join(f);
         let io = |e: std::io::Error| LakeError::Io {
             path: local.clone(),
@@ -289,15 +357,15 @@ async fn commit_table(
         rel.push_str(&format!("part-{digest}.parquet"));
         files.push((rel, parts, size, local));
     }
-    let table = lake.table(&entry.path).await?;
+    let table = lake.table(folder).await?;
     if table.version().is_none() {
         // A new table: created with this run's files in its first commit.
         let mut adds = Vec::new();
         for (rel, parts, size, local) in &files {
-            lake.put(local, &entry.path, rel).await?;
+            lake.put(local, folder, rel).await?;
             adds.push(Action::Add(add_action(rel, parts, *size)));
         }
-        create(&table, catalog, entry, &files, &columns, root, adds).await?;
+        create(&table, catalog, entries[0], &files, &columns, root, adds).await?;
         return Ok((0, true));
     }
     let snapshot = table.snapshot().map_err(|e| table_err(e.to_string()))?;
@@ -322,7 +390,7 @@ async fn commit_table(
         if present.contains(rel) {
             continue;
         }
-        lake.put(local, &entry.path, rel).await?;
+        lake.put(local, folder, rel).await?;
         adds.push(Action::Add(add_action(rel, parts, *size)));
     }
     if adds.is_empty() && removes.is_empty() {
@@ -355,7 +423,7 @@ async fn commit_table(
             },
         )
         .await
-        .map_err(|e| conflict(&entry.path, e))?;
+        .map_err(|e| conflict(folder, e))?;
     Ok((done.version as i64, true))
 }
 
@@ -464,6 +532,25 @@ mod tests {
                 "indicators/pay_gap/partner=gm/part-0.parquet"
             ),
             [("partner".to_string(), "gm".to_string())]
+        );
+        // A partnership's restricted entries: one table, the partner a
+        // partition.
+        assert_eq!(
+            table_of("restricted/partner=salford/datasets/workforce"),
+            (
+                "datasets/workforce".to_string(),
+                vec![("partner".to_string(), "salford".to_string())]
+            )
+        );
+        assert_eq!(
+            partitions(
+                "restricted/partner=salford/datasets/workforce",
+                "restricted/partner=salford/datasets/workforce/source=salford_hr/part-0.parquet"
+            ),
+            [
+                ("partner".to_string(), "salford".to_string()),
+                ("source".to_string(), "salford_hr".to_string())
+            ]
         );
     }
 }

@@ -73,6 +73,24 @@ impl Lake {
     /// `[lake.env]` names that is not set, each by name.
     pub fn open(cfg: &LakeConfig, base: &Path) -> Result<Lake, LakeError> {
         let url = root_url(&cfg.uri, base)?;
+        if let Some(r) = &cfg.restricted {
+            let inner = root_url(&r.uri, base)?;
+            if r.restricted.is_some() || r.lock_hours.is_some() || r.vacuum_grace_minutes.is_some()
+            {
+                return Err(LakeError::Config(
+                    "[lake.restricted] takes uri, options and env only".into(),
+                ));
+            }
+            if inner == url
+                || inner.as_str().starts_with(url.as_str())
+                || url.as_str().starts_with(inner.as_str())
+            {
+                return Err(LakeError::Config(format!(
+                    "[lake.restricted] uri `{}` is inside the published lake `{}` (or holds it): restricted data needs a place of its own, with its own credentials",
+                    r.uri, cfg.uri
+                )));
+            }
+        }
         let mut settings: Vec<(String, String)> = Vec::new();
         for (k, v) in &cfg.options {
             let lower = k.to_ascii_lowercase();
@@ -283,6 +301,8 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             lock_hours: None,
+            vacuum_grace_minutes: None,
+            restricted: None,
         }
     }
 
