@@ -382,3 +382,74 @@ fn the_same_partner_twice_at_once_is_refused_by_the_lakes_lock() {
         BTreeMap::from([("salford".to_string(), 260)])
     );
 }
+
+/// Every table of a lake (`published` or `restricted`) its log lists.
+fn tables(r: &Rgw, lake: &str) -> Vec<String> {
+    let store = r.store();
+    r.rt.block_on(async {
+        let mut out = BTreeSet::new();
+        let mut list = store.list(Some(&r.key(lake)));
+        while let Some(m) = futures_util::StreamExt::next(&mut list).await {
+            let p = m.unwrap().location.to_string();
+            if let Some((before, _)) = p.split_once("/_delta_log/") {
+                let prefix = format!("{}/{lake}/", r.prefix);
+                out.insert(before.trim_start_matches(&prefix).to_string());
+            }
+        }
+        out.into_iter().collect()
+    })
+}
+
+/// A run killed while it commits to the lake leaves every table at a
+/// version whose files are all there (a commit is one create-if-absent of
+/// the log's next entry, made after its files are up); the next run, once
+/// the dead run's lock has lapsed (`lock_hours = 0` here), commits the
+/// rest, and the tables hold each partner's rows once.
+#[test]
+fn a_run_killed_mid_commit_leaves_every_table_at_its_last_version() {
+    let Some(r) = rgw("kill") else { return };
+    let s = lake_setup(&r, 0);
+    let mut child = eqpipe_with_keys()
+        .args(["run", "--config", s.cfg.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed as soon as the first table's first commit is in the store.
+    let t0 = std::time::Instant::now();
+    loop {
+        if !tables(&r, "published").is_empty() || !tables(&r, "restricted").is_empty() {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it committed");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(120));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before: Vec<String> = tables(&r, "published");
+    for lake in ["published", "restricted"] {
+        for t in tables(&r, lake) {
+            let table = r.table(lake, &t).unwrap();
+            for f in table.files.keys() {
+                r.rows(lake, &t, f); // fetched whole: it is there
+            }
+        }
+    }
+    // The next run commits every table; nothing doubled.
+    let o = run_partnership(&s);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let m = last_manifest(&s.out);
+    assert!(m.get("publication_errors").is_none(), "{m:#}");
+    let after = tables(&r, "published");
+    assert!(after.len() > before.len(), "{before:?} -> {after:?}");
+    let expected: BTreeMap<String, i64> = EXTRACTS
+        .iter()
+        .map(|(id, n, _)| (id.to_string(), *n as i64))
+        .collect();
+    assert_eq!(r.rows_by_partner("restricted", "datasets/workforce"), expected);
+    let versions = m["lake_versions"].as_object().unwrap();
+    for t in &after {
+        assert!(versions.contains_key(t.as_str()), "{t} not in {versions:?}");
+    }
+}
