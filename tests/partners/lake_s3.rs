@@ -421,7 +421,10 @@ fn a_run_killed_mid_commit_leaves_every_table_at_its_last_version() {
         if !tables(&r, "published").is_empty() || !tables(&r, "restricted").is_empty() {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it committed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it committed"
+        );
         assert!(t0.elapsed() < std::time::Duration::from_secs(120));
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
@@ -447,7 +450,10 @@ fn a_run_killed_mid_commit_leaves_every_table_at_its_last_version() {
         .iter()
         .map(|(id, n, _)| (id.to_string(), *n as i64))
         .collect();
-    assert_eq!(r.rows_by_partner("restricted", "datasets/workforce"), expected);
+    assert_eq!(
+        r.rows_by_partner("restricted", "datasets/workforce"),
+        expected
+    );
     let versions = m["lake_versions"].as_object().unwrap();
     for t in &after {
         assert!(versions.contains_key(t.as_str()), "{t} not in {versions:?}");

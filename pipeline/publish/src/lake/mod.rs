@@ -76,6 +76,38 @@ pub enum LakeError {
 /// How many times a table's commit is made again after losing a race.
 const COMMIT_ATTEMPTS: u32 = 8;
 
+/// Commits made again after losing a race, in this process (for the
+/// bench and the logs' totals).
+static RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many commits this process made again after losing a race.
+pub fn retries() -> usize {
+    RETRIES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Lake {
+    /// A table's current version (`None`: no such table yet).
+    pub fn table_version(&self, table: &str) -> Result<Option<i64>, LakeError> {
+        let t = runtime()?.block_on(self.table(table))?;
+        Ok(t.version().map(|v| v as i64))
+    }
+
+    /// How many files a table's current version has.
+    pub fn table_files(&self, table: &str) -> Result<usize, LakeError> {
+        runtime()?.block_on(async {
+            let t = self.table(table).await?;
+            if t.version().is_none() {
+                return Ok(0);
+            }
+            let snapshot = t.snapshot().map_err(|e| LakeError::Table {
+                table: table.to_string(),
+                message: e.to_string(),
+            })?;
+            Ok(snapshot.log_data().iter().count())
+        })
+    }
+}
+
 /// A commit error that another writer's commit caused (so the commit is
 /// worth making again from the table's new version).
 fn conflict(table: &str, e: deltalake_core::DeltaTableError) -> LakeError {
@@ -207,6 +239,7 @@ pub fn commit(
         let (version, committed) = loop {
             match runtime.block_on(commit_table(root, catalog, folder, entries, lake)) {
                 Err(LakeError::Conflict { table, message }) if attempt < COMMIT_ATTEMPTS => {
+                    RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(
                         table,
                         attempt,
