@@ -22,6 +22,10 @@
 #   demo       the built-in demo, end to end
 #   python     a Python process plugin (the SDK) emitting 1,000,000 rows:
 #              the protocol's throughput, typed and as text the host parses
+#   lake       300 partners committing to one Delta table at once, 16 writers at
+#              a time, on a single-node Ceph RGW started for it (tests/s3/rgw.sh;
+#              Debian's radosgw, ceph-mon, ceph-osd): commit latency, races lost
+#              and made again, every partner's file kept (not in the default set)
 #
 # Generated data and outputs go to target/bench/ (reused between runs).
 # Needs /usr/bin/time; ../shared/data beside the repository (census section).
@@ -33,8 +37,8 @@ sections=()
 for a in "$@"; do
   case "$a" in
     --quick) scale=10 ;;
-    workforce|memory|paygap|census|profile|demo|python) sections+=("$a") ;;
-    *) echo "usage: $0 [--quick] [workforce|memory|paygap|census|profile|demo|python]..." >&2; exit 2 ;;
+    workforce|memory|paygap|census|profile|demo|python|lake) sections+=("$a") ;;
+    *) echo "usage: $0 [--quick] [workforce|memory|paygap|census|profile|demo|python|lake]..." >&2; exit 2 ;;
   esac
 done
 [ ${#sections[@]} -eq 0 ] && sections=(workforce memory paygap census profile demo python)
@@ -358,6 +362,22 @@ section_demo() {
   echo "== demo, end to end"
   rm -rf "$bench/demo"
   measure "eqpipe demo" 0 "$eqpipe" -q demo --out "$bench/demo"
+  echo
+}
+
+section_lake() {
+  local partners=$((300 / scale)) writers=16
+  echo "== lake: $partners partners' commits to one Delta table on Ceph RGW, $writers at a time"
+  local r="$bench/rgw"
+  bash tests/s3/rgw.sh start "$r" >/dev/null
+  (
+    set -a
+    # shellcheck disable=SC1091
+    . "$r/env"
+    set +a
+    cargo bench --quiet -p eqpipe-publish --bench lake_commits -- "$partners" "$writers" 2>/dev/null
+  ) || { bash tests/s3/rgw.sh stop "$r"; return 1; }
+  bash tests/s3/rgw.sh stop "$r"
   echo
 }
 

@@ -188,6 +188,14 @@ impl Rgw {
     }
 }
 
+/// Each partner's extract's rows (what the workforce table should hold).
+fn extract_rows() -> BTreeMap<String, i64> {
+    EXTRACTS
+        .iter()
+        .map(|(id, n, _)| (id.to_string(), *n as i64))
+        .collect()
+}
+
 /// Starts `eqpipe run --partner <id> --sources-only` on its own "machine"
 /// (output folder).
 fn partner_run(s: &Setup, id: &str, machine: &str) -> std::process::Child {
@@ -270,10 +278,7 @@ fn partners_on_separate_machines_commit_to_one_lake_on_s3_at_once() {
     );
 
     let workforce = r.table("restricted", "datasets/workforce").unwrap();
-    let expected: BTreeMap<String, i64> = EXTRACTS
-        .iter()
-        .map(|(id, n, _)| (id.to_string(), *n as i64))
-        .collect();
+    let expected = extract_rows();
     assert_eq!(
         r.rows_by_partner("restricted", "datasets/workforce"),
         expected
@@ -292,6 +297,44 @@ fn partners_on_separate_machines_commit_to_one_lake_on_s3_at_once() {
     for id in ["gm", "manchester", "salford", "trafford"] {
         assert!(!r.exists(&format!("published/_eqpipe/locks/sources-{id}.json")));
     }
+
+    // The indicators on a fifth machine, from the lake alone: every
+    // partner's figures, Manchester's female staff as its extract has them.
+    let o = eqpipe_with_keys()
+        .args([
+            "run",
+            "--config",
+            s.cfg.to_str().unwrap(),
+            "--indicators-only",
+        ])
+        .args([
+            "--out",
+            s.dir.path().join("machine-indicators").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let women = extract(420, 0x51, 0)
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(4) == Some("F"))
+        .count() as i64;
+    let ind = s.dir.path().join("machine-indicators");
+    assert_eq!(published_women(&ind, "manchester"), Some(women));
+    let rep = r
+        .table("published", "indicators/workforce_representation")
+        .unwrap();
+    let partners: BTreeSet<String> = rep
+        .files
+        .values()
+        .filter_map(|p| p.get("partner").cloned())
+        .collect();
+    assert_eq!(
+        partners,
+        ["gm", "manchester", "salford", "trafford"]
+            .map(String::from)
+            .into()
+    );
 
     // Manchester's next extract replaces Manchester's rows only.
     std::fs::write(
@@ -446,10 +489,7 @@ fn a_run_killed_mid_commit_leaves_every_table_at_its_last_version() {
     assert!(m.get("publication_errors").is_none(), "{m:#}");
     let after = tables(&r, "published");
     assert!(after.len() > before.len(), "{before:?} -> {after:?}");
-    let expected: BTreeMap<String, i64> = EXTRACTS
-        .iter()
-        .map(|(id, n, _)| (id.to_string(), *n as i64))
-        .collect();
+    let expected = extract_rows();
     assert_eq!(
         r.rows_by_partner("restricted", "datasets/workforce"),
         expected

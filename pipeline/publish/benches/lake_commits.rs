@@ -111,7 +111,14 @@ fn main() {
                     let t = Instant::now();
                     commit(dir.path(), &catalog, &lake, false)
                         .unwrap_or_else(|e| panic!("partner {p}: {e}"));
-                    latencies.lock().unwrap().push(t.elapsed());
+                    let took = t.elapsed();
+                    if took > Duration::from_secs(5) {
+                        eprintln!(
+                            "lake_commits: partner {p}'s commit took {:.1} s",
+                            took.as_secs_f64()
+                        );
+                    }
+                    latencies.lock().unwrap().push(took);
                 }
             });
         }

@@ -95,6 +95,27 @@ pub(super) fn take(config: &Config, scope: &Scope, run_id: &str) -> Result<Optio
     }))
 }
 
+/// Brings the lakes' datasets down into the output folder, for an
+/// indicator run (`--indicators-only`) on a machine that ran none of the
+/// sources; a lake that cannot be read fails the run (its figures would
+/// be of whatever the folder held).
+pub(super) fn pull(lakes: &Lakes, root: &Path) -> Result<(), String> {
+    let mut targets = vec![(&lakes.published, false)];
+    targets.extend(lakes.restricted.as_ref().map(|r| (r, true)));
+    for (lake, restricted) in targets {
+        let p = eqpipe_publish::lake::pull(lake, restricted, root)
+            .map_err(|e| format!("cannot read the datasets from the lake: {e}"))?;
+        tracing::info!(
+            lake = %lake.uri(),
+            tables = p.tables,
+            fetched = p.fetched,
+            unchanged = p.unchanged,
+            "the datasets as the lake has them"
+        );
+    }
+    Ok(())
+}
+
 /// Commits the catalogue's published files, and its restricted ones to the
 /// restricted lake; a failure is a publication error of the run.
 pub(super) fn commit(

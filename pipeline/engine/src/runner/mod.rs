@@ -337,6 +337,13 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     // second run of the same partner elsewhere is refused now, not after
     // its fetches. Held to the end, like the output lock.
     let lake = lake::take(config, &opts.scope, &run_id).map_err(RunError::Setup)?;
+    // An indicator run reads every partner's datasets as the lake has them
+    // (the partners' source runs committed them from other machines).
+    if let Some(l) = &lake
+        && opts.scope.indicators_only
+    {
+        lake::pull(l, &root).map_err(RunError::Setup)?;
+    }
     // A report template that does not compile is refused before any step
     // runs, not found after the run has committed.
     eqpipe_publish::report::Templates::load(
