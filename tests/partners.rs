@@ -1070,17 +1070,18 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
         .sum();
     assert_eq!(rows, local);
 
-    // Back to the first run: the local files and each lake table as that
-    // run left it (a RESTORE commit; the later version stays in the log).
+    // Back to the first run: the local files and each lake table's
+    // partitions as that run left them (a commit of its files; the later
+    // version stays in the log).
     let o = eqpipe()
         .args(["runs", "restore", "--out", s.out.to_str().unwrap(), &first])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
-        text(&o).contains(
-            "restored lake table indicators/workforce_representation to version 0 (was 1)"
-        ),
+        text(&o).contains(&format!(
+            "restored lake table indicators/workforce_representation to run {first}'s files (version 2)"
+        )),
         "{}",
         text(&o)
     );

@@ -356,6 +356,33 @@ fn partners_on_separate_machines_commit_to_one_lake_on_s3_at_once() {
         r.table("restricted", "datasets/workforce").unwrap().version,
         3
     );
+
+    // Back to Manchester's first run on its machine: its rows as they
+    // were, the other partners' (committed from other machines) untouched.
+    let runs = std::fs::read_dir(s.dir.path().join("machine-manchester/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter_map(|n| n.strip_suffix(".json").map(String::from))
+        .collect::<BTreeSet<_>>();
+    let first = runs.first().unwrap().clone();
+    let o = eqpipe()
+        .args(["runs", "restore", "--out"])
+        .arg(s.dir.path().join("machine-manchester"))
+        .arg(&first)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "restored lake table restricted/datasets/workforce to run {first}'s files (version 4)"
+        )),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        r.rows_by_partner("restricted", "datasets/workforce"),
+        extract_rows()
+    );
 }
 
 /// The same partner's run on two machines at once: the second is refused

@@ -19,18 +19,18 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 stop() {
   for p in "$R"/run/*.pid; do
     [ -f "$p" ] || continue
-    kill "$(cat "$p")" 2>/dev/null || true
+    kill "$(cat "$p" 2>/dev/null)" 2>/dev/null || true
   done
   for _ in $(seq 50); do
     alive=0
     for p in "$R"/run/*.pid; do
-      [ -f "$p" ] && kill -0 "$(cat "$p")" 2>/dev/null && alive=1
+      [ -f "$p" ] && kill -0 "$(cat "$p" 2>/dev/null)" 2>/dev/null && alive=1
     done
     [ $alive = 0 ] && break
     sleep 0.1
   done
   for p in "$R"/run/*.pid; do
-    [ -f "$p" ] && kill -9 "$(cat "$p")" 2>/dev/null || true
+    [ -f "$p" ] && kill -9 "$(cat "$p" 2>/dev/null)" 2>/dev/null || true
   done
   return 0
 }

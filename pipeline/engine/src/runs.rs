@@ -1,7 +1,6 @@
 //! The run history: the manifests under `runs/`, finding one by id, and
 //! putting back the files an earlier run wrote (`eqpipe runs restore`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use eqpipe_core::config::lake::LakeConfig;
@@ -128,8 +127,8 @@ pub fn find<'a>(
 pub struct Restored {
     /// The files put back.
     pub files: Vec<PathBuf>,
-    /// The lake's tables put back to the run's versions, with the version
-    /// each was at.
+    /// The lake's tables whose partitions were put back to the run's
+    /// files, with each one's new version.
     pub lake_tables: Vec<(String, i64)>,
     /// The catalogue or report that could not be rewritten, and why: the
     /// data is back either way.
@@ -162,20 +161,28 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Restored, RunsError> {
     // the built-ins: no dataset drops out of the catalogue.
     let contracts = eqpipe_store::contracts::Contracts::recorded(out);
     let mut not_rewritten = Vec::new();
-    if let Err(e) = eqpipe_publish::catalog::write(out, &contracts, &m.run_id) {
-        not_rewritten.push(format!("the catalogue: {e}"));
-    }
+    let catalog = match eqpipe_publish::catalog::write(out, &contracts, &m.run_id) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            not_rewritten.push(format!("the catalogue: {e}"));
+            None
+        }
+    };
     // The templates and evidence packs the last report was written with.
     let settings = eqpipe_publish::report::Settings::recorded(out);
     if let Err(e) = eqpipe_publish::report::write(out, m, &settings) {
         not_rewritten.push(format!("the report: {e}"));
     }
-    // The lake's tables, each back to the version the run left it at.
+    // The lake's tables: the partitions this folder holds put back to the
+    // run's files.
     let mut lake_tables = Vec::new();
     if let Some(uri) = &m.lake {
-        match restore_lake(uri, m) {
-            Ok(t) => lake_tables = t,
-            Err(e) => not_rewritten.push(format!("the lake: {e}")),
+        match &catalog {
+            Some(c) => match restore_lake(out, uri, m, c) {
+                Ok(t) => lake_tables = t,
+                Err(e) => not_rewritten.push(format!("the lake: {e}")),
+            },
+            None => not_rewritten.push("the lake: no catalogue to commit from".into()),
         }
     }
     Ok(Restored {
@@ -185,13 +192,21 @@ pub fn restore(out: &Path, m: &RunManifest) -> Result<Restored, RunsError> {
     })
 }
 
-/// Puts each of the run's lake tables back (the restricted ones in the
-/// restricted lake), opening the lakes as the run reached them.
+/// Puts the run's partitions of each lake table back (the restricted ones
+/// in the restricted lake), opening the lakes as the run reached them: the
+/// local files are the run's again, so committing them makes each table's
+/// partitions this folder writes what the run left, under the same
+/// content-named files (uploaded again if a vacuum took them). Other
+/// partners' partitions, committed from other machines, are left alone, as
+/// a whole-table Delta RESTORE would not. Returns each table moved, with
+/// its new version.
 fn restore_lake(
+    out: &Path,
     uri: &str,
     m: &RunManifest,
+    catalog: &eqpipe_publish::catalog::Catalog,
 ) -> Result<Vec<(String, i64)>, eqpipe_publish::lake::LakeError> {
-    use eqpipe_publish::lake::{Lake, is_restricted, restore};
+    use eqpipe_publish::lake::{Lake, commit};
     // Older manifests recorded the folder alone.
     let cfg = m.lake_config.clone().unwrap_or_else(|| LakeConfig {
         uri: uri.to_string(),
@@ -201,16 +216,17 @@ fn restore_lake(
         vacuum_grace_minutes: None,
         restricted: None,
     });
-    let (restricted, published): (BTreeMap<String, i64>, BTreeMap<String, i64>) = m
-        .lake_versions
-        .clone()
-        .into_iter()
-        .partition(|(k, _)| is_restricted(k));
-    let mut out = restore(&Lake::open(&cfg, Path::new("/"))?, &published)?;
-    if let Some(r) = &cfg.restricted
-        && !restricted.is_empty()
-    {
-        out.extend(restore(&Lake::open(r, Path::new("/"))?, &restricted)?);
+    let mut lakes = vec![(Lake::open(&cfg, Path::new("/"))?, false)];
+    if let Some(r) = &cfg.restricted {
+        lakes.push((Lake::open(r, Path::new("/"))?, true));
     }
-    Ok(out)
+    let mut moved = Vec::new();
+    for (lake, restricted) in lakes {
+        let c = commit(out, catalog, &lake, restricted)?;
+        for t in c.committed {
+            let v = c.versions[&t];
+            moved.push((t, v));
+        }
+    }
+    Ok(moved)
 }

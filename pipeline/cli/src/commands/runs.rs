@@ -83,10 +83,10 @@ pub(crate) fn restore(out: &Path, id: &str) -> Result<ExitCode> {
         restored.files.len(),
         m.run_id
     );
-    for (table, was) in &restored.lake_tables {
+    for (table, now) in &restored.lake_tables {
         println!(
-            "restored lake table {table} to version {} (was {was})",
-            m.lake_versions.get(table).copied().unwrap_or_default()
+            "restored lake table {table} to run {}'s files (version {now})",
+            m.run_id
         );
     }
     if restored.not_rewritten.is_empty() {

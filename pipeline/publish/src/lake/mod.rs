@@ -10,7 +10,8 @@
 //! partitions it wrote and no others, so another partner's or source's
 //! rows stay as they were. A file is named by its content's SHA-256: a
 //! partition whose files are already the table's is not committed again.
-//! Restricted (personal) data never goes to the lake.
+//! Restricted (personal) data goes only to a lake of its own
+//! (`[lake.restricted]`), never to the published one.
 //!
 //! The lake is a folder or object storage (`store.rs`). Several runs may
 //! commit to one table at once (partners' runs on different machines):
@@ -193,6 +194,8 @@ pub struct Committed {
     pub versions: BTreeMap<String, i64>,
     /// How many tables this run committed.
     pub commits: usize,
+    /// The tables (keys) this run committed.
+    pub committed: Vec<String>,
 }
 
 /// The lake's runtime: two workers, not one. The Delta kernel waits on
@@ -281,6 +284,9 @@ pub fn commit(
         } else {
             folder.clone()
         };
+        if committed {
+            out.committed.push(key.clone());
+        }
         out.versions.insert(key, version);
         out.commits += usize::from(committed);
     }
@@ -326,39 +332,6 @@ pub fn vacuum(
         })?;
     }
     Ok(deleted)
-}
-
-/// Puts each table of `versions` back to its version there (a Delta
-/// RESTORE commit, the later versions kept in the log); returns the tables
-/// restored, with the version each was at.
-pub fn restore(
-    lake: &Lake,
-    versions: &BTreeMap<String, i64>,
-) -> Result<Vec<(String, i64)>, LakeError> {
-    let runtime = runtime()?;
-    let mut restored = Vec::new();
-    for (table, &version) in versions {
-        let err = |message: String| LakeError::Table {
-            table: table.clone(),
-            message,
-        };
-        let was = runtime.block_on(async {
-            let t = lake.table(table_folder(table)).await?;
-            let now = t.version().map(|v| v as i64);
-            if now.is_none_or(|n| n == version) {
-                return Ok::<_, LakeError>(None);
-            }
-            t.restore()
-                .with_version_to_restore(version as u64)
-                .await
-                .map_err(|e| err(e.to_string()))?;
-            Ok(now)
-        })?;
-        if let Some(was) = was {
-            restored.push((table.clone(), was));
-        }
-    }
-    Ok(restored)
 }
 
 /// One table: its files copied in under content names, then one commit
