@@ -65,7 +65,7 @@ if [ -n "${EQPIPE_TEST_S3_ENDPOINT:-}" ]; then
     echo "the lake's secret key is in the files above" >&2
     exit 1
   fi
-  EQPIPE_DEMO_OUT="$s3_out" EQPIPE_DEMO_LAKE="$s3_lake" .venv/bin/python -m pytest -q tests/python/test_lake.py
+  EQPIPE_DEMO_OUT="$s3_out" EQPIPE_DEMO_LAKE="$s3_lake" .venv/bin/python -m pytest -q tests/python/test_lake.py tests/python/test_notebooks.py -k lake
 fi
 
 # The report as a reader with assistive technology meets it: axe-core's
