@@ -71,3 +71,14 @@ def test_nothing_restricted_is_in_the_lake():
         if e["restricted"]:
             assert not (lake / e["path"]).exists(), e["path"]
             assert not (lake / e["path"].removeprefix("restricted/")).exists(), e["path"]
+
+
+def test_the_readme_sends_analysts_to_delta_aware_readers():
+    """A plain Parquet read of a table's folder would count the files an
+    earlier version replaced (they stay until a vacuum): the README's lake
+    section must show Delta-aware readers only."""
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### A lake of Delta tables", 1)[1].split("\n### ", 1)[0]
+    assert "read_delta" in section and "DeltaTable" in section and "delta_scan" in section
+    assert "read_parquet" not in section
+    assert "never as a plain Parquet folder" in section
