@@ -992,6 +992,20 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
         .filter(|e| e["restricted"] == false)
         .collect();
     assert_eq!(versions.len(), published.len(), "{versions:?}");
+    // The table says what it is: the files' provenance as its properties.
+    let first_entry = std::fs::read_to_string(
+        lake.join("datasets/census_counts/_delta_log/00000000000000000000.json"),
+    )
+    .unwrap();
+    let meta = first_entry
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find_map(|a| a.get("metaData").cloned())
+        .unwrap();
+    let conf = &meta["configuration"];
+    assert_eq!(conf["eqpipe.dataset"], "census_counts", "{meta:#}");
+    assert_eq!(conf["eqpipe.plugin"], "ons-census", "{meta:#}");
+    assert_eq!(conf["delta.checkpointInterval"], "20", "{meta:#}");
     // Nothing personal: the restricted datasets have no table.
     assert!(!lake.join("datasets/workforce").exists());
     assert!(

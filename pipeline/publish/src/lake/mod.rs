@@ -513,10 +513,30 @@ async fn create(
         .first()
         .ok_or_else(|| err("no file to take the columns from".to_string()))?;
     let file = std::fs::File::open(&first.3).map_err(|e| err(e.to_string()))?;
-    let schema = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| err(e.to_string()))?
-        .schema()
-        .clone();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| err(e.to_string()))?;
+    let schema = reader.schema().clone();
+    // The file's provenance that holds for the whole table, as the table's
+    // properties (a reader sees what the table is without opening a file);
+    // what varies by run (its id, disclosure counts) is in each commit.
+    let table_keys = {
+        use eqpipe_core::provenance::keys;
+        [
+            keys::DATASET,
+            keys::CONTRACT_VERSION,
+            keys::LICENCE,
+            keys::PLUGIN,
+        ]
+    };
+    let properties: HashMap<String, Option<String>> = reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .filter(|kv| table_keys.contains(&kv.key.as_str()))
+        .map(|kv| (kv.key.clone(), kv.value.clone()))
+        .collect();
     let mut fields = Vec::new();
     for f in schema.fields() {
         let t = delta_type(f.data_type()).ok_or_else(|| {
@@ -544,6 +564,9 @@ async fn create(
         .with_partition_columns(partition_columns.to_vec())
         .with_actions(adds)
         .with_commit_properties(commit_properties(catalog))
+        // eqpipe's own properties are not Delta's: kept, not refused.
+        .with_configuration(properties)
+        .with_raise_if_key_not_exists(false)
         // Loading a table reads the log since its last checkpoint: with
         // hundreds of partners committing a night, every 20 commits.
         .with_configuration_property(
