@@ -3,6 +3,9 @@
 
 use crate::{Cli, LogFormat};
 
+/// Targets whose warnings are noise to eqpipe's users.
+const QUIET: &str = "deltalake_core::operations::vacuum=error";
+
 /// Logs for a command: `progress` quietens info lines under a progress bar.
 pub(crate) fn init(cli: &Cli, progress: bool) {
     use tracing_subscriber::EnvFilter;
@@ -15,6 +18,10 @@ pub(crate) fn init(cli: &Cli, progress: bool) {
             _ => "trace",
         }
     };
+    // deltalake warns on every vacuum that keeping named versions is an
+    // experimental API: a line per table per run that says nothing to a
+    // council's team (the versions kept are tested here), so it is quietened.
+    let default = format!("{default},{QUIET}");
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -33,7 +40,7 @@ pub(crate) fn init(cli: &Cli, progress: bool) {
 /// relay.
 pub(crate) fn init_child() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{QUIET}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
