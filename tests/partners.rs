@@ -992,6 +992,21 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
         .filter(|e| e["restricted"] == false)
         .collect();
     assert_eq!(versions.len(), published.len(), "{versions:?}");
+    // A published output made from personal records says what may be done
+    // with it, not the records' "never published".
+    for e in &published {
+        let licences = e["licences"].to_string();
+        assert!(!licences.contains("never published"), "{}: {licences}", e["path"]);
+    }
+    let rep = published
+        .iter()
+        .find(|e| e["path"] == "indicators/workforce_representation")
+        .unwrap();
+    assert!(
+        rep["licences"].to_string().contains("under disclosure control"),
+        "{}",
+        rep["licences"]
+    );
     // The table says what it is: the files' provenance as its properties.
     let first_entry = std::fs::read_to_string(
         lake.join("datasets/census_counts/_delta_log/00000000000000000000.json"),

@@ -226,11 +226,18 @@ impl Shared<'_> {
                 self.snapshot.to_string(),
             ),
         ];
-        // An indicator inherits the licences of the data it was made from.
+        // An indicator inherits the licences of the data it was made from;
+        // from personal records it inherits what may be done with what was
+        // made of them (their own licence says they are never published).
         let mut licences: Vec<String> = m.licence.iter().cloned().collect();
         for f in input_files {
-            if let Some(l) = eqpipe_store::files::file_metadata(f)
-                .and_then(|kv| kv.get(eqpipe_core::provenance::keys::LICENCE).cloned())
+            let l = if eqpipe_core::layout::is_restricted(f.strip_prefix(&self.root).unwrap_or(f)) {
+                Some(DERIVED_FROM_PERSONAL_DATA.to_string())
+            } else {
+                eqpipe_store::files::file_metadata(f)
+                    .and_then(|kv| kv.get(eqpipe_core::provenance::keys::LICENCE).cloned())
+            };
+            if let Some(l) = l
                 && !licences.contains(&l)
             {
                 licences.push(l);
@@ -427,6 +434,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
     runtime.shutdown_background();
     Ok(manifest)
 }
+
+/// The licence an output inherits from a partner's personal records.
+const DERIVED_FROM_PERSONAL_DATA: &str = "Derived from the partner's own personal records: published only as counts and measures under disclosure control";
 
 /// What a run holds for its whole length: the output lock, the contracts,
 /// the i/o runtime and the fetcher.
