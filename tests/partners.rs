@@ -996,14 +996,20 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
     // with it, not the records' "never published".
     for e in &published {
         let licences = e["licences"].to_string();
-        assert!(!licences.contains("never published"), "{}: {licences}", e["path"]);
+        assert!(
+            !licences.contains("never published"),
+            "{}: {licences}",
+            e["path"]
+        );
     }
     let rep = published
         .iter()
         .find(|e| e["path"] == "indicators/workforce_representation")
         .unwrap();
     assert!(
-        rep["licences"].to_string().contains("under disclosure control"),
+        rep["licences"]
+            .to_string()
+            .contains("under disclosure control"),
         "{}",
         rep["licences"]
     );

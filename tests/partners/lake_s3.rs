@@ -451,6 +451,28 @@ fn the_same_partner_twice_at_once_is_refused_by_the_lakes_lock() {
         r.rows_by_partner("restricted", "datasets/workforce"),
         BTreeMap::from([("salford".to_string(), 260)])
     );
+
+    // A restore takes the run's locks too: refused while Salford's run
+    // elsewhere holds one, the local files back all the same.
+    r.put(lock, held(chrono::Utc::now() + chrono::Duration::hours(1)));
+    let machine = s.dir.path().join("machine-a");
+    let first = last_manifest(&machine)["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = eqpipe()
+        .args(["runs", "restore", "--out"])
+        .arg(&machine)
+        .arg(&first)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert_ne!(o.status.code(), Some(0), "{t}");
+    assert!(
+        t.contains("not rewritten: the lake: the lake's lock `sources-salford` is held by run 20261204T000000.000Z-abcd"),
+        "{t}"
+    );
+    assert!(r.exists(lock));
 }
 
 /// Every table of a lake (`published` or `restricted`) its log lists.

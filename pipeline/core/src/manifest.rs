@@ -220,6 +220,10 @@ pub struct RunManifest {
     /// the rest; never a credential).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lake_config: Option<crate::config::lake::LakeConfig>,
+    /// The lake's locks the run took (the parts of the lake it writes), which
+    /// `runs restore` takes again before it commits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lake_locks: Vec<String>,
     /// Every published table in the lake (its folder under the root) and
     /// its Delta version after this run, committed by it or left as it was:
     /// what `eqpipe runs restore` puts each table back to.

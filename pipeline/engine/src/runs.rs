@@ -216,7 +216,18 @@ fn restore_lake(
         vacuum_grace_minutes: None,
         restricted: None,
     });
-    let mut lakes = vec![(Lake::open(&cfg, Path::new("/"))?, false)];
+    let published = Lake::open(&cfg, Path::new("/"))?;
+    // The parts of the lake the run wrote, locked as a run locks them: a
+    // partner's run elsewhere does not commit between the restore's tables.
+    let hours = cfg
+        .lock_hours
+        .unwrap_or(crate::runner::lake::DEFAULT_LEASE_HOURS);
+    let _lock = published.lock(
+        &m.lake_locks,
+        &crate::runner::lake::holder(&format!("the restore of run {}", m.run_id)),
+        std::time::Duration::from_secs(hours * 3600),
+    )?;
+    let mut lakes = vec![(published, false)];
     if let Some(r) = &cfg.restricted {
         lakes.push((Lake::open(r, Path::new("/"))?, true));
     }

@@ -15,7 +15,7 @@ use crate::manifest::{Outcome, RunManifest};
 /// How long a lock of a run that never released it (killed, its machine
 /// gone) holds, unless `[lake] lock_hours` says otherwise: longer than a
 /// night's run, shorter than the time to the next.
-const DEFAULT_LEASE_HOURS: u64 = 12;
+pub(crate) const DEFAULT_LEASE_HOURS: u64 = 12;
 
 /// Files younger than this are not vacuumed unless `[lake]
 /// vacuum_grace_minutes` says otherwise: another writer's files between
@@ -59,6 +59,18 @@ pub(super) struct Lakes {
     _lock: LakeLock,
 }
 
+/// Who holds a lake lock: `what` (a run, a restore), the process and the
+/// host (nothing personal).
+pub(crate) fn holder(what: &str) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "an unnamed host".into());
+    format!("{what} (process {} on {host})", std::process::id())
+}
+
 /// Opens the lakes and takes the run's locks, if the config has a lake.
 pub(super) fn take(config: &Config, scope: &Scope, run_id: &str) -> Result<Option<Lakes>, String> {
     let Some(cfg) = &config.lake else {
@@ -71,13 +83,7 @@ pub(super) fn take(config: &Config, scope: &Scope, run_id: &str) -> Result<Optio
         }
         None => None,
     };
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "an unnamed host".into());
-    let holder = format!("run {run_id} (process {} on {host})", std::process::id());
+    let holder = holder(&format!("run {run_id}"));
     let hours = cfg.lock_hours.unwrap_or(DEFAULT_LEASE_HOURS);
     let parts = lock_names(config, scope);
     let lock = lake
@@ -148,6 +154,7 @@ pub(super) fn commit(
         }
     }
     manifest.lake = Some(lakes.published.uri());
+    manifest.lake_locks = lakes.parts.clone();
     // The roots made absolute, so `runs restore` finds them from anywhere.
     manifest.lake_config = config.lake.clone().map(|c| LakeConfig {
         uri: lakes.published.uri(),

@@ -29,7 +29,7 @@ use eqpipe_store::fingerprint as incremental;
 use eqpipe_store::sink::{CopyKind, Sink, Target};
 
 mod indicators;
-mod lake;
+pub(crate) mod lake;
 mod objectives;
 mod partnership;
 mod step;
@@ -422,6 +422,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<RunManifest, RunError> 
         publication_errors: Vec::new(),
         lake: None,
         lake_config: None,
+        lake_locks: Vec::new(),
         lake_versions: Default::default(),
         sources,
         indicators,
