@@ -55,7 +55,18 @@ const SECRET_WORDS: [&str; 7] = [
 fn root_url(uri: &str, base: &Path) -> Result<Url, LakeError> {
     let bad = |why: &str| LakeError::Config(format!("[lake] uri `{uri}`: {why}"));
     let mut url = if uri.contains("://") {
-        Url::parse(uri).map_err(|e| bad(&e.to_string()))?
+        // Not echoed: a malformed URI may hold a credential.
+        let url = Url::parse(uri).map_err(|_| {
+            LakeError::Config("[lake] uri: not a URI (scheme://bucket/prefix) or a folder".into())
+        })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            // Said without the URI: it holds a credential.
+            return Err(LakeError::Config(
+                "[lake] uri: a credential in the URI is refused; name the environment variables that hold it in [lake.env]"
+                    .into(),
+            ));
+        }
+        url
     } else {
         let dir = std::path::absolute(base.join(uri)).map_err(|e| bad(&e.to_string()))?;
         Url::from_directory_path(&dir).map_err(|_| bad("not a folder"))?
@@ -360,6 +371,13 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("EQPIPE_NO_SUCH_VAR_9"), "{e}");
+        let e = Lake::open(&cfg("s3://AKIA:hunter2@bucket/lake", &[], &[]), base)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("credential in the URI") && !e.contains("hunter2"),
+            "{e}"
+        );
         let e = Lake::open(&cfg("hdfs://nn/lake", &[], &[]), base)
             .unwrap_err()
             .to_string();
