@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::{Lake, LakeError, runtime};
@@ -69,15 +69,7 @@ impl Lake {
         );
         for name in names {
             let k = key(self, name);
-            rt.block_on(take(
-                self.store().as_ref(),
-                &k,
-                name,
-                holder,
-                &token,
-                lease,
-                self,
-            ))?;
+            rt.block_on(take(self, &k, name, holder, &token, lease))?;
             lock.held.push((k, token.clone()));
         }
         Ok(lock)
@@ -85,14 +77,14 @@ impl Lake {
 }
 
 async fn take(
-    store: &dyn ObjectStore,
+    lake: &Lake,
     k: &object_store::path::Path,
     name: &str,
     holder: &str,
     token: &str,
     lease: Duration,
-    lake: &Lake,
 ) -> Result<(), LakeError> {
+    let store = lake.store().as_ref();
     let io = |e: object_store::Error| {
         LakeError::Config(format!(
             "the lake's lock `{name}` ({}/{k}): {e}",

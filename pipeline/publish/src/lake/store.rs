@@ -9,9 +9,8 @@
 //! setting is read from. Only the URI, the options and those names are
 //! ever recorded or shown.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use deltalake_core::DeltaTable;
 use deltalake_core::logstore::{
@@ -264,17 +263,10 @@ fn build(url: &Url, settings: Vec<(String, String)>) -> Result<Arc<dyn ObjectSto
 /// by create-if-absent (`If-None-Match: *` on S3), Delta's default log
 /// store, so that is registered for their schemes.
 fn register_log_store(scheme: &str) {
-    static DONE: OnceLock<std::sync::Mutex<BTreeMap<String, ()>>> = OnceLock::new();
-    let done = DONE.get_or_init(Default::default);
-    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
-    if done.insert(scheme.to_string(), ()).is_some() {
-        return;
-    }
     let key = Url::parse(&format!("{scheme}://")).expect("a scheme");
-    let registry = logstore_factories();
-    if !registry.contains_key(&key) {
-        registry.insert(key, Arc::new(DefaultStores));
-    }
+    logstore_factories()
+        .entry(key)
+        .or_insert_with(|| Arc::new(DefaultStores));
 }
 
 struct DefaultStores;
