@@ -56,6 +56,9 @@ pub(super) struct Lakes {
     restricted: Option<Lake>,
     /// The parts of the lake the run writes (its locks' names).
     parts: Vec<String>,
+    /// The tables the run committed: the only ones its vacuum need look
+    /// at (a table no run touched has no file newly unneeded).
+    committed: std::sync::Mutex<Vec<String>>,
     _lock: LakeLock,
 }
 
@@ -97,6 +100,7 @@ pub(super) fn take(config: &Config, scope: &Scope, run_id: &str) -> Result<Optio
         published: lake,
         restricted,
         parts,
+        committed: Default::default(),
         _lock: lock,
     }))
 }
@@ -149,6 +153,11 @@ pub(super) fn commit(
                     "committed to the {which}"
                 );
                 manifest.lake_versions.extend(c.versions);
+                lakes
+                    .committed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(c.committed);
             }
             Err(e) => failed.push(format!("cannot commit to the {which}: {e}")),
         }
@@ -167,8 +176,8 @@ pub(super) fn commit(
     });
 }
 
-/// Records the run in the lake, then deletes the lake's files that no kept
-/// run's table versions need: the kept runs are the lake's record of every
+/// Records the run in the lake, then deletes the files of the tables it
+/// committed that no kept run's table versions need: the kept runs are the lake's record of every
 /// machine's runs (the last `[versions] keep` of each part of the lake),
 /// not this machine's alone.
 pub(super) fn vacuum(config: &Config, lakes: &Lakes, run_id: &str, manifest: &mut RunManifest) {
@@ -181,6 +190,18 @@ pub(super) fn vacuum(config: &Config, lakes: &Lakes, run_id: &str, manifest: &mu
         .record_run(run_id, &lakes.parts, &manifest.lake_versions)
     {
         problems.push(e.to_string());
+    }
+    let committed: BTreeSet<String> = lakes
+        .committed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .cloned()
+        .collect();
+    if committed.is_empty() {
+        // Nothing committed, nothing newly unneeded: the records are not read.
+        report(problems, manifest);
+        return;
     }
     let mut keep = match lakes.published.kept_versions(config.versions.keep) {
         Ok(k) => k,
@@ -201,6 +222,7 @@ pub(super) fn vacuum(config: &Config, lakes: &Lakes, run_id: &str, manifest: &mu
         for (table, v) in &manifest.lake_versions {
             keep.entry(table.clone()).or_default().insert(*v);
         }
+        keep.retain(|table, _| committed.contains(table));
         let mut published = BTreeMap::new();
         let mut restricted = BTreeMap::new();
         for (table, versions) in keep {
@@ -222,6 +244,11 @@ pub(super) fn vacuum(config: &Config, lakes: &Lakes, run_id: &str, manifest: &mu
             }
         }
     }
+    report(problems, manifest);
+}
+
+/// The vacuum's problems, as publication errors of the run.
+fn report(problems: Vec<String>, manifest: &mut RunManifest) {
     for p in problems {
         tracing::error!("{p}");
         if manifest.outcome == Outcome::Success {
