@@ -144,6 +144,11 @@ fn run_keyed(args: &[&str]) -> std::process::Output {
     eqpipe_with_keys().args(args).output().unwrap()
 }
 
+/// One partner's sources alone (`--partner <id> --sources-only`).
+fn run_partner_sources(cfg: &str, id: &str) -> std::process::Output {
+    run_keyed(&["run", "--config", cfg, "--partner", id, "--sources-only"])
+}
+
 fn run_partnership(s: &Setup) -> std::process::Output {
     eqpipe_with_keys()
         .args(["run", "--config", s.cfg.to_str().unwrap()])
@@ -823,14 +828,7 @@ fn a_partnership_fans_out_into_partner_source_runs_and_one_indicator_run() {
             .any(|(p, _)| p.to_string_lossy().contains("indicators/"))
     );
     let cfg = s.cfg.to_str().unwrap();
-    let o = run_keyed(&[
-        "run",
-        "--config",
-        cfg,
-        "--partner",
-        "manchester",
-        "--sources-only",
-    ]);
+    let o = run_partner_sources(cfg, "manchester");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
         text(&o).contains("scope: manchester's sources, no indicators"),
@@ -1074,14 +1072,7 @@ fn published_outputs_are_committed_to_a_lake_of_delta_tables() {
     )
     .unwrap();
     let cfg = s.cfg.to_str().unwrap();
-    let o = run_keyed(&[
-        "run",
-        "--config",
-        cfg,
-        "--partner",
-        "manchester",
-        "--sources-only",
-    ]);
+    let o = run_partner_sources(cfg, "manchester");
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = run_keyed(&["run", "--config", cfg, "--indicators-only"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
