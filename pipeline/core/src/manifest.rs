@@ -343,7 +343,9 @@ pub struct FetchRecord {
     /// kept for incremental runs, not in the manifest.
     #[serde(skip)]
     pub request: Option<eqpipe_plugin_sdk::FetchRequest>,
-    /// SHA-256 of what came back (file bytes, or a folder's listing).
+    /// The store's `fingerprint::content_digest` of what came back (XXH3-128
+    /// of the file's bytes, or of a folder's listing), computed beside the
+    /// plugin's parse.
     #[serde(skip)]
     pub digest: Option<String>,
 }

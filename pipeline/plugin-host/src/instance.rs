@@ -176,7 +176,7 @@ pub fn probe_context(plugin: Plugin, scratch: &Path) -> (StepContext, tokio::run
         forward: None,
         pipe: Default::default(),
         inputs: HashMap::new(),
-        fetches: Mutex::new(Vec::new()),
+        fetches: Default::default(),
         warnings: Mutex::new(Vec::new()),
         progress: None,
         personal: false,

@@ -396,17 +396,14 @@ fn outcome(
             .lock()
             .expect("not poisoned")
             .extend(d.warnings.iter().cloned());
-        ctx.fetches
-            .lock()
-            .expect("not poisoned")
-            .extend(d.fetches.iter().map(|f| FetchRecord {
-                url: f.url.clone(),
-                from_cache: f.from_cache,
-                bytes: f.bytes,
-                fetched_at: f.fetched_at.clone(),
-                request: f.request.clone(),
-                digest: f.digest.clone(),
-            }));
+        ctx.fetches.extend(d.fetches.iter().map(|f| FetchRecord {
+            url: f.url.clone(),
+            from_cache: f.from_cache,
+            bytes: f.bytes,
+            fetched_at: f.fetched_at.clone(),
+            request: f.request.clone(),
+            digest: f.digest.clone(),
+        }));
     }
     match done {
         Some(d) if d.ok => Ok(()),
@@ -709,7 +706,7 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
         forward: Some(Forward(Mutex::new(frames))),
         pipe: Default::default(),
         inputs,
-        fetches: Mutex::new(Vec::new()),
+        fetches: Default::default(),
         warnings: Mutex::new(Vec::new()),
         progress: None,
         personal: job.personal,
@@ -720,8 +717,7 @@ fn run_job(job: Job, cancel: Arc<AtomicBool>, out: &mut FrameOut) -> JobResult {
     let warnings = std::mem::take(&mut *ctx.warnings.lock().expect("not poisoned"));
     let fetches = ctx
         .fetches
-        .into_inner()
-        .unwrap_or_default()
+        .into_records()
         .into_iter()
         .map(|f| WireFetch {
             url: f.url,

@@ -226,7 +226,7 @@ fn invoke(
         forward: None,
         pipe: Default::default(),
         inputs,
-        fetches: Mutex::new(Vec::new()),
+        fetches: Default::default(),
         warnings: Mutex::new(Vec::new()),
         progress: shared.bar(&name),
         personal: facts.personal,
@@ -240,7 +240,7 @@ fn invoke(
     if let Some(pb) = &ctx.progress {
         pb.finish_and_clear();
     }
-    let fetches = ctx.fetches.into_inner().expect("not poisoned");
+    let fetches = ctx.fetches.into_records();
     let warnings = ctx.warnings.into_inner().expect("not poisoned");
     report.fetches = fetches.clone();
     let sink = ctx.sink.into_inner().expect("not poisoned");
@@ -570,7 +570,7 @@ pub(super) fn inputs_unchanged(
                 .fetch_for_step_in(req, &shared.opts.cancel, personal, partner_cache);
         let same = got
             .ok()
-            .and_then(|r| incremental::digest_path(Path::new(&r.path)).ok())
+            .and_then(|r| incremental::content_digest(Path::new(&r.path)).ok())
             .is_some_and(|d| d == input.digest);
         if !same {
             return false;
